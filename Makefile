@@ -1,0 +1,31 @@
+# GasTown build, test, demo and benchmark entry points. See README.md.
+SWIFT ?= swift
+BIN := $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
+RELBIN := $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
+
+.PHONY: all bootstrap build release test test-unit test-e2e demo bench clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap
+
+build: bootstrap
+	$(SWIFT) build
+
+release: bootstrap
+	$(SWIFT) build -c release
+
+# Everything CI runs: unit and integration tests (real TLS, git, processes), then end-to-end scripts.
+test: build
+	$(SWIFT) test --no-parallel
+	scripts/test-e2e
+
+demo: build
+	scripts/demo
+
+bench: release
+	$(RELBIN)/gt-bench all
+
+clean:
+	rm -rf .build

@@ -1,0 +1,65 @@
+// swift-tools-version:6.1
+// GasTown: a multi-agent coding orchestrator as a cluster of town nodes.
+// No SwiftPM package dependencies: Foundation, Dispatch, and the system libraries libgit2 and OpenSSL only.
+import PackageDescription
+
+let settings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+]
+
+let package = Package(
+    name: "GasTown",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "gt", targets: ["gt"]),
+        .executable(name: "bd", targets: ["bd"]),
+        .executable(name: "gt-bench", targets: ["gt-bench"]),
+    ],
+    targets: [
+        // C layer
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        .target(name: "CShims", dependencies: ["COpenSSL", "CGit2"]),
+
+        // Pure cores: no I/O, no clock, no hidden randomness.
+        .target(name: "Beads", swiftSettings: settings),
+        .target(name: "Wire", swiftSettings: settings),
+        .target(name: "Membership", swiftSettings: settings),
+
+        // Edges
+        .target(name: "Transport", dependencies: ["Wire", "COpenSSL", "CShims"], swiftSettings: settings),
+        .target(name: "Git", dependencies: ["CGit2", "CShims"], swiftSettings: settings),
+        .target(name: "LedgerStore", dependencies: ["Beads", "Git", "CShims"], swiftSettings: settings),
+        .target(name: "Sessions", dependencies: ["CShims"], swiftSettings: settings),
+
+        // Shells
+        .target(
+            name: "Node",
+            dependencies: ["Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Sessions"],
+            swiftSettings: settings),
+
+        // App and executables
+        .target(
+            name: "GasTownCLI",
+            dependencies: ["Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Sessions", "Node"],
+            swiftSettings: settings),
+        .executableTarget(name: "gt", dependencies: ["GasTownCLI"], swiftSettings: settings),
+        .executableTarget(name: "bd", dependencies: ["GasTownCLI"], swiftSettings: settings),
+        .executableTarget(name: "gt-bench", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
+
+        // Test support and tests
+        .target(
+            name: "GasTownTestKit",
+            dependencies: ["Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Node"],
+            swiftSettings: settings),
+        .testTarget(name: "BeadsTests", dependencies: ["Beads", "GasTownTestKit"], swiftSettings: settings),
+        .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: settings),
+        .testTarget(name: "MembershipTests", dependencies: ["Membership"], swiftSettings: settings),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "GasTownTestKit"], swiftSettings: settings),
+        .testTarget(name: "GitTests", dependencies: ["Git", "GasTownTestKit"], swiftSettings: settings),
+        .testTarget(name: "LedgerStoreTests", dependencies: ["LedgerStore", "GasTownTestKit"], swiftSettings: settings),
+        .testTarget(
+            name: "GasTownCLITests", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
+    ]
+)

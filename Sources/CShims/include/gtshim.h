@@ -1,0 +1,29 @@
+#ifndef GTSHIM_H
+#define GTSHIM_H
+/// C wrappers for macros and variadic calls that do not import into Swift. Every symbol has the `gtshim_` prefix.
+#include <openssl/ssl.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/// Ignores SIGPIPE for the whole process (writes to a closed socket return EPIPE instead of killing us).
+void gtshim_ignore_sigpipe(void);
+
+/// `SSL_CTX_set_min_proto_version` / `SSL_CTX_set_max_proto_version` (macros).
+int gtshim_ssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version);
+int gtshim_ssl_ctx_set_max_proto_version(SSL_CTX *ctx, int version);
+/// `SSL_set_tlsext_host_name` (macro).
+int gtshim_ssl_set_tlsext_host_name(SSL *ssl, const char *name);
+/// `SSL_CTX_set_mode` (macro).
+long gtshim_ssl_ctx_set_mode(SSL_CTX *ctx, long mode);
+/// `BIO_get_mem_data` (macro): returns the length and sets *data.
+long gtshim_bio_get_mem_data(BIO *bio, char **data);
+/// `fcntl(fd, F_SETFL, O_NONBLOCK)` (variadic).
+int gtshim_set_nonblocking(int fd);
+/// `flock(fd, LOCK_EX | (nonblocking ? LOCK_NB : 0))`.
+int gtshim_flock_exclusive(int fd, int nonblocking);
+/// `open(path, flags, mode)` (variadic in Swift's view).
+int gtshim_open(const char *path, int flags, mode_t mode);
+/// `ioctl(fd, TIOCSCTTY/..)`-free helper: `errno` as a function (thread-local macro).
+int gtshim_errno(void);
+
+#endif

@@ -1,0 +1,2 @@
+import GasTownCLI
+print("bd version \(GasTownVersion.current)")

@@ -1,0 +1,2 @@
+import GasTownCLI
+print("gt version \(GasTownVersion.current)")

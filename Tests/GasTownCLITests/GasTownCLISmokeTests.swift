@@ -1,0 +1,6 @@
+import Testing
+@testable import GasTownCLI
+
+@Test func moduleLinks() {
+    #expect(!"\(GasTownCLI.self)".isEmpty)
+}

@@ -1,0 +1,6 @@
+import Testing
+@testable import Git
+
+@Test func moduleLinks() {
+    #expect(!"\(Git.self)".isEmpty)
+}

@@ -1,0 +1,6 @@
+import Testing
+@testable import LedgerStore
+
+@Test func moduleLinks() {
+    #expect(!"\(LedgerStore.self)".isEmpty)
+}

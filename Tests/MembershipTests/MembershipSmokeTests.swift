@@ -1,0 +1,6 @@
+import Testing
+@testable import Membership
+
+@Test func moduleLinks() {
+    #expect(!"\(Membership.self)".isEmpty)
+}

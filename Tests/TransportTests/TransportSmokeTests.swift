@@ -1,0 +1,6 @@
+import Testing
+@testable import Transport
+
+@Test func moduleLinks() {
+    #expect(!"\(Transport.self)".isEmpty)
+}

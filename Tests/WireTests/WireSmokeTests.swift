@@ -1,0 +1,6 @@
+import Testing
+@testable import Wire
+
+@Test func moduleLinks() {
+    #expect(!"\(Wire.self)".isEmpty)
+}
