@@ -47,6 +47,8 @@ public struct TownInstaller: Sendable {
     public var owner: String?
     /// The creation time, RFC 3339 (passed in so tests and callers choose the clock).
     public var createdAt: String
+    /// Fault injection for tests: fail when this many build/move steps have completed.
+    var failAfterSteps: Int?
 
     /// Describes an installation; checks the name.
     public init(directory: String, name: String?, owner: String?, createdAt: String) throws(CLIError) {
@@ -100,10 +102,11 @@ public struct TownInstaller: Sendable {
         let staging = exists
             ? Discovery.join(directory, ".gt-install-\(token)")
             : Discovery.join(parent, ".\(Discovery.lastComponent(directory)).gt-install-\(token)")
+        let steps = Steps(limit: failAfterSteps)
         do {
-            try build(in: staging)
+            try build(in: staging, steps: steps)
             if exists {
-                try moveEntries(from: staging, to: directory)
+                try moveEntries(from: staging, to: directory, steps: steps)
                 try? files.removeItem(atPath: staging)
             } else {
                 try rename(staging, directory)
@@ -116,14 +119,29 @@ public struct TownInstaller: Sendable {
         return Result(path: directory, name: name, prefix: TownInstaller.townPrefix, createdAt: createdAt)
     }
 
-    func build(in root: String) throws {
+    /// Counts completed steps and throws when `failAfterSteps` is reached (tests only).
+    final class Steps {
+        var done = 0
+        let limit: Int?
+        init(limit: Int?) { self.limit = limit }
+        func next() throws {
+            if let limit, done >= limit { throw CLIError("injected failure after \(done) steps") }
+            done += 1
+        }
+    }
+
+    func build(in root: String, steps: Steps) throws {
         let files = FileManager.default
         try files.createDirectory(atPath: root, withIntermediateDirectories: false)
+        try steps.next()
         try makeDirectory(Discovery.join(root, "mayor"))
         let town = TownConfig(name: name, owner: owner, publicName: name, createdAt: createdAt)
         try Durability.writeFile(Discovery.join(root, "mayor/town.json"), try town.encoded())
+        try steps.next()
         try Durability.writeFile(Discovery.join(root, "mayor/rigs.json"), try RigsConfig().encoded())
+        try steps.next()
         try TownInstaller.initLedger(at: Discovery.join(root, ".beads"), prefix: TownInstaller.townPrefix)
+        try steps.next()
         let routes = [
             JSONRoute(prefix: "\(TownInstaller.townPrefix)-", path: "."),
             JSONRoute(prefix: "\(TownInstaller.townPrefix)-cv-", path: "."),
@@ -131,6 +149,7 @@ public struct TownInstaller: Sendable {
         let routeLines = try routes.map { String(decoding: try JSONEncoder.compactSorted.encode($0), as: UTF8.self) }
         try Durability.writeFile(
             Discovery.join(root, ".beads/routes.jsonl"), Data((routeLines.joined(separator: "\n") + "\n").utf8))
+        try steps.next()
         try makeDirectory(Discovery.join(root, ".gt"))
         try makeDirectory(Discovery.join(root, ".gt/pki"), permissions: 0o700)
         try makeDirectory(Discovery.join(root, ".gt/wal"))
@@ -138,6 +157,7 @@ public struct TownInstaller: Sendable {
         for directory in ["mayor", ".beads", ".gt", ".gt/pki", ".gt/wal", ".gt/logs", ""] {
             Durability.syncDirectory(Discovery.join(root, directory))
         }
+        try steps.next()
     }
 
     /// Creates the town-wide ledger store directory: `.beads/` with `config.json` recording the prefix and
@@ -156,10 +176,11 @@ public struct TownInstaller: Sendable {
             atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: permissions])
     }
 
-    func moveEntries(from staging: String, to directory: String) throws {
+    func moveEntries(from staging: String, to directory: String, steps: Steps) throws {
         var moved: [String] = []
         do {
             for entry in TownInstaller.entries {
+                try steps.next()
                 try rename(Discovery.join(staging, entry), Discovery.join(directory, entry))
                 moved.append(entry)
             }
