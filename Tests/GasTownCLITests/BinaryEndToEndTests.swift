@@ -103,3 +103,59 @@ extension ISO8601DateFormatter {
         return formatter
     }
 }
+
+/// DESIGN §10's discovery rules through the built binaries (`gt where`, `bd where`).
+@Suite struct DiscoveryEndToEndTests {
+    @Test func gtFindsItsTownByEveryRule() async throws {
+        try await TempDir.with { temp in
+            #expect(try await BuiltBinaries.run(.gt, ["install", "a"], cwd: temp.path).status == 0)
+            #expect(try await BuiltBinaries.run(.gt, ["install", "b"], cwd: temp.path).status == 0)
+            try TempDir.makeDirectory(temp.join("a/deep"))
+            try TempDir.makeDirectory(temp.join("a/deep/er"))
+
+            let search = try await BuiltBinaries.run(.gt, ["where"], cwd: temp.join("a/deep/er"))
+            #expect(search.status == 0, "\(search)")
+            #expect(search.stdout == "\(temp.join("a"))\n  name: a\n  found by: search from the working directory\n")
+
+            let env = try await BuiltBinaries.run(
+                .gt, ["where", "--json"], environment: ["GT_TOWN": temp.join("b")], cwd: temp.join("a/deep"))
+            let envObject = try JSONSerialization.jsonObject(with: Data(env.stdout.utf8)) as? [String: Any]
+            #expect(envObject?["path"] as? String == temp.join("b"))
+            #expect(envObject?["source"] as? String == "environment")
+
+            let flag = try await BuiltBinaries.run(
+                .gt, ["where", "--town", "../../b", "--json"], environment: ["GT_TOWN": temp.join("a")],
+                cwd: temp.join("a/deep"))
+            let flagObject = try JSONSerialization.jsonObject(with: Data(flag.stdout.utf8)) as? [String: Any]
+            #expect(flagObject?["path"] as? String == temp.join("b"))
+            #expect(flagObject?["name"] as? String == "b")
+
+            let outside = try await BuiltBinaries.run(.gt, ["where"], cwd: temp.path)
+            #expect(outside.status == 1)
+            #expect(outside.stderr == "Error: not inside a Gas Town (no mayor/town.json in \(temp.path) or any parent); "
+                + "run 'gt install <dir>' to create one, or pass --town DIR or set GT_TOWN\n")
+        }
+    }
+
+    @Test func bdFindsItsStoreByEveryRule() async throws {
+        try await TempDir.with { temp in
+            #expect(try await BuiltBinaries.run(.gt, ["install", "t"], cwd: temp.path).status == 0)
+            try TempDir.makeDirectory(temp.join("t/sub"))
+            let search = try await BuiltBinaries.run(.bd, ["where"], cwd: temp.join("t/sub"))
+            #expect(search.stdout == "\(temp.join("t/.beads"))\n  prefix: hq\n"
+                + "  found by: search from the working directory\n")
+            let flag = try await BuiltBinaries.run(.bd, ["-C", temp.join("t"), "where", "--json"], cwd: "/")
+            let object = try JSONSerialization.jsonObject(with: Data(flag.stdout.utf8)) as? [String: Any]
+            #expect(object?["path"] as? String == temp.join("t/.beads"))
+            #expect(object?["prefix"] as? String == "hq")
+            #expect(object?["source"] as? String == "flag")
+            let env = try await BuiltBinaries.run(
+                .bd, ["where"], environment: ["BEADS_DIR": temp.join("nowhere/.beads")], cwd: temp.join("t"))
+            #expect(env.status == 1)
+            #expect(env.stderr == "Error: no beads store at \(temp.join("nowhere/.beads")); run 'bd init' to create one\n")
+            let none = try await BuiltBinaries.run(.bd, ["where", "--json"], cwd: temp.path)
+            #expect(none.status == 1)
+            #expect(none.stderr.contains("\"code\": \"no_store\""))
+        }
+    }
+}

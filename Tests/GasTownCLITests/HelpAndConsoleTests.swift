@@ -85,7 +85,8 @@ import Testing
     @Test func errorsAsJSONOnStderr() throws {
         let out = BufferSink()
         let err = BufferSink()
-        Console(stdout: out, stderr: err, jsonMode: true).reportError("issue not found: bd-x", hint: nil, code: "not_found")
+        let console = Console(stdout: out, stderr: err, jsonMode: true)
+        console.reportError("issue not found: bd-x", hint: nil, code: "not_found")
         #expect(out.text.isEmpty)
         #expect(err.text == """
             {

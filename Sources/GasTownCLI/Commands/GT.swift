@@ -5,7 +5,8 @@ public enum GT {
     /// Options accepted on every `gt` command, anywhere on the line.
     public static let globalOptions: [OptionSpec] = [
         .flag("json", help: "output JSON (beads' schema_version shape; errors as JSON on stderr)"),
-        .option("town", value: "DIR", help: "the town root (default: $GT_TOWN, else nearest parent with mayor/town.json)"),
+        .option(
+            "town", value: "DIR", help: "the town root (default: $GT_TOWN, else nearest parent with mayor/town.json)"),
         .option("actor", value: "NAME", help: "who is acting (default: $BEADS_ACTOR, else $USER)"),
     ]
 
@@ -29,7 +30,7 @@ public enum GT {
                     A town is the workspace (mayor/town.json at its root); every gt command finds it with
                     --town DIR, else $GT_TOWN, else the nearest parent of the working directory.
                     """,
-                subcommands: [InstallCommand.self, VersionCommand.self])
+                subcommands: [InstallCommand.self, TownWhereCommand.self, VersionCommand.self])
         }
 
         public init() {}
@@ -67,7 +68,7 @@ public enum BD {
                     The store is found with -C DIR, else $BEADS_DIR, else the nearest parent of the working
                     directory holding .beads/.
                     """,
-                subcommands: [VersionCommand.self])
+                subcommands: [StoreWhereCommand.self, VersionCommand.self])
         }
 
         public init() {}

@@ -12,7 +12,8 @@ public struct InstallCommand: CLICommand {
                 failure leaves no half town.
                 """,
             options: [
-                .option("name", short: "n", value: "NAME", help: "the town's name", default: "the directory's name"),
+                .option(
+                    "name", short: "n", value: "NAME", help: "the town's name", default: "the directory's name"),
                 .option("owner", value: "EMAIL", help: "the owner recorded in town.json"),
             ],
             arguments: [ArgumentSpec("dir", help: "the directory to make a town in (created if missing; its parent must exist)")])
