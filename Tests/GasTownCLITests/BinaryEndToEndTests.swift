@@ -132,7 +132,8 @@ extension ISO8601DateFormatter {
 
             let outside = try await BuiltBinaries.run(.gt, ["where"], cwd: temp.path)
             #expect(outside.status == 1)
-            #expect(outside.stderr == "Error: not inside a Gas Town (no mayor/town.json in \(temp.path) or any parent); "
+            #expect(outside.stderr
+                == "Error: not inside a Gas Town (no mayor/town.json in \(temp.path) or any parent); "
                 + "run 'gt install <dir>' to create one, or pass --town DIR or set GT_TOWN\n")
         }
     }
@@ -152,7 +153,8 @@ extension ISO8601DateFormatter {
             let env = try await BuiltBinaries.run(
                 .bd, ["where"], environment: ["BEADS_DIR": temp.join("nowhere/.beads")], cwd: temp.join("t"))
             #expect(env.status == 1)
-            #expect(env.stderr == "Error: no beads store at \(temp.join("nowhere/.beads")); run 'bd init' to create one\n")
+            let missing = temp.join("nowhere/.beads")
+            #expect(env.stderr == "Error: no beads store at \(missing); run 'bd init' to create one\n")
             let none = try await BuiltBinaries.run(.bd, ["where", "--json"], cwd: temp.path)
             #expect(none.status == 1)
             #expect(none.stderr.contains("\"code\": \"no_store\""))

@@ -101,3 +101,17 @@ import Testing
         #expect(text.text == "Error: boom; try again\n")
     }
 }
+
+@Suite struct BenchmarkSmokeTests {
+    /// The benchmark runs and its parse line is valid (a parse failure would make it measure errors).
+    @Test func parseBenchmarkRunsValidLines() throws {
+        let figures = CLIBenchmarks.parseAndHelp(iterations: 50)
+        #expect(figures.map(\.name) == ["cli.parse(gt install, 10 words)", "cli.help(gt install)"])
+        #expect(figures[0].iterations == 50)
+        let parsed = try CommandLineParser.parse(
+            ["install", "--json", "town", "--name=alpha", "--owner", "me@example.com", "--town", "/t", "--actor", "a"],
+            program: GT.program)
+        #expect(parsed.pathNames == ["gt", "install"])
+        #expect(parsed.values.string("name") == "alpha")
+    }
+}

@@ -16,7 +16,9 @@ public struct InstallCommand: CLICommand {
                     "name", short: "n", value: "NAME", help: "the town's name", default: "the directory's name"),
                 .option("owner", value: "EMAIL", help: "the owner recorded in town.json"),
             ],
-            arguments: [ArgumentSpec("dir", help: "the directory to make a town in (created if missing; its parent must exist)")])
+            arguments: [
+                ArgumentSpec("dir", help: "the directory to make a town in (created if missing; its parent must exist)")
+            ])
     }
 
     /// The directory as typed.
