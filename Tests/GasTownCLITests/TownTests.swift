@@ -105,3 +105,40 @@ import Testing
         #expect(failures >= 12)
     }
 }
+
+/// `town.json` is outside input: mutated bytes of the real sample must decode or throw `CLIError`, never crash.
+@Suite struct TownConfigFuzzTests {
+    @Test func mutatedTownFilesNeverCrash() throws {
+        let sample = try #require(FileManager.default.contents(atPath: TownConfigTests.samplePath))
+        var random = ParserFuzzTests.SeededRandom(state: 0x746f_776e)
+        var decoded = 0
+        var rejected = 0
+        for round in 0..<5_000 {
+            var bytes = [UInt8](sample)
+            for _ in 0..<Int.random(in: 1...4, using: &random) {
+                guard !bytes.isEmpty else { break }
+                let position = Int.random(in: 0..<bytes.count, using: &random)
+                switch Int.random(in: 0..<4, using: &random) {
+                case 0: bytes[position] = UInt8.random(in: 0...255, using: &random)
+                case 1: bytes.remove(at: position)
+                case 2: bytes.insert(Array("{}[]\",:0\\".utf8).randomElement(using: &random)!, at: position)
+                default: bytes = Array(bytes.prefix(position))
+                }
+            }
+            if round % 10 == 0 {
+                bytes = (0..<Int.random(in: 0..<64, using: &random)).map { _ in .random(in: 0...255, using: &random) }
+            }
+            do {
+                let config = try TownConfig.decode(Data(bytes), path: "fuzz")
+                #expect(config.type == "town" && !config.name.isEmpty)
+                decoded += 1
+            } catch {
+                #expect(!error.message.isEmpty)
+                rejected += 1
+            }
+            _ = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        }
+        #expect(decoded > 0)
+        #expect(rejected > 0)
+    }
+}

@@ -27,10 +27,10 @@ public struct FileDescriptorSink: OutputSink {
     public static let standardError = FileDescriptorSink(descriptor: 2)
 
     public func write(_ text: String) {
-        var bytes = Array(text.utf8)
+        let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeMutableBytes { buffer in
+            let written = bytes.withUnsafeBytes { buffer in
                 Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
             }
             if written > 0 {
@@ -41,7 +41,6 @@ public struct FileDescriptorSink: OutputSink {
                 return
             }
         }
-        bytes.removeAll()
     }
 }
 
