@@ -1,2 +1,4 @@
 import GasTownCLI
-print("bd version \(GasTownVersion.current)")
+import Glibc
+
+exit(await BD.main(CommandLine.arguments))

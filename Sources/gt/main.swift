@@ -1,2 +1,4 @@
 import GasTownCLI
-print("gt version \(GasTownVersion.current)")
+import Glibc
+
+exit(await GT.main(CommandLine.arguments))

@@ -1,0 +1,99 @@
+import Foundation
+
+/// The `gt` program: its root command, global options and entry point.
+public enum GT {
+    /// Options accepted on every `gt` command, anywhere on the line.
+    public static let globalOptions: [OptionSpec] = [
+        .flag("json", help: "output JSON (beads' schema_version shape; errors as JSON on stderr)"),
+        .option(
+            "town", value: "DIR", help: "the town root (default: $GT_TOWN, else nearest parent with mayor/town.json)"),
+        .option("actor", value: "NAME", help: "who is acting (default: $BEADS_ACTOR, else $USER)"),
+    ]
+
+    /// The program description the parser and help read.
+    public static let program = ProgramSpec(
+        name: "gt", version: GasTownVersion.current, root: Root.self, globalOptions: globalOptions)
+
+    /// Runs `gt` with `arguments` (program name first) and returns the exit status. Ignores SIGPIPE.
+    public static func main(_ arguments: [String]) async -> Int32 {
+        CommandRunner.ignoreSIGPIPE()
+        return await CommandRunner.run(arguments, program: program).rawValue
+    }
+
+    /// `gt`: the root; its subcommands are `gt`'s commands.
+    public struct Root: CommandGroup {
+        public static var configuration: CommandConfiguration {
+            CommandConfiguration(
+                name: "gt",
+                abstract: "Gas Town: a multi-agent coding orchestrator run as a cluster of town nodes",
+                discussion: """
+                    A town is the workspace (mayor/town.json at its root); every gt command finds it with
+                    --town DIR, else $GT_TOWN, else the nearest parent of the working directory.
+                    """,
+                subcommands: [InstallCommand.self, TownWhereCommand.self, VersionCommand.self])
+        }
+
+        public init() {}
+    }
+}
+
+/// `bd`: the ledger CLI with beads' verbs and flags.
+public enum BD {
+    /// Options accepted on every `bd` command, anywhere on the line.
+    public static let globalOptions: [OptionSpec] = [
+        .flag("json", help: "output JSON (beads' schema_version shape; errors as JSON on stderr)"),
+        .option("actor", value: "NAME", help: "actor name for the audit trail (default: $BEADS_ACTOR, else $USER)"),
+        .option(
+            "directory", short: "C", value: "DIR",
+            help: "use the store DIR/.beads (default: $BEADS_DIR, else nearest parent with .beads/)"),
+    ]
+
+    /// The program description the parser and help read.
+    public static let program = ProgramSpec(
+        name: "bd", version: GasTownVersion.current, root: Root.self, globalOptions: globalOptions)
+
+    /// Runs `bd` with `arguments` (program name first) and returns the exit status. Ignores SIGPIPE.
+    public static func main(_ arguments: [String]) async -> Int32 {
+        CommandRunner.ignoreSIGPIPE()
+        return await CommandRunner.run(arguments, program: program).rawValue
+    }
+
+    /// `bd`: the root; its subcommands are `bd`'s verbs.
+    public struct Root: CommandGroup {
+        public static var configuration: CommandConfiguration {
+            CommandConfiguration(
+                name: "bd",
+                abstract: "bd: the beads ledger of Gas Town (issues with dependencies, in git)",
+                discussion: """
+                    The store is found with -C DIR, else $BEADS_DIR, else the nearest parent of the working
+                    directory holding .beads/.
+                    """,
+                subcommands: [StoreWhereCommand.self, VersionCommand.self])
+        }
+
+        public init() {}
+    }
+}
+
+/// `gt version` / `bd version`: prints the program's version (also `--version` on the root).
+public struct VersionCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(name: "version", abstract: "Print the version")
+    }
+
+    public init(parsed: ParsedValues) throws(UsageError) {}
+
+    /// What `--json` prints.
+    struct Output: Encodable {
+        var name: String
+        var version: String
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        if context.jsonMode {
+            try context.console.json(Output(name: context.program.name, version: context.program.version))
+        } else {
+            context.console.out("\(context.program.name) version \(context.program.version)")
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import CShims
+import Foundation
+
+/// Parses a command line, runs the selected command, reports errors, and returns the exit status.
+/// The one place where parse errors become exit 2 and failures exit 1.
+public enum CommandRunner {
+    /// Runs `arguments` (program name first, as in `CommandLine.arguments`) for `program`.
+    /// `console` defaults to the process's stdout/stderr; `environment` and `cwd` to the process's own.
+    public static func run(
+        _ arguments: [String], program: ProgramSpec, stdout: any OutputSink = FileDescriptorSink.standardOutput,
+        stderr: any OutputSink = FileDescriptorSink.standardError,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        cwd: String = FileManager.default.currentDirectoryPath
+    ) async -> ExitCode {
+        let words = Array(arguments.dropFirst())
+        let style = JSONOutputStyle.from(environment: environment)
+        let parsed: ParsedCommand
+        do {
+            parsed = try CommandLineParser.parse(words, program: program)
+        } catch {
+            let json = words.prefix(while: { $0 != "--" }).contains { $0 == "--json" || $0.hasPrefix("--json=t") }
+            let console = Console(stdout: stdout, stderr: stderr, jsonMode: json, jsonStyle: style)
+            console.reportError(error.description, hint: nil, code: error.code, textPrefix: "")
+            return .usage
+        }
+        let console = Console(stdout: stdout, stderr: stderr, jsonMode: parsed.globals.flag("json"), jsonStyle: style)
+        let context = CommandContext(
+            program: program, parsed: parsed, console: console, environment: environment,
+            cwd: Discovery.absolute(cwd, cwd: "/"))
+        switch parsed.action {
+        case .help:
+            console.out(context.helpText())
+            return .success
+        case .version:
+            console.out("\(program.name) version \(program.version)")
+            return .success
+        case .run:
+            break
+        }
+        do {
+            let command = try parsed.command.init(parsed: parsed.values)
+            try await command.run(context)
+            return .success
+        } catch let error as UsageError {
+            console.reportError(error.description, hint: nil, code: error.code, textPrefix: "")
+            return .usage
+        } catch let error as CLIError {
+            console.reportError(error.message, hint: error.hint, code: error.code)
+            return error.exitCode
+        } catch {
+            console.reportError(describe(error), hint: nil, code: nil)
+            return .failure
+        }
+    }
+
+    /// Ignores SIGPIPE for the process, so a closed pipe gives EPIPE instead of killing `gt`/`bd`.
+    public static func ignoreSIGPIPE() {
+        gtshim_ignore_sigpipe()
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let localized = error as? any LocalizedError, let text = localized.errorDescription { return text }
+        return String(describing: error)
+    }
+}

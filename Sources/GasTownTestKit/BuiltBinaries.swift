@@ -1,0 +1,159 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Finds the built `gt`/`bd` executables (beside the test binary in the build directory) and runs them
+/// as child processes, capturing stdout, stderr and the exit status. The wait is done by `Process`'s
+/// termination handler resuming a continuation, so no cooperative-pool thread blocks.
+public enum BuiltBinaries {
+    /// A program built by this package.
+    public enum Tool: String, Sendable {
+        case gt, bd
+    }
+
+    /// What a run produced.
+    public struct Output: Sendable, CustomStringConvertible {
+        /// The exit status (or 128 + signal when killed).
+        public var status: Int32
+        /// Everything written to stdout.
+        public var stdout: String
+        /// Everything written to stderr.
+        public var stderr: String
+        /// Whether the run was killed for exceeding its time limit.
+        public var timedOut: Bool
+
+        public var description: String { "status \(status)\nstdout:\n\(stdout)\nstderr:\n\(stderr)" }
+    }
+
+    /// Why a binary could not be run.
+    public struct NotFound: Error, CustomStringConvertible {
+        /// The path that was looked for.
+        public var path: String
+        public var description: String { "\(path) not found: build the package first (swift build)" }
+    }
+
+    /// Environment variables removed from the inherited environment so the host's settings cannot
+    /// leak into a test (discovery and output shape).
+    public static let isolatedVariables = ["GT_TOWN", "BEADS_DIR", "BEADS_ACTOR", "BD_JSON_ENVELOPE"]
+
+    /// The build directory: `$GT_BIN_DIR` if set, else the directory of the running test executable
+    /// (`.build/<triple>/debug` for `swift test`).
+    public static var directory: String {
+        if let override = ProcessInfo.processInfo.environment["GT_BIN_DIR"], !override.isEmpty { return override }
+        let executable = Bundle.main.executablePath ?? CommandLine.arguments[0]
+        var url = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
+        // On platforms where the tests are a bundle (`.xctest/Contents/MacOS/…`), climb out of it.
+        while url.path.contains(".xctest") { url.deleteLastPathComponent() }
+        return url.path
+    }
+
+    /// The absolute path of `tool`; throws `NotFound` when it has not been built.
+    public static func path(of tool: Tool) throws -> String {
+        let path = directory + "/" + tool.rawValue
+        guard FileManager.default.isExecutableFile(atPath: path) else { throw NotFound(path: path) }
+        return path
+    }
+
+    /// Runs `tool` with `arguments` in `cwd`, with the inherited environment minus `isolatedVariables`,
+    /// plus `environment`. stdin is /dev/null. Killed (SIGKILL, by pid) after `timeout`.
+    public static func run(
+        _ tool: Tool, _ arguments: [String], environment: [String: String] = [:], cwd: String? = nil,
+        timeout: Duration = .seconds(120)
+    ) async throws -> Output {
+        try await run(executable: try path(of: tool), arguments, environment: environment, cwd: cwd, timeout: timeout)
+    }
+
+    /// Runs any executable the same way.
+    public static func run(
+        executable: String, _ arguments: [String], environment: [String: String] = [:], cwd: String? = nil,
+        timeout: Duration = .seconds(120)
+    ) async throws -> Output {
+        let capture = try TempDir(prefix: "gt-run")
+        let stdoutPath = capture.join("stdout")
+        let stderrPath = capture.join("stderr")
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        let stdoutHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
+        let stderrHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        defer {
+            try? stdoutHandle.close()
+            try? stderrHandle.close()
+        }
+
+        var env = ProcessInfo.processInfo.environment
+        for name in isolatedVariables { env[name] = nil }
+        env.merge(environment) { _, new in new }
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = env
+        if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = stdoutHandle
+        process.standardError = stderrHandle
+
+        let exited = ExitSignal()
+        process.terminationHandler = { _ in exited.fire() }
+        try process.run()
+        let pid = process.processIdentifier
+        let watchdog = Task {
+            try await Task.sleep(for: timeout)
+            exited.markTimedOut()
+            kill(pid, SIGKILL)
+        }
+        await exited.wait()
+        watchdog.cancel()
+
+        let status: Int32 = process.terminationReason == .uncaughtSignal
+            ? 128 + process.terminationStatus : process.terminationStatus
+        return Output(
+            status: status, stdout: capture.read("stdout") ?? "", stderr: capture.read("stderr") ?? "",
+            timedOut: exited.timedOut)
+    }
+}
+
+/// A one-shot signal: `fire()` from any thread, `wait()` from async code (resumes at once if already fired).
+/// `@unchecked Sendable`: all state is guarded by `lock`.
+final class ExitSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var fired = false
+    private var waiter: CheckedContinuation<Void, Never>?
+    private var killed = false
+
+    func fire() {
+        lock.lock()
+        fired = true
+        let continuation = waiter
+        waiter = nil
+        lock.unlock()
+        continuation?.resume()
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if fired {
+                lock.unlock()
+                continuation.resume()
+            } else {
+                waiter = continuation
+                lock.unlock()
+            }
+        }
+    }
+
+    func markTimedOut() {
+        lock.lock()
+        killed = true
+        lock.unlock()
+    }
+
+    var timedOut: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return killed
+    }
+}

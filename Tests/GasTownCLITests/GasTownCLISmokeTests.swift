@@ -1,6 +1,0 @@
-import Testing
-@testable import GasTownCLI
-
-@Test func moduleLinks() {
-    #expect(!"\(GasTownCLI.self)".isEmpty)
-}
