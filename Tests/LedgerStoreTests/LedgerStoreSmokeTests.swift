@@ -2,5 +2,5 @@ import Testing
 @testable import LedgerStore
 
 @Test func moduleLinks() {
-    #expect(!"\(LedgerStore.self)".isEmpty)
+    #expect(!LedgerStoreModule.name.isEmpty)
 }
