@@ -109,6 +109,14 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
         return try body(state)
     }
 
+    /// Reads the state together with the position of the last record applied to it (0 when none), consistently:
+    /// an export made in `body` covers exactly the records up to that position.
+    public func readWithPosition<R>(_ body: (State, WALPosition) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(state, WALPosition(sequence: writer.upcomingSequence - 1))
+    }
+
     /// The ledger commit the store has absorbed (set by the sync layer), if any.
     public var absorbedCommit: String? {
         lock.lock()

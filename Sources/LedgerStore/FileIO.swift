@@ -106,9 +106,18 @@ enum FileIO {
 /// Steps: write a temporary file beside the target, fsync it, rename it over the target, fsync the directory.
 /// Blocking; call off the cooperative pool. A namespace, `Sendable` trivially.
 public enum AtomicFile {
-    /// Replaces the file at `path` with `bytes`, durably. The directory must exist.
-    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(StoreError) {
+    /// Replaces the file at `path` with `bytes`, durably. The directory must exist unless `createDirectory`.
+    public static func write(
+        _ bytes: [UInt8], to path: String, mode: mode_t = 0o644, createDirectory: Bool = false
+    ) throws(StoreError) {
         let directory = (path as NSString).deletingLastPathComponent
+        if createDirectory && !directory.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw .io(operation: "create directory (\(error.localizedDescription))", path: directory, errno: EIO)
+            }
+        }
         let name = (path as NSString).lastPathComponent
         let temporary = (directory.isEmpty ? "." : directory) + "/.\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = try FileIO.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: mode)
@@ -126,7 +135,9 @@ public enum AtomicFile {
     }
 
     /// Replaces the file at `path` with `data`, durably.
-    public static func write(_ data: Data, to path: String, mode: mode_t = 0o644) throws(StoreError) {
-        try write([UInt8](data), to: path, mode: mode)
+    public static func write(
+        _ data: Data, to path: String, mode: mode_t = 0o644, createDirectory: Bool = false
+    ) throws(StoreError) {
+        try write([UInt8](data), to: path, mode: mode, createDirectory: createDirectory)
     }
 }

@@ -19,6 +19,7 @@ let layout = StoreLayout(directory: arguments[2])
 var settings = StoreSettings()
 settings.lockWaitTimeout = .zero
 settings.snapshotEveryRecords = 50
+settings.segmentBytes = 2_048
 
 switch arguments[1] {
 case "hold":

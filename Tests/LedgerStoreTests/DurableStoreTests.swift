@@ -275,6 +275,28 @@ import Testing
             #expect(try String(contentsOfFile: path, encoding: .utf8) == "two\n")
             #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["issues.jsonl"])
             #expect(throws: StoreError.self) { try AtomicFile.write([1], to: dir + "/missing/dir/file") }
+            let layout = StoreLayout(directory: dir)
+            try AtomicFile.write(Array("{}\n".utf8), to: layout.exportedJSONL(scope: "hq"), createDirectory: true)
+            #expect(try String(contentsOfFile: dir + "/.beads/export/hq/issues.jsonl", encoding: .utf8) == "{}\n")
         }
+    }
+
+    @Test func readWithPositionIsConsistent() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try await DurableStore<OpaqueRecordLog>.open(StoreLayout(directory: dir), settings: settings())
+            #expect(store.readWithPosition { $1.sequence } == 0)
+            _ = try await store.append(Data("a".utf8))
+            _ = try await store.recordAbsorbedCommit("c")
+            _ = try await store.append(Data("b".utf8))
+            #expect(store.readWithPosition { state, position in "\(state.records.count)@\(position.sequence)" } == "2@3")
+            await store.closeAsync()
+        }
+    }
+
+    /// The benchmark runs end to end (its timing is reported by gt-bench, never asserted here).
+    @Test func benchmarkCountsAppendsAndFsyncs() async throws {
+        let result = try await StoreBenchmarks.durableAppends(writers: 4, count: 200)
+        #expect(result.appends == 200)
+        #expect(result.fsyncs >= 1 && result.fsyncs <= 200)
     }
 }
