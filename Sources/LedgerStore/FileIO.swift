@@ -2,7 +2,7 @@ import CShims
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Thin throwing wrappers over the POSIX calls the store makes. Blocking: call them only off the cooperative pool
@@ -119,7 +119,8 @@ public enum AtomicFile {
             }
         }
         let name = (path as NSString).lastPathComponent
-        let temporary = (directory.isEmpty ? "." : directory) + "/.\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let temporary =
+            (directory.isEmpty ? "." : directory) + "/.\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = try FileIO.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: mode)
         do {
             try FileIO.writeAll(fd, bytes, path: temporary)

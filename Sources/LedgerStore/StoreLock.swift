@@ -2,7 +2,7 @@ import CShims
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The one-writer lock: an exclusive `flock` on `.beads/LOCK`, held from before the store is loaded until it is

@@ -161,7 +161,8 @@ public enum WALFormat {
             }
             let sequence = readU64(bytes, at: offset + frameSize + 1)
             records.append(
-                WALRecord(kind: kind, sequence: sequence, body: Array(bytes[(offset + frameSize + payloadPrefix)..<end])))
+                WALRecord(
+                    kind: kind, sequence: sequence, body: Array(bytes[(offset + frameSize + payloadPrefix)..<end])))
             offset = end
         }
         return WALSegmentScan(firstSequence: first, records: records, validLength: offset, tornTail: nil)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import LedgerStore
 
 @Suite struct DurableStoreTests {
@@ -31,7 +32,8 @@ import Testing
             let layout = StoreLayout(directory: dir)
             let store = try await DurableStore<OpaqueRecordLog>.open(layout, settings: settings(), holder: "pid=1 x")
             await #expect(throws: StoreError.self) {
-                _ = try await DurableStore<OpaqueRecordLog>.open(layout, settings: settings(lockWait: .milliseconds(60)))
+                _ = try await DurableStore<OpaqueRecordLog>.open(
+                    layout, settings: settings(lockWait: .milliseconds(60)))
             }
             do throws(StoreError) {
                 _ = try await DurableStore<OpaqueRecordLog>.open(layout, settings: settings())
@@ -54,7 +56,8 @@ import Testing
         try await withTemporaryDirectory { dir in
             let layout = StoreLayout(directory: dir)
             let store = try await DurableStore<OpaqueRecordLog>.open(layout, settings: settings())
-            let writers = 16, perWriter = 40
+            let writers = 16
+            let perWriter = 40
             let acknowledged = try await withThrowingTaskGroup(of: [String].self) { group in
                 for writer in 0..<writers {
                     group.addTask {
@@ -288,7 +291,8 @@ import Testing
             _ = try await store.append(Data("a".utf8))
             _ = try await store.recordAbsorbedCommit("c")
             _ = try await store.append(Data("b".utf8))
-            #expect(store.readWithPosition { state, position in "\(state.records.count)@\(position.sequence)" } == "2@3")
+            #expect(
+                store.readWithPosition { state, position in "\(state.records.count)@\(position.sequence)" } == "2@3")
             await store.closeAsync()
         }
     }

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+
 @testable import LedgerStore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Tests with real child processes (`gt-testhelper`): the one-writer lock across processes, and kill -9 while
@@ -88,7 +89,8 @@ import Glibc
                 #expect(try await child.waitForLine(prefix: "s\(seed)r\(round)-0") != nil)
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0...250, using: &random)))
                 child.kill()
-                #expect(await child.waitForExit() == 128 + SIGKILL || child.process.terminationReason == .uncaughtSignal)
+                #expect(
+                    await child.waitForExit() == 128 + SIGKILL || child.process.terminationReason == .uncaughtSignal)
                 try await child.drain()
                 let printed = child.lines
                 #expect(!printed.contains { $0.hasPrefix("error") }, "\(printed.filter { $0.hasPrefix("error") })")

@@ -2,7 +2,7 @@ import Foundation
 import LedgerStore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A temporary directory removed when the body ends, even when it throws.
@@ -71,7 +71,8 @@ final class Child: @unchecked Sendable {
     private var exitWaiter: CheckedContinuation<Int32, Never>?
 
     static var helperPath: String {
-        let directory = Bundle.main.executableURL?.deletingLastPathComponent()
+        let directory =
+            Bundle.main.executableURL?.deletingLastPathComponent()
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         return directory.appendingPathComponent("gt-testhelper").path
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import LedgerStore
 
 @Suite struct WALFormatTests {
@@ -48,9 +49,12 @@ import Testing
         var bytes = segment(["one", "two", "three"])
         let secondStart = segment(["one"]).count
         bytes[secondStart + WALFormat.frameSize + WALFormat.payloadPrefix] ^= 0xFF
-        #expect(throws: WALDecodeError.corruptRecord(
-            offset: secondStart, reason: "checksum mismatch with \(bytes.count - segment(["one", "two"]).count) "
-                + "bytes of records after it")) {
+        #expect(
+            throws: WALDecodeError.corruptRecord(
+                offset: secondStart,
+                reason: "checksum mismatch with \(bytes.count - segment(["one", "two"]).count) "
+                    + "bytes of records after it")
+        ) {
             try WALFormat.scan(bytes, isLast: true, maxRecordBytes: 1 << 20)
         }
     }
@@ -80,7 +84,9 @@ import Testing
             var bytes: [UInt8]
             switch round % 4 {
             case 0:
-                bytes = (0..<Int.random(in: 0...200, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                bytes = (0..<Int.random(in: 0...200, using: &random)).map { _ in
+                    UInt8.random(in: 0...255, using: &random)
+                }
                 if Bool.random(using: &random) { bytes = WALFormat.header(firstSequence: 1) + bytes }
             case 1:
                 bytes = valid
