@@ -72,6 +72,9 @@ public final class StoreLock: @unchecked Sendable {
         defer { guardLock.unlock() }
         guard fd >= 0 else { return }
         _ = ftruncate(fd, 0)
+        // Unlock explicitly: a child being spawned at this moment shares the open file description until its
+        // exec, and a bare close would leave the lock held through that copy.
+        _ = flock(fd, LOCK_UN)
         close(fd)
         fd = -1
     }
