@@ -21,7 +21,7 @@ extension Membership.Instance {
         var budget = settings.maxPiggybackBytes
         var membership: [Membership.Gossip] = []
         var metadataItems: [Membership.Gossip] = []
-        for (key, var b) in sorted where b.size <= budget {
+        for (key, var b) in sorted where b.size <= budget && !useless(b.item, to: target) {
             budget -= b.size
             if case .metadata = b.item { metadataItems.append(b.item) } else { membership.append(b.item) }
             b.transmits += 1
@@ -30,6 +30,14 @@ extension Membership.Instance {
         }
         // Membership news first, so a receiver learns a member before its metadata.
         return membership + metadataItems
+    }
+
+    /// News that a member is alive, or its metadata, is no news to that member itself.
+    func useless(_ item: Membership.Gossip, to target: String) -> Bool {
+        switch item {
+        case .alive, .metadata: item.subject == target
+        case .suspect, .dead, .left: false
+        }
     }
 
     /// A gossip round: while there is news, send it to `gossipFanout` random live members.

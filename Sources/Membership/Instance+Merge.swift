@@ -41,6 +41,7 @@ extension Membership.Instance {
                 member: Membership.Member(node: node, incarnation: inc, status: .alive, metadata: .init(version: 0)),
                 since: t)
             addToProbeOrder(node.name)
+            syncRequested.remove(node.name)
             out.append(.memberChanged(records[node.name]!.member, previous: nil))
             enqueue(.alive(node, incarnation: inc))
             return

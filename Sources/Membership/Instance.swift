@@ -40,7 +40,7 @@ extension Membership {
         var timerOrder: [TimerID: UInt64] = [:]
         var timerCounter: UInt64 = 0
         var lastMetadataBroadcast: Int64?
-        var metadataPending = false
+        var syncRequested: Set<String> = []
         var out: [Directive] = []
 
         /// The life cycle of an instance.
@@ -151,6 +151,7 @@ extension Membership {
         public mutating func onMessage(_ message: Message, now: Instant) -> [Directive] {
             guard phase == .running else { return [] }
             let t = now.nanoseconds
+            if case .pushPull = message {} else { syncIfUnknown(message.from) }
             switch message {
             case .ping(let seq, let from, let target, let gossip):
                 merge(gossip, now: t)
@@ -214,6 +215,15 @@ extension Membership {
             case .metadataBroadcast: publishMetadata(now: t)
             case .reap: reap(now: t)
             }
+        }
+
+        /// A message from a member we do not know (its join news missed us): exchange state with it once.
+        mutating func syncIfUnknown(_ sender: Node) {
+            guard sender.name != myself.name, records[sender.name] == nil, !syncRequested.contains(sender.name)
+            else { return }
+            if syncRequested.count > 1024 { syncRequested.removeAll() }
+            syncRequested.insert(sender.name)
+            sendPushPull(to: sender.address, name: sender.name, isResponse: false, isJoin: false)
         }
 
         mutating func arm(_ id: TimerID, at deadline: Int64) {
