@@ -45,6 +45,7 @@ extension MembershipSimulator {
             case .armTimer(let id, let at):
                 schedule(max(at.nanoseconds, clock), .timer(node: i, id, generation: nodes[i].generation))
             case .memberChanged(let member, let previous):
+                if member.status == .suspect, previous != .suspect { suspicions += 1 }
                 if member.status == .dead, previous != .dead, let subject = Self.index(ofName: member.name) {
                     deaths.append(DeathDeclaration(time: now, observer: i, subject: subject))
                 }

@@ -74,6 +74,8 @@ public struct MembershipSimulator {
     public var network: Network
     /// Every death declaration so far, in order.
     public internal(set) var deaths: [DeathDeclaration] = []
+    /// How many times some member started suspecting another (refuted or not).
+    public internal(set) var suspicions = 0
     /// Decode failures of codec round trips (must stay 0).
     public internal(set) var decodeFailures = 0
 

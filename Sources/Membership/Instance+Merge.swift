@@ -1,9 +1,15 @@
 extension Membership.Instance {
     // MARK: Applying news (SWIM's precedence rules, memberlist's refinements)
 
-    /// Applies piggybacked gossip items in order.
-    mutating func merge(_ items: [Membership.Gossip], now t: Int64) {
+    /// Applies piggybacked gossip items in order. Stale news (a suspicion, failure or departure at an
+    /// incarnation older than the alive one we hold) is answered to its sender with the newer alive news,
+    /// so a member that missed a refutation learns it before its suspicion runs out.
+    mutating func merge(_ items: [Membership.Gossip], from sender: Membership.Node, now t: Int64) {
+        var corrections: [Membership.Gossip] = []
         for item in items {
+            if let correction = correction(for: item), !corrections.contains(correction) {
+                corrections.append(correction)
+            }
             switch item {
             case .alive(let node, let inc): handleAlive(node, incarnation: inc, now: t)
             case .suspect(let name, let inc, let from): handleSuspect(name: name, incarnation: inc, from: from, now: t)
@@ -12,6 +18,21 @@ extension Membership.Instance {
             case .metadata(let name, let md): handleMetadata(name: name, md, now: t)
             }
         }
+        if !corrections.isEmpty, sender.name != myself.name {
+            out.append(.send(.gossip(from: myself, gossip: corrections), to: sender.address, name: sender.name))
+        }
+    }
+
+    /// The newer alive news that contradicts `item`, if `item` is stale.
+    func correction(for item: Membership.Gossip) -> Membership.Gossip? {
+        let inc: Membership.Incarnation
+        switch item {
+        case .suspect(_, let i, _), .dead(_, let i, _), .left(_, let i): inc = i
+        case .alive, .metadata: return nil
+        }
+        guard let r = records[item.subject], r.member.status == .alive, inc < r.member.incarnation else { return nil }
+        if r.member.name == myself.name && phase != .running { return nil }
+        return .alive(r.member.node, incarnation: r.member.incarnation)
     }
 
     /// Merges a full state from push-pull. As memberlist does, a member the peer holds dead is only
@@ -121,6 +142,13 @@ extension Membership.Instance {
             out.append(.memberChanged(r.member, previous: .alive))
         }
         enqueue(.alive(myself, incarnation: incarnation))
+        // Refutations are rare and a missed one costs a false failure: tell every live member directly,
+        // on top of the gossip.
+        let news = Membership.Message.gossip(from: myself, gossip: [.alive(myself, incarnation: incarnation)])
+        for name in records.keys.sorted() where name != myself.name {
+            guard let m = records[name]?.member, m.status.isLive else { continue }
+            out.append(.send(news, to: m.node.address, name: name))
+        }
     }
 
     /// Changes a member's record and reports the change. Entering `suspect` starts a suspicion raised

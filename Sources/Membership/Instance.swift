@@ -154,20 +154,20 @@ extension Membership {
             if case .pushPull = message {} else { syncIfUnknown(message.from) }
             switch message {
             case .ping(let seq, let from, let target, let gossip):
-                merge(gossip, now: t)
+                merge(gossip, from: message.from, now: t)
                 guard target == myself.name else { break }
                 let reply = Message.ack(seq: seq, from: myself, gossip: piggyback(for: from.name, now: t))
                 out.append(.send(reply, to: from.address, name: from.name))
             case .pingRequest(let seq, let from, let target, let wantsNack, let gossip):
-                merge(gossip, now: t)
+                merge(gossip, from: message.from, now: t)
                 relay(seq: seq, requester: from, target: target, wantsNack: wantsNack, now: t)
             case .ack(let seq, _, let gossip):
-                merge(gossip, now: t)
+                merge(gossip, from: message.from, now: t)
                 handleAck(seq: seq, now: t)
             case .nack(let seq, _):
                 if probe?.seq == seq { probe?.nacks += 1 }
             case .gossip(_, let gossip):
-                merge(gossip, now: t)
+                merge(gossip, from: message.from, now: t)
             case .pushPull(let from, let isResponse, let isJoin, let members):
                 mergeState(members, from: from.name, now: t)
                 if !isResponse {

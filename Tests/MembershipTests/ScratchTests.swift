@@ -1,15 +1,18 @@
 import Testing
 import Membership
 import GasTownTestKit
-import Foundation
 
 @Test func scratch() {
-    var sim = MembershipSimulator(size: 8, seed: 1)
-    sim.startAll()
-    sim.run(for: .seconds(5))
-    for a in 0..<8 {
-        var line = "\(a):"
-        for b in 0..<8 { line += " " + (sim.view(of: a, about: b).map { "\($0.status)/\($0.incarnation)" } ?? "-") }
-        print(line)
+    for (loss, spike) in [(0.05, 0.02), (0.05, 0.05), (0.10, 0.05)] {
+        var deaths = 0, susp = 0
+        for seed in 0..<UInt64(40) {
+            var net = Sim.hostileNetwork
+            net.lossRate = loss; net.spikeRate = spike
+            var sim = MembershipSimulator(size: 8, seed: seed, network: net)
+            sim.startAll()
+            sim.run(for: .seconds(60))
+            deaths += sim.deaths.count; susp += sim.suspicions
+        }
+        print("loss", loss, "spike", spike, "deaths", deaths, "suspicions", susp)
     }
 }
