@@ -21,8 +21,12 @@ extension Membership.Instance {
         var budget = settings.maxPiggybackBytes
         var membership: [Membership.Gossip] = []
         var metadataItems: [Membership.Gossip] = []
-        for (key, var b) in sorted where b.size <= budget && !useless(b.item, to: target) {
-            budget -= b.size
+        // An item larger than the whole budget (big metadata) goes alone, within the message limit.
+        let alone = settings.maxMessageBytes - 1024
+        for (key, var b) in sorted where !useless(b.item, to: target) {
+            let fits = b.size <= budget || (budget == settings.maxPiggybackBytes && b.size <= alone)
+            guard fits else { continue }
+            budget -= min(b.size, budget)
             if case .metadata = b.item { metadataItems.append(b.item) } else { membership.append(b.item) }
             b.transmits += 1
             broadcasts[key] = b.transmits >= limit ? nil : b
