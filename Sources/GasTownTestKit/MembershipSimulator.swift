@@ -117,9 +117,12 @@ public struct MembershipSimulator {
     // MARK: Controlling members
 
     /// Starts every member: member 0 first, then each other joining through member 0, `stagger` apart.
-    public mutating func startAll(stagger: Duration = .milliseconds(10), metadata: (Int) -> Membership.Metadata = {
-        _ in Membership.Metadata(freeSlots: 4)
-    }) {
+    public mutating func startAll(
+        stagger: Duration = .milliseconds(10),
+        metadata: (Int) -> Membership.Metadata = {
+            _ in Membership.Metadata(freeSlots: 4)
+        }
+    ) {
         for i in 0..<size {
             start(i, seeds: i == 0 ? [] : [Self.address(0)], metadata: metadata(i))
             run(for: stagger)
@@ -137,7 +140,8 @@ public struct MembershipSimulator {
         }
         let node = Membership.Node(name: Self.name(i), address: Self.address(i))
         let instanceSeed = seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(i) &* 1_000_003 &+ UInt64(nodes[i].generation)
-        nodes[i].instance = Membership.Instance(myself: node, metadata: metadata, seed: instanceSeed, settings: settings)
+        nodes[i].instance = Membership.Instance(
+            myself: node, metadata: metadata, seed: instanceSeed, settings: settings)
         let t = now
         let directives = nodes[i].instance!.join(seeds: seeds, now: t)
         apply(directives, at: i)

@@ -197,8 +197,9 @@ extension Membership.Message {
         switch type {
         case 1:
             let seq = try r.uint32("ping seq")
-            message = .ping(seq: seq, from: try r.node("ping sender"), target: try r.string("ping target"),
-                            gossip: try r.gossipList())
+            message = .ping(
+                seq: seq, from: try r.node("ping sender"), target: try r.string("ping target"),
+                gossip: try r.gossipList())
         case 2:
             let seq = try r.uint32("ping-req seq")
             message = .pingRequest(
@@ -326,11 +327,13 @@ extension ByteReader {
         switch kind {
         case 1: return .alive(try node("alive node"), incarnation: try varint("alive incarnation"))
         case 2:
-            return .suspect(name: try string("suspect name"), incarnation: try varint("suspect incarnation"),
-                            from: try string("suspect from"))
+            return .suspect(
+                name: try string("suspect name"), incarnation: try varint("suspect incarnation"),
+                from: try string("suspect from"))
         case 3:
-            return .dead(name: try string("dead name"), incarnation: try varint("dead incarnation"),
-                         from: try string("dead from"))
+            return .dead(
+                name: try string("dead name"), incarnation: try varint("dead incarnation"),
+                from: try string("dead from"))
         case 4: return .left(name: try string("left name"), incarnation: try varint("left incarnation"))
         case 5: return .metadata(name: try string("metadata name"), try metadata())
         default: throw .unknownGossipKind(kind)

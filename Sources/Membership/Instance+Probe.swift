@@ -96,7 +96,8 @@ extension Membership.Instance {
     }
 
     /// Acting as intermediary: ping the target on the requester's behalf.
-    mutating func relay(seq: UInt32, requester: Membership.Node, target: Membership.Node, wantsNack: Bool, now t: Int64) {
+    mutating func relay(seq: UInt32, requester: Membership.Node, target: Membership.Node, wantsNack: Bool, now t: Int64)
+    {
         nextSeq &+= 1
         let mine = nextSeq
         relays[mine] = Relay(

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension Membership {
@@ -61,7 +61,8 @@ extension Membership {
         /// Minimum suspicion timeout for a cluster of `n` members (memberlist's `suspicionTimeout`).
         public func minSuspicionTimeout(members n: Int) -> Duration {
             let scale = max(1.0, log10(Double(max(1, n))))
-            let ms = Double(suspicionMultiplier) * (scale * 1000).rounded(.down) * Double(probeInterval.nanoseconds)
+            let ms =
+                Double(suspicionMultiplier) * (scale * 1000).rounded(.down) * Double(probeInterval.nanoseconds)
                 / 1e9
             return .milliseconds(Int64(ms.rounded(.down)))
         }

@@ -43,7 +43,8 @@ struct MessageGenerator {
         let seq = UInt32(truncatingIfNeeded: rng.next())
         switch int(6) {
         case 0: return .ping(seq: seq, from: node(), target: string(), gossip: gossipList())
-        case 1: return .pingRequest(seq: seq, from: node(), target: node(), wantsNack: int(2) == 1, gossip: gossipList())
+        case 1:
+            return .pingRequest(seq: seq, from: node(), target: node(), wantsNack: int(2) == 1, gossip: gossipList())
         case 2: return .ack(seq: seq, from: node(), gossip: gossipList())
         case 3: return .nack(seq: seq, from: node())
         case 4: return .gossip(from: node(), gossip: gossipList())
@@ -99,7 +100,9 @@ struct MessageGenerator {
         let ping = Membership.Message.ping(
             seq: 1, from: Membership.Node(name: "a", address: "h:1"), target: "b", gossip: []
         ).encode()
-        #expect(throws: Membership.DecodeError.unsupportedVersion(9)) { try Membership.Message.decode([9] + ping.dropFirst()) }
+        #expect(throws: Membership.DecodeError.unsupportedVersion(9)) {
+            try Membership.Message.decode([9] + ping.dropFirst())
+        }
         #expect(throws: Membership.DecodeError.unknownMessageType(77)) { try Membership.Message.decode([1, 77]) }
         #expect(throws: Membership.DecodeError.truncated(field: "codec version", offset: 0)) {
             try Membership.Message.decode([])
@@ -108,7 +111,9 @@ struct MessageGenerator {
         // A string length far beyond the limit is refused before anything is allocated.
         var w: [UInt8] = [1, 5, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F]
         w += [0]
-        #expect(throws: Membership.DecodeError.tooLarge(field: "gossip sender name length", value: 0xFFFF_FFFF, limit: 1024)) {
+        #expect(
+            throws: Membership.DecodeError.tooLarge(field: "gossip sender name length", value: 0xFFFF_FFFF, limit: 1024)
+        ) {
             try Membership.Message.decode(w)
         }
         var limits = Membership.CodecLimits()

@@ -28,8 +28,10 @@ private func armed(_ directives: [Membership.Directive], _ id: Membership.TimerI
 @Suite struct MembershipSettingsTests {
     @Test func suspicionTimeoutShrinksAsMemberlistComputesIt() {
         let s = Membership.Settings()
-        let cases: [(Int, Duration)] = [(0, .seconds(30)), (1, .seconds(16)), (2, .milliseconds(7810)), (3, .seconds(2)),
-                                        (4, .seconds(2))]
+        let cases: [(Int, Duration)] = [
+            (0, .seconds(30)), (1, .seconds(16)), (2, .milliseconds(7810)), (3, .seconds(2)),
+            (4, .seconds(2)),
+        ]
         for (c, expected) in cases {
             #expect(s.suspicionTimeout(confirmations: c, expected: 3, min: .seconds(2), max: .seconds(30)) == expected)
         }
@@ -39,8 +41,10 @@ private func armed(_ directives: [Membership.Directive], _ id: Membership.TimerI
     @Test func minimumSuspicionTimeoutScalesWithLog10OfTheClusterSize() {
         var s = Membership.Settings()
         s.suspicionMultiplier = 3
-        let cases: [(Int, Duration)] = [(5, .seconds(3)), (10, .seconds(3)), (50, .milliseconds(5094)),
-                                        (100, .seconds(6)), (500, .milliseconds(8094)), (1000, .seconds(9))]
+        let cases: [(Int, Duration)] = [
+            (5, .seconds(3)), (10, .seconds(3)), (50, .milliseconds(5094)),
+            (100, .seconds(6)), (500, .milliseconds(8094)), (1000, .seconds(9)),
+        ]
         for (n, expected) in cases { #expect(s.minSuspicionTimeout(members: n) == expected, "n = \(n)") }
         let d = Membership.Settings()
         #expect(d.minSuspicionTimeout(members: 5) == .seconds(4))
@@ -54,8 +58,9 @@ private func armed(_ directives: [Membership.Directive], _ id: Membership.TimerI
         s.retransmitMultiplier = 3
         #expect([0, 1, 99].map { s.retransmitLimit(members: $0) } == [0, 3, 6])
         s.pushPullInterval = .seconds(1)
-        #expect([1, 32, 33, 64, 65].map { s.scaledPushPullInterval(members: $0) }
-            == [.seconds(1), .seconds(1), .seconds(2), .seconds(2), .seconds(3)])
+        #expect(
+            [1, 32, 33, 64, 65].map { s.scaledPushPullInterval(members: $0) }
+                == [.seconds(1), .seconds(1), .seconds(2), .seconds(2), .seconds(3)])
     }
 }
 
@@ -151,8 +156,9 @@ private func armed(_ directives: [Membership.Directive], _ id: Membership.TimerI
 
     @Test func indirectProbeIsRelayedAndNackedWhenTheTargetIsSilent() {
         var i = instance(knowing: ["a", "b"])
-        var d = i.onMessage(.pingRequest(seq: 5, from: node("a"), target: node("b"), wantsNack: true, gossip: []),
-                            now: at(1))
+        var d = i.onMessage(
+            .pingRequest(seq: 5, from: node("a"), target: node("b"), wantsNack: true, gossip: []),
+            now: at(1))
         guard case .ping(let relaySeq, _, "b", _)? = sends(d).first?.0 else {
             Issue.record("no relayed ping: \(d)")
             return
@@ -173,20 +179,24 @@ private func armed(_ directives: [Membership.Directive], _ id: Membership.TimerI
         let s = i.settings
         let minT = s.minSuspicionTimeout(members: 10)
         let maxT = s.maxSuspicionTimeout(members: 10)
-        var d = i.onMessage(.gossip(from: node("n1"), gossip: [.suspect(name: "n0", incarnation: 0, from: "n1")]),
-                            now: at(1))
+        var d = i.onMessage(
+            .gossip(from: node("n1"), gossip: [.suspect(name: "n0", incarnation: 0, from: "n1")]),
+            now: at(1))
         #expect(armed(d, .suspicion(name: "n0")) == at(1) + maxT)
         // The same accuser again does not count.
-        d = i.onMessage(.gossip(from: node("n1"), gossip: [.suspect(name: "n0", incarnation: 0, from: "n1")]),
-                        now: at(2))
+        d = i.onMessage(
+            .gossip(from: node("n1"), gossip: [.suspect(name: "n0", incarnation: 0, from: "n1")]),
+            now: at(2))
         #expect(armed(d, .suspicion(name: "n0")) == nil)
-        d = i.onMessage(.gossip(from: node("n2"), gossip: [.suspect(name: "n0", incarnation: 0, from: "n2")]),
-                        now: at(2))
+        d = i.onMessage(
+            .gossip(from: node("n2"), gossip: [.suspect(name: "n0", incarnation: 0, from: "n2")]),
+            now: at(2))
         let mid = s.suspicionTimeout(confirmations: 1, expected: 2, min: minT, max: maxT)
         #expect(armed(d, .suspicion(name: "n0")) == at(1) + mid)
         #expect(mid < maxT && mid > minT)
-        d = i.onMessage(.gossip(from: node("n3"), gossip: [.suspect(name: "n0", incarnation: 0, from: "n3")]),
-                        now: at(3))
+        d = i.onMessage(
+            .gossip(from: node("n3"), gossip: [.suspect(name: "n0", incarnation: 0, from: "n3")]),
+            now: at(3))
         #expect(armed(d, .suspicion(name: "n0")) == at(1) + minT)
         #expect(i.onTimer(.suspicion(name: "n0"), now: at(2) + minT).isEmpty == false)
         #expect(i.member(named: "n0")?.status == .dead)

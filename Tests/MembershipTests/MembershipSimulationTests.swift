@@ -131,7 +131,8 @@ import Testing
             let told = (victim + 2) % size
             let rumour = Membership.Gossip.suspect(
                 name: MembershipSimulator.name(victim), incarnation: 0, from: MembershipSimulator.name(accuser))
-            let from = Membership.Node(name: MembershipSimulator.name(accuser), address: MembershipSimulator.address(accuser))
+            let from = Membership.Node(
+                name: MembershipSimulator.name(accuser), address: MembershipSimulator.address(accuser))
             sim.inject(.gossip(from: from, gossip: [rumour]), to: told)
             #expect(sim.view(of: told, about: victim)?.status == .suspect, "seed \(seed)")
             let refuted = sim.run(upTo: sim.settings.minSuspicionTimeout(members: size)) { s in
