@@ -102,8 +102,9 @@ extension Membership {
             for seed in self.seeds { sendPushPull(to: seed, name: nil, isResponse: false, isJoin: true) }
             arm(.probe, at: t + Int64(rng.unit() * Double(settings.probeInterval.nanoseconds)))
             arm(.gossip, at: t + settings.gossipInterval.nanoseconds)
-            arm(.pushPull, at: t + settings.pushPullInterval.nanoseconds)
-            arm(.reconnect, at: t + settings.reconnectInterval.nanoseconds)
+            // Periodic work starts at a random phase, so members that started together do not act in step.
+            arm(.pushPull, at: t + Int64((0.5 + rng.unit() / 2) * Double(settings.pushPullInterval.nanoseconds)))
+            arm(.reconnect, at: t + Int64((0.5 + rng.unit() / 2) * Double(settings.reconnectInterval.nanoseconds)))
             arm(.reap, at: t + reapInterval)
             return flush()
         }

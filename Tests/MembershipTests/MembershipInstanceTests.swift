@@ -245,6 +245,16 @@ private func armed(_ directives: [Membership.Directive], _ id: Membership.TimerI
         #expect(i.onTick(now: at(100)).isEmpty)
     }
 
+    @Test func nodeThatLeftAndRestartsRefutesItsDeparture() {
+        var i = Membership.Instance(myself: node("me"), seed: 4)
+        _ = i.join(seeds: ["a:7946"], now: .zero)
+        let old = Membership.Member(node: node("me"), incarnation: 3, status: .left, metadata: .init(version: 5))
+        _ = i.onMessage(.pushPull(from: node("a"), isResponse: true, isJoin: true, members: [old]), now: at(0.1))
+        #expect(i.incarnation == 4)
+        #expect(i.member(named: "me")?.status == .alive)
+        #expect(i.metadata.version == 6)
+    }
+
     @Test func equalSeedsAndEventsGiveEqualDirectives() {
         var x = instance(knowing: ["a", "b", "c", "d", "e"], seed: 77)
         var y = instance(knowing: ["a", "b", "c", "d", "e"], seed: 77)

@@ -55,8 +55,8 @@ import Testing
     }
 
     @Test func viewsMergeAfterAPartitionHeals() {
-        for seed in Sim.seeds {
-            let size = Sim.smallCluster
+        let runs = Sim.seeds.map { (Sim.smallCluster, $0) } + Sim.largeSeeds.prefix(2).map { (Sim.largeCluster, $0) }
+        for (size, seed) in runs {
             guard var sim = Sim.converged(size: size, seed: seed) else {
                 Issue.record("no convergence, seed \(seed)")
                 continue
@@ -79,19 +79,20 @@ import Testing
     }
 
     @Test func metadataChangesReachEveryone() {
-        for seed in Sim.seeds {
-            guard var sim = Sim.converged(size: Sim.smallCluster, seed: seed) else {
+        let runs = Sim.seeds.map { (Sim.smallCluster, $0) } + Sim.largeSeeds.prefix(2).map { (Sim.largeCluster, $0) }
+        for (size, seed) in runs {
+            guard var sim = Sim.converged(size: size, seed: seed) else {
                 Issue.record("no convergence, seed \(seed)")
                 continue
             }
-            let who = Int(seed % UInt64(Sim.smallCluster))
+            let who = Int(seed % UInt64(size))
             var md = sim.instance(who)!.metadata
             md.freeSlots = 17
             md.draining = true
             md.labels.custom["zone"] = "z\(seed)"
             sim.updateMetadata(who, md)
             let version = sim.instance(who)!.metadata.version
-            let reached = sim.run(upTo: Sim.disseminationBound(sim.settings, members: Sim.smallCluster)) { s in
+            let reached = sim.run(upTo: Sim.disseminationBound(sim.settings, members: size)) { s in
                 (0..<s.size).allSatisfy { i in
                     let m = s.view(of: i, about: who)?.metadata
                     return m?.version == version && m?.freeSlots == 17 && m?.labels.custom["zone"] == "z\(seed)"
