@@ -184,9 +184,11 @@ public struct MembershipSimulator {
     public mutating func heal() { groups = Array(repeating: 0, count: size) }
 
     /// Member `i` publishes new metadata.
-    public mutating func updateMetadata(_ i: Int, _ metadata: Membership.Metadata) {
+    public mutating func updateMetadata(
+        _ i: Int, _ metadata: Membership.Metadata
+    ) throws(Membership.Instance.MetadataTooLarge) {
         let t = now
-        guard let directives = nodes[i].instance?.updateMetadata(metadata, now: t) else { return }
+        guard let directives = try nodes[i].instance?.updateMetadata(metadata, now: t) else { return }
         apply(directives, at: i)
     }
 

@@ -43,6 +43,20 @@ extension Membership {
         var syncRequested: Set<String> = []
         var out: [Directive] = []
 
+        /// ``updateMetadata(_:now:)`` was given metadata too large to gossip. Remove labels, rigs or
+        /// runtimes, or raise `Settings.maxMetadataBytes` (keeping it well under the 64 KiB frame).
+        /// Sendable: plain value.
+        public struct MetadataTooLarge: Error, Hashable, Sendable, CustomStringConvertible {
+            /// The encoded size of the refused metadata.
+            public var bytes: Int
+            /// The limit.
+            public var limit: Int
+
+            public var description: String {
+                "node metadata encodes to \(bytes) bytes, over the limit of \(limit): remove labels, rigs or runtimes"
+            }
+        }
+
         /// The life cycle of an instance.
         public enum Phase: Sendable, Hashable {
             /// Made, not joined yet.
@@ -131,8 +145,15 @@ extension Membership {
 
         /// Publishes new metadata. Its version is set one above the current one; it is gossiped at once
         /// unless we gossiped our metadata less than `metadataMinInterval` ago, then when that has passed
-        /// (only the latest value goes out).
-        public mutating func updateMetadata(_ newValue: Metadata, now: Instant) -> [Directive] {
+        /// (only the latest value goes out). Throws, changing nothing, when the metadata encodes to more
+        /// than `settings.maxMetadataBytes`.
+        public mutating func updateMetadata(
+            _ newValue: Metadata, now: Instant
+        ) throws(MetadataTooLarge) -> [Directive] {
+            let size = Gossip.metadata(name: myself.name, newValue).encodedSize
+            guard size <= settings.maxMetadataBytes else {
+                throw MetadataTooLarge(bytes: size, limit: settings.maxMetadataBytes)
+            }
             var md = newValue
             md.version = metadata.version + 1
             metadata = md
@@ -148,9 +169,13 @@ extension Membership {
 
         // MARK: Events
 
-        /// Handles one message from a peer.
-        public mutating func onMessage(_ message: Message, now: Instant) -> [Directive] {
+        /// Handles one message from a peer. When the shell knows the connection's authenticated peer name,
+        /// it passes it as `authenticatedPeer`, and a message claiming another sender is dropped.
+        public mutating func onMessage(
+            _ message: Message, authenticatedPeer: String? = nil, now: Instant
+        ) -> [Directive] {
             guard phase == .running else { return [] }
+            if let peer = authenticatedPeer, peer != message.from.name { return [] }
             let t = now.nanoseconds
             if case .pushPull = message {} else { syncIfUnknown(message.from) }
             switch message {
@@ -251,7 +276,7 @@ extension Membership {
             awareness = min(max(0, awareness + delta), settings.awarenessMax - 1)
         }
 
-        var reapInterval: Int64 { 60_000_000_000 }
+        var reapInterval: Int64 { settings.reapInterval.nanoseconds }
 
         mutating func reap(now t: Int64) {
             arm(.reap, at: t + reapInterval)

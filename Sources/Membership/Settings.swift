@@ -46,6 +46,10 @@ extension Membership {
         public var leftRetention: Duration = .seconds(24 * 3600)
         /// A node gossips its own metadata at most once per this interval. Default 2 s.
         public var metadataMinInterval: Duration = .seconds(2)
+        /// Largest encoded metadata a node may publish (a push-pull carries every member's). Default 4 KiB.
+        public var maxMetadataBytes: Int = 4096
+        /// How often failed and left members past their retention are forgotten. Default 60 s.
+        public var reapInterval: Duration = .seconds(60)
         /// Largest encoded membership message (the membership frame is at most 64 KiB; this leaves room
         /// for the wire envelope). Push-pull state is truncated to fit. Default 63 KiB.
         public var maxMessageBytes: Int = 63 * 1024

@@ -218,13 +218,13 @@ private func armed(_ directives: [Membership.Directive], _ id: Membership.TimerI
         #expect(i.member(named: "a")?.status == .left)
     }
 
-    @Test func ownMetadataIsGossipedAtMostOncePerInterval() {
+    @Test func ownMetadataIsGossipedAtMostOncePerInterval() throws {
         var i = instance(knowing: ["a"])
         _ = i.onTimer(.gossip, now: at(3))
-        var d = i.updateMetadata(.init(freeSlots: 1), now: at(3))
+        var d = try i.updateMetadata(.init(freeSlots: 1), now: at(3))
         #expect(i.metadata.version == 2)
         #expect(armed(d, .metadataBroadcast) == nil)
-        d = i.updateMetadata(.init(freeSlots: 0), now: at(4))
+        d = try i.updateMetadata(.init(freeSlots: 0), now: at(4))
         #expect(armed(d, .metadataBroadcast) == at(5))
         d = i.onTimer(.gossip, now: at(4.5))
         let early = sends(d).flatMap { m -> [Membership.Gossip] in if case .gossip(_, let g) = m.0 { g } else { [] } }
@@ -234,6 +234,21 @@ private func armed(_ directives: [Membership.Directive], _ id: Membership.TimerI
         let late = sends(d).flatMap { m -> [Membership.Gossip] in if case .gossip(_, let g) = m.0 { g } else { [] } }
         #expect(late.contains(.metadata(name: "me", i.metadata)))
         #expect(i.metadata.version == 3)
+    }
+
+    @Test func oversizedMetadataIsRefusedAndNothingChanges() {
+        var i = instance(knowing: ["a"])
+        let before = i.metadata
+        let huge = Membership.Metadata(rigs: (0..<200).map { "a-rather-long-rig-name-\($0)" })
+        #expect(throws: Membership.Instance.MetadataTooLarge.self) { try i.updateMetadata(huge, now: at(1)) }
+        #expect(i.metadata == before)
+    }
+
+    @Test func messageClaimingAnotherSenderThanTheAuthenticatedPeerIsDropped() {
+        var i = instance(knowing: ["a", "b"])
+        let ping = Membership.Message.ping(seq: 1, from: node("a"), target: "me", gossip: [])
+        #expect(i.onMessage(ping, authenticatedPeer: "b", now: at(1)).isEmpty)
+        #expect(!sends(i.onMessage(ping, authenticatedPeer: "a", now: at(1))).isEmpty)
     }
 
     @Test func leaveTellsEveryLiveMemberAndEndsTheInstance() {

@@ -78,7 +78,7 @@ import Testing
         }
     }
 
-    @Test func metadataChangesReachEveryone() {
+    @Test func metadataChangesReachEveryone() throws {
         let runs = Sim.seeds.map { (Sim.smallCluster, $0) } + Sim.largeSeeds.prefix(2).map { (Sim.largeCluster, $0) }
         for (size, seed) in runs {
             guard var sim = Sim.converged(size: size, seed: seed) else {
@@ -90,7 +90,7 @@ import Testing
             md.freeSlots = 17
             md.draining = true
             md.labels.custom["zone"] = "z\(seed)"
-            sim.updateMetadata(who, md)
+            try sim.updateMetadata(who, md)
             let version = sim.instance(who)!.metadata.version
             let reached = sim.run(upTo: Sim.disseminationBound(sim.settings, members: size)) { s in
                 (0..<s.size).allSatisfy { i in
