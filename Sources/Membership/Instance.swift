@@ -203,10 +203,12 @@ extension Membership {
             return flush()
         }
 
-        /// Handles the timer `id` firing at `now`. Stale firings (re-armed later, or already handled) are
-        /// ignored.
+        /// Handles the timer `id` firing at `now` (for example `.probeTimeout(seq:)`: the direct ack is
+        /// late). Stale firings (already handled or cancelled) are ignored; an early firing only re-arms it.
         public mutating func onTimer(_ id: TimerID, now: Instant) -> [Directive] {
-            guard phase == .running, let deadline = timers[id], deadline <= now.nanoseconds else { return [] }
+            guard phase == .running, let deadline = timers[id] else { return [] }
+            // A timer that fired early (a coarse shell clock) is re-armed rather than lost.
+            guard deadline <= now.nanoseconds else { return [.armTimer(id, at: Instant(nanoseconds: deadline))] }
             disarm(id)
             fire(id, now: now.nanoseconds)
             return flush()

@@ -82,6 +82,20 @@ private func armed(_ directives: [Membership.Directive], _ id: Membership.TimerI
         #expect(sends(i.onMessage(.nack(seq: 2, from: node("a")), now: at(11))).isEmpty)
     }
 
+    @Test func earlyTimerIsReArmedAndStaleOneIgnored() {
+        var i = instance(knowing: ["a"])
+        let d = i.onTimer(.probe, now: at(1))
+        guard let next = armed(d, .probe) else {
+            Issue.record("probe not re-armed: \(d)")
+            return
+        }
+        #expect(
+            i.onTimer(.probe, now: Membership.Instant(nanoseconds: next.nanoseconds - 1)) == [
+                .armTimer(.probe, at: next)
+            ])
+        #expect(i.onTimer(.probeTimeout(seq: 999), now: at(100)).isEmpty)
+    }
+
     @Test func pingIsAnsweredWithAnAckCarryingGossip() {
         var i = instance(knowing: ["a", "b"])
         let d = i.onMessage(.ping(seq: 42, from: node("a"), target: "me", gossip: []), now: at(1))
