@@ -1,3 +1,4 @@
+import Foundation
 import Membership
 
 /// Benchmark entry points over ``MembershipSimulator`` for `gt-bench` (simulated time, so the figures
@@ -57,6 +58,45 @@ public enum MembershipSimulation {
     /// returns the results, for percentile reports.
     public static func detectionTimes(members: Int = 5, seeds: Range<UInt64>) -> [DetectionResult] {
         seeds.map { detectionTime(members: members, seed: $0) }
+    }
+
+    /// Percentiles over many seeds, for a benchmark table. Sendable: plain value.
+    public struct Summary: Sendable, Hashable, CustomStringConvertible {
+        /// Cluster size.
+        public var members: Int
+        /// Runs, and runs where every member detected the failure.
+        public var runs: Int
+        public var detected: Int
+        /// Detection time percentiles, simulated seconds.
+        public var medianSeconds: Double
+        public var p90Seconds: Double
+        public var maxSeconds: Double
+        /// Mean steady-state payload bytes and messages per second per member.
+        public var bytesPerSecondPerMember: Double
+        public var messagesPerSecondPerMember: Double
+
+        public var description: String {
+            String(
+                format: "membership sim, %d members, %d/%d detected: median %.2f s, p90 %.2f s, max %.2f s; "
+                    + "%.0f B/s and %.2f msg/s per member",
+                members, detected, runs, medianSeconds, p90Seconds, maxSeconds, bytesPerSecondPerMember,
+                messagesPerSecondPerMember)
+        }
+    }
+
+    /// Runs `seeds` detection runs of `members` members and summarises them (the `gt-bench` entry).
+    public static func summary(members: Int = 5, seeds: Range<UInt64> = 0..<100) -> Summary {
+        let results = detectionTimes(members: members, seeds: seeds)
+        let times = results.compactMap(\.detectionSeconds).sorted()
+        func pick(_ q: Double) -> Double {
+            times.isEmpty ? .nan : times[min(times.count - 1, Int(q * Double(times.count)))]
+        }
+        let n = Double(max(1, results.count))
+        return Summary(
+            members: members, runs: results.count, detected: times.count, medianSeconds: pick(0.5),
+            p90Seconds: pick(0.9), maxSeconds: times.last ?? .nan,
+            bytesPerSecondPerMember: results.map(\.gossipBytesPerSecondPerMember).reduce(0, +) / n,
+            messagesPerSecondPerMember: results.map(\.messagesPerSecondPerMember).reduce(0, +) / n)
     }
 }
 

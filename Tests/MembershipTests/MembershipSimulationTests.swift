@@ -193,3 +193,14 @@ import Testing
         }
     }
 }
+
+@Suite struct MembershipBenchmarkEntryTests {
+    @Test func detectionSummaryCoversEveryRunWithinTheBound() {
+        let summary = MembershipSimulation.summary(members: 5, seeds: 0..<5)
+        let bound = Sim.detectionBound(Membership.Settings(), members: 5)
+        #expect(summary.runs == 5 && summary.detected == 5)
+        #expect(summary.maxSeconds <= Double(bound.components.seconds) + 1)
+        #expect(summary.bytesPerSecondPerMember > 0 && summary.messagesPerSecondPerMember > 1)
+        #expect(summary.description.contains("5/5 detected"))
+    }
+}
