@@ -6,7 +6,7 @@ extension Membership {
     /// only from its own seeded ``Random``. Sendable: a plain value, owned and mutated by one actor.
     ///
     /// The shell MUST: call ``join(seeds:now:)`` once to start; deliver every decoded message with
-    /// ``onMessage(_:now:)``; arm the timers it is asked to arm and call ``onTimer(_:now:)`` when they fire
+    /// ``onMessage(_:authenticatedPeer:now:)``; arm the timers it is asked to arm and call ``onTimer(_:now:)`` when they fire
     /// (or call ``onTick(now:)`` often, e.g. every 50 ms); send messages best effort on the dedicated
     /// membership connection. The shell MUST NOT: block on a send, reorder directives, feed a `now` that
     /// goes backwards, or reuse an instance after ``leave(now:)`` for a new run (make a new one; it may

@@ -24,7 +24,7 @@ extension Membership {
     }
 
     /// A membership protocol message. The shell puts its ``encode()`` bytes in a wire frame on the
-    /// dedicated membership connection and hands decoded ones to ``Instance/onMessage(_:now:)``.
+    /// dedicated membership connection and hands decoded ones to ``Instance/onMessage(_:authenticatedPeer:now:)``.
     ///
     /// Every message names its sender (`from`); the shell should check it against the authenticated peer
     /// name of the connection and drop mismatches. Sendable: plain value.
