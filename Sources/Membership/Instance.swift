@@ -214,6 +214,11 @@ extension Membership {
             return flush()
         }
 
+        /// The probe-timeout event by name: the same as `onTimer(.probeTimeout(seq: seq), now: now)`.
+        public mutating func onProbeTimeout(seq: UInt32, now: Instant) -> [Directive] {
+            onTimer(.probeTimeout(seq: seq), now: now)
+        }
+
         /// Fires every timer due at `now`, earliest first. An alternative to arming timers one by one.
         public mutating func onTick(now: Instant) -> [Directive] {
             guard phase == .running else { return [] }

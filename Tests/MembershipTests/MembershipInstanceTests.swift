@@ -144,7 +144,7 @@ private func armed(_ directives: [Membership.Directive], _ id: Membership.TimerI
             return
         }
         #expect(armed(d, .probeTimeout(seq: seq)) == at(1.5))
-        d = i.onTimer(.probeTimeout(seq: seq), now: at(1.5))
+        d = i.onProbeTimeout(seq: seq, now: at(1.5))
         let requests = sends(d).filter { if case .pingRequest = $0.0 { true } else { false } }
         #expect(requests.count == 3)
         #expect(!requests.map(\.1).contains(target + ":7946"))
