@@ -57,7 +57,7 @@ let package = Package(
             swiftSettings: settings),
         .testTarget(name: "BeadsTests", dependencies: ["Beads", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: settings),
-        .testTarget(name: "MembershipTests", dependencies: ["Membership"], swiftSettings: settings),
+        .testTarget(name: "MembershipTests", dependencies: ["Membership", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "GitTests", dependencies: ["Git", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(
