@@ -25,7 +25,8 @@ extension GitRepository {
             throw failure(.notFound, operation, "no branch \(reference)")
         }
         guard let upstream = try resolve(onto) else { throw failure(.notFound, operation, "no commit \(onto)") }
-        let containsUpstream = try upstream == original || isDescendant(original, of: upstream)
+        var containsUpstream = upstream == original
+        if !containsUpstream { containsUpstream = try isDescendant(original, of: upstream) }
         if containsUpstream {
             return .upToDate(head: original)
         }
