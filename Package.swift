@@ -46,6 +46,8 @@ let package = Package(
             swiftSettings: settings),
         .executableTarget(name: "gt", dependencies: ["GasTownCLI"], swiftSettings: settings),
         .executableTarget(name: "bd", dependencies: ["GasTownCLI"], swiftSettings: settings),
+        // Child process for the multi-process git tests (`gt-testhelper cas-push …`).
+        .executableTarget(name: "gt-testhelper", dependencies: ["Git"], swiftSettings: settings),
         .executableTarget(name: "gt-bench", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
 
         // Test support and tests
@@ -57,7 +59,7 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: settings),
         .testTarget(name: "MembershipTests", dependencies: ["Membership"], swiftSettings: settings),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "GasTownTestKit"], swiftSettings: settings),
-        .testTarget(name: "GitTests", dependencies: ["Git", "GasTownTestKit"], swiftSettings: settings),
+        .testTarget(name: "GitTests", dependencies: ["Git", "GasTownTestKit", "gt-testhelper"], swiftSettings: settings),
         .testTarget(name: "LedgerStoreTests", dependencies: ["LedgerStore", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(
             name: "GasTownCLITests", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
