@@ -59,7 +59,7 @@ extension GitRepository {
                 git_remote_fetch(remoteObject, refspecs.isEmpty ? nil : specs, &options, "fetch")
             }
         }
-        try check(code, operation)
+        try checkRemote(code, operation)
         let stats = git_remote_stats(remoteObject)
         return GitFetchResult(updatedTips: callbacks.updatedTips,
                               receivedObjects: Int(stats?.pointee.received_objects ?? 0))
@@ -95,7 +95,7 @@ extension GitRepository {
                               "\(commit) does not contain the expected remote value \(expected): merge it first")
             }
         }
-        let url = GitRemoteURL.isLocal(remote) ? remote : ((try? remoteURL(remote)) ?? remote)
+        let url = (try? remoteURL(remote)) ?? remote
         if GitRemoteURL.isLocal(url) {
             return try pushToPath(commit, url: url, reference: reference, expected: expected, operation: operation)
         }
@@ -182,8 +182,8 @@ extension GitRepository {
         callbacks.install(into: &remoteCallbacks)
         defer { withExtendedLifetime(callbacks) {} }
         do {
-            try check(git_remote_connect(remoteObject, GIT_DIRECTION_PUSH, &remoteCallbacks, nil, nil),
-                      "\(operation): connect")
+            try checkRemote(git_remote_connect(remoteObject, GIT_DIRECTION_PUSH, &remoteCallbacks, nil, nil),
+                            "\(operation): connect")
             defer { git_remote_disconnect(remoteObject) }
             let advertised = try advertisedValue(of: reference, remote: remoteObject, operation: operation)
             guard advertised == expected else {
@@ -203,7 +203,7 @@ extension GitRepository {
             if code == GIT_ENONFASTFORWARD.rawValue {
                 return .rejected(current: advertised, reason: "not a fast-forward of the remote's \(reference)")
             }
-            try check(code, operation)
+            try checkRemote(code, operation)
             if let status = callbacks.pushRejections[reference] {
                 return .rejected(current: nil, reason: "the remote refused \(reference): \(status)")
             }
@@ -254,6 +254,23 @@ extension GitRepository {
                            message: "no such path \(remotePath): check the remote's URL")
         }
         git_repository_free(try Self.openHandle(remotePath, operation: operation))
+    }
+}
+
+extension GitError {
+    /// An error of a call that talked to a remote: operating-system errors there (connection refused, host not
+    /// found) mean the remote could not be reached.
+    static func remote(_ code: Int32, operation: String, repository: String) -> GitError {
+        let error = GitError.last(code, operation: operation, repository: repository)
+        guard error.kind == .other, error.errorClass == Int32(GIT_ERROR_OS.rawValue) else { return error }
+        return GitError(.unreachable, operation: operation, repository: repository, code: error.code,
+                        errorClass: error.errorClass, message: error.message)
+    }
+}
+
+extension GitRepository {
+    func checkRemote(_ code: Int32, _ operation: @autoclosure () -> String) throws(GitError) {
+        if code < 0 { throw GitError.remote(code, operation: operation(), repository: path) }
     }
 }
 

@@ -139,7 +139,7 @@ public actor GitRepository {
                 }
                 return git_clone(&repo, url, path, &options)
             }
-            guard code == 0, let repo else { throw GitError.last(code, operation: operation, repository: path) }
+            guard code == 0, let repo else { throw GitError.remote(code, operation: operation, repository: path) }
             return HandleBox(handle: repo)
         }
     }

@@ -35,8 +35,8 @@ func runProcess(_ executable: String, _ arguments: [String], in directory: Strin
     defer { scratch.remove() }
     let outPath = scratch.sub("out")
     let errPath = scratch.sub("err")
-    FileManager.default.createFile(atPath: outPath, contents: nil)
-    FileManager.default.createFile(atPath: errPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
     let outHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
     let errHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
     defer {
