@@ -129,7 +129,7 @@ public enum GitBenchmarks {
     public struct RepackFigures: Sendable, CustomStringConvertible {
         /// Commits written before the repack (one file changed per commit, in a tree of `files` files).
         public let commits: Int
-        /// Size of `objects/` before and after, in bytes.
+        /// Disk space used by `objects/` before and after, in bytes.
         public let bytesBefore: Int, bytesAfter: Int
         /// Loose objects before and after.
         public let looseBefore: Int, looseAfter: Int

@@ -11,9 +11,9 @@ public struct GitRepackResult: Sendable, Equatable {
     public let looseObjectsRemoved: Int
     /// Older packs deleted because the new pack holds all their objects.
     public let packsRemoved: Int
-    /// Size of `objects/` before, in bytes.
+    /// Disk space used by `objects/` before, in bytes.
     public let bytesBefore: Int
-    /// Size of `objects/` after, in bytes.
+    /// Disk space used by `objects/` after, in bytes.
     public let bytesAfter: Int
 }
 
@@ -103,14 +103,15 @@ extension GitRepository {
         return count
     }
 
-    /// Total size in bytes of the regular files under `directory`.
+    /// Disk space used by the regular files under `directory`, in bytes (allocated blocks, as `du` counts: a
+    /// loose object occupies a whole filesystem block however small it is).
     static func directorySize(_ directory: String) -> Int {
         guard let enumerator = FileManager.default.enumerator(atPath: directory) else { return 0 }
         var total = 0
         while let item = enumerator.nextObject() as? String {
-            let attributes = try? FileManager.default.attributesOfItem(atPath: directory + "/" + item)
-            if attributes?[.type] as? FileAttributeType == .typeRegular {
-                total += (attributes?[.size] as? Int) ?? 0
+            var info = stat()
+            if lstat(directory + "/" + item, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG {
+                total += Int(info.st_blocks) * 512
             }
         }
         return total

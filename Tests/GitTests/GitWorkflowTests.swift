@@ -1,0 +1,144 @@
+import Foundation
+import Testing
+@testable import Git
+
+@Suite struct GitWorkflowTests {
+    @Test func worktreesAddListRemovePrune() async throws {
+        let temp = try TempDirectory()
+        defer { temp.remove() }
+        let repo = try await GitRepository.create(at: temp.sub("main"), bare: false)
+        let tree = try await repo.writeTree(files: ["src/app.swift": bytes("print(1)\n")])
+        let root = try await repo.commit(tree: tree, parents: [], message: "root\n", author: testAuthor,
+                                         updateReference: "refs/heads/main")
+        let first = try await repo.addWorktree(name: "polecat-1", path: temp.sub("wt1"), newBranch: "work/1", at: root)
+        #expect(first.name == "polecat-1" && !first.isLocked && !first.isPrunable)
+        #expect(FileManager.default.fileExists(atPath: temp.sub("wt1/src/app.swift")))
+        try await repo.addWorktree(name: "polecat-2", path: temp.sub("wt2"), newBranch: "work/2", at: root)
+        #expect(try await repo.worktrees().map(\.name) == ["polecat-1", "polecat-2"])
+        #expect(try await repo.branches().map(\.name) == ["main", "work/1", "work/2"])
+
+        // The worktree is a repository of its own, on its branch, clean until a file changes.
+        let inside = try await GitRepository.open(at: temp.sub("wt1"))
+        #expect(try await inside.headBranch() == "work/1")
+        #expect(try await inside.isClean())
+        try bytes("print(2)\n").write(to: URL(fileURLWithPath: temp.sub("wt1/src/app.swift")))
+        #expect(try await inside.dirtyFiles().map(\.path) == ["src/app.swift"])
+
+        do {
+            try await repo.removeWorktree("polecat-1")
+            Issue.record("removing a dirty worktree must need force")
+        } catch {
+            #expect(error.kind == .conflict)
+            #expect(error.message.contains("src/app.swift"))
+        }
+        try await repo.removeWorktree("polecat-1", force: true)
+        #expect(!FileManager.default.fileExists(atPath: temp.sub("wt1")))
+        #expect(try await repo.worktrees().map(\.name) == ["polecat-2"])
+        #expect(try await repo.branches().map(\.name).contains("work/1"), "the branch outlives its worktree")
+
+        // A worktree whose directory vanished is pruned.
+        try FileManager.default.removeItem(atPath: temp.sub("wt2"))
+        #expect(try await repo.worktrees().first?.isPrunable == true)
+        #expect(try await repo.pruneWorktrees() == ["polecat-2"])
+        #expect(try await repo.worktrees().isEmpty)
+
+        do {
+            try await repo.addWorktree(name: "again", path: temp.sub("wt3"), newBranch: "work/2", at: root)
+            Issue.record("a worktree on an existing branch name must fail")
+        } catch { #expect(error.kind == .alreadyExists) }
+        do {
+            try await repo.removeWorktree("nope")
+            Issue.record("removing an unknown worktree must fail")
+        } catch { #expect(error.kind == .notFound || error.kind == .other, "\(error)") }
+    }
+
+    @Test func rebaseCleanAndWithConflicts() async throws {
+        let temp = try TempDirectory()
+        defer { temp.remove() }
+        let repo = try await GitRepository.create(at: temp.sub("r.git"), bare: true)
+        let base = try await repo.writeTree(files: ["shared.txt": bytes("line 1\nline 2\nline 3\n"),
+                                                    "other.txt": bytes("o\n")])
+        let root = try await repo.commit(tree: base, parents: [], message: "root\n", author: testAuthor,
+                                         updateReference: "refs/heads/main")
+        // main: edits other.txt; feature: two commits adding files.
+        let mainTree = try await repo.updateTree(base: root, changes: ["other.txt": bytes("o main\n")])
+        let mainTip = try await repo.commit(tree: mainTree, parents: [root], message: "main edit\n",
+                                            author: testAuthor, updateReference: "refs/heads/main")
+        let f1Tree = try await repo.updateTree(base: root, changes: ["feature/a.txt": bytes("a\n")])
+        let f1 = try await repo.commit(tree: f1Tree, parents: [root], message: "feature a\n", author: testAuthor)
+        let f2Tree = try await repo.updateTree(base: f1, changes: ["feature/b.txt": bytes("b\n")])
+        let f2 = try await repo.commit(tree: f2Tree, parents: [f1], message: "feature b\n", author: testAuthor)
+        try await repo.createBranch("feature", at: f2)
+
+        let result = try await repo.rebase("feature", onto: "main", committer: testCommitter)
+        guard case .rebased(let head, let commits) = result else {
+            Issue.record("expected a clean rebase, got \(result)")
+            return
+        }
+        #expect(commits == 2)
+        #expect(try await repo.resolve("feature") == head)
+        #expect(try await repo.commitInfo("feature~1").parents == [mainTip])
+        #expect(try await repo.listFiles(at: "feature") == ["feature/a.txt", "feature/b.txt", "other.txt",
+                                                            "shared.txt"])
+        #expect(try await repo.readFile("other.txt", at: "feature") == bytes("o main\n"))
+        #expect(try await repo.commitInfo("feature").author == testAuthor)
+        #expect(try await repo.commitInfo("feature").committer == testCommitter)
+        #expect(try await repo.rebase("feature", onto: "main", committer: testCommitter) == .upToDate(head: head))
+
+        // Both sides change the same line of shared.txt: the rebase reports the file and moves nothing.
+        let mine = try await repo.updateTree(base: root, changes: ["shared.txt": bytes("line 1\nMINE\nline 3\n"),
+                                                                   "clean.txt": bytes("c\n")])
+        let mineCommit = try await repo.commit(tree: mine, parents: [root], message: "mine\n", author: testAuthor)
+        try await repo.createBranch("topic", at: mineCommit)
+        let theirs = try await repo.updateTree(base: mainTip, changes: ["shared.txt": bytes("line 1\nTHEIRS\nline 3\n")])
+        _ = try await repo.commit(tree: theirs, parents: [mainTip], message: "theirs\n", author: testAuthor,
+                                  updateReference: "refs/heads/main")
+        let conflicted = try await repo.rebase("topic", onto: "main", committer: testCommitter)
+        #expect(conflicted == .conflicts(commit: mineCommit, files: ["shared.txt"]))
+        #expect(try await repo.resolve("topic") == mineCommit)
+    }
+
+    @Test func repackPacksLooseObjectsAndKeepsEverythingReadable() async throws {
+        let temp = try TempDirectory()
+        defer { temp.remove() }
+        let repo = try await GitRepository.create(at: temp.sub("r.git"), bare: true)
+        var parent: GitOID?
+        var commits: [GitOID] = []
+        for index in 0..<60 {
+            let tree = try await repo.writeTree(files: ["issues.jsonl": bytes(String(repeating: "{\"n\":\(index)}\n",
+                                                                                       count: 50)),
+                                                        "dir/\(index % 7).txt": bytes("\(index)")])
+            parent = try await repo.commit(tree: tree, parents: parent.map { [$0] } ?? [], message: "c\(index)\n",
+                                           author: testAuthor, updateReference: "refs/heads/main")
+            commits.append(parent!)
+        }
+        let unreachable = try await repo.writeBlob(bytes("dangling but kept"))
+        let looseBefore = await repo.looseObjectCount()
+        #expect(looseBefore > 100)
+        let first = try await repo.repack()
+        #expect(first.objects >= looseBefore)
+        #expect(first.looseObjectsRemoved == looseBefore)
+        #expect(await repo.looseObjectCount() == 0)
+        #expect(first.bytesAfter < first.bytesBefore)
+
+        // A second round after more commits folds the first pack in.
+        let tree = try await repo.updateTree(base: parent!, changes: ["late": bytes("late")])
+        let late = try await repo.commit(tree: tree, parents: [parent!], message: "late\n", author: testAuthor,
+                                         updateReference: "refs/heads/main")
+        let second = try await repo.repack()
+        #expect(second.packsRemoved == 1)
+        #expect(await repo.looseObjectCount() == 0)
+
+        // Every object is still readable, from this handle and from a fresh one.
+        let fresh = try await GitRepository.open(at: temp.sub("r.git"))
+        for reader in [repo, fresh] {
+            #expect(try await reader.commitCount("main") == 61)
+            #expect(try await reader.readFile("issues.jsonl", at: commits[10].hex) ==
+                        bytes(String(repeating: "{\"n\":10}\n", count: 50)))
+            #expect(try await reader.readFile("late", at: late.hex) == bytes("late"))
+            #expect(await reader.contains(unreachable))
+        }
+        let packs = try FileManager.default.contentsOfDirectory(atPath: temp.sub("r.git/objects/pack"))
+        #expect(packs.filter { $0.hasSuffix(".pack") }.count == 1)
+    }
+}
