@@ -78,12 +78,33 @@ extension GitRepository {
                           "\(reference) moved to \(current?.hex ?? "nothing") during the rebase; run it again")
         }
         if !isBare, try headBranch().map({ "refs/heads/\($0)" }) == reference {
-            var checkout = git_checkout_options()
-            git_checkout_options_init(&checkout, UInt32(GIT_CHECKOUT_OPTIONS_VERSION))
-            checkout.checkout_strategy = GIT_CHECKOUT_SAFE.rawValue
-            try check(git_checkout_head(handle, &checkout), "\(operation): update the working tree")
+            try checkout(head, from: original, operation: "\(operation): update the working tree")
         }
         return .rebased(head: head, commits: rewritten)
+    }
+
+    /// Updates the working tree and index from commit `old`'s tree to commit `new`'s, keeping local changes
+    /// (a safe checkout with `old` as the baseline).
+    private func checkout(_ new: GitOID, from old: GitOID, operation: String) throws(GitError) {
+        let newTree = try lookupTree(new, operation: operation)
+        defer { git_tree_free(newTree) }
+        let oldTree = try lookupTree(old, operation: operation)
+        defer { git_tree_free(oldTree) }
+        var options = git_checkout_options()
+        git_checkout_options_init(&options, UInt32(GIT_CHECKOUT_OPTIONS_VERSION))
+        options.checkout_strategy = GIT_CHECKOUT_SAFE.rawValue
+        options.baseline = oldTree
+        try check(git_checkout_tree(handle, newTree, &options), operation)
+    }
+
+    /// Makes the working tree and index match HEAD's commit. Without `force`, files with local changes are left
+    /// alone (and a conflict is reported); with it, they are overwritten.
+    public func checkoutHead(force: Bool = false) throws(GitError) {
+        guard !isBare else { throw failure(.invalidInput, "checkout", "a bare repository has no working tree") }
+        var options = git_checkout_options()
+        git_checkout_options_init(&options, UInt32(GIT_CHECKOUT_OPTIONS_VERSION))
+        options.checkout_strategy = force ? GIT_CHECKOUT_FORCE.rawValue : GIT_CHECKOUT_SAFE.rawValue
+        try check(git_checkout_head(handle, &options), "checkout HEAD")
     }
 
     private func conflictedPaths(_ index: OpaquePointer, operation: String) throws(GitError) -> [String] {

@@ -120,8 +120,8 @@ extension GitRepository {
         switch outcome {
         case .updated: return .pushed
         case .stale(let current):
-            return .rejected(current: current,
-                             reason: "\(reference) is at \(current?.hex ?? "nothing"), not \(expected?.hex ?? "nothing")")
+            let found = current?.hex ?? "nothing"
+            return .rejected(current: current, reason: "\(reference) is at \(found), not \(expected?.hex ?? "nothing")")
         }
     }
 

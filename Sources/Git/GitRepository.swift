@@ -41,7 +41,7 @@ public actor GitRepository {
                              _ body: @escaping @Sendable () throws(GitError) -> HandleBox) async throws(GitError)
         -> GitRepository
     {
-        let executor = GitThreadExecutor(name: "gt.git \(operation) \(path)")
+        let executor = GitThreadExecutor(name: "gt.git \(operation) \(path)", stackSize: settings.threadStackSize)
         let box = try await executor.perform(body)
         return GitRepository(handle: box.handle, path: path, executor: executor, settings: settings)
     }

@@ -27,8 +27,10 @@ public final class GitThreadExecutor: SerialExecutor, @unchecked Sendable {
     public let name: String
 
     /// Starts the backing thread.
-    /// - Parameter name: the thread's name, e.g. `"git: /srv/ledger/repo"`.
-    public init(name: String = "gt.git") {
+    /// - Parameters:
+    ///   - name: the thread's name, e.g. `"gt.git open /srv/ledger/repo"`.
+    ///   - stackSize: the thread's stack size in bytes (see `GitSettings.threadStackSize`).
+    public init(name: String = "gt.git", stackSize: Int = GitSettings().threadStackSize) {
         self.name = name
         let queue = self.queue
         let unownedSelf = UnownedSerialExecutor(ordinary: self)
@@ -36,7 +38,7 @@ public final class GitThreadExecutor: SerialExecutor, @unchecked Sendable {
             GitThreadExecutor.runLoop(queue, unownedSelf)
         }
         thread.name = name
-        thread.stackSize = 4 << 20
+        thread.stackSize = stackSize
         queue.thread = thread
         thread.start()
     }

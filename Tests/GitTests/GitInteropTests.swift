@@ -18,7 +18,8 @@ import Testing
                                            message: "sync batch \(index)\n", author: testAuthor,
                                            committer: testCommitter, updateReference: "refs/heads/ledger/hq")
         }
-        let log = try await systemGit(["--git-dir", path, "log", "--format=%H %an <%ae> %s", "ledger/hq"], in: temp.path)
+        let log = try await systemGit(["--git-dir", path, "log", "--format=%H %an <%ae> %s", "ledger/hq"],
+                                      in: temp.path)
         #expect(log.status == 0, "\(log.stderr)")
         let lines = log.stdout.split(separator: "\n")
         #expect(lines.count == 5)

@@ -148,7 +148,8 @@ import Testing
             #expect(GitOID(oid.raw) == oid)
         }
         #expect(GitOID(bytes: [1, 2, 3]) == nil)
-        #expect(GitRemoteURL.isLocal("/srv/x.git") && GitRemoteURL.isLocal("file:///srv/x") && GitRemoteURL.isLocal("x"))
+        #expect(GitRemoteURL.isLocal("/srv/x.git") && GitRemoteURL.isLocal("file:///srv/x"))
+        #expect(GitRemoteURL.isLocal("relative/x"))
         #expect(!GitRemoteURL.isLocal("git@host:x.git") && !GitRemoteURL.isLocal("https://h/x"))
         #expect(GitRemoteURL.localPath("file:///srv/a%20b") == "/srv/a b")
     }

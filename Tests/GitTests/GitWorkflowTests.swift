@@ -90,7 +90,8 @@ import Testing
                                                                    "clean.txt": bytes("c\n")])
         let mineCommit = try await repo.commit(tree: mine, parents: [root], message: "mine\n", author: testAuthor)
         try await repo.createBranch("topic", at: mineCommit)
-        let theirs = try await repo.updateTree(base: mainTip, changes: ["shared.txt": bytes("line 1\nTHEIRS\nline 3\n")])
+        let theirs = try await repo.updateTree(base: mainTip,
+                                               changes: ["shared.txt": bytes("line 1\nTHEIRS\nline 3\n")])
         _ = try await repo.commit(tree: theirs, parents: [mainTip], message: "theirs\n", author: testAuthor,
                                   updateReference: "refs/heads/main")
         let conflicted = try await repo.rebase("topic", onto: "main", committer: testCommitter)
@@ -140,5 +141,49 @@ import Testing
         }
         let packs = try FileManager.default.contentsOfDirectory(atPath: temp.sub("r.git/objects/pack"))
         #expect(packs.filter { $0.hasSuffix(".pack") }.count == 1)
+    }
+}
+
+@Suite struct GitWorkflowMoreTests {
+    /// Rebasing the branch a working tree has checked out also updates the files on disk.
+    @Test func rebaseOfTheCheckedOutBranchUpdatesTheWorkingTree() async throws {
+        let temp = try TempDirectory()
+        defer { temp.remove() }
+        let path = temp.sub("work")
+        let repo = try await GitRepository.create(at: path, bare: false)
+        let base = try await repo.writeTree(files: ["a.txt": bytes("a\n")])
+        let root = try await repo.commit(tree: base, parents: [], message: "root\n", author: testAuthor,
+                                         updateReference: "refs/heads/main")
+        let upstreamTree = try await repo.updateTree(base: root, changes: ["up.txt": bytes("up\n")])
+        let upstream = try await repo.commit(tree: upstreamTree, parents: [root], message: "up\n", author: testAuthor)
+        try await repo.createBranch("upstream", at: upstream)
+        let worktree = try await GitRepository.clone(from: path, to: temp.sub("clone"))
+        _ = try await worktree.fetch(from: "origin", refspecs: ["+refs/heads/*:refs/remotes/origin/*"])
+        let localTree = try await worktree.updateTree(base: root, changes: ["mine.txt": bytes("mine\n")])
+        let local = try await worktree.commit(tree: localTree, parents: [root], message: "mine\n",
+                                              author: testAuthor, updateReference: "refs/heads/main")
+        // Make the working tree match the new commit first, as a user's commit would.
+        try await worktree.checkoutHead(force: true)
+        #expect(try await worktree.isClean())
+        #expect(FileManager.default.fileExists(atPath: temp.sub("clone/mine.txt")))
+        #expect(try await worktree.commitInfo("HEAD").id == local)
+        let result = try await worktree.rebase("main", onto: "origin/upstream", committer: testCommitter)
+        guard case .rebased = result else {
+            Issue.record("expected a rebase, got \(result)")
+            return
+        }
+        #expect(FileManager.default.fileExists(atPath: temp.sub("clone/up.txt")))
+        #expect(try await worktree.isClean())
+    }
+
+    /// The benchmark functions run (small sizes) and the compare-and-swap push loses nothing in-process too.
+    @Test func benchmarksRun() async throws {
+        let cas = try await GitBenchmarks.casPushes(writers: 3, each: 15)
+        #expect(cas.landed == 45)
+        #expect(cas.lost == 0)
+        let plain = try await GitBenchmarks.plainPushes(writers: 2, each: 10)
+        #expect(plain.landed == 20)
+        let repack = try await GitBenchmarks.repackSize(commits: 50)
+        #expect(repack.looseAfter == 0 && repack.looseBefore > 50)
     }
 }
