@@ -146,6 +146,35 @@ extension GitRepository {
             git_object_free(object)
             _ = git_revwalk_hide(walker, &raw)
         }
+        try check(git_revwalk_sorting(walker, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_REVERSE.rawValue), operation)
+        var commits: [GitOID] = []
+        var next = git_oid()
+        while commits.count <= settings.loosePushCommitLimit {
+            let code = git_revwalk_next(&next, walker)
+            if code == GIT_ITEROVER.rawValue { break }
+            try check(code, "\(operation): walk commits")
+            commits.append(GitOID(next))
+        }
+        if commits.count <= settings.loosePushCommitLimit {
+            // Oldest first, each object after everything it points at: an object in the remote always has its
+            // whole history there too, even if this copy is interrupted.
+            var localODB: OpaquePointer?
+            try check(git_repository_odb(&localODB, handle), operation)
+            defer { git_odb_free(localODB) }
+            for commit in commits {
+                try copyObject(commit, from: localODB!, to: remoteODB!, operation: operation)
+            }
+            return
+        }
+        try check(git_revwalk_reset(walker), operation)
+        try check(git_revwalk_push(walker, &commitRaw), operation)
+        for tip in try Self.referenceTips(remoteRepo, repository: remotePath) where contains(tip) {
+            var raw = tip.raw
+            var object: OpaquePointer?
+            guard git_object_lookup(&object, handle, &raw, GIT_OBJECT_COMMIT) == 0 else { continue }
+            git_object_free(object)
+            _ = git_revwalk_hide(walker, &raw)
+        }
         var builder: OpaquePointer?
         try check(git_packbuilder_new(&builder, handle), operation)
         defer { git_packbuilder_free(builder) }
@@ -154,6 +183,38 @@ extension GitRepository {
         let packDirectory = String(cString: git_repository_path(remoteRepo)) + "objects/pack"
         try check(git_packbuilder_write(builder, packDirectory, 0, nil, nil), "\(operation): write pack")
         try check(git_odb_refresh(remoteODB), operation)
+    }
+
+    /// Copies one object (and first, for a commit its tree, for a tree its entries) into `remoteODB` as loose
+    /// objects, skipping whatever the remote already has.
+    private func copyObject(_ id: GitOID, from localODB: OpaquePointer, to remoteODB: OpaquePointer,
+                            operation: String) throws(GitError) {
+        var raw = id.raw
+        if git_odb_exists(remoteODB, &raw) != 0 { return }
+        var object: OpaquePointer?
+        try check(git_odb_read(&object, localODB, &raw), "\(operation): read \(id)")
+        defer { git_odb_object_free(object) }
+        let type = git_odb_object_type(object)
+        if type == GIT_OBJECT_COMMIT {
+            var commit: OpaquePointer?
+            try check(git_commit_lookup(&commit, handle, &raw), "\(operation): read \(id)")
+            let tree = GitOID(git_commit_tree_id(commit))
+            git_commit_free(commit)
+            try copyObject(tree, from: localODB, to: remoteODB, operation: operation)
+        } else if type == GIT_OBJECT_TREE {
+            var tree: OpaquePointer?
+            try check(git_tree_lookup(&tree, handle, &raw), "\(operation): read \(id)")
+            defer { git_tree_free(tree) }
+            for index in 0..<git_tree_entrycount(tree) {
+                guard let entry = git_tree_entry_byindex(tree, index) else { continue }
+                let kind = git_tree_entry_type(entry)
+                guard kind == GIT_OBJECT_TREE || kind == GIT_OBJECT_BLOB else { continue }  // submodule commits
+                try copyObject(GitOID(git_tree_entry_id(entry)), from: localODB, to: remoteODB, operation: operation)
+            }
+        }
+        var written = git_oid()
+        try check(git_odb_write(&written, remoteODB, git_odb_object_data(object), git_odb_object_size(object), type),
+                  "\(operation): write \(id) into the remote")
     }
 
     /// The direct targets of every reference of a repository.

@@ -8,6 +8,10 @@ public struct GitSettings: Sendable, Equatable {
     /// Pause between those retries, in microseconds (on the git thread, never on the cooperative pool).
     /// Default 1,000 (1 ms).
     public var refLockRetryMicroseconds: UInt32 = 1_000
+    /// A push to a path remote copies the objects of at most this many new commits one by one as loose objects
+    /// (cheap, and a remote with thousands of tiny packs gets slow to open); more commits go as one pack.
+    /// `GitRepository.repack()` packs the loose ones later. Default 32.
+    public var loosePushCommitLimit: Int = 32
     /// Credentials offered to ssh and https remotes. Default `.sshAgent` (the ssh agent, then nothing).
     public var credentials: GitCredentials = .sshAgent
     /// Whether https remotes must present a certificate the system trusts. Default `true`.

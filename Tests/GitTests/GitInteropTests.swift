@@ -9,7 +9,9 @@ import Testing
         let temp = try TempDirectory()
         defer { temp.remove() }
         let path = temp.sub("r.git")
-        let repo = try await GitRepository.create(at: path, bare: true)
+        var settings = GitSettings()
+        settings.loosePushCommitLimit = 2  // the first push (5 commits) goes as a pack, the next one loose
+        let repo = try await GitRepository.create(at: path, bare: true, settings: settings)
         var parent: GitOID?
         for index in 0..<5 {
             let tree = try await repo.writeTree(files: ["issues.jsonl": bytes("{\"id\":\"gt-\(index)\"}\n"),
@@ -34,6 +36,15 @@ import Testing
         let remotePath = temp.sub("remote.git")
         let remote = try await GitRepository.create(at: remotePath, bare: true)
         #expect(try await repo.push(parent!, to: remotePath, branch: "ledger/hq", expecting: nil) == .pushed)
+        let packs = try FileManager.default.contentsOfDirectory(atPath: remotePath + "/objects/pack")
+        #expect(packs.contains { $0.hasSuffix(".pack") })
+        let tree = try await repo.updateTree(base: parent!, changes: ["issues.jsonl": bytes("{\"id\":\"gt-5\"}\n")])
+        let next = try await repo.commit(tree: tree, parents: [parent!], message: "sync batch 5\n", author: testAuthor,
+                                         updateReference: "refs/heads/ledger/hq")
+        #expect(try await repo.push(next, to: remotePath, branch: "ledger/hq", expecting: parent) == .pushed)
+        #expect(await remote.looseObjectCount() == 3)  // commit, root tree, blob: nested/ is unchanged
+        let before = try await systemGit(["--git-dir", remotePath, "fsck", "--strict", "--no-dangling"], in: temp.path)
+        #expect(before.status == 0, "fsck before repack: \(before.stdout) \(before.stderr)")
         _ = try await repo.repack()
         _ = try await remote.repack()
         for checked in [path, remotePath] {
@@ -45,7 +56,8 @@ import Testing
         let clone = try await systemGit(["clone", "-q", "--branch", "ledger/hq", remotePath, temp.sub("checkout")],
                                         in: temp.path)
         #expect(clone.status == 0, "\(clone.stderr)")
-        #expect(try String(contentsOfFile: temp.sub("checkout/issues.jsonl"), encoding: .utf8) == "{\"id\":\"gt-4\"}\n")
+        #expect(try String(contentsOfFile: temp.sub("checkout/issues.jsonl"), encoding: .utf8) == "{\"id\":\"gt-5\"}\n")
+        #expect(try String(contentsOfFile: temp.sub("checkout/nested/deep/file.txt"), encoding: .utf8) == "v4\n")
     }
 
     /// The compare-and-swap push across processes: 4 child processes (`gt-testhelper cas-push`) × 100 pushes to one
