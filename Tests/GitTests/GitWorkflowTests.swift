@@ -187,3 +187,45 @@ import Testing
         #expect(repack.looseAfter == 0 && repack.looseBefore > 50)
     }
 }
+
+@Suite struct GitRepackConcurrencyTests {
+    /// The Dog repacks the shared remote while writers push to it: nothing landed is lost, every object stays
+    /// readable, and `git fsck` is clean at the end.
+    @Test func repackWhileWritersPush() async throws {
+        let temp = try TempDirectory()
+        defer { temp.remove() }
+        let (remote, _) = try await seededRemote(temp)
+        let remotePath = temp.sub("remote.git")
+        let dog = try await GitRepository.open(at: remotePath)
+        let writersDone = SharedCounter()
+        let landed = try await withThrowingTaskGroup(of: [GitOID].self) { group in
+            for writer in 0..<2 {
+                group.addTask {
+                    defer { writersDone.add(1) }
+                    let repository = try await GitRepository.create(at: temp.sub("w\(writer).git"), bare: true)
+                    var ids: [GitOID] = []
+                    _ = try await GitBenchmarks.pushLoop(repository: repository, remote: remotePath, branch: "main",
+                                                         count: 40, tag: "w\(writer)") { ids.append($0) }
+                    return ids
+                }
+            }
+            group.addTask {
+                var repacks = 0
+                while writersDone.current < 2 || repacks == 0 {
+                    _ = try await dog.repack()
+                    repacks += 1
+                }
+                return []
+            }
+            var all: [GitOID] = []
+            for try await ids in group { all += ids }
+            return all
+        }
+        let history = Set(try await remote.log("main"))
+        #expect(landed.count == 80)
+        #expect(landed.allSatisfy { history.contains($0) })
+        for id in landed { #expect(try await remote.commitInfo(id.hex).id == id) }
+        let fsck = try await systemGit(["--git-dir", remotePath, "fsck", "--strict", "--no-dangling"], in: temp.path)
+        #expect(fsck.status == 0, "\(fsck.stdout) \(fsck.stderr)")
+    }
+}
