@@ -35,6 +35,9 @@ extension GitRepository {
         var odb: OpaquePointer?
         try check(git_repository_odb(&odb, handle), operation)
         defer { git_odb_free(odb) }
+        // After listing the packs: every pack listed (and so deleted at the end) is then known to the object
+        // database, so its objects are in the new pack.
+        try check(git_odb_refresh(odb), operation)
         final class Collector { var ids: [git_oid] = [] }
         let collector = Collector()
         try check(git_odb_foreach(odb, { oid, payload in
@@ -75,9 +78,8 @@ extension GitRepository {
             let file = "\(objectsDirectory)/\(hex.prefix(2))/\(hex.dropFirst(2))"
             if unlink(file) == 0 { looseRemoved += 1 }
         }
-        for prefix in 0..<256 {
-            rmdir(objectsDirectory + "/" + String(format: "%02x", prefix))
-        }
+        // The emptied `objects/xx/` directories stay: a writer in another process may have just created one and be
+        // about to rename its object into it (removing it would make that write fail).
         var packsRemoved = 0
         for pack in oldPacks where pack != newPack {
             let base = "\(packDirectory)/\(pack)"

@@ -202,7 +202,10 @@ import Testing
             for writer in 0..<2 {
                 group.addTask {
                     defer { writersDone.add(1) }
-                    let repository = try await GitRepository.create(at: temp.sub("w\(writer).git"), bare: true)
+                    var settings = GitSettings()
+                    settings.loosePushCommitLimit = writer == 0 ? 32 : 0  // writer 0 pushes loose objects, 1 packs
+                    let repository = try await GitRepository.create(at: temp.sub("w\(writer).git"), bare: true,
+                                                                    settings: settings)
                     var ids: [GitOID] = []
                     _ = try await GitBenchmarks.pushLoop(repository: repository, remote: remotePath, branch: "main",
                                                          count: 40, tag: "w\(writer)") { ids.append($0) }
