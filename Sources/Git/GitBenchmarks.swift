@@ -18,16 +18,19 @@ public enum GitBenchmarks {
         public var pushesPerSecond: Double { seconds > 0 ? Double(landed) / seconds : 0 }
 
         public var description: String {
-            String(format: "%d landed, %d lost, %d rejections, %.1f pushes/s", landed, lost, rejections,
-                   pushesPerSecond)
+            String(
+                format: "%d landed, %d lost, %d rejections, %.1f pushes/s", landed, lost, rejections,
+                pushesPerSecond)
         }
     }
 
     /// The fetch → commit on top → compare-and-swap push → retry loop one writer runs: `count` commits, each
     /// adding the file `writes/<tag>-<n>`, pushed to `branch` of `remote`. Calls `onLanded` with each commit id
     /// once its push landed. Returns the number of rejections (retries).
-    public static func pushLoop(repository: GitRepository, remote: String, branch: String, count: Int, tag: String,
-                                onLanded: (GitOID) -> Void) async throws(GitError) -> Int {
+    public static func pushLoop(
+        repository: GitRepository, remote: String, branch: String, count: Int, tag: String,
+        onLanded: (GitOID) -> Void
+    ) async throws(GitError) -> Int {
         var rejections = 0
         var landed = 0
         let tracking = "refs/remotes/bench/\(branch)"
@@ -37,13 +40,15 @@ public enum GitBenchmarks {
             let tip = try await repository.referenceTarget(tracking)
             let content = Data("\(tag) \(landed)\n".utf8)
             let path = "writes/\(tag)-\(landed)"
-            let tree = if let tip {
-                try await repository.updateTree(base: tip, changes: [path: content])
-            } else {
-                try await repository.writeTree(files: [path: content])
-            }
-            let commit = try await repository.commit(tree: tree, parents: tip.map { [$0] } ?? [],
-                                                     message: "\(tag) write \(landed)\n", author: signature)
+            let tree =
+                if let tip {
+                    try await repository.updateTree(base: tip, changes: [path: content])
+                } else {
+                    try await repository.writeTree(files: [path: content])
+                }
+            let commit = try await repository.commit(
+                tree: tree, parents: tip.map { [$0] } ?? [],
+                message: "\(tag) write \(landed)\n", author: signature)
             switch try await repository.push(commit, to: remote, branch: branch, expecting: tip) {
             case .pushed:
                 landed += 1
@@ -78,12 +83,16 @@ public enum GitBenchmarks {
                     let repository = try await GitRepository.create(at: root + "/w\(writer)", bare: true)
                     var landed: [GitOID] = []
                     if plain {
-                        let rejections = try await plainLoop(repository, remote: remotePath, count: each,
-                                                             tag: "w\(writer)") { landed.append($0) }
+                        let rejections = try await plainLoop(
+                            repository, remote: remotePath, count: each,
+                            tag: "w\(writer)"
+                        ) { landed.append($0) }
                         return (landed, rejections)
                     }
-                    let rejections = try await pushLoop(repository: repository, remote: remotePath, branch: "main",
-                                                        count: each, tag: "w\(writer)") { landed.append($0) }
+                    let rejections = try await pushLoop(
+                        repository: repository, remote: remotePath, branch: "main",
+                        count: each, tag: "w\(writer)"
+                    ) { landed.append($0) }
                     return (landed, rejections)
                 }
             }
@@ -94,12 +103,15 @@ public enum GitBenchmarks {
         let seconds = Date().timeIntervalSince(start)
         let history = Set(try await remote.log("refs/heads/main"))
         let landed = results.flatMap(\.landed)
-        return PushFigures(landed: landed.count, lost: landed.filter { !history.contains($0) }.count,
-                           rejections: results.map(\.rejections).reduce(0, +), seconds: seconds)
+        return PushFigures(
+            landed: landed.count, lost: landed.filter { !history.contains($0) }.count,
+            rejections: results.map(\.rejections).reduce(0, +), seconds: seconds)
     }
 
-    private static func plainLoop(_ repository: GitRepository, remote: String, count: Int, tag: String,
-                                  onLanded: (GitOID) -> Void) async throws(GitError) -> Int {
+    private static func plainLoop(
+        _ repository: GitRepository, remote: String, count: Int, tag: String,
+        onLanded: (GitOID) -> Void
+    ) async throws(GitError) -> Int {
         var rejections = 0
         var landed = 0
         let signature = GitSignature(name: "writer \(tag)", email: "\(tag)@gastown.invalid", time: 1_700_000_000)
@@ -108,13 +120,15 @@ public enum GitBenchmarks {
             let tip = try await repository.referenceTarget("refs/remotes/bench/main")
             let path = "writes/\(tag)-\(landed)"
             let content = Data("\(tag) \(landed)\n".utf8)
-            let tree = if let tip {
-                try await repository.updateTree(base: tip, changes: [path: content])
-            } else {
-                try await repository.writeTree(files: [path: content])
-            }
-            let commit = try await repository.commit(tree: tree, parents: tip.map { [$0] } ?? [],
-                                                     message: "\(tag) write \(landed)\n", author: signature)
+            let tree =
+                if let tip {
+                    try await repository.updateTree(base: tip, changes: [path: content])
+                } else {
+                    try await repository.writeTree(files: [path: content])
+                }
+            let commit = try await repository.commit(
+                tree: tree, parents: tip.map { [$0] } ?? [],
+                message: "\(tag) write \(landed)\n", author: signature)
             if try await repository.libgit2Push(commit, to: remote, branch: "main") {
                 landed += 1
                 onLanded(commit)
@@ -154,16 +168,18 @@ public enum GitBenchmarks {
         for index in 0..<commits {
             lines[index % lines.count] = "{\"id\":\"gt-\(index % lines.count)\",\"title\":\"edit \(index)\"}"
             let tree = try await repository.writeTree(files: ["issues.jsonl": Data(lines.joined(separator: "\n").utf8)])
-            parent = try await repository.commit(tree: tree, parents: parent.map { [$0] } ?? [],
-                                                 message: "batch \(index)\n", author: signature,
-                                                 updateReference: "refs/heads/main")
+            parent = try await repository.commit(
+                tree: tree, parents: parent.map { [$0] } ?? [],
+                message: "batch \(index)\n", author: signature,
+                updateReference: "refs/heads/main")
         }
         let looseBefore = await repository.looseObjectCount()
         let start = Date()
         let result = try await repository.repack()
         let seconds = Date().timeIntervalSince(start)
-        return RepackFigures(commits: commits, bytesBefore: result.bytesBefore, bytesAfter: result.bytesAfter,
-                             looseBefore: looseBefore, looseAfter: await repository.looseObjectCount(),
-                             seconds: seconds)
+        return RepackFigures(
+            commits: commits, bytesBefore: result.bytesBefore, bytesAfter: result.bytesAfter,
+            looseBefore: looseBefore, looseAfter: await repository.looseObjectCount(),
+            seconds: seconds)
     }
 }

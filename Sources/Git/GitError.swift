@@ -49,8 +49,10 @@ public struct GitError: Error, Sendable, CustomStringConvertible, Equatable {
     public let message: String
 
     /// Creates an error; prefer `GitError.last(_:operation:repository:)` right after a failing libgit2 call.
-    public init(_ kind: Kind, operation: String, repository: String, code: Int32 = 0, errorClass: Int32 = 0,
-                message: String) {
+    public init(
+        _ kind: Kind, operation: String, repository: String, code: Int32 = 0, errorClass: Int32 = 0,
+        message: String
+    ) {
         self.kind = kind
         self.operation = operation
         self.repository = repository
@@ -73,8 +75,9 @@ public struct GitError: Error, Sendable, CustomStringConvertible, Equatable {
             errorClass = last.pointee.klass
             if let text = last.pointee.message { message = String(cString: text) }
         }
-        return GitError(kind(code: code, errorClass: errorClass), operation: operation, repository: repository,
-                        code: code, errorClass: errorClass, message: message)
+        return GitError(
+            kind(code: code, errorClass: errorClass), operation: operation, repository: repository,
+            code: code, errorClass: errorClass, message: message)
     }
 
     private static func kind(code: Int32, errorClass: Int32) -> Kind {

@@ -73,8 +73,10 @@ final class RemoteCallbacks {
             guard let payload, let refname, let new else { return 0 }
             let state = Unmanaged<RemoteCallbacks>.fromOpaque(payload).takeUnretainedValue()
             let oldID = old.map { GitOID($0) }.flatMap { $0.bytes.allSatisfy { $0 == 0 } ? nil : $0 }
-            state.updatedTips.append(GitFetchResult.Tip(reference: String(cString: refname), old: oldID,
-                                                        new: GitOID(new)))
+            state.updatedTips.append(
+                GitFetchResult.Tip(
+                    reference: String(cString: refname), old: oldID,
+                    new: GitOID(new)))
             return 0
         }
     }

@@ -33,7 +33,7 @@ extension GitRepository {
         defer { git_tree_free(baseTree) }
         var updates: [git_tree_update] = []
         var paths: [UnsafeMutablePointer<CChar>] = []
-        defer { paths.forEach { free($0) } }
+        defer { for cPath in paths { free(cPath) } }
         for (path, data) in changes.sorted(by: { $0.key < $1.key }) {
             _ = try pathComponents(path, operation: "update tree")
             guard let cPath = strdup(path) else { throw failure(.other, "update tree", "out of memory") }
@@ -57,14 +57,16 @@ extension GitRepository {
     /// Creates a commit object with `tree` and `parents` (any number, first parent first). It moves no
     /// reference unless `updateReference` names one: then that reference moves to the new commit only if it still
     /// points at `parents.first` (or does not exist when there are no parents), else `.modified` is thrown.
-    public func commit(tree: GitOID, parents: [GitOID], message: String, author: GitSignature,
-                       committer: GitSignature? = nil, updateReference: String? = nil) throws(GitError) -> GitOID {
+    public func commit(
+        tree: GitOID, parents: [GitOID], message: String, author: GitSignature,
+        committer: GitSignature? = nil, updateReference: String? = nil
+    ) throws(GitError) -> GitOID {
         let operation = "commit"
         guard !message.isEmpty else { throw failure(.invalidInput, operation, "a commit needs a message") }
         let treeObject = try lookupTree(tree, operation: operation)
         defer { git_tree_free(treeObject) }
         var parentObjects: [OpaquePointer?] = []
-        defer { parentObjects.forEach { git_commit_free($0) } }
+        defer { for parent in parentObjects { git_commit_free(parent) } }
         for parent in parents {
             var raw = parent.raw
             var object: OpaquePointer?
@@ -77,17 +79,20 @@ extension GitRepository {
         defer { git_signature_free(committerSignature) }
         var oid = git_oid()
         let code = parentObjects.withUnsafeMutableBufferPointer { buffer in
-            git_commit_create(&oid, handle, nil, authorSignature, committerSignature, "UTF-8", message, treeObject,
-                              buffer.count, buffer.baseAddress)
+            git_commit_create(
+                &oid, handle, nil, authorSignature, committerSignature, "UTF-8", message, treeObject,
+                buffer.count, buffer.baseAddress)
         }
         try check(code, operation)
         let id = GitOID(oid)
         if let updateReference {
-            let outcome = try self.updateReference(updateReference, to: id, expecting: parents.first,
-                                              message: "commit: \(message.prefix(60))")
+            let outcome = try self.updateReference(
+                updateReference, to: id, expecting: parents.first,
+                message: "commit: \(message.prefix(60))")
             if case .stale(let current) = outcome {
-                throw failure(.modified, "commit to \(updateReference)",
-                              "the reference moved to \(current?.hex ?? "nothing") meanwhile")
+                throw failure(
+                    .modified, "commit to \(updateReference)",
+                    "the reference moved to \(current?.hex ?? "nothing") meanwhile")
             }
         }
         return id
@@ -138,15 +143,17 @@ extension GitRepository {
         defer { git_tree_free(tree) }
         final class Collector { var paths: [String] = [] }
         let collector = Collector()
-        let code = git_tree_walk(tree, GIT_TREEWALK_PRE, { root, entry, payload in
-            guard let entry, let payload else { return 0 }
-            if git_tree_entry_type(entry) == GIT_OBJECT_BLOB {
-                let prefix = root.map { String(cString: $0) } ?? ""
-                let name = String(cString: git_tree_entry_name(entry))
-                Unmanaged<Collector>.fromOpaque(payload).takeUnretainedValue().paths.append(prefix + name)
-            }
-            return 0
-        }, Unmanaged.passUnretained(collector).toOpaque())
+        let code = git_tree_walk(
+            tree, GIT_TREEWALK_PRE,
+            { root, entry, payload in
+                guard let entry, let payload else { return 0 }
+                if git_tree_entry_type(entry) == GIT_OBJECT_BLOB {
+                    let prefix = root.map { String(cString: $0) } ?? ""
+                    let name = String(cString: git_tree_entry_name(entry))
+                    Unmanaged<Collector>.fromOpaque(payload).takeUnretainedValue().paths.append(prefix + name)
+                }
+                return 0
+            }, Unmanaged.passUnretained(collector).toOpaque())
         try check(code, "list files at \(revision)")
         return collector.paths.sorted()
     }
@@ -189,8 +196,10 @@ extension GitRepository {
         -> UnsafeMutablePointer<git_signature>
     {
         var raw: UnsafeMutablePointer<git_signature>?
-        try check(git_signature_new(&raw, signature.name, signature.email, git_time_t(signature.time),
-                                    signature.offsetMinutes), "\(operation): signature")
+        try check(
+            git_signature_new(
+                &raw, signature.name, signature.email, git_time_t(signature.time),
+                signature.offsetMinutes), "\(operation): signature")
         return raw!
     }
 
@@ -198,8 +207,9 @@ extension GitRepository {
         let components = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard !path.isEmpty, !components.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." || $0 == ".git" })
         else {
-            throw failure(.invalidInput, operation,
-                          "bad path \"\(path)\": use relative paths like dir/file.txt, without empty, ., .. or .git")
+            throw failure(
+                .invalidInput, operation,
+                "bad path \"\(path)\": use relative paths like dir/file.txt, without empty, ., .. or .git")
         }
         return components
     }
@@ -227,8 +237,10 @@ private struct TreeNode {
     var files: [String: Data] = [:]
     var directories: [String: TreeNode] = [:]
 
-    mutating func insert(_ components: ArraySlice<String>, data: Data, fullPath: String,
-                         repository: String) throws(GitError) {
+    mutating func insert(
+        _ components: ArraySlice<String>, data: Data, fullPath: String,
+        repository: String
+    ) throws(GitError) {
         let name = components.first!
         if components.count == 1 {
             guard directories[name] == nil else { throw clash(fullPath, repository) }
@@ -242,7 +254,8 @@ private struct TreeNode {
     }
 
     private func clash(_ path: String, _ repository: String) -> GitError {
-        GitError(.invalidInput, operation: "write tree", repository: repository,
-                 message: "\"\(path)\" would be both a file and a directory")
+        GitError(
+            .invalidInput, operation: "write tree", repository: repository,
+            message: "\"\(path)\" would be both a file and a directory")
     }
 }

@@ -8,8 +8,10 @@ extension GitRepository {
     /// between is silently overwritten. `beforeUpdate` runs after the remote's refs were read and before the ref
     /// is written (libgit2's `push_negotiation` callback).
     /// - Returns: whether libgit2 reported success (no error and no rejection status).
-    func libgit2Push(_ commit: GitOID, to url: String, branch: String,
-                     beforeUpdate: (() -> Void)? = nil) throws(GitError) -> Bool {
+    func libgit2Push(
+        _ commit: GitOID, to url: String, branch: String,
+        beforeUpdate: (() -> Void)? = nil
+    ) throws(GitError) -> Bool {
         let reference = branch.hasPrefix("refs/") ? branch : "refs/heads/\(branch)"
         let operation = "libgit2 push to \(url) \(reference)"
         let remote = try openRemote(url, operation: operation)

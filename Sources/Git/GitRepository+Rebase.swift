@@ -74,8 +74,9 @@ extension GitRepository {
         try check(git_rebase_finish(rebase, signature), operation)
         let moved = try updateReference(reference, to: head, expecting: original, message: operation)
         if case .stale(let current) = moved {
-            throw failure(.modified, operation,
-                          "\(reference) moved to \(current?.hex ?? "nothing") during the rebase; run it again")
+            throw failure(
+                .modified, operation,
+                "\(reference) moved to \(current?.hex ?? "nothing") during the rebase; run it again")
         }
         if !isBare, try headBranch().map({ "refs/heads/\($0)" }) == reference {
             try checkout(head, from: original, operation: "\(operation): update the working tree")

@@ -75,9 +75,10 @@ extension GitRepository {
             else { continue }
             var shortName: UnsafePointer<CChar>?
             try check(git_branch_name(&shortName, reference), "list branches")
-            result.append(GitBranch(
-                name: String(cString: shortName!), reference: String(cString: git_reference_name(reference)),
-                target: GitOID(target), isRemote: branchType == GIT_BRANCH_REMOTE))
+            result.append(
+                GitBranch(
+                    name: String(cString: shortName!), reference: String(cString: git_reference_name(reference)),
+                    target: GitOID(target), isRemote: branchType == GIT_BRANCH_REMOTE))
         }
         return result.sorted { $0.reference < $1.reference }
     }
@@ -87,14 +88,19 @@ extension GitRepository {
     /// processes writing the same repository (libgit2 takes `name.lock` and re-reads the value under the lock).
     /// - Returns: `.updated`, or `.stale(current:)` with the value actually found.
     /// - Throws: `.locked` when another writer held the lock for longer than the settings allow.
-    public func updateReference(_ name: String, to target: GitOID, expecting expected: GitOID?,
-                                message: String = "update") throws(GitError) -> GitRefUpdate {
-        try Self.compareAndSwap(handle, name, to: target, expecting: expected, message: message, repository: path,
-                                settings: settings)
+    public func updateReference(
+        _ name: String, to target: GitOID, expecting expected: GitOID?,
+        message: String = "update"
+    ) throws(GitError) -> GitRefUpdate {
+        try Self.compareAndSwap(
+            handle, name, to: target, expecting: expected, message: message, repository: path,
+            settings: settings)
     }
 
-    static func compareAndSwap(_ repo: OpaquePointer, _ name: String, to target: GitOID, expecting expected: GitOID?,
-                               message: String, repository: String, settings: GitSettings) throws(GitError)
+    static func compareAndSwap(
+        _ repo: OpaquePointer, _ name: String, to target: GitOID, expecting expected: GitOID?,
+        message: String, repository: String, settings: GitSettings
+    ) throws(GitError)
         -> GitRefUpdate
     {
         let operation = "update \(name)"
@@ -189,8 +195,9 @@ extension GitRepository {
         var walker: OpaquePointer?
         try check(git_revwalk_new(&walker, handle), "log \(revision)")
         defer { git_revwalk_free(walker) }
-        try check(git_revwalk_sorting(walker, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_TIME.rawValue),
-                  "log \(revision)")
+        try check(
+            git_revwalk_sorting(walker, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_TIME.rawValue),
+            "log \(revision)")
         var raw = start.raw
         try check(git_revwalk_push(walker, &raw), "log \(revision)")
         var result: [GitOID] = []

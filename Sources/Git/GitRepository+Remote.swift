@@ -61,8 +61,9 @@ extension GitRepository {
         }
         try checkRemote(code, operation)
         let stats = git_remote_stats(remoteObject)
-        return GitFetchResult(updatedTips: callbacks.updatedTips,
-                              receivedObjects: Int(stats?.pointee.received_objects ?? 0))
+        return GitFetchResult(
+            updatedTips: callbacks.updatedTips,
+            receivedObjects: Int(stats?.pointee.received_objects ?? 0))
     }
 
     /// Pushes `commit` to `branch` of `remote` (a configured remote's name, or a URL/path) as a compare-and-swap:
@@ -82,8 +83,10 @@ extension GitRepository {
     ///   and push again.
     /// - Throws: `.unreachable`, `.notARepository`, `.authentication`, `.nonFastForward`, `.pushRefused` (the
     ///   remote refused for a reason other than a moved branch), `.locked`.
-    public func push(_ commit: GitOID, to remote: String, branch: String, expecting expected: GitOID?,
-                     requireFastForward: Bool = true) throws(GitError) -> GitPushResult {
+    public func push(
+        _ commit: GitOID, to remote: String, branch: String, expecting expected: GitOID?,
+        requireFastForward: Bool = true
+    ) throws(GitError) -> GitPushResult {
         let reference = branch.hasPrefix("refs/") ? branch : "refs/heads/\(branch)"
         let operation = "push \(commit.hex.prefix(12)) to \(remote) \(reference)"
         guard contains(commit) else {
@@ -91,32 +94,38 @@ extension GitRepository {
         }
         if requireFastForward, let expected, expected != commit {
             guard contains(expected), try isDescendant(commit, of: expected) else {
-                throw failure(.nonFastForward, operation,
-                              "\(commit) does not contain the expected remote value \(expected): merge it first")
+                throw failure(
+                    .nonFastForward, operation,
+                    "\(commit) does not contain the expected remote value \(expected): merge it first")
             }
         }
         let url = (try? remoteURL(remote)) ?? remote
         if GitRemoteURL.isLocal(url) {
             return try pushToPath(commit, url: url, reference: reference, expected: expected, operation: operation)
         }
-        return try pushToNetwork(commit, remote: remote, reference: reference, expected: expected,
-                                 operation: operation)
+        return try pushToNetwork(
+            commit, remote: remote, reference: reference, expected: expected,
+            operation: operation)
     }
 
     // MARK: path remotes: copy objects, then compare-and-swap the branch
 
-    private func pushToPath(_ commit: GitOID, url: String, reference: String, expected: GitOID?,
-                            operation: String) throws(GitError) -> GitPushResult {
+    private func pushToPath(
+        _ commit: GitOID, url: String, reference: String, expected: GitOID?,
+        operation: String
+    ) throws(GitError) -> GitPushResult {
         let remotePath = GitRemoteURL.localPath(url)
         guard FileManager.default.fileExists(atPath: remotePath) else {
-            throw GitError(.unreachable, operation: operation, repository: url,
-                           message: "no such path \(remotePath): check the remote's URL")
+            throw GitError(
+                .unreachable, operation: operation, repository: url,
+                message: "no such path \(remotePath): check the remote's URL")
         }
         let remoteRepo = try Self.openHandle(remotePath, operation: operation)
         defer { git_repository_free(remoteRepo) }
         try copyObjects(reaching: commit, into: remoteRepo, remotePath: remotePath, operation: operation)
-        let outcome = try Self.compareAndSwap(remoteRepo, reference, to: commit, expecting: expected,
-                                              message: "push", repository: url, settings: settings)
+        let outcome = try Self.compareAndSwap(
+            remoteRepo, reference, to: commit, expecting: expected,
+            message: "push", repository: url, settings: settings)
         switch outcome {
         case .updated: return .pushed
         case .stale(let current):
@@ -127,8 +136,10 @@ extension GitRepository {
 
     /// Writes every object reachable from `commit` that the remote cannot already reach (from its references)
     /// into the remote's object database, as one pack.
-    func copyObjects(reaching commit: GitOID, into remoteRepo: OpaquePointer, remotePath: String,
-                     operation: String) throws(GitError) {
+    func copyObjects(
+        reaching commit: GitOID, into remoteRepo: OpaquePointer, remotePath: String,
+        operation: String
+    ) throws(GitError) {
         var remoteODB: OpaquePointer?
         try check(git_repository_odb(&remoteODB, remoteRepo), operation)
         defer { git_odb_free(remoteODB) }
@@ -187,8 +198,10 @@ extension GitRepository {
 
     /// Copies one object (and first, for a commit its tree, for a tree its entries) into `remoteODB` as loose
     /// objects, skipping whatever the remote already has.
-    private func copyObject(_ id: GitOID, from localODB: OpaquePointer, to remoteODB: OpaquePointer,
-                            operation: String) throws(GitError) {
+    private func copyObject(
+        _ id: GitOID, from localODB: OpaquePointer, to remoteODB: OpaquePointer,
+        operation: String
+    ) throws(GitError) {
         var raw = id.raw
         if git_odb_exists(remoteODB, &raw) != 0 { return }
         var object: OpaquePointer?
@@ -213,8 +226,9 @@ extension GitRepository {
             }
         }
         var written = git_oid()
-        try check(git_odb_write(&written, remoteODB, git_odb_object_data(object), git_odb_object_size(object), type),
-                  "\(operation): write \(id) into the remote")
+        try check(
+            git_odb_write(&written, remoteODB, git_odb_object_data(object), git_odb_object_size(object), type),
+            "\(operation): write \(id) into the remote")
     }
 
     /// The direct targets of every reference of a repository.
@@ -233,8 +247,10 @@ extension GitRepository {
 
     // MARK: network remotes
 
-    private func pushToNetwork(_ commit: GitOID, remote: String, reference: String, expected: GitOID?,
-                               operation: String) throws(GitError) -> GitPushResult {
+    private func pushToNetwork(
+        _ commit: GitOID, remote: String, reference: String, expected: GitOID?,
+        operation: String
+    ) throws(GitError) -> GitPushResult {
         let remoteObject = try openRemote(remote, operation: operation)
         defer { git_remote_free(remoteObject) }
         let callbacks = RemoteCallbacks(settings: settings)
@@ -243,13 +259,15 @@ extension GitRepository {
         callbacks.install(into: &remoteCallbacks)
         defer { withExtendedLifetime(callbacks) {} }
         do {
-            try checkRemote(git_remote_connect(remoteObject, GIT_DIRECTION_PUSH, &remoteCallbacks, nil, nil),
-                            "\(operation): connect")
+            try checkRemote(
+                git_remote_connect(remoteObject, GIT_DIRECTION_PUSH, &remoteCallbacks, nil, nil),
+                "\(operation): connect")
             defer { git_remote_disconnect(remoteObject) }
             let advertised = try advertisedValue(of: reference, remote: remoteObject, operation: operation)
             guard advertised == expected else {
-                return .rejected(current: advertised,
-                                 reason: "the remote has \(reference) at \(advertised?.hex ?? "nothing")")
+                return .rejected(
+                    current: advertised,
+                    reason: "the remote has \(reference) at \(advertised?.hex ?? "nothing")")
             }
             // libgit2 pushes from a reference: point a private one at the commit for the duration of the push.
             let source = "refs/gt-push/\(UInt64.random(in: 0...UInt64.max))"
@@ -301,9 +319,10 @@ extension GitRepository {
         let code = git_remote_create_anonymous(&object, handle, remote)
         if code < 0 {
             let error = GitError.last(code, operation: operation, repository: path)
-            throw GitError(.invalidInput, operation: operation, repository: remote, code: code,
-                           errorClass: error.errorClass,
-                           message: "\"\(remote)\" is neither a configured remote nor a URL: \(error.message)")
+            throw GitError(
+                .invalidInput, operation: operation, repository: remote, code: code,
+                errorClass: error.errorClass,
+                message: "\"\(remote)\" is neither a configured remote nor a URL: \(error.message)")
         }
         return object!
     }
@@ -311,8 +330,9 @@ extension GitRepository {
     private func checkLocalRemote(_ url: String, operation: String) throws(GitError) {
         let remotePath = GitRemoteURL.localPath(url)
         guard FileManager.default.fileExists(atPath: remotePath) else {
-            throw GitError(.unreachable, operation: operation, repository: url,
-                           message: "no such path \(remotePath): check the remote's URL")
+            throw GitError(
+                .unreachable, operation: operation, repository: url,
+                message: "no such path \(remotePath): check the remote's URL")
         }
         git_repository_free(try Self.openHandle(remotePath, operation: operation))
     }
@@ -324,8 +344,9 @@ extension GitError {
     static func remote(_ code: Int32, operation: String, repository: String) -> GitError {
         let error = GitError.last(code, operation: operation, repository: repository)
         guard error.kind == .other, error.errorClass == Int32(GIT_ERROR_OS.rawValue) else { return error }
-        return GitError(.unreachable, operation: operation, repository: repository, code: error.code,
-                        errorClass: error.errorClass, message: error.message)
+        return GitError(
+            .unreachable, operation: operation, repository: repository, code: error.code,
+            errorClass: error.errorClass, message: error.message)
     }
 }
 
@@ -338,7 +359,7 @@ extension GitRepository {
 /// Calls `body` with `strings` as a `git_strarray` (valid only during the call).
 func withStringArray<T>(_ strings: [String], _ body: (UnsafeMutablePointer<git_strarray>) -> T) -> T {
     var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-    defer { pointers.forEach { free($0) } }
+    defer { for pointer in pointers { free(pointer) } }
     return pointers.withUnsafeMutableBufferPointer { buffer in
         var array = git_strarray(strings: buffer.baseAddress, count: buffer.count)
         return body(&array)

@@ -40,11 +40,14 @@ extension GitRepository {
         try check(git_odb_refresh(odb), operation)
         final class Collector { var ids: [git_oid] = [] }
         let collector = Collector()
-        try check(git_odb_foreach(odb, { oid, payload in
-            guard let oid, let payload else { return 0 }
-            Unmanaged<Collector>.fromOpaque(payload).takeUnretainedValue().ids.append(oid.pointee)
-            return 0
-        }, Unmanaged.passUnretained(collector).toOpaque()), "\(operation): list objects")
+        try check(
+            git_odb_foreach(
+                odb,
+                { oid, payload in
+                    guard let oid, let payload else { return 0 }
+                    Unmanaged<Collector>.fromOpaque(payload).takeUnretainedValue().ids.append(oid.pointee)
+                    return 0
+                }, Unmanaged.passUnretained(collector).toOpaque()), "\(operation): list objects")
 
         var builder: OpaquePointer?
         try check(git_packbuilder_new(&builder, handle), operation)
@@ -66,8 +69,9 @@ extension GitRepository {
         }
         let objects = Int(git_packbuilder_object_count(builder))
         guard objects > 0 else {
-            return GitRepackResult(objects: 0, looseObjectsRemoved: 0, packsRemoved: 0, bytesBefore: bytesBefore,
-                                   bytesAfter: bytesBefore)
+            return GitRepackResult(
+                objects: 0, looseObjectsRemoved: 0, packsRemoved: 0, bytesBefore: bytesBefore,
+                bytesAfter: bytesBefore)
         }
         try check(git_packbuilder_write(builder, packDirectory, 0, nil, nil), "\(operation): write pack")
         let newPack = git_packbuilder_name(builder).map { "pack-" + String(cString: $0) } ?? ""
@@ -90,8 +94,9 @@ extension GitRepository {
             unlink(base + ".rev")
         }
         try check(git_odb_refresh(odb), operation)
-        return GitRepackResult(objects: objects, looseObjectsRemoved: looseRemoved, packsRemoved: packsRemoved,
-                               bytesBefore: bytesBefore, bytesAfter: Self.directorySize(objectsDirectory))
+        return GitRepackResult(
+            objects: objects, looseObjectsRemoved: looseRemoved, packsRemoved: packsRemoved,
+            bytesBefore: bytesBefore, bytesAfter: Self.directorySize(objectsDirectory))
     }
 
     /// Counts the loose objects (files under `objects/xx/`).

@@ -31,8 +31,10 @@ extension GitRepository {
     /// Adds a worktree at `path` named `name`, checked out on a new branch `branch` created at `commit`.
     /// - Throws: `.alreadyExists` when the branch or worktree exists.
     @discardableResult
-    public func addWorktree(name: String, path worktreePath: String, newBranch branch: String,
-                            at commit: GitOID) throws(GitError) -> GitWorktree {
+    public func addWorktree(
+        name: String, path worktreePath: String, newBranch branch: String,
+        at commit: GitOID
+    ) throws(GitError) -> GitWorktree {
         let operation = "add worktree \(name) at \(worktreePath)"
         try createBranch(branch, at: commit)
         var reference: OpaquePointer?
@@ -82,9 +84,10 @@ extension GitRepository {
             defer { git_repository_free(repo) }
             let dirty = try Self.status(repo!, operation: operation, repository: path)
             guard dirty.isEmpty else {
-                throw failure(.conflict, operation,
-                              "it has uncommitted files (\(dirty.map(\.path).joined(separator: ", "))): "
-                                  + "commit them or remove with force")
+                throw failure(
+                    .conflict, operation,
+                    "it has uncommitted files (\(dirty.map(\.path).joined(separator: ", "))): "
+                        + "commit them or remove with force")
             }
         }
         var options = git_worktree_prune_options()
@@ -140,7 +143,8 @@ extension GitRepository {
         var options = git_status_options()
         git_status_options_init(&options, UInt32(GIT_STATUS_OPTIONS_VERSION))
         options.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR
-        options.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED.rawValue | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS.rawValue
+        options.flags =
+            GIT_STATUS_OPT_INCLUDE_UNTRACKED.rawValue | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS.rawValue
             | GIT_STATUS_OPT_EXCLUDE_SUBMODULES.rawValue
         var list: OpaquePointer?
         let code = git_status_list_new(&list, repo, &options)
@@ -151,8 +155,10 @@ extension GitRepository {
             guard let entry = git_status_byindex(list, index) else { continue }
             let delta = entry.pointee.index_to_workdir ?? entry.pointee.head_to_index
             let file = delta?.pointee.new_file.path ?? delta?.pointee.old_file.path
-            result.append(GitFileStatus(path: file.map { String(cString: $0) } ?? "",
-                                        flags: entry.pointee.status.rawValue))
+            result.append(
+                GitFileStatus(
+                    path: file.map { String(cString: $0) } ?? "",
+                    flags: entry.pointee.status.rawValue))
         }
         return result.sorted { $0.path < $1.path }
     }

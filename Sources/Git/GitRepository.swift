@@ -37,8 +37,10 @@ public actor GitRepository {
         let handle: OpaquePointer
     }
 
-    private static func make(path: String, settings: GitSettings, operation: String,
-                             _ body: @escaping @Sendable () throws(GitError) -> HandleBox) async throws(GitError)
+    private static func make(
+        path: String, settings: GitSettings, operation: String,
+        _ body: @escaping @Sendable () throws(GitError) -> HandleBox
+    ) async throws(GitError)
         -> GitRepository
     {
         let executor = GitThreadExecutor(name: "gt.git \(operation) \(path)", stackSize: settings.threadStackSize)
@@ -51,15 +53,18 @@ public actor GitRepository {
     ///   - bare: a bare repository (no working tree), as used for remotes and the ledger.
     ///   - initialHead: the branch HEAD points at, e.g. `main` (never libgit2's default `master`).
     /// - Throws: `.alreadyExists` when a repository is already there.
-    public static func create(at path: String, bare: Bool, initialHead: String = "main",
-                              settings: GitSettings = GitSettings()) async throws(GitError) -> GitRepository {
+    public static func create(
+        at path: String, bare: Bool, initialHead: String = "main",
+        settings: GitSettings = GitSettings()
+    ) async throws(GitError) -> GitRepository {
         try await make(path: path, settings: settings, operation: "init") { () throws(GitError) -> HandleBox in
             ensureGitLibrary()
             var probe: OpaquePointer?
             if git_repository_open_ext(&probe, path, UInt32(GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue), nil) == 0 {
                 git_repository_free(probe)
-                throw GitError(.alreadyExists, operation: "init", repository: path,
-                               message: "a repository already exists there; open it instead")
+                throw GitError(
+                    .alreadyExists, operation: "init", repository: path,
+                    message: "a repository already exists there; open it instead")
             }
             var options = git_repository_init_options()
             git_repository_init_options_init(&options, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION))
@@ -93,9 +98,10 @@ public actor GitRepository {
         guard code == 0, let repo else {
             let error = GitError.last(code, operation: operation, repository: path)
             if code == GIT_ENOTFOUND.rawValue {
-                throw GitError(.notARepository, operation: operation, repository: path, code: error.code,
-                               errorClass: error.errorClass,
-                               message: "not a git repository (\(error.message)); check the path or create one")
+                throw GitError(
+                    .notARepository, operation: operation, repository: path, code: error.code,
+                    errorClass: error.errorClass,
+                    message: "not a git repository (\(error.message)); check the path or create one")
             }
             throw error
         }
@@ -107,8 +113,10 @@ public actor GitRepository {
     ///   - bare: clone without a working tree.
     ///   - branch: the branch to check out (HEAD), or the remote's default.
     /// - Throws: `.unreachable`/`.notARepository` for a bad remote, `.alreadyExists` for a non-empty `path`.
-    public static func clone(from url: String, to path: String, bare: Bool = false, branch: String? = nil,
-                             settings: GitSettings = GitSettings()) async throws(GitError) -> GitRepository {
+    public static func clone(
+        from url: String, to path: String, bare: Bool = false, branch: String? = nil,
+        settings: GitSettings = GitSettings()
+    ) async throws(GitError) -> GitRepository {
         let operation = "clone \(url)"
         return try await make(path: path, settings: settings, operation: "clone") {
             () throws(GitError) -> HandleBox in
@@ -116,11 +124,13 @@ public actor GitRepository {
             if GitRemoteURL.isLocal(url) {
                 let remotePath = GitRemoteURL.localPath(url)
                 var probe: OpaquePointer?
-                let code = git_repository_open_ext(&probe, remotePath,
-                                                   UInt32(GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue), nil)
+                let code = git_repository_open_ext(
+                    &probe, remotePath,
+                    UInt32(GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue), nil)
                 guard code == 0 else {
-                    throw GitError(.notARepository, operation: operation, repository: url, code: code,
-                                   message: "the remote is not a git repository (or does not exist): \(remotePath)")
+                    throw GitError(
+                        .notARepository, operation: operation, repository: url, code: code,
+                        message: "the remote is not a git repository (or does not exist): \(remotePath)")
                 }
                 git_repository_free(probe)
             }

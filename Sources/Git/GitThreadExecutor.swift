@@ -67,13 +67,14 @@ public final class GitThreadExecutor: SerialExecutor, @unchecked Sendable {
     /// opening a repository before its actor exists.
     public func perform<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
         let result: Result<T, E> = await withCheckedContinuation { continuation in
-            submit(.closure {
-                do throws(E) {
-                    continuation.resume(returning: .success(try body()))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
-            })
+            submit(
+                .closure {
+                    do throws(E) {
+                        continuation.resume(returning: .success(try body()))
+                    } catch {
+                        continuation.resume(returning: .failure(error))
+                    }
+                })
         }
         return try result.get()
     }

@@ -96,8 +96,9 @@ public struct GitSignature: Sendable, Equatable {
 
     /// A signature at the given date.
     public init(name: String, email: String, date: Date, offsetMinutes: Int32 = 0) {
-        self.init(name: name, email: email, time: Int64(date.timeIntervalSince1970.rounded(.down)),
-                  offsetMinutes: offsetMinutes)
+        self.init(
+            name: name, email: email, time: Int64(date.timeIntervalSince1970.rounded(.down)),
+            offsetMinutes: offsetMinutes)
     }
 
     init(_ raw: UnsafePointer<git_signature>) {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Git
 
 /// A counter shared between threads (the git threads and the pool).

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Git
 
 @Suite struct GitInteropTests {
@@ -14,22 +15,27 @@ import Testing
         let repo = try await GitRepository.create(at: path, bare: true, settings: settings)
         var parent: GitOID?
         for index in 0..<5 {
-            let tree = try await repo.writeTree(files: ["issues.jsonl": bytes("{\"id\":\"gt-\(index)\"}\n"),
-                                                        "nested/deep/file.txt": bytes("v\(index)\n")])
-            parent = try await repo.commit(tree: tree, parents: parent.map { [$0] } ?? [],
-                                           message: "sync batch \(index)\n", author: testAuthor,
-                                           committer: testCommitter, updateReference: "refs/heads/ledger/hq")
+            let tree = try await repo.writeTree(files: [
+                "issues.jsonl": bytes("{\"id\":\"gt-\(index)\"}\n"),
+                "nested/deep/file.txt": bytes("v\(index)\n"),
+            ])
+            parent = try await repo.commit(
+                tree: tree, parents: parent.map { [$0] } ?? [],
+                message: "sync batch \(index)\n", author: testAuthor,
+                committer: testCommitter, updateReference: "refs/heads/ledger/hq")
         }
-        let log = try await systemGit(["--git-dir", path, "log", "--format=%H %an <%ae> %s", "ledger/hq"],
-                                      in: temp.path)
+        let log = try await systemGit(
+            ["--git-dir", path, "log", "--format=%H %an <%ae> %s", "ledger/hq"],
+            in: temp.path)
         #expect(log.status == 0, "\(log.stderr)")
         let lines = log.stdout.split(separator: "\n")
         #expect(lines.count == 5)
         #expect(lines.first == "\(parent!.hex) Test Author <author@gastown.invalid> sync batch 4")
         let show = try await systemGit(["--git-dir", path, "show", "ledger/hq:nested/deep/file.txt"], in: temp.path)
         #expect(show.stdout == "v4\n")
-        let committer = try await systemGit(["--git-dir", path, "show", "-s", "--format=%cn %ct", "ledger/hq"],
-                                            in: temp.path)
+        let committer = try await systemGit(
+            ["--git-dir", path, "show", "-s", "--format=%cn %ct", "ledger/hq"],
+            in: temp.path)
         #expect(committer.stdout == "Test Committer 1700000100\n")
 
         // Push into a second bare repository with the compare-and-swap push, then repack both.
@@ -39,8 +45,9 @@ import Testing
         let packs = try FileManager.default.contentsOfDirectory(atPath: remotePath + "/objects/pack")
         #expect(packs.contains { $0.hasSuffix(".pack") })
         let tree = try await repo.updateTree(base: parent!, changes: ["issues.jsonl": bytes("{\"id\":\"gt-5\"}\n")])
-        let next = try await repo.commit(tree: tree, parents: [parent!], message: "sync batch 5\n", author: testAuthor,
-                                         updateReference: "refs/heads/ledger/hq")
+        let next = try await repo.commit(
+            tree: tree, parents: [parent!], message: "sync batch 5\n", author: testAuthor,
+            updateReference: "refs/heads/ledger/hq")
         #expect(try await repo.push(next, to: remotePath, branch: "ledger/hq", expecting: parent) == .pushed)
         #expect(await remote.looseObjectCount() == 3)  // commit, root tree, blob: nested/ is unchanged
         let before = try await systemGit(["--git-dir", remotePath, "fsck", "--strict", "--no-dangling"], in: temp.path)
@@ -53,8 +60,9 @@ import Testing
             let count = try await systemGit(["--git-dir", checked, "count-objects", "-v"], in: temp.path)
             #expect(count.stdout.contains("count: 0\n"), "no loose objects left: \(count.stdout)")
         }
-        let clone = try await systemGit(["clone", "-q", "--branch", "ledger/hq", remotePath, temp.sub("checkout")],
-                                        in: temp.path)
+        let clone = try await systemGit(
+            ["clone", "-q", "--branch", "ledger/hq", remotePath, temp.sub("checkout")],
+            in: temp.path)
         #expect(clone.status == 0, "\(clone.stderr)")
         #expect(try String(contentsOfFile: temp.sub("checkout/issues.jsonl"), encoding: .utf8) == "{\"id\":\"gt-5\"}\n")
         #expect(try String(contentsOfFile: temp.sub("checkout/nested/deep/file.txt"), encoding: .utf8) == "v4\n")
@@ -75,8 +83,12 @@ import Testing
         let outputs = try await withThrowingTaskGroup(of: ProcessOutput.self) { group in
             for writer in 0..<processes {
                 group.addTask {
-                    try await runProcess(helper, ["cas-push", remotePath, temp.sub("w\(writer).git"), "main",
-                                                  "\(each)", "p\(writer)"])
+                    try await runProcess(
+                        helper,
+                        [
+                            "cas-push", remotePath, temp.sub("w\(writer).git"), "main",
+                            "\(each)", "p\(writer)",
+                        ])
                 }
             }
             var all: [ProcessOutput] = []

@@ -1,14 +1,16 @@
 import CGit2
 import Foundation
 import Testing
+
 @testable import Git
 
 /// A bare remote with one commit on `main`, made through our API.
 func seededRemote(_ temp: TempDirectory, name: String = "remote.git") async throws -> (GitRepository, GitOID) {
     let remote = try await GitRepository.create(at: temp.sub(name), bare: true)
     let tree = try await remote.writeTree(files: ["issues.jsonl": bytes("{\"id\":\"gt-1\"}\n")])
-    let root = try await remote.commit(tree: tree, parents: [], message: "root\n", author: testAuthor,
-                                       updateReference: "refs/heads/main")
+    let root = try await remote.commit(
+        tree: tree, parents: [], message: "root\n", author: testAuthor,
+        updateReference: "refs/heads/main")
     return (remote, root)
 }
 
@@ -26,15 +28,17 @@ func seededRemote(_ temp: TempDirectory, name: String = "remote.git") async thro
         #expect(try await byPath.remotes().map(\.name) == ["origin"])
         #expect(try await byPath.branches(.remote).map(\.name).contains("origin/extra"))
 
-        let byURL = try await GitRepository.clone(from: "file://" + temp.sub("remote.git"), to: temp.sub("c.git"),
-                                                  bare: true)
+        let byURL = try await GitRepository.clone(
+            from: "file://" + temp.sub("remote.git"), to: temp.sub("c.git"),
+            bare: true)
         #expect(await byURL.isBare)
         #expect(try await byURL.resolve("refs/heads/main") == root)
 
         // The remote moves on and loses a branch: fetch brings the new commit, prune drops the stale branch.
         let tree = try await remote.updateTree(base: root, changes: ["second": bytes("2")])
-        let next = try await remote.commit(tree: tree, parents: [root], message: "next\n", author: testAuthor,
-                                           updateReference: "refs/heads/main")
+        let next = try await remote.commit(
+            tree: tree, parents: [root], message: "next\n", author: testAuthor,
+            updateReference: "refs/heads/main")
         try await remote.deleteReference("refs/heads/extra")
         let fetched = try await byPath.fetch(from: "origin", prune: true)
         #expect(fetched.updatedTips.contains { $0.reference == "refs/remotes/origin/main" && $0.new == next })
@@ -51,14 +55,16 @@ func seededRemote(_ temp: TempDirectory, name: String = "remote.git") async thro
         let temp = try TempDirectory()
         defer { temp.remove() }
         let (remote, root) = try await seededRemote(temp)
-        let local = try await GitRepository.clone(from: "file://" + temp.sub("remote.git"), to: temp.sub("l.git"),
-                                                  bare: true)
+        let local = try await GitRepository.clone(
+            from: "file://" + temp.sub("remote.git"), to: temp.sub("l.git"),
+            bare: true)
         let tree = try await local.updateTree(base: root, changes: ["a": bytes("a"), "dir/b": bytes("b")])
         let mine = try await local.commit(tree: tree, parents: [root], message: "mine\n", author: testAuthor)
         // Someone else lands first.
         let theirsTree = try await remote.updateTree(base: root, changes: ["t": bytes("t")])
-        let theirs = try await remote.commit(tree: theirsTree, parents: [root], message: "theirs\n",
-                                             author: testAuthor, updateReference: "refs/heads/main")
+        let theirs = try await remote.commit(
+            tree: theirsTree, parents: [root], message: "theirs\n",
+            author: testAuthor, updateReference: "refs/heads/main")
         let stale = try await local.push(mine, to: "origin", branch: "main", expecting: root)
         guard case .rejected(let current, _) = stale else {
             Issue.record("a push expecting a moved branch must be rejected, got \(stale)")
@@ -71,8 +77,9 @@ func seededRemote(_ temp: TempDirectory, name: String = "remote.git") async thro
         // Fetch, merge (both parents), push again: lands.
         _ = try await local.fetch(from: "origin")
         let mergedTree = try await local.updateTree(base: theirs, changes: ["a": bytes("a"), "dir/b": bytes("b")])
-        let merge = try await local.commit(tree: mergedTree, parents: [theirs, mine], message: "merge\n",
-                                           author: testAuthor)
+        let merge = try await local.commit(
+            tree: mergedTree, parents: [theirs, mine], message: "merge\n",
+            author: testAuthor)
         #expect(try await local.push(merge, to: "origin", branch: "main", expecting: theirs) == .pushed)
         #expect(try await remote.resolve("main") == merge)
         #expect(try await remote.readFile("dir/b", at: "main") == bytes("b"))
@@ -117,9 +124,10 @@ func seededRemote(_ temp: TempDirectory, name: String = "remote.git") async thro
             let handle = try? GitRepository.openHandle(remotePath, operation: "concurrent push")
             guard let handle else { return }
             defer { git_repository_free(handle) }
-            _ = try? GitRepository.compareAndSwap(handle, "refs/heads/main", to: theirs, expecting: root,
-                                                  message: "concurrent", repository: remotePath,
-                                                  settings: GitSettings())
+            _ = try? GitRepository.compareAndSwap(
+                handle, "refs/heads/main", to: theirs, expecting: root,
+                message: "concurrent", repository: remotePath,
+                settings: GitSettings())
         }
         #expect(reported, "libgit2 reports the push as successful")
         let history = try await remoteRepo.log("main")
@@ -142,9 +150,11 @@ func seededRemote(_ temp: TempDirectory, name: String = "remote.git") async thro
         let local = try await GitRepository.clone(from: temp.sub("remote.git"), to: temp.sub("l.git"), bare: true)
         try FileManager.default.createDirectory(atPath: temp.sub("plain"), withIntermediateDirectories: true)
 
-        for (url, kind) in [(temp.sub("missing"), GitError.Kind.unreachable),
-                            ("file://" + temp.sub("missing"), .unreachable),
-                            (temp.sub("plain"), .notARepository)] {
+        for (url, kind) in [
+            (temp.sub("missing"), GitError.Kind.unreachable),
+            ("file://" + temp.sub("missing"), .unreachable),
+            (temp.sub("plain"), .notARepository),
+        ] {
             do {
                 _ = try await local.fetch(from: url, refspecs: ["+refs/heads/*:refs/remotes/x/*"])
                 Issue.record("fetch from \(url) must fail")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Git
 
 @Suite struct GitRepositoryTests {
@@ -12,10 +13,13 @@ import Testing
         #expect(try await repo.resolve("HEAD") == nil)
         #expect(try await repo.commitCount("HEAD") == 0)
 
-        let tree = try await repo.writeTree(files: ["README": bytes("hello\n"), "a/b/c.txt": bytes("deep\n"),
-                                                    "a/x.txt": bytes("x\n")])
-        let first = try await repo.commit(tree: tree, parents: [], message: "first\n", author: testAuthor,
-                                          committer: testCommitter, updateReference: "refs/heads/main")
+        let tree = try await repo.writeTree(files: [
+            "README": bytes("hello\n"), "a/b/c.txt": bytes("deep\n"),
+            "a/x.txt": bytes("x\n"),
+        ])
+        let first = try await repo.commit(
+            tree: tree, parents: [], message: "first\n", author: testAuthor,
+            committer: testCommitter, updateReference: "refs/heads/main")
         #expect(try await repo.resolve("HEAD") == first)
         #expect(try await repo.readFile("a/b/c.txt", at: "main") == bytes("deep\n"))
         #expect(try await repo.readFile("README", at: first.hex) == bytes("hello\n"))
@@ -32,11 +36,13 @@ import Testing
         let side = try await repo.commit(tree: sideTree, parents: [first], message: "side\n", author: testAuthor)
         try await repo.createBranch("side", at: side)
         let mainTree = try await repo.updateTree(base: first, changes: ["main.txt": bytes("m")])
-        let second = try await repo.commit(tree: mainTree, parents: [first], message: "second\n", author: testAuthor,
-                                           updateReference: "refs/heads/main")
+        let second = try await repo.commit(
+            tree: mainTree, parents: [first], message: "second\n", author: testAuthor,
+            updateReference: "refs/heads/main")
         let mergedTree = try await repo.writeTree(files: ["README": bytes("hello\n"), "merged": bytes("both")])
-        let merge = try await repo.commit(tree: mergedTree, parents: [second, side], message: "merge\n",
-                                          author: testAuthor, updateReference: "refs/heads/main")
+        let merge = try await repo.commit(
+            tree: mergedTree, parents: [second, side], message: "merge\n",
+            author: testAuthor, updateReference: "refs/heads/main")
         #expect(try await repo.commitInfo("main").parents == [second, side])
         #expect(try await repo.commitCount("main") == 4)
         #expect(try await repo.log("main", limit: 2).first == merge)
@@ -49,8 +55,9 @@ import Testing
 
         // A commit that names a reference moves it only from its first parent.
         await #expect(throws: GitError.self) {
-            _ = try await repo.commit(tree: tree, parents: [first], message: "stale\n", author: testAuthor,
-                                      updateReference: "refs/heads/main")
+            _ = try await repo.commit(
+                tree: tree, parents: [first], message: "stale\n", author: testAuthor,
+                updateReference: "refs/heads/main")
         }
         #expect(try await repo.resolve("main") == merge)
     }

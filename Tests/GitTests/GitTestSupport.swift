@@ -29,8 +29,10 @@ struct ProcessOutput: Sendable {
 
 /// Runs `executable` with `arguments` as a child process, waiting for it off the cooperative pool (its
 /// termination handler resumes us). The child is killed by pid if the waiting task is cancelled or anything throws.
-func runProcess(_ executable: String, _ arguments: [String], in directory: String? = nil,
-                environment: [String: String]? = nil) async throws -> ProcessOutput {
+func runProcess(
+    _ executable: String, _ arguments: [String], in directory: String? = nil,
+    environment: [String: String]? = nil
+) async throws -> ProcessOutput {
     let scratch = try TempDirectory("proc")
     defer { scratch.remove() }
     let outPath = scratch.sub("out")
@@ -71,8 +73,9 @@ func runProcess(_ executable: String, _ arguments: [String], in directory: Strin
 
 /// Runs the system `git` (used only as an independent checker of what we wrote).
 func systemGit(_ arguments: [String], in directory: String) async throws -> ProcessOutput {
-    try await runProcess("/usr/bin/git", arguments, in: directory,
-                         environment: ["PATH": "/usr/bin:/bin", "HOME": directory, "GIT_CONFIG_NOSYSTEM": "1"])
+    try await runProcess(
+        "/usr/bin/git", arguments, in: directory,
+        environment: ["PATH": "/usr/bin:/bin", "HOME": directory, "GIT_CONFIG_NOSYSTEM": "1"])
 }
 
 /// The directory holding the built products (the test bundle and `gt-testhelper`).

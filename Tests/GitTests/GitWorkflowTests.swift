@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Git
 
 @Suite struct GitWorkflowTests {
@@ -8,8 +9,9 @@ import Testing
         defer { temp.remove() }
         let repo = try await GitRepository.create(at: temp.sub("main"), bare: false)
         let tree = try await repo.writeTree(files: ["src/app.swift": bytes("print(1)\n")])
-        let root = try await repo.commit(tree: tree, parents: [], message: "root\n", author: testAuthor,
-                                         updateReference: "refs/heads/main")
+        let root = try await repo.commit(
+            tree: tree, parents: [], message: "root\n", author: testAuthor,
+            updateReference: "refs/heads/main")
         let first = try await repo.addWorktree(name: "polecat-1", path: temp.sub("wt1"), newBranch: "work/1", at: root)
         #expect(first.name == "polecat-1" && !first.isLocked && !first.isPrunable)
         #expect(FileManager.default.fileExists(atPath: temp.sub("wt1/src/app.swift")))
@@ -56,14 +58,18 @@ import Testing
         let temp = try TempDirectory()
         defer { temp.remove() }
         let repo = try await GitRepository.create(at: temp.sub("r.git"), bare: true)
-        let base = try await repo.writeTree(files: ["shared.txt": bytes("line 1\nline 2\nline 3\n"),
-                                                    "other.txt": bytes("o\n")])
-        let root = try await repo.commit(tree: base, parents: [], message: "root\n", author: testAuthor,
-                                         updateReference: "refs/heads/main")
+        let base = try await repo.writeTree(files: [
+            "shared.txt": bytes("line 1\nline 2\nline 3\n"),
+            "other.txt": bytes("o\n"),
+        ])
+        let root = try await repo.commit(
+            tree: base, parents: [], message: "root\n", author: testAuthor,
+            updateReference: "refs/heads/main")
         // main: edits other.txt; feature: two commits adding files.
         let mainTree = try await repo.updateTree(base: root, changes: ["other.txt": bytes("o main\n")])
-        let mainTip = try await repo.commit(tree: mainTree, parents: [root], message: "main edit\n",
-                                            author: testAuthor, updateReference: "refs/heads/main")
+        let mainTip = try await repo.commit(
+            tree: mainTree, parents: [root], message: "main edit\n",
+            author: testAuthor, updateReference: "refs/heads/main")
         let f1Tree = try await repo.updateTree(base: root, changes: ["feature/a.txt": bytes("a\n")])
         let f1 = try await repo.commit(tree: f1Tree, parents: [root], message: "feature a\n", author: testAuthor)
         let f2Tree = try await repo.updateTree(base: f1, changes: ["feature/b.txt": bytes("b\n")])
@@ -78,22 +84,31 @@ import Testing
         #expect(commits == 2)
         #expect(try await repo.resolve("feature") == head)
         #expect(try await repo.commitInfo("feature~1").parents == [mainTip])
-        #expect(try await repo.listFiles(at: "feature") == ["feature/a.txt", "feature/b.txt", "other.txt",
-                                                            "shared.txt"])
+        #expect(
+            try await repo.listFiles(at: "feature") == [
+                "feature/a.txt", "feature/b.txt", "other.txt",
+                "shared.txt",
+            ])
         #expect(try await repo.readFile("other.txt", at: "feature") == bytes("o main\n"))
         #expect(try await repo.commitInfo("feature").author == testAuthor)
         #expect(try await repo.commitInfo("feature").committer == testCommitter)
         #expect(try await repo.rebase("feature", onto: "main", committer: testCommitter) == .upToDate(head: head))
 
         // Both sides change the same line of shared.txt: the rebase reports the file and moves nothing.
-        let mine = try await repo.updateTree(base: root, changes: ["shared.txt": bytes("line 1\nMINE\nline 3\n"),
-                                                                   "clean.txt": bytes("c\n")])
+        let mine = try await repo.updateTree(
+            base: root,
+            changes: [
+                "shared.txt": bytes("line 1\nMINE\nline 3\n"),
+                "clean.txt": bytes("c\n"),
+            ])
         let mineCommit = try await repo.commit(tree: mine, parents: [root], message: "mine\n", author: testAuthor)
         try await repo.createBranch("topic", at: mineCommit)
-        let theirs = try await repo.updateTree(base: mainTip,
-                                               changes: ["shared.txt": bytes("line 1\nTHEIRS\nline 3\n")])
-        _ = try await repo.commit(tree: theirs, parents: [mainTip], message: "theirs\n", author: testAuthor,
-                                  updateReference: "refs/heads/main")
+        let theirs = try await repo.updateTree(
+            base: mainTip,
+            changes: ["shared.txt": bytes("line 1\nTHEIRS\nline 3\n")])
+        _ = try await repo.commit(
+            tree: theirs, parents: [mainTip], message: "theirs\n", author: testAuthor,
+            updateReference: "refs/heads/main")
         let conflicted = try await repo.rebase("topic", onto: "main", committer: testCommitter)
         #expect(conflicted == .conflicts(commit: mineCommit, files: ["shared.txt"]))
         #expect(try await repo.resolve("topic") == mineCommit)
@@ -106,11 +121,16 @@ import Testing
         var parent: GitOID?
         var commits: [GitOID] = []
         for index in 0..<60 {
-            let tree = try await repo.writeTree(files: ["issues.jsonl": bytes(String(repeating: "{\"n\":\(index)}\n",
-                                                                                       count: 50)),
-                                                        "dir/\(index % 7).txt": bytes("\(index)")])
-            parent = try await repo.commit(tree: tree, parents: parent.map { [$0] } ?? [], message: "c\(index)\n",
-                                           author: testAuthor, updateReference: "refs/heads/main")
+            let tree = try await repo.writeTree(files: [
+                "issues.jsonl": bytes(
+                    String(
+                        repeating: "{\"n\":\(index)}\n",
+                        count: 50)),
+                "dir/\(index % 7).txt": bytes("\(index)"),
+            ])
+            parent = try await repo.commit(
+                tree: tree, parents: parent.map { [$0] } ?? [], message: "c\(index)\n",
+                author: testAuthor, updateReference: "refs/heads/main")
             commits.append(parent!)
         }
         let unreachable = try await repo.writeBlob(bytes("dangling but kept"))
@@ -124,8 +144,9 @@ import Testing
 
         // A second round after more commits folds the first pack in.
         let tree = try await repo.updateTree(base: parent!, changes: ["late": bytes("late")])
-        let late = try await repo.commit(tree: tree, parents: [parent!], message: "late\n", author: testAuthor,
-                                         updateReference: "refs/heads/main")
+        let late = try await repo.commit(
+            tree: tree, parents: [parent!], message: "late\n", author: testAuthor,
+            updateReference: "refs/heads/main")
         let second = try await repo.repack()
         #expect(second.packsRemoved == 1)
         #expect(await repo.looseObjectCount() == 0)
@@ -134,8 +155,9 @@ import Testing
         let fresh = try await GitRepository.open(at: temp.sub("r.git"))
         for reader in [repo, fresh] {
             #expect(try await reader.commitCount("main") == 61)
-            #expect(try await reader.readFile("issues.jsonl", at: commits[10].hex) ==
-                        bytes(String(repeating: "{\"n\":10}\n", count: 50)))
+            #expect(
+                try await reader.readFile("issues.jsonl", at: commits[10].hex)
+                    == bytes(String(repeating: "{\"n\":10}\n", count: 50)))
             #expect(try await reader.readFile("late", at: late.hex) == bytes("late"))
             #expect(await reader.contains(unreachable))
         }
@@ -152,16 +174,18 @@ import Testing
         let path = temp.sub("work")
         let repo = try await GitRepository.create(at: path, bare: false)
         let base = try await repo.writeTree(files: ["a.txt": bytes("a\n")])
-        let root = try await repo.commit(tree: base, parents: [], message: "root\n", author: testAuthor,
-                                         updateReference: "refs/heads/main")
+        let root = try await repo.commit(
+            tree: base, parents: [], message: "root\n", author: testAuthor,
+            updateReference: "refs/heads/main")
         let upstreamTree = try await repo.updateTree(base: root, changes: ["up.txt": bytes("up\n")])
         let upstream = try await repo.commit(tree: upstreamTree, parents: [root], message: "up\n", author: testAuthor)
         try await repo.createBranch("upstream", at: upstream)
         let worktree = try await GitRepository.clone(from: path, to: temp.sub("clone"))
         _ = try await worktree.fetch(from: "origin", refspecs: ["+refs/heads/*:refs/remotes/origin/*"])
         let localTree = try await worktree.updateTree(base: root, changes: ["mine.txt": bytes("mine\n")])
-        let local = try await worktree.commit(tree: localTree, parents: [root], message: "mine\n",
-                                              author: testAuthor, updateReference: "refs/heads/main")
+        let local = try await worktree.commit(
+            tree: localTree, parents: [root], message: "mine\n",
+            author: testAuthor, updateReference: "refs/heads/main")
         // Make the working tree match the new commit first, as a user's commit would.
         try await worktree.checkoutHead(force: true)
         #expect(try await worktree.isClean())
@@ -204,11 +228,14 @@ import Testing
                     defer { writersDone.add(1) }
                     var settings = GitSettings()
                     settings.loosePushCommitLimit = writer == 0 ? 32 : 0  // writer 0 pushes loose objects, 1 packs
-                    let repository = try await GitRepository.create(at: temp.sub("w\(writer).git"), bare: true,
-                                                                    settings: settings)
+                    let repository = try await GitRepository.create(
+                        at: temp.sub("w\(writer).git"), bare: true,
+                        settings: settings)
                     var ids: [GitOID] = []
-                    _ = try await GitBenchmarks.pushLoop(repository: repository, remote: remotePath, branch: "main",
-                                                         count: 40, tag: "w\(writer)") { ids.append($0) }
+                    _ = try await GitBenchmarks.pushLoop(
+                        repository: repository, remote: remotePath, branch: "main",
+                        count: 40, tag: "w\(writer)"
+                    ) { ids.append($0) }
                     return ids
                 }
             }
