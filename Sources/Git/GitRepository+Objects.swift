@@ -134,6 +134,40 @@ extension GitRepository {
         return Data(bytes: content, count: size)
     }
 
+    /// The id of the blob at `path` in the commit `revision` names, or `nil` when there is no such file. Comparing
+    /// ids tells whether a file changed between two commits without reading either.
+    public func blobID(_ path: String, at revision: String) throws(GitError) -> GitOID? {
+        let operation = "find \(path) at \(revision)"
+        let commit = try lookupCommit(revision, operation: operation)
+        defer { git_commit_free(commit) }
+        var tree: OpaquePointer?
+        try check(git_commit_tree(&tree, commit), operation)
+        defer { git_tree_free(tree) }
+        var entry: OpaquePointer?
+        let found = git_tree_entry_bypath(&entry, tree, path)
+        if found == GIT_ENOTFOUND.rawValue { return nil }
+        try check(found, operation)
+        defer { git_tree_entry_free(entry) }
+        guard git_tree_entry_type(entry) == GIT_OBJECT_BLOB else { return nil }
+        return GitOID(git_tree_entry_id(entry))
+    }
+
+    /// The contents of the blob `id`.
+    /// - Throws: `.notFound` when there is no such object; `.invalidInput` when it is not a blob.
+    public func readBlob(_ id: GitOID) throws(GitError) -> Data {
+        var raw = id.raw
+        var blob: OpaquePointer?
+        let code = git_blob_lookup(&blob, handle, &raw)
+        if code < 0 {
+            if contains(id) { throw failure(.invalidInput, "read blob \(id)", "the object is not a blob") }
+            throw failure(.notFound, "read blob \(id)", "no such object")
+        }
+        defer { git_blob_free(blob) }
+        let size = Int(git_blob_rawsize(blob))
+        guard size > 0, let content = git_blob_rawcontent(blob) else { return Data() }
+        return Data(bytes: content, count: size)
+    }
+
     /// The paths of every file in the commit `revision` names, sorted.
     public func listFiles(at revision: String) throws(GitError) -> [String] {
         let commit = try lookupCommit(revision, operation: "list files at \(revision)")

@@ -122,6 +122,12 @@ extension GitRepository {
         }
         let remoteRepo = try Self.openHandle(remotePath, operation: operation)
         defer { git_repository_free(remoteRepo) }
+        if git_repository_is_bare(remoteRepo) == 0, Self.checkedOutBranch(remoteRepo) == reference {
+            // As git's receive.denyCurrentBranch: moving it would leave the remote's working tree out of date.
+            throw GitError(
+                .pushRefused, operation: operation, repository: url,
+                message: "\(reference) is checked out in the remote's working tree: push to a bare repository")
+        }
         try copyObjects(reaching: commit, into: remoteRepo, remotePath: remotePath, operation: operation)
         let outcome = try Self.compareAndSwap(
             remoteRepo, reference, to: commit, expecting: expected,
@@ -229,6 +235,15 @@ extension GitRepository {
         try check(
             git_odb_write(&written, remoteODB, git_odb_object_data(object), git_odb_object_size(object), type),
             "\(operation): write \(id) into the remote")
+    }
+
+    /// The full name of the branch HEAD names, or `nil` when detached or unreadable.
+    static func checkedOutBranch(_ repo: OpaquePointer) -> String? {
+        var head: OpaquePointer?
+        guard git_reference_lookup(&head, repo, "HEAD") == 0 else { return nil }
+        defer { git_reference_free(head) }
+        guard git_reference_type(head) == GIT_REFERENCE_SYMBOLIC else { return nil }
+        return git_reference_symbolic_target(head).map { String(cString: $0) }
     }
 
     /// The direct targets of every reference of a repository.

@@ -190,6 +190,19 @@ func seededRemote(_ temp: TempDirectory, name: String = "remote.git") async thro
             try await local.addRemote("origin", url: "/elsewhere")
             Issue.record("a duplicate remote must fail")
         } catch { #expect(error.kind == .alreadyExists) }
+        // A non-bare remote refuses a push to its checked-out branch (as git's receive.denyCurrentBranch).
+        let nonBare = try await GitRepository.create(at: temp.sub("nonbare"), bare: false)
+        let tree = try await nonBare.writeTree(files: ["f": bytes("f")])
+        _ = try await nonBare.commit(
+            tree: tree, parents: [], message: "root\n", author: testAuthor, updateReference: "refs/heads/main")
+        do {
+            _ = try await local.push(root, to: temp.sub("nonbare"), branch: "main", expecting: nil)
+            Issue.record("a push to a checked-out branch must be refused")
+        } catch {
+            #expect(error.kind == .pushRefused)
+            #expect(error.message.contains("checked out"))
+        }
+        #expect(try await local.push(root, to: temp.sub("nonbare"), branch: "other", expecting: nil) == .pushed)
         // A commit the local repository does not have cannot be pushed.
         let unknown = GitOID(hex: String(repeating: "ab", count: 20))!
         do {

@@ -26,6 +26,14 @@ import Testing
         #expect(try await repo.readFile("missing", at: "main") == nil)
         #expect(try await repo.readFile("a", at: "main") == nil)
         #expect(try await repo.listFiles(at: "main") == ["README", "a/b/c.txt", "a/x.txt"])
+        let blob = try #require(try await repo.blobID("a/b/c.txt", at: "main"))
+        #expect(try await repo.readBlob(blob) == bytes("deep\n"))
+        #expect(try await repo.blobID("a/b", at: "main") == nil)
+        #expect(try await repo.blobID("nope", at: "main") == nil)
+        await #expect(throws: GitError.self) { _ = try await repo.readBlob(tree) }
+        await #expect(throws: GitError.self) {
+            _ = try await repo.readBlob(GitOID(hex: String(repeating: "0", count: 40))!)
+        }
 
         let info = try await repo.commitInfo("main")
         #expect(info.id == first && info.tree == tree && info.parents.isEmpty)
@@ -172,5 +180,59 @@ struct SeededGenerator: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+@Suite struct GitFuzzTests {
+    /// Random and mutated paths, refspecs and remote strings give a result or a `GitError`, never a crash.
+    @Test(arguments: [1, 2, 3])
+    func randomInputsNeverCrash(seed: UInt64) async throws {
+        let temp = try TempDirectory()
+        defer { temp.remove() }
+        let (_, root) = try await seededRemote(temp)
+        let repo = try await GitRepository.clone(from: temp.sub("remote.git"), to: temp.sub("l.git"), bare: true)
+        var random = SeededGenerator(seed: seed)
+        let alphabet = Array("ab/.:*+^~?[]\\ -_@{}\u{0}é\n")
+        func randomString(_ maxLength: Int) -> String {
+            String(
+                (0..<Int.random(in: 0...maxLength, using: &random)).map { _ in alphabet.randomElement(using: &random)! }
+            )
+        }
+        for _ in 0..<150 {
+            let path = randomString(12)
+            do {
+                let tree = try await repo.writeTree(files: [path: bytes("x"), "keep": bytes("k")])
+                #expect(try await repo.updateTree(base: tree, changes: [path: nil]) != tree || path == "keep")
+            } catch {
+                #expect(error.kind == .invalidInput || error.kind == .other, "\(path.debugDescription): \(error)")
+            }
+        }
+        let valid = "+refs/heads/main:refs/remotes/x/main"
+        for _ in 0..<60 {
+            var spec = Array(valid)
+            for _ in 0..<Int.random(in: 1...3, using: &random) {
+                let index = Int.random(in: 0..<spec.count, using: &random)
+                spec[index] = alphabet.randomElement(using: &random)!
+            }
+            do {
+                _ = try await repo.fetch(from: temp.sub("remote.git"), refspecs: [String(spec)])
+            } catch {
+                #expect(!error.message.isEmpty)
+            }
+            let revision = randomString(10)
+            do { _ = try await repo.resolve(revision) } catch { #expect(!error.message.isEmpty) }
+            do { _ = try await repo.readFile(randomString(8), at: revision) } catch { #expect(!error.message.isEmpty) }
+        }
+        for _ in 0..<60 {
+            // Local-looking garbage only: nothing here may reach for the network.
+            let url = "/" + randomString(16).replacingOccurrences(of: ":", with: "")
+            _ = GitRemoteURL.isLocal(url)
+            do {
+                _ = try await repo.push(root, to: url, branch: "main", expecting: nil)
+            } catch {
+                #expect([.unreachable, .notARepository, .invalidInput, .other].contains(error.kind), "\(error)")
+            }
+        }
+        #expect(try await repo.resolve("refs/remotes/origin/main") == root)
     }
 }
