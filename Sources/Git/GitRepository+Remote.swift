@@ -48,6 +48,11 @@ extension GitRepository {
         let operation = "fetch from \(remote)"
         let remoteObject = try openRemote(remote, operation: operation)
         defer { git_remote_free(remoteObject) }
+        if refspecs.isEmpty && git_remote_name(remoteObject) == nil {
+            throw failure(
+                .invalidInput, operation,
+                "a URL has no configured refspecs: pass some, e.g. +refs/heads/*:refs/remotes/<name>/*")
+        }
         let callbacks = RemoteCallbacks(settings: settings)
         var options = git_fetch_options()
         git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))

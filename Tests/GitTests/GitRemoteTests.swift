@@ -190,6 +190,14 @@ func seededRemote(_ temp: TempDirectory, name: String = "remote.git") async thro
             try await local.addRemote("origin", url: "/elsewhere")
             Issue.record("a duplicate remote must fail")
         } catch { #expect(error.kind == .alreadyExists) }
+        do {
+            _ = try await local.fetch(from: temp.sub("remote.git"))
+            Issue.record("a fetch from a URL without refspecs must be refused")
+        } catch { #expect(error.kind == .invalidInput, "\(error)") }
+        do {
+            _ = try await local.fetch(from: "foo://host/x.git", refspecs: ["+refs/heads/*:refs/remotes/x/*"])
+            Issue.record("an unknown URL scheme must fail")
+        } catch { #expect(error.kind == .invalidInput, "\(error)") }
         // A non-bare remote refuses a push to its checked-out branch (as git's receive.denyCurrentBranch).
         let nonBare = try await GitRepository.create(at: temp.sub("nonbare"), bare: false)
         let tree = try await nonBare.writeTree(files: ["f": bytes("f")])
