@@ -73,7 +73,7 @@ extension Ledger {
     public func isReady(_ bead: Bead, now: Timestamp) -> Bool {
         bead.status == .open && !bead.pinned && !bead.ephemeral
             && !settings.infrastructureTypes.contains(bead.issueType)
-            && (bead.deferUntil.map { $0.unixNanos <= now.unixNanos } ?? true)
+            && (bead.deferUntil.map { ($0.unixSeconds, $0.nanosecond) <= (now.unixSeconds, now.nanosecond) } ?? true)
             && !blockedIDs.contains(bead.id)
     }
 
@@ -147,7 +147,7 @@ extension Ledger {
             case .inProgress: s.inProgress += 1
             case .closed:
                 s.closed += 1
-                if let c = b.closedAt { leadHours += Double(c.unixNanos - b.createdAt.unixNanos) / 3.6e12 }
+                if let c = b.closedAt { leadHours += Double(c.unixSeconds - b.createdAt.unixSeconds) / 3600 }
             case .deferred: s.deferred += 1
             case .tombstone: s.tombstones += 1
             case .pinned: s.pinned += 1
@@ -261,7 +261,7 @@ extension Ledger {
         case .oldest:
             return beads.sorted { $0.createdAt != $1.createdAt ? $0.createdAt < $1.createdAt : $0.id < $1.id }
         case .hybrid:
-            let cutoff = now.unixNanos - settings.hybridRecentWindowMillis * 1_000_000
+            let cutoff = now.unixNanos &- settings.hybridRecentWindowMillis &* 1_000_000
             return beads.sorted { a, b in
                 let ra = a.createdAt.unixNanos >= cutoff, rb = b.createdAt.unixNanos >= cutoff
                 if ra != rb { return ra }
