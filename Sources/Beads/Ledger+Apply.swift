@@ -46,7 +46,8 @@ extension Ledger {
             }
         case .labels(_, let add, let remove):
             for l in add + remove where !Ledger.isValidLabel(l) { throw .labelInvalid(l) }
-            for l in remove {
+            // A label both added and removed by one op ends up added.
+            for l in remove where !add.contains(l) {
                 new.labels.removeAll { $0 == l }
                 s.labels[l, default: ElementStamps()].removed = op.stamp
             }
