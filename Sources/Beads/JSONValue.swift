@@ -402,6 +402,17 @@ extension JSONValue {
     /// Writes a JSON string literal exactly as Go's encoding/json (with HTML escaping) does.
     public static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        let plain = s.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+            for c in bytes where c < 0x20 || c == 0x22 || c == 0x5C || c == 0x3C || c == 0x3E || c == 0x26 || c == 0xE2 {
+                return false
+            }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if plain == true {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         var utf8 = Array(s.utf8)[...]
         while let c = utf8.first {
             utf8 = utf8.dropFirst()

@@ -185,12 +185,12 @@ public struct BeadStamps: Sendable, Hashable {
     public static func decodeJSONL(_ text: String) throws(BeadDecodeError) -> [BeadStamps] {
         var out: [BeadStamps] = []
         var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false) {
             lineNumber += 1
             if line.isEmpty { continue }
             do throws(BeadDecodeError) {
                 let value: JSONValue
-                do { value = try JSONValue.parse(bytes: line.utf8) } catch {
+                do { value = try JSONValue.parse(bytes: line) } catch {
                     throw BeadDecodeError(field: nil, message: "invalid JSON: \(error)")
                 }
                 out.append(try BeadStamps(json: value))
