@@ -82,13 +82,16 @@ extension BeadStamps {
     /// `new` (used when a change arrives without stamps: an import, or a JSONL edited by another tool).
     mutating func stampDifferences(from old: Bead, to new: Bead, with stamp: HLCStamp) {
         for group in FieldGroup.allCases where !old.sameValues(in: group, as: new) { fields[group] = stamp }
-        let oldLabels = Set(old.labels), newLabels = Set(new.labels)
+        let oldLabels = Set(old.labels)
+        let newLabels = Set(new.labels)
         for l in newLabels.subtracting(oldLabels) { labels[l, default: ElementStamps()].added = stamp }
         for l in oldLabels.subtracting(newLabels) { labels[l, default: ElementStamps()].removed = stamp }
-        let oldDeps = Set(old.dependencies.map(\.key.text)), newDeps = Set(new.dependencies.map(\.key.text))
+        let oldDeps = Set(old.dependencies.map(\.key.text))
+        let newDeps = Set(new.dependencies.map(\.key.text))
         for d in newDeps.subtracting(oldDeps) { dependencies[d, default: ElementStamps()].added = stamp }
         for d in oldDeps.subtracting(newDeps) { dependencies[d, default: ElementStamps()].removed = stamp }
-        let oldComments = Set(old.comments.map(\.key)), newComments = Set(new.comments.map(\.key))
+        let oldComments = Set(old.comments.map(\.key))
+        let newComments = Set(new.comments.map(\.key))
         for c in newComments.subtracting(oldComments) { comments[c, default: ElementStamps()].added = stamp }
         for c in oldComments.subtracting(newComments) { comments[c, default: ElementStamps()].removed = stamp }
         let keys = Set(old.metadata.map(\.key)).union(new.metadata.map(\.key))

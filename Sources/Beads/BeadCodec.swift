@@ -46,7 +46,8 @@ public enum BeadCodec {
             do throws(BeadDecodeError) {
                 let bead = try decode(value)
                 if let first = seen[bead.id] {
-                    throw BeadDecodeError(field: "id", message: "duplicate id \(quote(bead.id)) (first on line \(first))")
+                    throw BeadDecodeError(
+                        field: "id", message: "duplicate id \(quote(bead.id)) (first on line \(first))")
                 }
                 seen[bead.id] = lineNumber
                 beads.append(bead)
@@ -79,7 +80,8 @@ public enum BeadCodec {
             guard let status = BeadStatus(rawValue: s) else {
                 throw BeadDecodeError(
                     field: "status",
-                    message: "unknown status \(quote(s)) (expected one of \(BeadStatus.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    message: "unknown status \(quote(s)) (expected one of \(BeadStatus.allNames))"
+                )
             }
             b.status = status
         }
@@ -283,7 +285,9 @@ public enum BeadCodec {
         func int(_ k: String, _ v: Int) { if v != 0 { m.append(JSONMember(k, .int(v))) } }
         func flag(_ k: String, _ v: Bool) { if v { m.append(JSONMember(k, .bool(true))) } }
         func raw(_ k: String, _ v: JSONValue?) { if let v { m.append(JSONMember(k, v)) } }
-        func strings(_ k: String, _ v: [String]) { if !v.isEmpty { m.append(JSONMember(k, .array(v.map { .string($0) }))) } }
+        func strings(_ k: String, _ v: [String]) {
+            if !v.isEmpty { m.append(JSONMember(k, .array(v.map { .string($0) }))) }
+        }
         m.append(JSONMember("id", .string(b.id)))
         m.append(JSONMember("title", .string(b.title)))
         str("description", b.description)

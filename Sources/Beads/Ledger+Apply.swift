@@ -95,7 +95,8 @@ extension Ledger {
             if let expectedEpoch, expectedEpoch != old.leaseEpoch {
                 throw .staleEpoch(id: id, expected: expectedEpoch, current: old.leaseEpoch)
             }
-            if !old.assignee.isEmpty && (old.assignee != assignee || (!old.claimNode.isEmpty && old.claimNode != node)) {
+            if !old.assignee.isEmpty && (old.assignee != assignee || (!old.claimNode.isEmpty && old.claimNode != node))
+            {
                 throw .alreadyClaimed(id: id, by: old.assignee, node: old.claimNode, epoch: old.leaseEpoch)
             }
             new.assignee = assignee

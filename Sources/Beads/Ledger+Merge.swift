@@ -21,7 +21,10 @@ public struct MergeReport: Sendable, Hashable {
     }
     public func hash(into h: inout Hasher) {
         h.combine(lostClaims)
-        for r in reIDs { h.combine(r.old); h.combine(r.new) }
+        for r in reIDs {
+            h.combine(r.old)
+            h.combine(r.new)
+        }
     }
 }
 
@@ -42,7 +45,8 @@ extension Ledger {
         // 1. ID collisions: different beads under one ID.
         for id in local.beads.keys.sorted() {
             guard let l = local.beads[id], let r = remote.beads[id], !Ledger.sameCreation(l, r) else { continue }
-            let ls = local.stamps[id]?.created ?? .zero, rs = remote.stamps[id]?.created ?? .zero
+            let ls = local.stamps[id]?.created ?? .zero
+            let rs = remote.stamps[id]?.created ?? .zero
             let localLoses = remoteWinsClaimTies || (rs, Ledger.fingerprint(r)) < (ls, Ledger.fingerprint(l))
             if localLoses {
                 let newID = Ledger.reID(l, avoiding: { local.beads[$0] != nil || remote.beads[$0] != nil })
@@ -137,7 +141,8 @@ extension Ledger {
         var s = BeadStamps(id: l.id, created: min(ls.created, rs.created))
         var lost: LostClaim?
         for group in FieldGroup.allCases {
-            let lStamp = ls.stamp(of: group), rStamp = rs.stamp(of: group)
+            let lStamp = ls.stamp(of: group)
+            let rStamp = rs.stamp(of: group)
             var takeRemote: Bool
             if group == .claim && l.leaseEpoch != r.leaseEpoch {
                 takeRemote = r.leaseEpoch > l.leaseEpoch
@@ -172,7 +177,8 @@ extension Ledger {
         out.dependencies = deps.keys.sorted().map { deps[$0]! }
         var comments: [String: Comment] = [:]
         for c in l.comments + r.comments where s.comments[c.key]?.isPresent ?? true {
-            if let existing = comments[c.key], BeadCodec.encode(existing).compactText >= BeadCodec.encode(c).compactText {
+            if let existing = comments[c.key], BeadCodec.encode(existing).compactText >= BeadCodec.encode(c).compactText
+            {
                 continue
             }
             comments[c.key] = c
@@ -181,12 +187,14 @@ extension Ledger {
         // Metadata keys.
         var metadata: [JSONMember] = []
         for key in Set(l.metadata.map(\.key) + r.metadata.map(\.key) + ls.metadata.keys + rs.metadata.keys).sorted() {
-            let lStamp = ls.metadata[key] ?? ls.created, rStamp = rs.metadata[key] ?? rs.created
+            let lStamp = ls.metadata[key] ?? ls.created
+            let rStamp = rs.metadata[key] ?? rs.created
             let value: JSONValue?
             if lStamp != rStamp {
                 value = rStamp > lStamp ? r.metadataValue(key) : l.metadataValue(key)
             } else {
-                let lv = l.metadataValue(key), rv = r.metadataValue(key)
+                let lv = l.metadataValue(key)
+                let rv = r.metadataValue(key)
                 value = (lv?.compactText ?? "") >= (rv?.compactText ?? "") ? lv : rv
             }
             let stamp = max(lStamp, rStamp)
@@ -195,8 +203,9 @@ extension Ledger {
         }
         out.metadata = metadata
         s.deleted = ElementStamps.max(ls.deleted, rs.deleted)
-        out.updatedAt = (l.updatedAt.unixSeconds, l.updatedAt.nanosecond, l.updatedAt.text)
-            >= (r.updatedAt.unixSeconds, r.updatedAt.nanosecond, r.updatedAt.text) ? l.updatedAt : r.updatedAt
+        out.updatedAt =
+            (l.updatedAt.unixSeconds, l.updatedAt.nanosecond, l.updatedAt.text)
+                >= (r.updatedAt.unixSeconds, r.updatedAt.nanosecond, r.updatedAt.text) ? l.updatedAt : r.updatedAt
         if l == r { out = l }
         return (out, s, lost)
     }

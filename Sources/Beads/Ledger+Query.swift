@@ -207,7 +207,8 @@ extension Ledger {
         func visit(_ id: String) {
             state[id] = 1
             stack.append(id)
-            for d in beads[id]?.dependencies ?? [] where Ledger.cycleTypes.contains(d.type) && beads[d.dependsOnID] != nil {
+            for d in beads[id]?.dependencies ?? []
+            where Ledger.cycleTypes.contains(d.type) && beads[d.dependsOnID] != nil {
                 switch state[d.dependsOnID] {
                 case 1:
                     if let start = stack.lastIndex(of: d.dependsOnID) {
@@ -263,7 +264,8 @@ extension Ledger {
         case .hybrid:
             let cutoff = now.unixNanos &- settings.hybridRecentWindowMillis &* 1_000_000
             return beads.sorted { a, b in
-                let ra = a.createdAt.unixNanos >= cutoff, rb = b.createdAt.unixNanos >= cutoff
+                let ra = a.createdAt.unixNanos >= cutoff
+                let rb = b.createdAt.unixNanos >= cutoff
                 if ra != rb { return ra }
                 if ra && a.priority != b.priority { return a.priority < b.priority }
                 if a.createdAt != b.createdAt { return a.createdAt < b.createdAt }

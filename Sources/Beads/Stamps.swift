@@ -103,7 +103,11 @@ public struct BeadStamps: Sendable, Hashable {
         if !fields.isEmpty {
             m.append(
                 JSONMember(
-                    "fields", .object(fields.sorted { $0.key < $1.key }.map { JSONMember($0.key.rawValue, .string($0.value.description)) })))
+                    "fields",
+                    .object(
+                        fields.sorted { $0.key < $1.key }.map {
+                            JSONMember($0.key.rawValue, .string($0.value.description))
+                        })))
         }
         func elements(_ name: String, _ set: [String: ElementStamps]) {
             guard !set.isEmpty else { return }
@@ -122,7 +126,10 @@ public struct BeadStamps: Sendable, Hashable {
             m.append(
                 JSONMember(
                     "metadata",
-                    .object(metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { JSONMember($0.key, .string($0.value.description)) })))
+                    .object(
+                        metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map {
+                            JSONMember($0.key, .string($0.value.description))
+                        })))
         }
         if let d = deleted { m.append(JSONMember("deleted", .string(d.description))) }
         return .object(m)
@@ -132,7 +139,10 @@ public struct BeadStamps: Sendable, Hashable {
     public init(json: JSONValue) throws(BeadDecodeError) {
         func stamp(_ v: JSONValue?, _ field: String) throws(BeadDecodeError) -> HLCStamp {
             guard let text = v?.stringValue, let s = HLCStamp(text: text) else {
-                throw BeadDecodeError(field: field, message: "expected a stamp like \"1735408516123.0@node\", got \(v.map(BeadCodec.show) ?? "nothing")")
+                throw BeadDecodeError(
+                    field: field,
+                    message: "expected a stamp like \"1735408516123.0@node\", got \(v.map(BeadCodec.show) ?? "nothing")"
+                )
             }
             return s
         }
@@ -141,7 +151,9 @@ public struct BeadStamps: Sendable, Hashable {
         }
         self.init(id: id, created: try stamp(json["created"], "created"))
         if let f = json["fields"] {
-            guard let members = f.objectMembers else { throw BeadDecodeError(field: "fields", message: "expected an object") }
+            guard let members = f.objectMembers else {
+                throw BeadDecodeError(field: "fields", message: "expected an object")
+            }
             for member in members {
                 guard let g = FieldGroup(rawValue: member.key) else {
                     throw BeadDecodeError(field: "fields.\(member.key)", message: "unknown field group")
@@ -151,7 +163,9 @@ public struct BeadStamps: Sendable, Hashable {
         }
         func elements(_ name: String) throws(BeadDecodeError) -> [String: ElementStamps] {
             guard let v = json[name] else { return [:] }
-            guard let members = v.objectMembers else { throw BeadDecodeError(field: name, message: "expected an object") }
+            guard let members = v.objectMembers else {
+                throw BeadDecodeError(field: name, message: "expected an object")
+            }
             var out: [String: ElementStamps] = [:]
             for member in members {
                 var e = ElementStamps()
@@ -165,7 +179,9 @@ public struct BeadStamps: Sendable, Hashable {
         dependencies = try elements("deps")
         comments = try elements("comments")
         if let md = json["metadata"] {
-            guard let members = md.objectMembers else { throw BeadDecodeError(field: "metadata", message: "expected an object") }
+            guard let members = md.objectMembers else {
+                throw BeadDecodeError(field: "metadata", message: "expected an object")
+            }
             for member in members { metadata[member.key] = try stamp(member.value, "metadata.\(member.key)") }
         }
         if let d = json["deleted"] { deleted = try stamp(d, "deleted") }

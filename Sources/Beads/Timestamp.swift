@@ -157,7 +157,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             let s = String(v)
             return String(repeating: "0", count: max(0, w - s.count)) + s
         }
-        var text = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(rem / 3600, 2)):\(pad(rem / 60 % 60, 2)):\(pad(rem % 60, 2))"
+        var text =
+            "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(rem / 3600, 2)):\(pad(rem / 60 % 60, 2)):\(pad(rem % 60, 2))"
         if nanos != 0 {
             var frac = pad(Int(nanos), 9)
             while frac.hasSuffix("0") { frac.removeLast() }

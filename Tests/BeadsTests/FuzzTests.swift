@@ -8,7 +8,8 @@ import Testing
 @Suite struct FuzzTests {
     static func mutate(_ line: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         var b = line
-        let interesting: [UInt8] = Array("{}[]\",:\\0123456789-+.eEtrufalsn \u{7F}".utf8) + [0x00, 0x0A, 0xC3, 0xFF, 0xE2, 0x80]
+        let interesting: [UInt8] =
+            Array("{}[]\",:\\0123456789-+.eEtrufalsn \u{7F}".utf8) + [0x00, 0x0A, 0xC3, 0xFF, 0xE2, 0x80]
         for _ in 0..<(1 + Int(rng.next() % 4)) {
             guard !b.isEmpty else { break }
             let i = Int(rng.next() % UInt64(b.count))
@@ -29,7 +30,8 @@ import Testing
     @Test func jsonlDecoderSurvives100kMutatedLines() throws {
         let lines = try Samples.beadsJSONL().split(separator: "\n").map { Array($0.utf8) }
         var rng = SplitMix64(seed: 2026)
-        var decoded = 0, refused = 0
+        var decoded = 0
+        var refused = 0
         for n in 0..<100_000 {
             let input: [UInt8]
             if n % 10 == 0 {
@@ -56,24 +58,35 @@ import Testing
     }
 
     @Test func decoderErrorsNameLineAndField() {
-        let good = #"{"id":"bd-1","title":"A","status":"open","priority":1,"issue_type":"task","created_at":"2025-01-01T00:00:00Z","updated_at":"2025-01-01T00:00:00Z"}"#
+        let good =
+            #"{"id":"bd-1","title":"A","status":"open","priority":1,"issue_type":"task","#
+            + #""created_at":"2025-01-01T00:00:00Z","updated_at":"2025-01-01T00:00:00Z"}"#
         func err(_ text: String) -> String {
             do {
                 _ = try BeadCodec.decodeJSONL(text)
                 return "decoded"
             } catch { return error.description }
         }
-        #expect(err(good + "\n" + good.replacingOccurrences(of: "\"priority\":1", with: "\"priority\":\"high\""))
+        #expect(
+            err(good + "\n" + good.replacingOccurrences(of: "\"priority\":1", with: "\"priority\":\"high\""))
                 == #"line 2: field priority: expected integer 0-4, got "high""#)
-        #expect(err(good.replacingOccurrences(of: "\"open\"", with: "\"later\"")).hasPrefix("line 1: field status: unknown status \"later\""))
+        #expect(
+            err(good.replacingOccurrences(of: "\"open\"", with: "\"later\"")).hasPrefix(
+                "line 1: field status: unknown status \"later\""))
         #expect(err(good + "\n" + good) == #"line 2: field id: duplicate id "bd-1" (first on line 1)"#)
-        #expect(err(good.replacingOccurrences(of: ",\"title\":\"A\"", with: "")) == "line 1: field title: required field is missing")
-        #expect(err("\n\n{") .hasPrefix("line 3: invalid JSON: unexpected end of JSON"))
-        #expect(err(good.replacingOccurrences(of: "\"2025-01-01T00:00:00Z\",\"updated", with: "\"yesterday\",\"updated"))
+        #expect(
+            err(good.replacingOccurrences(of: ",\"title\":\"A\"", with: ""))
+                == "line 1: field title: required field is missing")
+        #expect(err("\n\n{").hasPrefix("line 3: invalid JSON: unexpected end of JSON"))
+        #expect(
+            err(good.replacingOccurrences(of: "\"2025-01-01T00:00:00Z\",\"updated", with: "\"yesterday\",\"updated"))
                 == #"line 1: field created_at: expected an RFC 3339 timestamp, got "yesterday""#)
         let dep = good.replacingOccurrences(
             of: "\"issue_type\":\"task\"",
-            with: #""issue_type":"task","dependencies":[{"issue_id":"bd-1","depends_on_id":"bd-2","type":"loves","created_at":"2025-01-01T00:00:00Z"}]"#)
+            with:
+                #""issue_type":"task","dependencies":[{"issue_id":"bd-1","depends_on_id":"bd-2","#
+                + #""type":"loves","created_at":"2025-01-01T00:00:00Z"}]"#
+        )
         #expect(err(dep) == #"line 1: field dependencies[0].type: unknown dependency type "loves""#)
         #expect(err(good.replacingOccurrences(of: "}", with: ",\"zz_future\":{\"a\":[1,2]}}")) == "decoded")
     }
@@ -109,7 +122,8 @@ import Testing
             var wal: [String] = []
             for step in 0..<600 {
                 let ids = h.ledger.beads.keys.sorted()
-                let op = RandomOps.op(rng: &rng, ledger: h.ledger, ids: ids, stamp: h.nextStamp(), time: h.time, step: step)
+                let op = RandomOps.op(
+                    rng: &rng, ledger: h.ledger, ids: ids, stamp: h.nextStamp(), time: h.time, step: step)
                 if (try? h.ledger.apply(op)) != nil { wal.append(op.jsonLine) }
             }
             var replayed = Ledger(prefix: "t")
@@ -119,8 +133,9 @@ import Testing
             #expect(replayed.exportStampsJSONL() == h.ledger.exportStampsJSONL())
             #expect(wal.count > 300)
             // Snapshot path: JSONL + stamps reload into an equal ledger.
-            let reloaded = try Ledger(prefix: "t", beads: try BeadCodec.decodeJSONL(h.ledger.exportJSONL()),
-                                      stamps: try BeadStamps.decodeJSONL(h.ledger.exportStampsJSONL()))
+            let reloaded = try Ledger(
+                prefix: "t", beads: try BeadCodec.decodeJSONL(h.ledger.exportJSONL()),
+                stamps: try BeadStamps.decodeJSONL(h.ledger.exportStampsJSONL()))
             #expect(reloaded == h.ledger)
         }
     }
@@ -129,14 +144,17 @@ import Testing
         let beads = try BeadCodec.decodeJSONL(try Samples.beadsJSONL())
         var ledger = Ledger(prefix: "bd")
         let stamp = HLCStamp(wallMillis: 1_767_225_600_000, node: "import")
-        let op = LedgerOp(actor: "me", stamp: stamp, time: Timestamp(unixMillis: stamp.wallMillis), change: .importBeads(beads))
+        let op = LedgerOp(
+            actor: "me", stamp: stamp, time: Timestamp(unixMillis: stamp.wallMillis), change: .importBeads(beads))
         try ledger.apply(try LedgerOp(jsonLine: op.jsonLine))
         #expect(ledger.exportJSONL() == (try Samples.beadsJSONL()))
         var edited = beads[0]
         edited.title = "Edited elsewhere"
         let later = HLCStamp(wallMillis: stamp.wallMillis + 5, node: "import")
-        try ledger.apply(LedgerOp(actor: "me", stamp: later, time: Timestamp(unixMillis: later.wallMillis),
-                                  change: .importBeads([edited])))
+        try ledger.apply(
+            LedgerOp(
+                actor: "me", stamp: later, time: Timestamp(unixMillis: later.wallMillis),
+                change: .importBeads([edited])))
         #expect(ledger.stamps[edited.id]?.stamp(of: .title) == later)
         #expect(ledger.stamps[edited.id]?.stamp(of: .priority) == stamp)
     }

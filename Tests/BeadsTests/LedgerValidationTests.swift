@@ -5,8 +5,10 @@ import Testing
 
 @Suite struct LedgerValidationTests {
     /// Runs `change`, expects `error`, and checks that the ledger did not change.
-    func expectRefused(_ h: inout Harness, _ change: LedgerChange, _ error: LedgerError,
-                       sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectRefused(
+        _ h: inout Harness, _ change: LedgerChange, _ error: LedgerError,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let before = h.ledger
         let stamp = h.nextStamp()
         let op = LedgerOp(actor: h.actor, stamp: stamp, time: h.time, change: change)
@@ -35,10 +37,14 @@ import Testing
         expectRefused(&h, newBead("t-x1", "ok", priority: -1), .priorityOutOfRange(-1))
         expectRefused(&h, newBead("zz-x1", "ok"), .wrongPrefix(id: "zz-x1", prefix: "t"))
         expectRefused(&h, newBead(a, "dup"), .beadExists(a))
-        expectRefused(&h, newBead("t-x1", "ok", status: .tombstone), .invalidStatus("tombstone (a new bead cannot be deleted)"))
+        expectRefused(
+            &h, newBead("t-x1", "ok", status: .tombstone), .invalidStatus("tombstone (a new bead cannot be deleted)"))
         var withMissing = Bead(id: "t-x2", title: "ok", createdAt: h.time)
-        withMissing.dependencies = [Dependency(issueID: "t-x2", dependsOnID: "t-nope", type: .blocks, createdAt: h.time)]
-        expectRefused(&h, .create(withMissing, allowCycles: false), .dependencyTargetMissing(id: "t-x2", target: "t-nope"))
+        withMissing.dependencies = [
+            Dependency(issueID: "t-x2", dependsOnID: "t-nope", type: .blocks, createdAt: h.time)
+        ]
+        expectRefused(
+            &h, .create(withMissing, allowCycles: false), .dependencyTargetMissing(id: "t-x2", target: "t-nope"))
         expectRefused(&h, .update(id: a, fields: [.title("")]), .titleEmpty)
         expectRefused(&h, .update(id: a, fields: [.notes("n"), .priority(9)]), .priorityOutOfRange(9))
         expectRefused(&h, .update(id: a, fields: [.status(.tombstone)]), .invalidStatus("tombstone (use delete)"))
@@ -50,25 +56,30 @@ import Testing
         expectRefused(&h, .addDependency(id: b, selfDep, allowCycles: false), .selfDependency(b))
         var missing = dep
         missing.dependsOnID = "t-gone"
-        expectRefused(&h, .addDependency(id: b, missing, allowCycles: false), .dependencyTargetMissing(id: b, target: "t-gone"))
+        expectRefused(
+            &h, .addDependency(id: b, missing, allowCycles: false), .dependencyTargetMissing(id: b, target: "t-gone"))
         var back = dep
         back.dependsOnID = b
         expectRefused(&h, .addDependency(id: a, back, allowCycles: false), .cycle([a, b, a]))
-        expectRefused(&h, .removeDependency(id: a, DependencyKey(dependsOnID: b, type: .related)),
-                      .dependencyNotFound(id: a, key: "related:\(b)"))
+        expectRefused(
+            &h, .removeDependency(id: a, DependencyKey(dependsOnID: b, type: .related)),
+            .dependencyNotFound(id: a, key: "related:\(b)"))
         expectRefused(&h, .labels(id: a, add: [""], remove: []), .labelInvalid(""))
         expectRefused(&h, .labels(id: a, add: ["a,b"], remove: []), .labelInvalid("a,b"))
         expectRefused(&h, .setMetadata(id: a, key: "", value: .string("v")), .metadataKeyEmpty)
         try h.run(.claim(id: a, assignee: "alice", node: "n1", expectedEpoch: 0))
-        expectRefused(&h, .claim(id: a, assignee: "bob", node: "n2", expectedEpoch: nil),
-                      .alreadyClaimed(id: a, by: "alice", node: "n1", epoch: 1))
-        expectRefused(&h, .claim(id: a, assignee: "alice", node: "n1", expectedEpoch: 0),
-                      .staleEpoch(id: a, expected: 0, current: 1))
+        expectRefused(
+            &h, .claim(id: a, assignee: "bob", node: "n2", expectedEpoch: nil),
+            .alreadyClaimed(id: a, by: "alice", node: "n1", epoch: 1))
+        expectRefused(
+            &h, .claim(id: a, assignee: "alice", node: "n1", expectedEpoch: 0),
+            .staleEpoch(id: a, expected: 0, current: 1))
         expectRefused(&h, .release(id: a, assignee: "bob"), .notClaimHolder(id: a, holder: "alice"))
         try h.run(.delete(id: b, reason: "gone"))
         expectRefused(&h, .update(id: b, fields: [.title("back")]), .beadDeleted(b))
-        expectRefused(&h, .importBeads([Bead(id: "other-1", title: "x", createdAt: h.time)]),
-                      .wrongPrefix(id: "other-1", prefix: "t"))
+        expectRefused(
+            &h, .importBeads([Bead(id: "other-1", title: "x", createdAt: h.time)]),
+            .wrongPrefix(id: "other-1", prefix: "t"))
     }
 
     @Test func mutationsDoWhatTheySay() throws {
@@ -89,7 +100,8 @@ import Testing
         #expect(bead.status == .open && bead.closedAt == nil && bead.closeReason.isEmpty)
         try h.run(.claim(id: a, assignee: "alice", node: "n1", expectedEpoch: nil))
         bead = try #require(h.ledger.bead(a))
-        #expect(bead.assignee == "alice" && bead.claimNode == "n1" && bead.leaseEpoch == 1 && bead.status == .inProgress)
+        #expect(
+            bead.assignee == "alice" && bead.claimNode == "n1" && bead.leaseEpoch == 1 && bead.status == .inProgress)
         try h.run(.release(id: a, assignee: "alice"))
         try h.run(.claim(id: a, assignee: "bob", node: "n2", expectedEpoch: 1))
         #expect(h.ledger.bead(a)?.leaseEpoch == 2)
@@ -99,7 +111,9 @@ import Testing
         #expect(h.ledger.bead(a)?.metadataValue("k") == .string("v"))
         try h.run(.delete(id: a, reason: "dup"))
         bead = try #require(h.ledger.bead(a))
-        #expect(bead.status == .tombstone && bead.deletedBy == "tester" && bead.originalType == "bug" && bead.closedAt == nil)
+        #expect(
+            bead.status == .tombstone && bead.deletedBy == "tester" && bead.originalType == "bug"
+                && bead.closedAt == nil)
         #expect(h.ledger.stamps[a]?.deleted != nil)
         // Child IDs: <parent>.<hash>, never all digits.
         let parent = try h.create("P")
@@ -108,7 +122,14 @@ import Testing
         let suffix = kid.split(separator: ".").last!
         #expect(suffix.contains { !$0.isNumber })
         #expect(h.ledger.bead(kid)?.parentID == parent)
-        #expect(h.ledger.list({ var f = BeadFilter(); f.parent = parent; return f }()).map(\.id) == [kid])
+        #expect(
+            h.ledger.list(
+                {
+                    var f = BeadFilter()
+                    f.parent = parent
+                    return f
+                }()
+            ).map(\.id) == [kid])
     }
 
     @Test func stampsFollowFieldGroupsAndElements() throws {

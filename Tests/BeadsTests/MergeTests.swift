@@ -17,8 +17,9 @@ import Testing
         mutating func randomOps(_ n: Int, rng: inout SplitMix64) {
             for step in 0..<n {
                 let ids = h.ledger.beads.keys.sorted()
-                let op = RandomOps.op(rng: &rng, ledger: h.ledger, ids: ids, stamp: h.nextStamp(), time: h.time,
-                                      step: step)
+                let op = RandomOps.op(
+                    rng: &rng, ledger: h.ledger, ids: ids, stamp: h.nextStamp(), time: h.time,
+                    step: step)
                 if (try? h.ledger.apply(op)) != nil { log.append(op) }
             }
         }
@@ -71,10 +72,16 @@ import Testing
         for op in r.flatMap(\.log) {
             switch op.change {
             case .update(let id, let fields):
-                for case .title(let t) in fields where (lastTitle[id]?.0 ?? .zero) < op.stamp { lastTitle[id] = (op.stamp, t) }
+                for case .title(let t) in fields where (lastTitle[id]?.0 ?? .zero) < op.stamp {
+                    lastTitle[id] = (op.stamp, t)
+                }
             case .labels(let id, let add, let remove):
-                for l in remove where (lastLabel[id + "|" + l]?.0 ?? .zero) < op.stamp { lastLabel[id + "|" + l] = (op.stamp, false) }
-                for l in add where (lastLabel[id + "|" + l]?.0 ?? .zero) <= op.stamp { lastLabel[id + "|" + l] = (op.stamp, true) }
+                for l in remove where (lastLabel[id + "|" + l]?.0 ?? .zero) < op.stamp {
+                    lastLabel[id + "|" + l] = (op.stamp, false)
+                }
+                for l in add where (lastLabel[id + "|" + l]?.0 ?? .zero) <= op.stamp {
+                    lastLabel[id + "|" + l] = (op.stamp, true)
+                }
             default: break
             }
         }

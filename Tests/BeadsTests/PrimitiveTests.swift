@@ -9,22 +9,29 @@ import Testing
             JSONMember("a", .string("<x> & \"y\"\n\t\r\u{08}\u{0C}\u{01}\u{7F} é 🚀 \u{2028}\u{2029}")),
             JSONMember("n", .number("1.50")), JSONMember("l", .array([.bool(true), .null])),
         ])
-        #expect(v.compactText
-                == #"{"a":"\u003cx\u003e \u0026 \"y\"\n\t\r\b\f\u0001"# + "\u{7F} é 🚀 " + #"\u2028\u2029","n":1.50,"l":[true,null]}"#)
+        #expect(
+            v.compactText
+                == #"{"a":"\u003cx\u003e \u0026 \"y\"\n\t\r\b\f\u0001"# + "\u{7F} é 🚀 "
+                + #"\u2028\u2029","n":1.50,"l":[true,null]}"#)
         #expect(try JSONValue.parse(v.compactText) == v)
     }
 
     @Test func parserKeepsOrderNumbersAndDecodesEscapes() throws {
         let v = try JSONValue.parse(#" { "z" : 1e-7 , "a" : [ -0.0 , "\u00e9\ud83d\ude80\/" ] } "#)
-        #expect(v == .object([JSONMember("z", .number("1e-7")),
-                              JSONMember("a", .array([.number("-0.0"), .string("é🚀/")]))]))
+        #expect(
+            v
+                == .object([
+                    JSONMember("z", .number("1e-7")),
+                    JSONMember("a", .array([.number("-0.0"), .string("é🚀/")])),
+                ]))
         #expect(try JSONValue.parse(#""\ud800x""#) == .string("\u{FFFD}x"))
     }
 
     @Test(arguments: [
         ("", JSONParseError.Kind.unexpectedEnd), ("01", .invalidNumber), ("[1,]", .unexpectedCharacter(93)),
         ("{\"a\" 1}", .unexpectedCharacter(49)), ("\"a\u{01}\"", .controlCharacterInString(1)), ("1 2", .trailingData),
-        ("\"\\x\"", .invalidEscape), ("\"\\u12G4\"", .invalidUnicodeEscape), ("tru", .unexpectedEnd), ("-", .invalidNumber),
+        ("\"\\x\"", .invalidEscape), ("\"\\u12G4\"", .invalidUnicodeEscape), ("tru", .unexpectedEnd),
+        ("-", .invalidNumber),
         ("1.", .invalidNumber), ("nul", .unexpectedEnd),
     ])
     func parserRejectsWithTypedErrors(input: String, kind: JSONParseError.Kind) {
@@ -36,17 +43,22 @@ import Testing
         #expect { try JSONValue.parse(deep) } throws: {
             ($0 as? JSONParseError)?.kind == .tooDeep(limit: JSONValue.maxParseDepth)
         }
-        #expect { try JSONValue.parse(bytes: [0x22, 0xFF, 0x22]) } throws: { ($0 as? JSONParseError)?.kind == .invalidUTF8 }
+        #expect { try JSONValue.parse(bytes: [0x22, 0xFF, 0x22]) } throws: {
+            ($0 as? JSONParseError)?.kind == .invalidUTF8
+        }
     }
 }
 
 @Suite struct SHA256Tests {
     @Test func knownVectors() {
         #expect(SHA256.hexDigest([UInt8]()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(SHA256.hexDigest(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(SHA256.hexDigest(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+        #expect(
+            SHA256.hexDigest(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            SHA256.hexDigest(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
                 == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        #expect(SHA256.hexDigest([UInt8](repeating: 0x61, count: 1_000_000))
+        #expect(
+            SHA256.hexDigest([UInt8](repeating: 0x61, count: 1_000_000))
                 == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
         var h = SHA256()
         for chunk in stride(from: 0, to: 200, by: 7) { h.update(Array(repeating: UInt8(chunk % 256), count: 7)) }
@@ -67,8 +79,10 @@ import Testing
         let far = try #require(Timestamp("9999-12-31T23:59:59.999999999+14:00"))
         #expect(zero < t && t < far)
         #expect(far.unixNanos == .max && zero.unixNanos == .min)
-        for bad in ["", "2025-13-01T00:00:00Z", "2025-02-30T00:00:00Z", "2025-01-01 00:00:00Z", "2025-01-01T00:00:00",
-                    "2025-01-01T00:00:00.Z", "2025-01-01T00:00:00.1234567890Z", "2025-01-01T24:00:00Z"] {
+        for bad in [
+            "", "2025-13-01T00:00:00Z", "2025-02-30T00:00:00Z", "2025-01-01 00:00:00Z", "2025-01-01T00:00:00",
+            "2025-01-01T00:00:00.Z", "2025-01-01T00:00:00.1234567890Z", "2025-01-01T24:00:00Z",
+        ] {
             #expect(Timestamp(bad) == nil, "\(bad)")
         }
     }
@@ -85,7 +99,8 @@ import Testing
             wall += Int64(rng.next() % 5) - 2
             let s: HLCStamp
             if rng.next() % 4 == 0 {
-                let remote = HLCStamp(wallMillis: wall + Int64(rng.next() % 2_000), counter: UInt32(rng.next() % 5), node: "b")
+                let remote = HLCStamp(
+                    wallMillis: wall + Int64(rng.next() % 2_000), counter: UInt32(rng.next() % 5), node: "b")
                 s = try c.receive(remote, wallMillis: wall)
                 #expect(s > remote)
             } else {
@@ -113,8 +128,10 @@ import Testing
         let t = try #require(Timestamp("2024-01-02T03:04:05.006Z"))
         let expected = [3: "bd-vju", 4: "bd-8d8e", 5: "bd-bi3tk", 6: "bd-8bi3tk", 7: "bd-r5sr6bm", 8: "bd-8r5sr6bm"]
         for (length, id) in expected {
-            #expect(BeadID.hashID(prefix: "bd", title: "Fix login", description: "Details", creator: "jira-import",
-                                  createdAtUnixNanos: t.unixNanos, length: length, nonce: 0) == id)
+            #expect(
+                BeadID.hashID(
+                    prefix: "bd", title: "Fix login", description: "Details", creator: "jira-import",
+                    createdAtUnixNanos: t.unixNanos, length: length, nonce: 0) == id)
         }
     }
 
@@ -132,19 +149,22 @@ import Testing
         let t = Timestamp(unixMillis: 1)
         for i in 0..<3_000 {
             // Only 420 distinct inputs for 3,000 IDs: collisions must be resolved by nonce and length retries.
-            let id = try BeadID.mint(prefix: "bd", title: "t\(i % 7)", description: "", creator: "x",
-                                     createdAt: Timestamp(unixMillis: t.unixMillis + Int64(i % 60)),
-                                     existingCount: taken.count, isTaken: { taken.contains($0) })
+            let id = try BeadID.mint(
+                prefix: "bd", title: "t\(i % 7)", description: "", creator: "x",
+                createdAt: Timestamp(unixMillis: t.unixMillis + Int64(i % 60)),
+                existingCount: taken.count, isTaken: { taken.contains($0) })
             #expect(taken.insert(id).inserted)
             #expect(id.hasPrefix("bd-"))
         }
         #expect(throws: BeadIDError.exhausted(prefix: "bd")) {
-            try BeadID.mint(prefix: "bd", title: "t", description: "", creator: "x", createdAt: t, existingCount: 0,
-                            isTaken: { _ in true })
+            try BeadID.mint(
+                prefix: "bd", title: "t", description: "", creator: "x", createdAt: t, existingCount: 0,
+                isTaken: { _ in true })
         }
         #expect(throws: BeadIDError.invalidPrefix("9x")) {
-            try BeadID.mint(prefix: "9x", title: "t", description: "", creator: "x", createdAt: t, existingCount: 0,
-                            isTaken: { _ in false })
+            try BeadID.mint(
+                prefix: "9x", title: "t", description: "", creator: "x", createdAt: t, existingCount: 0,
+                isTaken: { _ in false })
         }
         #expect(BeadID.prefix(of: "bd-1dez.1") == "bd")
         #expect(BeadID.prefix(of: "bd-mol-abc") == "bd-mol")

@@ -44,7 +44,8 @@ import Testing
                 }
                 maxBlocked = max(maxBlocked, ledger.blockedIDs.count)
                 if step % 5 == 0 || step > 700 {
-                    #expect(ledger.blockedIDs == Reference.blocked(Array(ledger.beads.values)), "seed \(seed) step \(step)")
+                    #expect(
+                        ledger.blockedIDs == Reference.blocked(Array(ledger.beads.values)), "seed \(seed) step \(step)")
                 }
             }
             #expect(applied > 400)
@@ -52,7 +53,8 @@ import Testing
             var rebuilt = ledger
             rebuilt.rebuildIndexes()
             #expect(rebuilt.blockedIDs == ledger.blockedIDs)
-            #expect(Set(ledger.ready(now: Timestamp(unixMillis: wall)).map(\.id))
+            #expect(
+                Set(ledger.ready(now: Timestamp(unixMillis: wall)).map(\.id))
                     == Reference.ready(Array(ledger.beads.values), now: Timestamp(unixMillis: wall)))
         }
     }
@@ -112,12 +114,15 @@ import Testing
         let c = try h.create("C", deps: [DependencyKey(dependsOnID: b, type: .blocks)])
         let before = h.ledger
         #expect(throws: LedgerError.cycle([a, c, b, a])) {
-            try h.run(h.ledger.prepareDependency(id: a, on: c, type: .blocks, actor: "t", stamp: h.nextStamp(), time: h.time))
+            try h.run(
+                h.ledger.prepareDependency(id: a, on: c, type: .blocks, actor: "t", stamp: h.nextStamp(), time: h.time))
         }
         #expect(h.ledger == before)
         #expect(h.ledger.cycles().isEmpty)
-        try h.run(h.ledger.prepareDependency(id: a, on: c, type: .blocks, actor: "t", stamp: h.nextStamp(), time: h.time,
-                                             allowCycles: true))
+        try h.run(
+            h.ledger.prepareDependency(
+                id: a, on: c, type: .blocks, actor: "t", stamp: h.nextStamp(), time: h.time,
+                allowCycles: true))
         #expect(h.ledger.cycles() == [[a, c, b]])
         let tree = h.ledger.dependencyTree(of: c)
         #expect(tree.map(\.id) == [c, b, a, c])
