@@ -224,3 +224,36 @@ extension Ledger {
         return BeadCodec.encodeLine(blank)
     }
 }
+
+extension Ledger {
+    /// The newest stamp anywhere in the ledger (seed a restarted node's `HybridLogicalClock` with it).
+    public var newestStamp: HLCStamp { stamps.values.reduce(HLCStamp.zero) { max($0, $1.newest) } }
+
+    /// Drops history older than `horizon` (the oldest stamp every live replica has merged, DESIGN §3):
+    /// tombstones whose every stamp is older, and the stamps of set elements removed before it. Returns the
+    /// IDs of the beads dropped. Never call it with a horizon some replica has not merged past: that replica
+    /// would bring the dropped beads back.
+    @discardableResult
+    public mutating func prune(before horizon: HLCStamp) -> [String] {
+        var dropped: [String] = []
+        for (id, bead) in beads where bead.status == .tombstone {
+            guard let s = stamps[id], s.newest < horizon else { continue }
+            dropped.append(id)
+        }
+        for id in dropped {
+            beads[id] = nil
+            stamps[id] = nil
+        }
+        for (id, var s) in stamps {
+            func trim(_ set: inout [String: ElementStamps]) {
+                set = set.filter { $0.value.isPresent || ($0.value.removed.map { $0 >= horizon } ?? true) }
+            }
+            trim(&s.labels)
+            trim(&s.dependencies)
+            trim(&s.comments)
+            stamps[id] = s
+        }
+        if !dropped.isEmpty { rebuildIndexes() }
+        return dropped.sorted()
+    }
+}

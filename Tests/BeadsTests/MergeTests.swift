@@ -152,3 +152,22 @@ import Testing
         #expect(later.beads[id]?.deletedAt == nil)
     }
 }
+
+@Suite struct PruneTests {
+    @Test func pruneDropsOnlyTombstonesAndRemovalsOlderThanTheHorizon() throws {
+        var h = Harness()
+        let old = try h.create("Old")
+        let keep = try h.create("Keep")
+        try h.run(.labels(id: keep, add: ["x"], remove: []))
+        try h.run(.labels(id: keep, add: [], remove: ["x"]))
+        try h.run(.delete(id: old, reason: "gone"))
+        let horizon = h.nextStamp()
+        let recent = try h.create("Recent")
+        try h.run(.delete(id: recent, reason: "gone"))
+        let dropped = h.ledger.prune(before: horizon)
+        #expect(dropped == [old])
+        #expect(h.ledger.beads[recent] != nil && h.ledger.beads[keep] != nil)
+        #expect(h.ledger.stamps[keep]?.labels["x"] == nil)
+        #expect(h.ledger.newestStamp > horizon)
+    }
+}
