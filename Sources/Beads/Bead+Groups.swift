@@ -109,3 +109,35 @@ extension BeadStamps {
         if bead.status == .tombstone { deleted = stamp }
     }
 }
+
+extension BeadStatus {
+    /// Parses a status as typed by a user (`bd update -s`), with a clear error otherwise.
+    public static func parse(_ text: String) throws(LedgerError) -> BeadStatus {
+        guard let s = BeadStatus(rawValue: text.trimmingSpaces.lowercased()) else { throw .invalidStatus(text) }
+        return s
+    }
+}
+
+extension DependencyType {
+    /// Parses a dependency type as typed by a user, with a clear error otherwise.
+    public static func parse(_ text: String) throws(LedgerError) -> DependencyType {
+        guard let t = DependencyType(rawValue: text.trimmingSpaces.lowercased()) else {
+            throw .unknownDependencyType(text)
+        }
+        return t
+    }
+}
+
+extension DependencyKey {
+    /// Parses beads' `--deps` syntax: `type:id`, or a bare `id` meaning `blocks:id`.
+    public static func parse(_ text: String) throws(LedgerError) -> DependencyKey {
+        let trimmed = text.trimmingSpaces
+        guard let colon = trimmed.firstIndex(of: ":") else {
+            guard !trimmed.isEmpty else { throw .invalidOp("empty dependency: use type:id or id") }
+            return DependencyKey(dependsOnID: trimmed, type: .blocks)
+        }
+        let id = String(trimmed[trimmed.index(after: colon)...])
+        guard !id.isEmpty else { throw .invalidOp("dependency \"\(text)\" has no ID: use type:id") }
+        return DependencyKey(dependsOnID: id, type: try DependencyType.parse(String(trimmed[..<colon])))
+    }
+}

@@ -155,3 +155,21 @@ import Testing
         #expect(decoded.count == 1 && decoded[0] == s3)
     }
 }
+
+@Suite struct UserInputParsingTests {
+    @Test func statusesTypesAndDepsParseOrSayWhatIsWrong() throws {
+        #expect(try BeadStatus.parse("in_progress") == .inProgress)
+        #expect(throws: LedgerError.invalidStatus("done")) { try BeadStatus.parse("done") }
+        #expect(try DependencyType.parse("parent-child") == .parentChild)
+        #expect(throws: LedgerError.unknownDependencyType("loves")) { try DependencyType.parse("loves") }
+        #expect(try DependencyKey.parse("bd-12") == DependencyKey(dependsOnID: "bd-12", type: .blocks))
+        #expect(try DependencyKey.parse("discovered-from:bd-1.2")
+                == DependencyKey(dependsOnID: "bd-1.2", type: .discoveredFrom))
+        #expect(throws: LedgerError.unknownDependencyType("nope")) { try DependencyKey.parse("nope:bd-1") }
+        #expect(throws: LedgerError.invalidOp("dependency \"blocks:\" has no ID: use type:id")) {
+            try DependencyKey.parse("blocks:")
+        }
+        #expect(DependencyType.allCases.count == 19)
+        #expect(LedgerError.unknownDependencyType("x").description.contains("delegated-from"))
+    }
+}
