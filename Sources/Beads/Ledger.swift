@@ -57,6 +57,8 @@ public struct Ledger: Sendable {
         settings: LedgerSettings = LedgerSettings()
     ) throws(LedgerError) {
         self.init(prefix: prefix, settings: settings)
+        self.beads.reserveCapacity(beads.count)
+        self.stamps.reserveCapacity(beads.count)
         for bead in beads {
             guard self.beads[bead.id] == nil else { throw .beadExists(bead.id) }
             self.beads[bead.id] = bead
