@@ -201,29 +201,45 @@ extension Ledger {
     /// depth-first search in ID order, each rotated to start at its smallest ID. Empty iff the graph of those
     /// edges is acyclic.
     public func cycles() -> [[String]] {
-        var state: [String: Int] = [:]  // 1 = on stack, 2 = done
-        var stack: [String] = []
+        var state: [String: Int] = [:]  // 1 = on the path, 2 = done
+        var path: [String] = []
         var found = Set<[String]>()
-        func visit(_ id: String) {
-            state[id] = 1
-            stack.append(id)
-            for d in beads[id]?.dependencies ?? []
-            where Ledger.cycleTypes.contains(d.type) && beads[d.dependsOnID] != nil {
-                switch state[d.dependsOnID] {
+        func edges(_ id: String) -> [String] {
+            (beads[id]?.dependencies ?? []).filter {
+                Ledger.cycleTypes.contains($0.type) && beads[$0.dependsOnID] != nil
+            }
+            .map(\.dependsOnID)
+        }
+        // Iterative depth-first search (no recursion: chains can be thousands of beads long).
+        for root in beads.keys.sorted() where state[root] == nil {
+            var frames: [(id: String, next: [String], index: Int)] = [(root, edges(root), 0)]
+            state[root] = 1
+            path.append(root)
+            while !frames.isEmpty {
+                let top = frames.count - 1
+                guard frames[top].index < frames[top].next.count else {
+                    state[frames[top].id] = 2
+                    path.removeLast()
+                    frames.removeLast()
+                    continue
+                }
+                let target = frames[top].next[frames[top].index]
+                frames[top].index += 1
+                switch state[target] {
                 case 1:
-                    if let start = stack.lastIndex(of: d.dependsOnID) {
-                        let cycle = Array(stack[start...])
+                    if let start = path.lastIndex(of: target) {
+                        let cycle = Array(path[start...])
                         let m = cycle.indices.min { cycle[$0] < cycle[$1] }!
                         found.insert(Array(cycle[m...] + cycle[..<m]))
                     }
-                case nil: visit(d.dependsOnID)
+                case nil:
+                    state[target] = 1
+                    path.append(target)
+                    frames.append((target, edges(target), 0))
                 default: break
                 }
             }
-            stack.removeLast()
-            state[id] = 2
         }
-        for id in beads.keys.sorted() where state[id] == nil { visit(id) }
         return found.sorted { $0.lexicographicallyPrecedes($1) }
     }
 

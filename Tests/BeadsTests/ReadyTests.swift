@@ -144,3 +144,27 @@ import Testing
         #expect(BeadsBenchmarks.createInCore(iterations: 3).iterations == 3)
     }
 }
+
+@Suite struct LongChainTests {
+    /// A 20,000-bead blocks chain closed into a loop: cycle listing and blocked updates must not recurse.
+    @Test func longChainsNeedNoDeepRecursion() throws {
+        var beads: [Bead] = []
+        let t = Timestamp(unixMillis: 1)
+        for i in 0..<20_000 {
+            var b = Bead(id: "t-\(i)", title: "chain \(i)", createdAt: t)
+            if i > 0 {
+                b.dependencies = [Dependency(issueID: b.id, dependsOnID: "t-\(i - 1)", type: .blocks, createdAt: t)]
+            }
+            if i > 0 && i % 2 == 0 {
+                b.dependencies.append(
+                    Dependency(issueID: b.id, dependsOnID: "t-\(i - 1)", type: .parentChild, createdAt: t))
+            }
+            beads.append(b)
+        }
+        beads[0].dependencies = [Dependency(issueID: "t-0", dependsOnID: "t-19999", type: .blocks, createdAt: t)]
+        let ledger = try Ledger(prefix: "t", beads: beads)
+        let cycles = ledger.cycles()
+        #expect(cycles.count == 1 && cycles[0].count == 20_000)
+        #expect(ledger.blockedIDs.count == 20_000)
+    }
+}
