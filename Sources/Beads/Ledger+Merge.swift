@@ -75,12 +75,8 @@ extension Ledger {
             stampsOut[id] = stamps
             if let lost { report.lostClaims.append(lost) }
         }
-        var aliasesOut = local.aliases
-        for (k, v) in remote.aliases { aliasesOut[k] = aliasesOut[k].map { min($0, v) } ?? v }
-        for (old, new) in report.reIDs where aliasesOut[old] == nil { aliasesOut[old] = new }
         beads = beadsOut
         stamps = stampsOut
-        aliases = aliasesOut
         rebuildIndexes()
         report.lostClaims.sort { $0.id < $1.id }
         return report
@@ -118,10 +114,10 @@ extension Ledger {
         for i in bead.dependencies.indices { bead.dependencies[i].issueID = new }
         for i in bead.comments.indices { bead.comments[i].issueID = new }
         beads[new] = bead
-        if var s = stamps.removeValue(forKey: old) {
-            s.id = new
-            stamps[new] = s
-        }
+        var moved = stamps.removeValue(forKey: old) ?? BeadStamps(id: old, created: .zero)
+        moved.id = new
+        if !moved.aliases.contains(old) { moved.aliases = (moved.aliases + [old]).sorted() }
+        stamps[new] = moved
         for (id, var b) in beads where b.dependencies.contains(where: { $0.dependsOnID == old }) {
             var s = stamps[id] ?? BeadStamps(id: id, created: .zero)
             for i in b.dependencies.indices where b.dependencies[i].dependsOnID == old {
@@ -203,6 +199,7 @@ extension Ledger {
         }
         out.metadata = metadata
         s.deleted = ElementStamps.max(ls.deleted, rs.deleted)
+        s.aliases = Array(Set(ls.aliases + rs.aliases)).sorted()
         out.updatedAt =
             (l.updatedAt.unixSeconds, l.updatedAt.nanosecond, l.updatedAt.text)
                 >= (r.updatedAt.unixSeconds, r.updatedAt.nanosecond, r.updatedAt.text) ? l.updatedAt : r.updatedAt

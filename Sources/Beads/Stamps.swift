@@ -73,6 +73,8 @@ public struct BeadStamps: Sendable, Hashable {
     /// Per metadata key: last write (set or unset) of that key.
     public var metadata: [String: HLCStamp] = [:]
     public var deleted: HLCStamp?
+    /// Former IDs of this bead (it was re-IDed by a merge after an ID collision), sorted.
+    public var aliases: [String] = []
 
     public init(id: String, created: HLCStamp) {
         self.id = id
@@ -97,7 +99,7 @@ public struct BeadStamps: Sendable, Hashable {
     // MARK: stamps.jsonl
 
     /// The `stamps.jsonl` line object: `{"id":…,"created":…,"fields":{…},"labels":{…},"deps":{…},
-    /// "comments":{…},"metadata":{…},"deleted":…}` with empty parts left out and keys sorted.
+    /// "comments":{…},"metadata":{…},"deleted":…,"aliases":[…]}` with empty parts left out.
     public var json: JSONValue {
         var m: [JSONMember] = [JSONMember("id", .string(id)), JSONMember("created", .string(created.description))]
         if !fields.isEmpty {
@@ -132,6 +134,7 @@ public struct BeadStamps: Sendable, Hashable {
                         })))
         }
         if let d = deleted { m.append(JSONMember("deleted", .string(d.description))) }
+        if !aliases.isEmpty { m.append(JSONMember("aliases", .array(aliases.map { .string($0) }))) }
         return .object(m)
     }
 
@@ -185,6 +188,15 @@ public struct BeadStamps: Sendable, Hashable {
             for member in members { metadata[member.key] = try stamp(member.value, "metadata.\(member.key)") }
         }
         if let d = json["deleted"] { deleted = try stamp(d, "deleted") }
+        if let a = json["aliases"] {
+            guard let items = a.arrayValue else { throw BeadDecodeError(field: "aliases", message: "expected an array") }
+            for item in items {
+                guard let alias = item.stringValue else {
+                    throw BeadDecodeError(field: "aliases", message: "expected an array of strings")
+                }
+                aliases.append(alias)
+            }
+        }
     }
 
     /// Encodes all stamps as a `stamps.jsonl` file (sorted by id, one line each).

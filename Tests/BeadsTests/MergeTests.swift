@@ -131,6 +131,11 @@ import Testing
         #expect(merged.beads["t-same"]?.title == "Second")
         #expect(merged.beads[newID]?.title == "First")
         #expect(merged.aliases["t-same"] == newID)
+        let reloaded = try Ledger(
+            prefix: "t", beads: try BeadCodec.decodeJSONL(merged.exportJSONL()),
+            stamps: try BeadStamps.decodeJSONL(merged.exportStampsJSONL()))
+        #expect(reloaded == merged)
+        #expect(reloaded.aliases["t-same"] == newID)
         #expect(merged.beads[dependent]?.dependencies.first?.dependsOnID == newID)
     }
 
