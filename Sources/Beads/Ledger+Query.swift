@@ -69,20 +69,25 @@ public struct LedgerStats: Sendable, Hashable {
 
 extension Ledger {
     /// True when `bead` is ready at `now` (DESIGN §3): open, not pinned, not ephemeral, not of an
-    /// infrastructure type, defer_until passed, and not blocked.
-    public func isReady(_ bead: Bead, now: Timestamp) -> Bool {
+    /// infrastructure type (unless `allowInfrastructure`), defer_until passed, and not blocked.
+    public func isReady(_ bead: Bead, now: Timestamp, allowInfrastructure: Bool = false) -> Bool {
         bead.status == .open && !bead.pinned && !bead.ephemeral
-            && !settings.infrastructureTypes.contains(bead.issueType)
+            && (allowInfrastructure || !settings.infrastructureTypes.contains(bead.issueType))
             && (bead.deferUntil.map { ($0.unixSeconds, $0.nanosecond) <= (now.unixSeconds, now.nanosecond) } ?? true)
             && !blockedIDs.contains(bead.id)
     }
 
     /// Ready work, filtered and sorted. A filter over the open beads (the blocked set is kept current).
+    /// As in beads, naming types in `filter.types` lifts the infrastructure-type exclusion (so
+    /// `bd ready --type merge-request` lists ready merge requests).
     public func ready(now: Timestamp, filter: BeadFilter = BeadFilter(), sort: SortPolicy = .hybrid) -> [Bead] {
         var out: [Bead] = []
         let descendants = filter.parent.map { self.descendants(of: resolve($0)) }
+        let allowInfrastructure = !filter.types.isEmpty
         for id in openIDs {
-            guard let b = beads[id], isReady(b, now: now), matches(b, filter, descendants: descendants) else {
+            guard let b = beads[id], isReady(b, now: now, allowInfrastructure: allowInfrastructure),
+                matches(b, filter, descendants: descendants)
+            else {
                 continue
             }
             out.append(b)

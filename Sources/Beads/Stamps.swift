@@ -189,7 +189,9 @@ public struct BeadStamps: Sendable, Hashable {
         }
         if let d = json["deleted"] { deleted = try stamp(d, "deleted") }
         if let a = json["aliases"] {
-            guard let items = a.arrayValue else { throw BeadDecodeError(field: "aliases", message: "expected an array") }
+            guard let items = a.arrayValue else {
+                throw BeadDecodeError(field: "aliases", message: "expected an array")
+            }
             for item in items {
                 guard let alias = item.stringValue else {
                     throw BeadDecodeError(field: "aliases", message: "expected an array of strings")

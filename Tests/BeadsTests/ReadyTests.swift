@@ -90,6 +90,9 @@ import Testing
         try h.run(.update(id: later, fields: [.deferUntil(Timestamp(unixMillis: h.wall + 3_600_000))]))
         let ready = Set(h.readyIDs)
         #expect(!ready.contains(pinned) && !ready.contains(agent) && !ready.contains(later))
+        var agents = BeadFilter()
+        agents.types = [.agent]
+        #expect(h.ledger.ready(now: h.time, filter: agents).map(\.id) == [agent])
         #expect(Set(h.ledger.ready(now: Timestamp(unixMillis: h.wall + 7_200_000)).map(\.id)).contains(later))
     }
 
