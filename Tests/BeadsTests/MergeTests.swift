@@ -176,3 +176,28 @@ import Testing
         #expect(h.ledger.newestStamp > horizon)
     }
 }
+
+@Suite struct SyncConvergenceTests {
+    /// Replicas sync through one "remote" ledger the way git sync will (merge the remote into the local state
+    /// with the remote winning claim ties, then publish the result): after quiet rounds all are identical.
+    @Test(arguments: [UInt64(21), 22, 23])
+    func replicasConvergeThroughARemote(seed: UInt64) {
+        var replicas = MergeTests.replicas(seed: seed)
+        var remote = replicas[0].h.ledger
+        var rng = SplitMix64(seed: seed)
+        for round in 0..<6 {
+            for i in replicas.indices {
+                if round < 4 { replicas[i].randomOps(20, rng: &rng) }
+                var local = replicas[i].h.ledger
+                local.merge(remote)
+                remote = local
+                replicas[i].h.ledger = local
+            }
+        }
+        for r in replicas {
+            #expect(r.h.ledger == remote)
+            #expect(r.h.ledger.exportJSONL() == remote.exportJSONL())
+            #expect(r.h.ledger.exportStampsJSONL() == remote.exportStampsJSONL())
+        }
+    }
+}
