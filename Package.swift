@@ -46,7 +46,10 @@ let package = Package(
             swiftSettings: settings),
         .executableTarget(name: "gt", dependencies: ["GasTownCLI"], swiftSettings: settings),
         .executableTarget(name: "bd", dependencies: ["GasTownCLI"], swiftSettings: settings),
-        .executableTarget(name: "gt-bench", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
+        .executableTarget(
+            name: "gt-bench",
+            dependencies: ["GasTownCLI", "GasTownTestKit", "Beads", "Git", "LedgerStore", "Membership", "Transport"],
+            swiftSettings: settings),
         // Child processes for multi-process tests (git compare-and-swap pushes; store locks and kill -9).
         .executableTarget(name: "gt-testhelper", dependencies: ["Git", "LedgerStore"], swiftSettings: settings),
 

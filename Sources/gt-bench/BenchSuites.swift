@@ -1,0 +1,60 @@
+import Beads
+import Foundation
+import GasTownCLI
+import GasTownTestKit
+import Git
+import LedgerStore
+
+/// One named group of benchmarks; `run` returns the Markdown lines to print.
+struct BenchSuite: Sendable {
+    var name: String
+    var title: String
+    var run: @Sendable () async throws -> [String]
+}
+
+/// Describes where and when figures were taken: the header of every `gt-bench` run.
+enum BenchMachine {
+    static func header() -> String {
+        let date = ISO8601DateFormatter().string(from: Date())
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("model name") }
+            .map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" }
+            ?? "unknown cpu"
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let memory = ProcessInfo.processInfo.physicalMemory >> 30
+        return "# gt-bench \(GasTownVersion.current)\n\nmeasured \(date) on \(cpu), \(cores) cores, \(memory) GiB, "
+            + "release build"
+    }
+}
+
+/// Every suite `gt-bench all` runs, in order.
+enum BenchSuites {
+    static let all: [BenchSuite] = [
+        BenchSuite(name: "beads", title: "Beads core (10,000-bead ledger, in process)") {
+            BeadsBenchmarks.all().map { "- \($0)" }
+        },
+        BenchSuite(name: "store", title: "Durable store: WAL appends with group commit") {
+            var lines: [String] = []
+            for writers in [1, 8] {
+                let result = try await StoreBenchmarks.durableAppends(writers: writers, count: 4_000)
+                lines.append("- \(writers) writer(s): \(result)")
+            }
+            return lines
+        },
+        BenchSuite(name: "git", title: "Git: compare-and-swap pushes against libgit2's own push, repack") {
+            let cas = try await GitBenchmarks.casPushes(writers: 4, each: 100)
+            let plain = try await GitBenchmarks.plainPushes(writers: 4, each: 100)
+            let repack = try await GitBenchmarks.repackSize(commits: 1_000)
+            return ["- CAS push (ours): \(cas)", "- libgit2 git_remote_push: \(plain)", "- repack: \(repack)"]
+        },
+        BenchSuite(name: "membership-sim", title: "Membership in simulation (seeded, simulated time)") {
+            [
+                "- 5 members, 200 seeds: \(MembershipSimulation.summary(members: 5, seeds: 0..<200))",
+                "- 50 members, 10 seeds: \(MembershipSimulation.summary(members: 50, seeds: 0..<10))",
+            ]
+        },
+        BenchSuite(name: "cli", title: "CLI parsing") {
+            CLIBenchmarks.parseAndHelp().map { "- \($0)" }
+        },
+    ]
+}
