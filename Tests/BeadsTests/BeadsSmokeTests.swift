@@ -1,6 +1,0 @@
-import Testing
-@testable import Beads
-
-@Test func moduleLinks() {
-    #expect(!BeadsModule.name.isEmpty)
-}
