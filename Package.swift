@@ -47,6 +47,8 @@ let package = Package(
         .executableTarget(name: "gt", dependencies: ["GasTownCLI"], swiftSettings: settings),
         .executableTarget(name: "bd", dependencies: ["GasTownCLI"], swiftSettings: settings),
         .executableTarget(name: "gt-bench", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
+        // Child processes for LedgerStore's multi-process tests (lock contention, kill -9 during appends).
+        .executableTarget(name: "gt-testhelper", dependencies: ["LedgerStore"], swiftSettings: settings),
 
         // Test support and tests
         .target(
@@ -58,7 +60,9 @@ let package = Package(
         .testTarget(name: "MembershipTests", dependencies: ["Membership"], swiftSettings: settings),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "GitTests", dependencies: ["Git", "GasTownTestKit"], swiftSettings: settings),
-        .testTarget(name: "LedgerStoreTests", dependencies: ["LedgerStore", "GasTownTestKit"], swiftSettings: settings),
+        .testTarget(
+            name: "LedgerStoreTests", dependencies: ["LedgerStore", "GasTownTestKit", "gt-testhelper"],
+            swiftSettings: settings),
         .testTarget(
             name: "GasTownCLITests", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
     ]

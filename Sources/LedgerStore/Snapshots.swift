@@ -1,0 +1,96 @@
+import Foundation
+
+/// A snapshot of the state: the opaque state bytes, the last WAL record they include, and the absorbed ledger
+/// commit at that point.
+///
+/// `Sendable`: value types only.
+public struct StoreSnapshot: Sendable, Equatable {
+    /// Every record with a sequence up to this one is in `state`.
+    public var coveredSequence: UInt64
+    /// The ledger commit absorbed when the snapshot was taken.
+    public var absorbedCommit: String?
+    /// `WALReplayable.snapshot()` output.
+    public var state: [UInt8]
+
+    /// A snapshot with these parts.
+    public init(coveredSequence: UInt64, absorbedCommit: String?, state: [UInt8]) {
+        self.coveredSequence = coveredSequence
+        self.absorbedCommit = absorbedCommit
+        self.state = state
+    }
+
+    static let magic: [UInt8] = Array("GTSN".utf8)
+    static let version: UInt16 = 1
+
+    /// File bytes: `"GTSN"`, u16 version, u16 flags (bit 0: has commit), u64 covered sequence, u32 commit length,
+    /// commit, u64 state length, state, u32 CRC-32C of everything before it. Little-endian.
+    public func encoded() -> [UInt8] {
+        var bytes = Self.magic
+        let commit = Array((absorbedCommit ?? "").utf8)
+        WALFormat.append(Self.version, to: &bytes)
+        WALFormat.append(UInt16(absorbedCommit == nil ? 0 : 1), to: &bytes)
+        WALFormat.append(coveredSequence, to: &bytes)
+        WALFormat.append(UInt32(commit.count), to: &bytes)
+        bytes += commit
+        WALFormat.append(UInt64(state.count), to: &bytes)
+        bytes += state
+        WALFormat.append(CRC32C.checksum(bytes), to: &bytes)
+        return bytes
+    }
+
+    /// Decodes snapshot file bytes; the error text says what is wrong.
+    public static func decode(_ bytes: [UInt8]) throws(SnapshotDecodeError) -> StoreSnapshot {
+        guard bytes.count >= 32 else { throw SnapshotDecodeError(reason: "only \(bytes.count) bytes") }
+        guard Array(bytes[0..<4]) == magic else { throw SnapshotDecodeError(reason: "not a GasTown snapshot") }
+        let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 4)])) }
+        guard crc == WALFormat.readU32(bytes, at: bytes.count - 4) else {
+            throw SnapshotDecodeError(reason: "checksum mismatch")
+        }
+        let version = UInt16(bytes[4]) | UInt16(bytes[5]) << 8
+        guard version == Self.version else { throw SnapshotDecodeError(reason: "format version \(version)") }
+        let hasCommit = bytes[6] & 1 == 1
+        let covered = WALFormat.readU64(bytes, at: 8)
+        let commitLength = Int(WALFormat.readU32(bytes, at: 16))
+        guard commitLength <= bytes.count - 32 else { throw SnapshotDecodeError(reason: "commit length") }
+        let commit = String(decoding: bytes[20..<(20 + commitLength)], as: UTF8.self)
+        let stateStart = 20 + commitLength + 8
+        let stateLength = WALFormat.readU64(bytes, at: 20 + commitLength)
+        guard stateLength == UInt64(bytes.count - stateStart - 4) else {
+            throw SnapshotDecodeError(reason: "state length \(stateLength) does not match the file")
+        }
+        return StoreSnapshot(
+            coveredSequence: covered, absorbedCommit: hasCommit ? commit : nil,
+            state: Array(bytes[stateStart..<(bytes.count - 4)]))
+    }
+}
+
+/// Why snapshot bytes could not be decoded. `Sendable`: a string.
+public struct SnapshotDecodeError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong.
+    public var reason: String
+    public var description: String { "bad snapshot: \(reason)" }
+}
+
+/// Snapshot files on disk. Blocking I/O: used by `open` (off the pool) and the WAL thread.
+enum SnapshotFiles {
+    /// Covered sequences of the snapshot files present, newest first.
+    static func list(_ layout: StoreLayout) throws(StoreError) -> [UInt64] {
+        try FileIO.listDirectory(layout.snapshotDirectory)
+            .compactMap { StoreLayout.number(in: $0, prefix: "snapshot-", suffix: ".snap") }
+            .sorted(by: >)
+    }
+
+    static func write(_ snapshot: StoreSnapshot, _ layout: StoreLayout) throws(StoreError) {
+        try AtomicFile.write(snapshot.encoded(), to: layout.snapshotPath(coveredSequence: snapshot.coveredSequence))
+    }
+
+    /// Deletes all but the `keep` newest snapshots; returns the covered sequence of the oldest one kept.
+    static func prune(_ layout: StoreLayout, keep: Int) throws(StoreError) -> UInt64? {
+        let present = try list(layout)
+        for sequence in present.dropFirst(max(1, keep)) {
+            try FileIO.remove(layout.snapshotPath(coveredSequence: sequence))
+        }
+        try FileIO.fsyncDirectory(layout.snapshotDirectory)
+        return present.prefix(max(1, keep)).last
+    }
+}

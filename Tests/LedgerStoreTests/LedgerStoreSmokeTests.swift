@@ -1,6 +1,0 @@
-import Testing
-@testable import LedgerStore
-
-@Test func moduleLinks() {
-    #expect(!LedgerStoreModule.name.isEmpty)
-}
