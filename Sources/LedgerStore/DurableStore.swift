@@ -7,9 +7,9 @@ import Foundation
 /// Opening takes the exclusive `.beads/LOCK` before anything is read and keeps it until `close()`.
 ///
 /// `@unchecked Sendable`: `state`, `storedAbsorbedCommit`, `recordsSinceSnapshot`, `isClosed` and `divergence` are
-/// guarded by `lock`;
-/// the WAL writer is itself thread-safe. Writes hold `lock` while applying and queueing, so the log order is the
-/// apply order; the durability wait happens outside it, which is what lets concurrent writers share an fsync.
+/// guarded by `lock`; the WAL writer is itself thread-safe. Writes hold `lock` while applying and queueing, so the
+/// log order is the apply order; the durability wait happens outside it, which is what lets concurrent writers
+/// share an fsync.
 public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
     /// Where the store lives.
     public let layout: StoreLayout

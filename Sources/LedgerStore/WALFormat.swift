@@ -133,6 +133,15 @@ public enum WALFormat {
         var offset = headerSize
         func torn(_ reason: String) throws(WALDecodeError) -> WALSegmentScan {
             guard isLast else { throw .corruptRecord(offset: offset, reason: reason) }
+            let lastGood = records.last?.sequence ?? (first &- 1)
+            if let (later, sequence) = validRecord(
+                in: bytes, after: offset, lastSequence: lastGood, maxRecordBytes: maxRecordBytes)
+            {
+                throw .corruptRecord(
+                    offset: offset,
+                    reason: "\(reason), yet a valid record (#\(sequence)) follows at byte \(later): "
+                        + "damage inside the log, not a torn tail")
+            }
             return WALSegmentScan(firstSequence: first, records: records, validLength: offset, tornTail: reason)
         }
         while offset < bytes.count {
@@ -179,6 +188,30 @@ public enum WALFormat {
             throw .badHeader(reason: "format version \(version), this build reads \(Self.version)")
         }
         return readU64(bytes, at: 8)
+    }
+
+    /// The first position after `start` holding a complete record with a valid checksum and a sequence after
+    /// `lastSequence`; used to tell damage inside the log (valid records follow) from a torn tail (none do).
+    static func validRecord(
+        in bytes: [UInt8], after start: Int, lastSequence: UInt64, maxRecordBytes: Int
+    ) -> (offset: Int, sequence: UInt64)? {
+        var position = start + 1
+        let bound = UInt64(bytes.count - start)
+        while position + frameSize + payloadPrefix <= bytes.count {
+            defer { position += 1 }
+            let length = Int(readU32(bytes, at: position))
+            guard length >= payloadPrefix, length <= maxRecordBytes, length <= bytes.count - position - frameSize,
+                WALRecordKind(rawValue: bytes[position + frameSize]) != nil
+            else { continue }
+            let sequence = readU64(bytes, at: position + frameSize + 1)
+            guard sequence > lastSequence, sequence - lastSequence <= bound else { continue }
+            let end = position + frameSize + length
+            let crc = bytes.withUnsafeBytes {
+                CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[(position + frameSize)..<end]))
+            }
+            if crc == readU32(bytes, at: position + 4) { return (position, sequence) }
+        }
+        return nil
     }
 
     static func allZero(_ bytes: [UInt8], from start: Int) -> Bool {

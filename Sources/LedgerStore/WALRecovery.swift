@@ -41,6 +41,11 @@ enum WALRecovery {
         restore: (StoreSnapshot?) throws(StoreError) -> Void,
         replay: (WALRecord) throws(StoreError) -> Void
     ) throws(StoreError) -> RecoveredLog {
+        // Temporary files of snapshot writes cut short by a crash.
+        for name in try FileIO.listDirectory(layout.snapshotDirectory)
+        where name.hasPrefix(".") && name.contains(".tmp-") {
+            try FileIO.remove(layout.snapshotDirectory + "/" + name)
+        }
         let segments = try FileIO.listDirectory(layout.walDirectory)
             .compactMap { StoreLayout.number(in: $0, suffix: ".wal") }
             .sorted()
@@ -72,6 +77,7 @@ enum WALRecovery {
         try restore(chosen)
 
         var expected = covered + 1
+        var replayNext = covered + 1
         var lastFirst: UInt64 = expected
         var lastEnd: UInt64 = expected
         for (index, first) in segments.enumerated() {
@@ -102,7 +108,12 @@ enum WALRecovery {
                 }
                 next += 1
                 if record.sequence > covered {
+                    // Segments must continue exactly where the previous one ended: no gap, no overlap.
+                    guard record.sequence == replayNext else {
+                        throw .sequenceGap(segment: name, expected: replayNext, found: record.sequence)
+                    }
                     try replay(record)
+                    replayNext += 1
                     report.replayedRecords += 1
                 }
             }

@@ -59,6 +59,26 @@ import Testing
         }
     }
 
+    /// A middle record whose length field is damaged looks "cut short", but valid records follow it, so it is
+    /// reported as damage rather than dropped with everything after it.
+    @Test func damagedLengthInTheMiddleIsNotMistakenForATornTail() throws {
+        var bytes = segment(["one", "two", "three", "four"])
+        let secondStart = segment(["one"]).count
+        bytes[secondStart + 3] = 0x00
+        bytes[secondStart + 2] = 0x10  // length now 1 MiB: past the end of the file
+        do {
+            _ = try WALFormat.scan(bytes, isLast: true, maxRecordBytes: 16 << 20)
+            Issue.record("damage in the middle was taken for a torn tail")
+        } catch {
+            guard case .corruptRecord(let offset, let reason) = error else {
+                Issue.record("expected corruptRecord, got \(error)")
+                return
+            }
+            #expect(offset == secondStart)
+            #expect(reason.contains("yet a valid record (#3) follows"))
+        }
+    }
+
     @Test func zeroFilledTailIsTorn() throws {
         let bytes = segment(["one"]) + [UInt8](repeating: 0, count: 100)
         let scan = try WALFormat.scan(bytes, isLast: true, maxRecordBytes: 1 << 20)
