@@ -104,10 +104,8 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
             let (replica, hasScope) = store.read { ($0.replicaID, $0.scopes[prefix] != nil) }
             if replica.isEmpty { _ = try store.appendSync(TownLedgerState.replicaRecord(newReplicaID())) }
             if !hasScope { _ = try store.appendSync(TownLedgerState.scopeRecord(prefix)) }
-            let config = JSONValue.object([JSONMember("prefix", .string(prefix))])
-            try AtomicFile.write(Array((config.compactText + "\n").utf8), to: configPath(layout))
-            let metadata = JSONValue.object([JSONMember("jsonl_export", .string("issues.jsonl"))])
-            try AtomicFile.write(Array((metadata.compactText + "\n").utf8), to: layout.root + "/metadata.json")
+            try AtomicFile.write(indentedObject([("prefix", prefix)]), to: configPath(layout))
+            try AtomicFile.write(indentedObject([("jsonl_export", "issues.jsonl")]), to: layout.root + "/metadata.json")
             try writeRoutes(layout, prefixes: store.read { $0.scopeNames })
         } catch {
             store.close()
@@ -226,7 +224,20 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
         return prefix
     }
 
-    /// Writes `routes.jsonl`: one `{"prefix":"<p>-","path":"."}` line per scope (Gas Town's routing file), keeping
+    /// A flat object of strings, indented like Gas Town's config files (`{\n  "key": "value"\n}\n`).
+    static func indentedObject(_ pairs: [(String, String)]) -> [UInt8] {
+        var out = Array("{\n".utf8)
+        for (i, (key, value)) in pairs.enumerated() {
+            out += Array("  ".utf8)
+            JSONValue.writeString(key, to: &out)
+            out += Array(": ".utf8)
+            JSONValue.writeString(value, to: &out)
+            out += Array((i == pairs.count - 1 ? "\n" : ",\n").utf8)
+        }
+        return out + Array("}\n".utf8)
+    }
+
+    /// Writes `routes.jsonl`: one `{"path":".","prefix":"<p>-"}` line per scope (Gas Town's routing file), keeping
     /// lines already there for other prefixes (such as `hq-cv-`).
     static func writeRoutes(_ layout: StoreLayout, prefixes: [String]) throws(StoreError) {
         let path = layout.root + "/routes.jsonl"
@@ -242,7 +253,7 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
         }
         for prefix in prefixes where seen.insert(prefix + "-").inserted {
             lines.append(
-                JSONValue.object([JSONMember("prefix", .string(prefix + "-")), JSONMember("path", .string("."))])
+                JSONValue.object([JSONMember("path", .string(".")), JSONMember("prefix", .string(prefix + "-"))])
                     .compactText)
         }
         try AtomicFile.write(Array((lines.joined(separator: "\n") + "\n").utf8), to: path)
