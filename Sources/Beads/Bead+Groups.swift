@@ -82,13 +82,16 @@ extension BeadStamps {
     /// `new` (used when a change arrives without stamps: an import, or a JSONL edited by another tool).
     mutating func stampDifferences(from old: Bead, to new: Bead, with stamp: HLCStamp) {
         for group in FieldGroup.allCases where !old.sameValues(in: group, as: new) { fields[group] = stamp }
-        let oldLabels = Set(old.labels), newLabels = Set(new.labels)
+        let oldLabels = Set(old.labels)
+        let newLabels = Set(new.labels)
         for l in newLabels.subtracting(oldLabels) { labels[l, default: ElementStamps()].added = stamp }
         for l in oldLabels.subtracting(newLabels) { labels[l, default: ElementStamps()].removed = stamp }
-        let oldDeps = Set(old.dependencies.map(\.key.text)), newDeps = Set(new.dependencies.map(\.key.text))
+        let oldDeps = Set(old.dependencies.map(\.key.text))
+        let newDeps = Set(new.dependencies.map(\.key.text))
         for d in newDeps.subtracting(oldDeps) { dependencies[d, default: ElementStamps()].added = stamp }
         for d in oldDeps.subtracting(newDeps) { dependencies[d, default: ElementStamps()].removed = stamp }
-        let oldComments = Set(old.comments.map(\.key)), newComments = Set(new.comments.map(\.key))
+        let oldComments = Set(old.comments.map(\.key))
+        let newComments = Set(new.comments.map(\.key))
         for c in newComments.subtracting(oldComments) { comments[c, default: ElementStamps()].added = stamp }
         for c in oldComments.subtracting(newComments) { comments[c, default: ElementStamps()].removed = stamp }
         let keys = Set(old.metadata.map(\.key)).union(new.metadata.map(\.key))
@@ -104,5 +107,37 @@ extension BeadStamps {
         for c in bead.comments { comments[c.key] = ElementStamps(added: stamp) }
         for m in bead.metadata { metadata[m.key] = stamp }
         if bead.status == .tombstone { deleted = stamp }
+    }
+}
+
+extension BeadStatus {
+    /// Parses a status as typed by a user (`bd update -s`), with a clear error otherwise.
+    public static func parse(_ text: String) throws(LedgerError) -> BeadStatus {
+        guard let s = BeadStatus(rawValue: text.trimmingSpaces.lowercased()) else { throw .invalidStatus(text) }
+        return s
+    }
+}
+
+extension DependencyType {
+    /// Parses a dependency type as typed by a user, with a clear error otherwise.
+    public static func parse(_ text: String) throws(LedgerError) -> DependencyType {
+        guard let t = DependencyType(rawValue: text.trimmingSpaces.lowercased()) else {
+            throw .unknownDependencyType(text)
+        }
+        return t
+    }
+}
+
+extension DependencyKey {
+    /// Parses beads' `--deps` syntax: `type:id`, or a bare `id` meaning `blocks:id`.
+    public static func parse(_ text: String) throws(LedgerError) -> DependencyKey {
+        let trimmed = text.trimmingSpaces
+        guard let colon = trimmed.firstIndex(of: ":") else {
+            guard !trimmed.isEmpty else { throw .invalidOp("empty dependency: use type:id or id") }
+            return DependencyKey(dependsOnID: trimmed, type: .blocks)
+        }
+        let id = String(trimmed[trimmed.index(after: colon)...])
+        guard !id.isEmpty else { throw .invalidOp("dependency \"\(text)\" has no ID: use type:id") }
+        return DependencyKey(dependsOnID: id, type: try DependencyType.parse(String(trimmed[..<colon])))
     }
 }

@@ -10,6 +10,9 @@ public enum BeadStatus: String, Sendable, Hashable, CaseIterable, Codable {
     case hooked
     /// A soft-deleted bead (kept inline, as beads does).
     case tombstone
+
+    /// Every status, comma-separated (for error messages).
+    public static var allNames: String { allCases.map(\.rawValue).joined(separator: ", ") }
 }
 
 /// The type of a bead: open-ended (custom strings allowed), with the known ones as constants.
@@ -66,6 +69,9 @@ public enum DependencyType: String, Sendable, Hashable, CaseIterable, Codable {
     case causedBy = "caused-by"
     case validates
     case delegatedFrom = "delegated-from"
+
+    /// Every type, comma-separated (for error messages).
+    public static var allNames: String { allCases.map(\.rawValue).joined(separator: ", ") }
 
     /// Types that make the dependent bead wait (`blocks`, `conditional-blocks`, `waits-for`, `parent-child`).
     public var affectsReadyWork: Bool {
@@ -141,7 +147,9 @@ public struct Comment: Sendable, Hashable {
     public var createdAt: Timestamp
     public var extra: [JSONMember]
 
-    public init(id: Int64, issueID: String, author: String, text: String, createdAt: Timestamp, extra: [JSONMember] = []) {
+    public init(
+        id: Int64, issueID: String, author: String, text: String, createdAt: Timestamp, extra: [JSONMember] = []
+    ) {
         self.id = id
         self.issueID = issueID
         self.author = author

@@ -34,19 +34,20 @@ public enum BeadCodec {
         var beads: [Bead] = []
         var seen: [String: Int] = [:]
         var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false) {
             lineNumber += 1
-            if line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { continue }
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             let value: JSONValue
             do {
-                value = try JSONValue.parse(bytes: line.utf8)
+                value = try JSONValue.parse(bytes: line)
             } catch {
                 throw BeadDecodeError(line: lineNumber, field: nil, message: "invalid JSON: \(error)")
             }
             do throws(BeadDecodeError) {
                 let bead = try decode(value)
                 if let first = seen[bead.id] {
-                    throw BeadDecodeError(field: "id", message: "duplicate id \(quote(bead.id)) (first on line \(first))")
+                    throw BeadDecodeError(
+                        field: "id", message: "duplicate id \(quote(bead.id)) (first on line \(first))")
                 }
                 seen[bead.id] = lineNumber
                 beads.append(bead)
@@ -79,7 +80,8 @@ public enum BeadCodec {
             guard let status = BeadStatus(rawValue: s) else {
                 throw BeadDecodeError(
                     field: "status",
-                    message: "unknown status \(quote(s)) (expected one of \(BeadStatus.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    message: "unknown status \(quote(s)) (expected one of \(BeadStatus.allNames))"
+                )
             }
             b.status = status
         }
@@ -194,19 +196,26 @@ public enum BeadCodec {
     struct Reader {
         var members: [JSONMember]
         var prefix = ""
-        var used: Set<String> = []
+        var position: [String: Int] = [:]
+        var used: [Bool]
 
-        func checkDuplicates() throws(BeadDecodeError) {
-            var keys = Set<String>()
-            for m in members where !keys.insert(m.key).inserted {
+        init(members: [JSONMember], prefix: String = "") {
+            self.members = members
+            self.prefix = prefix
+            self.used = Array(repeating: false, count: members.count)
+            position.reserveCapacity(members.count)
+        }
+
+        mutating func checkDuplicates() throws(BeadDecodeError) {
+            for (i, m) in members.enumerated() where position.updateValue(i, forKey: m.key) != nil {
                 throw BeadDecodeError(field: prefix + m.key, message: "duplicate key")
             }
         }
 
         mutating func take(_ key: String) -> JSONValue? {
-            guard let m = members.first(where: { $0.key == key }) else { return nil }
-            used.insert(key)
-            return m.value
+            guard let i = position[key] else { return nil }
+            used[i] = true
+            return members[i].value
         }
 
         mutating func string(_ key: String) throws(BeadDecodeError) -> String? {
@@ -246,7 +255,7 @@ public enum BeadCodec {
             return out
         }
 
-        func rest() -> [JSONMember] { members.filter { !used.contains($0.key) } }
+        func rest() -> [JSONMember] { members.indices.filter { !used[$0] }.map { members[$0] } }
     }
 
     static func missing(_ field: String) -> BeadDecodeError {
@@ -276,7 +285,9 @@ public enum BeadCodec {
         func int(_ k: String, _ v: Int) { if v != 0 { m.append(JSONMember(k, .int(v))) } }
         func flag(_ k: String, _ v: Bool) { if v { m.append(JSONMember(k, .bool(true))) } }
         func raw(_ k: String, _ v: JSONValue?) { if let v { m.append(JSONMember(k, v)) } }
-        func strings(_ k: String, _ v: [String]) { if !v.isEmpty { m.append(JSONMember(k, .array(v.map { .string($0) }))) } }
+        func strings(_ k: String, _ v: [String]) {
+            if !v.isEmpty { m.append(JSONMember(k, .array(v.map { .string($0) }))) }
+        }
         m.append(JSONMember("id", .string(b.id)))
         m.append(JSONMember("title", .string(b.title)))
         str("description", b.description)

@@ -103,7 +103,8 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
         switch kind {
         case .unexpectedEnd: what = "unexpected end of JSON"
         case .unexpectedCharacter(let c):
-            what = c >= 0x20 && c < 0x7F
+            what =
+                c >= 0x20 && c < 0x7F
                 ? "unexpected character '\(Character(Unicode.Scalar(c)))'" : "unexpected byte 0x\(String(c, radix: 16))"
         case .invalidNumber: what = "invalid number"
         case .invalidEscape: what = "invalid escape sequence in string"
@@ -173,9 +174,15 @@ struct JSONParser {
         case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
         case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
         default: throw fail(.unexpectedCharacter(bytes[index]))
         }
@@ -218,7 +225,9 @@ struct JSONParser {
             guard index < bytes.count else { throw fail(.unexpectedEnd) }
             switch bytes[index] {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"): index += 1; return .object(members)
+            case UInt8(ascii: "}"):
+                index += 1
+                return .object(members)
             default: throw fail(.unexpectedCharacter(bytes[index]))
             }
         }
@@ -240,7 +249,9 @@ struct JSONParser {
             guard index < bytes.count else { throw fail(.unexpectedEnd) }
             switch bytes[index] {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "]"): index += 1; return .array(elements)
+            case UInt8(ascii: "]"):
+                index += 1
+                return .array(elements)
             default: throw fail(.unexpectedCharacter(bytes[index]))
             }
         }
@@ -339,7 +350,9 @@ struct JSONParser {
                 if scalar >= 0xD800 && scalar < 0xDC00 {
                     // A high surrogate must pair with a following \uDC00–\uDFFF; otherwise, as Go does, it
                     // decodes to U+FFFD.
-                    if index + 6 <= bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
+                    if index + 6 <= bytes.count, bytes[index] == UInt8(ascii: "\\"),
+                        bytes[index + 1] == UInt8(ascii: "u")
+                    {
                         let save = index
                         index += 2
                         let low = try parseHex4()
@@ -402,6 +415,18 @@ extension JSONValue {
     /// Writes a JSON string literal exactly as Go's encoding/json (with HTML escaping) does.
     public static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        let plain = s.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+            for c in bytes where c < 0x20 || c == 0x22 || c == 0x5C || c == 0x3C || c == 0x3E || c == 0x26 || c == 0xE2
+            {
+                return false
+            }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if plain == true {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         var utf8 = Array(s.utf8)[...]
         while let c = utf8.first {
             utf8 = utf8.dropFirst()
@@ -414,7 +439,9 @@ extension JSONValue {
             case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
             case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
             case 0x00..<0x20, UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "&"):
-                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hexDigits[Int(c >> 4)], hexDigits[Int(c & 0xF)]])
+                out.append(contentsOf: [
+                    0x5C, UInt8(ascii: "u"), 0x30, 0x30, hexDigits[Int(c >> 4)], hexDigits[Int(c & 0xF)],
+                ])
             case 0xE2:
                 // U+2028 / U+2029 are E2 80 A8 / E2 80 A9.
                 if utf8.count >= 2, utf8[utf8.startIndex] == 0x80,

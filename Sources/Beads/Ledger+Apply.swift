@@ -46,7 +46,8 @@ extension Ledger {
             }
         case .labels(_, let add, let remove):
             for l in add + remove where !Ledger.isValidLabel(l) { throw .labelInvalid(l) }
-            for l in remove {
+            // A label both added and removed by one op ends up added.
+            for l in remove where !add.contains(l) {
                 new.labels.removeAll { $0 == l }
                 s.labels[l, default: ElementStamps()].removed = op.stamp
             }
@@ -94,7 +95,8 @@ extension Ledger {
             if let expectedEpoch, expectedEpoch != old.leaseEpoch {
                 throw .staleEpoch(id: id, expected: expectedEpoch, current: old.leaseEpoch)
             }
-            if !old.assignee.isEmpty && (old.assignee != assignee || (!old.claimNode.isEmpty && old.claimNode != node)) {
+            if !old.assignee.isEmpty && (old.assignee != assignee || (!old.claimNode.isEmpty && old.claimNode != node))
+            {
                 throw .alreadyClaimed(id: id, by: old.assignee, node: old.claimNode, epoch: old.leaseEpoch)
             }
             new.assignee = assignee

@@ -77,7 +77,9 @@ extension Ledger {
         bead.metadata = spec.metadata
         if bead.status == .closed { bead.closedAt = time }
         var keys = spec.dependencies.map { DependencyKey(dependsOnID: resolve($0.dependsOnID), type: $0.type) }
-        if let parent = spec.parent { keys.insert(DependencyKey(dependsOnID: resolve(parent), type: .parentChild), at: 0) }
+        if let parent = spec.parent {
+            keys.insert(DependencyKey(dependsOnID: resolve(parent), type: .parentChild), at: 0)
+        }
         bead.dependencies = keys.map {
             Dependency(issueID: id, dependsOnID: $0.dependsOnID, type: $0.type, createdAt: time, createdBy: actor)
         }
@@ -103,6 +105,8 @@ extension Ledger {
         allowCycles: Bool = false
     ) -> LedgerOp {
         let dep = Dependency(issueID: id, dependsOnID: resolve(target), type: type, createdAt: time, createdBy: actor)
-        return LedgerOp(actor: actor, stamp: stamp, time: time, change: .addDependency(id: resolve(id), dep, allowCycles: allowCycles))
+        return LedgerOp(
+            actor: actor, stamp: stamp, time: time,
+            change: .addDependency(id: resolve(id), dep, allowCycles: allowCycles))
     }
 }

@@ -69,20 +69,25 @@ public struct LedgerStats: Sendable, Hashable {
 
 extension Ledger {
     /// True when `bead` is ready at `now` (DESIGN §3): open, not pinned, not ephemeral, not of an
-    /// infrastructure type, defer_until passed, and not blocked.
-    public func isReady(_ bead: Bead, now: Timestamp) -> Bool {
+    /// infrastructure type (unless `allowInfrastructure`), defer_until passed, and not blocked.
+    public func isReady(_ bead: Bead, now: Timestamp, allowInfrastructure: Bool = false) -> Bool {
         bead.status == .open && !bead.pinned && !bead.ephemeral
-            && !settings.infrastructureTypes.contains(bead.issueType)
-            && (bead.deferUntil.map { $0.unixNanos <= now.unixNanos } ?? true)
+            && (allowInfrastructure || !settings.infrastructureTypes.contains(bead.issueType))
+            && (bead.deferUntil.map { ($0.unixSeconds, $0.nanosecond) <= (now.unixSeconds, now.nanosecond) } ?? true)
             && !blockedIDs.contains(bead.id)
     }
 
     /// Ready work, filtered and sorted. A filter over the open beads (the blocked set is kept current).
+    /// As in beads, naming types in `filter.types` lifts the infrastructure-type exclusion (so
+    /// `bd ready --type merge-request` lists ready merge requests).
     public func ready(now: Timestamp, filter: BeadFilter = BeadFilter(), sort: SortPolicy = .hybrid) -> [Bead] {
         var out: [Bead] = []
         let descendants = filter.parent.map { self.descendants(of: resolve($0)) }
+        let allowInfrastructure = !filter.types.isEmpty
         for id in openIDs {
-            guard let b = beads[id], isReady(b, now: now), matches(b, filter, descendants: descendants) else {
+            guard let b = beads[id], isReady(b, now: now, allowInfrastructure: allowInfrastructure),
+                matches(b, filter, descendants: descendants)
+            else {
                 continue
             }
             out.append(b)
@@ -147,7 +152,7 @@ extension Ledger {
             case .inProgress: s.inProgress += 1
             case .closed:
                 s.closed += 1
-                if let c = b.closedAt { leadHours += Double(c.unixNanos - b.createdAt.unixNanos) / 3.6e12 }
+                if let c = b.closedAt { leadHours += Double(c.unixSeconds - b.createdAt.unixSeconds) / 3600 }
             case .deferred: s.deferred += 1
             case .tombstone: s.tombstones += 1
             case .pinned: s.pinned += 1
@@ -201,28 +206,45 @@ extension Ledger {
     /// depth-first search in ID order, each rotated to start at its smallest ID. Empty iff the graph of those
     /// edges is acyclic.
     public func cycles() -> [[String]] {
-        var state: [String: Int] = [:]  // 1 = on stack, 2 = done
-        var stack: [String] = []
+        var state: [String: Int] = [:]  // 1 = on the path, 2 = done
+        var path: [String] = []
         var found = Set<[String]>()
-        func visit(_ id: String) {
-            state[id] = 1
-            stack.append(id)
-            for d in beads[id]?.dependencies ?? [] where Ledger.cycleTypes.contains(d.type) && beads[d.dependsOnID] != nil {
-                switch state[d.dependsOnID] {
+        func edges(_ id: String) -> [String] {
+            (beads[id]?.dependencies ?? []).filter {
+                Ledger.cycleTypes.contains($0.type) && beads[$0.dependsOnID] != nil
+            }
+            .map(\.dependsOnID)
+        }
+        // Iterative depth-first search (no recursion: chains can be thousands of beads long).
+        for root in beads.keys.sorted() where state[root] == nil {
+            var frames: [(id: String, next: [String], index: Int)] = [(root, edges(root), 0)]
+            state[root] = 1
+            path.append(root)
+            while !frames.isEmpty {
+                let top = frames.count - 1
+                guard frames[top].index < frames[top].next.count else {
+                    state[frames[top].id] = 2
+                    path.removeLast()
+                    frames.removeLast()
+                    continue
+                }
+                let target = frames[top].next[frames[top].index]
+                frames[top].index += 1
+                switch state[target] {
                 case 1:
-                    if let start = stack.lastIndex(of: d.dependsOnID) {
-                        let cycle = Array(stack[start...])
+                    if let start = path.lastIndex(of: target) {
+                        let cycle = Array(path[start...])
                         let m = cycle.indices.min { cycle[$0] < cycle[$1] }!
                         found.insert(Array(cycle[m...] + cycle[..<m]))
                     }
-                case nil: visit(d.dependsOnID)
+                case nil:
+                    state[target] = 1
+                    path.append(target)
+                    frames.append((target, edges(target), 0))
                 default: break
                 }
             }
-            stack.removeLast()
-            state[id] = 2
         }
-        for id in beads.keys.sorted() where state[id] == nil { visit(id) }
         return found.sorted { $0.lexicographicallyPrecedes($1) }
     }
 
@@ -261,9 +283,10 @@ extension Ledger {
         case .oldest:
             return beads.sorted { $0.createdAt != $1.createdAt ? $0.createdAt < $1.createdAt : $0.id < $1.id }
         case .hybrid:
-            let cutoff = now.unixNanos - settings.hybridRecentWindowMillis * 1_000_000
+            let cutoff = now.unixNanos &- settings.hybridRecentWindowMillis &* 1_000_000
             return beads.sorted { a, b in
-                let ra = a.createdAt.unixNanos >= cutoff, rb = b.createdAt.unixNanos >= cutoff
+                let ra = a.createdAt.unixNanos >= cutoff
+                let rb = b.createdAt.unixNanos >= cutoff
                 if ra != rb { return ra }
                 if ra && a.priority != b.priority { return a.priority < b.priority }
                 if a.createdAt != b.createdAt { return a.createdAt < b.createdAt }

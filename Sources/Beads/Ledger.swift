@@ -31,7 +31,8 @@ public struct Ledger: Sendable {
     public internal(set) var beads: [String: Bead] = [:]
     /// Merge stamps by bead ID (one entry per bead).
     public internal(set) var stamps: [String: BeadStamps] = [:]
-    /// Old ID → new ID, left by a merge that re-IDed a colliding bead.
+    /// Old ID → new ID, left by a merge that re-IDed a colliding bead (derived from `BeadStamps.aliases`,
+    /// so it travels in `stamps.jsonl`).
     public internal(set) var aliases: [String: String] = [:]
     /// IDs of the beads currently blocked (any status), kept incrementally.
     public internal(set) var blockedIDs: Set<String> = []
@@ -57,6 +58,8 @@ public struct Ledger: Sendable {
         settings: LedgerSettings = LedgerSettings()
     ) throws(LedgerError) {
         self.init(prefix: prefix, settings: settings)
+        self.beads.reserveCapacity(beads.count)
+        self.stamps.reserveCapacity(beads.count)
         for bead in beads {
             guard self.beads[bead.id] == nil else { throw .beadExists(bead.id) }
             self.beads[bead.id] = bead
@@ -96,6 +99,10 @@ public struct Ledger: Sendable {
 
     /// Rebuilds every index and the blocked set from scratch.
     mutating func rebuildIndexes() {
+        aliases = [:]
+        for (id, s) in stamps {
+            for old in s.aliases where aliases[old].map({ id < $0 }) ?? true { aliases[old] = id }
+        }
         reverse = [:]
         children = [:]
         waiters = [:]

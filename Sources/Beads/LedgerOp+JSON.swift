@@ -79,7 +79,9 @@ extension LedgerOp {
     public var jsonLine: String { json.compactText }
 
     static func encode(_ f: FieldUpdate) -> JSONValue {
-        func pair(_ k: String, _ v: JSONValue) -> JSONValue { .object([JSONMember("field", .string(k)), JSONMember("value", v)]) }
+        func pair(_ k: String, _ v: JSONValue) -> JSONValue {
+            .object([JSONMember("field", .string(k)), JSONMember("value", v)])
+        }
         func optString(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
         func optTime(_ t: Timestamp?) -> JSONValue { t.map { .string($0.text) } ?? .null }
         switch f {
@@ -104,7 +106,9 @@ extension LedgerOp {
 
     /// Decodes an op written by `json`. Errors name the field.
     public init(json: JSONValue) throws(BeadDecodeError) {
-        func fail(_ field: String, _ message: String) -> BeadDecodeError { BeadDecodeError(field: field, message: message) }
+        func fail(_ field: String, _ message: String) -> BeadDecodeError {
+            BeadDecodeError(field: field, message: message)
+        }
         func str(_ k: String) throws(BeadDecodeError) -> String {
             guard let s = json[k]?.stringValue else { throw fail(k, "expected a string") }
             return s
@@ -140,7 +144,8 @@ extension LedgerOp {
         case "dep_add":
             guard let d = json["dependency"] else { throw fail("dependency", "required field is missing") }
             change = .addDependency(
-                id: try str("id"), try BeadCodec.decodeDependency(d, index: 0), allowCycles: json["allow_cycles"] == .bool(true))
+                id: try str("id"), try BeadCodec.decodeDependency(d, index: 0),
+                allowCycles: json["allow_cycles"] == .bool(true))
         case "dep_remove":
             guard let key = DependencyKey(text: try str("key")) else { throw fail("key", "expected type:id") }
             change = .removeDependency(id: try str("id"), key)
@@ -179,7 +184,9 @@ extension LedgerOp {
         guard let name = item["field"]?.stringValue, let v = item["value"] else {
             throw BeadDecodeError(field: "fields", message: "expected {\"field\":…,\"value\":…}")
         }
-        func bad() -> BeadDecodeError { BeadDecodeError(field: "fields.\(name)", message: "bad value \(BeadCodec.show(v))") }
+        func bad() -> BeadDecodeError {
+            BeadDecodeError(field: "fields.\(name)", message: "bad value \(BeadCodec.show(v))")
+        }
         func s() throws(BeadDecodeError) -> String {
             guard let x = v.stringValue else { throw bad() }
             return x

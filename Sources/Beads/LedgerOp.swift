@@ -30,9 +30,9 @@ public enum LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
         case .titleTooLong(let n, let limit): return "title is \(n) characters; shorten it to at most \(limit)"
         case .priorityOutOfRange(let p): return "priority \(p) is out of range: use 0 (critical) to 4 (backlog)"
         case .invalidStatus(let s):
-            return "invalid status \"\(s)\": use one of \(BeadStatus.allCases.map(\.rawValue).joined(separator: ", "))"
+            return "invalid status \"\(s)\": use one of \(BeadStatus.allNames)"
         case .unknownDependencyType(let t):
-            return "unknown dependency type \"\(t)\": use one of \(DependencyType.allCases.map(\.rawValue).joined(separator: ", "))"
+            return "unknown dependency type \"\(t)\": use one of \(DependencyType.allNames)"
         case .beadNotFound(let id): return "no bead \(id): check the ID with `bd list`"
         case .beadExists(let id): return "bead \(id) already exists: pick another ID"
         case .wrongPrefix(let id, let p): return "ID \(id) does not belong to this ledger (prefix \(p)-)"
@@ -41,7 +41,8 @@ public enum LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
         case .dependencyExists(let id, let k): return "\(id) already has dependency \(k)"
         case .dependencyNotFound(let id, let k): return "\(id) has no dependency \(k)"
         case .cycle(let path):
-            return "dependency would create a cycle: \(path.joined(separator: " → ")) (use --no-cycle-check to allow it)"
+            return
+                "dependency would create a cycle: \(path.joined(separator: " → ")) (use --no-cycle-check to allow it)"
         case .beadDeleted(let id): return "bead \(id) is deleted (tombstone): it cannot be changed"
         case .alreadyClaimed(let id, let by, let node, let epoch):
             return "bead \(id) is already claimed by \(by)\(node.isEmpty ? "" : " on \(node)") (epoch \(epoch))"

@@ -73,6 +73,8 @@ public struct BeadStamps: Sendable, Hashable {
     /// Per metadata key: last write (set or unset) of that key.
     public var metadata: [String: HLCStamp] = [:]
     public var deleted: HLCStamp?
+    /// Former IDs of this bead (it was re-IDed by a merge after an ID collision), sorted.
+    public var aliases: [String] = []
 
     public init(id: String, created: HLCStamp) {
         self.id = id
@@ -97,13 +99,17 @@ public struct BeadStamps: Sendable, Hashable {
     // MARK: stamps.jsonl
 
     /// The `stamps.jsonl` line object: `{"id":…,"created":…,"fields":{…},"labels":{…},"deps":{…},
-    /// "comments":{…},"metadata":{…},"deleted":…}` with empty parts left out and keys sorted.
+    /// "comments":{…},"metadata":{…},"deleted":…,"aliases":[…]}` with empty parts left out.
     public var json: JSONValue {
         var m: [JSONMember] = [JSONMember("id", .string(id)), JSONMember("created", .string(created.description))]
         if !fields.isEmpty {
             m.append(
                 JSONMember(
-                    "fields", .object(fields.sorted { $0.key < $1.key }.map { JSONMember($0.key.rawValue, .string($0.value.description)) })))
+                    "fields",
+                    .object(
+                        fields.sorted { $0.key < $1.key }.map {
+                            JSONMember($0.key.rawValue, .string($0.value.description))
+                        })))
         }
         func elements(_ name: String, _ set: [String: ElementStamps]) {
             guard !set.isEmpty else { return }
@@ -122,9 +128,13 @@ public struct BeadStamps: Sendable, Hashable {
             m.append(
                 JSONMember(
                     "metadata",
-                    .object(metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { JSONMember($0.key, .string($0.value.description)) })))
+                    .object(
+                        metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map {
+                            JSONMember($0.key, .string($0.value.description))
+                        })))
         }
         if let d = deleted { m.append(JSONMember("deleted", .string(d.description))) }
+        if !aliases.isEmpty { m.append(JSONMember("aliases", .array(aliases.map { .string($0) }))) }
         return .object(m)
     }
 
@@ -132,7 +142,10 @@ public struct BeadStamps: Sendable, Hashable {
     public init(json: JSONValue) throws(BeadDecodeError) {
         func stamp(_ v: JSONValue?, _ field: String) throws(BeadDecodeError) -> HLCStamp {
             guard let text = v?.stringValue, let s = HLCStamp(text: text) else {
-                throw BeadDecodeError(field: field, message: "expected a stamp like \"1735408516123.0@node\", got \(v.map(BeadCodec.show) ?? "nothing")")
+                throw BeadDecodeError(
+                    field: field,
+                    message: "expected a stamp like \"1735408516123.0@node\", got \(v.map(BeadCodec.show) ?? "nothing")"
+                )
             }
             return s
         }
@@ -141,7 +154,9 @@ public struct BeadStamps: Sendable, Hashable {
         }
         self.init(id: id, created: try stamp(json["created"], "created"))
         if let f = json["fields"] {
-            guard let members = f.objectMembers else { throw BeadDecodeError(field: "fields", message: "expected an object") }
+            guard let members = f.objectMembers else {
+                throw BeadDecodeError(field: "fields", message: "expected an object")
+            }
             for member in members {
                 guard let g = FieldGroup(rawValue: member.key) else {
                     throw BeadDecodeError(field: "fields.\(member.key)", message: "unknown field group")
@@ -151,7 +166,9 @@ public struct BeadStamps: Sendable, Hashable {
         }
         func elements(_ name: String) throws(BeadDecodeError) -> [String: ElementStamps] {
             guard let v = json[name] else { return [:] }
-            guard let members = v.objectMembers else { throw BeadDecodeError(field: name, message: "expected an object") }
+            guard let members = v.objectMembers else {
+                throw BeadDecodeError(field: name, message: "expected an object")
+            }
             var out: [String: ElementStamps] = [:]
             for member in members {
                 var e = ElementStamps()
@@ -165,10 +182,23 @@ public struct BeadStamps: Sendable, Hashable {
         dependencies = try elements("deps")
         comments = try elements("comments")
         if let md = json["metadata"] {
-            guard let members = md.objectMembers else { throw BeadDecodeError(field: "metadata", message: "expected an object") }
+            guard let members = md.objectMembers else {
+                throw BeadDecodeError(field: "metadata", message: "expected an object")
+            }
             for member in members { metadata[member.key] = try stamp(member.value, "metadata.\(member.key)") }
         }
         if let d = json["deleted"] { deleted = try stamp(d, "deleted") }
+        if let a = json["aliases"] {
+            guard let items = a.arrayValue else {
+                throw BeadDecodeError(field: "aliases", message: "expected an array")
+            }
+            for item in items {
+                guard let alias = item.stringValue else {
+                    throw BeadDecodeError(field: "aliases", message: "expected an array of strings")
+                }
+                aliases.append(alias)
+            }
+        }
     }
 
     /// Encodes all stamps as a `stamps.jsonl` file (sorted by id, one line each).
@@ -185,12 +215,12 @@ public struct BeadStamps: Sendable, Hashable {
     public static func decodeJSONL(_ text: String) throws(BeadDecodeError) -> [BeadStamps] {
         var out: [BeadStamps] = []
         var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false) {
             lineNumber += 1
             if line.isEmpty { continue }
             do throws(BeadDecodeError) {
                 let value: JSONValue
-                do { value = try JSONValue.parse(bytes: line.utf8) } catch {
+                do { value = try JSONValue.parse(bytes: line) } catch {
                     throw BeadDecodeError(field: nil, message: "invalid JSON: \(error)")
                 }
                 out.append(try BeadStamps(json: value))

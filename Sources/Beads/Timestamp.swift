@@ -7,35 +7,61 @@
 public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// The text as read or written (e.g. `2025-12-28T10:05:16.123-08:00`).
     public let text: String
-    /// Nanoseconds since 1970-01-01T00:00:00Z.
-    public let unixNanos: Int64
+    /// Whole seconds since 1970-01-01T00:00:00Z (any year 0000–9999, like Go's `time.Time`).
+    public let unixSeconds: Int64
+    /// Nanoseconds within the second, 0–999 999 999.
+    public let nanosecond: Int32
+
+    /// Nanoseconds since the Unix epoch, saturated to the `Int64` range (years 1678–2262 are exact; Go's
+    /// `UnixNano` is undefined outside it).
+    public var unixNanos: Int64 {
+        let (product, overflow) = unixSeconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return unixSeconds < 0 ? .min : .max }
+        let (sum, overflow2) = product.addingReportingOverflow(Int64(nanosecond))
+        return overflow2 ? .max : sum
+    }
 
     /// Parses an RFC 3339 timestamp; nil when `text` is not one.
     public init?(_ text: String) {
-        guard let nanos = Timestamp.parseNanos(Array(text.utf8)) else { return nil }
+        guard let (seconds, nanos) = Timestamp.parse(Array(text.utf8)) else { return nil }
         self.text = text
-        self.unixNanos = nanos
+        self.unixSeconds = seconds
+        self.nanosecond = nanos
     }
 
     /// The instant `unixNanos`, written in UTC the way Go does (`Z`, trailing zeros of the fraction trimmed).
     public init(unixNanos: Int64) {
-        self.unixNanos = unixNanos
-        self.text = Timestamp.format(unixNanos: unixNanos)
+        var seconds = unixNanos / 1_000_000_000
+        var nanos = unixNanos % 1_000_000_000
+        if nanos < 0 {
+            nanos += 1_000_000_000
+            seconds -= 1
+        }
+        self.unixSeconds = seconds
+        self.nanosecond = Int32(nanos)
+        self.text = Timestamp.format(seconds: seconds, nanos: nanos)
     }
 
     /// The instant `unixMillis` (milliseconds), written in UTC.
     public init(unixMillis: Int64) { self.init(unixNanos: unixMillis &* 1_000_000) }
 
     /// Milliseconds since the Unix epoch (floor).
-    public var unixMillis: Int64 { unixNanos >= 0 ? unixNanos / 1_000_000 : (unixNanos - 999_999) / 1_000_000 }
+    public var unixMillis: Int64 { unixSeconds &* 1000 &+ Int64(nanosecond / 1_000_000) }
 
     public var description: String { text }
 
     public static func < (a: Timestamp, b: Timestamp) -> Bool {
-        a.unixNanos != b.unixNanos ? a.unixNanos < b.unixNanos : a.text < b.text
+        if a.unixSeconds != b.unixSeconds { return a.unixSeconds < b.unixSeconds }
+        if a.nanosecond != b.nanosecond { return a.nanosecond < b.nanosecond }
+        return a.text < b.text
     }
 
-    static func parseNanos(_ b: [UInt8]) -> Int64? {
+    /// True when both denote the same instant (whatever their spelling).
+    public func isSameInstant(as other: Timestamp) -> Bool {
+        unixSeconds == other.unixSeconds && nanosecond == other.nanosecond
+    }
+
+    static func parse(_ b: [UInt8]) -> (Int64, Int32)? {
         // YYYY-MM-DDTHH:MM:SS[.fffffffff](Z|±HH:MM)
         guard b.count >= 20 else { return nil }
         func digits(_ from: Int, _ count: Int) -> Int? {
@@ -56,13 +82,13 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             second < 60
         else { return nil }
         var i = 19
-        var fraction: Int64 = 0
+        var fraction: Int32 = 0
         if i < b.count, b[i] == UInt8(ascii: ".") {
             i += 1
             var n = 0
             while i < b.count, b[i] >= 0x30, b[i] <= 0x39 {
                 guard n < 9 else { return nil }
-                fraction = fraction * 10 + Int64(b[i] - 0x30)
+                fraction = fraction * 10 + Int32(b[i] - 0x30)
                 n += 1
                 i += 1
             }
@@ -85,7 +111,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         guard i == b.count else { return nil }
         let days = daysFromCivil(year, month, day)
         let seconds = Int64(days) * 86400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
-        return seconds * 1_000_000_000 + fraction
+        return (seconds, fraction)
     }
 
     static func daysInMonth(_ y: Int, _ m: Int) -> Int {
@@ -119,13 +145,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         return (m <= 2 ? y + 1 : y, m, d)
     }
 
-    static func format(unixNanos: Int64) -> String {
-        var seconds = unixNanos / 1_000_000_000
-        var nanos = unixNanos % 1_000_000_000
-        if nanos < 0 {
-            nanos += 1_000_000_000
-            seconds -= 1
-        }
+    static func format(seconds: Int64, nanos: Int64) -> String {
         var days = Int(seconds / 86400)
         var rem = Int(seconds % 86400)
         if rem < 0 {
@@ -137,7 +157,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             let s = String(v)
             return String(repeating: "0", count: max(0, w - s.count)) + s
         }
-        var text = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(rem / 3600, 2)):\(pad(rem / 60 % 60, 2)):\(pad(rem % 60, 2))"
+        var text =
+            "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(rem / 3600, 2)):\(pad(rem / 60 % 60, 2)):\(pad(rem % 60, 2))"
         if nanos != 0 {
             var frac = pad(Int(nanos), 9)
             while frac.hasSuffix("0") { frac.removeLast() }

@@ -36,9 +36,10 @@ public enum BeadsFixtures {
         for i in 0..<count {
             let created = Timestamp(unixMillis: start + yearMillis * Int64(i) / Int64(max(count, 1)))
             let title = "Generated bead \(i)"
-            let id = (try? BeadID.mint(
-                prefix: prefix, title: title, description: "", creator: "gen", createdAt: created,
-                existingCount: i, isTaken: { taken.contains($0) })) ?? "\(prefix)-gen\(i)"
+            let id =
+                (try? BeadID.mint(
+                    prefix: prefix, title: title, description: "", creator: "gen", createdAt: created,
+                    existingCount: i, isTaken: { taken.contains($0) })) ?? "\(prefix)-gen\(i)"
             taken.insert(id)
             var b = Bead(id: id, title: title, createdAt: created, updatedAt: created)
             b.description = "Seeded fixture bead number \(i)."
@@ -66,12 +67,14 @@ public enum BeadsFixtures {
             } else {
                 b.issueType = rng.next() % 4 == 0 ? .bug : .task
                 b.dependencies.append(
-                    Dependency(issueID: id, dependsOnID: epic, type: .parentChild, createdAt: created, createdBy: "gen",
-                               metadata: "{}"))
+                    Dependency(
+                        issueID: id, dependsOnID: epic, type: .parentChild, createdAt: created, createdBy: "gen",
+                        metadata: "{}"))
                 if i % 10 > 1 {
                     b.dependencies.append(
-                        Dependency(issueID: id, dependsOnID: beads[i - 1].id, type: .blocks, createdAt: created,
-                                   createdBy: "gen", metadata: "{}"))
+                        Dependency(
+                            issueID: id, dependsOnID: beads[i - 1].id, type: .blocks, createdAt: created,
+                            createdBy: "gen", metadata: "{}"))
                 }
             }
             if i > 100 && rng.next() % 50 == 0 {

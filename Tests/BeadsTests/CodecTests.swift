@@ -11,7 +11,8 @@ import Testing
         let out = BeadCodec.encodeJSONL(beads)
         #expect(out.split(separator: "\n").count == 679)
         if out != text {
-            let a = text.split(separator: "\n"), b = out.split(separator: "\n")
+            let a = text.split(separator: "\n")
+            let b = out.split(separator: "\n")
             for (x, y) in zip(a, b) where x != y {
                 Issue.record("first differing line:\n\(x)\n\(y)")
                 break
@@ -41,10 +42,16 @@ import Testing
             for d in b.dependencies { deps[d.type.rawValue, default: 0] += 1 }
         }
         #expect(statuses == ["closed": 382, "tombstone": 251, "open": 37, "deferred": 6, "pinned": 3])
-        #expect(types == ["task": 414, "bug": 90, "feature": 66, "merge-request": 40, "epic": 35, "molecule": 16,
-                          "message": 12, "agent": 4, "role": 1, "chore": 1])
-        #expect(deps == ["parent-child": 207, "blocks": 199, "discovered-from": 32, "supersedes": 2,
-                         "replies-to": 2, "duplicates": 1])
+        #expect(
+            types == [
+                "task": 414, "bug": 90, "feature": 66, "merge-request": 40, "epic": 35, "molecule": 16,
+                "message": 12, "agent": 4, "role": 1, "chore": 1,
+            ])
+        #expect(
+            deps == [
+                "parent-child": 207, "blocks": 199, "discovered-from": 32, "supersedes": 2,
+                "replies-to": 2, "duplicates": 1,
+            ])
         #expect(beads.reduce(0) { $0 + $1.labels.count } == 36)
         #expect(beads.reduce(0) { $0 + $1.comments.count } == 6)
         #expect(beads.filter { $0.id.contains(".") }.count == 142)

@@ -41,15 +41,19 @@ struct Harness {
 
 /// Seeded random ledger ops covering every kind of change (some invalid on purpose).
 enum RandomOps {
-    static let depTypes: [DependencyType] = [.blocks, .blocks, .parentChild, .parentChild, .conditionalBlocks, .waitsFor,
-                                            .related, .discoveredFrom]
+    static let depTypes: [DependencyType] = [
+        .blocks, .blocks, .parentChild, .parentChild, .conditionalBlocks, .waitsFor,
+        .related, .discoveredFrom,
+    ]
     static let statuses: [BeadStatus] = [.open, .open, .inProgress, .blocked, .deferred, .pinned, .hooked]
 
     static func op(
         rng: inout SplitMix64, ledger: Ledger, ids: [String], stamp: HLCStamp, time: Timestamp, step: Int
     ) -> LedgerOp {
         func pick() -> String { ids.isEmpty ? "t-none" : ids[Int(rng.next() % UInt64(ids.count))] }
-        func make(_ c: LedgerChange) -> LedgerOp { LedgerOp(actor: "a\(rng.next() % 3)", stamp: stamp, time: time, change: c) }
+        func make(_ c: LedgerChange) -> LedgerOp {
+            LedgerOp(actor: "a\(rng.next() % 3)", stamp: stamp, time: time, change: c)
+        }
         let roll = ids.count < 8 ? 0 : rng.next() % 20
         switch roll {
         case 0..<5:
@@ -64,8 +68,10 @@ enum RandomOps {
             }
             spec.dependencies = keys
             if rng.next() % 6 == 0 && !ids.isEmpty { spec.parent = pick() }
-            if let op = try? ledger.prepareCreate(spec, actor: "gen", stamp: stamp, time: time,
-                                                  allowCycles: rng.next() % 4 == 0) {
+            if let op = try? ledger.prepareCreate(
+                spec, actor: "gen", stamp: stamp, time: time,
+                allowCycles: rng.next() % 4 == 0)
+            {
                 return op
             }
             return make(.create(Bead(id: "t-bad\(step)", title: "", createdAt: time), allowCycles: false))
@@ -89,9 +95,13 @@ enum RandomOps {
             }
             return make(.removeDependency(id: id, DependencyKey(dependsOnID: pick(), type: .blocks)))
         case 16: return make(.labels(id: pick(), add: ["l\(rng.next() % 4)"], remove: ["l\(rng.next() % 4)"]))
-        case 17: return make(.claim(id: pick(), assignee: "a\(rng.next() % 3)", node: "n\(rng.next() % 2)", expectedEpoch: nil))
+        case 17:
+            return make(
+                .claim(id: pick(), assignee: "a\(rng.next() % 3)", node: "n\(rng.next() % 2)", expectedEpoch: nil))
         case 18:
-            return make(.setMetadata(id: pick(), key: "k\(rng.next() % 3)", value: rng.next() % 3 == 0 ? nil : .string("v\(step)")))
+            return make(
+                .setMetadata(
+                    id: pick(), key: "k\(rng.next() % 3)", value: rng.next() % 3 == 0 ? nil : .string("v\(step)")))
         default:
             return make(.update(id: pick(), fields: [.title("retitled \(step)"), .priority(Int(rng.next() % 5))]))
         }

@@ -44,7 +44,8 @@ import Testing
                 }
                 maxBlocked = max(maxBlocked, ledger.blockedIDs.count)
                 if step % 5 == 0 || step > 700 {
-                    #expect(ledger.blockedIDs == Reference.blocked(Array(ledger.beads.values)), "seed \(seed) step \(step)")
+                    #expect(
+                        ledger.blockedIDs == Reference.blocked(Array(ledger.beads.values)), "seed \(seed) step \(step)")
                 }
             }
             #expect(applied > 400)
@@ -52,7 +53,8 @@ import Testing
             var rebuilt = ledger
             rebuilt.rebuildIndexes()
             #expect(rebuilt.blockedIDs == ledger.blockedIDs)
-            #expect(Set(ledger.ready(now: Timestamp(unixMillis: wall)).map(\.id))
+            #expect(
+                Set(ledger.ready(now: Timestamp(unixMillis: wall)).map(\.id))
                     == Reference.ready(Array(ledger.beads.values), now: Timestamp(unixMillis: wall)))
         }
     }
@@ -88,6 +90,9 @@ import Testing
         try h.run(.update(id: later, fields: [.deferUntil(Timestamp(unixMillis: h.wall + 3_600_000))]))
         let ready = Set(h.readyIDs)
         #expect(!ready.contains(pinned) && !ready.contains(agent) && !ready.contains(later))
+        var agents = BeadFilter()
+        agents.types = [.agent]
+        #expect(h.ledger.ready(now: h.time, filter: agents).map(\.id) == [agent])
         #expect(Set(h.ledger.ready(now: Timestamp(unixMillis: h.wall + 7_200_000)).map(\.id)).contains(later))
     }
 
@@ -112,12 +117,15 @@ import Testing
         let c = try h.create("C", deps: [DependencyKey(dependsOnID: b, type: .blocks)])
         let before = h.ledger
         #expect(throws: LedgerError.cycle([a, c, b, a])) {
-            try h.run(h.ledger.prepareDependency(id: a, on: c, type: .blocks, actor: "t", stamp: h.nextStamp(), time: h.time))
+            try h.run(
+                h.ledger.prepareDependency(id: a, on: c, type: .blocks, actor: "t", stamp: h.nextStamp(), time: h.time))
         }
         #expect(h.ledger == before)
         #expect(h.ledger.cycles().isEmpty)
-        try h.run(h.ledger.prepareDependency(id: a, on: c, type: .blocks, actor: "t", stamp: h.nextStamp(), time: h.time,
-                                             allowCycles: true))
+        try h.run(
+            h.ledger.prepareDependency(
+                id: a, on: c, type: .blocks, actor: "t", stamp: h.nextStamp(), time: h.time,
+                allowCycles: true))
         #expect(h.ledger.cycles() == [[a, c, b]])
         let tree = h.ledger.dependencyTree(of: c)
         #expect(tree.map(\.id) == [c, b, a, c])
@@ -137,5 +145,29 @@ import Testing
     @Test func benchmarksRun() {
         #expect(BeadsBenchmarks.ready10k(iterations: 1).medianMillis >= 0)
         #expect(BeadsBenchmarks.createInCore(iterations: 3).iterations == 3)
+    }
+}
+
+@Suite struct LongChainTests {
+    /// A 20,000-bead blocks chain closed into a loop: cycle listing and blocked updates must not recurse.
+    @Test func longChainsNeedNoDeepRecursion() throws {
+        var beads: [Bead] = []
+        let t = Timestamp(unixMillis: 1)
+        for i in 0..<20_000 {
+            var b = Bead(id: "t-\(i)", title: "chain \(i)", createdAt: t)
+            if i > 0 {
+                b.dependencies = [Dependency(issueID: b.id, dependsOnID: "t-\(i - 1)", type: .blocks, createdAt: t)]
+            }
+            if i > 0 && i % 2 == 0 {
+                b.dependencies.append(
+                    Dependency(issueID: b.id, dependsOnID: "t-\(i - 1)", type: .parentChild, createdAt: t))
+            }
+            beads.append(b)
+        }
+        beads[0].dependencies = [Dependency(issueID: "t-0", dependsOnID: "t-19999", type: .blocks, createdAt: t)]
+        let ledger = try Ledger(prefix: "t", beads: beads)
+        let cycles = ledger.cycles()
+        #expect(cycles.count == 1 && cycles[0].count == 20_000)
+        #expect(ledger.blockedIDs.count == 20_000)
     }
 }

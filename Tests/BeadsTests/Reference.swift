@@ -3,8 +3,10 @@
 /// An independent, straightforward implementation of DESIGN §3's blocked and ready rules, recomputed from
 /// scratch over a plain array of beads (no indexes), used to check the ledger's incremental blocked set.
 enum Reference {
-    static let infrastructure: Set<String> = ["agent", "role", "rig", "convoy", "message", "merge-request", "gate",
-                                              "molecule"]
+    static let infrastructure: Set<String> = [
+        "agent", "role", "rig", "convoy", "message", "merge-request", "gate",
+        "molecule",
+    ]
 
     static func blocked(_ beads: [Bead]) -> Set<String> {
         var byID: [String: Bead] = [:]
