@@ -2,7 +2,8 @@
 // Usage:
 //   gt-testhelper hold <dir>                 open the store, print "locked <pid>", hold it until stdin closes
 //   gt-testhelper open <dir> <waitMillis>    try to open; print "opened" or "error: <message>"; exit 0 or 3
-//   gt-testhelper append-loop <dir> <tag>    append "<tag>-<n>" forever, printing each n after its append returned
+//   gt-testhelper append-loop <dir> <tag>    append "<tag>-<n>" forever, printing each name after its append returned
+//   gt-testhelper append-tasks <dir> <tag>   the same from 4 concurrent tasks (group commit), "<tag>-<task>-<n>"
 import Foundation
 import LedgerStore
 
@@ -52,6 +53,28 @@ case "append-loop":
             _ = try store.appendSync(Data(name.utf8))
             say(name)
             number += 1
+        }
+    } catch {
+        say("error: \(error)")
+        exit(3)
+    }
+case "append-tasks":
+    let tag = arguments.count > 3 ? arguments[3] : "r"
+    do {
+        let store = try await DurableStore<OpaqueRecordLog>.open(layout, settings: settings)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for task in 0..<4 {
+                group.addTask {
+                    var number = 0
+                    while true {
+                        let name = "\(tag)-\(task)-\(number)"
+                        _ = try await store.append(Data(name.utf8))
+                        say(name)
+                        number += 1
+                    }
+                }
+            }
+            try await group.waitForAll()
         }
     } catch {
         say("error: \(error)")
