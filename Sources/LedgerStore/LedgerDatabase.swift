@@ -80,8 +80,10 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
     /// The config file naming the default scope: `{"prefix": …}`.
     public static func configPath(_ layout: StoreLayout) -> String { layout.root + "/config.json" }
 
-    private init(layout: StoreLayout, settings: LedgerDatabaseSettings, defaultScope: String,
-                 store: DurableStore<TownLedgerState>) {
+    private init(
+        layout: StoreLayout, settings: LedgerDatabaseSettings, defaultScope: String,
+        store: DurableStore<TownLedgerState>
+    ) {
         self.layout = layout
         self.settings = settings
         self.defaultScope = defaultScope
@@ -155,7 +157,8 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
         let wall = settings.wallClockNanos()
         do {
             let (result, _) = try store.transactSync {
-                (state: inout TownLedgerState) throws(LedgerDatabaseError) -> (record: Data, result: (LedgerOp, Bead?)) in
+                (state: inout TownLedgerState) throws(LedgerDatabaseError) -> (record: Data, result: (LedgerOp, Bead?))
+                in
                 let name: String
                 if let scope {
                     name = scope
@@ -168,9 +171,13 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
                 guard let ledger = state.scopes[name] else { throw .unknownScope(name) }
                 var clock = HybridLogicalClock(node: state.replicaID, last: state.maxStamp)
                 let stamp: HLCStamp
-                do throws(HLCError) { stamp = try clock.tick(wallMillis: wall / 1_000_000) } catch { throw .clock(error) }
+                do throws(HLCError) { stamp = try clock.tick(wallMillis: wall / 1_000_000) } catch {
+                    throw .clock(error)
+                }
                 let op: LedgerOp
-                do throws(LedgerError) { op = try make(ledger, WriteClock(stamp: stamp, time: Timestamp(unixNanos: wall))) } catch {
+                do throws(LedgerError) {
+                    op = try make(ledger, WriteClock(stamp: stamp, time: Timestamp(unixNanos: wall)))
+                } catch {
                     throw .ledger(error)
                 }
                 let bead = try state.apply(op, scope: name)

@@ -183,8 +183,9 @@ struct IndependentReadiness {
                 case "waits-for":
                     var spawner = target
                     var anyChildren = false
-                    if let text = d["metadata"] as? String, let meta = try? JSONSerialization.jsonObject(
-                        with: Data(text.utf8)) as? [String: Any]
+                    if let text = d["metadata"] as? String,
+                        let meta = try? JSONSerialization.jsonObject(
+                            with: Data(text.utf8)) as? [String: Any]
                     {
                         if let s = meta["spawner_id"] as? String, !s.isEmpty { spawner = s }
                         anyChildren = meta["gate"] as? String == "any-children"

@@ -1,6 +1,7 @@
 import Foundation
 import GasTownTestKit
 import Testing
+
 @testable import GasTownCLI
 
 /// Each bad input of issue 3: a one-line error saying what to do, a non-zero exit, and the store unchanged (same
@@ -33,8 +34,9 @@ import Testing
         let lines = result.stderr.split(separator: "\n")
         #expect(lines.count == 1, "\(words): expected one line: \(result)", sourceLocation: sourceLocation)
         for fragment in fragments {
-            #expect(result.stderr.contains(fragment), "\(words): missing '\(fragment)': \(result)",
-                    sourceLocation: sourceLocation)
+            #expect(
+                result.stderr.contains(fragment), "\(words): missing '\(fragment)': \(result)",
+                sourceLocation: sourceLocation)
         }
         let after = await bd.fingerprint()
         #expect(before == after, "\(words) changed the store", sourceLocation: sourceLocation)
@@ -42,15 +44,17 @@ import Testing
 
     @Test func malformedJSONLLineNamesLineAndFieldAndImportsNothing() async throws {
         try await withStore { bd, _, _ in
-            let good1 = #"{"id":"bd-new1","title":"one","status":"open","priority":1,"issue_type":"task","#
+            let good1 =
+                #"{"id":"bd-new1","title":"one","status":"open","priority":1,"issue_type":"task","#
                 + #""created_at":"2025-12-01T10:00:00Z","updated_at":"2025-12-01T10:00:00Z"}"#
             let good2 = good1.replacingOccurrences(of: "bd-new1", with: "bd-new2")
             let badField = good1.replacingOccurrences(of: "bd-new1", with: "bd-new3")
                 .replacingOccurrences(of: #""priority":1"#, with: #""priority":"high""#)
             try bd.temp.write("bad-field.jsonl", [good1, good2, badField].joined(separator: "\n") + "\n")
-            await expectRefused(bd, ["import", "-i", bd.temp.join("bad-field.jsonl")], "line 3", "priority",
-                                "nothing imported")
-            try bd.temp.write("bad-json.jsonl", good1 + "\n" + #"{"id":"bd-x","title":"#  + "\n" + good2 + "\n")
+            await expectRefused(
+                bd, ["import", "-i", bd.temp.join("bad-field.jsonl")], "line 3", "priority",
+                "nothing imported")
+            try bd.temp.write("bad-json.jsonl", good1 + "\n" + #"{"id":"bd-x","title":"# + "\n" + good2 + "\n")
             await expectRefused(bd, ["import", "-i", bd.temp.join("bad-json.jsonl")], "line 2", "invalid JSON")
             let noTitle = good1.replacingOccurrences(of: #""title":"one","#, with: "")
             try bd.temp.write("no-title.jsonl", good2 + "\n" + noTitle + "\n")
@@ -74,7 +78,8 @@ import Testing
     @Test func priorityOutOfRange() async throws {
         try await withStore { bd, a, _ in
             for bad in ["5", "-1", "high", "P7"] {
-                await expectRefused(bd, ["create", "t", "-p", bad], code: .usage, "invalid priority '\(bad)'", "0 (critical) to 4")
+                await expectRefused(
+                    bd, ["create", "t", "-p", bad], code: .usage, "invalid priority '\(bad)'", "0 (critical) to 4")
             }
             await expectRefused(bd, ["update", a, "-p", "9"], code: .usage, "invalid priority '9'")
         }
@@ -82,15 +87,17 @@ import Testing
 
     @Test func unknownStatus() async throws {
         try await withStore { bd, a, _ in
-            await expectRefused(bd, ["update", a, "-s", "bogus"], code: .usage, "unknown status 'bogus'", "in_progress")
+            await expectRefused(
+                bd, ["update", a, "-s", "bogus"], code: .usage, "unknown status 'bogus'", "in_progress")
             await expectRefused(bd, ["list", "-s", "finished"], code: .usage, "unknown status 'finished'")
         }
     }
 
     @Test func unknownDependencyType() async throws {
         try await withStore { bd, a, b in
-            await expectRefused(bd, ["dep", "add", a, b, "-t", "weird"], code: .usage, "unknown dependency type 'weird'",
-                                "parent-child")
+            await expectRefused(
+                bd, ["dep", "add", a, b, "-t", "weird"], code: .usage, "unknown dependency type 'weird'",
+                "parent-child")
             await expectRefused(bd, ["create", "x", "--deps", "weird:\(a)"], code: .usage, "unknown dependency type")
         }
     }
@@ -116,8 +123,9 @@ import Testing
 
     @Test func unknownFlag() async throws {
         try await withStore { bd, _, _ in
-            await expectRefused(bd, ["create", "x", "--prioritty", "1"], code: .usage,
-                                "bd create: unknown flag --prioritty; run 'bd create --help' for the flags")
+            await expectRefused(
+                bd, ["create", "x", "--prioritty", "1"], code: .usage,
+                "bd create: unknown flag --prioritty; run 'bd create --help' for the flags")
             await expectRefused(bd, ["ready", "--bogus"], code: .usage, "unknown flag --bogus")
         }
     }

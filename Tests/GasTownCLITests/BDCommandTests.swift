@@ -1,6 +1,7 @@
 import Foundation
 import GasTownTestKit
 import Testing
+
 @testable import GasTownCLI
 
 /// The `bd` verbs in-process: behavior, beads' JSON shapes, and help on every command.
@@ -20,7 +21,9 @@ import Testing
 
     @Test func createShowAndListJSONShapes() async throws {
         try await withStore { bd in
-            let created = await bd.run(["create", "Parent", "-t", "epic", "-p", "P1", "-d", "why", "-l", "x,y", "--json"])
+            let created = await bd.run([
+                "create", "Parent", "-t", "epic", "-p", "P1", "-d", "why", "-l", "x,y", "--json",
+            ])
             #expect(created.code == .success, "\(created)")
             let object = try #require(try json(created.stdout) as? [String: Any])
             let parent = try #require(object["id"] as? String)
@@ -38,9 +41,12 @@ import Testing
             let shown = try #require(try json(await bd.run(["show", child, "--json"]).stdout) as? [[String: Any]])
             #expect(shown.count == 1)
             let deps = try #require(shown[0]["dependencies"] as? [[String: Any]])
-            #expect(deps.first?["id"] as? String == parent && deps.first?["dependency_type"] as? String == "parent-child")
+            #expect(
+                deps.first?["id"] as? String == parent && deps.first?["dependency_type"] as? String == "parent-child")
             let dependents = try #require(shown[0]["dependents"] as? [[String: Any]])
-            #expect(dependents.first?["id"] as? String == other && dependents.first?["dependency_type"] as? String == "related")
+            #expect(
+                dependents.first?["id"] as? String == other
+                    && dependents.first?["dependency_type"] as? String == "related")
             #expect(shown[0]["parent"] as? String == parent)
 
             let listed = try #require(try json(await bd.run(["list", "--json"]).stdout) as? [[String: Any]])
@@ -52,7 +58,8 @@ import Testing
             #expect(text.stdout.contains("\(parent) [P1] [epic] open [x y] - Parent"), "\(text)")
 
             let envelope = BDHarness(temp: bd.temp, environment: ["BD_JSON_ENVELOPE": "1", "BEADS_ACTOR": "tester"])
-            let wrapped = try #require(try json(await envelope.run(["show", parent, "--json"]).stdout) as? [String: Any])
+            let wrapped = try #require(
+                try json(await envelope.run(["show", parent, "--json"]).stdout) as? [String: Any])
             #expect(wrapped["schema_version"] as? Int == 1 && (wrapped["data"] as? [Any])?.count == 1)
         }
     }
@@ -69,17 +76,21 @@ import Testing
             #expect(stolen.code == .failure)
             #expect(stolen.stderr.contains("already claimed by alice"), "\(stolen)")
 
-            #expect(await bd.run(["update", a, "--add-label", "l1", "--add-label", "l2", "--set-metadata", "k=v"]).code
-                == .success)
+            #expect(
+                await bd.run(["update", a, "--add-label", "l1", "--add-label", "l2", "--set-metadata", "k=v"]).code
+                    == .success)
             #expect(await bd.run(["label", "remove", a, "l1"]).code == .success)
             #expect(try json(await bd.run(["label", "list", a, "--json"]).stdout) as? [String] == ["l2"])
             #expect(await bd.run(["comment", a, "looks", "good"]).code == .success)
-            let comments = try #require(try json(await bd.run(["comments", "list", a, "--json"]).stdout) as? [[String: Any]])
-            #expect(comments.first?["text"] as? String == "looks good" && comments.first?["author"] as? String == "tester")
+            let comments = try #require(
+                try json(await bd.run(["comments", "list", a, "--json"]).stdout) as? [[String: Any]])
+            #expect(
+                comments.first?["text"] as? String == "looks good" && comments.first?["author"] as? String == "tester")
 
             let closed = await bd.run(["close", a, "-r", "finished"])
             #expect(closed.stdout == "✓ Closed \(a): finished\n")
-            #expect(try (json(await bd.run(["list", "--json"]).stdout) as? [Any])?.count == 0, "closed hidden by default")
+            #expect(
+                try (json(await bd.run(["list", "--json"]).stdout) as? [Any])?.count == 0, "closed hidden by default")
             #expect(try (json(await bd.run(["list", "--all", "--json"]).stdout) as? [Any])?.count == 1)
             #expect(await bd.run(["reopen", a, "-r", "not yet"]).code == .success)
             let shown = try #require((try json(await bd.run(["show", a, "--json"]).stdout) as? [[String: Any]])?.first)
@@ -105,14 +116,16 @@ import Testing
             #expect(await bd.run(["dep", "add", ids[0], ids[1]]).code == .success)
             let ready = try #require(try json(await bd.run(["ready", "--json"]).stdout) as? [[String: Any]])
             #expect(ready.count == 10, "ready shows 10 by default")
-            let all = try #require(try json(await bd.run(["ready", "-n", "0", "--json", "-s", "priority"]).stdout)
-                as? [[String: Any]])
+            let all = try #require(
+                try json(await bd.run(["ready", "-n", "0", "--json", "-s", "priority"]).stdout)
+                    as? [[String: Any]])
             #expect(all.count == 11 && !all.contains { $0["id"] as? String == ids[0] })
             let priorities = all.compactMap { $0["priority"] as? Int }
             #expect(priorities == priorities.sorted())
             let blocked = try #require(try json(await bd.run(["blocked", "--json"]).stdout) as? [[String: Any]])
             #expect(blocked.count == 1 && blocked[0]["blocked_by"] as? [String] == [ids[1]])
-            let grouped = try #require(try json(await bd.run(["count", "--by-priority", "--json"]).stdout) as? [String: Any])
+            let grouped = try #require(
+                try json(await bd.run(["count", "--by-priority", "--json"]).stdout) as? [String: Any])
             #expect(grouped["total"] as? Int == 12 && (grouped["groups"] as? [Any])?.count == 5)
             let tree = await bd.run(["dep", "tree", ids[0]])
             #expect(tree.stdout.contains("└── ○ \(ids[1]): task 1"), "\(tree)")

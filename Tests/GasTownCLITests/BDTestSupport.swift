@@ -1,5 +1,6 @@
 import Foundation
 import GasTownTestKit
+
 @testable import GasTownCLI
 
 /// Runs `bd` in-process against a store in a temporary directory, and reads what the store holds.
@@ -54,7 +55,9 @@ enum Samples {
     }
 
     static var beadsIssues: String {
-        URL(fileURLWithPath: repoRoot).deletingLastPathComponent().appendingPathComponent("shared/samples/beads/issues.jsonl")
-            .path
+        URL(fileURLWithPath: repoRoot).deletingLastPathComponent().appendingPathComponent(
+            "shared/samples/beads/issues.jsonl"
+        )
+        .path
     }
 }

@@ -62,7 +62,8 @@ import Testing
             #expect(again.read { $0.scopeNames } == ["gt", "hq"])
             #expect(again.read { $0.scope(forID: rig.id) } == "gt")
             #expect(again.read { $0.scopes["hq"]!.bead(town.id)?.title } == "town work")
-            let (op, _) = try again.write(scope: nil, routing: rig.id) { (ledger, clock) throws(LedgerError) -> LedgerOp in
+            let (op, _) = try again.write(scope: nil, routing: rig.id) {
+                (ledger, clock) throws(LedgerError) -> LedgerOp in
                 LedgerOp(actor: "t", stamp: clock.stamp, time: clock.time, change: .close(id: rig.id, reason: "done"))
             }
             #expect(op.stamp > before, "a stamp after reopen is above every stamp stored")
@@ -80,8 +81,9 @@ import Testing
             var ids: [String] = []
             for i in 0..<11 { ids.append(try create(db, "bead \(i)").id) }
             _ = try db.write(scope: nil, routing: ids[3]) { (ledger, clock) throws(LedgerError) -> LedgerOp in
-                ledger.prepareDependency(id: ids[3], on: ids[2], type: .blocks, actor: "t", stamp: clock.stamp,
-                                         time: clock.time)
+                ledger.prepareDependency(
+                    id: ids[3], on: ids[2], type: .blocks, actor: "t", stamp: clock.stamp,
+                    time: clock.time)
             }
             let state = db.read { $0 }
             db.close()
@@ -114,8 +116,9 @@ import Testing
             }
             #expect(throws: LedgerDatabaseError.self) {
                 _ = try db.write(scope: nil, routing: a.id) { (ledger, clock) throws(LedgerError) -> LedgerOp in
-                    ledger.prepareDependency(id: a.id, on: "bd-missing", type: .blocks, actor: "t",
-                                             stamp: clock.stamp, time: clock.time)
+                    ledger.prepareDependency(
+                        id: a.id, on: "bd-missing", type: .blocks, actor: "t",
+                        stamp: clock.stamp, time: clock.time)
                 }
             }
             #expect(db.statistics.records == records)
@@ -130,7 +133,9 @@ import Testing
                 try LedgerDatabase.open(layout)
             }
             #expect(!FileManager.default.fileExists(atPath: layout.root), "open does not create a store")
-            #expect(throws: LedgerDatabaseError.invalidPrefix("9x")) { try LedgerDatabase.initialize(layout, prefix: "9x") }
+            #expect(throws: LedgerDatabaseError.invalidPrefix("9x")) {
+                try LedgerDatabase.initialize(layout, prefix: "9x")
+            }
             let db = try LedgerDatabase.initialize(layout, prefix: "bd", settings: settings(FakeClock(4_000_000)))
             try create(db, "exported")
             let paths = try db.exportScopes()

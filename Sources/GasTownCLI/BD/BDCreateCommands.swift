@@ -8,7 +8,8 @@ public struct BDInitCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "init", abstract: "Initialize bd in the current directory",
-            discussion: "Creates .beads/ (write-ahead log, snapshots, config.json, routes.jsonl) with the given prefix.",
+            discussion:
+                "Creates .beads/ (write-ahead log, snapshots, config.json, routes.jsonl) with the given prefix.",
             options: [
                 .option("prefix", short: "p", value: "PREFIX", help: "issue prefix (default: the directory name)"),
                 .flag("quiet", short: "q", help: "print nothing on success"),
@@ -72,7 +73,9 @@ enum CreateFlags {
     static let common: [OptionSpec] = [
         .option("type", short: "t", value: "TYPE", help: "issue type (bug|feature|task|epic|chore|…)", default: "task"),
         .option("priority", short: "p", value: "P", help: "priority 0-4 or P0-P4 (0 = highest)", default: "2"),
-        .option("labels", short: "l", aliases: ["label"], value: "LABELS", kind: .commaList, help: "labels (comma-separated)"),
+        .option(
+            "labels", short: "l", aliases: ["label"], value: "LABELS", kind: .commaList,
+            help: "labels (comma-separated)"),
     ]
 }
 
@@ -90,9 +93,12 @@ public struct BDCreateCommand: CLICommand {
                 .option("notes", value: "TEXT", help: "additional notes"),
                 .option("assignee", short: "a", value: "NAME", help: "assignee"),
                 .option("external-ref", value: "REF", help: "external reference (e.g. gh-9)"),
-                .option("estimate", short: "e", value: "MINUTES", type: .integer(0...1_000_000), help: "time estimate in minutes"),
+                .option(
+                    "estimate", short: "e", value: "MINUTES", type: .integer(0...1_000_000),
+                    help: "time estimate in minutes"),
                 .option("parent", value: "ID", help: "parent issue: the new issue becomes its child"),
-                .option("deps", value: "TYPE:ID", kind: .commaList, help: "dependencies (type:id or id; e.g. blocks:bd-15)"),
+                .option(
+                    "deps", value: "TYPE:ID", kind: .commaList, help: "dependencies (type:id or id; e.g. blocks:bd-15)"),
                 .option("id", value: "ID", help: "explicit issue ID"),
                 .option("rig", aliases: ["prefix"], value: "SCOPE", help: "create in this scope (prefix) of the store"),
                 .flag("ephemeral", help: "ephemeral issue (never ready work; not exported to git by beads)"),
@@ -157,7 +163,8 @@ public struct BDCreateCommand: CLICommand {
         let actor = context.actor
         return try await BDSupport.withLedger(context) { db in
             let routing = spec.parent ?? spec.explicitID
-            let (_, bead) = try db.write(scope: scope, routing: scope == nil ? routing : nil) { (ledger, clock) throws(LedgerError) -> LedgerOp in
+            let (_, bead) = try db.write(scope: scope, routing: scope == nil ? routing : nil) {
+                (ledger, clock) throws(LedgerError) -> LedgerOp in
                 try ledger.prepareCreate(
                     spec, actor: actor, stamp: clock.stamp, time: clock.time, allowCycles: allowCycles)
             }
@@ -173,7 +180,8 @@ public struct BDQuickCommand: CLICommand {
         CommandConfiguration(
             name: "q", abstract: "Quick capture: create an issue and print only its ID",
             options: CreateFlags.common,
-            arguments: [ArgumentSpec("title", help: "issue title (several words are joined)", arity: .variadic(min: 1))])
+            arguments: [ArgumentSpec("title", help: "issue title (several words are joined)", arity: .variadic(min: 1))]
+        )
     }
 
     var spec: NewBead

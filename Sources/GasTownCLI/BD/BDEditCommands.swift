@@ -16,7 +16,8 @@ extension BDSupport {
                 let current = try db.read { state in try bead(id, in: state).bead }
                 var last = current
                 for change in try changes(current, actor) {
-                    let (_, bead) = try db.write(scope: nil, routing: current.id) { (_, clock) throws(LedgerError) -> LedgerOp in
+                    let (_, bead) = try db.write(scope: nil, routing: current.id) {
+                        (_, clock) throws(LedgerError) -> LedgerOp in
                         LedgerOp(actor: actor, stamp: clock.stamp, time: clock.time, change: change)
                     }
                     if let bead { last = bead }
@@ -27,7 +28,9 @@ extension BDSupport {
         }
     }
 
-    static func printEdited(_ beads: [Bead], verb: String, _ context: CommandContext, detail: (Bead) -> String = { _ in "" }) {
+    static func printEdited(
+        _ beads: [Bead], verb: String, _ context: CommandContext, detail: (Bead) -> String = { _ in "" }
+    ) {
         if context.jsonMode {
             printJSON(.array(beads.map { beadJSON($0) }), context.console)
         } else {
@@ -86,9 +89,13 @@ public struct BDUpdateCommand: CLICommand {
         if let e = try parsed.int("estimate") { fields.append(.estimatedMinutes(e)) }
         if let s = parsed.string("status") {
             let status = try BDSupport.status(s, command: command)
-            if status == .closed { close = true } else if status == .tombstone {
+            if status == .closed {
+                close = true
+            } else if status == .tombstone {
                 throw parsed.invalid("use 'bd delete' to delete an issue")
-            } else { fields.append(.status(status)) }
+            } else {
+                fields.append(.status(status))
+            }
         }
         addLabels = parsed.strings("add-label")
         removeLabels = parsed.strings("remove-label")
@@ -125,8 +132,11 @@ public struct BDCloseCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "close", abstract: "Close one or more issues",
-            options: [.option("reason", short: "r", aliases: ["resolution"], value: "TEXT", help: "reason for closing",
-                              default: "Closed")],
+            options: [
+                .option(
+                    "reason", short: "r", aliases: ["resolution"], value: "TEXT", help: "reason for closing",
+                    default: "Closed")
+            ],
             arguments: [ArgumentSpec("id", help: "issue IDs", arity: .variadic(min: 1))])
     }
 
@@ -186,7 +196,8 @@ public struct BDDeleteCommand: CLICommand {
             discussion: "Without --force, shows what would be deleted and changes nothing.",
             options: [
                 .flag("force", short: "f", help: "really delete"),
-                .option("reason", short: "r", value: "TEXT", help: "reason recorded on the tombstone", default: "deleted"),
+                .option(
+                    "reason", short: "r", value: "TEXT", help: "reason recorded on the tombstone", default: "deleted"),
             ],
             arguments: [ArgumentSpec("id", help: "issue IDs", arity: .variadic(min: 1))])
     }
@@ -212,10 +223,11 @@ public struct BDDeleteCommand: CLICommand {
                 }
             }
             if context.jsonMode {
-                BDSupport.printJSON(.object([
-                    JSONMember("would_delete", .array(found.map { .string($0.0) })),
-                    JSONMember("deleted", .bool(false)),
-                ]), context.console)
+                BDSupport.printJSON(
+                    .object([
+                        JSONMember("would_delete", .array(found.map { .string($0.0) })),
+                        JSONMember("deleted", .bool(false)),
+                    ]), context.console)
                 return
             }
             context.console.out("⚠ DELETE PREVIEW (nothing changed)")
@@ -226,7 +238,9 @@ public struct BDDeleteCommand: CLICommand {
             return
         }
         let reason = self.reason
-        let deleted = try await BDSupport.edit(ids, context: context) { bead, _ in [.delete(id: bead.id, reason: reason)] }
+        let deleted = try await BDSupport.edit(ids, context: context) { bead, _ in
+            [.delete(id: bead.id, reason: reason)]
+        }
         BDSupport.printEdited(deleted, verb: "Deleted", context)
     }
 }

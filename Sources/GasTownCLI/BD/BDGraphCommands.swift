@@ -21,12 +21,15 @@ public struct BDDepAddCommand: CLICommand {
         CommandConfiguration(
             name: "add", abstract: "Add a dependency: <issue> depends on <depends-on>",
             options: [
-                .option("type", short: "t", value: "TYPE", help: "dependency type (blocks, parent-child, related, …)",
-                        default: "blocks"),
+                .option(
+                    "type", short: "t", value: "TYPE", help: "dependency type (blocks, parent-child, related, …)",
+                    default: "blocks"),
                 .flag("no-cycle-check", help: "allow a dependency that closes a blocking cycle"),
             ],
-            arguments: [ArgumentSpec("issue", help: "the dependent issue"),
-                        ArgumentSpec("depends-on", help: "the issue it depends on")])
+            arguments: [
+                ArgumentSpec("issue", help: "the dependent issue"),
+                ArgumentSpec("depends-on", help: "the issue it depends on"),
+            ])
     }
 
     var issue: String
@@ -41,7 +44,9 @@ public struct BDDepAddCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let (issue, target, type, allowCycles, actor) = (self.issue, self.target, self.type, self.allowCycles, context.actor)
+        let (issue, target, type, allowCycles, actor) = (
+            self.issue, self.target, self.type, self.allowCycles, context.actor
+        )
         try await BDSupport.withLedger(context) { db in
             _ = try db.write(scope: nil, routing: issue) { (ledger, clock) throws(LedgerError) -> LedgerOp in
                 guard ledger.bead(issue) != nil else { throw LedgerError.beadNotFound(issue) }
@@ -51,10 +56,11 @@ public struct BDDepAddCommand: CLICommand {
             }
         }
         if context.jsonMode {
-            BDSupport.printJSON(.object([
-                JSONMember("status", .string("added")), JSONMember("issue_id", .string(issue)),
-                JSONMember("depends_on_id", .string(target)), JSONMember("type", .string(type.rawValue)),
-            ]), context.console)
+            BDSupport.printJSON(
+                .object([
+                    JSONMember("status", .string("added")), JSONMember("issue_id", .string(issue)),
+                    JSONMember("depends_on_id", .string(target)), JSONMember("type", .string(type.rawValue)),
+                ]), context.console)
         } else {
             context.console.out("✓ Added dependency: \(issue) depends on \(target) (\(type.rawValue))")
         }
@@ -67,8 +73,10 @@ public struct BDDepRemoveCommand: CLICommand {
         CommandConfiguration(
             name: "remove", aliases: ["rm"], abstract: "Remove a dependency",
             options: [.option("type", short: "t", value: "TYPE", help: "dependency type (default: the only one)")],
-            arguments: [ArgumentSpec("issue", help: "the dependent issue"),
-                        ArgumentSpec("depends-on", help: "the issue it depends on")])
+            arguments: [
+                ArgumentSpec("issue", help: "the dependent issue"),
+                ArgumentSpec("depends-on", help: "the issue it depends on"),
+            ])
     }
 
     var issue: String
@@ -87,18 +95,21 @@ public struct BDDepRemoveCommand: CLICommand {
         try await BDSupport.withLedger(context) { db in
             _ = try db.write(scope: nil, routing: issue) { (ledger, clock) throws(LedgerError) -> LedgerOp in
                 guard let bead = ledger.bead(issue) else { throw LedgerError.beadNotFound(issue) }
-                let key = bead.dependencies.first {
-                    $0.dependsOnID == ledger.resolve(target) && (type == nil || $0.type == type)
-                }?.key ?? DependencyKey(dependsOnID: target, type: type ?? .blocks)
-                return LedgerOp(actor: actor, stamp: clock.stamp, time: clock.time,
-                                change: .removeDependency(id: bead.id, key))
+                let key =
+                    bead.dependencies.first {
+                        $0.dependsOnID == ledger.resolve(target) && (type == nil || $0.type == type)
+                    }?.key ?? DependencyKey(dependsOnID: target, type: type ?? .blocks)
+                return LedgerOp(
+                    actor: actor, stamp: clock.stamp, time: clock.time,
+                    change: .removeDependency(id: bead.id, key))
             }
         }
         if context.jsonMode {
-            BDSupport.printJSON(.object([
-                JSONMember("status", .string("removed")), JSONMember("issue_id", .string(issue)),
-                JSONMember("depends_on_id", .string(target)),
-            ]), context.console)
+            BDSupport.printJSON(
+                .object([
+                    JSONMember("status", .string("removed")), JSONMember("issue_id", .string(issue)),
+                    JSONMember("depends_on_id", .string(target)),
+                ]), context.console)
         } else {
             context.console.out("✓ Removed dependency: \(issue) no longer depends on \(target)")
         }
@@ -111,7 +122,9 @@ public struct BDDepListCommand: CLICommand {
         CommandConfiguration(
             name: "list", abstract: "List an issue's dependencies (down) or dependents (up)",
             options: [
-                .option("direction", value: "DIR", type: .choice(["down", "up"]), help: "down: what it depends on; "
+                .option(
+                    "direction", value: "DIR", type: .choice(["down", "up"]),
+                    help: "down: what it depends on; "
                         + "up: what depends on it", default: "down"),
                 .option("type", short: "t", value: "TYPE", help: "only this dependency type"),
             ],
@@ -146,9 +159,11 @@ public struct BDDepListCommand: CLICommand {
             }
         }
         if context.jsonMode {
-            BDSupport.printJSON(.array(rows.map { b, t in
-                BDSupport.beadJSON(b, adding: [JSONMember("dependency_type", .string(t.rawValue))])
-            }), context.console)
+            BDSupport.printJSON(
+                .array(
+                    rows.map { b, t in
+                        BDSupport.beadJSON(b, adding: [JSONMember("dependency_type", .string(t.rawValue))])
+                    }), context.console)
         } else if rows.isEmpty {
             context.console.out(up ? "No issues depend on \(id)" : "\(id) has no dependencies")
         } else {
@@ -165,9 +180,12 @@ public struct BDDepTreeCommand: CLICommand {
             name: "tree", abstract: "Show the dependency tree of an issue",
             discussion: "For an epic, use --direction up to see its children (they depend on it through parent-child).",
             options: [
-                .option("max-depth", short: "d", value: "N", type: .integer(1...1000), help: "maximum depth",
-                        default: "50"),
-                .option("direction", value: "DIR", type: .choice(["down", "up"]), help: "down: dependencies; up: "
+                .option(
+                    "max-depth", short: "d", value: "N", type: .integer(1...1000), help: "maximum depth",
+                    default: "50"),
+                .option(
+                    "direction", value: "DIR", type: .choice(["down", "up"]),
+                    help: "down: dependencies; up: "
                         + "dependents", default: "down"),
                 .flag("reverse", help: "same as --direction up"),
             ],
@@ -194,13 +212,17 @@ public struct BDDepTreeCommand: CLICommand {
             }
         }
         if context.jsonMode {
-            BDSupport.printJSON(.array(rows.map { node, b in
-                BDSupport.beadJSON(b, adding: [
-                    JSONMember("depth", .int(node.depth)), JSONMember("parent_id", .string(node.parentID)),
-                    JSONMember("dependency_type", .string(node.type?.rawValue ?? "")),
-                    JSONMember("truncated", .bool(node.truncated)),
-                ])
-            }), context.console)
+            BDSupport.printJSON(
+                .array(
+                    rows.map { node, b in
+                        BDSupport.beadJSON(
+                            b,
+                            adding: [
+                                JSONMember("depth", .int(node.depth)), JSONMember("parent_id", .string(node.parentID)),
+                                JSONMember("dependency_type", .string(node.type?.rawValue ?? "")),
+                                JSONMember("truncated", .bool(node.truncated)),
+                            ])
+                    }), context.console)
             return
         }
         context.console.out("\n🌲 Dependency tree for \(id)\(up ? " (dependents)" : ""):\n")
@@ -220,7 +242,8 @@ public struct BDDepTreeCommand: CLICommand {
 /// `bd dep cycles`: blocking cycles in the graph.
 public struct BDDepCyclesCommand: CLICommand {
     public static var configuration: CommandConfiguration {
-        CommandConfiguration(name: "cycles", abstract: "Detect dependency cycles (blocks, conditional-blocks, waits-for)")
+        CommandConfiguration(
+            name: "cycles", abstract: "Detect dependency cycles (blocks, conditional-blocks, waits-for)")
     }
     public init(parsed: ParsedValues) throws(UsageError) {}
 

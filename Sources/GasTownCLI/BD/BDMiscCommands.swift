@@ -35,7 +35,9 @@ public struct BDLabelAddCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let label = edit.label
-        let beads = try await BDSupport.edit(edit.ids, context: context) { b, _ in [.labels(id: b.id, add: [label], remove: [])] }
+        let beads = try await BDSupport.edit(edit.ids, context: context) { b, _ in
+            [.labels(id: b.id, add: [label], remove: [])]
+        }
         BDSupport.printEdited(beads, verb: "Added label '\(label)' to", context)
     }
 }
@@ -51,7 +53,9 @@ public struct BDLabelRemoveCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let label = edit.label
-        let beads = try await BDSupport.edit(edit.ids, context: context) { b, _ in [.labels(id: b.id, add: [], remove: [label])] }
+        let beads = try await BDSupport.edit(edit.ids, context: context) { b, _ in
+            [.labels(id: b.id, add: [], remove: [label])]
+        }
         BDSupport.printEdited(beads, verb: "Removed label '\(label)' from", context)
     }
 }
@@ -80,9 +84,11 @@ public struct BDLabelListCommand: CLICommand {
             if id != nil {
                 BDSupport.printJSON(.array(result.map { .string($0.0) }), context.console)
             } else {
-                BDSupport.printJSON(.array(result.map {
-                    .object([JSONMember("label", .string($0.0)), JSONMember("count", .int($0.1))])
-                }), context.console)
+                BDSupport.printJSON(
+                    .array(
+                        result.map {
+                            .object([JSONMember("label", .string($0.0)), JSONMember("count", .int($0.1))])
+                        }), context.console)
             }
         } else if result.isEmpty {
             context.console.out(id.map { "\($0) has no labels" } ?? "No labels in use")
@@ -108,8 +114,10 @@ public struct BDCommentAddCommand: CLICommand {
         CommandConfiguration(
             name: "add", abstract: "Add a comment to an issue",
             options: [.option("author", short: "a", value: "NAME", help: "comment author (default: the actor)")],
-            arguments: [ArgumentSpec("id", help: "issue ID"),
-                        ArgumentSpec("text", help: "comment text (several words are joined)", arity: .variadic(min: 1))])
+            arguments: [
+                ArgumentSpec("id", help: "issue ID"),
+                ArgumentSpec("text", help: "comment text (several words are joined)", arity: .variadic(min: 1)),
+            ])
     }
     var id: String
     var text: String
@@ -219,12 +227,16 @@ public struct BDCountCommand: CLICommand {
         }
         let rows = counts.sorted { $0.key < $1.key }
         if context.jsonMode {
-            BDSupport.printJSON(.object([
-                JSONMember("total", .int(beads.count)),
-                JSONMember("groups", .array(rows.map {
-                    .object([JSONMember("group", .string($0.key)), JSONMember("count", .int($0.value))])
-                })),
-            ]), context.console)
+            BDSupport.printJSON(
+                .object([
+                    JSONMember("total", .int(beads.count)),
+                    JSONMember(
+                        "groups",
+                        .array(
+                            rows.map {
+                                .object([JSONMember("group", .string($0.key)), JSONMember("count", .int($0.value))])
+                            })),
+                ]), context.console)
         } else {
             context.console.out("Total: \(beads.count)")
             for (key, n) in rows { context.console.out("  \(key): \(n)") }
@@ -276,14 +288,19 @@ public struct BDStatsCommand: CLICommand {
             ("in_progress_issues", "In Progress", s.inProgress), ("closed_issues", "Closed", s.closed),
             ("blocked_issues", "Blocked", s.blocked), ("deferred_issues", "Deferred", s.deferred),
             ("ready_issues", "Ready", s.ready), ("tombstone_issues", "Deleted", s.tombstones),
-            ("pinned_issues", "Pinned", s.pinned), ("epics_eligible_for_closure", "Epics ready to close",
-                                                     s.epicsEligibleForClosure),
+            ("pinned_issues", "Pinned", s.pinned),
+            (
+                "epics_eligible_for_closure", "Epics ready to close",
+                s.epicsEligibleForClosure
+            ),
         ]
         let lead = (s.averageLeadTimeHours * 100).rounded() / 100
         if context.jsonMode {
-            BDSupport.printJSON(.object(rows.map { JSONMember($0.0, .int($0.2)) } + [
-                JSONMember("average_lead_time_hours", .number(String(lead))),
-            ]), context.console)
+            BDSupport.printJSON(
+                .object(
+                    rows.map { JSONMember($0.0, .int($0.2)) } + [
+                        JSONMember("average_lead_time_hours", .number(String(lead)))
+                    ]), context.console)
         } else {
             context.console.out("\n📊 Issue Database Status\n")
             for (_, title, n) in rows { context.console.out("  \(title): \(n)") }

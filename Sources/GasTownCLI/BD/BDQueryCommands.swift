@@ -17,8 +17,9 @@ enum FilterFlags {
         "label-any", value: "LABELS", kind: .commaList, help: "only issues with ANY of these labels")
     static let parent = OptionSpec.option("parent", value: "ID", help: "only descendants of this issue")
     static func limit(_ byDefault: Int) -> OptionSpec {
-        .option("limit", short: "n", value: "N", type: .integer(0...Int.max), help: "at most N results (0 = all)",
-                default: "\(byDefault)")
+        .option(
+            "limit", short: "n", value: "N", type: .integer(0...Int.max), help: "at most N results (0 = all)",
+            default: "\(byDefault)")
     }
     static let all: [OptionSpec] = [status, priority, type, assignee, label, labelAny, parent]
 }
@@ -43,7 +44,9 @@ public struct BDShowCommand: CLICommand {
                 var text: [String] = []
                 for id in ids {
                     let (bead, ledger) = try BDSupport.bead(id, in: state)
-                    if json { items.append(BDShowCommand.details(bead, ledger)) } else {
+                    if json {
+                        items.append(BDShowCommand.details(bead, ledger))
+                    } else {
                         text.append(BDShowCommand.describe(bead, ledger))
                     }
                 }
@@ -72,7 +75,9 @@ public struct BDShowCommand: CLICommand {
             return other.dependencies.filter { $0.dependsOnID == bead.id }.map { related(other, $0.type) }
         }.flatMap { $0 }
         if !dependents.isEmpty { members.append(JSONMember("dependents", .array(dependents))) }
-        if !bead.comments.isEmpty { members.append(JSONMember("comments", .array(bead.comments.map(BeadCodec.encode)))) }
+        if !bead.comments.isEmpty {
+            members.append(JSONMember("comments", .array(bead.comments.map(BeadCodec.encode))))
+        }
         if let parent = bead.parentID { members.append(JSONMember("parent", .string(parent))) }
         return .object(members)
     }
@@ -85,11 +90,15 @@ public struct BDShowCommand: CLICommand {
         if !b.assignee.isEmpty { lines.append("Assignee: \(b.assignee)") }
         lines.append("Created: \(b.createdAt.text)\(b.createdBy.isEmpty ? "" : " by \(b.createdBy)")")
         lines.append("Updated: \(b.updatedAt.text)")
-        if let closed = b.closedAt { lines.append("Closed: \(closed.text)\(b.closeReason.isEmpty ? "" : " (\(b.closeReason))")") }
+        if let closed = b.closedAt {
+            lines.append("Closed: \(closed.text)\(b.closeReason.isEmpty ? "" : " (\(b.closeReason))")")
+        }
         if let ref = b.externalRef { lines.append("External Ref: \(ref)") }
         if !b.labels.isEmpty { lines.append("Labels: [\(b.labels.joined(separator: " "))]") }
-        for (title, text) in [("Description", b.description), ("Design", b.design),
-                              ("Acceptance Criteria", b.acceptanceCriteria), ("Notes", b.notes)] where !text.isEmpty {
+        for (title, text) in [
+            ("Description", b.description), ("Design", b.design),
+            ("Acceptance Criteria", b.acceptanceCriteria), ("Notes", b.notes),
+        ] where !text.isEmpty {
             lines.append("")
             lines.append("\(title):")
             lines.append(text)
@@ -99,7 +108,9 @@ public struct BDShowCommand: CLICommand {
             lines.append("Depends on (\(b.dependencies.count)):")
             for d in b.dependencies {
                 let other = ledger.bead(d.dependsOnID)
-                lines.append("  → \(d.dependsOnID) [\(d.type.rawValue)]\(other.map { ": \($0.title) [P\($0.priority)]" } ?? "")")
+                lines.append(
+                    "  → \(d.dependsOnID) [\(d.type.rawValue)]"
+                        + (other.map { ": \($0.title) [P\($0.priority)]" } ?? ""))
             }
         }
         let dependents = ledger.dependentIDs(of: b.id).sorted()
@@ -129,8 +140,9 @@ public struct BDListCommand: CLICommand {
             options: FilterFlags.all + [
                 FilterFlags.limit(50),
                 .flag("all", help: "include closed issues"),
-                .option("sort", value: "FIELD", type: .choice(["priority", "created", "updated", "id", "title", "status"]),
-                        help: "sort by priority|created|updated|id|title|status", default: "priority"),
+                .option(
+                    "sort", value: "FIELD", type: .choice(["priority", "created", "updated", "id", "title", "status"]),
+                    help: "sort by priority|created|updated|id|title|status", default: "priority"),
                 .flag("reverse", short: "r", help: "reverse the order"),
             ])
     }
@@ -162,10 +174,16 @@ public struct BDListCommand: CLICommand {
             }
         }
         if context.jsonMode {
-            BDSupport.printJSON(.array(rows.map { b, deps, dependents in
-                BDSupport.beadJSON(b, adding: [JSONMember("dependency_count", .int(deps)),
-                                               JSONMember("dependent_count", .int(dependents))])
-            }), context.console)
+            BDSupport.printJSON(
+                .array(
+                    rows.map { b, deps, dependents in
+                        BDSupport.beadJSON(
+                            b,
+                            adding: [
+                                JSONMember("dependency_count", .int(deps)),
+                                JSONMember("dependent_count", .int(dependents)),
+                            ])
+                    }), context.console)
         } else if rows.isEmpty {
             context.console.out("No issues found.")
         } else {
@@ -190,9 +208,11 @@ public struct BDSearchCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "search", abstract: "Search issues by text (id, title, description, notes)",
-            options: [FilterFlags.status, FilterFlags.type, FilterFlags.assignee, FilterFlags.label,
-                      .option("query", value: "TEXT", help: "search text (alternative to the argument)"),
-                      FilterFlags.limit(50)],
+            options: [
+                FilterFlags.status, FilterFlags.type, FilterFlags.assignee, FilterFlags.label,
+                .option("query", value: "TEXT", help: "search text (alternative to the argument)"),
+                FilterFlags.limit(50),
+            ],
             arguments: [ArgumentSpec("query", help: "search text", arity: .optional)])
     }
 
@@ -235,8 +255,9 @@ public struct BDReadyCommand: CLICommand {
                 FilterFlags.parent,
                 .option("priority", short: "p", value: "P", help: "only this priority"),
                 .flag("unassigned", short: "u", help: "only issues with no assignee"),
-                .option("sort", short: "s", value: "POLICY", type: .choice(["hybrid", "priority", "oldest"]),
-                        help: "sort policy: hybrid|priority|oldest", default: "hybrid"),
+                .option(
+                    "sort", short: "s", value: "POLICY", type: .choice(["hybrid", "priority", "oldest"]),
+                    help: "sort policy: hybrid|priority|oldest", default: "hybrid"),
             ])
     }
 
@@ -292,12 +313,16 @@ public struct BDBlockedCommand: CLICommand {
             db.read { state in state.scopeNames.flatMap { state.scopes[$0]!.blocked(filter: filter) } }
         }
         if context.jsonMode {
-            BDSupport.printJSON(.array(blocked.map { item in
-                BDSupport.beadJSON(item.bead, adding: [
-                    JSONMember("blocked_by_count", .int(item.blockedBy.count)),
-                    JSONMember("blocked_by", .array(item.blockedBy.map { .string($0) })),
-                ])
-            }), context.console)
+            BDSupport.printJSON(
+                .array(
+                    blocked.map { item in
+                        BDSupport.beadJSON(
+                            item.bead,
+                            adding: [
+                                JSONMember("blocked_by_count", .int(item.blockedBy.count)),
+                                JSONMember("blocked_by", .array(item.blockedBy.map { .string($0) })),
+                            ])
+                    }), context.console)
         } else if blocked.isEmpty {
             context.console.out("\n✨ No blocked issues\n")
         } else {
@@ -305,7 +330,8 @@ public struct BDBlockedCommand: CLICommand {
             for item in blocked {
                 context.console.out("[P\(item.bead.priority)] \(item.bead.id): \(item.bead.title)")
                 context.console.out(
-                    "  Blocked by \(item.blockedBy.count) open dependencies: [\(item.blockedBy.joined(separator: " "))]")
+                    "  Blocked by \(item.blockedBy.count) open dependencies: [\(item.blockedBy.joined(separator: " "))]"
+                )
             }
             context.console.out("")
         }

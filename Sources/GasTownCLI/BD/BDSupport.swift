@@ -181,7 +181,9 @@ enum BDSupport {
         let pin = b.pinned ? "📌 " : ""
         let assignee = b.assignee.isEmpty ? "" : " @\(b.assignee)"
         let labels = b.labels.isEmpty ? "" : " [\(b.labels.joined(separator: " "))]"
-        return "\(pin)\(b.id) [P\(b.priority)] [\(b.issueType.rawValue)] \(b.status.rawValue)\(assignee)\(labels) - \(b.title)"
+        return
+            "\(pin)\(b.id) [P\(b.priority)] [\(b.issueType.rawValue)] \(b.status.rawValue)"
+            + "\(assignee)\(labels) - \(b.title)"
     }
 
     /// The status symbol beads uses in trees: ○ open, ◐ in progress, ● blocked, ✓ closed, ❄ deferred.

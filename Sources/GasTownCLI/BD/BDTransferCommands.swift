@@ -44,13 +44,15 @@ public struct BDImportCommand: CLICommand {
             return try BDImportCommand.importAll(beads, db: db, actor: actor)
         }
         if context.jsonMode {
-            BDSupport.printJSON(.object([
-                JSONMember("created", .int(outcome.created)), JSONMember("updated", .int(outcome.updated)),
-                JSONMember("unchanged", .int(outcome.unchanged)),
-            ]), context.console)
+            BDSupport.printJSON(
+                .object([
+                    JSONMember("created", .int(outcome.created)), JSONMember("updated", .int(outcome.updated)),
+                    JSONMember("unchanged", .int(outcome.unchanged)),
+                ]), context.console)
         } else {
             context.console.out(
-                "Import complete: \(outcome.created) created, \(outcome.updated) updated, \(outcome.unchanged) unchanged")
+                "Import complete: \(outcome.created) created, \(outcome.updated) updated, \(outcome.unchanged) unchanged"
+            )
         }
     }
 
@@ -75,7 +77,8 @@ public struct BDImportCommand: CLICommand {
                 }
             }
             for (scope, list) in byScope {
-                let probe = LedgerOp(actor: actor, stamp: .zero, time: Timestamp(unixNanos: 0), change: .importBeads(list))
+                let probe = LedgerOp(
+                    actor: actor, stamp: .zero, time: Timestamp(unixNanos: 0), change: .importBeads(list))
                 do { try state.scopes[scope]!.check(probe) } catch {
                     throw CLIError("import failed, nothing imported: \(error)", code: "invalid_input")
                 }
@@ -99,8 +102,9 @@ public struct BDExportCommand: CLICommand {
             name: "export", abstract: "Export issues to JSONL (sorted by ID)",
             options: [
                 .option("output", short: "o", value: "FILE", help: "write to FILE (atomically) instead of stdout"),
-                .option("format", short: "f", value: "FORMAT", type: .choice(["jsonl"]), help: "export format",
-                        default: "jsonl"),
+                .option(
+                    "format", short: "f", value: "FORMAT", type: .choice(["jsonl"]), help: "export format",
+                    default: "jsonl"),
                 FilterFlags.status,
             ])
     }
@@ -130,8 +134,9 @@ public struct BDExportCommand: CLICommand {
             }
             let count = text.reduce(0) { $1 == "\n" ? $0 + 1 : $0 }
             if context.jsonMode {
-                BDSupport.printJSON(.object([JSONMember("path", .string(path)), JSONMember("exported", .int(count))]),
-                                    context.console)
+                BDSupport.printJSON(
+                    .object([JSONMember("path", .string(path)), JSONMember("exported", .int(count))]),
+                    context.console)
             } else {
                 context.console.err("Exported \(count) issues to \(path)")
             }
