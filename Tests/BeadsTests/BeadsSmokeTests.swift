@@ -1,0 +1,6 @@
+import Testing
+@testable import Beads
+
+@Test func moduleLinks() {
+    #expect(!BeadsModule.name.isEmpty)
+}
