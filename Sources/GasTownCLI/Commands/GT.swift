@@ -68,7 +68,14 @@ public enum BD {
                     The store is found with -C DIR, else $BEADS_DIR, else the nearest parent of the working
                     directory holding .beads/.
                     """,
-                subcommands: [StoreWhereCommand.self, VersionCommand.self])
+                subcommands: [
+                    BDInitCommand.self, BDCreateCommand.self, BDQuickCommand.self, BDShowCommand.self,
+                    BDListCommand.self, BDSearchCommand.self, BDUpdateCommand.self, BDCloseCommand.self,
+                    BDReopenCommand.self, BDDeleteCommand.self, BDReadyCommand.self, BDBlockedCommand.self,
+                    BDDepCommand.self, BDLabelCommand.self, BDCommentsCommand.self, BDCommentCommand.self,
+                    BDCountCommand.self, BDStatsCommand.self, BDImportCommand.self, BDExportCommand.self,
+                    StoreWhereCommand.self, VersionCommand.self,
+                ])
         }
 
         public init() {}

@@ -1,4 +1,5 @@
 import Foundation
+import LedgerStore
 
 #if canImport(Glibc)
 import Glibc
@@ -147,6 +148,8 @@ public struct TownInstaller: Sendable {
             JSONRoute(prefix: "\(TownInstaller.townPrefix)-cv-", path: "."),
         ]
         let routeLines = try routes.map { String(decoding: try JSONEncoder.compactSorted.encode($0), as: UTF8.self) }
+        // The store wrote a routes.jsonl for its scope; the town's adds the convoy route, so it replaces that one.
+        try? FileManager.default.removeItem(atPath: Discovery.join(root, ".beads/routes.jsonl"))
         try Durability.writeFile(
             Discovery.join(root, ".beads/routes.jsonl"), Data((routeLines.joined(separator: "\n") + "\n").utf8))
         try steps.next()
@@ -160,15 +163,17 @@ public struct TownInstaller: Sendable {
         try steps.next()
     }
 
-    /// Creates the town-wide ledger store directory: `.beads/` with `config.json` recording the prefix and
-    /// `metadata.json` naming the JSONL export. The LedgerStore module takes over the directory from here
-    /// (its write-ahead log and snapshots live beside these files).
+    /// Creates the town-wide ledger store at `path` (`<town>/.beads`) with its first scope `prefix`: the durable
+    /// store (write-ahead log with the replica ID and the scope, snapshots directory, lock file), `config.json`,
+    /// `metadata.json` and `routes.jsonl` (`LedgerDatabase.initialize`). Blocking; runs inside the installer's
+    /// staging directory, so a failure here leaves nothing behind.
     public static func initLedger(at path: String, prefix: String) throws {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
-        let config = JSONValue.object(["prefix": .string(prefix)])
-        try Durability.writeFile(Discovery.join(path, "config.json"), Data(config.formatted.utf8))
-        let metadata = JSONValue.object(["jsonl_export": .string("issues.jsonl")])
-        try Durability.writeFile(Discovery.join(path, "metadata.json"), Data(metadata.formatted.utf8))
+        do {
+            let db = try LedgerDatabase.initialize(StoreLayout(beadsDirectory: path), prefix: prefix)
+            db.close()
+        } catch {
+            throw CLIError("cannot create the town ledger at \(path): \(error)", code: "io")
+        }
     }
 
     func makeDirectory(_ path: String, permissions: Int = 0o755) throws {

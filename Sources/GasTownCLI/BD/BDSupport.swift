@@ -1,0 +1,221 @@
+import Beads
+import Foundation
+import LedgerStore
+
+/// The ordered, Go-exact JSON value of the Beads core (the CLI's own `JSONValue` sorts keys).
+typealias LedgerJSON = Beads.JSONValue
+
+/// Shared plumbing of the `bd` verbs: opening the store (off the cooperative pool), turning store and ledger
+/// errors into one-line `CLIError`s, parsing beads' value spellings, and printing beads' JSON and text shapes.
+///
+/// A namespace; `Sendable` trivially.
+enum BDSupport {
+    /// Finds the store (-C, BEADS_DIR, nearest `.beads/`), opens it on a dedicated thread, runs `body` there and
+    /// closes the store. Every `bd` verb that touches the ledger goes through here.
+    static func withLedger<T: Sendable>(
+        _ context: CommandContext, _ body: @escaping @Sendable (any LedgerAccess) throws -> T
+    ) async throws -> T {
+        let location = try context.beadsStore()
+        return try await BlockingWork.run { () throws -> T in
+            let db = try connect(beadsDirectory: location.path)
+            defer { db.close() }
+            do { return try body(db) } catch let error as LedgerDatabaseError { throw cliError(error) }
+        }
+    }
+
+    /// Embedded mode: takes the store's lock and loads it. (A node-socket client will be tried first once the node
+    /// serves the ledger; DESIGN §3.)
+    static func connect(beadsDirectory: String) throws(CLIError) -> any LedgerAccess {
+        do { return try LedgerDatabase.open(StoreLayout(beadsDirectory: beadsDirectory)) } catch {
+            throw cliError(error)
+        }
+    }
+
+    /// A ledger or store error as a one-line CLI error with beads-like codes.
+    static func cliError(_ error: LedgerDatabaseError) -> CLIError {
+        switch error {
+        case .notInitialized(let path):
+            return CLIError(
+                "no beads store found at \(path)", hint: "run 'bd init' to create one (or pass -C DIR / set BEADS_DIR)",
+                code: "no_store")
+        case .alreadyInitialized: return CLIError(error.description, code: "exists")
+        case .ledger(let e):
+            switch e {
+            case .beadNotFound: return CLIError(e.description, code: "not_found")
+            case .cycle: return CLIError(e.description, code: "cycle")
+            case .decode: return CLIError(e.description, code: "invalid_input")
+            default: return CLIError(e.description, code: "invalid")
+            }
+        case .store(.locked): return CLIError(error.description, code: "locked")
+        default: return CLIError(error.description)
+        }
+    }
+
+    // MARK: Values
+
+    /// beads' priority spellings: `0`–`4` or `P0`–`P4`.
+    static func priority(_ text: String, command: String) throws(UsageError) -> Int {
+        let digits = text.hasPrefix("P") || text.hasPrefix("p") ? String(text.dropFirst()) : text
+        guard let value = Int(digits), (0...4).contains(value) else {
+            throw UsageError(
+                command: command,
+                reason: .invalid("invalid priority '\(text)': use 0 (critical) to 4 (backlog), or P0-P4"))
+        }
+        return value
+    }
+
+    static func status(_ text: String, command: String) throws(UsageError) -> BeadStatus {
+        guard let status = BeadStatus(rawValue: text.replacingOccurrences(of: "-", with: "_")) else {
+            let valid = BeadStatus.allCases.map(\.rawValue).joined(separator: ", ")
+            throw UsageError(command: command, reason: .invalid("unknown status '\(text)': use one of \(valid)"))
+        }
+        return status
+    }
+
+    static func dependencyType(_ text: String, command: String) throws(UsageError) -> DependencyType {
+        guard let type = DependencyType(rawValue: text) else {
+            let valid = DependencyType.allCases.map(\.rawValue).joined(separator: ", ")
+            throw UsageError(
+                command: command, reason: .invalid("unknown dependency type '\(text)': use one of \(valid)"))
+        }
+        return type
+    }
+
+    /// `--deps` entries: `type:id` or a bare `id` (blocks), as beads.
+    static func dependencies(_ items: [String], command: String) throws(UsageError) -> [DependencyKey] {
+        var out: [DependencyKey] = []
+        for raw in items {
+            let item = raw.trimmingCharacters(in: .whitespaces)
+            guard !item.isEmpty else { continue }
+            if let colon = item.firstIndex(of: ":") {
+                let type = try dependencyType(String(item[..<colon]), command: command)
+                let target = String(item[item.index(after: colon)...])
+                guard !target.isEmpty else {
+                    throw UsageError(command: command, reason: .invalid("dependency '\(raw)' has no ID: use type:id"))
+                }
+                out.append(DependencyKey(dependsOnID: target, type: type))
+            } else {
+                out.append(DependencyKey(dependsOnID: item, type: .blocks))
+            }
+        }
+        return out
+    }
+
+    static func issueType(_ text: String) -> IssueType { IssueType(text) }
+
+    /// A filter from the common filter flags (`-s -p -t -a -l --label-any --parent -n`); absent flags do not filter.
+    static func filter(_ parsed: ParsedValues, limitDefault: Int = 0) throws(UsageError) -> BeadFilter {
+        var f = BeadFilter()
+        for s in parsed.strings("status") { f.statuses.insert(try status(s, command: parsed.commandPath)) }
+        for p in parsed.strings("priority") { f.priorities.insert(try priority(p, command: parsed.commandPath)) }
+        for t in parsed.strings("type") { f.types.insert(IssueType(t)) }
+        f.assignee = parsed.string("assignee")
+        f.unassigned = parsed.flag("unassigned")
+        f.labels = parsed.strings("label")
+        f.labelsAny = parsed.strings("label-any")
+        f.parent = parsed.string("parent")
+        f.limit = try parsed.int("limit") ?? limitDefault
+        if f.limit < 0 { throw parsed.invalid("--limit must be 0 (no limit) or more") }
+        return f
+    }
+
+    // MARK: Output
+
+    /// Prints `value` as beads' `--json` output: Go's indented encoding with struct key order kept, shaped by
+    /// the console's style (legacy: objects get `schema_version`, arrays as they are; envelope: `data`).
+    static func printJSON(_ value: LedgerJSON, _ console: Console) {
+        var shaped = value
+        switch (console.jsonStyle, value) {
+        case (.envelope, _):
+            shaped = .object([JSONMember("data", value), JSONMember("schema_version", .int(Console.schemaVersion))])
+        case (.legacy, .object(var members)):
+            members.append(JSONMember("schema_version", .int(Console.schemaVersion)))
+            shaped = .object(members)
+        default: break
+        }
+        var out: [UInt8] = []
+        indented(shaped, indent: 0, into: &out)
+        out.append(0x0A)
+        console.stdout.write(String(decoding: out, as: UTF8.self))
+    }
+
+    /// Go `json.Encoder` with `SetIndent("", "  ")` over an ordered value.
+    static func indented(_ value: LedgerJSON, indent: Int, into out: inout [UInt8]) {
+        func pad(_ n: Int) { out.append(contentsOf: repeatElement(0x20, count: n * 2)) }
+        switch value {
+        case .array(let items) where !items.isEmpty:
+            out.append(UInt8(ascii: "["))
+            for (i, item) in items.enumerated() {
+                out.append(contentsOf: i == 0 ? [0x0A] : [UInt8(ascii: ","), 0x0A])
+                pad(indent + 1)
+                indented(item, indent: indent + 1, into: &out)
+            }
+            out.append(0x0A)
+            pad(indent)
+            out.append(UInt8(ascii: "]"))
+        case .object(let members) where !members.isEmpty:
+            out.append(UInt8(ascii: "{"))
+            for (i, m) in members.enumerated() {
+                out.append(contentsOf: i == 0 ? [0x0A] : [UInt8(ascii: ","), 0x0A])
+                pad(indent + 1)
+                LedgerJSON.writeString(m.key, to: &out)
+                out.append(contentsOf: [UInt8(ascii: ":"), 0x20])
+                indented(m.value, indent: indent + 1, into: &out)
+            }
+            out.append(0x0A)
+            pad(indent)
+            out.append(UInt8(ascii: "}"))
+        default:
+            value.write(to: &out)
+        }
+    }
+
+    /// A bead in beads' JSON shape with `extra` members appended (as Go's embedded structs do).
+    static func beadJSON(_ bead: Bead, adding extra: [JSONMember] = []) -> LedgerJSON {
+        guard case .object(let members) = BeadCodec.encode(bead) else { return .null }
+        return .object(members + extra)
+    }
+
+    /// beads' `list` line: `bd-abc [P2] [task] open @bob [a b] - Title`.
+    static func listLine(_ b: Bead) -> String {
+        let pin = b.pinned ? "📌 " : ""
+        let assignee = b.assignee.isEmpty ? "" : " @\(b.assignee)"
+        let labels = b.labels.isEmpty ? "" : " [\(b.labels.joined(separator: " "))]"
+        return
+            "\(pin)\(b.id) [P\(b.priority)] [\(b.issueType.rawValue)] \(b.status.rawValue)"
+            + "\(assignee)\(labels) - \(b.title)"
+    }
+
+    /// The status symbol beads uses in trees: ○ open, ◐ in progress, ● blocked, ✓ closed, ❄ deferred.
+    static func statusSymbol(_ s: BeadStatus) -> String {
+        switch s {
+        case .open: return "○"
+        case .inProgress: return "◐"
+        case .blocked: return "●"
+        case .closed: return "✓"
+        case .deferred: return "❄"
+        case .pinned: return "📌"
+        case .hooked: return "⚓"
+        case .tombstone: return "✗"
+        }
+    }
+
+    /// Looks up a bead by ID across scopes, or throws "no bead …" (code not_found).
+    static func bead(_ id: String, in state: TownLedgerState) throws(CLIError) -> (bead: Bead, ledger: Ledger) {
+        if let scope = state.scope(forID: id), let ledger = state.scopes[scope], let b = ledger.bead(id) {
+            return (b, ledger)
+        }
+        throw CLIError(LedgerError.beadNotFound(id).description, code: "not_found")
+    }
+
+    /// The wall clock now, as a bead timestamp (for ready's defer_until and hybrid sort; reads happen here, in
+    /// the shell).
+    static func now() -> Timestamp { Timestamp(unixNanos: LedgerDatabaseSettings.systemWallClock()) }
+
+    /// All beads of every scope in `state`, filtered with the same rules as `Ledger.list`.
+    static func list(_ state: TownLedgerState, _ filter: BeadFilter) -> [Bead] {
+        var unlimited = filter
+        unlimited.limit = 0
+        return state.scopeNames.flatMap { state.scopes[$0]!.list(unlimited) }
+    }
+}
