@@ -1,6 +1,0 @@
-import Testing
-@testable import Transport
-
-@Test func moduleLinks() {
-    #expect(!"\(Transport.self)".isEmpty)
-}
