@@ -57,8 +57,8 @@ public enum FrameCodec {
 /// connection must be closed (the stream position is lost).
 /// `Sendable` because it is a plain value.
 public struct FrameDecoder: Sendable {
-    /// The limits this decoder enforces.
-    public let limits: FrameLimits
+    /// The limits this decoder enforces. May be lowered once a connection's purpose is known (hello).
+    public var limits: FrameLimits
     private var buffer: [UInt8] = []
     private var start = 0
     private var failure: WireError?
