@@ -48,7 +48,9 @@ extension Connection {
     func tick() {
         let now = DispatchTime.now().uptimeNanoseconds
         func elapsed(since start: UInt64) -> TimeInterval { TimeInterval(now &- start) / 1e9 }
-        if !established && elapsed(since: startedAt) > settings.handshakeTimeout {
+        if state == .connecting && elapsed(since: startedAt) > settings.connectTimeout {
+            shutdown(.timedOut("TCP connect took longer than \(settings.connectTimeout) s"), graceful: false)
+        } else if !established && elapsed(since: startedAt) > settings.handshakeTimeout {
             shutdown(.timedOut("no completed handshake and hello within \(settings.handshakeTimeout) s"), graceful: false)
         } else if state == .open && decoder.hasPartialFrame && !lock.withLock({ readPaused })
             && elapsed(since: lastReadAt) > settings.partialFrameTimeout

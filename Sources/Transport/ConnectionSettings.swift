@@ -11,6 +11,8 @@ public struct ConnectionSettings: Sendable {
     public var outboundHighWater = 4 << 20
     /// Waiting senders resume once queued bytes fall to this. Default 1 MiB.
     public var outboundLowWater = 1 << 20
+    /// Time allowed for the TCP connect alone. Default 3 s.
+    public var connectTimeout: TimeInterval = 3
     /// Time allowed from connect to the peer's hello (TCP connect, TLS handshake, hello). Default 10 s.
     public var handshakeTimeout: TimeInterval = 10
     /// A frame cut off mid-way: the connection is closed when no byte arrives for this long. Default 10 s.
@@ -26,6 +28,6 @@ public struct ConnectionSettings: Sendable {
 
     /// How often the connection checks its timeouts: a quarter of the shortest one, between 10 ms and 1 s.
     var tickInterval: TimeInterval {
-        min(1, max(0.01, min(handshakeTimeout, partialFrameTimeout, idleTimeout) / 4))
+        min(1, max(0.01, min(connectTimeout, handshakeTimeout, partialFrameTimeout, idleTimeout) / 4))
     }
 }

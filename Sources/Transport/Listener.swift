@@ -56,7 +56,7 @@ public final class Listener: @unchecked Sendable {
         self.onRefusal = onRefusal
         self.onConnection = onConnection
         source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-        source.setEventHandler { [unowned self] in self.acceptAll() }
+        source.setEventHandler { [weak self] in self?.acceptAll() }
         source.setCancelHandler { Glibc.close(fd) }
         source.activate()
     }
@@ -93,9 +93,10 @@ public final class Listener: @unchecked Sendable {
 /// A caseless namespace; nothing to share.
 public enum Dialer {
     /// Connects to `address` over TLS, checks that the server's certificate names `peer` (SNI + SAN), and
-    /// completes the hello exchange for `purpose`.
+    /// completes the hello exchange for `purpose`. With `peer` nil (`gt node ping ADDRESS`), any node with a
+    /// certificate from a trusted CA is accepted and its name is taken from that certificate.
     public static func connect(
-        to address: PeerAddress, peer: NodeName, context: TLSContext, local: NodeName,
+        to address: PeerAddress, peer: NodeName?, context: TLSContext, local: NodeName,
         purpose: ConnectionPurpose = .general, settings: ConnectionSettings = ConnectionSettings()
     ) async throws(TransportError) -> (Connection, PeerInfo) {
         let connection = Connection.dial(

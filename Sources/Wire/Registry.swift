@@ -50,21 +50,26 @@ public struct MessageRegistry: Sendable {
     /// Every registered type, by number.
     public var all: [MessageDescriptor] { descriptors.values.sorted { $0.type.rawValue < $1.type.rawValue } }
 
-    /// What to do with an incoming envelope on a connection that negotiated `negotiatedVersion`.
+    /// What to do with an incoming envelope.
     public enum Verdict: Equatable, Sendable {
         /// Hand it to the application.
         case deliver
         /// Send this error reply back (the envelope is not delivered).
         case reply(Envelope)
-        /// Drop it silently (an error reply or response to an unknown type must not be answered).
+        /// Drop it silently (a bad response or error reply is never answered, so errors cannot ping-pong).
         case drop(WireError)
     }
 
+    /// The verdict for `envelope` on a connection that negotiated `negotiatedVersion`. Responses and error
+    /// replies are not checked against the registry (they answer our own requests and are paired by request
+    /// id); their version still is.
     public func check(_ envelope: Envelope, negotiatedVersion: UInt16, local: NodeName) -> Verdict {
         let problem: (WireError, ErrorReply.Code)?
         if envelope.version != negotiatedVersion {
             problem = (.unsupportedVersion(envelope.version), .unsupportedVersion)
-        } else if descriptor(for: envelope.type, version: envelope.version) == nil {
+        } else if envelope.kind == .request || envelope.kind == .oneWay,
+            descriptor(for: envelope.type, version: envelope.version) == nil
+        {
             problem = (.unknownMessageType(envelope.type.rawValue), .unknownMessageType)
         } else {
             problem = nil

@@ -54,7 +54,17 @@ func recordingListener(
 }
 
 /// Polls `condition` every 10 ms for up to `seconds`.
-func eventually(_ seconds: Double = 5, _ condition: () -> Bool) async -> Bool {
+func eventually(_ seconds: Double = 5, _ condition: () async -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(nanoseconds: 10_000_000)
+    }
+    return await condition()
+}
+
+/// Polls a synchronous `condition` every 10 ms for up to `seconds`.
+func eventually(_ seconds: Double = 5, sync condition: () -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if condition() { return true }

@@ -31,10 +31,13 @@ import Testing
         #expect(reply.kind == .error)
         #expect(reply.requestID == 5)
         #expect(try ErrorReply.decode(reply.body).code == .unknownMessageType)
-        // An unknown error reply is dropped, never answered (no ping-pong of errors).
+        // An error reply answers our own request: delivered whatever its type (paired by request id)…
         var errorEnvelope = request
         errorEnvelope.kind = .error
-        #expect(registry.check(errorEnvelope, negotiatedVersion: 1, local: bob) == .drop(.unknownMessageType(999)))
+        #expect(registry.check(errorEnvelope, negotiatedVersion: 1, local: bob) == .deliver)
+        // …but at a wrong version it is dropped, never answered (no ping-pong of errors).
+        errorEnvelope.version = 7
+        #expect(registry.check(errorEnvelope, negotiatedVersion: 1, local: bob) == .drop(.unsupportedVersion(7)))
         // A known type at the wrong version is refused too.
         let ping = Envelope(version: 9, kind: .request, type: .ping, requestID: 1, sender: alice)
         guard case .reply = registry.check(ping, negotiatedVersion: 1, local: bob) else {
