@@ -67,6 +67,9 @@ public actor ConnectionManager {
     private var linkWaiters: [LinkKey: [CheckedContinuation<Void, Never>]] = [:]
     private var running = true
     private var revocationObserver: UUID?
+    private var refusalLog: [TransportError] = []
+    /// How many refusals `recentRefusals` keeps.
+    public static let refusalLogLength = 64
 
     /// - Parameters:
     ///   - registry: message types this node accepts; others are answered with an error reply.
@@ -90,7 +93,11 @@ public actor ConnectionManager {
     public func listen(host: String, port: UInt16) throws(TransportError) -> PeerAddress {
         startRevocationWatch()
         let listener = try Listener(
-            host: host, port: port, context: context, local: local, settings: settings.connection
+            host: host, port: port, context: context, local: local, settings: settings.connection,
+            onRefusal: { [weak self] error in
+                guard let self else { return }
+                Task { await self.recordRefusal(error) }
+            }
         ) { [weak self] connection, peer in
             guard let self else {
                 connection.close()
@@ -201,7 +208,16 @@ public actor ConnectionManager {
         for link in open { await link.connection.waitUntilClosed() }
     }
 
+    /// The latest refused inbound connections (bad certificate, not TLS, bad hello, …) and links dropped for
+    /// misbehaviour (bad frames, timeouts, revocation), oldest first.
+    public func recentRefusals() -> [TransportError] { refusalLog }
+
     // MARK: Internals
+
+    private func recordRefusal(_ error: TransportError) {
+        refusalLog.append(error)
+        if refusalLog.count > Self.refusalLogLength { refusalLog.removeFirst(refusalLog.count - Self.refusalLogLength) }
+    }
 
     private func startRevocationWatch() {
         guard revocationObserver == nil else { return }
@@ -233,6 +249,7 @@ public actor ConnectionManager {
             return
         }
         if let certificate = peer.certificate, identity.revocations.isRevoked(serial: certificate.serial) {
+            recordRefusal(.revoked(serial: certificate.serial))
             connection.abort(.revoked(serial: certificate.serial))
             return
         }
@@ -257,8 +274,8 @@ public actor ConnectionManager {
         links[key] = link
         wakeWaiters(key)
         Task { [weak self] in
-            _ = await link.run()
-            await self?.linkEnded(link, key: key)
+            let reason = await link.run()
+            await self?.linkEnded(link, key: key, reason: reason)
         }
         Task { [weak self, settings] in
             while link.connection.closedReason == nil {
@@ -288,8 +305,12 @@ public actor ConnectionManager {
         }
     }
 
-    private func linkEnded(_ link: PeerLink, key: LinkKey) {
+    private func linkEnded(_ link: PeerLink, key: LinkKey, reason: TransportError? = nil) {
         if links[key] === link { links[key] = nil }
+        switch reason {
+        case .protocolViolation, .timedOut, .helloRejected, .revoked: recordRefusal(reason!)
+        default: break
+        }
     }
 
     private nonisolated func wrappedHandler() -> InboundHandler {

@@ -20,9 +20,15 @@ final class TestNode: @unchecked Sendable {
         return registry
     }
 
-    init(identity: NodeIdentity, settings: ConnectionManagerSettings = fastSettings, port: UInt16 = 0) async throws {
+    init(
+        identity: NodeIdentity, settings: ConnectionManagerSettings = fastSettings, port: UInt16 = 0,
+        joinService: JoinService? = nil
+    ) async throws {
         let inbox = self.inbox
-        manager = try ConnectionManager(identity: identity, settings: settings, registry: Self.registry) { message in
+        manager = try ConnectionManager(
+            identity: identity, settings: settings, registry: Self.registry, joinService: joinService
+        ) { message in
+            inbox.accepted(message.peer.name)
             switch message.envelope.type {
             case TestNode.note:
                 inbox.add(message.peer.name, message.envelope.body)
