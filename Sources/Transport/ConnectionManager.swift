@@ -313,10 +313,29 @@ public actor ConnectionManager {
         }
     }
 
+    /// Applies a CA-signed revocation locally (dropping live links of that certificate) and sends it to
+    /// every connected peer, which apply it and pass it on to their own peers once. Returns false when
+    /// the entry's signature does not verify or it was already known. Persisting it
+    /// (`PKI.recordRevocation`) is the caller's job; receivers' handlers get the `revocation` message too.
+    @discardableResult
+    public func publishRevocation(_ entry: RevocationEntry) async -> Bool {
+        guard identity.revocations.add(entry, trusting: identity.trustedAuthorities) else { return false }
+        let body = Array(entry.jsonLine().utf8)
+        for link in links.values where link.peer.purpose == .general && link.connection.closedReason == nil {
+            try? await link.send(.revocation, body: body)
+        }
+        return true
+    }
+
     private nonisolated func wrappedHandler() -> InboundHandler {
         let handler = self.handler
         let joinService = self.joinService
-        return { message in
+        return { [weak self] message in
+            if message.envelope.type == .revocation, message.envelope.kind == .oneWay {
+                guard let entry = try? JSONDecoder().decode(RevocationEntry.self, from: Data(message.envelope.body))
+                else { throw ErrorReply(code: .badRequest, message: "unreadable revocation entry") }
+                guard await self?.publishRevocation(entry) == true else { return [] }
+            }
             if message.envelope.type == .renewRequest, message.envelope.kind == .request {
                 guard let joinService else {
                     throw ErrorReply(code: .refused, message: "this node does not hold the CA key")

@@ -138,6 +138,28 @@ final class TestNode: @unchecked Sendable {
         await b.manager.shutdown()
     }
 
+    @Test func revocationSpreadsAndDropsTheRevokedPeerEverywhere() async throws {
+        let ca = try TestCA()
+        let a = try await TestNode(identity: ca.identity("a"))
+        let b = try await TestNode(identity: ca.identity("b"))
+        let c = try await TestNode(identity: ca.identity("c"))
+        await a.manager.addPeer(name("b"), at: b.address)
+        await a.manager.addPeer(name("c"), at: c.address)
+        await b.manager.addPeer(name("c"), at: c.address)
+        _ = try await a.manager.request(TestNode.echo, body: [], to: name("c"))
+        _ = try await b.manager.request(TestNode.echo, body: [], to: name("c"))
+        _ = try await a.manager.request(TestNode.echo, body: [], to: name("b"))
+        let entry = try RevocationEntry.revoking(
+            serial: c.manager.identity.certificate.serial, node: "c", by: ca.authority, now: Date())
+        #expect(await a.manager.publishRevocation(entry))
+        #expect(await !a.manager.publishRevocation(entry))  // already known
+        #expect(await eventually { await b.manager.connectedPeers() == [name("a")] })
+        #expect(await eventually { await a.manager.connectedPeers() == [name("b")] })
+        #expect(b.manager.identity.revocations.isRevoked(serial: entry.serial))
+        #expect(b.inbox.acceptedPeers.contains(name("a")))  // the handler saw the revocation message
+        for node in [a, b, c] { await node.manager.shutdown() }
+    }
+
     @Test func backoffIsCappedExponentialWithJitter() {
         #expect(Backoff.delay(attempt: 0, base: 0.1, cap: 10, jitter: 0.5, random: 0.3) == 0)
         #expect(Backoff.delay(attempt: 1, base: 0.1, cap: 10, jitter: 0, random: 0.9) == 0.1)
