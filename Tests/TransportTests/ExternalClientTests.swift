@@ -28,7 +28,7 @@ func runOpenSSL(_ arguments: [String], input: [UInt8], holdStdin: Double, timeou
         process.terminationHandler = { _ in continuation.yield() }
     }
     try process.run()
-    stdin.fileHandleForWriting.write(Data(input))
+    try? stdin.fileHandleForWriting.write(contentsOf: Data(input))  // the child may already have exited (EPIPE)
     let pid = process.processIdentifier
     let watchdog = Task {
         try await Task.sleep(nanoseconds: UInt64(holdStdin * 1e9))
