@@ -16,6 +16,8 @@ public final class Listener: @unchecked Sendable {
     let onConnection: @Sendable (Connection, PeerInfo) -> Void
     let onRefusal: @Sendable (TransportError) -> Void
     private let queue = DispatchQueue(label: "gastown.listener")
+    private let pendingLock = NSLock()
+    private var pendingHandshakes = 0
     private let source: DispatchSourceRead
     private let fd: Int32
 
@@ -65,12 +67,23 @@ public final class Listener: @unchecked Sendable {
 
     private func acceptAll() {
         while let client = Socket.accept(fd) {
+            let admitted = pendingLock.withLock {
+                guard pendingHandshakes < settings.maxPendingHandshakes else { return false }
+                pendingHandshakes += 1
+                return true
+            }
+            guard admitted else {
+                Glibc.close(client)
+                onRefusal(.unavailable("more than \(settings.maxPendingHandshakes) handshakes in progress"))
+                continue
+            }
             let connection = Connection.accepted(
                 fd: client, context: context, limits: .general, settings: settings)
             let local = self.local
             let onConnection = self.onConnection
             let onRefusal = self.onRefusal
-            Task {
+            Task { [weak self] in
+                defer { self?.pendingLock.withLock { self?.pendingHandshakes -= 1 } }
                 do {
                     let peer = try await connection.establish(local: local, expectedPeer: nil, purpose: nil)
                     onConnection(connection, peer)

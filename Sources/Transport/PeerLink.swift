@@ -41,7 +41,11 @@ public final class PeerLink: @unchecked Sendable {
     private var nextRequestID: UInt64 = 0
     private var lastActivity = DispatchTime.now().uptimeNanoseconds
 
-    init(connection: Connection, peer: PeerInfo, local: NodeName, registry: MessageRegistry, handler: @escaping InboundHandler) {
+    /// Wraps an established connection (from `Dialer` or `Listener`). Call `run()` to start reading.
+    public init(
+        connection: Connection, peer: PeerInfo, local: NodeName, registry: MessageRegistry = .core,
+        handler: @escaping InboundHandler
+    ) {
         self.connection = connection
         self.peer = peer
         self.local = local
@@ -147,7 +151,7 @@ public final class PeerLink: @unchecked Sendable {
 
     /// Reads frames until the connection closes, answering pings, pairing responses with requests and
     /// handing everything else to the handler. Returns the reason the connection closed.
-    func run() async -> TransportError {
+    public func run() async -> TransportError {
         var closeReason = TransportError.closed(reason: "closed")
         reading: while true {
             let frames: [[UInt8]]

@@ -107,6 +107,31 @@ func runOpenSSL(_ arguments: [String], input: [UInt8], holdStdin: Double, timeou
     }
 }
 
+extension UnixSocketTests {
+    @Test func localServerAnswersCLIRequests() async throws {
+        try await withTemporaryDirectory { root in
+            let path = root.appendingPathComponent("node.sock").path
+            var registry = MessageRegistry.core
+            registry.register(MessageDescriptor(type: TestNode.echo, name: "echo"))
+            let server = try LocalServer(path: path, local: name("node"), registry: registry) { message in
+                Array("\(message.peer.name)>".utf8) + message.envelope.body
+            }
+            defer { server.close() }
+            let link = try await LocalClient.connect(path: path, local: name("cli"), node: name("node"))
+            let reply = try await link.request(TestNode.echo, body: [9], timeout: 5)
+            #expect(reply.body == Array("cli>".utf8) + [9])
+            do {
+                _ = try await link.request(MessageType(rawValue: 999), body: [], timeout: 5)
+                Issue.record("unknown type must be refused")
+            } catch {
+                guard case .remoteError(let refusal)? = error as? TransportError else { throw error }
+                #expect(refusal.code == .unknownMessageType)
+            }
+            link.connection.close()
+        }
+    }
+}
+
 @Suite struct BenchmarkSmokeTests {
     /// The benchmark functions run end to end (their figures are reported by gt-bench, not checked here).
     @Test func benchmarksRun() async throws {
