@@ -51,12 +51,16 @@ extension Connection {
         if state == .connecting && elapsed(since: startedAt) > settings.connectTimeout {
             shutdown(.timedOut("TCP connect took longer than \(settings.connectTimeout) s"), graceful: false)
         } else if !established && elapsed(since: startedAt) > settings.handshakeTimeout {
-            shutdown(.timedOut("no completed handshake and hello within \(settings.handshakeTimeout) s"), graceful: false)
+            shutdown(
+                .timedOut("no completed handshake and hello within \(settings.handshakeTimeout) s"), graceful: false)
         } else if state == .open && decoder.hasPartialFrame && !lock.withLock({ readPaused })
             && elapsed(since: lastReadAt) > settings.partialFrameTimeout
         {
-            shutdown(.timedOut("a frame was cut off and no byte came for \(settings.partialFrameTimeout) s"), graceful: false)
-        } else if state == .open && elapsed(since: lastReadAt) > settings.idleTimeout && !lock.withLock({ readPaused }) {
+            shutdown(
+                .timedOut("a frame was cut off and no byte came for \(settings.partialFrameTimeout) s"), graceful: false
+            )
+        } else if state == .open && elapsed(since: lastReadAt) > settings.idleTimeout && !lock.withLock({ readPaused })
+        {
             shutdown(.timedOut("nothing received for \(settings.idleTimeout) s"), graceful: false)
         }
     }
@@ -92,7 +96,9 @@ extension Connection {
                     if result < 0 && (code == EAGAIN || code == EWOULDBLOCK) { return }
                     if result < 0 && code == EINTR { continue }
                     shutdown(
-                        result == 0 ? .closed(reason: "the peer closed the connection") : .system(operation: "read", errno: code),
+                        result == 0
+                            ? .closed(reason: "the peer closed the connection")
+                            : .system(operation: "read", errno: code),
                         graceful: false, clean: result == 0)
                     return
                 }

@@ -97,14 +97,14 @@ public actor ConnectionManager {
             onRefusal: { [weak self] error in
                 guard let self else { return }
                 Task { await self.recordRefusal(error) }
-            }
-        ) { [weak self] connection, peer in
-            guard let self else {
-                connection.close()
-                return
-            }
-            Task { await self.adopt(connection, peer) }
-        }
+            },
+            onConnection: { [weak self] connection, peer in
+                guard let self else {
+                    connection.close()
+                    return
+                }
+                Task { await self.adopt(connection, peer) }
+            })
         self.listener = listener
         return listener.address
     }
@@ -256,10 +256,13 @@ public actor ConnectionManager {
         let key = LinkKey(peer: peer.name, purpose: peer.purpose)
         if let existing = links[key], existing.connection.closedReason == nil {
             let dialerOf = { (info: PeerInfo) in info.dialedByLocal ? self.local : info.name }
-            let existingPreferred = TieBreak.keeps(connectionDialedBy: dialerOf(existing.peer), local: local, remote: peer.name)
+            let existingPreferred = TieBreak.keeps(
+                connectionDialedBy: dialerOf(existing.peer), local: local, remote: peer.name)
             let newPreferred = TieBreak.keeps(connectionDialedBy: dialerOf(peer), local: local, remote: peer.name)
             if existingPreferred && !newPreferred {
-                retire(PeerLink(connection: connection, peer: peer, local: local, registry: registry, handler: wrappedHandler()),
+                retire(
+                    PeerLink(
+                        connection: connection, peer: peer, local: local, registry: registry, handler: wrappedHandler()),
                     running: false)
                 return
             }

@@ -215,7 +215,8 @@ public enum JoinClient {
         do { parsed = try JoinMessages.parseResponse(response.body) } catch { throw .protocolViolation(error) }
         let certificate = try Certificate(pem: parsed.certificatePEM)
         let authorities = try directory.trustedAuthorities() + Certificate.bundle(pem: parsed.caBundlePEM)
-        guard authorities.contains(where: { certificate.isSigned(by: $0) }), certificate.commonName == current.commonName
+        guard authorities.contains(where: { certificate.isSigned(by: $0) }),
+            certificate.commonName == current.commonName
         else { throw .pki("the renewed certificate is not signed by a trusted CA") }
         try PKI.installNodeCertificate(at: directory, certificate: certificate, key: key)
         return certificate
@@ -245,7 +246,8 @@ public enum Pinger {
         let (connection, info) = try await Dialer.connect(
             to: address, peer: expectedPeer, context: TLSContext(identity: identity), local: identity.name)
         defer { connection.close(reason: "ping done") }
-        let link = PeerLink(connection: connection, peer: info, local: identity.name, registry: .core, handler: { _ in [] })
+        let link = PeerLink(
+            connection: connection, peer: info, local: identity.name, registry: .core, handler: { _ in [] })
         let reader = Task { await link.run() }
         defer { reader.cancel() }
         var roundTrips: [TimeInterval] = []
@@ -259,6 +261,7 @@ public enum Pinger {
         }
         guard let certificate = info.certificate else { throw .handshakeFailed("the peer presented no certificate") }
         return PingResult(
-            peer: info.name, certificate: PKI.info(certificate, revocations: identity.revocations), roundTrips: roundTrips)
+            peer: info.name, certificate: PKI.info(certificate, revocations: identity.revocations),
+            roundTrips: roundTrips)
     }
 }

@@ -23,7 +23,8 @@ public final class Listener: @unchecked Sendable {
 
     /// Listens on `host:port` (port 0: any free port) with TLS context `context`.
     public convenience init(
-        host: String, port: UInt16, context: TLSContext, local: NodeName, settings: ConnectionSettings = ConnectionSettings(),
+        host: String, port: UInt16, context: TLSContext, local: NodeName,
+        settings: ConnectionSettings = ConnectionSettings(),
         onRefusal: @escaping @Sendable (TransportError) -> Void = { _ in },
         onConnection: @escaping @Sendable (Connection, PeerInfo) -> Void
     ) throws(TransportError) {

@@ -89,7 +89,8 @@ public enum PKI {
             }
             records[index].usedAt = Int64(now.timeIntervalSince1970)
             records[index].usedBy = node.rawValue
-            try directory.write(records.map(encodeLine).joined(separator: "\n") + "\n", to: directory.tokensFile, mode: 0o600)
+            try directory.write(
+                records.map(encodeLine).joined(separator: "\n") + "\n", to: directory.tokensFile, mode: 0o600)
         }
     }
 
@@ -145,7 +146,9 @@ public enum PKI {
     /// Appends an entry received from a peer after checking its signature; returns false when it is invalid
     /// or already recorded.
     @discardableResult
-    public static func recordRevocation(_ entry: RevocationEntry, at directory: PKIDirectory) throws(TransportError) -> Bool {
+    public static func recordRevocation(_ entry: RevocationEntry, at directory: PKIDirectory) throws(TransportError)
+        -> Bool
+    {
         let authorities = try directory.trustedAuthorities()
         guard entry.isValid(trusting: authorities) else { return false }
         let known = try directory.revocations(trusting: authorities)

@@ -53,8 +53,9 @@ public struct PKIDirectory: Sendable {
         do {
             return try String(contentsOf: file, encoding: .utf8)
         } catch {
-            throw .pki("cannot read \(file.path): \(error.localizedDescription); run `gt cluster init` or "
-                + "`gt node join` first")
+            throw .pki(
+                "cannot read \(file.path): \(error.localizedDescription); run `gt cluster init` or "
+                    + "`gt node join` first")
         }
     }
 

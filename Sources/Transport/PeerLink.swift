@@ -84,7 +84,8 @@ public final class PeerLink: @unchecked Sendable {
             throw error
         }
         let timer = DispatchWorkItem { [weak self] in
-            self?.resolve(id, .failure(.timedOut("no answer from \(self?.peer.name.rawValue ?? "peer") within \(timeout) s")))
+            self?.resolve(
+                id, .failure(.timedOut("no answer from \(self?.peer.name.rawValue ?? "peer") within \(timeout) s")))
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
         defer { timer.cancel() }
@@ -115,7 +116,9 @@ public final class PeerLink: @unchecked Sendable {
             throw .cancelled
         }
         if response.kind == .error {
-            throw .remoteError((try? ErrorReply.decode(response.body)) ?? ErrorReply(code: .internalError, message: "unreadable error reply"))
+            throw .remoteError(
+                (try? ErrorReply.decode(response.body))
+                    ?? ErrorReply(code: .internalError, message: "unreadable error reply"))
         }
         return response
     }
@@ -172,7 +175,8 @@ public final class PeerLink: @unchecked Sendable {
                     break reading
                 }
                 guard envelope.sender == peer.name else {
-                    let error = TransportError.helloRejected("a message claims to be from \(envelope.sender), not \(peer.name)")
+                    let error = TransportError.helloRejected(
+                        "a message claims to be from \(envelope.sender), not \(peer.name)")
                     connection.abort(error)
                     closeReason = error
                     break reading

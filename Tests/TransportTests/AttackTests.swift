@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Transport
 @testable import Wire
 
@@ -13,7 +14,10 @@ final class Arena: @unchecked Sendable {
     private var failures: [String] = []
     private var traffic: Task<Void, Never>?
 
-    init(settings: ConnectionManagerSettings = TestNode.fastSettings, joinService: ((TestCA) throws -> JoinService)? = nil)
+    init(
+        settings: ConnectionManagerSettings = TestNode.fastSettings,
+        joinService: ((TestCA) throws -> JoinService)? = nil
+    )
         async throws
     {
         ca = try TestCA()
@@ -75,7 +79,8 @@ final class Arena: @unchecked Sendable {
         attacker.trustedAuthorities = [arena.ca.authority.certificate]  // it trusts us; we must not trust it
         await #expect(throws: TransportError.self) {
             _ = try await Dialer.connect(
-                to: arena.server.address, peer: name("server"), context: TLSContext(identity: attacker), local: attacker.name)
+                to: arena.server.address, peer: name("server"), context: TLSContext(identity: attacker),
+                local: attacker.name)
         }
         await arena.expectRefusal(containing: "unable to get local issuer certificate")
         await arena.finish(attacker: "mallory")
@@ -88,7 +93,8 @@ final class Arena: @unchecked Sendable {
             validUntil: Date().addingTimeInterval(-86_400))
         await #expect(throws: TransportError.self) {
             _ = try await Dialer.connect(
-                to: arena.server.address, peer: name("server"), context: TLSContext(identity: attacker), local: attacker.name)
+                to: arena.server.address, peer: name("server"), context: TLSContext(identity: attacker),
+                local: attacker.name)
         }
         await arena.expectRefusal(containing: "certificate has expired")
         await arena.finish(attacker: "mallory")
@@ -101,11 +107,13 @@ final class Arena: @unchecked Sendable {
         // Already revoked at handshake time.
         let revoked = try arena.ca.identity("mallory")
         revocations.add(
-            try RevocationEntry.revoking(serial: revoked.certificate.serial, node: "mallory", by: arena.ca.authority, now: Date()),
+            try RevocationEntry.revoking(
+                serial: revoked.certificate.serial, node: "mallory", by: arena.ca.authority, now: Date()),
             trusting: trusted)
         await #expect(throws: TransportError.self) {
             let (connection, _) = try await Dialer.connect(
-                to: arena.server.address, peer: name("server"), context: TLSContext(identity: revoked), local: revoked.name)
+                to: arena.server.address, peer: name("server"), context: TLSContext(identity: revoked),
+                local: revoked.name)
             try await connection.send(Envelope(kind: .oneWay, type: TestNode.note, sender: name("mallory")).encoded())
             _ = try await connection.receive()
         }
@@ -171,5 +179,3 @@ final class Arena: @unchecked Sendable {
         await arena.finish(attacker: "mallory")
     }
 }
-
-

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Transport
 @testable import Wire
 
@@ -52,7 +53,8 @@ func runOpenSSL(_ arguments: [String], input: [UInt8], holdStdin: Double, timeou
                 to: root, identities: (try arena.ca.identity("server"), try arena.ca.identity("mallory")))
             guard case .tcp(let host, let port) = arena.server.address else { return }
             let hello = try FrameCodec.encode(
-                payload: Hello(sender: name("mallory"), expectedPeer: name("server"), purpose: .general).envelope().encoded())
+                payload: Hello(sender: name("mallory"), expectedPeer: name("server"), purpose: .general).envelope()
+                    .encoded())
             let common = [
                 "s_client", "-connect", "\(host):\(port)", "-servername", "server", "-CAfile", files.caCertificate.path,
                 "-tls1_3", "-verify_return_error",
@@ -62,7 +64,8 @@ func runOpenSSL(_ arguments: [String], input: [UInt8], holdStdin: Double, timeou
             await arena.expectRefusal(containing: "peer did not return a certificate")
             // Control: with the client certificate, the same command gets through the handshake.
             let accepted = try await runOpenSSL(
-                common + ["-cert", files.clientCertificate.path, "-key", files.clientKey.path], input: hello, holdStdin: 1)
+                common + ["-cert", files.clientCertificate.path, "-key", files.clientKey.path], input: hello,
+                holdStdin: 1)
             #expect(!accepted.contains("certificate required"))
             #expect(accepted.contains("Verify return code: 0"))
             await arena.finish(attacker: "mallory", alsoServed: [])
@@ -75,7 +78,8 @@ func runOpenSSL(_ arguments: [String], input: [UInt8], holdStdin: Double, timeou
         try await withTemporaryDirectory { root in
             let path = root.appendingPathComponent("node.sock").path
             let inbox = Inbox()
-            let listener = try Listener(unixPath: path, local: name("node"), onRefusal: { inbox.refused($0) }) { connection, peer in
+            let listener = try Listener(unixPath: path, local: name("node"), onRefusal: { inbox.refused($0) }) {
+                connection, peer in
                 inbox.accepted(peer.name)
                 Task {
                     while let frames = try? await connection.receive() {

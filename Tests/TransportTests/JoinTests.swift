@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Transport
 @testable import Wire
 
@@ -70,10 +71,12 @@ import Testing
             }
             // A token pinning another CA: the joiner refuses the server before sending the secret.
             let otherCA = try TestCA(cluster: "other")
-            let pinnedElsewhere = JoinToken(secret: real.secret, caFingerprint: otherCA.authority.certificate.fingerprint)
+            let pinnedElsewhere = JoinToken(
+                secret: real.secret, caFingerprint: otherCA.authority.certificate.fingerprint)
             await #expect(throws: TransportError.self) {
                 try await JoinClient.join(
-                    address: arena.server.address, token: pinnedElsewhere, nodeName: name("mallory"), directory: directory)
+                    address: arena.server.address, token: pinnedElsewhere, nodeName: name("mallory"),
+                    directory: directory)
             }
             // The real token was not consumed by either attempt.
             try PKI.consumeJoinToken(at: caDirectory, secret: real.secret, by: name("later"))

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Transport
 @testable import Wire
 
@@ -70,7 +71,8 @@ final class TestNode: @unchecked Sendable {
         }
         for (index, node) in nodes.enumerated() {
             for (other, _) in nodes.enumerated() where other != index {
-                let response = try await node.manager.request(TestNode.echo, body: [UInt8(index)], to: name(names[other]))
+                let response = try await node.manager.request(
+                    TestNode.echo, body: [UInt8(index)], to: name(names[other]))
                 #expect(response.body == Array("\(names[index]):".utf8) + [UInt8(index)])
                 try await node.manager.send(TestNode.note, body: [UInt8(index), UInt8(other)], to: name(names[other]))
             }

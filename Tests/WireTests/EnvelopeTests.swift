@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Wire
 
 @Suite struct EnvelopeTests {
@@ -44,8 +45,9 @@ import Testing
             Issue.record("expected an error reply for a wrong version")
             return
         }
-        #expect(registry.check(Envelope(kind: .request, type: .ping, sender: alice), negotiatedVersion: 1, local: bob)
-            == .deliver)
+        #expect(
+            registry.check(Envelope(kind: .request, type: .ping, sender: alice), negotiatedVersion: 1, local: bob)
+                == .deliver)
     }
 
     @Test func registryIsVersioned() {
