@@ -54,8 +54,11 @@ struct LinkKey: Hashable, Sendable {
 public actor ConnectionManager {
     public nonisolated let local: NodeName
     public nonisolated let settings: ConnectionManagerSettings
-    nonisolated let context: TLSContext
-    nonisolated let identity: NodeIdentity
+    /// The revocations this node enforces (shared with every identity it is given).
+    public nonisolated let revocations: RevocationList
+    /// The identity presented on new connections (replaced by `updateIdentity` after renewal or rotation).
+    public private(set) var identity: NodeIdentity
+    private var context: TLSContext
     nonisolated let registry: MessageRegistry
     nonisolated let handler: InboundHandler
     nonisolated let joinService: JoinService?
@@ -80,6 +83,7 @@ public actor ConnectionManager {
         registry: MessageRegistry = .core, joinService: JoinService? = nil, handler: @escaping InboundHandler
     ) throws(TransportError) {
         self.identity = identity
+        revocations = identity.revocations
         local = identity.name
         self.settings = settings
         self.registry = registry
@@ -117,6 +121,28 @@ public actor ConnectionManager {
         for purpose in purposes where dialLoops[LinkKey(peer: peer, purpose: purpose)] == nil {
             let key = LinkKey(peer: peer, purpose: purpose)
             dialLoops[key] = Task { [weak self] in await self?.dialLoop(key) }
+        }
+    }
+
+    /// Presents `newIdentity` on new connections from now on (after `PKI.renewIfDue`, `JoinClient.renew` or a
+    /// CA rotation) and trusts its CA set. Links whose peer certificate no longer chains to a trusted CA
+    /// are closed (their peers redial and are checked again). The name must not change.
+    public func updateIdentity(_ newIdentity: NodeIdentity) throws(TransportError) {
+        guard newIdentity.name == local else {
+            throw .pki("a running node cannot change its name from \(local) to \(newIdentity.name)")
+        }
+        var adjusted = newIdentity
+        adjusted.revocations = revocations
+        let fresh = try TLSContext(identity: adjusted, mode: joinService == nil ? .mutual : .acceptingJoins)
+        identity = adjusted
+        context = fresh
+        listener?.updateContext(fresh)
+        for (key, link) in links {
+            guard let certificate = link.peer.certificate else { continue }
+            if !adjusted.trustedAuthorities.contains(where: { certificate.isSigned(by: $0) }) {
+                link.connection.close(reason: "the peer's CA is no longer trusted")
+                links[key] = nil
+            }
         }
     }
 
@@ -197,7 +223,7 @@ public actor ConnectionManager {
         listener = nil
         for task in dialLoops.values { task.cancel() }
         dialLoops = [:]
-        if let revocationObserver { identity.revocations.removeObserver(revocationObserver) }
+        if let revocationObserver { revocations.removeObserver(revocationObserver) }
         let open = Array(links.values)
         links = [:]
         for key in Array(linkWaiters.keys) { wakeWaiters(key) }
@@ -221,7 +247,7 @@ public actor ConnectionManager {
 
     private func startRevocationWatch() {
         guard revocationObserver == nil else { return }
-        revocationObserver = identity.revocations.addObserver { [weak self] entry in
+        revocationObserver = revocations.addObserver { [weak self] entry in
             guard let self else { return }
             Task { await self.dropRevoked(serial: entry.serial) }
         }
@@ -248,7 +274,7 @@ public actor ConnectionManager {
             Task { await joinService.serve(connection, peer: peer) }
             return
         }
-        if let certificate = peer.certificate, identity.revocations.isRevoked(serial: certificate.serial) {
+        if let certificate = peer.certificate, revocations.isRevoked(serial: certificate.serial) {
             recordRefusal(.revoked(serial: certificate.serial))
             connection.abort(.revoked(serial: certificate.serial))
             return
@@ -322,7 +348,7 @@ public actor ConnectionManager {
     /// (`PKI.recordRevocation`) is the caller's job; receivers' handlers get the `revocation` message too.
     @discardableResult
     public func publishRevocation(_ entry: RevocationEntry) async -> Bool {
-        guard identity.revocations.add(entry, trusting: identity.trustedAuthorities) else { return false }
+        guard revocations.add(entry, trusting: identity.trustedAuthorities) else { return false }
         let body = Array(entry.jsonLine().utf8)
         for link in links.values where link.peer.purpose == .general && link.connection.closedReason == nil {
             try? await link.send(.revocation, body: body)

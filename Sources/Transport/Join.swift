@@ -140,6 +140,20 @@ public final class JoinService: Sendable {
 }
 
 extension PKIDirectory {
+    /// Writes the trusted CAs: the first to `ca.crt`, any others to `ca-previous.crt` (removed when there are
+    /// none).
+    public func installTrustBundle(_ authorities: [Certificate]) throws(TransportError) {
+        guard let current = authorities.first else { throw .pki("an empty CA bundle") }
+        try write(try current.pem(), to: caCertificate, mode: 0o644)
+        if authorities.count > 1 {
+            var previous = ""
+            for authority in authorities.dropFirst() { previous += try authority.pem() }
+            try write(previous, to: previousCACertificate, mode: 0o644)
+        } else if FileManager.default.fileExists(atPath: previousCACertificate.path) {
+            unlink(previousCACertificate.path)
+        }
+    }
+
     /// The node name in `node.crt`, when there is one.
     var localName: NodeName? {
         guard let text = try? read(nodeCertificate), let certificate = try? Certificate(pem: text) else { return nil }
@@ -189,13 +203,7 @@ public enum JoinClient {
         guard certificate.isSigned(by: pinned), certificate.commonName == nodeName.rawValue,
             authorities.contains(where: { $0.fingerprint == pinned.fingerprint })
         else { throw .joinRefused("the signed certificate does not come from the pinned CA") }
-        let current = authorities.first!
-        try directory.write(try current.pem(), to: directory.caCertificate, mode: 0o644)
-        if authorities.count > 1 {
-            try directory.write(
-                authorities.dropFirst().map { (ca: Certificate) throws(TransportError) in try ca.pem() }.joined(),
-                to: directory.previousCACertificate, mode: 0o644)
-        }
+        try directory.installTrustBundle(authorities)
         try directory.write(parsed.revocations, to: directory.revocationsFile, mode: 0o644)
         try directory.write(parsed.cluster, to: directory.clusterFile, mode: 0o644)
         try PKI.installNodeCertificate(at: directory, certificate: certificate, key: key)
@@ -214,10 +222,12 @@ public enum JoinClient {
         let parsed: (certificatePEM: String, caBundlePEM: String, revocations: String, cluster: String)
         do { parsed = try JoinMessages.parseResponse(response.body) } catch { throw .protocolViolation(error) }
         let certificate = try Certificate(pem: parsed.certificatePEM)
-        let authorities = try directory.trustedAuthorities() + Certificate.bundle(pem: parsed.caBundlePEM)
-        guard authorities.contains(where: { certificate.isSigned(by: $0) }),
-            certificate.commonName == current.commonName
-        else { throw .pki("the renewed certificate is not signed by a trusted CA") }
+        // The bundle comes from a CA holder over a mutually authenticated link: during a rotation it names
+        // the new CA (first) and the previous one.
+        let bundle = try Certificate.bundle(pem: parsed.caBundlePEM)
+        guard bundle.contains(where: { certificate.isSigned(by: $0) }), certificate.commonName == current.commonName
+        else { throw .pki("the renewed certificate is not signed by the CA bundle that came with it") }
+        try directory.installTrustBundle(bundle)
         try PKI.installNodeCertificate(at: directory, certificate: certificate, key: key)
         return certificate
     }

@@ -11,7 +11,8 @@ public final class Listener: @unchecked Sendable {
     /// Where the listener is reachable (with the real port when port 0 was asked for).
     public let address: PeerAddress
     let local: NodeName
-    let context: TLSContext?
+    private let contextLock = NSLock()
+    private var currentContext: TLSContext?
     let settings: ConnectionSettings
     let onConnection: @Sendable (Connection, PeerInfo) -> Void
     let onRefusal: @Sendable (TransportError) -> Void
@@ -53,7 +54,7 @@ public final class Listener: @unchecked Sendable {
     ) {
         self.fd = fd
         self.address = address
-        self.context = context
+        currentContext = context
         self.local = local
         self.settings = settings
         self.onRefusal = onRefusal
@@ -79,7 +80,7 @@ public final class Listener: @unchecked Sendable {
                 continue
             }
             let connection = Connection.accepted(
-                fd: client, context: context, limits: .general, settings: settings)
+                fd: client, context: contextLock.withLock { currentContext }, limits: .general, settings: settings)
             let local = self.local
             let onConnection = self.onConnection
             let onRefusal = self.onRefusal
@@ -93,6 +94,11 @@ public final class Listener: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// Uses `context` for connections accepted from now on (a renewed certificate, a rotated CA set).
+    public func updateContext(_ context: TLSContext) {
+        contextLock.withLock { currentContext = context }
     }
 
     /// Stops accepting (established connections are not touched). For a Unix socket, removes the file.

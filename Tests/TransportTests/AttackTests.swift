@@ -102,7 +102,7 @@ final class Arena: @unchecked Sendable {
 
     @Test func revokedCertificateIsRefusedAndLiveLinkDropped() async throws {
         let arena = try await Arena()
-        let revocations = arena.server.manager.identity.revocations
+        let revocations = arena.server.manager.revocations
         let trusted = [arena.ca.authority.certificate]
         // Already revoked at handshake time.
         let revoked = try arena.ca.identity("mallory")
@@ -121,7 +121,8 @@ final class Arena: @unchecked Sendable {
         // An entry not signed by our CA is ignored.
         let rogue = try TestCA(cluster: "rogue")
         let forged = try RevocationEntry.revoking(
-            serial: arena.honest.manager.identity.certificate.serial, node: "honest", by: rogue.authority, now: Date())
+            serial: await arena.honest.manager.identity.certificate.serial, node: "honest", by: rogue.authority,
+            now: Date())
         #expect(!revocations.add(forged, trusting: trusted))
         // Revoked while connected: the live link is dropped.
         let trudy = try await TestNode(identity: arena.ca.identity("trudy"))
@@ -130,7 +131,8 @@ final class Arena: @unchecked Sendable {
         #expect(await arena.server.manager.connectedPeers().contains(name("trudy")))
         revocations.add(
             try RevocationEntry.revoking(
-                serial: trudy.manager.identity.certificate.serial, node: "trudy", by: arena.ca.authority, now: Date()),
+                serial: await trudy.manager.identity.certificate.serial, node: "trudy", by: arena.ca.authority,
+                now: Date()),
             trusting: trusted)
         #expect(await eventually { await arena.server.manager.connectedPeers() == [name("honest")] })
         // Trudy keeps redialing and keeps being refused.

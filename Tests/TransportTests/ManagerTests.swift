@@ -152,12 +152,12 @@ final class TestNode: @unchecked Sendable {
         _ = try await b.manager.request(TestNode.echo, body: [], to: name("c"))
         _ = try await a.manager.request(TestNode.echo, body: [], to: name("b"))
         let entry = try RevocationEntry.revoking(
-            serial: c.manager.identity.certificate.serial, node: "c", by: ca.authority, now: Date())
+            serial: await c.manager.identity.certificate.serial, node: "c", by: ca.authority, now: Date())
         #expect(await a.manager.publishRevocation(entry))
         #expect(await !a.manager.publishRevocation(entry))  // already known
         #expect(await eventually { await b.manager.connectedPeers() == [name("a")] })
         #expect(await eventually { await a.manager.connectedPeers() == [name("b")] })
-        #expect(b.manager.identity.revocations.isRevoked(serial: entry.serial))
+        #expect(b.manager.revocations.isRevoked(serial: entry.serial))
         #expect(b.inbox.acceptedPeers.contains(name("a")))  // the handler saw the revocation message
         for node in [a, b, c] { await node.manager.shutdown() }
     }
