@@ -28,7 +28,12 @@ extension Connection {
             setWriteInterest(false)
             beginTLS()
         case .handshaking: driveHandshake()
-        case .open: flush()
+        case .open:
+            flush()
+            if readWantsWrite {
+                readWantsWrite = false
+                readLoop()
+            }
         default: setWriteInterest(false)
         }
     }
@@ -78,6 +83,7 @@ extension Connection {
                     switch SSL_get_error(ssl, result) {
                     case SSL_ERROR_WANT_READ: return
                     case SSL_ERROR_WANT_WRITE:
+                        readWantsWrite = true
                         setWriteInterest(true)
                         return
                     case SSL_ERROR_ZERO_RETURN:
@@ -209,7 +215,7 @@ extension Connection {
         if writeOffset == writeBuffer.count {
             writeBuffer.removeAll(keepingCapacity: writeBuffer.capacity <= 1 << 20)
             writeOffset = 0
-            setWriteInterest(false)
+            setWriteInterest(readWantsWrite)
         }
         guard written > 0 else { return }
         lock.lock()

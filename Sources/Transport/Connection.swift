@@ -40,6 +40,8 @@ public final class Connection: @unchecked Sendable {
     var writeBuffer: [UInt8] = []
     var writeOffset = 0
     var retryLength: Int?
+    /// An `SSL_read` asked to write first (TLS 1.3 post-handshake traffic); read again once writable.
+    var readWantsWrite = false
     var startedAt = DispatchTime.now().uptimeNanoseconds
     var lastReadAt = DispatchTime.now().uptimeNanoseconds
     var established = false
