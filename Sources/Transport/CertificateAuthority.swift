@@ -16,6 +16,8 @@ public struct PKISettings: Sendable {
     public var backdate: TimeInterval = 300
     /// How long a join token stays usable. Default 24 hours.
     public var joinTokenLifetime: TimeInterval = 86_400
+    /// Time a certificate-less join connection has to send its join request. Default 10 s.
+    public var joinRequestTimeout: TimeInterval = 10
 
     public init() {}
 }

@@ -50,21 +50,19 @@ enum JoinMessages {
 public final class JoinService: Sendable {
     public let directory: PKIDirectory
     public let settings: PKISettings
-    /// Time allowed for the one join request. Default 10 s.
-    public let requestTimeout: TimeInterval
 
-    public init(directory: PKIDirectory, settings: PKISettings = PKISettings(), requestTimeout: TimeInterval = 10) {
+    public init(directory: PKIDirectory, settings: PKISettings = PKISettings()) {
         self.directory = directory
         self.settings = settings
-        self.requestTimeout = requestTimeout
     }
 
     /// Serves one join connection: reads the request, checks and consumes the token, signs the CSR, replies,
     /// closes.
     func serve(_ connection: Connection, peer: PeerInfo) async {
+        let limit = settings.joinRequestTimeout
         let timeout = Task {
-            try await Task.sleep(nanoseconds: UInt64(requestTimeout * 1e9))
-            connection.abort(.timedOut("no join request within \(requestTimeout) s"))
+            try await Task.sleep(nanoseconds: UInt64(limit * 1e9))
+            connection.abort(.timedOut("no join request within \(limit) s"))
         }
         defer { timeout.cancel() }
         guard let frames = try? await connection.receive(), let first = frames.first,

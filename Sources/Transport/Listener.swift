@@ -29,7 +29,7 @@ public final class Listener: @unchecked Sendable {
         onRefusal: @escaping @Sendable (TransportError) -> Void = { _ in },
         onConnection: @escaping @Sendable (Connection, PeerInfo) -> Void
     ) throws(TransportError) {
-        let (fd, bound) = try Socket.listenTCP(host: host, port: port, backlog: 128)
+        let (fd, bound) = try Socket.listenTCP(host: host, port: port, backlog: settings.listenBacklog)
         self.init(
             fd: fd, address: .tcp(host: host, port: bound), context: context, local: local, settings: settings,
             onRefusal: onRefusal, onConnection: onConnection)
@@ -41,7 +41,7 @@ public final class Listener: @unchecked Sendable {
         onRefusal: @escaping @Sendable (TransportError) -> Void = { _ in },
         onConnection: @escaping @Sendable (Connection, PeerInfo) -> Void
     ) throws(TransportError) {
-        let fd = try Socket.listenUnix(path: path, backlog: 64)
+        let fd = try Socket.listenUnix(path: path, backlog: settings.listenBacklog)
         self.init(
             fd: fd, address: .unix(path: path), context: nil, local: local, settings: settings, onRefusal: onRefusal,
             onConnection: onConnection)

@@ -162,6 +162,33 @@ final class TestNode: @unchecked Sendable {
         for node in [a, b, c] { await node.manager.shutdown() }
     }
 
+    @Test func keepAliveHoldsIdleLinksOpenAndIdleTimeoutClosesSilentOnes() async throws {
+        let ca = try TestCA()
+        var alive = TestNode.fastSettings
+        alive.connection.idleTimeout = 0.4
+        alive.keepAliveInterval = 0.1
+        var silent = alive
+        silent.keepAliveInterval = 3600
+        for (settings, expectOpen) in [(alive, true), (silent, false)] {
+            let a = try await TestNode(identity: ca.identity("a"), settings: settings)
+            let b = try await TestNode(identity: ca.identity("b"), settings: settings)
+            await a.manager.addPeer(name("b"), at: b.address)
+            _ = try await a.manager.request(TestNode.echo, body: [], to: name("b"))
+            let first = try await a.manager.link(to: name("b"))
+            try await Task.sleep(nanoseconds: 1_200_000_000)
+            #expect((first.connection.closedReason == nil) == expectOpen)
+            if !expectOpen {
+                guard case .timedOut(let why)? = first.connection.closedReason else {
+                    Issue.record("expected an idle timeout, got \(String(describing: first.connection.closedReason))")
+                    continue
+                }
+                #expect(why.contains("nothing received"))
+            }
+            await a.manager.shutdown()
+            await b.manager.shutdown()
+        }
+    }
+
     @Test func backoffIsCappedExponentialWithJitter() {
         #expect(Backoff.delay(attempt: 0, base: 0.1, cap: 10, jitter: 0.5, random: 0.3) == 0)
         #expect(Backoff.delay(attempt: 1, base: 0.1, cap: 10, jitter: 0, random: 0.9) == 0.1)
