@@ -101,9 +101,9 @@ public final class JoinService: Sendable {
             throw .joinRefused("the certificate request names \(request.commonName), the hello \(node)")
         }
         guard request.isSelfSigned else { throw .joinRefused("the certificate request's signature does not verify") }
-        let authority = try directory.authority()
+        _ = try directory.authority()  // fail before consuming the token if the CA key is unusable
         try PKI.consumeJoinToken(at: directory, secret: parsed.secret, by: node)
-        let certificate = try authority.issue(for: request, name: node, now: Date(), settings: settings)
+        let certificate = try PKI.issue(at: directory, request: request, name: node, settings: settings)
         return try responseBody(certificate)
     }
 
@@ -117,8 +117,8 @@ public final class JoinService: Sendable {
             guard request.commonName == message.peer.name.rawValue else {
                 throw ErrorReply(code: .refused, message: "a node may only renew its own certificate")
             }
-            let certificate = try directory.authority().issue(
-                for: request, name: message.peer.name, now: Date(), settings: settings)
+            let certificate = try PKI.issue(
+                at: directory, request: request, name: message.peer.name, settings: settings)
             return try responseBody(certificate)
         } catch let error as TransportError {
             throw ErrorReply(code: .refused, message: error.description)
