@@ -369,7 +369,7 @@ public actor ConnectionManager {
                 guard let joinService else {
                     throw ErrorReply(code: .refused, message: "this node does not hold the CA key")
                 }
-                return try joinService.renew(message)
+                return try await joinService.renewOffPool(message)
             }
             return try await handler(message)
         }

@@ -77,7 +77,10 @@ public final class JoinService: Sendable {
         }
         let reply: Envelope
         do {
-            let body = try join(envelope.body, node: peer.name)
+            let requestBody = envelope.body
+            let body = try await PKIQueue.run { () throws(TransportError) in
+                try self.join(requestBody, node: peer.name)
+            }
             reply = Envelope(
                 version: peer.version, kind: .response, type: .joinRequest, requestID: envelope.requestID,
                 sender: directory.localName ?? peer.name, body: body)
@@ -105,6 +108,26 @@ public final class JoinService: Sendable {
         try PKI.consumeJoinToken(at: directory, secret: parsed.secret, by: node)
         let certificate = try PKI.issue(at: directory, request: request, name: node, settings: settings)
         return try responseBody(certificate)
+    }
+
+    /// `renew` on the PKI queue (it signs and appends to `issued.jsonl`).
+    func renewOffPool(_ message: InboundMessage) async throws -> [UInt8] {
+        let outcome: Result<[UInt8], TransportError> = await withCheckedContinuation { continuation in
+            PKIQueue.queue.async {
+                do {
+                    continuation.resume(returning: .success(try self.renew(message)))
+                } catch let reply as ErrorReply {
+                    continuation.resume(returning: .failure(.remoteError(reply)))
+                } catch {
+                    continuation.resume(returning: .failure(.pki("\(error)")))
+                }
+            }
+        }
+        switch outcome {
+        case .success(let body): return body
+        case .failure(.remoteError(let reply)): throw reply
+        case .failure(let error): throw ErrorReply(code: .refused, message: error.description)
+        }
     }
 
     /// Answers a `renewRequest` from an authenticated member: a new certificate for the same name.
@@ -159,6 +182,30 @@ extension PKIDirectory {
     }
 }
 
+/// Runs PKI file work (reads, atomic writes with fsync) on a dedicated serial dispatch queue, never on the
+/// cooperative pool.
+///
+/// A caseless namespace; the queue is a process-wide constant.
+public enum PKIQueue {
+    static let queue = DispatchQueue(label: "gastown.pki")
+
+    /// Runs `body` on the PKI queue and returns its result.
+    public static func run<T: Sendable>(
+        _ body: @escaping @Sendable () throws(TransportError) -> T
+    ) async throws(TransportError) -> T {
+        let result: Result<T, TransportError> = await withCheckedContinuation { continuation in
+            queue.async {
+                do throws(TransportError) {
+                    continuation.resume(returning: .success(try body()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+}
+
 /// The joining side of `gt node join <address> <token>`.
 ///
 /// A caseless namespace; nothing to share.
@@ -201,11 +248,13 @@ public enum JoinClient {
         guard certificate.isSigned(by: pinned), certificate.commonName == nodeName.rawValue,
             authorities.contains(where: { $0.fingerprint == pinned.fingerprint })
         else { throw .joinRefused("the signed certificate does not come from the pinned CA") }
-        try directory.installTrustBundle(authorities)
-        try directory.write(parsed.revocations, to: directory.revocationsFile, mode: 0o644)
-        try directory.write(parsed.cluster, to: directory.clusterFile, mode: 0o644)
-        try PKI.installNodeCertificate(at: directory, certificate: certificate, key: key)
-        return try directory.loadIdentity()
+        return try await PKIQueue.run { () throws(TransportError) in
+            try directory.installTrustBundle(authorities)
+            try directory.write(parsed.revocations, to: directory.revocationsFile, mode: 0o644)
+            try directory.write(parsed.cluster, to: directory.clusterFile, mode: 0o644)
+            try PKI.installNodeCertificate(at: directory, certificate: certificate, key: key)
+            return try directory.loadIdentity()
+        }
     }
 
     /// Renews this node's certificate over the link to a CA holder (`manager` must have a link to `caNode`).
@@ -225,8 +274,10 @@ public enum JoinClient {
         let bundle = try Certificate.bundle(pem: parsed.caBundlePEM)
         guard bundle.contains(where: { certificate.isSigned(by: $0) }), certificate.commonName == current.commonName
         else { throw .pki("the renewed certificate is not signed by the CA bundle that came with it") }
-        try directory.installTrustBundle(bundle)
-        try PKI.installNodeCertificate(at: directory, certificate: certificate, key: key)
+        try await PKIQueue.run { () throws(TransportError) in
+            try directory.installTrustBundle(bundle)
+            try PKI.installNodeCertificate(at: directory, certificate: certificate, key: key)
+        }
         return certificate
     }
 }
