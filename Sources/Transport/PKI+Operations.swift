@@ -17,6 +17,7 @@ public struct CertificateInfo: Codable, Equatable, Sendable {
 
 /// The cluster PKI operations behind `gt cluster init`, `gt cluster token`, `gt node cert show|revoke`,
 /// `gt cluster rotate-ca` and automatic renewal. All work on a `PKIDirectory`; time is passed in.
+/// They are synchronous and fsync what they write: from async code, call them through `PKIQueue.run`.
 ///
 /// A caseless namespace; nothing to share.
 public enum PKI {
