@@ -59,13 +59,13 @@ func runOpenSSL(_ arguments: [String], input: [UInt8], holdStdin: Double, timeou
                 "s_client", "-connect", "\(host):\(port)", "-servername", "server", "-CAfile", files.caCertificate.path,
                 "-tls1_3", "-verify_return_error",
             ]
-            let refused = try await runOpenSSL(common, input: hello, holdStdin: 1)
+            let refused = try await runOpenSSL(common, input: hello, holdStdin: 2)
             #expect(refused.contains("certificate required"), "s_client output: \(refused)")
             await arena.expectRefusal(containing: "peer did not return a certificate")
             // Control: with the client certificate, the same command gets through the handshake.
             let accepted = try await runOpenSSL(
                 common + ["-cert", files.clientCertificate.path, "-key", files.clientKey.path], input: hello,
-                holdStdin: 1)
+                holdStdin: 2)
             #expect(!accepted.contains("certificate required"))
             #expect(accepted.contains("Verify return code: 0"))
             await arena.finish(attacker: "mallory", alsoServed: [])

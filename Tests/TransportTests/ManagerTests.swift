@@ -165,7 +165,7 @@ final class TestNode: @unchecked Sendable {
     @Test func keepAliveHoldsIdleLinksOpenAndIdleTimeoutClosesSilentOnes() async throws {
         let ca = try TestCA()
         var alive = TestNode.fastSettings
-        alive.connection.idleTimeout = 0.4
+        alive.connection.idleTimeout = 0.8
         alive.keepAliveInterval = 0.1
         var silent = alive
         silent.keepAliveInterval = 3600
@@ -175,7 +175,7 @@ final class TestNode: @unchecked Sendable {
             await a.manager.addPeer(name("b"), at: b.address)
             _ = try await a.manager.request(TestNode.echo, body: [], to: name("b"))
             let first = try await a.manager.link(to: name("b"))
-            try await Task.sleep(nanoseconds: 1_200_000_000)
+            try await Task.sleep(nanoseconds: 2_000_000_000)
             #expect((first.connection.closedReason == nil) == expectOpen)
             if !expectOpen {
                 guard case .timedOut(let why)? = first.connection.closedReason else {
