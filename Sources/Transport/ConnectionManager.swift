@@ -217,7 +217,9 @@ public actor ConnectionManager {
 
     /// Closes everything cleanly: stops listening and redialing, says goodbye on every link, sends TLS
     /// close_notify, and waits (bounded by the handshake timeout) for the connections to close.
-    public func shutdown() async {
+    /// With `graceful` false, links are cut at once with no goodbye and no close_notify (what peers see when
+    /// a node crashes).
+    public func shutdown(graceful: Bool = true) async {
         running = false
         listener?.close()
         listener = nil
@@ -228,8 +230,12 @@ public actor ConnectionManager {
         links = [:]
         for key in Array(linkWaiters.keys) { wakeWaiters(key) }
         for link in open {
-            try? await link.send(.goodbye, body: [])
-            link.connection.close(reason: "\(local) is shutting down")
+            if graceful {
+                try? await link.send(.goodbye, body: [])
+                link.connection.close(reason: "\(local) is shutting down")
+            } else {
+                link.connection.abort(.closed(reason: "\(local) stopped abruptly"))
+            }
         }
         for link in open { await link.connection.waitUntilClosed() }
     }

@@ -104,6 +104,30 @@ final class TestNode: @unchecked Sendable {
         for node in nodes { await node.manager.shutdown() }
     }
 
+    @Test func peersReconnectAfterAnAbruptStop() async throws {
+        let ca = try TestCA()
+        let a = try await TestNode(identity: ca.identity("a"))
+        let bIdentity = try ca.identity("b")
+        var b = try await TestNode(identity: bIdentity)
+        let c = try await TestNode(identity: ca.identity("c"))
+        for node in [a, c] {
+            await node.manager.addPeer(name("b"), at: b.address, purposes: [.general, .membership])
+        }
+        await a.manager.addPeer(name("c"), at: c.address)
+        _ = try await a.manager.request(TestNode.echo, body: [], to: name("b"))
+        _ = try await c.manager.request(TestNode.echo, body: [], to: name("b"), purpose: .membership)
+        let port = b.port
+        await b.manager.shutdown(graceful: false)  // no goodbye, no close_notify
+        #expect(await eventually { await a.manager.connectedPeers() == [name("c")] })
+        _ = try await a.manager.request(TestNode.echo, body: [1], to: name("c"))  // the others carry on
+        b = try await TestNode(identity: bIdentity, port: port)
+        #expect(await eventually(10) { await a.manager.connectedPeers(purpose: .membership) == [name("b")] })
+        #expect(await eventually(10) { await c.manager.connectedPeers(purpose: .membership) == [name("b")] })
+        let reply = try await c.manager.request(TestNode.echo, body: [2], to: name("b"))
+        #expect(reply.body == Array("c:".utf8) + [2])
+        for node in [a, b, c] { await node.manager.shutdown() }
+    }
+
     @Test func unknownTypeTimeoutCancellationAndMembershipLink() async throws {
         let ca = try TestCA()
         let a = try await TestNode(identity: ca.identity("a"))
