@@ -285,7 +285,7 @@ public enum JoinClient {
 /// What `gt node ping` reports.
 ///
 /// `Sendable`: plain values.
-public struct PingResult: Sendable {
+public struct PingResult: Codable, Sendable {
     /// The peer's verified name (from its certificate).
     public var peer: NodeName
     public var certificate: CertificateInfo

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Wire
@@ -20,6 +21,16 @@ import Testing
         #expect(throws: WireError.self) { try NodeName("a b") }
         #expect(throws: WireError.self) { try NodeName(String(repeating: "a", count: 64)) }
         #expect((try? NodeName("node-1.example")) != nil)
+    }
+
+    @Test func nodeNameCodableValidates() throws {
+        struct Box: Codable, Equatable { var node: NodeName }
+        let encoded = try JSONEncoder().encode(Box(node: alice))
+        #expect(String(decoding: encoded, as: UTF8.self) == #"{"node":"alice"}"#)
+        #expect(try JSONDecoder().decode(Box.self, from: encoded) == Box(node: alice))
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(Box.self, from: Data(#"{"node":"Bad Name"}"#.utf8))
+        }
     }
 
     @Test func unknownTypeIsAnsweredWithAnError() throws {
