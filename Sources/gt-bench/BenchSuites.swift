@@ -4,6 +4,7 @@ import GasTownCLI
 import GasTownTestKit
 import Git
 import LedgerStore
+import Transport
 
 /// One named group of benchmarks; `run` returns the Markdown lines to print.
 struct BenchSuite: Sendable {
@@ -47,6 +48,22 @@ enum BenchSuites {
             let repack = try await GitBenchmarks.repackSize(commits: 1_000)
             return ["- CAS push (ours): \(cas)", "- libgit2 git_remote_push: \(plain)", "- repack: \(repack)"]
         },
+        BenchSuite(name: "transport", title: "Transport: mutual TLS 1.3 frames, round trips, handshakes") {
+            let frames = try await TransportBenchmarks.oneWayFrames(size: 1024, count: 200_000)
+            let roundTrips = try await TransportBenchmarks.requestResponse(size: 1024, count: 20_000)
+            let identities = try TransportBenchmarks.makeIdentities()
+            let ours = try await TransportBenchmarks.handshakes(count: 300)
+            let openssl = try await OpenSSLBaseline.handshakeMilliseconds(identities: identities)
+            let memory = try await TransportBenchmarks.idleConnectionMemory(n: 500)
+            return [
+                "- 1 KiB frames one way, one connection: \(Int(frames)) frames/s (goal ≥ 100,000)",
+                "- 1 KiB request/response round trips, one at a time: \(Int(roundTrips)) /s",
+                "- full mutual handshake + hello (ours): \(fmt(ours)) ms",
+                "- openssl s_time -new against openssl s_server, same certificates, same run: \(fmt(openssl)) ms "
+                    + "(ours / openssl = \(fmt(ours / openssl)), goal ≤ 1.2)",
+                "- memory per idle connection pair (both ends in one process): \(Int(memory / 1024)) KiB",
+            ]
+        },
         BenchSuite(name: "membership-sim", title: "Membership in simulation (seeded, simulated time)") {
             [
                 "- 5 members, 200 seeds: \(MembershipSimulation.summary(members: 5, seeds: 0..<200))",
@@ -58,3 +75,6 @@ enum BenchSuites {
         },
     ]
 }
+
+/// Two decimals, for figures in milliseconds and ratios.
+func fmt(_ value: Double) -> String { String(format: "%.2f", value) }
