@@ -56,7 +56,8 @@ public struct TmuxDriver: SessionDriver {
             arguments += ["-e", "\(key)=\(value)"]
         }
         arguments += ["--", "/bin/sh", "-c", spec.wrappedCommand(exitStatusPath: state.exitStatusPath(spec.name))]
-        let result = try await tmux(arguments)
+        // tmux gives a new pane the PATH of the client that asked for it, whatever `-e PATH=` says.
+        let result = try await tmux(arguments, clientPath: spec.environment["PATH"])
         guard result.status == 0 else {
             if result.stderrText.contains("duplicate session") { throw .sessionExists(spec.name.rendered) }
             throw failure(arguments, result)
@@ -196,10 +197,13 @@ public struct TmuxDriver: SessionDriver {
 
     private func target(_ name: SessionName) -> String { "=" + name.rendered + ":" }
 
-    private func tmux(_ arguments: [String]) async throws(SessionError) -> ChildCommandResult {
+    private func tmux(_ arguments: [String], clientPath: String? = nil) async throws(SessionError)
+        -> ChildCommandResult
+    {
         var environment = ProcessInfo.processInfo.environment
         environment["TMUX"] = nil
         environment["TMUX_PANE"] = nil
+        if let clientPath { environment["PATH"] = clientPath }
         return try await ChildCommand.run(
             tmuxPath, ["-L", socketName] + arguments, environment: environment, timeout: settings.commandTimeout)
     }
