@@ -105,7 +105,9 @@ extension Runtime {
                 }
             }
             var environment = preset.env.mapValues { value -> String in
-                guard value.hasPrefix("$"), ShellQuote.isEnvironmentName(String(value.dropFirst())) else { return value }
+                guard value.hasPrefix("$"), ShellQuote.isEnvironmentName(String(value.dropFirst())) else {
+                    return value
+                }
                 return ProcessInfo.processInfo.environment[String(value.dropFirst())] ?? ""
             }
             environment.merge(contextEnvironment) { $1 }

@@ -196,19 +196,27 @@ struct FieldReader: Sendable {
             case "prompt_mode": if let mode = try promptMode(value, field) { preset.promptMode = mode }
             case "hooks":
                 let hooks = try object(value, field)
+                var provider: String?? = .none
+                if let given = hooks["provider"] { provider = .some(try optionalString(given, field + ".provider")) }
+                var directory: String?
+                if let given = hooks["dir"] { directory = try string(given, field + ".dir") }
+                var file: String?
+                if let given = hooks["settings_file"] { file = try string(given, field + ".settings_file") }
+                var informational: Bool?
+                if let given = hooks["informational"] { informational = try bool(given, field + ".informational") }
                 try applyHooks(
-                    to: &preset,
-                    provider: try hooks["provider"].map { (v) throws(PresetError) in try optionalString(v, field + ".provider") },
-                    directory: try hooks["dir"].map { (v) throws(PresetError) in try string(v, field + ".dir") },
-                    file: try hooks["settings_file"].map { (v) throws(PresetError) in try string(v, field + ".settings_file") },
-                    informational: try hooks["informational"].map { (v) throws(PresetError) in try bool(v, field + ".informational") })
+                    to: &preset, provider: provider, directory: directory, file: file, informational: informational)
             case "tmux":
                 let tmux = try object(value, field)
-                if let names = tmux["process_names"] { preset.processNames = try strings(names, field + ".process_names") }
+                if let names = tmux["process_names"] {
+                    preset.processNames = try strings(names, field + ".process_names")
+                }
                 if let prefix = tmux["ready_prompt_prefix"] {
                     preset.readyPromptPrefix = try optionalString(prefix, field + ".ready_prompt_prefix")
                 }
-                if let delay = tmux["ready_delay_ms"] { preset.readyDelayMs = try integer(delay, field + ".ready_delay_ms") }
+                if let delay = tmux["ready_delay_ms"] {
+                    preset.readyDelayMs = try integer(delay, field + ".ready_delay_ms")
+                }
             case "session":
                 let session = try object(value, field)
                 if let name = session["session_id_env"] {
@@ -227,14 +235,17 @@ struct FieldReader: Sendable {
         }
     }
 
-    private func nonInteractive(_ value: JSONValue, _ path: String) throws(PresetError) -> RuntimePreset.NonInteractive {
+    private func nonInteractive(_ value: JSONValue, _ path: String) throws(PresetError)
+        -> RuntimePreset.NonInteractive
+    {
         let fields = try object(value, path)
         func text(_ key: String) throws(PresetError) -> String? {
             guard let value = fields[key], value != .null else { return nil }
             return try optionalString(value, "\(path).\(key)")
         }
         return RuntimePreset.NonInteractive(
-            subcommand: try text("subcommand"), promptFlag: try text("prompt_flag"), outputFlag: try text("output_flag"))
+            subcommand: try text("subcommand"), promptFlag: try text("prompt_flag"),
+            outputFlag: try text("output_flag"))
     }
 
     /// `provider` nil: not given; `.some(nil)`: given as "" (no hooks); "none" also means no hooks.

@@ -235,7 +235,8 @@ public actor ProcessDriver: SessionDriver {
     }
 }
 
-/// Exit outcomes of the children one `ProcessDriver` started, set by their reaper threads. A key mapped to nil means "started, not yet ended". `@unchecked Sendable`: the
+/// Exit outcomes of the children one `ProcessDriver` started, set by their reaper threads. A key mapped to
+/// nil means "started, not yet ended". `@unchecked Sendable`: the
 /// dictionary is only touched under `lock`.
 private final class ChildExits: @unchecked Sendable {
     private let lock = NSLock()

@@ -66,7 +66,8 @@ public struct RuntimeRegistry: Sendable, Equatable {
         if let version = object["version"] {
             let number = try reader.integer(version, "version")
             if number != 1 {
-                throw .invalidField(file: file, field: "version", problem: "version \(number) is not supported (only 1)")
+                throw .invalidField(
+                    file: file, field: "version", problem: "version \(number) is not supported (only 1)")
             }
         }
         guard let agents = object["agents"] else { return }
@@ -136,7 +137,8 @@ public struct RuntimeRegistry: Sendable, Equatable {
         guard let preset = presets[trimmed] else {
             throw .invalidRuntime(
                 choice,
-                problem: "no such runtime; known: \(presets.keys.sorted().joined(separator: ", ")), or exec:'<command>'")
+                problem:
+                    "no such runtime; known: \(presets.keys.sorted().joined(separator: ", ")), or exec:'<command>'")
         }
         return .preset(preset)
     }

@@ -234,6 +234,9 @@ public struct SessionSettings: Sendable, Equatable {
     public var logTailBytes: Int = 16 * 1024
     /// tmux socket name (`tmux -L`); nil derives `gt-<town-id>` from the town root. Default nil.
     public var tmuxSocketName: String?
+    /// Which driver `SessionDrivers.select` uses: nil picks tmux when usable, else processes. `.tmux` when
+    /// tmux is not usable still falls back to processes. Default nil.
+    public var driver: SessionDriverKind?
 
     /// The defaults.
     public init() {}

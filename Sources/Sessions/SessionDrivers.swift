@@ -7,7 +7,8 @@ public enum SessionDrivers {
     public static func select(
         townRoot: String, settings: SessionSettings = SessionSettings(), path: String? = nil
     ) async -> any SessionDriver {
-        if let tmux = findExecutable("tmux", path: path ?? ProcessInfo.processInfo.environment["PATH"] ?? ""),
+        if settings.driver != .process,
+            let tmux = findExecutable("tmux", path: path ?? ProcessInfo.processInfo.environment["PATH"] ?? ""),
             let (major, _) = await TmuxDriver.version(tmuxPath: tmux, timeout: settings.commandTimeout), major >= 3
         {
             return TmuxDriver(townRoot: townRoot, tmuxPath: tmux, settings: settings)

@@ -66,7 +66,9 @@ public struct TmuxDriver: SessionDriver {
             throw .tmuxFailed(command: "new-session", status: 0, stderr: "no pane pid in '\(result.stdoutText)'")
         }
         if let logPath = spec.logPath {
-            let pipe = try await tmux(["pipe-pane", "-o", "-t", target(spec.name), "cat >> \(ShellQuote.quote(logPath))"])
+            let pipe = try await tmux([
+                "pipe-pane", "-o", "-t", target(spec.name), "cat >> \(ShellQuote.quote(logPath))",
+            ])
             if pipe.status != 0, try await isAlive(spec.name) {
                 throw failure(["pipe-pane"], pipe)
             }

@@ -124,7 +124,8 @@ import Testing
 /// environment and `gt` on its PATH.
 @Suite struct ExecRuntimeTests {
     static let agentScript = """
-        printf '%s|%s|%s|%s|%s|%s\\n' "$GT_TOWN" "$GT_RIG" "$GT_POLECAT" "$GT_BEAD" "$GT_BEAD_TITLE" "$BEADS_DIR" > env.txt
+        printf '%s|%s|%s|%s|%s|%s\\n' "$GT_TOWN" "$GT_RIG" "$GT_POLECAT" "$GT_BEAD" "$GT_BEAD_TITLE" \\
+            "$BEADS_DIR" > env.txt
         pwd > pwd.txt
         gt done --from-agent
         """
@@ -155,5 +156,14 @@ import Testing
 
     @Test func execRuntimeAsAPlainProcess() async throws {
         try await withProcessTown { driver, town in try await run(driver, town: town) }
+    }
+}
+
+@Suite struct SessionBenchmarkTests {
+    @Test(arguments: [SessionDriverKind.tmux, .process])
+    func startLatencyBenchmarkRunsAndCleansUp(kind: SessionDriverKind) async throws {
+        let result = try await SessionBenchmarks.startLatency(kind: kind, sessions: 2)
+        #expect(result.millisecondsToOutput.count == 2)
+        #expect(result.description.contains(kind.rawValue))
     }
 }

@@ -63,7 +63,10 @@ func sampleData(_ relative: String) throws -> Data {
         #expect(pi.processNames == ["pi", "node", "bun"])
         #expect(pi.readyDelayMs == 3000)
         #expect(pi.sessionIDEnv == "PI_SESSION_ID")
-        #expect(pi.hooks == RuntimePreset.HookSettings(provider: "pi", directory: ".pi/extensions", settingsFile: "gastown-hooks.js"))
+        #expect(
+            pi.hooks
+                == RuntimePreset.HookSettings(
+                    provider: "pi", directory: ".pi/extensions", settingsFile: "gastown-hooks.js"))
         let kimi = try #require(registry.preset(named: "kimi-k2.5"))
         #expect(kimi.promptMode == RuntimePreset.PromptMode.none)
         #expect(kimi.processNames == ["opencode", "node", "bun"])
@@ -75,10 +78,13 @@ func sampleData(_ relative: String) throws -> Data {
 
     @Test func rigSettingsOverlayTheTown() throws {
         let rig = try TempDir(prefix: "gt-sessions")
-        try rig.write("settings/config.json", String(decoding: try sampleData("examples/rig-settings.example.json"), as: UTF8.self))
+        let example = try sampleData("examples/rig-settings.example.json")
+        try rig.write("settings/config.json", String(decoding: example, as: UTF8.self))
         let registry = try RuntimeRegistry.load(townRoot: gastownSamples + "/town-pr820", rigDirectory: rig.path)
         #expect(registry.defaultAgent == "pi")
-        #expect(registry.preset(named: "rig-specific-agent")?.args == ["--model", "sonnet", "--dangerously-skip-permissions"])
+        #expect(
+            registry.preset(named: "rig-specific-agent")?.args
+                == ["--model", "sonnet", "--dangerously-skip-permissions"])
         #expect(registry.preset(named: "claude")?.resumeFlag == "--session-d")
     }
 

@@ -98,7 +98,8 @@ import Testing
 
     @Test func startingAnExistingNameIsRefused() async throws {
         try await withTmuxTown { driver, town in
-            let spec = SessionSpec(name: sessionName(town), workingDirectory: try makeWorktree(town), command: "sleep 30")
+            let spec = SessionSpec(
+                name: sessionName(town), workingDirectory: try makeWorktree(town), command: "sleep 30")
             _ = try await driver.start(spec)
             await #expect(throws: SessionError.sessionExists(spec.name.rendered)) { try await driver.start(spec) }
             var bad = spec
@@ -141,6 +142,9 @@ import Testing
         #expect(withTmux.kind == .tmux)
         let without = await SessionDrivers.select(townRoot: town.path, path: "/nonexistent")
         #expect(without.kind == .process)
+        var forced = SessionSettings()
+        forced.driver = .process
+        #expect(await SessionDrivers.select(townRoot: town.path, settings: forced, path: "/usr/bin").kind == .process)
         #expect(TmuxDriver(townRoot: town.path, tmuxPath: tmuxPath).socketName == "gt-\(TownID(townRoot: town.path))")
         #expect(await TmuxDriver.version(tmuxPath: tmuxPath).map { $0.0 >= 3 } == true)
     }
