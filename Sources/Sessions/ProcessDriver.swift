@@ -24,13 +24,14 @@ public struct ProcessRecord: Codable, Sendable, Equatable {
 /// Agent sessions as plain child processes, for hosts without tmux.
 ///
 /// Each session is `/bin/sh -c <command>` (started with `posix_spawn`, reaped on a dedicated thread) in its
-/// own process group, stdout and stderr appended to the log file, stdin from /dev/null, recorded with pid and
+/// own process group, stdout and stderr appended to the log file, stdin a named pipe
+/// (`<town>/.gt/sessions/<session>.stdin`, which `sendText` writes to, as tmux types), recorded with pid and
 /// start time in a `ProcessRecord`. It is not killed when the node exits. A new driver instance
 /// (a restarted node) sees every recorded session that still runs; a record whose pid now belongs to
 /// another process (different start time or boot) is not ours and is treated as ended. Killing signals the
 /// whole process group, SIGTERM then SIGKILL after `settings.killGrace`. Exit statuses come from the
 /// session's wrapper (`<session>.exit`), or from the kernel for this instance's own children.
-/// There is no terminal, so `sendText` is unsupported. `Sendable`: an actor.
+/// There is no terminal: a nudge is a line written to the stdin pipe. `Sendable`: an actor.
 public actor ProcessDriver: SessionDriver {
     public nonisolated var kind: SessionDriverKind { .process }
     public nonisolated let town: TownID
@@ -61,8 +62,21 @@ public actor ProcessDriver: SessionDriver {
 
         let rendered = spec.name.rendered
         let exits = children
-        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        defer { if null >= 0 { close(null) } }
+        // The child holds the pipe open for reading and writing, so its reads block until a nudge arrives
+        // (as on a terminal) instead of seeing end of file, and the pipe outlives a node restart.
+        let stdinPath = state.stdinPath(spec.name)
+        unlink(stdinPath)
+        guard mkfifo(stdinPath, 0o600) == 0 else {
+            throw .launchFailed(
+                command: spec.command, reason: "cannot create \(stdinPath): \(String(cString: strerror(errno)))")
+        }
+        let input = gtshim_open(stdinPath, O_RDWR | O_CLOEXEC | O_NONBLOCK, 0)
+        guard input >= 0 else {
+            throw .launchFailed(
+                command: spec.command, reason: "cannot open \(stdinPath): \(String(cString: strerror(errno)))")
+        }
+        defer { close(input) }
+        ShellQuote.clearNonBlocking(input)
         let shellLine =
             "cd -- \(ShellQuote.quote(spec.workingDirectory)) || exit 126; "
             + spec.wrappedCommand(exitStatusPath: state.exitStatusPath(spec.name))
@@ -72,7 +86,7 @@ public actor ProcessDriver: SessionDriver {
             pid = try Spawn.start(
                 "/bin/sh", ["-c", shellLine],
                 environment: ProcessInfo.processInfo.environment.merging(spec.environment) { $1 },
-                stdin: null, stdout: log.fileDescriptor, stderr: log.fileDescriptor, newProcessGroup: true)
+                stdin: input, stdout: log.fileDescriptor, stderr: log.fileDescriptor, newProcessGroup: true)
         } catch {
             try? log.close()
             exits.remove(rendered)
@@ -150,11 +164,40 @@ public actor ProcessDriver: SessionDriver {
         return SessionCapture(text: String(decoding: data, as: UTF8.self))
     }
 
+    /// Writes `text` and a newline to the session's stdin pipe (a nudge). Throws `.noSuchSession` when the
+    /// session is not running, `.unsupported` for text with a newline in it (it would be two lines).
     public func sendText(_ text: String, to name: SessionName) async throws(SessionError) {
         guard try await isAlive(name) else { throw .noSuchSession(name.rendered) }
-        throw .unsupported(
-            "session \(name) runs as a plain process without a terminal, so it cannot be nudged by typing; "
-                + "install tmux, or reach the agent by mail")
+        guard !text.contains(where: \.isNewline) else {
+            throw .unsupported("a nudge to \(name) must be one line; send several nudges, or mail")
+        }
+        let path = state.stdinPath(name)
+        let line = Array((text + "\n").utf8)
+        let written: Int32 = await withCheckedContinuation { continuation in
+            // A full pipe blocks the writer: write on a dedicated thread, never on the pool.
+            let thread = Thread {
+                let descriptor = gtshim_open(path, O_WRONLY | O_CLOEXEC | O_NONBLOCK, 0)
+                guard descriptor >= 0 else { return continuation.resume(returning: gtshim_errno()) }
+                defer { close(descriptor) }
+                ShellQuote.clearNonBlocking(descriptor)
+                var offset = 0
+                while offset < line.count {
+                    let count = line[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+                    if count < 0 {
+                        if gtshim_errno() == EINTR { continue }
+                        return continuation.resume(returning: gtshim_errno())
+                    }
+                    offset += count
+                }
+                continuation.resume(returning: 0)
+            }
+            thread.name = "gt-nudge"
+            thread.start()
+        }
+        guard written == 0 else {
+            if written == ENXIO || written == ENOENT { throw .noSuchSession(name.rendered) }
+            throw .launchFailed(command: "nudge \(name)", reason: String(cString: strerror(written)))
+        }
     }
 
     /// SIGTERM to the session's process group, SIGKILL after `settings.killGrace` if any of it still runs.
@@ -196,6 +239,7 @@ public actor ProcessDriver: SessionDriver {
     public func forget(_ name: SessionName) async throws(SessionError) -> Bool {
         if try await isAlive(name) { return false }
         unlink(state.recordPath(name))
+        unlink(state.stdinPath(name))
         state.removeExitStatus(name)
         children.remove(name.rendered)
         return true

@@ -71,6 +71,9 @@ public struct SessionStateDirectory: Sendable, Equatable {
     /// The exit-status file of `name`.
     public func exitStatusPath(_ name: SessionName) -> String { path + "/" + name.rendered + ".exit" }
 
+    /// The stdin pipe (FIFO) of `name`'s process session.
+    public func stdinPath(_ name: SessionName) -> String { path + "/" + name.rendered + ".stdin" }
+
     /// The process record of `name`.
     public func recordPath(_ name: SessionName) -> String { path + "/" + name.rendered + ".json" }
 
@@ -248,6 +251,12 @@ public enum ShellQuote {
     public static func quote(_ text: String) -> String {
         if !text.isEmpty, text.utf8.allSatisfy(isSafe) { return text }
         return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    /// Clears `O_NONBLOCK` on `descriptor`.
+    static func clearNonBlocking(_ descriptor: Int32) {
+        let flags = fcntl(descriptor, F_GETFL)
+        if flags >= 0 { _ = fcntl(descriptor, F_SETFL, flags & ~O_NONBLOCK) }
     }
 
     /// The words joined into one command line, each quoted.

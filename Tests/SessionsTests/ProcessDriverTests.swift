@@ -13,7 +13,9 @@ import Testing
             let started = try await driver.start(
                 SessionSpec(
                     name: name, workingDirectory: worktree, environment: ["GT_POLECAT": "nux"],
-                    command: "echo started > marker; echo \"hello from $GT_POLECAT\"; pwd; sleep 30", logPath: log))
+                    command: "echo started > marker; echo \"hello from $GT_POLECAT\"; pwd; "
+                        + "read line; echo \"got:$line\" > reply; sleep 30",
+                    logPath: log))
             #expect(await eventually { FileManager.default.fileExists(atPath: worktree + "/marker") })
             #expect(try await driver.isAlive(name))
             #expect(try await driver.list() == [name])
@@ -27,17 +29,21 @@ import Testing
 
             #expect(try await eventually { try await driver.capture(name)?.text.contains("hello from nux") == true })
             #expect(try await driver.capture(name)?.text.contains(worktree) == true, "runs in its worktree")
-            await #expect(throws: SessionError.self) { try await driver.sendText("hi", to: name) }
+            await #expect(throws: SessionError.self) { try await driver.sendText("two\nlines", to: name) }
 
             // A restarted node: a new driver instance that knows only the files.
             let restarted = ProcessDriver(townRoot: town.path, settings: fastSettings)
             #expect(try await restarted.list() == [name])
             #expect(try await restarted.isAlive(name))
             #expect(try await restarted.waitForExit(name, timeout: .milliseconds(50)) == .stillRunning)
+            // A nudge from the restarted node reaches the script's `read`.
+            try await restarted.sendText("ping", to: name)
+            #expect(await eventually { town.read("gastown/polecats/nux/reply") == "got:ping\n" })
             #expect(try await restarted.reap(name))
             #expect(try await !restarted.isAlive(name))
             #expect(ProcessStat.read(pid: started.pid)?.isRunning != true)
             #expect(try await restarted.record(name) == nil)
+            #expect(!FileManager.default.fileExists(atPath: restarted.state.stdinPath(name)))
             #expect(try await restarted.list().isEmpty)
             #expect(try await driver.list().isEmpty)
         }
