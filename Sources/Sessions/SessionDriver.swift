@@ -237,6 +237,10 @@ public struct SessionSettings: Sendable, Equatable {
     public var logTailBytes: Int = 16 * 1024
     /// tmux socket name (`tmux -L`); nil derives `gt-<town-id>` from the town root. Default nil.
     public var tmuxSocketName: String?
+    /// The configuration file the town's tmux server reads when it starts (`tmux -f`). Default `/dev/null`:
+    /// a user's `~/.tmux.conf` (say, `remain-on-exit on` or another `default-shell`) must not change how
+    /// sessions end or start.
+    public var tmuxConfigFile = "/dev/null"
     /// Which driver `SessionDrivers.select` uses: nil picks tmux when usable, else processes. `.tmux` when
     /// tmux is not usable still falls back to processes. Default nil.
     public var driver: SessionDriverKind?

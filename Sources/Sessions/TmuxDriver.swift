@@ -207,7 +207,8 @@ public struct TmuxDriver: SessionDriver {
         environment["TMUX_PANE"] = nil
         if let clientPath { environment["PATH"] = clientPath }
         return try await ChildCommand.run(
-            tmuxPath, ["-L", socketName] + arguments, environment: environment, timeout: settings.commandTimeout)
+            tmuxPath, ["-L", socketName, "-f", settings.tmuxConfigFile] + arguments, environment: environment,
+            timeout: settings.commandTimeout)
     }
 
     private func serverAbsent(_ result: ChildCommandResult) -> Bool {
