@@ -166,7 +166,8 @@ public protocol SessionDriver: Sendable {
     func processID(of name: SessionName) async throws(SessionError) -> Int32?
     /// What the session shows now, or nil if there is no such session.
     func capture(_ name: SessionName) async throws(SessionError) -> SessionCapture?
-    /// Types `text` literally into the session, then Enter (a nudge). Throws `.noSuchSession`.
+    /// A nudge: types `text` into the session, then Enter (tmux), or writes it and a newline to the session's
+    /// stdin pipe (process driver). One line. Throws `.noSuchSession`.
     func sendText(_ text: String, to name: SessionName) async throws(SessionError)
     /// Stops the session (and its process group). Returns false if there was no such session.
     func kill(_ name: SessionName) async throws(SessionError) -> Bool

@@ -161,6 +161,24 @@ public struct SessionName: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+extension SessionName: Codable {
+    /// Decodes the rendered form; a string that is not a session name is a `DecodingError`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let name = SessionName.parse(text) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is not a session name")
+        }
+        self = name
+    }
+
+    /// Encodes the rendered form.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rendered)
+    }
+}
+
 /// 64-bit FNV-1a: a stable, fast, non-cryptographic hash for town IDs and pane-content evidence.
 /// A namespace; `Sendable` trivially.
 public enum FNV1a {

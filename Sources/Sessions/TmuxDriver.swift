@@ -100,8 +100,13 @@ public struct TmuxDriver: SessionDriver {
 
     /// The visible pane (wrapped lines joined), trailing blank lines removed.
     public func capture(_ name: SessionName) async throws(SessionError) -> SessionCapture? {
+        try await capture(name, scrollback: 0)
+    }
+
+    /// The visible pane plus up to `scrollback` lines of history above it (for loop detection).
+    public func capture(_ name: SessionName, scrollback: Int) async throws(SessionError) -> SessionCapture? {
         guard name.town == town else { return nil }
-        let result = try await tmux(["capture-pane", "-p", "-J", "-t", target(name)])
+        let result = try await tmux(["capture-pane", "-p", "-J", "-S", String(-max(0, scrollback)), "-t", target(name)])
         guard result.status == 0 else { return nil }
         var lines = result.stdoutText.split(separator: "\n", omittingEmptySubsequences: false).map {
             String($0.reversed().drop(while: { $0 == " " }).reversed())

@@ -7,11 +7,15 @@ import Testing
 @Suite struct SessionNameTests {
     let town = TownID(townRoot: "/home/me/gt")
 
-    @Test func renderedNameCarriesTownRigPolecatAndEpoch() {
+    @Test func renderedNameCarriesTownRigPolecatAndEpoch() throws {
         let name = SessionName(town: town, rig: "gastown", polecat: "nux", epoch: 7)
         #expect(name.rendered == "gt-\(town.rawValue)-gastown-nux-e7")
         #expect(SessionName.parse(name.rendered) == name)
         #expect(town.rawValue.count == 8)
+        let encoded = try JSONEncoder().encode([name])
+        #expect(String(decoding: encoded, as: UTF8.self) == "[\"\(name.rendered)\"]")
+        #expect(try JSONDecoder().decode([SessionName].self, from: encoded) == [name])
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode([SessionName].self, from: Data("[\"x\"]".utf8)) }
     }
 
     @Test func townIDIsStableAndDiffersBetweenTowns() throws {

@@ -22,6 +22,7 @@ import Testing
             #expect(try await driver.waitForOutput(name, timeout: .seconds(10)) { $0.contains("hello from nux") })
             let first = try #require(try await driver.capture(name))
             #expect(first.text.contains("hello from nux"))
+            #expect(try await driver.capture(name, scrollback: 100)?.text.contains("hello from nux") == true)
 
             try await driver.sendText("ping", to: name)
             #expect(await eventually { FileManager.default.fileExists(atPath: worktree + "/reply") })
