@@ -109,21 +109,27 @@ public actor ProcessDriver: SessionDriver {
         return StartedSession(name: spec.name, pid: pid, startTime: identity.startTime == 0 ? nil : identity.startTime)
     }
 
+    /// The town's running sessions. A record that cannot be read is skipped here (one bad file must not hide
+    /// every other session); `records()` and `isAlive` report it.
     public func list() async throws(SessionError) -> [SessionName] {
-        try records().filter { $0.record.process.isAlive }.map(\.name)
+        recordNames().filter { (try? record($0))??.process.isAlive == true }
     }
 
     /// Every record of this town, alive or not (for a restarted node deciding what to adopt or reap).
+    /// Throws `.recordFailed` for the first record that cannot be read.
     public func records() throws(SessionError) -> [(name: SessionName, record: ProcessRecord)] {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: state.path)) ?? []
         var found: [(SessionName, ProcessRecord)] = []
-        for file in files.sorted() where file.hasSuffix(".json") {
-            guard let name = SessionName.parse(String(file.dropLast(5))), name.town == town,
-                let record = try record(name)
-            else { continue }
-            found.append((name, record))
+        for name in recordNames() {
+            if let record = try record(name) { found.append((name, record)) }
         }
         return found
+    }
+
+    /// Names of the town's record files.
+    private func recordNames() -> [SessionName] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: state.path)) ?? []
+        return files.sorted().filter { $0.hasSuffix(".json") }.compactMap { SessionName.parse(String($0.dropLast(5))) }
+            .filter { $0.town == town }
     }
 
     /// The record of `name`, or nil if there is none. Throws `.recordFailed` for a file that is not a record.

@@ -124,6 +124,11 @@ import Testing
             } catch {
                 #expect("\(error)".contains(driver.state.recordPath(name)))
             }
+            // One bad file does not hide the other sessions.
+            let other = name.withEpoch(2)
+            _ = try await driver.start(SessionSpec(name: other, workingDirectory: town.path, command: "sleep 30"))
+            #expect(try await driver.list() == [other])
+            #expect(try await driver.kill(other))
             unlink(driver.state.recordPath(name))
         }
     }

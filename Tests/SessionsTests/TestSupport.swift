@@ -40,7 +40,11 @@ func withProcessTown<T>(
     let town = try TempDir(prefix: "gt-sessions")
     let driver = ProcessDriver(townRoot: town.path, settings: settings)
     func cleanUp() async {
-        for (name, _) in (try? await driver.records()) ?? [] { _ = try? await driver.reap(name) }
+        // Every record file, one by one, so a corrupt one cannot stop the others from being reaped.
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: driver.state.path)) ?? []
+        for file in files where file.hasSuffix(".json") {
+            if let name = SessionName.parse(String(file.dropLast(5))) { _ = try? await driver.reap(name) }
+        }
     }
     do {
         let result = try await body(driver, town)
