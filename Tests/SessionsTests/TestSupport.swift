@@ -16,18 +16,23 @@ let fastSettings: SessionSettings = {
 let tmuxPath = "/usr/bin/tmux"
 
 /// Runs `body` with a fresh town directory and a tmux driver on its own private server; afterwards, whatever
-/// happened, kills that server (`tmux -L <name> kill-server`), removes its socket and the directory.
+/// happened, kills each remaining session (SIGKILL to its process group if SIGHUP is not enough), then that
+/// server (`tmux -L <name> kill-server`), and removes its socket and the directory.
 func withTmuxTown<T>(
     _ settings: SessionSettings = fastSettings, _ body: (TmuxDriver, TempDir) async throws -> T
 ) async throws -> T {
     let town = try TempDir(prefix: "gt-sessions")
     let driver = TmuxDriver(townRoot: town.path, tmuxPath: tmuxPath, settings: settings)
+    func cleanUp() async throws {
+        for name in (try? await driver.list()) ?? [] { _ = try? await driver.kill(name) }
+        try await driver.killServer()
+    }
     do {
         let result = try await body(driver, town)
-        try await driver.killServer()
+        try await cleanUp()
         return result
     } catch {
-        try? await driver.killServer()
+        try? await cleanUp()
         throw error
     }
 }
