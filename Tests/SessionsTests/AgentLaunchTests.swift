@@ -181,7 +181,8 @@ import Testing
         preset.readyPromptPrefix = "› "
         preset.readyDelayMs = 10_000
         var registry = RuntimeRegistry()
-        let json = #"{"agents": {"fake": {"command": "sh", "args": ["./fake-agent.sh"], "#
+        let json =
+            #"{"agents": {"fake": {"command": "sh", "args": ["./fake-agent.sh"], "#
             + #""prompt_mode": "none", "ready_prompt_prefix": "› "}}}"#
         try registry.mergeAgentRegistry(Data(json.utf8), file: "agents.json")
         #expect(registry.preset(named: "fake")?.readiness == preset.readiness.withDelay(.zero))
