@@ -56,6 +56,14 @@ public final class LocalClient: Sendable {
         }
     }
 
+    /// Sends a request of `type` with raw `body` bytes (for components whose bodies are not JSON); an error
+    /// reply is thrown as `.remoteError`.
+    public func requestRaw(
+        _ type: MessageType, body: [UInt8], timeout: TimeInterval = 15
+    ) async throws(TransportError) -> Envelope {
+        try await link.request(type, body: body, timeout: timeout)
+    }
+
     /// Closes the connection.
     public func close() {
         link.connection.close(reason: "cli done")
