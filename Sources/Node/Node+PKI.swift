@@ -117,7 +117,9 @@ extension Node {
         if let serial = request.serial {
             serials.insert(serial.uppercased())
         } else {
-            for record in KnownPeerRecord.load(town) where record.node == request.node { serials.insert(record.serial) }
+            let town = self.town
+            let records = await NodeBlocking.run { KnownPeerRecord.load(town) }
+            for record in records where record.node == request.node { serials.insert(record.serial) }
             if let name = try? NodeName(request.node), let link = try? await context.manager.link(to: name, timeout: 0),
                 let certificate = link.peer.certificate
             {

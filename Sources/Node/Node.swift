@@ -110,7 +110,7 @@ public actor Node {
             let pid = NodeRuntimeInfo.load(town).map { "pid \($0.pid)" } ?? "lock \(town.lockFile) is held"
             throw .alreadyRunning(pid)
         }
-        let config = try TownNodeConfig.load(town)
+        let config = try await NodeBlocking.run { () throws(NodeError) in try TownNodeConfig.load(town) }
         let loaded = try await loadIdentity()
         identity = loaded
         let log = NodeLogger(label: "node \(loaded.name)", path: town.logFile, echo: options.echoLog)
@@ -130,7 +130,7 @@ public actor Node {
         let context = NodeContext(
             name: loaded.name, town: town, settings: settings, log: log, events: events, box: box)
         self.context = context
-        seenSerials = Set(KnownPeerRecord.load(town).map { "\($0.node)/\($0.serial)" })
+        seenSerials = Set(await NodeBlocking.run { KnownPeerRecord.load(town) }.map { "\($0.node)/\($0.serial)" })
         pkiStamp = PKIStamp.read(town)
 
         let local: Listener
