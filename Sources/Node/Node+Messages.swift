@@ -14,6 +14,11 @@ extension Node {
             await peerAnnounced(message.peer, announce)
             return []
         }
+        if type == NodeMessageType.caRotation {
+            let notice = try NodeJSON.decode(CARotationNotice.self, from: message.envelope.body)
+            await rotationNoticed(notice, from: message.peer.name)
+            return []
+        }
         if type == .revocation {
             let entry = try NodeJSON.decode(RevocationEntry.self, from: message.envelope.body)
             await applyRevocations([entry], from: message.peer.name.rawValue, spread: true)
@@ -136,6 +141,9 @@ extension Node {
         case NodeMessageType.revoke:
             let request = try NodeJSON.decode(RevokeRequest.self, from: body)
             return NodeJSON.encode(try await revoke(request))
+        case NodeMessageType.rotateCA:
+            let request = try NodeJSON.decode(RotateRequest.self, from: body)
+            return NodeJSON.encode(try await rotateCA(request))
         default:
             return try await routeToComponent(message)
         }

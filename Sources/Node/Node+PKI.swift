@@ -172,7 +172,8 @@ extension Node {
                 return try PKI.renewIfDue(at: pki, now: Date(), settings: early)
             }
         } else {
-            for peer in await context.manager.connectedPeers() {
+            let known = Set(await context.manager.connectedPeers()).union(context.box.peerAddresses.keys)
+            for peer in known.sorted() {
                 if let certificate = try? await JoinClient.renew(via: context.manager, caNode: peer, directory: pki) {
                     renewed = certificate
                     break
@@ -222,8 +223,21 @@ extension Node {
         identity = fresh
         context.box.replace(manager, address: bound)
         for (peer, entry) in context.box.peerTable { await manager.addPeer(peer, at: entry.0, purposes: entry.1) }
+        tasks.append(Task { [weak self] in await self?.announceToKnownPeers() })
         context.log.info("transport rebuilt", ["reason": reason, "serial": fresh.certificate.serial])
         context.events.record("transport_rebuilt", ["reason": reason])
         return true
+    }
+}
+
+extension Node {
+    /// Tells every known peer where this node listens (after a transport rebuild, so each peer sees the
+    /// current certificate and keeps its address).
+    func announceToKnownPeers() async {
+        guard let context else { return }
+        let body = NodeJSON.encode(NodeAnnounce(address: context.listenAddress.description))
+        for peer in context.box.peerAddresses.keys.sorted() {
+            try? await context.send(NodeMessageType.announce, body: body, to: peer)
+        }
     }
 }

@@ -91,6 +91,42 @@ struct NodeEndToEndTests {
         #expect(events.contains("\"node_stopping\""))
     }
 
+    @Test func caRotationReachesEveryNode() async throws {
+        let directory = try TempDir(prefix: "gt-node-rotate")
+        let a = try await TestTown(in: directory, name: "ca-node")
+        let b = try await TestTown(in: directory, name: "member")
+        defer {
+            a.stopEverything()
+            b.stopEverything()
+        }
+        let oldCA = try #require(try await a.json(["cluster", "init"])["ca_fingerprint"] as? String)
+        let addressA = try #require(try await a.json(["up", "--listen", "127.0.0.1:0"])["listen"] as? String)
+        let token = try await a.ok(["cluster", "token"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        try await b.ok(["node", "join", addressA, token])
+        let addressB = try #require(try await b.json(["up", "--listen", "127.0.0.1:0", "--join", addressA])["listen"] as? String)
+        #expect(try await eventually { connectedPeers(try await a.json(["status"])).contains("member") })
+
+        let started = try await a.json(["cluster", "rotate-ca"])
+        let newCA = try #require(started["ca_fingerprint"] as? String)
+        #expect(newCA != oldCA)
+        #expect(started["previous_ca_fingerprint"] as? String == oldCA)
+        #expect(started["notified"] as? [String] == ["member"])
+        // The member trusts both, then renews from the new CA over the wire.
+        #expect(try await eventually { try await b.json(["node", "cert", "show"])["ca_fingerprint"] as? String == newCA })
+        #expect(FileManager.default.fileExists(atPath: b.paths.pki.previousCACertificate.path))
+        #expect(try await eventually { (try await a.gt(["node", "ping", addressB])).status == 0 })
+        #expect(try await a.json(["node", "ping", addressB])["ca_fingerprint"] as? String == newCA)
+        #expect(try await b.json(["node", "ping", addressA])["ca_fingerprint"] as? String == newCA)
+
+        let completed = try await a.json(["cluster", "rotate-ca", "--complete"])
+        #expect(completed["phase"] as? String == "completed")
+        #expect(try await eventually { !FileManager.default.fileExists(atPath: b.paths.pki.previousCACertificate.path) })
+        #expect(!FileManager.default.fileExists(atPath: a.paths.pki.previousCACertificate.path))
+        #expect(try await eventually { (try await b.gt(["node", "ping", addressA])).status == 0 })
+        try await a.ok(["down"])
+        try await b.ok(["down"])
+    }
+
     @Test func killNineThenUpAgain() async throws {
         let directory = try TempDir(prefix: "gt-node-restart")
         let a = try await TestTown(in: directory, name: "solo")
