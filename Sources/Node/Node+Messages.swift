@@ -21,7 +21,7 @@ extension Node {
         }
         if type == .revocation {
             let entry = try NodeJSON.decode(RevocationEntry.self, from: message.envelope.body)
-            await applyRevocations([entry], from: message.peer.name.rawValue, spread: true)
+            await applyRevocations([entry], from: message.peer.name.rawValue)
             return []
         }
         return try await routeToComponent(message)

@@ -43,7 +43,7 @@ extension Node {
             let pki = town.pki
             let authorities = identity.trustedAuthorities
             let list = try? await NodeBlocking.run { () throws(TransportError) in try pki.revocations(trusting: authorities) }
-            await applyRevocations(list?.all ?? [], from: "revocations.jsonl", spread: true)
+            await applyRevocations(list?.all ?? [], from: "revocations.jsonl")
         }
         if fresh.credentials != pkiStamp.credentials {
             pkiStamp.credentials = fresh.credentials
@@ -52,31 +52,21 @@ extension Node {
         return ReloadReport(revocations: identity.revocations.all.count, transportRebuilt: rebuilt)
     }
 
-    /// Adds revocations to the live list (the connection manager drops the revoked peers' links at once),
-    /// records them on disk, stops redialing revoked peers, and spreads new ones to connected peers.
-    func applyRevocations(_ entries: [RevocationEntry], from source: String, spread: Bool) async {
+    /// Applies revocations: the connection manager adds them to the live list (dropping the revoked peers'
+    /// links at once) and spreads new ones to connected peers; they are recorded on disk, and revoked peers
+    /// are no longer redialed.
+    func applyRevocations(_ entries: [RevocationEntry], from source: String) async {
         guard let identity, let context else { return }
-        var fresh: [RevocationEntry] = []
-        for entry in entries where identity.revocations.add(entry, trusting: identity.trustedAuthorities) {
-            fresh.append(entry)
-        }
-        guard !fresh.isEmpty else { return }
         let pki = town.pki
-        let toRecord = fresh
-        _ = try? await NodeBlocking.run { () throws(TransportError) in
-            for entry in toRecord { try PKI.recordRevocation(entry, at: pki) }
-        }
-        for entry in fresh {
+        for entry in entries {
+            let published = await context.manager.publishRevocation(entry)
+            let recorded = (try? await NodeBlocking.run { () throws(TransportError) -> Bool in
+                try PKI.recordRevocation(entry, at: pki)
+            }) ?? false
+            guard published || recorded else { continue }
             context.log.warning("certificate revoked", ["node": entry.node, "serial": entry.serial, "source": source])
             context.events.record("peer_revoked", ["peer": entry.node, "serial": entry.serial, "source": source])
             if let name = try? NodeName(entry.node), name != identity.name { await context.removePeer(name) }
-        }
-        guard spread else { return }
-        let manager = context.manager
-        for peer in await manager.connectedPeers() {
-            for entry in fresh {
-                try? await manager.send(.revocation, body: NodeJSON.encode(entry), to: peer)
-            }
         }
     }
 
@@ -120,6 +110,13 @@ extension Node {
             let town = self.town
             let records = await NodeBlocking.run { KnownPeerRecord.load(town) }
             for record in records where record.node == request.node { serials.insert(record.serial) }
+            let issued = (try? await NodeBlocking.run { () throws(TransportError) in
+                try PKI.issuedCertificates(at: town.pki)
+            }) ?? []
+            let now = Int64(Date().timeIntervalSince1970)
+            for record in issued where record.node == request.node && record.notAfter > now {
+                serials.insert(record.serial)
+            }
             if let name = try? NodeName(request.node), let link = try? await context.manager.link(to: name, timeout: 0),
                 let certificate = link.peer.certificate
             {
@@ -142,7 +139,7 @@ extension Node {
                 try RevocationEntry.revoking(serial: serial, node: node, by: authority, now: Date())
             }
         }
-        await applyRevocations(entries, from: "gt node cert revoke", spread: true)
+        await applyRevocations(entries, from: "gt node cert revoke")
         pkiStamp = await NodeBlocking.run { [town] in PKIStamp.read(town) }
         return RevokeReport(node: request.node, serials: chosen, applied: true)
     }
@@ -191,41 +188,35 @@ extension Node {
         return PKI.info(renewed, settings: settings.pki)
     }
 
-    /// Replaces the connection manager with one built from the identity on disk (new certificate or trusted
-    /// CAs), listening on the same address and redialing the known peers. Live revocations are kept.
+    /// Presents the identity on disk (a renewed certificate, or a rotated CA set) on new connections, through
+    /// `ConnectionManager.updateIdentity`; links whose peer no longer chains to a trusted CA are closed and
+    /// redialed. When this node's certificate changed, the links to known peers are redialed so they see it.
+    /// Live revocations are kept. Then every known peer is told again where this node listens.
     func rebuildTransport(reason: String) async -> Bool {
-        guard let context, let old = identity, phase == .serving else { return false }
-        let fresh: NodeIdentity
+        guard let context, phase == .serving else { return false }
+        var fresh: NodeIdentity
         do { fresh = try await loadIdentity() } catch {
             context.log.error("cannot reload the identity", ["error": error.description])
             return false
         }
-        for entry in old.revocations.all { fresh.revocations.add(entry, trusting: fresh.trustedAuthorities + old.trustedAuthorities) }
-        guard case .tcp(let host, let port) = context.box.listenAddress else { return false }
-        let manager: ConnectionManager
-        do { manager = try makeManager(fresh) } catch {
-            context.log.error("cannot build the new transport", ["error": error.description])
+        let manager = context.manager
+        fresh.revocations = manager.revocations
+        do { try await manager.updateIdentity(fresh) } catch {
+            context.log.error("cannot present the new identity", ["error": error.description])
             return false
         }
-        await context.box.manager.shutdown()
-        var bound: PeerAddress?
-        for _ in 0..<50 {
-            if let address = try? await manager.listen(host: host, port: port) {
-                bound = address
-                break
-            }
-            try? await Task.sleep(nanoseconds: 100_000_000)
-        }
-        guard let bound else {
-            context.log.error("cannot listen again on \(host):\(port) after rebuilding the transport")
-            return false
-        }
+        let previousSerial = identity?.certificate.serial
         identity = fresh
-        context.box.replace(manager, address: bound)
-        for (peer, entry) in context.box.peerTable { await manager.addPeer(peer, at: entry.0, purposes: entry.1) }
+        if previousSerial != fresh.certificate.serial {
+            // Peers should see the new certificate now, not when the old links happen to close.
+            for (peer, entry) in context.box.peerTable {
+                await manager.removePeer(peer)
+                await manager.addPeer(peer, at: entry.0, purposes: entry.1)
+            }
+        }
         tasks.append(Task { [weak self] in await self?.announceToKnownPeers() })
-        context.log.info("transport rebuilt", ["reason": reason, "serial": fresh.certificate.serial])
-        context.events.record("transport_rebuilt", ["reason": reason])
+        context.log.info("identity reloaded", ["reason": reason, "serial": fresh.certificate.serial])
+        context.events.record("identity_reloaded", ["reason": reason, "serial": fresh.certificate.serial])
         return true
     }
 }

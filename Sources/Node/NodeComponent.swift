@@ -48,9 +48,9 @@ extension NodeComponent {
 }
 
 /// What a component gets from the node: its identity, the town's paths, settings, logging, and the transport
-/// (sending to peers, learning addresses). Stays valid for the node's life; the transport behind it may be
-/// rebuilt (certificate renewal, CA rotation), which is why components reach it through this object rather
-/// than keeping a `ConnectionManager`.
+/// (sending to peers, learning addresses). Stays valid for the node's life; the connection manager keeps
+/// running across certificate renewals and CA rotations (`ConnectionManager.updateIdentity`), and the peer
+/// directory kept here is what the node redials.
 ///
 /// `Sendable`: immutable fields plus the node's transport box, which is locked.
 public final class NodeContext: Sendable {
@@ -75,7 +75,7 @@ public final class NodeContext: Sendable {
         self.box = box
     }
 
-    /// The current connection manager (replaced when the node renews its certificate or rotates the CA).
+    /// The node's connection manager.
     public var manager: ConnectionManager { box.manager }
 
     /// The address this node listens on for peers.
@@ -96,8 +96,7 @@ public final class NodeContext: Sendable {
         try await box.manager.send(type, body: body, to: peer, purpose: purpose, epoch: epoch)
     }
 
-    /// Records where `peer` listens and keeps links of `purposes` open to it (remembered across transport
-    /// rebuilds).
+    /// Records where `peer` listens and keeps links of `purposes` open to it.
     public func addPeer(_ peer: NodeName, at address: PeerAddress, purposes: Set<ConnectionPurpose> = [.general]) async {
         await box.addPeer(peer, at: address, purposes: purposes)
     }
@@ -111,7 +110,7 @@ public final class NodeContext: Sendable {
     public var peerAddresses: [NodeName: PeerAddress] { box.peerAddresses }
 }
 
-/// The node's current transport and the peer directory that survives its rebuilds.
+/// The node's transport and its peer directory.
 ///
 /// `@unchecked Sendable`: every field is guarded by `lock`.
 final class TransportBox: @unchecked Sendable {
@@ -129,13 +128,6 @@ final class TransportBox: @unchecked Sendable {
     var listenAddress: PeerAddress { lock.withLock { address } }
     var peerAddresses: [NodeName: PeerAddress] { lock.withLock { peers.mapValues(\.0) } }
     var peerTable: [NodeName: (PeerAddress, Set<ConnectionPurpose>)] { lock.withLock { peers } }
-
-    func replace(_ manager: ConnectionManager, address: PeerAddress) {
-        lock.withLock {
-            current = manager
-            self.address = address
-        }
-    }
 
     func addPeer(_ peer: NodeName, at address: PeerAddress, purposes: Set<ConnectionPurpose>) async {
         let manager: ConnectionManager = lock.withLock {

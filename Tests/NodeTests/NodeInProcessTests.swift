@@ -62,7 +62,7 @@ struct NodeInProcessTests {
             var mode = stat()
             #expect(stat(town.socket, &mode) == 0 && mode.st_mode & 0o777 == 0o600)
 
-            let client = try await LocalClient.connect(town)
+            let client = try await NodeClient.connect(town)
             defer { client.close() }
             #expect(await eventually(5) { echo.counts.starts == 3 })
             #expect(echo.counts.stops == 2)
@@ -96,7 +96,7 @@ struct NodeInProcessTests {
         #expect(echo.counts.stops == 3)
         #expect(!FileManager.default.fileExists(atPath: town.socket))
         #expect(!FileManager.default.fileExists(atPath: town.runtimeFile))
-        await #expect(throws: NodeError.self) { _ = try await LocalClient.connect(town) }
+        await #expect(throws: NodeError.self) { _ = try await NodeClient.connect(town) }
     }
 
     @Test func missingIdentitySaysWhatToRun() async throws {

@@ -96,8 +96,8 @@ enum NodeCLI {
     }
 
     /// The running node's client, or nil when none answers.
-    static func client(_ town: TownPaths) async -> LocalClient? {
-        try? await LocalClient.connect(town)
+    static func client(_ town: TownPaths) async -> NodeClient? {
+        try? await NodeClient.connect(town)
     }
 
     /// The last `count` lines of `path`.
