@@ -155,6 +155,7 @@ public actor Node {
         log.info("serving", ["listen": bound.description, "socket": town.socket, "holds_ca": "\(town.pki.holdsCA)"])
         events.record("node_started", ["listen": bound.description, "pid": "\(getpid())"])
 
+        supervisor = Supervisor(settings: settings.supervisor) { event in Self.report(event, log: log, events: events) }
         startComponents(context)
         for seed in options.seeds + config.join {
             tasks.append(Task { [weak self] in await self?.joinSeed(seed) })
@@ -213,8 +214,44 @@ public actor Node {
                     },
                     cleanup: {
                         routes.setReady(name, false)
-                        await component.stop()
+                        let finished = await Self.bounded(seconds: context.settings.componentStopTimeout) {
+                            await component.stop()
+                        }
+                        if !finished {
+                            context.log.error("component did not stop in time", ["component": name])
+                        }
                     })
+            }
+        }
+    }
+
+    /// Writes a supervisor event to the log and the events file.
+    static func report(_ event: SupervisorEvent, log: NodeLogger, events: EventLog) {
+        switch event {
+        case .starting(let name, let attempt, _):
+            log.info("component starting", ["component": name, "attempt": "\(attempt)"])
+        case .failed(let name, let error, _, let restartIn):
+            log.error("component failed", ["component": name, "error": error, "restart_in": "\(restartIn)"])
+            events.record("component_failed", ["component": name, "error": error, "restart_in": "\(restartIn)"])
+        case .finished(let name, _):
+            log.info("component finished", ["component": name])
+        case .stopped(let name, _):
+            log.info("component stopped", ["component": name])
+        }
+    }
+
+    /// Runs `work` in its own task and returns whether it finished within `seconds` (it keeps running in
+    /// the background otherwise).
+    static func bounded(seconds: TimeInterval, _ work: @escaping @Sendable () async -> Void) async -> Bool {
+        let once = OnceFlag()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            Task {
+                await work()
+                if once.claim() { continuation.resume(returning: true) }
+            }
+            Task {
+                try? await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1e9))
+                if once.claim() { continuation.resume(returning: false) }
             }
         }
     }
@@ -319,5 +356,21 @@ final class RouteTable: @unchecked Sendable {
             throw ErrorReply(code: .unavailable, message: "\(component.name) is starting or restarting; retry")
         }
         return component
+    }
+}
+
+/// A flag that can be claimed once, from any thread.
+///
+/// `@unchecked Sendable`: guarded by `lock`.
+final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var claimed = false
+
+    /// True for the first caller only.
+    func claim() -> Bool {
+        lock.withLock {
+            defer { claimed = true }
+            return !claimed
+        }
     }
 }

@@ -97,6 +97,10 @@ struct NodeInProcessTests {
         #expect(!FileManager.default.fileExists(atPath: town.socket))
         #expect(!FileManager.default.fileExists(atPath: town.runtimeFile))
         await #expect(throws: NodeError.self) { _ = try await NodeClient.connect(town) }
+        let events = try String(contentsOfFile: town.eventsFile, encoding: .utf8)
+        #expect(events.components(separatedBy: "\"component_failed\"").count == 3)
+        let log = try String(contentsOfFile: town.logFile, encoding: .utf8)
+        #expect(log.contains("component failed"))
     }
 
     @Test func missingIdentitySaysWhatToRun() async throws {
