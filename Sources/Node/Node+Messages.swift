@@ -168,7 +168,8 @@ extension Node {
             case .finished: state = "finished"
             case .stopped: state = "stopped"
             }
-            return NodeStatus.Component(name: child.name, state: state, failures: child.failures, lastError: child.lastError)
+            return NodeStatus.Component(
+                name: child.name, state: state, failures: child.failures, lastError: child.lastError)
         }
         let authority = identity.trustedAuthorities.first { identity.certificate.isSigned(by: $0) }
         return NodeStatus(
@@ -182,7 +183,9 @@ extension Node {
     /// Pings `request.address`: over the open link when the address is a known peer's, else over a fresh
     /// connection made with this node's identity.
     func pingThrough(_ request: PingRequest) async throws -> PingReport {
-        guard let context, let identity else { throw ErrorReply(code: .unavailable, message: "the node is not serving") }
+        guard let context, let identity else {
+            throw ErrorReply(code: .unavailable, message: "the node is not serving")
+        }
         let address: PeerAddress
         do { address = try PeerAddress(parsing: request.address) } catch {
             throw ErrorReply(code: .badRequest, message: error.description)
@@ -190,7 +193,8 @@ extension Node {
         let count = min(max(request.count ?? settings.pingCount, 1), 100)
         do {
             let connected = Set(await context.manager.connectedPeers())
-            if let peer = context.box.peerAddresses.first(where: { $0.value == address && connected.contains($0.key) })?.key,
+            if let peer = context.box.peerAddresses.first(where: { $0.value == address && connected.contains($0.key) })?
+                .key,
                 let link = try? await context.manager.link(to: peer, timeout: 0)
             {
                 return try await NodePing.ping(

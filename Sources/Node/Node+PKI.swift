@@ -42,7 +42,9 @@ extension Node {
             pkiStamp.revocations = fresh.revocations
             let pki = town.pki
             let authorities = identity.trustedAuthorities
-            let list = try? await NodeBlocking.run { () throws(TransportError) in try pki.revocations(trusting: authorities) }
+            let list = try? await NodeBlocking.run { () throws(TransportError) in
+                try pki.revocations(trusting: authorities)
+            }
             await applyRevocations(list?.all ?? [], from: "revocations.jsonl")
         }
         if fresh.credentials != pkiStamp.credentials {
@@ -60,9 +62,10 @@ extension Node {
         let pki = town.pki
         for entry in entries {
             let published = await context.manager.publishRevocation(entry)
-            let recorded = (try? await NodeBlocking.run { () throws(TransportError) -> Bool in
-                try PKI.recordRevocation(entry, at: pki)
-            }) ?? false
+            let recorded =
+                (try? await NodeBlocking.run { () throws(TransportError) -> Bool in
+                    try PKI.recordRevocation(entry, at: pki)
+                }) ?? false
             guard published || recorded else { continue }
             context.log.warning("certificate revoked", ["node": entry.node, "serial": entry.serial, "source": source])
             context.events.record("peer_revoked", ["peer": entry.node, "serial": entry.serial, "source": source])
@@ -73,7 +76,8 @@ extension Node {
     /// Issues a join token (the CA holder's token file is written only by this process while it runs).
     func makeToken(_ request: TokenRequest) async throws -> TokenReport {
         guard town.pki.holdsCA else {
-            throw ErrorReply(code: .refused, message: "this node does not hold the CA key; run 'gt cluster token' on the CA node")
+            throw ErrorReply(
+                code: .refused, message: "this node does not hold the CA key; run 'gt cluster token' on the CA node")
         }
         var pkiSettings = settings.pki
         if let ttl = request.ttl {
@@ -89,14 +93,17 @@ extension Node {
         let token = try await NodeBlocking.run { () throws(TransportError) -> JoinToken in
             try PKI.makeJoinToken(at: pki, now: now, settings: chosen)
         }
-        context?.events.record("join_token_issued", ["expires_at": NodeLogger.timestamp(now.addingTimeInterval(lifetime))])
+        context?.events.record(
+            "join_token_issued", ["expires_at": NodeLogger.timestamp(now.addingTimeInterval(lifetime))])
         return TokenReport(
             token: token.description, caFingerprint: token.caFingerprint, expiresAt: now.addingTimeInterval(lifetime))
     }
 
     /// Revokes every known certificate of `request.node` (or one serial), applies it live, spreads it.
     func revoke(_ request: RevokeRequest) async throws -> RevokeReport {
-        guard let identity, let context else { throw ErrorReply(code: .unavailable, message: "the node is not serving") }
+        guard let identity, let context else {
+            throw ErrorReply(code: .unavailable, message: "the node is not serving")
+        }
         guard town.pki.holdsCA else {
             throw ErrorReply(code: .refused, message: "this node does not hold the CA key; revoke on the CA node")
         }
@@ -110,9 +117,10 @@ extension Node {
             let town = self.town
             let records = await NodeBlocking.run { KnownPeerRecord.load(town) }
             for record in records where record.node == request.node { serials.insert(record.serial) }
-            let issued = (try? await NodeBlocking.run { () throws(TransportError) in
-                try PKI.issuedCertificates(at: town.pki)
-            }) ?? []
+            let issued =
+                (try? await NodeBlocking.run { () throws(TransportError) in
+                    try PKI.issuedCertificates(at: town.pki)
+                }) ?? []
             let now = Int64(Date().timeIntervalSince1970)
             for record in issued where record.node == request.node && record.notAfter > now {
                 serials.insert(record.serial)

@@ -39,7 +39,8 @@ extension Node {
             throw ErrorReply(code: .refused, message: error.description)
         }
         let notified = await broadcast(notice)
-        context.log.info("CA rotation \(notice.phase.rawValue)", ["ca": fingerprints.0, "notified": "\(notified.count)"])
+        context.log.info(
+            "CA rotation \(notice.phase.rawValue)", ["ca": fingerprints.0, "notified": "\(notified.count)"])
         context.events.record("ca_rotation_\(notice.phase.rawValue)", ["ca_fingerprint": fingerprints.0])
         pkiStamp = await NodeBlocking.run { [town] in PKIStamp.read(town) }
         let rebuilt = await rebuildTransport(reason: "CA rotation \(notice.phase.rawValue)")
@@ -53,7 +54,9 @@ extension Node {
         guard let context else { return [] }
         var sent: [NodeName] = []
         for peer in await context.manager.connectedPeers() {
-            if (try? await context.manager.send(NodeMessageType.caRotation, body: NodeJSON.encode(notice), to: peer)) != nil {
+            if (try? await context.manager.send(NodeMessageType.caRotation, body: NodeJSON.encode(notice), to: peer))
+                != nil
+            {
                 sent.append(peer)
             }
         }

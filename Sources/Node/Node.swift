@@ -94,7 +94,9 @@ public actor Node {
 
     private func startServing() async throws(NodeError) -> NodeRuntimeInfo {
         let town = self.town
-        guard FileManager.default.fileExists(atPath: town.townFile) else { throw .notATown("\(town.townFile) is missing") }
+        guard FileManager.default.fileExists(atPath: town.townFile) else {
+            throw .notATown("\(town.townFile) is missing")
+        }
         try await NodeBlocking.run { () throws(NodeError) in
             for directory in [town.stateDirectory, town.logsDirectory] {
                 do {
@@ -117,7 +119,9 @@ public actor Node {
         let events = EventLog(path: town.eventsFile, node: loaded.name.rawValue)
         let listenText = options.listen ?? config.listen ?? TownNodeConfig.defaultListen
         let listenAddress: PeerAddress
-        do { listenAddress = try PeerAddress(parsing: listenText) } catch { throw .badConfig("listen address: \(error)") }
+        do { listenAddress = try PeerAddress(parsing: listenText) } catch {
+            throw .badConfig("listen address: \(error)")
+        }
         guard case .tcp(let host, let port) = listenAddress else {
             throw .badConfig("the node listens on TCP (HOST:PORT), not \(listenText)")
         }

@@ -66,7 +66,8 @@ public final class NodeContext: Sendable {
     public let events: EventLog
     let box: TransportBox
 
-    init(name: NodeName, town: TownPaths, settings: NodeSettings, log: NodeLogger, events: EventLog, box: TransportBox) {
+    init(name: NodeName, town: TownPaths, settings: NodeSettings, log: NodeLogger, events: EventLog, box: TransportBox)
+    {
         self.name = name
         self.town = town
         self.settings = settings
@@ -97,7 +98,8 @@ public final class NodeContext: Sendable {
     }
 
     /// Records where `peer` listens and keeps links of `purposes` open to it.
-    public func addPeer(_ peer: NodeName, at address: PeerAddress, purposes: Set<ConnectionPurpose> = [.general]) async {
+    public func addPeer(_ peer: NodeName, at address: PeerAddress, purposes: Set<ConnectionPurpose> = [.general]) async
+    {
         await box.addPeer(peer, at: address, purposes: purposes)
     }
 
@@ -112,11 +114,11 @@ public final class NodeContext: Sendable {
 
 /// The node's transport and its peer directory.
 ///
-/// `@unchecked Sendable`: every field is guarded by `lock`.
+/// `@unchecked Sendable`: the peer table is guarded by `lock`; the rest is immutable.
 final class TransportBox: @unchecked Sendable {
     private let lock = NSLock()
-    private var current: ConnectionManager
-    private var address: PeerAddress
+    private let current: ConnectionManager
+    private let address: PeerAddress
     private var peers: [NodeName: (PeerAddress, Set<ConnectionPurpose>)] = [:]
 
     init(manager: ConnectionManager, address: PeerAddress) {
@@ -124,8 +126,8 @@ final class TransportBox: @unchecked Sendable {
         self.address = address
     }
 
-    var manager: ConnectionManager { lock.withLock { current } }
-    var listenAddress: PeerAddress { lock.withLock { address } }
+    var manager: ConnectionManager { current }
+    var listenAddress: PeerAddress { address }
     var peerAddresses: [NodeName: PeerAddress] { lock.withLock { peers.mapValues(\.0) } }
     var peerTable: [NodeName: (PeerAddress, Set<ConnectionPurpose>)] { lock.withLock { peers } }
 

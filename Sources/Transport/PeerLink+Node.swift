@@ -28,7 +28,8 @@ extension ConnectionManager {
     public func connect(seed address: PeerAddress) async throws(TransportError) -> PeerInfo {
         let mode: TLSContext.Mode = joinService == nil ? .mutual : .acceptingJoins
         let (connection, info) = try await Dialer.connect(
-            to: address, peer: nil, context: TLSContext(identity: identity, mode: mode), local: local, purpose: .general,
+            to: address, peer: nil, context: TLSContext(identity: identity, mode: mode), local: local,
+            purpose: .general,
             settings: settings.connection)
         guard info.name != local else {
             connection.close(reason: "dialed itself")

@@ -103,7 +103,8 @@ struct NodeEndToEndTests {
         let addressA = try #require(try await a.json(["up", "--listen", "127.0.0.1:0"])["listen"] as? String)
         let token = try await a.ok(["cluster", "token"]).trimmingCharacters(in: .whitespacesAndNewlines)
         try await b.ok(["node", "join", addressA, token])
-        let addressB = try #require(try await b.json(["up", "--listen", "127.0.0.1:0", "--join", addressA])["listen"] as? String)
+        let addressB = try #require(
+            try await b.json(["up", "--listen", "127.0.0.1:0", "--join", addressA])["listen"] as? String)
         #expect(try await eventually { connectedPeers(try await a.json(["status"])).contains("member") })
 
         let started = try await a.json(["cluster", "rotate-ca"])
@@ -112,7 +113,8 @@ struct NodeEndToEndTests {
         #expect(started["previous_ca_fingerprint"] as? String == oldCA)
         #expect(started["notified"] as? [String] == ["member"])
         // The member trusts both, then renews from the new CA over the wire.
-        #expect(try await eventually { try await b.json(["node", "cert", "show"])["ca_fingerprint"] as? String == newCA })
+        #expect(
+            try await eventually { try await b.json(["node", "cert", "show"])["ca_fingerprint"] as? String == newCA })
         #expect(FileManager.default.fileExists(atPath: b.paths.pki.previousCACertificate.path))
         #expect(try await eventually { (try await a.gt(["node", "ping", addressB])).status == 0 })
         #expect(try await a.json(["node", "ping", addressB])["ca_fingerprint"] as? String == newCA)
@@ -120,7 +122,8 @@ struct NodeEndToEndTests {
 
         let completed = try await a.json(["cluster", "rotate-ca", "--complete"])
         #expect(completed["phase"] as? String == "completed")
-        #expect(try await eventually { !FileManager.default.fileExists(atPath: b.paths.pki.previousCACertificate.path) })
+        #expect(
+            try await eventually { !FileManager.default.fileExists(atPath: b.paths.pki.previousCACertificate.path) })
         #expect(!FileManager.default.fileExists(atPath: a.paths.pki.previousCACertificate.path))
         #expect(try await eventually { (try await b.gt(["node", "ping", addressA])).status == 0 })
         try await a.ok(["down"])

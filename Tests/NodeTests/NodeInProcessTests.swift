@@ -143,7 +143,9 @@ struct NodeInProcessTests {
         for round in 0..<6000 {
             var bytes: [UInt8]
             if round % 2 == 0 {
-                bytes = (0..<Int.random(in: 0..<64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                bytes = (0..<Int.random(in: 0..<64, using: &generator)).map { _ in
+                    UInt8.random(in: 0...255, using: &generator)
+                }
             } else {
                 bytes = valid[round % valid.count]
                 for _ in 0..<Int.random(in: 1...4, using: &generator) where !bytes.isEmpty {

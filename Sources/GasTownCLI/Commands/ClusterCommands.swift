@@ -81,7 +81,9 @@ public struct ClusterInitCommand: CLICommand {
         } else {
             context.console.out("Created cluster '\(cluster)' with node \(node)")
             context.console.out("  CA fingerprint: \(output.caFingerprint)")
-            context.console.out("  certificate:    valid until \(output.certificate.notAfter), renewed at \(output.certificate.renewAt)")
+            context.console.out(
+                "  certificate:    valid until \(output.certificate.notAfter), renewed at \(output.certificate.renewAt)"
+            )
             context.console.out("  files:          \(output.pki)")
             context.console.out("  next:           gt up; then 'gt cluster token' for each node that joins")
         }
@@ -118,7 +120,8 @@ public struct ClusterTokenCommand: CLICommand {
         if let client = await NodeCLI.client(town) {
             defer { client.close() }
             do {
-                report = try await client.request(NodeMessageType.joinToken, TokenRequest(ttl: ttl), as: TokenReport.self)
+                report = try await client.request(
+                    NodeMessageType.joinToken, TokenRequest(ttl: ttl), as: TokenReport.self)
             } catch {
                 throw NodeCLI.fail(error)
             }
@@ -143,7 +146,8 @@ public struct ClusterTokenCommand: CLICommand {
             try context.console.json(report)
         } else {
             context.console.out(report.token)
-            context.console.progress("one-time join token, expires \(report.expiresAt); use: gt node join <address> <token>")
+            context.console.progress(
+                "one-time join token, expires \(report.expiresAt); use: gt node join <address> <token>")
         }
     }
 }

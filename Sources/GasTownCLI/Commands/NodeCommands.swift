@@ -28,7 +28,8 @@ public struct NodeRunCommand: CLICommand {
                 .option(
                     "listen", value: "HOST:PORT", help: "where to listen (port 0: any free port)",
                     default: "town.json node.listen, else 127.0.0.1:7420"),
-                .option("join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join (repeatable)"),
+                .option(
+                    "join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join (repeatable)"),
             ])
     }
 
@@ -85,7 +86,9 @@ public struct NodeJoinCommand: CLICommand {
         address = parsed.argument("address")
         token = parsed.argument("token")
         nodeName = parsed.string("node-name")
-        if (try? PeerAddress(parsing: address)) == nil { throw parsed.invalid("bad address '\(address)': expected HOST:PORT") }
+        if (try? PeerAddress(parsing: address)) == nil {
+            throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
+        }
     }
 
     /// What `--json` prints.
@@ -125,7 +128,8 @@ public struct NodeJoinCommand: CLICommand {
             try context.console.json(output)
         } else {
             context.console.out("Joined the cluster as node \(output.node)")
-            context.console.out("  certificate: \(output.certificate.fingerprint.prefix(16))…, valid until \(output.certificate.notAfter)")
+            let fingerprint = output.certificate.fingerprint.prefix(16)
+            context.console.out("  certificate: \(fingerprint)…, valid until \(output.certificate.notAfter)")
             context.console.out("  cluster CA:  \(output.caFingerprint)")
             context.console.out("  next:        gt up --join \(output.address)")
         }
@@ -141,17 +145,26 @@ public struct NodePingCommand: CLICommand {
                 Asks the running node to ping (over its link to that peer when it has one); when this town's
                 node is not running, connects directly with the town's identity.
                 """,
-            options: [.option("count", short: "c", value: "N", type: .integer(1...100), help: "pings to send", default: "3")],
+            options: [
+                .option("count", short: "c", value: "N", type: .integer(1...100), help: "pings to send", default: "3")
+            ],
             arguments: [ArgumentSpec("address", help: "HOST:PORT of the node")])
     }
 
     var address: String
     var count: Int
 
+    /// What to check when a ping fails.
+    static let hint =
+        "check the address, that both nodes belong to the same cluster, and that neither certificate is revoked "
+        + "('gt node cert show')"
+
     public init(parsed: ParsedValues) throws(UsageError) {
         address = parsed.argument("address")
         count = try parsed.int("count") ?? 3
-        if (try? PeerAddress(parsing: address)) == nil { throw parsed.invalid("bad address '\(address)': expected HOST:PORT") }
+        if (try? PeerAddress(parsing: address)) == nil {
+            throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
+        }
     }
 
     public func run(_ context: CommandContext) async throws {
@@ -163,7 +176,7 @@ public struct NodePingCommand: CLICommand {
                 report = try await client.request(
                     NodeMessageType.ping, PingRequest(address: address, count: count), as: PingReport.self, timeout: 60)
             } catch {
-                throw NodeCLI.fail(error)
+                throw CLIError(error.description, hint: Self.hint, code: "refused")
             }
         } else {
             let pki = town.pki
@@ -174,9 +187,10 @@ public struct NodePingCommand: CLICommand {
                 throw NodeCLI.fail(NodeError.noIdentity(error.description))
             }
             do {
-                report = try await NodePing.ping(address: try PeerAddress(parsing: address), identity: identity, count: count)
+                report = try await NodePing.ping(
+                    address: try PeerAddress(parsing: address), identity: identity, count: count)
             } catch {
-                throw CLIError("ping \(address) failed: \(error)", code: "refused")
+                throw CLIError("ping \(address) failed: \(error)", hint: Self.hint, code: "refused")
             }
         }
         if context.jsonMode {
@@ -203,7 +217,8 @@ public struct NodeCertShowCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "show", abstract: "Show a node certificate: subject, issuer, validity, fingerprint, renew-at",
-            discussion: "Without <node>, this node's certificate; with it, the latest certificate of that peer seen here.",
+            discussion:
+                "Without <node>, this node's certificate; with it, the latest certificate of that peer seen here.",
             arguments: [ArgumentSpec("node", help: "a peer's name", arity: .optional)])
     }
 
@@ -252,13 +267,15 @@ public struct NodeCertShowCommand: CLICommand {
             let info = PKI.info(identity.certificate, revocations: identity.revocations)
             output = Output(
                 node: identity.name.rawValue, subject: info.subject, issuer: info.issuer, serial: info.serial,
-                fingerprint: info.fingerprint, notBefore: info.notBefore, notAfter: info.notAfter, renewAt: info.renewAt,
+                fingerprint: info.fingerprint, notBefore: info.notBefore, notAfter: info.notAfter,
+                renewAt: info.renewAt,
                 revoked: info.revoked, caFingerprint: authority?.fingerprint, holdsCA: pki.holdsCA)
         } else {
             guard let record = KnownPeerRecord.load(town).filter({ $0.node == node }).max(by: { $0.seenAt < $1.seenAt })
             else {
                 throw CLIError(
-                    "no certificate of \(node!) has been seen by this node", hint: "it must have connected to this node once",
+                    "no certificate of \(node!) has been seen by this node",
+                    hint: "it must have connected to this node once",
                     code: "not_found")
             }
             let life = record.notAfter.timeIntervalSince(record.notBefore)
@@ -295,7 +312,10 @@ public struct NodeCertRevokeCommand: CLICommand {
                 node applies it at once (dropping the peer's connections) and spreads it to its peers; nodes also
                 re-read the file every few seconds.
                 """,
-            options: [.option("serial", value: "HEX", help: "revoke this serial (default: every certificate of <node> seen here)")],
+            options: [
+                .option(
+                    "serial", value: "HEX", help: "revoke this serial (default: every certificate of <node> seen here)")
+            ],
             arguments: [ArgumentSpec("node", help: "the node to revoke")])
     }
 
@@ -327,7 +347,8 @@ public struct NodeCertRevokeCommand: CLICommand {
         if context.jsonMode {
             try context.console.json(report)
         } else {
-            context.console.out("Revoked \(report.serials.count) certificate(s) of \(report.node): \(report.serials.joined(separator: ", "))")
+            let serials = report.serials.joined(separator: ", ")
+            context.console.out("Revoked \(report.serials.count) certificate(s) of \(report.node): \(serials)")
             if !report.applied {
                 context.console.out("  the node is not running: it applies the revocation when it starts")
             }
@@ -340,10 +361,12 @@ public struct NodeCertRevokeCommand: CLICommand {
             throw CLIError("this town does not hold the CA key", hint: "revoke on the CA node", code: "refused")
         }
         let node = self.node
-        let serials = serial.map { [$0.uppercased()] }
+        let serials =
+            serial.map { [$0.uppercased()] }
             ?? Array(Set(KnownPeerRecord.load(town).filter { $0.node == node }.map(\.serial))).sorted()
         guard !serials.isEmpty else {
-            throw CLIError("no certificate of \(node) has been seen by this node", hint: "pass --serial", code: "not_found")
+            throw CLIError(
+                "no certificate of \(node) has been seen by this node", hint: "pass --serial", code: "not_found")
         }
         let done = try await NodeBlocking.run { () throws(TransportError) -> [String] in
             let known = try pki.revocations(trusting: pki.trustedAuthorities())
