@@ -157,6 +157,27 @@ struct NodeEndToEndTests {
         #expect(down.contains("not running"))
     }
 
+    @Test func upReportsANodeThatDiesWhileStarting() async throws {
+        let directory = try TempDir(prefix: "gt-node-dies")
+        let a = try await TestTown(in: directory, name: "first")
+        let b = try await TestTown(in: directory, name: "second")
+        defer {
+            a.stopEverything()
+            b.stopEverything()
+        }
+        try await a.ok(["cluster", "init"])
+        try await b.ok(["cluster", "init"])
+        let addressA = try #require(try await a.json(["up", "--listen", "127.0.0.1:0"])["listen"] as? String)
+        // The port is taken: the second node exits at once, and `gt up` shows why.
+        let up = try await b.gt(["up", "--listen", addressA])
+        #expect(up.status == 1)
+        #expect(up.stderr.contains("exited while starting"))
+        #expect(up.stderr.contains("listen on"))
+        #expect(!FileManager.default.fileExists(atPath: b.paths.pidFile))
+        #expect(try await b.json(["status"])["running"] as? Bool == false)
+        try await a.ok(["down"])
+    }
+
     @Test func clearErrorsWithoutIdentityOrNode() async throws {
         let directory = try TempDir(prefix: "gt-node-errors")
         let a = try await TestTown(in: directory, name: "bare")

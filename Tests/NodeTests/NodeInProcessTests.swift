@@ -138,6 +138,8 @@ struct NodeInProcessTests {
             NodeJSON.encode(RevokeRequest(node: "beta", serial: "AB")),
             NodeJSON.encode(NodeAnnounce(address: "127.0.0.1:1")),
             Array(#"{"name": "x", "node": {"listen": "0.0.0.0:9", "join": ["a:1"]}}"#.utf8),
+            Array(#"{"phase": "started", "ca_pem": "-----BEGIN CERTIFICATE-----", "previous_fingerprint": "ab", "#.utf8)
+                + Array(#""signature": "AAAA"}"#.utf8),
         ]
         var decoded = 0
         for round in 0..<6000 {
@@ -164,9 +166,49 @@ struct NodeInProcessTests {
             _ = try? NodeJSON.decode(NodeStatus.self, from: bytes)
             _ = try? NodeJSON.decode(PingReport.self, from: bytes)
             _ = try? TownNodeConfig.decode(Data(bytes), path: "fuzz")
+            if let notice = try? NodeJSON.decode(CARotationNotice.self, from: bytes) {
+                #expect(notice.verifiedCA(trusting: []) == nil)
+            }
+            _ = try? NodeJSON.decode(RevocationEntry.self, from: bytes)
         }
         #expect(decoded > 0, "some mutated pings still decode")
         #expect(throws: ErrorReply.self) { try NodeJSON.decode(PingRequest.self, from: Array("[]".utf8)) }
+    }
+}
+
+struct RotationNoticeTests {
+    /// A notice must be signed by the CA it names: a forged one (signed by another CA) changes nothing.
+    @Test func forgedNoticesAreRefused() throws {
+        let directory = try TempDir(prefix: "gt-node-notice")
+        let member = try makeTown(directory, name: "member")
+        let before = try member.pki.trustedAuthorities().map(\.fingerprint)
+        let honest = try CertificateAuthority.create(clusterName: "honest", now: Date())
+        let mallory = try CertificateAuthority.create(clusterName: "mallory", now: Date())
+        let current = try member.pki.authority()
+        // Signed by a CA the member does not trust.
+        let forged = try CARotationNotice.make(
+            .started, newCA: mallory.certificate, previousFingerprint: current.certificate.fingerprint, signer: mallory)
+        #expect(try PKI.apply(forged, at: member.pki) == false)
+        // Signature bytes of another notice.
+        var swapped = try CARotationNotice.make(
+            .started, newCA: honest.certificate, previousFingerprint: current.certificate.fingerprint, signer: current)
+        swapped.caPEM = try mallory.certificate.pem()
+        #expect(try PKI.apply(swapped, at: member.pki) == false)
+        #expect(try member.pki.trustedAuthorities().map(\.fingerprint) == before)
+        // The genuine notice is applied once; both CAs are then trusted.
+        let genuine = try CARotationNotice.make(
+            .started, newCA: honest.certificate, previousFingerprint: current.certificate.fingerprint, signer: current)
+        #expect(try PKI.apply(genuine, at: member.pki))
+        #expect(try PKI.apply(genuine, at: member.pki) == false)
+        #expect(try member.pki.trustedAuthorities().map(\.fingerprint) == [honest.certificate.fingerprint] + before)
+        // `completed` must be signed by the new CA.
+        let badCompletion = try CARotationNotice.make(
+            .completed, newCA: honest.certificate, previousFingerprint: before[0], signer: current)
+        #expect(try PKI.apply(badCompletion, at: member.pki) == false)
+        let completion = try CARotationNotice.make(
+            .completed, newCA: honest.certificate, previousFingerprint: before[0], signer: honest)
+        #expect(try PKI.apply(completion, at: member.pki))
+        #expect(try member.pki.trustedAuthorities().map(\.fingerprint) == [honest.certificate.fingerprint])
     }
 }
 
