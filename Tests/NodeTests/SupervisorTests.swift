@@ -180,3 +180,11 @@ struct SupervisorTests {
         #expect(!sink.all.contains { if case .failed = $0 { true } else { false } })
     }
 }
+
+/// The benchmark functions run (small counts) and return a positive figure; no timing is asserted.
+struct NodeBenchmarkSmokeTests {
+    @Test func benchmarksRun() async throws {
+        #expect(try await NodeBenchmarks.localStatusRoundTrips(count: 20) > 0)
+        #expect(try await NodeBenchmarks.startMilliseconds(runs: 2) > 0)
+    }
+}
