@@ -63,6 +63,7 @@ public actor Node {
     var stopWaiters: [CheckedContinuation<Void, Never>] = []
     var seenSerials: Set<String> = []
     var pkiStamp = PKIStamp()
+    var stopRequested = false
 
     enum Phase { case idle, starting, serving, stopping, stopped }
 
@@ -84,10 +85,12 @@ public actor Node {
         do {
             let result = try await startServing()
             phase = .serving
+            if stopRequested { await shutdown(reason: "asked to stop while starting") }
             return result
         } catch {
             await release()
             phase = .stopped
+            resumeStopWaiters()
             throw error
         }
     }
@@ -262,7 +265,7 @@ public actor Node {
 
     /// Waits until the node has stopped.
     public func waitUntilStopped() async {
-        guard phase != .stopped else { return }
+        guard phase != .stopped && phase != .idle else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             stopWaiters.append(continuation)
         }
@@ -271,7 +274,12 @@ public actor Node {
     /// Stops gracefully: components, then the connection manager (goodbye and close_notify on every link),
     /// then the local socket (removed) and `node.json`. Safe to call more than once.
     public func shutdown(reason: String = "requested") async {
-        guard phase == .serving || phase == .starting else {
+        if phase == .starting {
+            stopRequested = true
+            await waitUntilStopped()
+            return
+        }
+        guard phase == .serving else {
             if phase == .stopping { await waitUntilStopped() }
             return
         }
@@ -286,6 +294,10 @@ public actor Node {
         context?.log.flush()
         context?.events.flush()
         phase = .stopped
+        resumeStopWaiters()
+    }
+
+    private func resumeStopWaiters() {
         let waiters = stopWaiters
         stopWaiters = []
         for waiter in waiters { waiter.resume() }
@@ -311,6 +323,9 @@ public actor Node {
         let node = Node(town: town, options: options)
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
+        // Started in the background (`gt up`, stdin not a terminal): a hang-up of the starting terminal is not
+        // a reason to stop.
+        if isatty(0) == 0 { signal(SIGHUP, SIG_IGN) }
         var sources: [DispatchSourceSignal] = []
         for number in [SIGTERM, SIGINT] {
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
