@@ -36,6 +36,9 @@ public struct ClusterInitCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) {
         name = parsed.string("name")
         nodeName = parsed.string("node-name")
+        if let nodeName, (try? NodeName(nodeName)) == nil {
+            throw parsed.invalid("bad --node-name '\(nodeName)': use 1-63 of a-z, 0-9, '-' and '.'")
+        }
         if let name, name.isEmpty || name.count > 64 || name.contains(where: { $0.isNewline }) {
             throw parsed.invalid("bad --name: 1 to 64 characters on one line")
         }

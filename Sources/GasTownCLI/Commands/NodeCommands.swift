@@ -86,6 +86,9 @@ public struct NodeJoinCommand: CLICommand {
         address = parsed.argument("address")
         token = parsed.argument("token")
         nodeName = parsed.string("node-name")
+        if let nodeName, (try? NodeName(nodeName)) == nil {
+            throw parsed.invalid("bad --node-name '\(nodeName)': use 1-63 of a-z, 0-9, '-' and '.'")
+        }
         if (try? PeerAddress(parsing: address)) == nil {
             throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
         }
