@@ -71,6 +71,7 @@ public actor ConnectionManager {
     private var running = true
     private var revocationObserver: UUID?
     private var refusalLog: [TransportError] = []
+    private var linkTasks = 0
     /// How many refusals `recentRefusals` keeps.
     public static let refusalLogLength = 64
 
@@ -244,7 +245,12 @@ public actor ConnectionManager {
     /// misbehaviour (bad frames, timeouts, revocation), oldest first.
     public func recentRefusals() -> [TransportError] { refusalLog }
 
+    /// Tasks serving links (a reader and a keep-alive per link); they end with their link.
+    public func liveLinkTaskCount() -> Int { linkTasks }
+
     // MARK: Internals
+
+    private func linkTaskEnded() { linkTasks -= 1 }
 
     private func recordRefusal(_ error: TransportError) {
         refusalLog.append(error)
@@ -308,20 +314,30 @@ public actor ConnectionManager {
         }
         links[key] = link
         wakeWaiters(key)
+        linkTasks += 2
+        let keepAlive = Task { [weak self, settings] in
+            await Self.keepAlive(link, settings: settings)
+            await self?.linkTaskEnded()
+        }
         Task { [weak self] in
             let reason = await link.run()
+            keepAlive.cancel()  // nothing outlives the link
             await self?.linkEnded(link, key: key, reason: reason)
+            await self?.linkTaskEnded()
         }
-        Task { [weak self, settings] in
-            while link.connection.closedReason == nil {
-                try? await Task.sleep(nanoseconds: UInt64(settings.keepAliveInterval / 3 * 1e9))
-                guard self != nil, link.connection.closedReason == nil else { return }
-                if link.idleSeconds >= settings.keepAliveInterval {
-                    do {
-                        _ = try await link.request(.ping, body: [], timeout: settings.requestTimeout)
-                    } catch {
-                        link.connection.abort(.timedOut("keep-alive ping unanswered: \(error)"))
-                    }
+    }
+
+    /// Pings `link` whenever it has been silent for `keepAliveInterval`; aborts it when a ping goes
+    /// unanswered. Returns when the link closes or the task is cancelled.
+    private static func keepAlive(_ link: PeerLink, settings: ConnectionManagerSettings) async {
+        while !Task.isCancelled && link.connection.closedReason == nil {
+            try? await Task.sleep(nanoseconds: UInt64(settings.keepAliveInterval / 3 * 1e9))
+            guard !Task.isCancelled, link.connection.closedReason == nil else { return }
+            if link.idleSeconds >= settings.keepAliveInterval {
+                do {
+                    _ = try await link.request(.ping, body: [], timeout: settings.requestTimeout)
+                } catch {
+                    link.connection.abort(.timedOut("keep-alive ping unanswered: \(error)"))
                 }
             }
         }
