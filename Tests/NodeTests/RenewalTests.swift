@@ -83,4 +83,27 @@ struct RenewalTests {
         await member.shutdown()
         await hub.shutdown()
     }
+
+    /// A revocation written to `revocations.jsonl` by another process (an offline `gt node cert revoke`) is
+    /// picked up by the running node's file watch.
+    @Test func revocationFileIsWatched() async throws {
+        let directory = try TempDir(prefix: "gt-node-watch")
+        let town = try makeTown(directory, name: "watcher")
+        var settings = NodeSettings()
+        settings.pkiWatchInterval = 0.1
+        let node = Node(town: town.root, options: NodeOptions(listen: "127.0.0.1:0", settings: settings))
+        try await node.start()
+        let client = try await NodeClient.connect(town)
+        defer { client.close() }
+        #expect(try await client.request(NodeMessageType.status, EmptyBody(), as: NodeStatus.self).revocations == 0)
+        try PKI.revoke(at: town.pki, serial: "C0FFEE", node: "someone")
+        #expect(
+            try await eventually(5) {
+                try await client.request(NodeMessageType.status, EmptyBody(), as: NodeStatus.self).revocations == 1
+            })
+        let reload = try await client.request(NodeMessageType.reloadPKI, EmptyBody(), as: ReloadReport.self)
+        #expect(reload.revocations == 1)
+        #expect(!reload.transportRebuilt)
+        await node.shutdown()
+    }
 }
