@@ -274,8 +274,8 @@ public struct NodeCertShowCommand: CLICommand {
                 renewAt: info.renewAt,
                 revoked: info.revoked, caFingerprint: authority?.fingerprint, holdsCA: pki.holdsCA)
         } else {
-            guard let record = KnownPeerRecord.load(town).filter({ $0.node == node }).max(by: { $0.seenAt < $1.seenAt })
-            else {
+            // The file is appended in the order certificates are seen: the last record is the newest.
+            guard let record = KnownPeerRecord.load(town).last(where: { $0.node == node }) else {
                 throw CLIError(
                     "no certificate of \(node!) has been seen by this node",
                     hint: "it must have connected to this node once",
