@@ -69,5 +69,7 @@ let package = Package(
         .testTarget(name: "SessionsTests", dependencies: ["Sessions", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(
             name: "GasTownCLITests", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
+        .testTarget(
+            name: "NodeTests", dependencies: ["Node", "GasTownCLI", "GasTownTestKit", "gt"], swiftSettings: settings),
     ]
 )
