@@ -56,7 +56,7 @@ public enum PKI {
             expiresAt: Int64(now.addingTimeInterval(settings.joinTokenLifetime).timeIntervalSince1970))
         tokenLock.lock()
         defer { tokenLock.unlock() }
-        try directory.appendLine(encodeLine(record), to: directory.tokensFile)
+        try directory.appendLine(encodeLine(record), to: directory.tokensFile, mode: 0o600)
         return token
     }
 

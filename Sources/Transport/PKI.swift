@@ -139,8 +139,8 @@ public struct PKIDirectory: Sendable {
     }
 
     /// Appends one line to a JSONL file (rewriting it atomically).
-    func appendLine(_ line: String, to file: URL) throws(TransportError) {
+    func appendLine(_ line: String, to file: URL, mode: mode_t = 0o644) throws(TransportError) {
         let existing = FileManager.default.fileExists(atPath: file.path) ? try read(file) : ""
-        try write(existing + line + "\n", to: file, mode: 0o644)
+        try write(existing + line + "\n", to: file, mode: mode)
     }
 }
