@@ -157,3 +157,53 @@ import Wire
         }
     }
 }
+
+@Suite(.serialized) struct MembershipBulkTrafficTests {
+    /// n0 streams 4 MiB frames to n1 on their general link for a few seconds, faster than n1 handles them
+    /// (300 ms each), so the general link backs up by seconds; the probes between them go on the dedicated
+    /// membership link, so neither ever suspects the other. (Were probes queued behind the bulk frames, their
+    /// acks would be seconds late and n0 would suspect n1.)
+    @Test func aPeerBusyWithLargeFramesIsNeverSuspected() async throws {
+        try await LoopbackCluster.with { cluster in
+            // Two members only: no third member could answer an indirect probe for a slow link.
+            try await cluster.startConverged(2)
+            let watched = [("n0", "n1"), ("n1", "n0")]
+            var streams: [(String, String, AsyncStream<MembershipEvent>)] = []
+            for (observer, subject) in watched {
+                streams.append((observer, subject, await cluster[observer].shell.events()))
+            }
+            let watchers = streams.map { observer, subject, events in
+                Task { () -> [String] in
+                    var seen: [String] = []
+                    for await event in events {
+                        if case .changed(let member, _) = event, member.name == subject, member.status != .alive {
+                            seen.append("\(observer) saw \(subject) \(member.status)")
+                        }
+                    }
+                    return seen
+                }
+            }
+            let manager = cluster["n0"].manager
+            let peer = try NodeName("n1")
+            await manager.addPeer(peer, at: cluster["n1"].address, purposes: [.general])
+            let frame = [UInt8](repeating: 0xAB, count: 4 << 20)
+            let deadline = Date().addingTimeInterval(4)
+            var sent = 0
+            while Date() < deadline {
+                try await manager.send(LoopbackCluster.bulk, body: frame, to: peer)
+                sent += 1
+            }
+            #expect(sent >= 4, "the bulk sender hardly sent anything")
+            // Let any suspicion that started during the burst run out, then stop the shells to end the streams.
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+            #expect(await cluster.status(of: "n1", seenBy: "n0") == .alive)
+            #expect(await cluster.status(of: "n0", seenBy: "n1") == .alive)
+            await cluster["n0"].shell.stop()
+            await cluster["n1"].shell.stop()
+            for watcher in watchers {
+                let seen = await watcher.value
+                #expect(seen.isEmpty, "\(seen)")
+            }
+        }
+    }
+}

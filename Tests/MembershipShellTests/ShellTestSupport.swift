@@ -12,6 +12,21 @@ final class LoopbackCluster: @unchecked Sendable {
     private let lock = NSLock()
     private var stacks: [String: MembershipStack] = [:]
 
+    /// Bulk traffic on the general link, for the "busy sender is not suspected" test.
+    static let bulk = MessageType(rawValue: 250)
+    static var registry: MessageRegistry {
+        var registry = MessageRegistry.core
+        registry.register(MessageDescriptor(type: bulk, name: "bulk"))
+        return registry
+    }
+
+    /// The default handler of other messages: a bulk frame takes 300 ms to process, so a general link
+    /// carrying bulk frames backs up (its one-way messages are handled in order).
+    static let slowBulkHandler: InboundHandler = { message in
+        if message.envelope.type == bulk { try await Task.sleep(nanoseconds: 300_000_000) }
+        return []
+    }
+
     init(settings: MembershipShellSettings = .fastForTests) throws {
         authority = try CertificateAuthority.create(clusterName: "shell-test", now: Date())
         self.settings = settings
@@ -29,7 +44,7 @@ final class LoopbackCluster: @unchecked Sendable {
         managerSettings.reconnectMaxDelay = 0.5
         let stack = try await MembershipStack(
             identity: identity, metadata: metadata, settings: settings, managerSettings: managerSettings,
-            readsHostMetrics: false, other: other)
+            registry: Self.registry, readsHostMetrics: false, other: other ?? Self.slowBulkHandler)
         lock.withLock { stacks[name] = stack }
         await stack.shell.start(seeds: seeds)
         return stack

@@ -6,14 +6,14 @@ import Wire
 
 extension MessageType {
     /// One membership protocol message, one-way, on the peer's dedicated membership link. Body:
-    /// `Membership.Message.encode()`.
-    public static let membership = MessageType(rawValue: 150)
+    /// `Membership.Message.encode()`. The membership shell owns 200–209 (see `MembershipControl`).
+    public static let membership = MessageType(rawValue: 200)
 }
 
 extension MessageRegistry {
-    /// Registers the membership message type (the node's registry must accept it).
+    /// Registers the membership message types: the peer message and the local control requests.
     public mutating func registerMembership() {
-        register(MessageDescriptor(type: .membership, name: "membership"))
+        for descriptor in MembershipControl.descriptors { register(descriptor) }
     }
 }
 
@@ -50,10 +50,13 @@ public struct MembershipTraffic: Sendable, Hashable, Codable {
 ///
 /// `@unchecked Sendable`: the mutable tables and counters are guarded by `lock`; the manager is an actor.
 public final class MembershipLinks: @unchecked Sendable {
-    /// The node's connection manager (its registry must include ``Wire/MessageType/membership``).
-    public let manager: ConnectionManager
+    /// This node's name.
+    public let local: NodeName
     let context: TLSContext
     let settings: MembershipShellSettings
+    let connectionSettings: ConnectionSettings
+    let currentManager: @Sendable () -> ConnectionManager
+    let addPeer: @Sendable (NodeName, PeerAddress) async -> Void
 
     private struct Item: Sendable {
         var bytes: [UInt8]
@@ -71,13 +74,30 @@ public final class MembershipLinks: @unchecked Sendable {
     private var traffic = MembershipTraffic()
     private var closed = false
 
-    /// Makes the links for the node whose manager is `manager`; `identity` is the node's TLS identity (used
-    /// to dial seed addresses whose names are not known yet).
-    public init(manager: ConnectionManager, identity: NodeIdentity, settings: MembershipShellSettings)
+    /// Makes the links for the node whose manager is `manager` (its registry must include the membership
+    /// types: `MessageRegistry.registerMembership()`); `identity` is the node's TLS identity, used to dial
+    /// seed addresses whose names are not known yet.
+    public convenience init(manager: ConnectionManager, identity: NodeIdentity, settings: MembershipShellSettings)
         throws(TransportError)
     {
-        self.manager = manager
+        try self.init(
+            identity: identity, settings: settings, connectionSettings: manager.settings.connection,
+            manager: { manager }, addPeer: { peer, address in await manager.addPeer(peer, at: address, purposes: [.membership]) })
+    }
+
+    /// Makes the links for a node whose connection manager may be replaced (certificate renewal): `manager`
+    /// returns the current one, and `addPeer` records a peer's address and keeps a membership link open to
+    /// it (e.g. `NodeContext.addPeer(_:at:purposes: [.membership])`).
+    public init(
+        identity: NodeIdentity, settings: MembershipShellSettings, connectionSettings: ConnectionSettings,
+        manager: @escaping @Sendable () -> ConnectionManager,
+        addPeer: @escaping @Sendable (NodeName, PeerAddress) async -> Void
+    ) throws(TransportError) {
+        local = identity.name
         self.settings = settings
+        self.connectionSettings = connectionSettings
+        currentManager = manager
+        self.addPeer = addPeer
         context = try TLSContext(identity: identity, mode: .mutual)
     }
 
@@ -91,7 +111,7 @@ public final class MembershipLinks: @unchecked Sendable {
             resolveSeed(address, then: bytes)
             return
         }
-        guard let peer = try? NodeName(name), peer != manager.local else {
+        guard let peer = try? NodeName(name), peer != local else {
             lock.withLock { traffic.messagesDropped += 1 }
             return
         }
@@ -101,7 +121,7 @@ public final class MembershipLinks: @unchecked Sendable {
     /// Counts a received frame.
     func countReceived(bytes: Int, decoded: Bool) {
         lock.withLock {
-            traffic.bytesReceived += UInt64(Self.frameBytes(body: bytes, sender: manager.local))
+            traffic.bytesReceived += UInt64(Self.frameBytes(body: bytes, sender: local))
             if decoded { traffic.messagesReceived += 1 } else { traffic.decodeErrors += 1 }
         }
     }
@@ -161,11 +181,11 @@ public final class MembershipLinks: @unchecked Sendable {
         for await item in stream {
             var sent = false
             if item.address != registered, let address = try? PeerAddress(parsing: item.address) {
-                await manager.addPeer(peer, at: address, purposes: [.membership])
+                await addPeer(peer, address)
                 registered = item.address
             }
             if registered != nil,
-                let link = try? await manager.link(to: peer, purpose: .membership, timeout: settings.linkWaitTimeout)
+                let link = try? await currentManager().link(to: peer, purpose: .membership, timeout: settings.linkWaitTimeout)
             {
                 do {
                     try await link.send(.membership, body: item.bytes)
@@ -174,7 +194,7 @@ public final class MembershipLinks: @unchecked Sendable {
                     sent = false
                 }
             }
-            let size = Self.frameBytes(body: item.bytes.count, sender: manager.local)
+            let size = Self.frameBytes(body: item.bytes.count, sender: local)
             lock.withLock {
                 pending -= 1
                 if sent {
@@ -195,8 +215,8 @@ public final class MembershipLinks: @unchecked Sendable {
             return
         }
         lock.withLock { pending += 1 }
-        let local = manager.local
-        let connectionSettings = manager.settings.connection
+        let local = self.local
+        let connectionSettings = self.connectionSettings
         Task { [weak self, context] in
             var target: NodeName?
             if let (connection, info) = try? await Dialer.connect(

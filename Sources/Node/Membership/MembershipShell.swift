@@ -178,6 +178,13 @@ public actor MembershipShell {
     /// The member with this name, if known.
     public func member(named name: String) -> Membership.Member? { instance.member(named: name) }
 
+    /// This node's own member record (status `left` after leaving).
+    public var ownMember: Membership.Member {
+        instance.member(named: myself.name)
+            ?? Membership.Member(
+                node: myself, incarnation: instance.incarnation, status: .left, metadata: instance.metadata)
+    }
+
     /// Our own incarnation.
     public var incarnation: Membership.Incarnation { instance.incarnation }
 
