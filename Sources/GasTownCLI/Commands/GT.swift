@@ -30,7 +30,10 @@ public enum GT {
                     A town is the workspace (mayor/town.json at its root); every gt command finds it with
                     --town DIR, else $GT_TOWN, else the nearest parent of the working directory.
                     """,
-                subcommands: [InstallCommand.self, TownWhereCommand.self, VersionCommand.self])
+                subcommands: [
+                    InstallCommand.self, TownWhereCommand.self, VersionCommand.self, UpCommand.self, DownCommand.self,
+                    StatusCommand.self, NodeGroup.self, ClusterGroup.self,
+                ])
         }
 
         public init() {}
