@@ -35,6 +35,15 @@ public struct MembershipTraffic: Sendable, Hashable, Codable {
     /// Messages that failed to decode (dropped).
     public var decodeErrors: UInt64 = 0
 
+    enum CodingKeys: String, CodingKey {
+        case messagesSent = "messages_sent"
+        case bytesSent = "bytes_sent"
+        case messagesDropped = "messages_dropped"
+        case messagesReceived = "messages_received"
+        case bytesReceived = "bytes_received"
+        case decodeErrors = "decode_errors"
+    }
+
     /// Zero counters.
     public init() {}
 }
