@@ -59,3 +59,20 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+@Suite struct HostMetricsPublishingTests {
+    @Test func onlyChangesBeyondTheThresholdsAreWorthGossiping() {
+        let settings = MembershipShellSettings()
+        let last = HostMetrics(loadAverage: 1.0, freeMemoryBytes: 1000)
+        #expect(!HostMetrics(loadAverage: 1.4, freeMemoryBytes: 1000).differsEnough(from: last, settings: settings))
+        #expect(HostMetrics(loadAverage: 1.5, freeMemoryBytes: 1000).differsEnough(from: last, settings: settings))
+        #expect(HostMetrics(loadAverage: 0.5, freeMemoryBytes: 1000).differsEnough(from: last, settings: settings))
+        // On a busy host the step is a fraction of the load: 8 → 9.5 is noise, 8 → 10 is news.
+        let busy = HostMetrics(loadAverage: 8, freeMemoryBytes: 1000)
+        #expect(!HostMetrics(loadAverage: 9.5, freeMemoryBytes: 1000).differsEnough(from: busy, settings: settings))
+        #expect(HostMetrics(loadAverage: 10, freeMemoryBytes: 1000).differsEnough(from: busy, settings: settings))
+        #expect(!HostMetrics(loadAverage: 1, freeMemoryBytes: 1100).differsEnough(from: last, settings: settings))
+        #expect(HostMetrics(loadAverage: 1, freeMemoryBytes: 1101).differsEnough(from: last, settings: settings))
+        #expect(HostMetrics(loadAverage: 1, freeMemoryBytes: 899).differsEnough(from: last, settings: settings))
+    }
+}

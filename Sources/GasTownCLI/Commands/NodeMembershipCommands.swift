@@ -184,3 +184,54 @@ enum NodeMembershipCLI {
         }
     }
 }
+
+/// `gt node flood <peer>`: a diagnostic that loads the general link to a peer with large frames.
+public struct NodeFloodCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "flood", abstract: "Load the link to a peer with large frames (diagnostic)",
+            discussion: """
+                The running node sends pings with large bodies to the peer over their general link (the peer
+                echoes each), for a while. Membership probes travel on a separate link, so neither node should
+                suspect the other meanwhile; the multi-process test checks exactly that.
+                """,
+            options: [
+                .option("seconds", value: "S", type: .integer(1...3600), help: "how long", default: "10"),
+                .option("frame-bytes", value: "N", type: .integer(1...(15 << 20)), help: "body bytes per frame",
+                    default: "4194304"),
+                .option("concurrency", value: "N", type: .integer(1...64), help: "frames in flight", default: "4"),
+            ],
+            arguments: [ArgumentSpec("peer", help: "the peer's node name")])
+    }
+
+    var request: FloodRequest
+
+    public init(parsed: ParsedValues) throws(UsageError) {
+        request = FloodRequest(
+            peer: parsed.argument("peer"), seconds: Double(try parsed.int("seconds") ?? 10),
+            frameBytes: try parsed.int("frame-bytes") ?? 4 << 20, concurrency: try parsed.int("concurrency") ?? 4)
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let town = try NodeCLI.town(context)
+        guard let client = await NodeCLI.client(town) else {
+            throw CLIError("no node is running for the town at \(town.root)", hint: "start it with 'gt up'", code: "not_running")
+        }
+        defer { client.close() }
+        let report: FloodReport
+        do {
+            report = try await client.request(
+                MembershipControl.flood, request, as: FloodReport.self, timeout: request.seconds + 60)
+        } catch {
+            throw NodeCLI.fail(error)
+        }
+        if context.jsonMode {
+            try context.console.json(report)
+        } else {
+            let mib = Double(report.bytes) / Double(1 << 20)
+            context.console.out(
+                String(format: "%d frames, %.0f MiB each way to %@ in %.1f s (%.0f MiB/s), %d failed",
+                    report.frames, mib, report.peer, report.seconds, mib / max(report.seconds, 0.001), report.failures))
+        }
+    }
+}

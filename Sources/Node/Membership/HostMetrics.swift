@@ -17,6 +17,17 @@ public struct HostMetrics: Sendable, Hashable {
         self.freeMemoryBytes = freeMemoryBytes
     }
 
+    /// True when these figures differ enough from `last` (the last published) to be worth gossiping: load
+    /// by at least `max(loadChangeThreshold, loadChangeFraction × last load)`, or free memory by more than
+    /// `memoryChangeFraction` of the last value.
+    public func differsEnough(from last: HostMetrics, settings: MembershipShellSettings) -> Bool {
+        let loadStep = max(settings.loadChangeThreshold, settings.loadChangeFraction * last.loadAverage)
+        if abs(loadAverage - last.loadAverage) >= loadStep { return true }
+        let memory = Double(freeMemoryBytes)
+        let lastMemory = Double(last.freeMemoryBytes)
+        return abs(memory - lastMemory) > lastMemory * settings.memoryChangeFraction
+    }
+
     /// Reads the host's figures now; a figure that cannot be read is 0. Reading procfs never blocks on disk.
     public static func read(procRoot: String = "/proc") -> HostMetrics {
         let load = (try? String(contentsOfFile: procRoot + "/loadavg", encoding: .utf8)).flatMap(parseLoadAverage)

@@ -95,7 +95,61 @@ public final class MembershipComponent: NodeComponent, @unchecked Sendable {
             if message.peer.purpose != .local { _ = await shell.handle(message) }
             return []
         }
+        if message.envelope.type == MembershipControl.flood, message.peer.purpose == .local,
+            let context = lock.withLock({ current?.context })
+        {
+            let request = try MembershipControl.decode(FloodRequest.self, from: message.envelope.body)
+            return MembershipControl.encode(try await Self.flood(request, context: context))
+        }
         return try await MembershipControl.answer(message, with: shell)
+    }
+
+    /// Sends pings with `frameBytes` bodies to the peer on the general link, `concurrency` at a time, for
+    /// `seconds`; the peer's transport echoes each one.
+    static func flood(_ request: FloodRequest, context: NodeContext) async throws(ErrorReply) -> FloodReport {
+        guard let peer = try? NodeName(request.peer) else {
+            throw ErrorReply(code: .badRequest, message: "'\(request.peer)' is not a node name")
+        }
+        guard (1...(15 << 20)).contains(request.frameBytes), (1...64).contains(request.concurrency),
+            request.seconds > 0, request.seconds <= 3600
+        else {
+            throw ErrorReply(
+                code: .badRequest, message: "frame_bytes must be 1 to 15 MiB, concurrency 1 to 64, seconds up to 3600")
+        }
+        let body = [UInt8](repeating: 0x5A, count: request.frameBytes)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let end = start + UInt64(request.seconds * 1e9)
+        let results = await withTaskGroup(of: (Int, Int, String?).self) { group in
+            for _ in 0..<request.concurrency {
+                group.addTask {
+                    var frames = 0
+                    var failures = 0
+                    var firstError: String?
+                    while DispatchTime.now().uptimeNanoseconds < end {
+                        do {
+                            _ = try await context.request(.ping, body: body, to: peer, timeout: 30)
+                            frames += 1
+                        } catch {
+                            failures += 1
+                            if firstError == nil { firstError = "\(error)" }
+                            try? await Task.sleep(nanoseconds: 100_000_000)
+                        }
+                    }
+                    return (frames, failures, firstError)
+                }
+            }
+            var total = (0, 0, String?.none)
+            for await (frames, failures, error) in group {
+                total.0 += frames
+                total.1 += failures
+                if total.2 == nil { total.2 = error }
+            }
+            return total
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return FloodReport(
+            peer: request.peer, frames: results.0, bytes: results.0 * request.frameBytes, seconds: seconds,
+            failures: results.1, firstError: results.2)
     }
 
     /// The rig names in `mayor/rigs.json` (empty when unreadable).

@@ -19,6 +19,11 @@ public enum MembershipControl {
     /// Local request, ``DrainRequest`` → ``MemberReport`` of this node.
     public static let drain = MessageType(rawValue: 204)
 
+    /// Local request, ``FloodRequest`` → ``FloodReport``: load the general link to a peer with large frames
+    /// (pings with big bodies, echoed back) for a while. A diagnostic: membership must not suspect a peer
+    /// that is busy with bulk traffic, because probes travel on their own link.
+    public static let flood = MessageType(rawValue: 205)
+
     /// Every membership message type, for the node's registry.
     public static let descriptors: [MessageDescriptor] = [
         MessageDescriptor(type: .membership, name: "membership"),
@@ -26,10 +31,11 @@ public enum MembershipControl {
         MessageDescriptor(type: info, name: "membership-info"),
         MessageDescriptor(type: leave, name: "membership-leave"),
         MessageDescriptor(type: drain, name: "membership-drain"),
+        MessageDescriptor(type: flood, name: "membership-flood"),
     ]
 
     /// The local-only request types (refused when they come from a peer).
-    public static let localOnly: Set<MessageType> = [list, info, leave, drain]
+    public static let localOnly: Set<MessageType> = [list, info, leave, drain, flood]
 
     /// Answers one local control request with `shell`; throws an `ErrorReply` for a bad body, a request
     /// from a peer (not the Unix socket) or a type that is not a control request.
@@ -44,6 +50,8 @@ public enum MembershipControl {
             throw ErrorReply(code: .refused, message: "membership control requests are accepted only from the local CLI")
         }
         switch type {
+        case flood:
+            throw ErrorReply(code: .unavailable, message: "flood is served by the node's membership component")
         case list:
             return encode(await shell.members.map(MemberReport.init))
         case info:
@@ -87,6 +95,53 @@ public struct DrainRequest: Codable, Sendable, Equatable {
     public var draining: Bool
     /// Makes a request.
     public init(draining: Bool) { self.draining = draining }
+}
+
+/// Body of the flood request.
+///
+/// Sendable: plain value.
+public struct FloodRequest: Codable, Sendable, Equatable {
+    /// The peer (node name) to load.
+    public var peer: String
+    /// How long to keep sending, seconds.
+    public var seconds: Double
+    /// Body bytes per frame (at most the general frame limit, 16 MiB, minus the envelope).
+    public var frameBytes: Int
+    /// Frames in flight at once.
+    public var concurrency: Int
+
+    enum CodingKeys: String, CodingKey {
+        case peer, seconds, concurrency
+        case frameBytes = "frame_bytes"
+    }
+
+    /// Makes a request.
+    public init(peer: String, seconds: Double, frameBytes: Int, concurrency: Int) {
+        self.peer = peer
+        self.seconds = seconds
+        self.frameBytes = frameBytes
+        self.concurrency = concurrency
+    }
+}
+
+/// What a flood did.
+///
+/// Sendable: plain value.
+public struct FloodReport: Codable, Sendable, Equatable {
+    public var peer: String
+    /// Frames sent and echoed back.
+    public var frames: Int
+    /// Body bytes sent (the same came back).
+    public var bytes: Int
+    public var seconds: Double
+    /// Frames that failed (timeout, closed link); the first error.
+    public var failures: Int
+    public var firstError: String?
+
+    enum CodingKeys: String, CodingKey {
+        case peer, frames, bytes, seconds, failures
+        case firstError = "first_error"
+    }
 }
 
 /// One member as `gt node list` shows it (like `serf members`): name, address, status, capacity, labels,

@@ -245,13 +245,7 @@ public actor MembershipShell {
         nextHostRead = t + Int64(settings.hostMetricsInterval.components.seconds) * 1_000_000_000
             + settings.hostMetricsInterval.components.attoseconds / 1_000_000_000
         let host = HostMetrics.read()
-        if !force, let last = lastPublishedHost,
-            abs(host.loadAverage - last.loadAverage) < settings.loadChangeThreshold,
-            Double(host.freeMemoryBytes) >= Double(last.freeMemoryBytes) * (1 - settings.memoryChangeFraction),
-            Double(host.freeMemoryBytes) <= Double(last.freeMemoryBytes) * (1 + settings.memoryChangeFraction)
-        {
-            return
-        }
+        if !force, let last = lastPublishedHost, !host.differsEnough(from: last, settings: settings) { return }
         lastPublishedHost = host
         var metadata = instance.metadata
         metadata.loadAverage = host.loadAverage

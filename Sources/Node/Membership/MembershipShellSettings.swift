@@ -13,10 +13,13 @@ public struct MembershipShellSettings: Sendable {
     /// How long a queued message waits for the peer's membership link before it is dropped. Default 1 s
     /// (a probe answered later than that is worthless anyway).
     public var linkWaitTimeout: TimeInterval = 1
-    /// How often the shell reads the host's load average and free memory. Default 5 s.
-    public var hostMetricsInterval: Duration = .seconds(5)
-    /// A load-average change smaller than this is not gossiped. Default 0.5.
+    /// How often the shell reads the host's load average and free memory. Default 10 s.
+    public var hostMetricsInterval: Duration = .seconds(10)
+    /// A load-average change smaller than this, or than ``loadChangeFraction`` of the last published
+    /// value, whichever is larger, is not gossiped (metadata gossip costs every member traffic). Default 0.5.
     public var loadChangeThreshold: Double = 0.5
+    /// See ``loadChangeThreshold``. Default 0.25 (25 %).
+    public var loadChangeFraction: Double = 0.25
     /// A free-memory change smaller than this fraction of the last published value is not gossiped.
     /// Default 0.1 (10 %).
     public var memoryChangeFraction: Double = 0.1
