@@ -77,7 +77,8 @@ public struct NodeInfoCommand: CLICommand {
             "runtimes:    \(me.runtimes.isEmpty ? "-" : me.runtimes.joined(separator: ","))",
             "sent:        \(t.messagesSent) messages, \(t.bytesSent) bytes (\(t.messagesDropped) dropped)",
             "received:    \(t.messagesReceived) messages, \(t.bytesReceived) bytes (\(t.decodeErrors) undecodable)",
-            "timing:      " + info.timing.sorted { $0.key < $1.key }.map { "\($0.key)=\(Int($0.value))" }
+            "timing:      "
+                + info.timing.sorted { $0.key < $1.key }.map { "\($0.key)=\(Int($0.value))" }
                 .joined(separator: " "),
         ] {
             context.console.out(line)
@@ -161,8 +162,10 @@ enum NodeMembershipCLI {
 
     /// Labels as `key=value,…` sorted by key, or `-`.
     static func labels(_ member: MemberReport) -> String {
-        member.labels.isEmpty ? "-" : member.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-            .joined(separator: ",")
+        member.labels.isEmpty
+            ? "-"
+            : member.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                .joined(separator: ",")
     }
 
     /// The `gt node list` table: a header and one aligned row per member.
@@ -197,7 +200,8 @@ public struct NodeFloodCommand: CLICommand {
                 """,
             options: [
                 .option("seconds", value: "S", type: .integer(1...3600), help: "how long", default: "10"),
-                .option("frame-bytes", value: "N", type: .integer(1...(15 << 20)), help: "body bytes per frame",
+                .option(
+                    "frame-bytes", value: "N", type: .integer(1...(15 << 20)), help: "body bytes per frame",
                     default: "4194304"),
                 .option("concurrency", value: "N", type: .integer(1...64), help: "frames in flight", default: "4"),
             ],
@@ -215,7 +219,8 @@ public struct NodeFloodCommand: CLICommand {
     public func run(_ context: CommandContext) async throws {
         let town = try NodeCLI.town(context)
         guard let client = await NodeCLI.client(town) else {
-            throw CLIError("no node is running for the town at \(town.root)", hint: "start it with 'gt up'", code: "not_running")
+            throw CLIError(
+                "no node is running for the town at \(town.root)", hint: "start it with 'gt up'", code: "not_running")
         }
         defer { client.close() }
         let report: FloodReport
@@ -230,7 +235,8 @@ public struct NodeFloodCommand: CLICommand {
         } else {
             let mib = Double(report.bytes) / Double(1 << 20)
             context.console.out(
-                String(format: "%d frames, %.0f MiB each way to %@ in %.1f s (%.0f MiB/s), %d failed",
+                String(
+                    format: "%d frames, %.0f MiB each way to %@ in %.1f s (%.0f MiB/s), %d failed",
                     report.frames, mib, report.peer, report.seconds, mib / max(report.seconds, 0.001), report.failures))
         }
     }

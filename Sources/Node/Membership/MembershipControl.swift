@@ -47,7 +47,8 @@ public enum MembershipControl {
             throw ErrorReply(code: .unknownMessageType, message: "\(type) is not a membership control request")
         }
         guard message.peer.purpose == .local else {
-            throw ErrorReply(code: .refused, message: "membership control requests are accepted only from the local CLI")
+            throw ErrorReply(
+                code: .refused, message: "membership control requests are accepted only from the local CLI")
         }
         switch type {
         case flood:
@@ -187,9 +188,10 @@ public struct MemberReport: Codable, Sendable, Equatable {
         loadAverage = md.loadAverage
         freeMemoryBytes = md.freeMemoryBytes
         var labels = md.labels.custom
-        for (key, value) in [("org", md.labels.org), ("region", md.labels.region), ("os", md.labels.os),
-            ("gpu", md.labels.gpu)]
-        {
+        for (key, value) in [
+            ("org", md.labels.org), ("region", md.labels.region), ("os", md.labels.os),
+            ("gpu", md.labels.gpu),
+        ] {
             if let value { labels[key] = value }
         }
         self.labels = labels

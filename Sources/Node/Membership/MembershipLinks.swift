@@ -91,7 +91,8 @@ public final class MembershipLinks: @unchecked Sendable {
     {
         try self.init(
             identity: identity, settings: settings, connectionSettings: manager.settings.connection,
-            manager: { manager }, addPeer: { peer, address in await manager.addPeer(peer, at: address, purposes: [.membership]) })
+            manager: { manager },
+            addPeer: { peer, address in await manager.addPeer(peer, at: address, purposes: [.membership]) })
     }
 
     /// Makes the links for a node whose connection manager may be replaced (certificate renewal): `manager`
@@ -194,7 +195,8 @@ public final class MembershipLinks: @unchecked Sendable {
                 registered = item.address
             }
             if registered != nil,
-                let link = try? await currentManager().link(to: peer, purpose: .membership, timeout: settings.linkWaitTimeout)
+                let link = try? await currentManager().link(
+                    to: peer, purpose: .membership, timeout: settings.linkWaitTimeout)
             {
                 do {
                     try await link.send(.membership, body: item.bytes)

@@ -242,7 +242,8 @@ public actor MembershipShell {
     }
 
     private func refreshHostMetrics(at t: Int64, force: Bool) {
-        nextHostRead = t + Int64(settings.hostMetricsInterval.components.seconds) * 1_000_000_000
+        nextHostRead =
+            t + Int64(settings.hostMetricsInterval.components.seconds) * 1_000_000_000
             + settings.hostMetricsInterval.components.attoseconds / 1_000_000_000
         let host = HostMetrics.read()
         if !force, let last = lastPublishedHost, !host.differsEnough(from: last, settings: settings) { return }
