@@ -20,9 +20,9 @@ release: bootstrap
 test: build
 	$(SWIFT) test --no-parallel
 	scripts/test-e2e
-	GT_BIN_DIR=$(BIN) Tests/cluster/membership.sh --light
+	GT_BIN_DIR=$(BIN) Tests/cluster/membership.sh
 
-# Multi-process cluster tests (real `gt node run` processes on loopback with real TLS; about a minute).
+# Multi-process cluster tests alone (real `gt node run` processes on loopback with real TLS; under a minute).
 test-cluster: build
 	GT_BIN_DIR=$(BIN) Tests/cluster/membership.sh
 

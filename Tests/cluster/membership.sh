@@ -7,7 +7,8 @@
 #                                        (gt node flood) is never suspected by it, nor it by the peer;
 #                                        kill -9 (everyone marks it failed); restart (it rejoins with a higher
 #                                        incarnation); graceful leave (seen as left).
-#   Tests/cluster/membership.sh --light  3 nodes: kill -9 and restart only (run by `make test`).
+#                                        gt node drain and --undo spread to everyone.
+#   Tests/cluster/membership.sh --light  3 nodes: kill -9 and restart only (a quick check).
 #
 # Every process started here is killed by its pid and the temporary directory removed, even on failure.
 # Environment: GT_BIN_DIR (the directory holding gt; default: the debug build).
@@ -88,6 +89,12 @@ everyone_sees() { # everyone_sees SUBJECT STATUS OBSERVERS...
     for observer in "$@"; do [[ $(member_field "$observer" "$subject" status) == "$status" ]] || return 1; done
 }
 
+everyone_sees_field() { # everyone_sees_field SUBJECT FIELD VALUE OBSERVERS...
+    local subject=$1 field=$2 value=$3 observer
+    shift 3
+    for observer in "$@"; do [[ $(member_field "$observer" "$subject" "$field") == "$value" ]] || return 1; done
+}
+
 events_count() { # events_count NODE TYPE MEMBER: lines of NODE's events file of TYPE about MEMBER
     grep -F "\"type\":\"$2\"" "$(town "$1")/.gt/events.jsonl" 2>/dev/null | grep -cF "\"member\":\"$3\"" || true
 }
@@ -138,6 +145,15 @@ if [[ "$MODE" != --light ]]; then
     (($(events_count n1 member_suspect n0) == before10)) || fail "n1 suspected n0 while flooded by it: $flood"
     (($(events_count n0 member_failed n1) == 0)) || fail "n0 marked n1 failed while flooding it"
     log "flood n0 -> n1 ($flood): no suspicion either way"
+
+    # ---- drain spreads by gossip, and is undone ----
+    gtc n1 node drain >/dev/null
+    wait_until 10 everyone_sees_field n1 draining True n0 n2 n3 n4 || fail "n1's draining flag did not spread"
+    gtc n1 node drain --undo >/dev/null
+    wait_until 10 everyone_sees_field n1 draining False n0 n2 n3 n4 || fail "n1's drain --undo did not spread"
+    sent=$(gtc n0 node info --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["traffic"]["bytes_sent"])')
+    ((sent > 0)) || fail "gt node info reports no membership bytes sent"
+    log "gt node drain / --undo: seen by every member; n0 sent $sent membership bytes so far"
 fi
 
 # ---- kill -9: every other member marks it failed ----
