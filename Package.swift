@@ -69,5 +69,7 @@ let package = Package(
             swiftSettings: settings),
         .testTarget(
             name: "GasTownCLITests", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
+        .testTarget(
+            name: "NodeTests", dependencies: ["Node", "GasTownCLI", "GasTownTestKit", "gt"], swiftSettings: settings),
     ]
 )

@@ -14,9 +14,14 @@ extension Node {
             await peerAnnounced(message.peer, announce)
             return []
         }
+        if type == NodeMessageType.caRotation {
+            let notice = try NodeJSON.decode(CARotationNotice.self, from: message.envelope.body)
+            await rotationNoticed(notice, from: message.peer.name)
+            return []
+        }
         if type == .revocation {
             let entry = try NodeJSON.decode(RevocationEntry.self, from: message.envelope.body)
-            await applyRevocations([entry], from: message.peer.name.rawValue, spread: true)
+            await applyRevocations([entry], from: message.peer.name.rawValue)
             return []
         }
         return try await routeToComponent(message)
@@ -136,6 +141,14 @@ extension Node {
         case NodeMessageType.revoke:
             let request = try NodeJSON.decode(RevokeRequest.self, from: body)
             return NodeJSON.encode(try await revoke(request))
+        case NodeMessageType.renew:
+            guard let info = await renewNow() else {
+                throw ErrorReply(code: .unavailable, message: "no CA holder answered; is a node holding the CA key up?")
+            }
+            return NodeJSON.encode(info)
+        case NodeMessageType.rotateCA:
+            let request = try NodeJSON.decode(RotateRequest.self, from: body)
+            return NodeJSON.encode(try await rotateCA(request))
         default:
             return try await routeToComponent(message)
         }
@@ -160,7 +173,8 @@ extension Node {
             case .finished: state = "finished"
             case .stopped: state = "stopped"
             }
-            return NodeStatus.Component(name: child.name, state: state, failures: child.failures, lastError: child.lastError)
+            return NodeStatus.Component(
+                name: child.name, state: state, failures: child.failures, lastError: child.lastError)
         }
         let authority = identity.trustedAuthorities.first { identity.certificate.isSigned(by: $0) }
         return NodeStatus(
@@ -168,13 +182,16 @@ extension Node {
             startedAt: startedAt, uptimeSeconds: Date().timeIntervalSince(startedAt), holdsCA: town.pki.holdsCA,
             certificate: PKI.info(identity.certificate, revocations: identity.revocations, settings: settings.pki),
             caFingerprint: authority?.fingerprint ?? "", peers: peers, components: components,
-            revocations: identity.revocations.all.count)
+            revocations: identity.revocations.all.count,
+            refusals: await manager.recentRefusals().suffix(10).map(\.description))
     }
 
     /// Pings `request.address`: over the open link when the address is a known peer's, else over a fresh
     /// connection made with this node's identity.
     func pingThrough(_ request: PingRequest) async throws -> PingReport {
-        guard let context, let identity else { throw ErrorReply(code: .unavailable, message: "the node is not serving") }
+        guard let context, let identity else {
+            throw ErrorReply(code: .unavailable, message: "the node is not serving")
+        }
         let address: PeerAddress
         do { address = try PeerAddress(parsing: request.address) } catch {
             throw ErrorReply(code: .badRequest, message: error.description)
@@ -182,7 +199,8 @@ extension Node {
         let count = min(max(request.count ?? settings.pingCount, 1), 100)
         do {
             let connected = Set(await context.manager.connectedPeers())
-            if let peer = context.box.peerAddresses.first(where: { $0.value == address && connected.contains($0.key) })?.key,
+            if let peer = context.box.peerAddresses.first(where: { $0.value == address && connected.contains($0.key) })?
+                .key,
                 let link = try? await context.manager.link(to: peer, timeout: 0)
             {
                 return try await NodePing.ping(

@@ -42,8 +42,10 @@ extension Node {
             pkiStamp.revocations = fresh.revocations
             let pki = town.pki
             let authorities = identity.trustedAuthorities
-            let list = try? await NodeBlocking.run { () throws(TransportError) in try pki.revocations(trusting: authorities) }
-            await applyRevocations(list?.all ?? [], from: "revocations.jsonl", spread: true)
+            let list = try? await NodeBlocking.run { () throws(TransportError) in
+                try pki.revocations(trusting: authorities)
+            }
+            await applyRevocations(list?.all ?? [], from: "revocations.jsonl")
         }
         if fresh.credentials != pkiStamp.credentials {
             pkiStamp.credentials = fresh.credentials
@@ -52,38 +54,30 @@ extension Node {
         return ReloadReport(revocations: identity.revocations.all.count, transportRebuilt: rebuilt)
     }
 
-    /// Adds revocations to the live list (the connection manager drops the revoked peers' links at once),
-    /// records them on disk, stops redialing revoked peers, and spreads new ones to connected peers.
-    func applyRevocations(_ entries: [RevocationEntry], from source: String, spread: Bool) async {
+    /// Applies revocations: the connection manager adds them to the live list (dropping the revoked peers'
+    /// links at once) and spreads new ones to connected peers; they are recorded on disk, and revoked peers
+    /// are no longer redialed.
+    func applyRevocations(_ entries: [RevocationEntry], from source: String) async {
         guard let identity, let context else { return }
-        var fresh: [RevocationEntry] = []
-        for entry in entries where identity.revocations.add(entry, trusting: identity.trustedAuthorities) {
-            fresh.append(entry)
-        }
-        guard !fresh.isEmpty else { return }
         let pki = town.pki
-        let toRecord = fresh
-        _ = try? await NodeBlocking.run { () throws(TransportError) in
-            for entry in toRecord { try PKI.recordRevocation(entry, at: pki) }
-        }
-        for entry in fresh {
+        for entry in entries {
+            let published = await context.manager.publishRevocation(entry)
+            let recorded =
+                (try? await NodeBlocking.run { () throws(TransportError) -> Bool in
+                    try PKI.recordRevocation(entry, at: pki)
+                }) ?? false
+            guard published || recorded else { continue }
             context.log.warning("certificate revoked", ["node": entry.node, "serial": entry.serial, "source": source])
             context.events.record("peer_revoked", ["peer": entry.node, "serial": entry.serial, "source": source])
             if let name = try? NodeName(entry.node), name != identity.name { await context.removePeer(name) }
-        }
-        guard spread else { return }
-        let manager = context.manager
-        for peer in await manager.connectedPeers() {
-            for entry in fresh {
-                try? await manager.send(.revocation, body: NodeJSON.encode(entry), to: peer)
-            }
         }
     }
 
     /// Issues a join token (the CA holder's token file is written only by this process while it runs).
     func makeToken(_ request: TokenRequest) async throws -> TokenReport {
         guard town.pki.holdsCA else {
-            throw ErrorReply(code: .refused, message: "this node does not hold the CA key; run 'gt cluster token' on the CA node")
+            throw ErrorReply(
+                code: .refused, message: "this node does not hold the CA key; run 'gt cluster token' on the CA node")
         }
         var pkiSettings = settings.pki
         if let ttl = request.ttl {
@@ -99,14 +93,17 @@ extension Node {
         let token = try await NodeBlocking.run { () throws(TransportError) -> JoinToken in
             try PKI.makeJoinToken(at: pki, now: now, settings: chosen)
         }
-        context?.events.record("join_token_issued", ["expires_at": NodeLogger.timestamp(now.addingTimeInterval(lifetime))])
+        context?.events.record(
+            "join_token_issued", ["expires_at": NodeLogger.timestamp(now.addingTimeInterval(lifetime))])
         return TokenReport(
             token: token.description, caFingerprint: token.caFingerprint, expiresAt: now.addingTimeInterval(lifetime))
     }
 
     /// Revokes every known certificate of `request.node` (or one serial), applies it live, spreads it.
     func revoke(_ request: RevokeRequest) async throws -> RevokeReport {
-        guard let identity, let context else { throw ErrorReply(code: .unavailable, message: "the node is not serving") }
+        guard let identity, let context else {
+            throw ErrorReply(code: .unavailable, message: "the node is not serving")
+        }
         guard town.pki.holdsCA else {
             throw ErrorReply(code: .refused, message: "this node does not hold the CA key; revoke on the CA node")
         }
@@ -117,7 +114,17 @@ extension Node {
         if let serial = request.serial {
             serials.insert(serial.uppercased())
         } else {
-            for record in KnownPeerRecord.load(town) where record.node == request.node { serials.insert(record.serial) }
+            let town = self.town
+            let records = await NodeBlocking.run { KnownPeerRecord.load(town) }
+            for record in records where record.node == request.node { serials.insert(record.serial) }
+            let issued =
+                (try? await NodeBlocking.run { () throws(TransportError) in
+                    try PKI.issuedCertificates(at: town.pki)
+                }) ?? []
+            let now = Int64(Date().timeIntervalSince1970)
+            for record in issued where record.node == request.node && record.notAfter > now {
+                serials.insert(record.serial)
+            }
             if let name = try? NodeName(request.node), let link = try? await context.manager.link(to: name, timeout: 0),
                 let certificate = link.peer.certificate
             {
@@ -140,7 +147,7 @@ extension Node {
                 try RevocationEntry.revoking(serial: serial, node: node, by: authority, now: Date())
             }
         }
-        await applyRevocations(entries, from: "gt node cert revoke", spread: true)
+        await applyRevocations(entries, from: "gt node cert revoke")
         pkiStamp = await NodeBlocking.run { [town] in PKIStamp.read(town) }
         return RevokeReport(node: request.node, serials: chosen, applied: true)
     }
@@ -170,7 +177,8 @@ extension Node {
                 return try PKI.renewIfDue(at: pki, now: Date(), settings: early)
             }
         } else {
-            for peer in await context.manager.connectedPeers() {
+            let known = Set(await context.manager.connectedPeers()).union(context.box.peerAddresses.keys)
+            for peer in known.sorted() {
                 if let certificate = try? await JoinClient.renew(via: context.manager, caNode: peer, directory: pki) {
                     renewed = certificate
                     break
@@ -188,40 +196,47 @@ extension Node {
         return PKI.info(renewed, settings: settings.pki)
     }
 
-    /// Replaces the connection manager with one built from the identity on disk (new certificate or trusted
-    /// CAs), listening on the same address and redialing the known peers. Live revocations are kept.
+    /// Presents the identity on disk (a renewed certificate, or a rotated CA set) on new connections, through
+    /// `ConnectionManager.updateIdentity`; links whose peer no longer chains to a trusted CA are closed and
+    /// redialed. When this node's certificate changed, the links to known peers are redialed so they see it.
+    /// Live revocations are kept. Then every known peer is told again where this node listens.
     func rebuildTransport(reason: String) async -> Bool {
-        guard let context, let old = identity, phase == .serving else { return false }
-        let fresh: NodeIdentity
+        guard let context, phase == .serving else { return false }
+        var fresh: NodeIdentity
         do { fresh = try await loadIdentity() } catch {
             context.log.error("cannot reload the identity", ["error": error.description])
             return false
         }
-        for entry in old.revocations.all { fresh.revocations.add(entry, trusting: fresh.trustedAuthorities + old.trustedAuthorities) }
-        guard case .tcp(let host, let port) = context.box.listenAddress else { return false }
-        let manager: ConnectionManager
-        do { manager = try makeManager(fresh) } catch {
-            context.log.error("cannot build the new transport", ["error": error.description])
+        let manager = context.manager
+        fresh.revocations = manager.revocations
+        do { try await manager.updateIdentity(fresh) } catch {
+            context.log.error("cannot present the new identity", ["error": error.description])
             return false
         }
-        await context.box.manager.shutdown()
-        var bound: PeerAddress?
-        for _ in 0..<50 {
-            if let address = try? await manager.listen(host: host, port: port) {
-                bound = address
-                break
-            }
-            try? await Task.sleep(nanoseconds: 100_000_000)
-        }
-        guard let bound else {
-            context.log.error("cannot listen again on \(host):\(port) after rebuilding the transport")
-            return false
-        }
+        let previousSerial = identity?.certificate.serial
         identity = fresh
-        context.box.replace(manager, address: bound)
-        for (peer, entry) in context.box.peerTable { await manager.addPeer(peer, at: entry.0, purposes: entry.1) }
-        context.log.info("transport rebuilt", ["reason": reason, "serial": fresh.certificate.serial])
-        context.events.record("transport_rebuilt", ["reason": reason])
+        if previousSerial != fresh.certificate.serial {
+            // Peers should see the new certificate now, not when the old links happen to close.
+            for (peer, entry) in context.box.peerTable {
+                await manager.removePeer(peer)
+                await manager.addPeer(peer, at: entry.0, purposes: entry.1)
+            }
+        }
+        tasks.append(Task { [weak self] in await self?.announceToKnownPeers() })
+        context.log.info("identity reloaded", ["reason": reason, "serial": fresh.certificate.serial])
+        context.events.record("identity_reloaded", ["reason": reason, "serial": fresh.certificate.serial])
         return true
+    }
+}
+
+extension Node {
+    /// Tells every known peer where this node listens (after a transport rebuild, so each peer sees the
+    /// current certificate and keeps its address).
+    func announceToKnownPeers() async {
+        guard let context else { return }
+        let body = NodeJSON.encode(NodeAnnounce(address: context.listenAddress.description))
+        for peer in context.box.peerAddresses.keys.sorted() {
+            try? await context.send(NodeMessageType.announce, body: body, to: peer)
+        }
     }
 }

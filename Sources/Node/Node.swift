@@ -63,6 +63,7 @@ public actor Node {
     var stopWaiters: [CheckedContinuation<Void, Never>] = []
     var seenSerials: Set<String> = []
     var pkiStamp = PKIStamp()
+    var stopRequested = false
 
     enum Phase { case idle, starting, serving, stopping, stopped }
 
@@ -84,17 +85,21 @@ public actor Node {
         do {
             let result = try await startServing()
             phase = .serving
+            if stopRequested { await shutdown(reason: "asked to stop while starting") }
             return result
         } catch {
             await release()
             phase = .stopped
+            resumeStopWaiters()
             throw error
         }
     }
 
     private func startServing() async throws(NodeError) -> NodeRuntimeInfo {
         let town = self.town
-        guard FileManager.default.fileExists(atPath: town.townFile) else { throw .notATown("\(town.townFile) is missing") }
+        guard FileManager.default.fileExists(atPath: town.townFile) else {
+            throw .notATown("\(town.townFile) is missing")
+        }
         try await NodeBlocking.run { () throws(NodeError) in
             for directory in [town.stateDirectory, town.logsDirectory] {
                 do {
@@ -110,14 +115,16 @@ public actor Node {
             let pid = NodeRuntimeInfo.load(town).map { "pid \($0.pid)" } ?? "lock \(town.lockFile) is held"
             throw .alreadyRunning(pid)
         }
-        let config = try TownNodeConfig.load(town)
+        let config = try await NodeBlocking.run { () throws(NodeError) in try TownNodeConfig.load(town) }
         let loaded = try await loadIdentity()
         identity = loaded
         let log = NodeLogger(label: "node \(loaded.name)", path: town.logFile, echo: options.echoLog)
         let events = EventLog(path: town.eventsFile, node: loaded.name.rawValue)
         let listenText = options.listen ?? config.listen ?? TownNodeConfig.defaultListen
         let listenAddress: PeerAddress
-        do { listenAddress = try PeerAddress(parsing: listenText) } catch { throw .badConfig("listen address: \(error)") }
+        do { listenAddress = try PeerAddress(parsing: listenText) } catch {
+            throw .badConfig("listen address: \(error)")
+        }
         guard case .tcp(let host, let port) = listenAddress else {
             throw .badConfig("the node listens on TCP (HOST:PORT), not \(listenText)")
         }
@@ -130,7 +137,7 @@ public actor Node {
         let context = NodeContext(
             name: loaded.name, town: town, settings: settings, log: log, events: events, box: box)
         self.context = context
-        seenSerials = Set(KnownPeerRecord.load(town).map { "\($0.node)/\($0.serial)" })
+        seenSerials = Set(await NodeBlocking.run { KnownPeerRecord.load(town) }.map { "\($0.node)/\($0.serial)" })
         pkiStamp = PKIStamp.read(town)
 
         let local: Listener
@@ -155,6 +162,7 @@ public actor Node {
         log.info("serving", ["listen": bound.description, "socket": town.socket, "holds_ca": "\(town.pki.holdsCA)"])
         events.record("node_started", ["listen": bound.description, "pid": "\(getpid())"])
 
+        supervisor = Supervisor(settings: settings.supervisor) { event in Self.report(event, log: log, events: events) }
         startComponents(context)
         for seed in options.seeds + config.join {
             tasks.append(Task { [weak self] in await self?.joinSeed(seed) })
@@ -213,15 +221,51 @@ public actor Node {
                     },
                     cleanup: {
                         routes.setReady(name, false)
-                        await component.stop()
+                        let finished = await Self.bounded(seconds: context.settings.componentStopTimeout) {
+                            await component.stop()
+                        }
+                        if !finished {
+                            context.log.error("component did not stop in time", ["component": name])
+                        }
                     })
+            }
+        }
+    }
+
+    /// Writes a supervisor event to the log and the events file.
+    static func report(_ event: SupervisorEvent, log: NodeLogger, events: EventLog) {
+        switch event {
+        case .starting(let name, let attempt, _):
+            log.info("component starting", ["component": name, "attempt": "\(attempt)"])
+        case .failed(let name, let error, _, let restartIn):
+            log.error("component failed", ["component": name, "error": error, "restart_in": "\(restartIn)"])
+            events.record("component_failed", ["component": name, "error": error, "restart_in": "\(restartIn)"])
+        case .finished(let name, _):
+            log.info("component finished", ["component": name])
+        case .stopped(let name, _):
+            log.info("component stopped", ["component": name])
+        }
+    }
+
+    /// Runs `work` in its own task and returns whether it finished within `seconds` (it keeps running in
+    /// the background otherwise).
+    static func bounded(seconds: TimeInterval, _ work: @escaping @Sendable () async -> Void) async -> Bool {
+        let once = OnceFlag()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            Task {
+                await work()
+                if once.claim() { continuation.resume(returning: true) }
+            }
+            Task {
+                try? await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1e9))
+                if once.claim() { continuation.resume(returning: false) }
             }
         }
     }
 
     /// Waits until the node has stopped.
     public func waitUntilStopped() async {
-        guard phase != .stopped else { return }
+        guard phase != .stopped && phase != .idle else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             stopWaiters.append(continuation)
         }
@@ -230,7 +274,12 @@ public actor Node {
     /// Stops gracefully: components, then the connection manager (goodbye and close_notify on every link),
     /// then the local socket (removed) and `node.json`. Safe to call more than once.
     public func shutdown(reason: String = "requested") async {
-        guard phase == .serving || phase == .starting else {
+        if phase == .starting {
+            stopRequested = true
+            await waitUntilStopped()
+            return
+        }
+        guard phase == .serving else {
             if phase == .stopping { await waitUntilStopped() }
             return
         }
@@ -245,6 +294,10 @@ public actor Node {
         context?.log.flush()
         context?.events.flush()
         phase = .stopped
+        resumeStopWaiters()
+    }
+
+    private func resumeStopWaiters() {
         let waiters = stopWaiters
         stopWaiters = []
         for waiter in waiters { waiter.resume() }
@@ -270,6 +323,9 @@ public actor Node {
         let node = Node(town: town, options: options)
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
+        // Started in the background (`gt up`, stdin not a terminal): a hang-up of the starting terminal is not
+        // a reason to stop.
+        if isatty(0) == 0 { signal(SIGHUP, SIG_IGN) }
         var sources: [DispatchSourceSignal] = []
         for number in [SIGTERM, SIGINT] {
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -319,5 +375,21 @@ final class RouteTable: @unchecked Sendable {
             throw ErrorReply(code: .unavailable, message: "\(component.name) is starting or restarting; retry")
         }
         return component
+    }
+}
+
+/// A flag that can be claimed once, from any thread.
+///
+/// `@unchecked Sendable`: guarded by `lock`.
+final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var claimed = false
+
+    /// True for the first caller only.
+    func claim() -> Bool {
+        lock.withLock {
+            defer { claimed = true }
+            return !claimed
+        }
     }
 }

@@ -48,9 +48,9 @@ extension NodeComponent {
 }
 
 /// What a component gets from the node: its identity, the town's paths, settings, logging, and the transport
-/// (sending to peers, learning addresses). Stays valid for the node's life; the transport behind it may be
-/// rebuilt (certificate renewal, CA rotation), which is why components reach it through this object rather
-/// than keeping a `ConnectionManager`.
+/// (sending to peers, learning addresses). Stays valid for the node's life; the connection manager keeps
+/// running across certificate renewals and CA rotations (`ConnectionManager.updateIdentity`), and the peer
+/// directory kept here is what the node redials.
 ///
 /// `Sendable`: immutable fields plus the node's transport box, which is locked.
 public final class NodeContext: Sendable {
@@ -66,7 +66,8 @@ public final class NodeContext: Sendable {
     public let events: EventLog
     let box: TransportBox
 
-    init(name: NodeName, town: TownPaths, settings: NodeSettings, log: NodeLogger, events: EventLog, box: TransportBox) {
+    init(name: NodeName, town: TownPaths, settings: NodeSettings, log: NodeLogger, events: EventLog, box: TransportBox)
+    {
         self.name = name
         self.town = town
         self.settings = settings
@@ -75,7 +76,7 @@ public final class NodeContext: Sendable {
         self.box = box
     }
 
-    /// The current connection manager (replaced when the node renews its certificate or rotates the CA).
+    /// The node's connection manager.
     public var manager: ConnectionManager { box.manager }
 
     /// The address this node listens on for peers.
@@ -96,9 +97,9 @@ public final class NodeContext: Sendable {
         try await box.manager.send(type, body: body, to: peer, purpose: purpose, epoch: epoch)
     }
 
-    /// Records where `peer` listens and keeps links of `purposes` open to it (remembered across transport
-    /// rebuilds).
-    public func addPeer(_ peer: NodeName, at address: PeerAddress, purposes: Set<ConnectionPurpose> = [.general]) async {
+    /// Records where `peer` listens and keeps links of `purposes` open to it.
+    public func addPeer(_ peer: NodeName, at address: PeerAddress, purposes: Set<ConnectionPurpose> = [.general]) async
+    {
         await box.addPeer(peer, at: address, purposes: purposes)
     }
 
@@ -111,13 +112,13 @@ public final class NodeContext: Sendable {
     public var peerAddresses: [NodeName: PeerAddress] { box.peerAddresses }
 }
 
-/// The node's current transport and the peer directory that survives its rebuilds.
+/// The node's transport and its peer directory.
 ///
-/// `@unchecked Sendable`: every field is guarded by `lock`.
+/// `@unchecked Sendable`: the peer table is guarded by `lock`; the rest is immutable.
 final class TransportBox: @unchecked Sendable {
     private let lock = NSLock()
-    private var current: ConnectionManager
-    private var address: PeerAddress
+    private let current: ConnectionManager
+    private let address: PeerAddress
     private var peers: [NodeName: (PeerAddress, Set<ConnectionPurpose>)] = [:]
 
     init(manager: ConnectionManager, address: PeerAddress) {
@@ -125,17 +126,10 @@ final class TransportBox: @unchecked Sendable {
         self.address = address
     }
 
-    var manager: ConnectionManager { lock.withLock { current } }
-    var listenAddress: PeerAddress { lock.withLock { address } }
+    var manager: ConnectionManager { current }
+    var listenAddress: PeerAddress { address }
     var peerAddresses: [NodeName: PeerAddress] { lock.withLock { peers.mapValues(\.0) } }
     var peerTable: [NodeName: (PeerAddress, Set<ConnectionPurpose>)] { lock.withLock { peers } }
-
-    func replace(_ manager: ConnectionManager, address: PeerAddress) {
-        lock.withLock {
-            current = manager
-            self.address = address
-        }
-    }
 
     func addPeer(_ peer: NodeName, at address: PeerAddress, purposes: Set<ConnectionPurpose>) async {
         let manager: ConnectionManager = lock.withLock {

@@ -9,6 +9,8 @@ import Wire
 public enum NodeMessageType {
     /// Peer, one-way, sent by a node after dialing a seed: `NodeAnnounce` (where the sender listens).
     public static let announce = MessageType(rawValue: 150)
+    /// Peer, one-way, from the CA node: a `CARotationNotice` (JSON).
+    public static let caRotation = MessageType(rawValue: 151)
     /// Local request: → `NodeStatus`.
     public static let status = MessageType(rawValue: 160)
     /// Local request: `PingRequest` → `PingReport` (the node pings, over its link when it has one).
@@ -21,20 +23,29 @@ public enum NodeMessageType {
     public static let joinToken = MessageType(rawValue: 164)
     /// Local request: `RevokeRequest` → `RevokeReport` (only on a node holding the CA key).
     public static let revoke = MessageType(rawValue: 165)
+    /// Local request: `RotateRequest` → `RotateReport` (only on a node holding the CA key).
+    public static let rotateCA = MessageType(rawValue: 166)
+    /// Local request: renew this node's certificate now → `CertificateInfo` of the new certificate.
+    public static let renew = MessageType(rawValue: 167)
 
     /// The descriptors the node registers.
     public static let descriptors: [MessageDescriptor] = [
         MessageDescriptor(type: announce, name: "node-announce"),
+        MessageDescriptor(type: caRotation, name: "node-ca-rotation"),
         MessageDescriptor(type: status, name: "node-status"),
         MessageDescriptor(type: ping, name: "node-ping"),
         MessageDescriptor(type: shutdown, name: "node-shutdown"),
         MessageDescriptor(type: reloadPKI, name: "node-reload-pki"),
         MessageDescriptor(type: joinToken, name: "node-join-token"),
         MessageDescriptor(type: revoke, name: "node-revoke"),
+        MessageDescriptor(type: rotateCA, name: "node-rotate-ca"),
+        MessageDescriptor(type: renew, name: "node-renew"),
     ]
 
     /// The local-only types (refused from peers).
-    public static let localOnly: Set<MessageType> = [status, ping, shutdown, reloadPKI, joinToken, revoke]
+    public static let localOnly: Set<MessageType> = [
+        status, ping, shutdown, reloadPKI, joinToken, revoke, rotateCA, renew,
+    ]
 }
 
 /// JSON coding of node message bodies (sorted keys, ISO 8601 dates).
@@ -114,9 +125,11 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var peers: [Peer]
     public var components: [Component]
     public var revocations: Int
+    /// The latest refused connections and dropped links (newest last, at most 10).
+    public var refusals: [String]
 
     enum CodingKeys: String, CodingKey {
-        case running, name, pid, listen, socket, certificate, peers, components, revocations
+        case running, name, pid, listen, socket, certificate, peers, components, revocations, refusals
         case startedAt = "started_at"
         case uptimeSeconds = "uptime_seconds"
         case holdsCA = "holds_ca"
@@ -234,5 +247,45 @@ public struct ReloadReport: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case revocations
         case transportRebuilt = "transport_rebuilt"
+    }
+}
+
+/// Body of the local `rotateCA` request.
+///
+/// `Sendable` because it is a plain value.
+public struct RotateRequest: Codable, Sendable, Equatable {
+    /// Finish the rotation (stop trusting the previous CA) instead of starting one.
+    public var complete: Bool
+    public init(complete: Bool) { self.complete = complete }
+}
+
+/// What `gt cluster rotate-ca` prints.
+///
+/// `Sendable` because it is a plain value.
+public struct RotateReport: Codable, Sendable, Equatable {
+    /// `started` or `completed`.
+    public var phase: String
+    public var caFingerprint: String
+    public var previousCAFingerprint: String?
+    /// Peers the notice was sent to.
+    public var notified: [String]
+    /// True when a running node carried it out.
+    public var nodeReloaded: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case phase, notified
+        case caFingerprint = "ca_fingerprint"
+        case previousCAFingerprint = "previous_ca_fingerprint"
+        case nodeReloaded = "node_reloaded"
+    }
+
+    public init(
+        phase: String, caFingerprint: String, previousCAFingerprint: String?, notified: [String], nodeReloaded: Bool
+    ) {
+        self.phase = phase
+        self.caFingerprint = caFingerprint
+        self.previousCAFingerprint = previousCAFingerprint
+        self.notified = notified
+        self.nodeReloaded = nodeReloaded
     }
 }

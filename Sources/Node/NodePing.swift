@@ -20,7 +20,8 @@ public enum NodePing {
         let link = PeerLink.wrapping(connection, peer: info, local: identity.name)
         let reader = Task { await link.serve() }
         defer { reader.cancel() }
-        return try await ping(link: link, address: address, identity: identity, count: count, timeout: timeout, via: "direct")
+        return try await ping(
+            link: link, address: address, identity: identity, count: count, timeout: timeout, via: "direct")
     }
 
     /// Pings over `link` (an open link to the peer).
@@ -54,12 +55,13 @@ public enum NodePing {
         let trips = report.roundTripsMilliseconds
         let average = trips.isEmpty ? 0 : trips.reduce(0, +) / Double(trips.count)
         func ms(_ value: Double) -> String { String(format: "%.3f ms", value) }
+        let certificate = "certificate \(report.certificateFingerprint.prefix(16))…, serial \(report.serial)"
+        let times = "min \(ms(trips.min() ?? 0)) avg \(ms(average)) max \(ms(trips.max() ?? 0))"
         return [
             "PONG from \(report.peer) at \(report.address) (verified certificate)",
-            "  node:    \(report.peer) (certificate \(report.certificateFingerprint.prefix(16))…, serial \(report.serial))",
+            "  node:    \(report.peer) (\(certificate))",
             "  cluster: \(report.ca), CA fingerprint \(report.caFingerprint)",
-            "  rtt:     \(trips.count) pings, min \(ms(trips.min() ?? 0)) avg \(ms(average)) max \(ms(trips.max() ?? 0))"
-                + " (via \(report.via))",
+            "  rtt:     \(trips.count) pings, \(times) (via \(report.via))",
         ]
     }
 }

@@ -25,8 +25,6 @@ public struct NodeSettings: Sendable {
     public var seedRetryMaxDelay: TimeInterval = 10
     /// Time each component's `stop()` gets at shutdown before the node moves on. Default 10 s.
     public var componentStopTimeout: TimeInterval = 10
-    /// Time a request from the local CLI may take before the CLI gives up. Default 15 s.
-    public var localRequestTimeout: TimeInterval = 15
     /// Pings sent by `gt node ping`. Default 3.
     public var pingCount = 3
     /// Time allowed for each ping's answer. Default 5 s.

@@ -16,6 +16,8 @@ public struct PKISettings: Sendable {
     public var backdate: TimeInterval = 300
     /// How long a join token stays usable. Default 24 hours.
     public var joinTokenLifetime: TimeInterval = 86_400
+    /// Time a certificate-less join connection has to send its join request. Default 10 s.
+    public var joinRequestTimeout: TimeInterval = 10
 
     public init() {}
 }
@@ -40,7 +42,8 @@ public final class CertificateAuthority: @unchecked Sendable {
         let stamp = Int(now.timeIntervalSince1970)
         let certificate = try buildCertificate(
             subject: "\(clusterName) cluster CA \(stamp)", publicKeyOf: key.pointer, issuer: nil, signer: key,
-            validFrom: now.addingTimeInterval(-settings.backdate), validUntil: now.addingTimeInterval(settings.caLifetime),
+            validFrom: now.addingTimeInterval(-settings.backdate),
+            validUntil: now.addingTimeInterval(settings.caLifetime),
             extensions: [
                 (NID_basic_constraints, "critical,CA:TRUE,pathlen:0"),
                 (NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"),
@@ -131,7 +134,8 @@ extension CertificateAuthority {
         let request = try CertificateRequest(commonName: name.rawValue, key: key)
         let certificate = try issue(for: request, name: name, validFrom: validFrom, validUntil: validUntil)
         return NodeIdentity(
-            name: name, certificate: certificate, key: key, trustedAuthorities: [self.certificate], revocations: revocations)
+            name: name, certificate: certificate, key: key, trustedAuthorities: [self.certificate],
+            revocations: revocations)
     }
 
     /// An identity valid from now (back-dated by `settings.backdate`) for the default lifetime.

@@ -83,7 +83,8 @@ extension Connection {
         if let certificate = peerCertificate, context?.mode != .joinClient {
             guard certificate.commonName == remote.sender.rawValue, certificate.matches(host: remote.sender.rawValue)
             else {
-                throw .helloRejected("the peer calls itself \(remote.sender) but its certificate names \(certificate.commonName)")
+                throw .helloRejected(
+                    "the peer calls itself \(remote.sender) but its certificate names \(certificate.commonName)")
             }
         }
         if let named = remote.expectedPeer, named != local {
@@ -101,11 +102,14 @@ extension Connection {
             }
             return
         }
-        guard remote.purpose != .local else { throw .helloRejected("local connections are only accepted on the Unix socket") }
+        guard remote.purpose != .local else {
+            throw .helloRejected("local connections are only accepted on the Unix socket")
+        }
         if let certificate {
             guard certificate.commonName == remote.sender.rawValue, certificate.matches(host: remote.sender.rawValue)
             else {
-                throw .helloRejected("the peer calls itself \(remote.sender) but its certificate names \(certificate.commonName)")
+                throw .helloRejected(
+                    "the peer calls itself \(remote.sender) but its certificate names \(certificate.commonName)")
             }
         } else {
             guard context.mode == .acceptingJoins, remote.purpose == .join else {

@@ -28,7 +28,12 @@ extension Connection {
             setWriteInterest(false)
             beginTLS()
         case .handshaking: driveHandshake()
-        case .open: flush()
+        case .open:
+            flush()
+            if readWantsWrite {
+                readWantsWrite = false
+                readLoop()
+            }
         default: setWriteInterest(false)
         }
     }
@@ -51,12 +56,16 @@ extension Connection {
         if state == .connecting && elapsed(since: startedAt) > settings.connectTimeout {
             shutdown(.timedOut("TCP connect took longer than \(settings.connectTimeout) s"), graceful: false)
         } else if !established && elapsed(since: startedAt) > settings.handshakeTimeout {
-            shutdown(.timedOut("no completed handshake and hello within \(settings.handshakeTimeout) s"), graceful: false)
+            shutdown(
+                .timedOut("no completed handshake and hello within \(settings.handshakeTimeout) s"), graceful: false)
         } else if state == .open && decoder.hasPartialFrame && !lock.withLock({ readPaused })
             && elapsed(since: lastReadAt) > settings.partialFrameTimeout
         {
-            shutdown(.timedOut("a frame was cut off and no byte came for \(settings.partialFrameTimeout) s"), graceful: false)
-        } else if state == .open && elapsed(since: lastReadAt) > settings.idleTimeout && !lock.withLock({ readPaused }) {
+            shutdown(
+                .timedOut("a frame was cut off and no byte came for \(settings.partialFrameTimeout) s"), graceful: false
+            )
+        } else if state == .open && elapsed(since: lastReadAt) > settings.idleTimeout && !lock.withLock({ readPaused })
+        {
             shutdown(.timedOut("nothing received for \(settings.idleTimeout) s"), graceful: false)
         }
     }
@@ -74,6 +83,7 @@ extension Connection {
                     switch SSL_get_error(ssl, result) {
                     case SSL_ERROR_WANT_READ: return
                     case SSL_ERROR_WANT_WRITE:
+                        readWantsWrite = true
                         setWriteInterest(true)
                         return
                     case SSL_ERROR_ZERO_RETURN:
@@ -92,7 +102,9 @@ extension Connection {
                     if result < 0 && (code == EAGAIN || code == EWOULDBLOCK) { return }
                     if result < 0 && code == EINTR { continue }
                     shutdown(
-                        result == 0 ? .closed(reason: "the peer closed the connection") : .system(operation: "read", errno: code),
+                        result == 0
+                            ? .closed(reason: "the peer closed the connection")
+                            : .system(operation: "read", errno: code),
                         graceful: false, clean: result == 0)
                     return
                 }
@@ -203,7 +215,7 @@ extension Connection {
         if writeOffset == writeBuffer.count {
             writeBuffer.removeAll(keepingCapacity: writeBuffer.capacity <= 1 << 20)
             writeOffset = 0
-            setWriteInterest(false)
+            setWriteInterest(readWantsWrite)
         }
         guard written > 0 else { return }
         lock.lock()

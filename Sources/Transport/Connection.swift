@@ -40,6 +40,8 @@ public final class Connection: @unchecked Sendable {
     var writeBuffer: [UInt8] = []
     var writeOffset = 0
     var retryLength: Int?
+    /// An `SSL_read` asked to write first (TLS 1.3 post-handshake traffic); read again once writable.
+    var readWantsWrite = false
     var startedAt = DispatchTime.now().uptimeNanoseconds
     var lastReadAt = DispatchTime.now().uptimeNanoseconds
     var established = false
@@ -98,7 +100,8 @@ public final class Connection: @unchecked Sendable {
     static func accepted(
         fd: Int32, context: TLSContext?, limits: FrameLimits, settings: ConnectionSettings
     ) -> Connection {
-        let connection = Connection(role: .server, context: context, serverName: nil, limits: limits, settings: settings)
+        let connection = Connection(
+            role: .server, context: context, serverName: nil, limits: limits, settings: settings)
         connection.queue.async { connection.startSession(fd: fd, connected: true) }
         return connection
     }
@@ -210,7 +213,9 @@ public final class Connection: @unchecked Sendable {
         var chain: [Certificate] = []
         if let stack = SSL_get_peer_cert_chain(ssl) {
             for index in 0..<gtshim_sk_x509_num(stack) {
-                if let certificate = gtshim_sk_x509_value(stack, index) { chain.append(Certificate(retaining: certificate)) }
+                if let certificate = gtshim_sk_x509_value(stack, index) {
+                    chain.append(Certificate(retaining: certificate))
+                }
             }
         }
         if context.mode != .joinClient {
@@ -252,7 +257,8 @@ public final class Connection: @unchecked Sendable {
                     switch self.state {
                     case .open: continuation.resume()
                     case .closed:
-                        continuation.resume(throwing: self.lock.withLock { self.closeReason } ?? .closed(reason: "closed"))
+                        continuation.resume(
+                            throwing: self.lock.withLock { self.closeReason } ?? .closed(reason: "closed"))
                     default: self.handshakeWaiter = continuation
                     }
                 }

@@ -54,8 +54,11 @@ struct LinkKey: Hashable, Sendable {
 public actor ConnectionManager {
     public nonisolated let local: NodeName
     public nonisolated let settings: ConnectionManagerSettings
-    nonisolated let context: TLSContext
-    nonisolated let identity: NodeIdentity
+    /// The revocations this node enforces (shared with every identity it is given).
+    public nonisolated let revocations: RevocationList
+    /// The identity presented on new connections (replaced by `updateIdentity` after renewal or rotation).
+    public private(set) var identity: NodeIdentity
+    private var context: TLSContext
     nonisolated let registry: MessageRegistry
     nonisolated let handler: InboundHandler
     nonisolated let joinService: JoinService?
@@ -68,6 +71,7 @@ public actor ConnectionManager {
     private var running = true
     private var revocationObserver: UUID?
     private var refusalLog: [TransportError] = []
+    private var linkTasks = 0
     /// How many refusals `recentRefusals` keeps.
     public static let refusalLogLength = 64
 
@@ -80,6 +84,7 @@ public actor ConnectionManager {
         registry: MessageRegistry = .core, joinService: JoinService? = nil, handler: @escaping InboundHandler
     ) throws(TransportError) {
         self.identity = identity
+        revocations = identity.revocations
         local = identity.name
         self.settings = settings
         self.registry = registry
@@ -97,14 +102,14 @@ public actor ConnectionManager {
             onRefusal: { [weak self] error in
                 guard let self else { return }
                 Task { await self.recordRefusal(error) }
-            }
-        ) { [weak self] connection, peer in
-            guard let self else {
-                connection.close()
-                return
-            }
-            Task { await self.adopt(connection, peer) }
-        }
+            },
+            onConnection: { [weak self] connection, peer in
+                guard let self else {
+                    connection.close()
+                    return
+                }
+                Task { await self.adopt(connection, peer) }
+            })
         self.listener = listener
         return listener.address
     }
@@ -117,6 +122,28 @@ public actor ConnectionManager {
         for purpose in purposes where dialLoops[LinkKey(peer: peer, purpose: purpose)] == nil {
             let key = LinkKey(peer: peer, purpose: purpose)
             dialLoops[key] = Task { [weak self] in await self?.dialLoop(key) }
+        }
+    }
+
+    /// Presents `newIdentity` on new connections from now on (after `PKI.renewIfDue`, `JoinClient.renew` or a
+    /// CA rotation) and trusts its CA set. Links whose peer certificate no longer chains to a trusted CA
+    /// are closed (their peers redial and are checked again). The name must not change.
+    public func updateIdentity(_ newIdentity: NodeIdentity) throws(TransportError) {
+        guard newIdentity.name == local else {
+            throw .pki("a running node cannot change its name from \(local) to \(newIdentity.name)")
+        }
+        var adjusted = newIdentity
+        adjusted.revocations = revocations
+        let fresh = try TLSContext(identity: adjusted, mode: joinService == nil ? .mutual : .acceptingJoins)
+        identity = adjusted
+        context = fresh
+        listener?.updateContext(fresh)
+        for (key, link) in links {
+            guard let certificate = link.peer.certificate else { continue }
+            if !adjusted.trustedAuthorities.contains(where: { certificate.isSigned(by: $0) }) {
+                link.connection.close(reason: "the peer's CA is no longer trusted")
+                links[key] = nil
+            }
         }
     }
 
@@ -191,19 +218,25 @@ public actor ConnectionManager {
 
     /// Closes everything cleanly: stops listening and redialing, says goodbye on every link, sends TLS
     /// close_notify, and waits (bounded by the handshake timeout) for the connections to close.
-    public func shutdown() async {
+    /// With `graceful` false, links are cut at once with no goodbye and no close_notify (what peers see when
+    /// a node crashes).
+    public func shutdown(graceful: Bool = true) async {
         running = false
         listener?.close()
         listener = nil
         for task in dialLoops.values { task.cancel() }
         dialLoops = [:]
-        if let revocationObserver { identity.revocations.removeObserver(revocationObserver) }
+        if let revocationObserver { revocations.removeObserver(revocationObserver) }
         let open = Array(links.values)
         links = [:]
         for key in Array(linkWaiters.keys) { wakeWaiters(key) }
         for link in open {
-            try? await link.send(.goodbye, body: [])
-            link.connection.close(reason: "\(local) is shutting down")
+            if graceful {
+                try? await link.send(.goodbye, body: [])
+                link.connection.close(reason: "\(local) is shutting down")
+            } else {
+                link.connection.abort(.closed(reason: "\(local) stopped abruptly"))
+            }
         }
         for link in open { await link.connection.waitUntilClosed() }
     }
@@ -212,7 +245,12 @@ public actor ConnectionManager {
     /// misbehaviour (bad frames, timeouts, revocation), oldest first.
     public func recentRefusals() -> [TransportError] { refusalLog }
 
+    /// Tasks serving links (a reader and a keep-alive per link); they end with their link.
+    public func liveLinkTaskCount() -> Int { linkTasks }
+
     // MARK: Internals
+
+    private func linkTaskEnded() { linkTasks -= 1 }
 
     private func recordRefusal(_ error: TransportError) {
         refusalLog.append(error)
@@ -221,7 +259,7 @@ public actor ConnectionManager {
 
     private func startRevocationWatch() {
         guard revocationObserver == nil else { return }
-        revocationObserver = identity.revocations.addObserver { [weak self] entry in
+        revocationObserver = revocations.addObserver { [weak self] entry in
             guard let self else { return }
             Task { await self.dropRevoked(serial: entry.serial) }
         }
@@ -248,7 +286,7 @@ public actor ConnectionManager {
             Task { await joinService.serve(connection, peer: peer) }
             return
         }
-        if let certificate = peer.certificate, identity.revocations.isRevoked(serial: certificate.serial) {
+        if let certificate = peer.certificate, revocations.isRevoked(serial: certificate.serial) {
             recordRefusal(.revoked(serial: certificate.serial))
             connection.abort(.revoked(serial: certificate.serial))
             return
@@ -256,10 +294,13 @@ public actor ConnectionManager {
         let key = LinkKey(peer: peer.name, purpose: peer.purpose)
         if let existing = links[key], existing.connection.closedReason == nil {
             let dialerOf = { (info: PeerInfo) in info.dialedByLocal ? self.local : info.name }
-            let existingPreferred = TieBreak.keeps(connectionDialedBy: dialerOf(existing.peer), local: local, remote: peer.name)
+            let existingPreferred = TieBreak.keeps(
+                connectionDialedBy: dialerOf(existing.peer), local: local, remote: peer.name)
             let newPreferred = TieBreak.keeps(connectionDialedBy: dialerOf(peer), local: local, remote: peer.name)
             if existingPreferred && !newPreferred {
-                retire(PeerLink(connection: connection, peer: peer, local: local, registry: registry, handler: wrappedHandler()),
+                retire(
+                    PeerLink(
+                        connection: connection, peer: peer, local: local, registry: registry, handler: wrappedHandler()),
                     running: false)
                 return
             }
@@ -273,20 +314,30 @@ public actor ConnectionManager {
         }
         links[key] = link
         wakeWaiters(key)
+        linkTasks += 2
+        let keepAlive = Task { [weak self, settings] in
+            await Self.keepAlive(link, settings: settings)
+            await self?.linkTaskEnded()
+        }
         Task { [weak self] in
             let reason = await link.run()
+            keepAlive.cancel()  // nothing outlives the link
             await self?.linkEnded(link, key: key, reason: reason)
+            await self?.linkTaskEnded()
         }
-        Task { [weak self, settings] in
-            while link.connection.closedReason == nil {
-                try? await Task.sleep(nanoseconds: UInt64(settings.keepAliveInterval / 3 * 1e9))
-                guard self != nil, link.connection.closedReason == nil else { return }
-                if link.idleSeconds >= settings.keepAliveInterval {
-                    do {
-                        _ = try await link.request(.ping, body: [], timeout: settings.requestTimeout)
-                    } catch {
-                        link.connection.abort(.timedOut("keep-alive ping unanswered: \(error)"))
-                    }
+    }
+
+    /// Pings `link` whenever it has been silent for `keepAliveInterval`; aborts it when a ping goes
+    /// unanswered. Returns when the link closes or the task is cancelled.
+    private static func keepAlive(_ link: PeerLink, settings: ConnectionManagerSettings) async {
+        while !Task.isCancelled && link.connection.closedReason == nil {
+            try? await Task.sleep(nanoseconds: UInt64(settings.keepAliveInterval / 3 * 1e9))
+            guard !Task.isCancelled, link.connection.closedReason == nil else { return }
+            if link.idleSeconds >= settings.keepAliveInterval {
+                do {
+                    _ = try await link.request(.ping, body: [], timeout: settings.requestTimeout)
+                } catch {
+                    link.connection.abort(.timedOut("keep-alive ping unanswered: \(error)"))
                 }
             }
         }
@@ -313,15 +364,34 @@ public actor ConnectionManager {
         }
     }
 
+    /// Applies a CA-signed revocation locally (dropping live links of that certificate) and sends it to
+    /// every connected peer, which apply it and pass it on to their own peers once. Returns false when
+    /// the entry's signature does not verify or it was already known. Persisting it
+    /// (`PKI.recordRevocation`) is the caller's job; receivers' handlers get the `revocation` message too.
+    @discardableResult
+    public func publishRevocation(_ entry: RevocationEntry) async -> Bool {
+        guard revocations.add(entry, trusting: identity.trustedAuthorities) else { return false }
+        let body = Array(entry.jsonLine().utf8)
+        for link in links.values where link.peer.purpose == .general && link.connection.closedReason == nil {
+            try? await link.send(.revocation, body: body)
+        }
+        return true
+    }
+
     private nonisolated func wrappedHandler() -> InboundHandler {
         let handler = self.handler
         let joinService = self.joinService
-        return { message in
+        return { [weak self] message in
+            if message.envelope.type == .revocation, message.envelope.kind == .oneWay {
+                guard let entry = try? JSONDecoder().decode(RevocationEntry.self, from: Data(message.envelope.body))
+                else { throw ErrorReply(code: .badRequest, message: "unreadable revocation entry") }
+                guard await self?.publishRevocation(entry) == true else { return [] }
+            }
             if message.envelope.type == .renewRequest, message.envelope.kind == .request {
                 guard let joinService else {
                     throw ErrorReply(code: .refused, message: "this node does not hold the CA key")
                 }
-                return try joinService.renew(message)
+                return try await joinService.renewOffPool(message)
             }
             return try await handler(message)
         }

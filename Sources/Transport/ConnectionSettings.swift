@@ -24,6 +24,12 @@ public struct ConnectionSettings: Sendable {
     /// Bytes handed to one `SSL_write` call (up to four 16 KiB records). Default 64 KiB.
     public var writeChunk = 64 << 10
 
+    /// A listener closes new connections at once while this many are still in their handshake. Default 256.
+    public var maxPendingHandshakes = 256
+
+    /// Listen backlog of TCP and Unix listeners. Default 128.
+    public var listenBacklog: Int32 = 128
+
     public init() {}
 
     /// How often the connection checks its timeouts: a quarter of the shortest one, between 10 ms and 1 s.

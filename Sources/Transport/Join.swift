@@ -50,21 +50,19 @@ enum JoinMessages {
 public final class JoinService: Sendable {
     public let directory: PKIDirectory
     public let settings: PKISettings
-    /// Time allowed for the one join request. Default 10 s.
-    public let requestTimeout: TimeInterval
 
-    public init(directory: PKIDirectory, settings: PKISettings = PKISettings(), requestTimeout: TimeInterval = 10) {
+    public init(directory: PKIDirectory, settings: PKISettings = PKISettings()) {
         self.directory = directory
         self.settings = settings
-        self.requestTimeout = requestTimeout
     }
 
     /// Serves one join connection: reads the request, checks and consumes the token, signs the CSR, replies,
     /// closes.
     func serve(_ connection: Connection, peer: PeerInfo) async {
+        let limit = settings.joinRequestTimeout
         let timeout = Task {
-            try await Task.sleep(nanoseconds: UInt64(requestTimeout * 1e9))
-            connection.abort(.timedOut("no join request within \(requestTimeout) s"))
+            try await Task.sleep(nanoseconds: UInt64(limit * 1e9))
+            connection.abort(.timedOut("no join request within \(limit) s"))
         }
         defer { timeout.cancel() }
         guard let frames = try? await connection.receive(), let first = frames.first,
@@ -79,7 +77,10 @@ public final class JoinService: Sendable {
         }
         let reply: Envelope
         do {
-            let body = try join(envelope.body, node: peer.name)
+            let requestBody = envelope.body
+            let body = try await PKIQueue.run { () throws(TransportError) in
+                try self.join(requestBody, node: peer.name)
+            }
             reply = Envelope(
                 version: peer.version, kind: .response, type: .joinRequest, requestID: envelope.requestID,
                 sender: directory.localName ?? peer.name, body: body)
@@ -103,10 +104,30 @@ public final class JoinService: Sendable {
             throw .joinRefused("the certificate request names \(request.commonName), the hello \(node)")
         }
         guard request.isSelfSigned else { throw .joinRefused("the certificate request's signature does not verify") }
-        let authority = try directory.authority()
+        _ = try directory.authority()  // fail before consuming the token if the CA key is unusable
         try PKI.consumeJoinToken(at: directory, secret: parsed.secret, by: node)
-        let certificate = try authority.issue(for: request, name: node, now: Date(), settings: settings)
+        let certificate = try PKI.issue(at: directory, request: request, name: node, settings: settings)
         return try responseBody(certificate)
+    }
+
+    /// `renew` on the PKI queue (it signs and appends to `issued.jsonl`).
+    func renewOffPool(_ message: InboundMessage) async throws -> [UInt8] {
+        let outcome: Result<[UInt8], TransportError> = await withCheckedContinuation { continuation in
+            PKIQueue.queue.async {
+                do {
+                    continuation.resume(returning: .success(try self.renew(message)))
+                } catch let reply as ErrorReply {
+                    continuation.resume(returning: .failure(.remoteError(reply)))
+                } catch {
+                    continuation.resume(returning: .failure(.pki("\(error)")))
+                }
+            }
+        }
+        switch outcome {
+        case .success(let body): return body
+        case .failure(.remoteError(let reply)): throw reply
+        case .failure(let error): throw ErrorReply(code: .refused, message: error.description)
+        }
     }
 
     /// Answers a `renewRequest` from an authenticated member: a new certificate for the same name.
@@ -119,8 +140,8 @@ public final class JoinService: Sendable {
             guard request.commonName == message.peer.name.rawValue else {
                 throw ErrorReply(code: .refused, message: "a node may only renew its own certificate")
             }
-            let certificate = try directory.authority().issue(
-                for: request, name: message.peer.name, now: Date(), settings: settings)
+            let certificate = try PKI.issue(
+                at: directory, request: request, name: message.peer.name, settings: settings)
             return try responseBody(certificate)
         } catch let error as TransportError {
             throw ErrorReply(code: .refused, message: error.description)
@@ -140,10 +161,48 @@ public final class JoinService: Sendable {
 }
 
 extension PKIDirectory {
+    /// Writes the trusted CAs: the first to `ca.crt`, any others to `ca-previous.crt` (removed when there are
+    /// none).
+    public func installTrustBundle(_ authorities: [Certificate]) throws(TransportError) {
+        guard let current = authorities.first else { throw .pki("an empty CA bundle") }
+        try write(try current.pem(), to: caCertificate, mode: 0o644)
+        if authorities.count > 1 {
+            var previous = ""
+            for authority in authorities.dropFirst() { previous += try authority.pem() }
+            try write(previous, to: previousCACertificate, mode: 0o644)
+        } else if FileManager.default.fileExists(atPath: previousCACertificate.path) {
+            unlink(previousCACertificate.path)
+        }
+    }
+
     /// The node name in `node.crt`, when there is one.
     var localName: NodeName? {
         guard let text = try? read(nodeCertificate), let certificate = try? Certificate(pem: text) else { return nil }
         return try? NodeName(certificate.commonName)
+    }
+}
+
+/// Runs PKI file work (reads, atomic writes with fsync) on a dedicated serial dispatch queue, never on the
+/// cooperative pool.
+///
+/// A caseless namespace; the queue is a process-wide constant.
+public enum PKIQueue {
+    static let queue = DispatchQueue(label: "gastown.pki")
+
+    /// Runs `body` on the PKI queue and returns its result.
+    public static func run<T: Sendable>(
+        _ body: @escaping @Sendable () throws(TransportError) -> T
+    ) async throws(TransportError) -> T {
+        let result: Result<T, TransportError> = await withCheckedContinuation { continuation in
+            queue.async {
+                do throws(TransportError) {
+                    continuation.resume(returning: .success(try body()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
     }
 }
 
@@ -189,17 +248,13 @@ public enum JoinClient {
         guard certificate.isSigned(by: pinned), certificate.commonName == nodeName.rawValue,
             authorities.contains(where: { $0.fingerprint == pinned.fingerprint })
         else { throw .joinRefused("the signed certificate does not come from the pinned CA") }
-        let current = authorities.first!
-        try directory.write(try current.pem(), to: directory.caCertificate, mode: 0o644)
-        if authorities.count > 1 {
-            try directory.write(
-                authorities.dropFirst().map { (ca: Certificate) throws(TransportError) in try ca.pem() }.joined(),
-                to: directory.previousCACertificate, mode: 0o644)
+        return try await PKIQueue.run { () throws(TransportError) in
+            try directory.installTrustBundle(authorities)
+            try directory.write(parsed.revocations, to: directory.revocationsFile, mode: 0o644)
+            try directory.write(parsed.cluster, to: directory.clusterFile, mode: 0o644)
+            try PKI.installNodeCertificate(at: directory, certificate: certificate, key: key)
+            return try directory.loadIdentity()
         }
-        try directory.write(parsed.revocations, to: directory.revocationsFile, mode: 0o644)
-        try directory.write(parsed.cluster, to: directory.clusterFile, mode: 0o644)
-        try PKI.installNodeCertificate(at: directory, certificate: certificate, key: key)
-        return try directory.loadIdentity()
     }
 
     /// Renews this node's certificate over the link to a CA holder (`manager` must have a link to `caNode`).
@@ -214,10 +269,15 @@ public enum JoinClient {
         let parsed: (certificatePEM: String, caBundlePEM: String, revocations: String, cluster: String)
         do { parsed = try JoinMessages.parseResponse(response.body) } catch { throw .protocolViolation(error) }
         let certificate = try Certificate(pem: parsed.certificatePEM)
-        let authorities = try directory.trustedAuthorities() + Certificate.bundle(pem: parsed.caBundlePEM)
-        guard authorities.contains(where: { certificate.isSigned(by: $0) }), certificate.commonName == current.commonName
-        else { throw .pki("the renewed certificate is not signed by a trusted CA") }
-        try PKI.installNodeCertificate(at: directory, certificate: certificate, key: key)
+        // The bundle comes from a CA holder over a mutually authenticated link: during a rotation it names
+        // the new CA (first) and the previous one.
+        let bundle = try Certificate.bundle(pem: parsed.caBundlePEM)
+        guard bundle.contains(where: { certificate.isSigned(by: $0) }), certificate.commonName == current.commonName
+        else { throw .pki("the renewed certificate is not signed by the CA bundle that came with it") }
+        try await PKIQueue.run { () throws(TransportError) in
+            try directory.installTrustBundle(bundle)
+            try PKI.installNodeCertificate(at: directory, certificate: certificate, key: key)
+        }
         return certificate
     }
 }
@@ -225,7 +285,7 @@ public enum JoinClient {
 /// What `gt node ping` reports.
 ///
 /// `Sendable`: plain values.
-public struct PingResult: Sendable {
+public struct PingResult: Codable, Sendable {
     /// The peer's verified name (from its certificate).
     public var peer: NodeName
     public var certificate: CertificateInfo
@@ -245,7 +305,8 @@ public enum Pinger {
         let (connection, info) = try await Dialer.connect(
             to: address, peer: expectedPeer, context: TLSContext(identity: identity), local: identity.name)
         defer { connection.close(reason: "ping done") }
-        let link = PeerLink(connection: connection, peer: info, local: identity.name, registry: .core, handler: { _ in [] })
+        let link = PeerLink(
+            connection: connection, peer: info, local: identity.name, registry: .core, handler: { _ in [] })
         let reader = Task { await link.run() }
         defer { reader.cancel() }
         var roundTrips: [TimeInterval] = []
@@ -259,6 +320,7 @@ public enum Pinger {
         }
         guard let certificate = info.certificate else { throw .handshakeFailed("the peer presented no certificate") }
         return PingResult(
-            peer: info.name, certificate: PKI.info(certificate, revocations: identity.revocations), roundTrips: roundTrips)
+            peer: info.name, certificate: PKI.info(certificate, revocations: identity.revocations),
+            roundTrips: roundTrips)
     }
 }

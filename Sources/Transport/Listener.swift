@@ -11,21 +11,25 @@ public final class Listener: @unchecked Sendable {
     /// Where the listener is reachable (with the real port when port 0 was asked for).
     public let address: PeerAddress
     let local: NodeName
-    let context: TLSContext?
+    private let contextLock = NSLock()
+    private var currentContext: TLSContext?
     let settings: ConnectionSettings
     let onConnection: @Sendable (Connection, PeerInfo) -> Void
     let onRefusal: @Sendable (TransportError) -> Void
     private let queue = DispatchQueue(label: "gastown.listener")
+    private let pendingLock = NSLock()
+    private var pendingHandshakes = 0
     private let source: DispatchSourceRead
     private let fd: Int32
 
     /// Listens on `host:port` (port 0: any free port) with TLS context `context`.
     public convenience init(
-        host: String, port: UInt16, context: TLSContext, local: NodeName, settings: ConnectionSettings = ConnectionSettings(),
+        host: String, port: UInt16, context: TLSContext, local: NodeName,
+        settings: ConnectionSettings = ConnectionSettings(),
         onRefusal: @escaping @Sendable (TransportError) -> Void = { _ in },
         onConnection: @escaping @Sendable (Connection, PeerInfo) -> Void
     ) throws(TransportError) {
-        let (fd, bound) = try Socket.listenTCP(host: host, port: port, backlog: 128)
+        let (fd, bound) = try Socket.listenTCP(host: host, port: port, backlog: settings.listenBacklog)
         self.init(
             fd: fd, address: .tcp(host: host, port: bound), context: context, local: local, settings: settings,
             onRefusal: onRefusal, onConnection: onConnection)
@@ -37,7 +41,7 @@ public final class Listener: @unchecked Sendable {
         onRefusal: @escaping @Sendable (TransportError) -> Void = { _ in },
         onConnection: @escaping @Sendable (Connection, PeerInfo) -> Void
     ) throws(TransportError) {
-        let fd = try Socket.listenUnix(path: path, backlog: 64)
+        let fd = try Socket.listenUnix(path: path, backlog: settings.listenBacklog)
         self.init(
             fd: fd, address: .unix(path: path), context: nil, local: local, settings: settings, onRefusal: onRefusal,
             onConnection: onConnection)
@@ -50,7 +54,7 @@ public final class Listener: @unchecked Sendable {
     ) {
         self.fd = fd
         self.address = address
-        self.context = context
+        currentContext = context
         self.local = local
         self.settings = settings
         self.onRefusal = onRefusal
@@ -65,12 +69,23 @@ public final class Listener: @unchecked Sendable {
 
     private func acceptAll() {
         while let client = Socket.accept(fd) {
+            let admitted = pendingLock.withLock {
+                guard pendingHandshakes < settings.maxPendingHandshakes else { return false }
+                pendingHandshakes += 1
+                return true
+            }
+            guard admitted else {
+                Glibc.close(client)
+                onRefusal(.unavailable("more than \(settings.maxPendingHandshakes) handshakes in progress"))
+                continue
+            }
             let connection = Connection.accepted(
-                fd: client, context: context, limits: .general, settings: settings)
+                fd: client, context: contextLock.withLock { currentContext }, limits: .general, settings: settings)
             let local = self.local
             let onConnection = self.onConnection
             let onRefusal = self.onRefusal
-            Task {
+            Task { [weak self] in
+                defer { self?.pendingLock.withLock { self?.pendingHandshakes -= 1 } }
                 do {
                     let peer = try await connection.establish(local: local, expectedPeer: nil, purpose: nil)
                     onConnection(connection, peer)
@@ -79,6 +94,11 @@ public final class Listener: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// Uses `context` for connections accepted from now on (a renewed certificate, a rotated CA set).
+    public func updateContext(_ context: TLSContext) {
+        contextLock.withLock { currentContext = context }
     }
 
     /// Stops accepting (established connections are not touched). For a Unix socket, removes the file.

@@ -17,11 +17,13 @@ public struct CertificateInfo: Codable, Equatable, Sendable {
 
 /// The cluster PKI operations behind `gt cluster init`, `gt cluster token`, `gt node cert show|revoke`,
 /// `gt cluster rotate-ca` and automatic renewal. All work on a `PKIDirectory`; time is passed in.
+/// They are synchronous and fsync what they write: from async code, call them through `PKIQueue.run`.
 ///
 /// A caseless namespace; nothing to share.
 public enum PKI {
-    /// Serializes read-modify-write of `tokens.jsonl` within the process (one node process per directory).
-    private static let tokenLock = NSLock()
+    /// Serializes read-modify-write of the JSONL files (`tokens.jsonl`, `issued.jsonl`, `revocations.jsonl`)
+    /// within the process (one node process per directory).
+    private static let fileLock = NSLock()
 
     /// Creates the cluster CA and this node's identity under `directory`. Refuses to overwrite an existing CA.
     @discardableResult
@@ -39,7 +41,7 @@ public enum PKI {
         try directory.write(cluster, to: directory.clusterFile, mode: 0o644)
         let key = try PrivateKey.generateP256()
         let request = try CertificateRequest(commonName: nodeName.rawValue, key: key)
-        let certificate = try authority.issue(for: request, name: nodeName, now: now, settings: settings)
+        let certificate = try issue(at: directory, request: request, name: nodeName, now: now, settings: settings)
         try directory.write(try key.pem(), to: directory.nodeKey, mode: 0o600)
         try directory.write(try certificate.pem(), to: directory.nodeCertificate, mode: 0o644)
         return try directory.loadIdentity()
@@ -54,8 +56,8 @@ public enum PKI {
         let record = JoinTokenRecord(
             secretSHA256: token.secretHash, createdAt: Int64(now.timeIntervalSince1970),
             expiresAt: Int64(now.addingTimeInterval(settings.joinTokenLifetime).timeIntervalSince1970))
-        tokenLock.lock()
-        defer { tokenLock.unlock() }
+        fileLock.lock()
+        defer { fileLock.unlock() }
         try directory.appendLine(encodeLine(record), to: directory.tokensFile, mode: 0o600)
         return token
     }
@@ -66,8 +68,8 @@ public enum PKI {
         at directory: PKIDirectory, secret: String, by node: NodeName, now: Date = Date()
     ) throws(TransportError) {
         let hash = JoinToken(secret: secret, caFingerprint: "").secretHash
-        tokenLock.lock()
-        defer { tokenLock.unlock() }
+        fileLock.lock()
+        defer { fileLock.unlock() }
         do {
             guard FileManager.default.fileExists(atPath: directory.tokensFile.path) else {
                 throw .joinRefused("unknown join token")
@@ -89,8 +91,52 @@ public enum PKI {
             }
             records[index].usedAt = Int64(now.timeIntervalSince1970)
             records[index].usedBy = node.rawValue
-            try directory.write(records.map(encodeLine).joined(separator: "\n") + "\n", to: directory.tokensFile, mode: 0o600)
+            try directory.write(
+                records.map(encodeLine).joined(separator: "\n") + "\n", to: directory.tokensFile, mode: 0o600)
         }
+    }
+
+    /// Signs `request` for `name` with the directory's CA and records the certificate in `issued.jsonl`
+    /// (so `revokeNode` can find every certificate a node holds).
+    public static func issue(
+        at directory: PKIDirectory, request: CertificateRequest, name: NodeName, now: Date = Date(),
+        settings: PKISettings = PKISettings()
+    ) throws(TransportError) -> Certificate {
+        let certificate = try directory.authority().issue(for: request, name: name, now: now, settings: settings)
+        let record = IssuedCertificate(
+            serial: certificate.serial, node: name.rawValue, fingerprint: certificate.fingerprint,
+            notAfter: Int64(certificate.notAfter.timeIntervalSince1970))
+        fileLock.lock()
+        defer { fileLock.unlock() }
+        try directory.appendLine(encodeLine(record), to: directory.issuedFile, mode: 0o644)
+        return certificate
+    }
+
+    /// Every certificate this CA node issued, oldest first.
+    public static func issuedCertificates(at directory: PKIDirectory) throws(TransportError) -> [IssuedCertificate] {
+        guard FileManager.default.fileExists(atPath: directory.issuedFile.path) else { return [] }
+        return try directory.read(directory.issuedFile).split(separator: "\n").compactMap {
+            try? JSONDecoder().decode(IssuedCertificate.self, from: Data($0.utf8))
+        }
+    }
+
+    /// `gt node cert revoke <node>`: revokes every unexpired certificate issued to `node` and not yet revoked.
+    /// Returns the new entries (spread them with `ConnectionManager.publishRevocation`).
+    public static func revokeNode(
+        at directory: PKIDirectory, node: NodeName, now: Date = Date()
+    ) throws(TransportError) -> [RevocationEntry] {
+        let known = try directory.revocations(trusting: directory.trustedAuthorities())
+        var entries: [RevocationEntry] = []
+        for record in try issuedCertificates(at: directory)
+        where record.node == node.rawValue && record.notAfter > Int64(now.timeIntervalSince1970)
+            && !known.isRevoked(serial: record.serial)
+        {
+            entries.append(try revoke(at: directory, serial: record.serial, node: record.node, now: now))
+        }
+        guard !entries.isEmpty else {
+            throw .pki("no unrevoked, unexpired certificate of \(node) in \(directory.issuedFile.path)")
+        }
+        return entries
     }
 
     /// When a certificate should be renewed: `renewalFraction` (2/3) of the way through its life.
@@ -118,7 +164,7 @@ public enum PKI {
         do { name = try NodeName(current.commonName) } catch { throw .pki("bad node name in node.crt") }
         let key = try PrivateKey.generateP256()
         let request = try CertificateRequest(commonName: name.rawValue, key: key)
-        let certificate = try directory.authority().issue(for: request, name: name, now: now, settings: settings)
+        let certificate = try issue(at: directory, request: request, name: name, now: now, settings: settings)
         try installNodeCertificate(at: directory, certificate: certificate, key: key)
         return certificate
     }
@@ -145,9 +191,13 @@ public enum PKI {
     /// Appends an entry received from a peer after checking its signature; returns false when it is invalid
     /// or already recorded.
     @discardableResult
-    public static func recordRevocation(_ entry: RevocationEntry, at directory: PKIDirectory) throws(TransportError) -> Bool {
+    public static func recordRevocation(_ entry: RevocationEntry, at directory: PKIDirectory) throws(TransportError)
+        -> Bool
+    {
         let authorities = try directory.trustedAuthorities()
         guard entry.isValid(trusting: authorities) else { return false }
+        fileLock.lock()
+        defer { fileLock.unlock() }
         let known = try directory.revocations(trusting: authorities)
         guard !known.isRevoked(serial: entry.serial) else { return false }
         try directory.appendLine(entry.jsonLine(), to: directory.revocationsFile)
@@ -175,7 +225,9 @@ public enum PKI {
         let key = try PrivateKey.generateP256()
         let request = try CertificateRequest(commonName: name.rawValue, key: key)
         try installNodeCertificate(
-            at: directory, certificate: fresh.issue(for: request, name: name, now: now, settings: settings), key: key)
+            at: directory,
+            certificate: issue(at: directory, request: request, name: name, now: now, settings: settings),
+            key: key)
         return fresh
     }
 
@@ -198,7 +250,7 @@ public enum PKI {
             revoked: revocations?.isRevoked(serial: certificate.serial) ?? false)
     }
 
-    private static func encodeLine(_ record: JoinTokenRecord) -> String {
+    private static func encodeLine(_ record: some Encodable) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return String(decoding: (try? encoder.encode(record)) ?? Data(), as: UTF8.self)
@@ -206,6 +258,22 @@ public enum PKI {
 
     private static func jsonString(_ text: String) -> String {
         String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
+    }
+}
+
+/// One line of `issued.jsonl`: a certificate the CA node signed.
+///
+/// `Sendable` because it is a plain value.
+public struct IssuedCertificate: Codable, Equatable, Sendable {
+    public var serial: String
+    public var node: String
+    public var fingerprint: String
+    /// Seconds since 1970.
+    public var notAfter: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case serial, node, fingerprint
+        case notAfter = "not_after"
     }
 }
 

@@ -29,7 +29,8 @@ public struct NodeIdentity: Sendable {
 /// The files of a node's PKI directory, `<town>/.gt/pki/`.
 ///
 /// `ca.crt` (current CA), `ca-previous.crt` (during a rotation), `ca.key` (only on nodes holding the CA),
-/// `node.crt`, `node.key`, `revocations.jsonl`, `tokens.jsonl` (hashes of issued join tokens), `cluster.json`.
+/// `node.crt`, `node.key`, `revocations.jsonl`, `tokens.jsonl` (hashes of issued join tokens), `issued.jsonl`
+/// (certificates signed here), `cluster.json`.
 /// Key files are mode 0600, the directory 0700. Every file is replaced atomically (temp file + rename).
 /// `Sendable` because it is a plain value.
 public struct PKIDirectory: Sendable {
@@ -45,6 +46,8 @@ public struct PKIDirectory: Sendable {
     public var revocationsFile: URL { url.appendingPathComponent("revocations.jsonl") }
     public var tokensFile: URL { url.appendingPathComponent("tokens.jsonl") }
     public var clusterFile: URL { url.appendingPathComponent("cluster.json") }
+    /// Certificates this CA node signed (`IssuedCertificate` lines), for `gt node cert revoke <node>`.
+    public var issuedFile: URL { url.appendingPathComponent("issued.jsonl") }
 
     /// True when this node holds the CA key (can sign join requests and revocations).
     public var holdsCA: Bool { FileManager.default.fileExists(atPath: caKey.path) }
@@ -53,8 +56,9 @@ public struct PKIDirectory: Sendable {
         do {
             return try String(contentsOf: file, encoding: .utf8)
         } catch {
-            throw .pki("cannot read \(file.path): \(error.localizedDescription); run `gt cluster init` or "
-                + "`gt node join` first")
+            throw .pki(
+                "cannot read \(file.path): \(error.localizedDescription); run `gt cluster init` or "
+                    + "`gt node join` first")
         }
     }
 

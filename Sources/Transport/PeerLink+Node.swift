@@ -26,8 +26,11 @@ extension ConnectionManager {
     /// is added so the link is redialed when it drops. Returns the peer.
     @discardableResult
     public func connect(seed address: PeerAddress) async throws(TransportError) -> PeerInfo {
+        let mode: TLSContext.Mode = joinService == nil ? .mutual : .acceptingJoins
         let (connection, info) = try await Dialer.connect(
-            to: address, peer: nil, context: context, local: local, purpose: .general, settings: settings.connection)
+            to: address, peer: nil, context: TLSContext(identity: identity, mode: mode), local: local,
+            purpose: .general,
+            settings: settings.connection)
         guard info.name != local else {
             connection.close(reason: "dialed itself")
             throw .helloRejected("\(address) is this node itself")

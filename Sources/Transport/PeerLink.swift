@@ -41,7 +41,11 @@ public final class PeerLink: @unchecked Sendable {
     private var nextRequestID: UInt64 = 0
     private var lastActivity = DispatchTime.now().uptimeNanoseconds
 
-    init(connection: Connection, peer: PeerInfo, local: NodeName, registry: MessageRegistry, handler: @escaping InboundHandler) {
+    /// Wraps an established connection (from `Dialer` or `Listener`). Call `run()` to start reading.
+    public init(
+        connection: Connection, peer: PeerInfo, local: NodeName, registry: MessageRegistry = .core,
+        handler: @escaping InboundHandler
+    ) {
         self.connection = connection
         self.peer = peer
         self.local = local
@@ -80,7 +84,8 @@ public final class PeerLink: @unchecked Sendable {
             throw error
         }
         let timer = DispatchWorkItem { [weak self] in
-            self?.resolve(id, .failure(.timedOut("no answer from \(self?.peer.name.rawValue ?? "peer") within \(timeout) s")))
+            self?.resolve(
+                id, .failure(.timedOut("no answer from \(self?.peer.name.rawValue ?? "peer") within \(timeout) s")))
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
         defer { timer.cancel() }
@@ -111,7 +116,9 @@ public final class PeerLink: @unchecked Sendable {
             throw .cancelled
         }
         if response.kind == .error {
-            throw .remoteError((try? ErrorReply.decode(response.body)) ?? ErrorReply(code: .internalError, message: "unreadable error reply"))
+            throw .remoteError(
+                (try? ErrorReply.decode(response.body))
+                    ?? ErrorReply(code: .internalError, message: "unreadable error reply"))
         }
         return response
     }
@@ -147,7 +154,7 @@ public final class PeerLink: @unchecked Sendable {
 
     /// Reads frames until the connection closes, answering pings, pairing responses with requests and
     /// handing everything else to the handler. Returns the reason the connection closed.
-    func run() async -> TransportError {
+    public func run() async -> TransportError {
         var closeReason = TransportError.closed(reason: "closed")
         reading: while true {
             let frames: [[UInt8]]
@@ -168,7 +175,8 @@ public final class PeerLink: @unchecked Sendable {
                     break reading
                 }
                 guard envelope.sender == peer.name else {
-                    let error = TransportError.helloRejected("a message claims to be from \(envelope.sender), not \(peer.name)")
+                    let error = TransportError.helloRejected(
+                        "a message claims to be from \(envelope.sender), not \(peer.name)")
                     connection.abort(error)
                     closeReason = error
                     break reading

@@ -171,7 +171,8 @@ public enum TransportBenchmarks {
         let before = residentBytes()
         for _ in 0..<n {
             clients.append(
-                try await Dialer.connect(to: listener.address, peer: server.name, context: context, local: client.name).0)
+                try await Dialer.connect(to: listener.address, peer: server.name, context: context, local: client.name)
+                    .0)
         }
         while held.lock.withLock({ held.connections.count }) < n { try? await Task.sleep(nanoseconds: 1_000_000) }
         let after = residentBytes()

@@ -27,6 +27,8 @@ public enum TransportError: Error, Equatable, Sendable, CustomStringConvertible 
     case cancelled
     /// The peer answered with an error reply.
     case remoteError(ErrorReply)
+    /// The node is overloaded (too many handshakes in progress); retry later.
+    case unavailable(String)
     /// No connection to that peer, and none could be made.
     case unreachable(NodeName, String)
     /// PKI files are missing or unusable.
@@ -47,6 +49,7 @@ public enum TransportError: Error, Equatable, Sendable, CustomStringConvertible 
         case .timedOut(let what): return "timed out: \(what)"
         case .cancelled: return "cancelled"
         case .remoteError(let reply): return "peer refused (\(reply.code)): \(reply.message)"
+        case .unavailable(let why): return "unavailable: \(why); retry later"
         case .unreachable(let peer, let why): return "cannot reach \(peer): \(why)"
         case .pki(let why): return "PKI: \(why)"
         case .joinRefused(let why): return "join refused: \(why); ask a node holding the CA for a new token"

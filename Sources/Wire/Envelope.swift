@@ -178,3 +178,21 @@ public struct ErrorReply: Equatable, Sendable, Error {
         return ErrorReply(code: Code(rawValue: raw) ?? .internalError, message: message)
     }
 }
+
+extension NodeName: Codable {
+    /// Decodes from a JSON string, validating it like `init(_:)`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        do {
+            try self.init(text)
+        } catch {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.description)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Transport
 @testable import Wire
 
@@ -13,7 +14,10 @@ final class Arena: @unchecked Sendable {
     private var failures: [String] = []
     private var traffic: Task<Void, Never>?
 
-    init(settings: ConnectionManagerSettings = TestNode.fastSettings, joinService: ((TestCA) throws -> JoinService)? = nil)
+    init(
+        settings: ConnectionManagerSettings = TestNode.fastSettings,
+        joinService: ((TestCA) throws -> JoinService)? = nil
+    )
         async throws
     {
         ca = try TestCA()
@@ -75,7 +79,8 @@ final class Arena: @unchecked Sendable {
         attacker.trustedAuthorities = [arena.ca.authority.certificate]  // it trusts us; we must not trust it
         await #expect(throws: TransportError.self) {
             _ = try await Dialer.connect(
-                to: arena.server.address, peer: name("server"), context: TLSContext(identity: attacker), local: attacker.name)
+                to: arena.server.address, peer: name("server"), context: TLSContext(identity: attacker),
+                local: attacker.name)
         }
         await arena.expectRefusal(containing: "unable to get local issuer certificate")
         await arena.finish(attacker: "mallory")
@@ -88,7 +93,8 @@ final class Arena: @unchecked Sendable {
             validUntil: Date().addingTimeInterval(-86_400))
         await #expect(throws: TransportError.self) {
             _ = try await Dialer.connect(
-                to: arena.server.address, peer: name("server"), context: TLSContext(identity: attacker), local: attacker.name)
+                to: arena.server.address, peer: name("server"), context: TLSContext(identity: attacker),
+                local: attacker.name)
         }
         await arena.expectRefusal(containing: "certificate has expired")
         await arena.finish(attacker: "mallory")
@@ -96,16 +102,18 @@ final class Arena: @unchecked Sendable {
 
     @Test func revokedCertificateIsRefusedAndLiveLinkDropped() async throws {
         let arena = try await Arena()
-        let revocations = arena.server.manager.identity.revocations
+        let revocations = arena.server.manager.revocations
         let trusted = [arena.ca.authority.certificate]
         // Already revoked at handshake time.
         let revoked = try arena.ca.identity("mallory")
         revocations.add(
-            try RevocationEntry.revoking(serial: revoked.certificate.serial, node: "mallory", by: arena.ca.authority, now: Date()),
+            try RevocationEntry.revoking(
+                serial: revoked.certificate.serial, node: "mallory", by: arena.ca.authority, now: Date()),
             trusting: trusted)
         await #expect(throws: TransportError.self) {
             let (connection, _) = try await Dialer.connect(
-                to: arena.server.address, peer: name("server"), context: TLSContext(identity: revoked), local: revoked.name)
+                to: arena.server.address, peer: name("server"), context: TLSContext(identity: revoked),
+                local: revoked.name)
             try await connection.send(Envelope(kind: .oneWay, type: TestNode.note, sender: name("mallory")).encoded())
             _ = try await connection.receive()
         }
@@ -113,7 +121,8 @@ final class Arena: @unchecked Sendable {
         // An entry not signed by our CA is ignored.
         let rogue = try TestCA(cluster: "rogue")
         let forged = try RevocationEntry.revoking(
-            serial: arena.honest.manager.identity.certificate.serial, node: "honest", by: rogue.authority, now: Date())
+            serial: await arena.honest.manager.identity.certificate.serial, node: "honest", by: rogue.authority,
+            now: Date())
         #expect(!revocations.add(forged, trusting: trusted))
         // Revoked while connected: the live link is dropped.
         let trudy = try await TestNode(identity: arena.ca.identity("trudy"))
@@ -122,7 +131,8 @@ final class Arena: @unchecked Sendable {
         #expect(await arena.server.manager.connectedPeers().contains(name("trudy")))
         revocations.add(
             try RevocationEntry.revoking(
-                serial: trudy.manager.identity.certificate.serial, node: "trudy", by: arena.ca.authority, now: Date()),
+                serial: await trudy.manager.identity.certificate.serial, node: "trudy", by: arena.ca.authority,
+                now: Date()),
             trusting: trusted)
         #expect(await eventually { await arena.server.manager.connectedPeers() == [name("honest")] })
         // Trudy keeps redialing and keeps being refused.
@@ -171,5 +181,3 @@ final class Arena: @unchecked Sendable {
         await arena.finish(attacker: "mallory")
     }
 }
-
-

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Transport
 @testable import Wire
 
@@ -28,7 +29,7 @@ func runOpenSSL(_ arguments: [String], input: [UInt8], holdStdin: Double, timeou
         process.terminationHandler = { _ in continuation.yield() }
     }
     try process.run()
-    stdin.fileHandleForWriting.write(Data(input))
+    try? stdin.fileHandleForWriting.write(contentsOf: Data(input))  // the child may already have exited (EPIPE)
     let pid = process.processIdentifier
     let watchdog = Task {
         try await Task.sleep(nanoseconds: UInt64(holdStdin * 1e9))
@@ -52,17 +53,19 @@ func runOpenSSL(_ arguments: [String], input: [UInt8], holdStdin: Double, timeou
                 to: root, identities: (try arena.ca.identity("server"), try arena.ca.identity("mallory")))
             guard case .tcp(let host, let port) = arena.server.address else { return }
             let hello = try FrameCodec.encode(
-                payload: Hello(sender: name("mallory"), expectedPeer: name("server"), purpose: .general).envelope().encoded())
+                payload: Hello(sender: name("mallory"), expectedPeer: name("server"), purpose: .general).envelope()
+                    .encoded())
             let common = [
                 "s_client", "-connect", "\(host):\(port)", "-servername", "server", "-CAfile", files.caCertificate.path,
                 "-tls1_3", "-verify_return_error",
             ]
-            let refused = try await runOpenSSL(common, input: hello, holdStdin: 1)
+            let refused = try await runOpenSSL(common, input: hello, holdStdin: 2)
             #expect(refused.contains("certificate required"), "s_client output: \(refused)")
             await arena.expectRefusal(containing: "peer did not return a certificate")
             // Control: with the client certificate, the same command gets through the handshake.
             let accepted = try await runOpenSSL(
-                common + ["-cert", files.clientCertificate.path, "-key", files.clientKey.path], input: hello, holdStdin: 1)
+                common + ["-cert", files.clientCertificate.path, "-key", files.clientKey.path], input: hello,
+                holdStdin: 2)
             #expect(!accepted.contains("certificate required"))
             #expect(accepted.contains("Verify return code: 0"))
             await arena.finish(attacker: "mallory", alsoServed: [])
@@ -75,7 +78,8 @@ func runOpenSSL(_ arguments: [String], input: [UInt8], holdStdin: Double, timeou
         try await withTemporaryDirectory { root in
             let path = root.appendingPathComponent("node.sock").path
             let inbox = Inbox()
-            let listener = try Listener(unixPath: path, local: name("node"), onRefusal: { inbox.refused($0) }) { connection, peer in
+            let listener = try Listener(unixPath: path, local: name("node"), onRefusal: { inbox.refused($0) }) {
+                connection, peer in
                 inbox.accepted(peer.name)
                 Task {
                     while let frames = try? await connection.receive() {
@@ -103,6 +107,31 @@ func runOpenSSL(_ arguments: [String], input: [UInt8], holdStdin: Double, timeou
             }
             #expect(await eventually(sync: { inbox.refusalList.count == 1 }))
             #expect(inbox.all.map(\.1) == [[1, 2, 3]])
+        }
+    }
+}
+
+extension UnixSocketTests {
+    @Test func localServerAnswersCLIRequests() async throws {
+        try await withTemporaryDirectory { root in
+            let path = root.appendingPathComponent("node.sock").path
+            var registry = MessageRegistry.core
+            registry.register(MessageDescriptor(type: TestNode.echo, name: "echo"))
+            let server = try LocalServer(path: path, local: name("node"), registry: registry) { message in
+                Array("\(message.peer.name)>".utf8) + message.envelope.body
+            }
+            defer { server.close() }
+            let link = try await LocalClient.connect(path: path, local: name("cli"), node: name("node"))
+            let reply = try await link.request(TestNode.echo, body: [9], timeout: 5)
+            #expect(reply.body == Array("cli>".utf8) + [9])
+            do {
+                _ = try await link.request(MessageType(rawValue: 999), body: [], timeout: 5)
+                Issue.record("unknown type must be refused")
+            } catch {
+                guard case .remoteError(let refusal)? = error as? TransportError else { throw error }
+                #expect(refusal.code == .unknownMessageType)
+            }
+            link.connection.close()
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Transport
 @testable import Wire
 
@@ -70,10 +71,12 @@ import Testing
             }
             // A token pinning another CA: the joiner refuses the server before sending the secret.
             let otherCA = try TestCA(cluster: "other")
-            let pinnedElsewhere = JoinToken(secret: real.secret, caFingerprint: otherCA.authority.certificate.fingerprint)
+            let pinnedElsewhere = JoinToken(
+                secret: real.secret, caFingerprint: otherCA.authority.certificate.fingerprint)
             await #expect(throws: TransportError.self) {
                 try await JoinClient.join(
-                    address: arena.server.address, token: pinnedElsewhere, nodeName: name("mallory"), directory: directory)
+                    address: arena.server.address, token: pinnedElsewhere, nodeName: name("mallory"),
+                    directory: directory)
             }
             // The real token was not consumed by either attempt.
             try PKI.consumeJoinToken(at: caDirectory, secret: real.secret, by: name("later"))
@@ -113,5 +116,61 @@ import Testing
             await node.manager.shutdown()
             await arena.finish(attacker: "mallory", alsoServed: [])
         }
+    }
+}
+
+@Suite struct RotationTests {
+    @Test func caRotationOnARunningCluster() async throws {
+        try await withTemporaryDirectory { root in
+            let aDirectory = PKIDirectory(root.appendingPathComponent("a/.gt/pki"))
+            try PKI.initCluster(at: aDirectory, clusterName: "acme", nodeName: name("a"))
+            let oldCA = try aDirectory.authority()
+            let a = try await TestNode(
+                identity: aDirectory.loadIdentity(), joinService: JoinService(directory: aDirectory))
+            let bDirectory = PKIDirectory(root.appendingPathComponent("b/.gt/pki"))
+            try await JoinClient.join(
+                address: a.address, token: PKI.makeJoinToken(at: aDirectory), nodeName: name("b"), directory: bDirectory
+            )
+            let b = try await TestNode(identity: bDirectory.loadIdentity())
+            await b.manager.addPeer(name("a"), at: a.address)
+            _ = try await b.manager.request(TestNode.echo, body: [1], to: name("a"))
+
+            // Rotation starts on the CA node: it presents a new-CA certificate and trusts both CAs.
+            try PKI.rotateCA(at: aDirectory, clusterName: "acme")
+            try await a.manager.updateIdentity(aDirectory.loadIdentity())
+            #expect(await a.manager.connectedPeers() == [name("b")])  // b's old-CA link is still trusted
+            // b renews over its link and gets the two-CA bundle.
+            let renewed = try await JoinClient.renew(via: b.manager, caNode: name("a"), directory: bDirectory)
+            #expect(!renewed.isSigned(by: oldCA.certificate))
+            #expect(try bDirectory.trustedAuthorities().count == 2)
+            try await b.manager.updateIdentity(bDirectory.loadIdentity())
+            // New connections with the new certificates work.
+            await b.manager.removePeer(name("a"))
+            await b.manager.addPeer(name("a"), at: a.address)
+            _ = try await b.manager.request(TestNode.echo, body: [2], to: name("a"))
+
+            // Rotation completes: the old CA is no longer trusted; an old-CA certificate is refused.
+            try PKI.completeRotation(at: aDirectory)
+            try await a.manager.updateIdentity(aDirectory.loadIdentity())
+            #expect(await a.manager.connectedPeers() == [name("b")])  // b now holds a new-CA certificate
+            var straggler = try oldCA.makeIdentity(for: name("c"))
+            straggler.trustedAuthorities = try aDirectory.trustedAuthorities()
+            await #expect(throws: TransportError.self) {
+                _ = try await Dialer.connect(
+                    to: a.address, peer: name("a"), context: TLSContext(identity: straggler), local: straggler.name)
+            }
+            await a.expectRefusal(containing: "unable to get local issuer certificate")
+            _ = try await b.manager.request(TestNode.echo, body: [3], to: name("a"))
+            await b.manager.shutdown()
+            await a.manager.shutdown()
+        }
+    }
+}
+
+extension TestNode {
+    func expectRefusal(containing text: String) async {
+        let seen = await eventually { await self.manager.recentRefusals().contains { "\($0)".contains(text) } }
+        let log = await manager.recentRefusals()
+        #expect(seen, "no refusal containing '\(text)': \(log)")
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Transport
 @testable import Wire
 
@@ -70,7 +71,8 @@ final class TestNode: @unchecked Sendable {
         }
         for (index, node) in nodes.enumerated() {
             for (other, _) in nodes.enumerated() where other != index {
-                let response = try await node.manager.request(TestNode.echo, body: [UInt8(index)], to: name(names[other]))
+                let response = try await node.manager.request(
+                    TestNode.echo, body: [UInt8(index)], to: name(names[other]))
                 #expect(response.body == Array("\(names[index]):".utf8) + [UInt8(index)])
                 try await node.manager.send(TestNode.note, body: [UInt8(index), UInt8(other)], to: name(names[other]))
             }
@@ -100,6 +102,30 @@ final class TestNode: @unchecked Sendable {
         let fromCharlie = try await nodes[2].manager.request(TestNode.echo, body: [8], to: name("alpha"))
         #expect(fromCharlie.body == Array("charlie:".utf8) + [8])
         for node in nodes { await node.manager.shutdown() }
+    }
+
+    @Test func peersReconnectAfterAnAbruptStop() async throws {
+        let ca = try TestCA()
+        let a = try await TestNode(identity: ca.identity("a"))
+        let bIdentity = try ca.identity("b")
+        var b = try await TestNode(identity: bIdentity)
+        let c = try await TestNode(identity: ca.identity("c"))
+        for node in [a, c] {
+            await node.manager.addPeer(name("b"), at: b.address, purposes: [.general, .membership])
+        }
+        await a.manager.addPeer(name("c"), at: c.address)
+        _ = try await a.manager.request(TestNode.echo, body: [], to: name("b"))
+        _ = try await c.manager.request(TestNode.echo, body: [], to: name("b"), purpose: .membership)
+        let port = b.port
+        await b.manager.shutdown(graceful: false)  // no goodbye, no close_notify
+        #expect(await eventually { await a.manager.connectedPeers() == [name("c")] })
+        _ = try await a.manager.request(TestNode.echo, body: [1], to: name("c"))  // the others carry on
+        b = try await TestNode(identity: bIdentity, port: port)
+        #expect(await eventually(10) { await a.manager.connectedPeers(purpose: .membership) == [name("b")] })
+        #expect(await eventually(10) { await c.manager.connectedPeers(purpose: .membership) == [name("b")] })
+        let reply = try await c.manager.request(TestNode.echo, body: [2], to: name("b"))
+        #expect(reply.body == Array("c:".utf8) + [2])
+        for node in [a, b, c] { await node.manager.shutdown() }
     }
 
     @Test func unknownTypeTimeoutCancellationAndMembershipLink() async throws {
@@ -136,6 +162,55 @@ final class TestNode: @unchecked Sendable {
         #expect(big.body.count == 70_002)
         await a.manager.shutdown()
         await b.manager.shutdown()
+    }
+
+    @Test func revocationSpreadsAndDropsTheRevokedPeerEverywhere() async throws {
+        let ca = try TestCA()
+        let a = try await TestNode(identity: ca.identity("a"))
+        let b = try await TestNode(identity: ca.identity("b"))
+        let c = try await TestNode(identity: ca.identity("c"))
+        await a.manager.addPeer(name("b"), at: b.address)
+        await a.manager.addPeer(name("c"), at: c.address)
+        await b.manager.addPeer(name("c"), at: c.address)
+        _ = try await a.manager.request(TestNode.echo, body: [], to: name("c"))
+        _ = try await b.manager.request(TestNode.echo, body: [], to: name("c"))
+        _ = try await a.manager.request(TestNode.echo, body: [], to: name("b"))
+        let entry = try RevocationEntry.revoking(
+            serial: await c.manager.identity.certificate.serial, node: "c", by: ca.authority, now: Date())
+        #expect(await a.manager.publishRevocation(entry))
+        #expect(await !a.manager.publishRevocation(entry))  // already known
+        #expect(await eventually { await b.manager.connectedPeers() == [name("a")] })
+        #expect(await eventually { await a.manager.connectedPeers() == [name("b")] })
+        #expect(b.manager.revocations.isRevoked(serial: entry.serial))
+        #expect(b.inbox.acceptedPeers.contains(name("a")))  // the handler saw the revocation message
+        for node in [a, b, c] { await node.manager.shutdown() }
+    }
+
+    @Test func keepAliveHoldsIdleLinksOpenAndIdleTimeoutClosesSilentOnes() async throws {
+        let ca = try TestCA()
+        var alive = TestNode.fastSettings
+        alive.connection.idleTimeout = 0.8
+        alive.keepAliveInterval = 0.1
+        var silent = alive
+        silent.keepAliveInterval = 3600
+        for (settings, expectOpen) in [(alive, true), (silent, false)] {
+            let a = try await TestNode(identity: ca.identity("a"), settings: settings)
+            let b = try await TestNode(identity: ca.identity("b"), settings: settings)
+            await a.manager.addPeer(name("b"), at: b.address)
+            _ = try await a.manager.request(TestNode.echo, body: [], to: name("b"))
+            let first = try await a.manager.link(to: name("b"))
+            try await Task.sleep(nanoseconds: 2_000_000_000)
+            #expect((first.connection.closedReason == nil) == expectOpen)
+            if !expectOpen {
+                guard case .timedOut(let why)? = first.connection.closedReason else {
+                    Issue.record("expected an idle timeout, got \(String(describing: first.connection.closedReason))")
+                    continue
+                }
+                #expect(why.contains("nothing received"))
+            }
+            await a.manager.shutdown()
+            await b.manager.shutdown()
+        }
     }
 
     @Test func backoffIsCappedExponentialWithJitter() {

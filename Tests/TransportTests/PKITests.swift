@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Transport
 @testable import Wire
 
@@ -92,6 +93,25 @@ func mode(of url: URL) throws -> Int {
             #expect(identity.revocations.isRevoked(serial: "abcdef"))
             #expect(!identity.revocations.isRevoked(serial: "ABCDE0"))
             #expect(PKI.info(identity.certificate, revocations: identity.revocations).revoked == false)
+        }
+    }
+
+    @Test func revokeNodeRevokesEveryCertificateIssuedToIt() async throws {
+        try await withTemporaryDirectory { root in
+            let directory = PKIDirectory(root)
+            try PKI.initCluster(at: directory, clusterName: "acme", nodeName: name("a1"))
+            let key = try PrivateKey.generateP256()
+            let request = try CertificateRequest(commonName: "b1", key: key)
+            let first = try PKI.issue(at: directory, request: request, name: name("b1"))
+            let second = try PKI.issue(at: directory, request: request, name: name("b1"))
+            #expect(try PKI.issuedCertificates(at: directory).map(\.node) == ["a1", "b1", "b1"])
+            let entries = try PKI.revokeNode(at: directory, node: name("b1"))
+            #expect(Set(entries.map(\.serial)) == [first.serial, second.serial])
+            let identity = try directory.loadIdentity()
+            #expect(identity.revocations.isRevoked(serial: first.serial))
+            #expect(!identity.revocations.isRevoked(serial: identity.certificate.serial))
+            #expect(throws: TransportError.self) { try PKI.revokeNode(at: directory, node: name("b1")) }
+            #expect(throws: TransportError.self) { try PKI.revokeNode(at: directory, node: name("zz")) }
         }
     }
 

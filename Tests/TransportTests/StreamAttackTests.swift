@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Transport
 @testable import Wire
 
@@ -67,6 +68,8 @@ import Testing
         #expect(await closesWithin(3, connection))
         await arena.expectRefusal(containing: "a frame was cut off")
         #expect(await eventually { await arena.server.manager.connectedPeers() == [name("honest")] })
+        // No task is left behind: only the honest link's reader and keep-alive remain.
+        #expect(await eventually { await arena.server.manager.liveLinkTaskCount() == 2 })
         await arena.finish(attacker: "mallory")
     }
 

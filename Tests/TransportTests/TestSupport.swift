@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Transport
 @testable import Wire
 
@@ -41,15 +42,15 @@ func recordingListener(
     let inbox = Inbox()
     let listener = try Listener(
         host: "127.0.0.1", port: 0, context: TLSContext(identity: identity, mode: mode), local: identity.name,
-        settings: settings, onRefusal: { inbox.refused($0) }
-    ) { connection, peer in
-        inbox.accepted(peer.name)
-        Task {
-            while let frames = try? await connection.receive() {
-                for frame in frames { inbox.add(peer.name, frame) }
+        settings: settings, onRefusal: { inbox.refused($0) },
+        onConnection: { connection, peer in
+            inbox.accepted(peer.name)
+            Task {
+                while let frames = try? await connection.receive() {
+                    for frame in frames { inbox.add(peer.name, frame) }
+                }
             }
-        }
-    }
+        })
     return (listener, inbox)
 }
 

@@ -1,4 +1,6 @@
+import Foundation
 import Testing
+
 @testable import Wire
 
 @Suite struct EnvelopeTests {
@@ -19,6 +21,16 @@ import Testing
         #expect(throws: WireError.self) { try NodeName("a b") }
         #expect(throws: WireError.self) { try NodeName(String(repeating: "a", count: 64)) }
         #expect((try? NodeName("node-1.example")) != nil)
+    }
+
+    @Test func nodeNameCodableValidates() throws {
+        struct Box: Codable, Equatable { var node: NodeName }
+        let encoded = try JSONEncoder().encode(Box(node: alice))
+        #expect(String(decoding: encoded, as: UTF8.self) == #"{"node":"alice"}"#)
+        #expect(try JSONDecoder().decode(Box.self, from: encoded) == Box(node: alice))
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(Box.self, from: Data(#"{"node":"Bad Name"}"#.utf8))
+        }
     }
 
     @Test func unknownTypeIsAnsweredWithAnError() throws {
@@ -44,8 +56,9 @@ import Testing
             Issue.record("expected an error reply for a wrong version")
             return
         }
-        #expect(registry.check(Envelope(kind: .request, type: .ping, sender: alice), negotiatedVersion: 1, local: bob)
-            == .deliver)
+        #expect(
+            registry.check(Envelope(kind: .request, type: .ping, sender: alice), negotiatedVersion: 1, local: bob)
+                == .deliver)
     }
 
     @Test func registryIsVersioned() {

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Wire
 
 /// Deterministic generator for reproducible fuzzing.
@@ -16,7 +17,9 @@ struct SplitMix64: RandomNumberGenerator {
 @Suite struct FrameTests {
     @Test func roundTripAcrossArbitraryChunks() throws {
         var rng = SplitMix64(state: 7)
-        let payloads: [[UInt8]] = (0..<200).map { i in (0..<(i * 37 % 3000)).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+        let payloads: [[UInt8]] = (0..<200).map { i in
+            (0..<(i * 37 % 3000)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        }
         var stream: [UInt8] = []
         for payload in payloads { try FrameCodec.append(payload: payload, to: &stream) }
         var decoder = FrameDecoder()

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Wire
 
 /// Seeded random and mutated inputs into every decoder of outside bytes: nothing may trap.
@@ -47,7 +48,8 @@ import Testing
                     case 1 where !bytes.isEmpty:
                         bytes.removeSubrange(Int.random(in: 0..<bytes.count, using: &rng)...)
                     case 2:
-                        bytes.insert(UInt8.random(in: 0...255, using: &rng), at: Int.random(in: 0...bytes.count, using: &rng))
+                        bytes.insert(
+                            UInt8.random(in: 0...255, using: &rng), at: Int.random(in: 0...bytes.count, using: &rng))
                     default:
                         bytes.append(contentsOf: (0..<8).map { _ in UInt8.random(in: 0...255, using: &rng) })
                     }

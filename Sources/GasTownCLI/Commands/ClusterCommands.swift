@@ -36,6 +36,9 @@ public struct ClusterInitCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) {
         name = parsed.string("name")
         nodeName = parsed.string("node-name")
+        if let nodeName, (try? NodeName(nodeName)) == nil {
+            throw parsed.invalid("bad --node-name '\(nodeName)': use 1-63 of a-z, 0-9, '-' and '.'")
+        }
         if let name, name.isEmpty || name.count > 64 || name.contains(where: { $0.isNewline }) {
             throw parsed.invalid("bad --name: 1 to 64 characters on one line")
         }
@@ -81,7 +84,9 @@ public struct ClusterInitCommand: CLICommand {
         } else {
             context.console.out("Created cluster '\(cluster)' with node \(node)")
             context.console.out("  CA fingerprint: \(output.caFingerprint)")
-            context.console.out("  certificate:    valid until \(output.certificate.notAfter), renewed at \(output.certificate.renewAt)")
+            context.console.out(
+                "  certificate:    valid until \(output.certificate.notAfter), renewed at \(output.certificate.renewAt)"
+            )
             context.console.out("  files:          \(output.pki)")
             context.console.out("  next:           gt up; then 'gt cluster token' for each node that joins")
         }
@@ -118,7 +123,8 @@ public struct ClusterTokenCommand: CLICommand {
         if let client = await NodeCLI.client(town) {
             defer { client.close() }
             do {
-                report = try await client.request(NodeMessageType.joinToken, TokenRequest(ttl: ttl), as: TokenReport.self)
+                report = try await client.request(
+                    NodeMessageType.joinToken, TokenRequest(ttl: ttl), as: TokenReport.self)
             } catch {
                 throw NodeCLI.fail(error)
             }
@@ -143,7 +149,8 @@ public struct ClusterTokenCommand: CLICommand {
             try context.console.json(report)
         } else {
             context.console.out(report.token)
-            context.console.progress("one-time join token, expires \(report.expiresAt); use: gt node join <address> <token>")
+            context.console.progress(
+                "one-time join token, expires \(report.expiresAt); use: gt node join <address> <token>")
         }
     }
 }
@@ -168,57 +175,59 @@ public struct ClusterRotateCommand: CLICommand {
         complete = parsed.flag("complete")
     }
 
-    /// What `--json` prints.
-    struct Output: Encodable {
-        var phase: String
-        var caFingerprint: String
-        var previousCAFingerprint: String?
-        var nodeReloaded: Bool
-
-        enum CodingKeys: String, CodingKey {
-            case phase
-            case caFingerprint = "ca_fingerprint"
-            case previousCAFingerprint = "previous_ca_fingerprint"
-            case nodeReloaded = "node_reloaded"
+    public func run(_ context: CommandContext) async throws {
+        let town = try NodeCLI.town(context)
+        let report: RotateReport
+        if let client = await NodeCLI.client(town) {
+            defer { client.close() }
+            do {
+                report = try await client.request(
+                    NodeMessageType.rotateCA, RotateRequest(complete: complete), as: RotateReport.self, timeout: 60)
+            } catch {
+                throw NodeCLI.fail(error)
+            }
+        } else {
+            report = try await rotateOffline(town)
+        }
+        if context.jsonMode {
+            try context.console.json(report)
+        } else if complete {
+            context.console.out("CA rotation completed: only CA \(report.caFingerprint) is trusted")
+            if !report.notified.isEmpty { context.console.out("  told: \(report.notified.joined(separator: ", "))") }
+        } else {
+            context.console.out("CA rotation started: new CA \(report.caFingerprint)")
+            context.console.out("  still trusted until --complete: \(report.previousCAFingerprint ?? "-")")
+            if report.notified.isEmpty {
+                context.console.out("  no peer was told (node not running or no peer connected); see docs/pki.md")
+            } else {
+                context.console.out("  told: \(report.notified.joined(separator: ", ")) (they renew from the new CA)")
+            }
+            context.console.out("  next: once every node shows the new CA in 'gt node cert show', run")
+            context.console.out("        'gt cluster rotate-ca --complete'")
         }
     }
 
-    public func run(_ context: CommandContext) async throws {
-        let town = try NodeCLI.town(context)
+    private func rotateOffline(_ town: TownPaths) async throws -> RotateReport {
         let pki = town.pki
         let complete = self.complete
         let clusterName = Self.clusterName(town)
-        let fingerprints: (String, String?)
         do {
-            fingerprints = try await NodeBlocking.run { () throws(TransportError) -> (String, String?) in
+            return try await NodeBlocking.run { () throws(TransportError) -> RotateReport in
                 let before = try pki.trustedAuthorities()
                 if complete {
+                    guard before.count > 1 else { throw .pki("no CA rotation is under way") }
                     try PKI.completeRotation(at: pki)
-                    return (before[0].fingerprint, nil)
+                    return RotateReport(
+                        phase: "completed", caFingerprint: before[0].fingerprint, previousCAFingerprint: nil,
+                        notified: [], nodeReloaded: false)
                 }
                 let fresh = try PKI.rotateCA(at: pki, clusterName: clusterName)
-                return (fresh.certificate.fingerprint, before[0].fingerprint)
+                return RotateReport(
+                    phase: "started", caFingerprint: fresh.certificate.fingerprint,
+                    previousCAFingerprint: before[0].fingerprint, notified: [], nodeReloaded: false)
             }
         } catch {
             throw NodeCLI.fail(error)
-        }
-        var reloaded = false
-        if let client = await NodeCLI.client(town) {
-            defer { client.close() }
-            reloaded = (try? await client.request(NodeMessageType.reloadPKI, EmptyBody(), as: ReloadReport.self)) != nil
-        }
-        let output = Output(
-            phase: complete ? "completed" : "started", caFingerprint: fingerprints.0,
-            previousCAFingerprint: fingerprints.1, nodeReloaded: reloaded)
-        if context.jsonMode {
-            try context.console.json(output)
-        } else if complete {
-            context.console.out("CA rotation completed: only CA \(output.caFingerprint) is trusted by this node")
-        } else {
-            context.console.out("CA rotation started: new CA \(output.caFingerprint)")
-            context.console.out("  still trusted until --complete: \(output.previousCAFingerprint ?? "-")")
-            context.console.out("  next: give every other node a certificate from the new CA (docs/pki.md), then")
-            context.console.out("        run 'gt cluster rotate-ca --complete' on each node")
         }
     }
 

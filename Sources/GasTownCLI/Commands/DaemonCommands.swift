@@ -14,7 +14,8 @@ public struct UpCommand: CLICommand {
                 """,
             options: [
                 .option("listen", value: "HOST:PORT", help: "where to listen (port 0: any free port)"),
-                .option("join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join (repeatable)"),
+                .option(
+                    "join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join (repeatable)"),
                 .option("timeout", value: "SECONDS", type: .integer(1...600), help: "how long to wait", default: "30"),
             ])
     }
@@ -127,7 +128,9 @@ public struct DownCommand: CLICommand {
         CommandConfiguration(
             name: "down", abstract: "Stop this town's node (SIGTERM, then SIGKILL after --timeout)",
             options: [
-                .option("timeout", value: "SECONDS", type: .integer(1...600), help: "how long to wait after SIGTERM", default: "10")
+                .option(
+                    "timeout", value: "SECONDS", type: .integer(1...600), help: "how long to wait after SIGTERM",
+                    default: "10")
             ])
     }
 
@@ -155,7 +158,8 @@ public struct DownCommand: CLICommand {
             cleanStale(town)
             return try say(
                 context,
-                Output(stopped: false, pid: pid, killed: false, message: "node: not running (stale pid \(pid) removed)"))
+                Output(stopped: false, pid: pid, killed: false, message: "node: not running (stale pid \(pid) removed)")
+            )
         }
         kill(pid, SIGTERM)
         var killed = false
@@ -250,6 +254,10 @@ public struct StatusCommand: CLICommand {
         console.out("  components:  \(status.components.isEmpty ? "none" : "")")
         for component in status.components {
             console.out("    \(component.name)\t\(component.state)\tfailures \(component.failures)")
+        }
+        if !status.refusals.isEmpty {
+            console.out("  refused:")
+            for refusal in status.refusals { console.out("    \(refusal)") }
         }
     }
 }

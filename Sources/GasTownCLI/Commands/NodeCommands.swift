@@ -33,7 +33,8 @@ public struct NodeRunCommand: CLICommand {
                 .option(
                     "listen", value: "HOST:PORT", help: "where to listen (port 0: any free port)",
                     default: "town.json node.listen, else 127.0.0.1:7420"),
-                .option("join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join (repeatable)"),
+                .option(
+                    "join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join (repeatable)"),
             ])
     }
 
@@ -94,7 +95,12 @@ public struct NodeJoinCommand: CLICommand {
         address = parsed.argument("address")
         token = parsed.argument("token")
         nodeName = parsed.string("node-name")
-        if (try? PeerAddress(parsing: address)) == nil { throw parsed.invalid("bad address '\(address)': expected HOST:PORT") }
+        if let nodeName, (try? NodeName(nodeName)) == nil {
+            throw parsed.invalid("bad --node-name '\(nodeName)': use 1-63 of a-z, 0-9, '-' and '.'")
+        }
+        if (try? PeerAddress(parsing: address)) == nil {
+            throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
+        }
     }
 
     /// What `--json` prints.
@@ -134,7 +140,8 @@ public struct NodeJoinCommand: CLICommand {
             try context.console.json(output)
         } else {
             context.console.out("Joined the cluster as node \(output.node)")
-            context.console.out("  certificate: \(output.certificate.fingerprint.prefix(16))…, valid until \(output.certificate.notAfter)")
+            let fingerprint = output.certificate.fingerprint.prefix(16)
+            context.console.out("  certificate: \(fingerprint)…, valid until \(output.certificate.notAfter)")
             context.console.out("  cluster CA:  \(output.caFingerprint)")
             context.console.out("  next:        gt up --join \(output.address)")
         }
@@ -150,17 +157,26 @@ public struct NodePingCommand: CLICommand {
                 Asks the running node to ping (over its link to that peer when it has one); when this town's
                 node is not running, connects directly with the town's identity.
                 """,
-            options: [.option("count", short: "c", value: "N", type: .integer(1...100), help: "pings to send", default: "3")],
+            options: [
+                .option("count", short: "c", value: "N", type: .integer(1...100), help: "pings to send", default: "3")
+            ],
             arguments: [ArgumentSpec("address", help: "HOST:PORT of the node")])
     }
 
     var address: String
     var count: Int
 
+    /// What to check when a ping fails.
+    static let hint =
+        "check the address, that both nodes belong to the same cluster, and that neither certificate is revoked "
+        + "('gt node cert show')"
+
     public init(parsed: ParsedValues) throws(UsageError) {
         address = parsed.argument("address")
         count = try parsed.int("count") ?? 3
-        if (try? PeerAddress(parsing: address)) == nil { throw parsed.invalid("bad address '\(address)': expected HOST:PORT") }
+        if (try? PeerAddress(parsing: address)) == nil {
+            throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
+        }
     }
 
     public func run(_ context: CommandContext) async throws {
@@ -172,7 +188,7 @@ public struct NodePingCommand: CLICommand {
                 report = try await client.request(
                     NodeMessageType.ping, PingRequest(address: address, count: count), as: PingReport.self, timeout: 60)
             } catch {
-                throw NodeCLI.fail(error)
+                throw CLIError(error.description, hint: Self.hint, code: "refused")
             }
         } else {
             let pki = town.pki
@@ -183,9 +199,10 @@ public struct NodePingCommand: CLICommand {
                 throw NodeCLI.fail(NodeError.noIdentity(error.description))
             }
             do {
-                report = try await NodePing.ping(address: try PeerAddress(parsing: address), identity: identity, count: count)
+                report = try await NodePing.ping(
+                    address: try PeerAddress(parsing: address), identity: identity, count: count)
             } catch {
-                throw CLIError("ping \(address) failed: \(error)", code: "refused")
+                throw CLIError("ping \(address) failed: \(error)", hint: Self.hint, code: "refused")
             }
         }
         if context.jsonMode {
@@ -201,7 +218,7 @@ public struct NodeCertGroup: CommandGroup {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "cert", abstract: "Show or revoke node certificates",
-            subcommands: [NodeCertShowCommand.self, NodeCertRevokeCommand.self])
+            subcommands: [NodeCertShowCommand.self, NodeCertRevokeCommand.self, NodeCertRenewCommand.self])
     }
 
     public init() {}
@@ -212,7 +229,8 @@ public struct NodeCertShowCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "show", abstract: "Show a node certificate: subject, issuer, validity, fingerprint, renew-at",
-            discussion: "Without <node>, this node's certificate; with it, the latest certificate of that peer seen here.",
+            discussion:
+                "Without <node>, this node's certificate; with it, the latest certificate of that peer seen here.",
             arguments: [ArgumentSpec("node", help: "a peer's name", arity: .optional)])
     }
 
@@ -261,13 +279,15 @@ public struct NodeCertShowCommand: CLICommand {
             let info = PKI.info(identity.certificate, revocations: identity.revocations)
             output = Output(
                 node: identity.name.rawValue, subject: info.subject, issuer: info.issuer, serial: info.serial,
-                fingerprint: info.fingerprint, notBefore: info.notBefore, notAfter: info.notAfter, renewAt: info.renewAt,
+                fingerprint: info.fingerprint, notBefore: info.notBefore, notAfter: info.notAfter,
+                renewAt: info.renewAt,
                 revoked: info.revoked, caFingerprint: authority?.fingerprint, holdsCA: pki.holdsCA)
         } else {
-            guard let record = KnownPeerRecord.load(town).filter({ $0.node == node }).max(by: { $0.seenAt < $1.seenAt })
-            else {
+            // The file is appended in the order certificates are seen: the last record is the newest.
+            guard let record = KnownPeerRecord.load(town).last(where: { $0.node == node }) else {
                 throw CLIError(
-                    "no certificate of \(node!) has been seen by this node", hint: "it must have connected to this node once",
+                    "no certificate of \(node!) has been seen by this node",
+                    hint: "it must have connected to this node once",
                     code: "not_found")
             }
             let life = record.notAfter.timeIntervalSince(record.notBefore)
@@ -304,7 +324,10 @@ public struct NodeCertRevokeCommand: CLICommand {
                 node applies it at once (dropping the peer's connections) and spreads it to its peers; nodes also
                 re-read the file every few seconds.
                 """,
-            options: [.option("serial", value: "HEX", help: "revoke this serial (default: every certificate of <node> seen here)")],
+            options: [
+                .option(
+                    "serial", value: "HEX", help: "revoke this serial (default: every certificate of <node> seen here)")
+            ],
             arguments: [ArgumentSpec("node", help: "the node to revoke")])
     }
 
@@ -336,7 +359,8 @@ public struct NodeCertRevokeCommand: CLICommand {
         if context.jsonMode {
             try context.console.json(report)
         } else {
-            context.console.out("Revoked \(report.serials.count) certificate(s) of \(report.node): \(report.serials.joined(separator: ", "))")
+            let serials = report.serials.joined(separator: ", ")
+            context.console.out("Revoked \(report.serials.count) certificate(s) of \(report.node): \(serials)")
             if !report.applied {
                 context.console.out("  the node is not running: it applies the revocation when it starts")
             }
@@ -349,10 +373,12 @@ public struct NodeCertRevokeCommand: CLICommand {
             throw CLIError("this town does not hold the CA key", hint: "revoke on the CA node", code: "refused")
         }
         let node = self.node
-        let serials = serial.map { [$0.uppercased()] }
+        let serials =
+            serial.map { [$0.uppercased()] }
             ?? Array(Set(KnownPeerRecord.load(town).filter { $0.node == node }.map(\.serial))).sorted()
         guard !serials.isEmpty else {
-            throw CLIError("no certificate of \(node) has been seen by this node", hint: "pass --serial", code: "not_found")
+            throw CLIError(
+                "no certificate of \(node) has been seen by this node", hint: "pass --serial", code: "not_found")
         }
         let done = try await NodeBlocking.run { () throws(TransportError) -> [String] in
             let known = try pki.revocations(trusting: pki.trustedAuthorities())
@@ -364,5 +390,59 @@ public struct NodeCertRevokeCommand: CLICommand {
             return revoked
         }
         return RevokeReport(node: node, serials: done, applied: false)
+    }
+}
+
+/// `gt node cert renew`: renews this node's certificate now (the node also does it at 2/3 of its life).
+public struct NodeCertRenewCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "renew", abstract: "Renew this node's certificate now",
+            discussion: """
+                The running node renews with its own CA key, or over the wire from a connected node holding the
+                CA, and presents the new certificate at once. Without a running node, only a town holding the CA
+                key can renew (offline).
+                """)
+    }
+
+    public init(parsed: ParsedValues) throws(UsageError) {}
+
+    public func run(_ context: CommandContext) async throws {
+        let town = try NodeCLI.town(context)
+        let info: CertificateInfo
+        if let client = await NodeCLI.client(town) {
+            defer { client.close() }
+            do {
+                info = try await client.request(
+                    NodeMessageType.renew, EmptyBody(), as: CertificateInfo.self, timeout: 60)
+            } catch {
+                throw NodeCLI.fail(error)
+            }
+        } else {
+            let pki = town.pki
+            guard pki.holdsCA else {
+                throw CLIError(
+                    "the node is not running and this town does not hold the CA key",
+                    hint: "start it with 'gt up': it renews over the wire", code: "not_running")
+            }
+            do {
+                info = try await NodeBlocking.run { () throws(TransportError) -> CertificateInfo in
+                    var now = PKISettings()
+                    now.renewalFraction = 0
+                    guard let certificate = try PKI.renewIfDue(at: pki, now: Date(), settings: now) else {
+                        throw .pki("the certificate was not renewed")
+                    }
+                    return PKI.info(certificate)
+                }
+            } catch {
+                throw NodeCLI.fail(error)
+            }
+        }
+        if context.jsonMode {
+            try context.console.json(info)
+        } else {
+            context.console.out(
+                "Renewed: serial \(info.serial), valid until \(info.notAfter), renew at \(info.renewAt)")
+        }
     }
 }

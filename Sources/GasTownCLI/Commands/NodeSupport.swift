@@ -16,7 +16,8 @@ enum NodeCLI {
     static func nodeName(flag: String?, town: TownPaths) throws(CLIError) -> NodeName {
         if let flag {
             do { return try NodeName(flag) } catch {
-                throw CLIError("bad --node-name: \(error)", hint: "use 1-63 of a-z, 0-9, '-' and '.'", code: "bad_value")
+                throw CLIError(
+                    "bad --node-name: \(error)", hint: "use 1-63 of a-z, 0-9, '-' and '.'", code: "bad_value")
             }
         }
         let config = try? TownNodeConfig.load(town)
@@ -28,9 +29,10 @@ enum NodeCLI {
 
     /// `candidate` turned into a node name, or nil.
     static func sanitize(_ candidate: String) -> NodeName? {
-        var text = String(candidate.lowercased().map { ch -> Character in
-            (ch >= "a" && ch <= "z") || (ch >= "0" && ch <= "9") || ch == "-" || ch == "." ? ch : "-"
-        })
+        var text = String(
+            candidate.lowercased().map { ch -> Character in
+                (ch >= "a" && ch <= "z") || (ch >= "0" && ch <= "9") || ch == "-" || ch == "." ? ch : "-"
+            })
         while let first = text.first, first == "-" || first == "." { text.removeFirst() }
         return try? NodeName(String(text.prefix(63)))
     }
@@ -96,8 +98,8 @@ enum NodeCLI {
     }
 
     /// The running node's client, or nil when none answers.
-    static func client(_ town: TownPaths) async -> LocalClient? {
-        try? await LocalClient.connect(town)
+    static func client(_ town: TownPaths) async -> NodeClient? {
+        try? await NodeClient.connect(town)
     }
 
     /// The last `count` lines of `path`.

@@ -5,7 +5,7 @@ import Wire
 /// The local CLI's connection to its town's running node over `<town>/.gt/node.sock` (same frames, no TLS).
 ///
 /// `Sendable`: holds an immutable link, which is itself thread-safe.
-public final class LocalClient: Sendable {
+public final class NodeClient: Sendable {
     let link: PeerLink
     let reader: Task<TransportError, Never>
     /// The node's name, from its hello.
@@ -21,7 +21,7 @@ public final class LocalClient: Sendable {
     /// Connects to the node serving `town`; `.notRunning` when there is none.
     public static func connect(
         _ town: TownPaths, settings: ConnectionSettings = ConnectionSettings()
-    ) async throws(NodeError) -> LocalClient {
+    ) async throws(NodeError) -> NodeClient {
         guard FileManager.default.fileExists(atPath: town.socket) else {
             throw .notRunning("no \(town.socket)")
         }
@@ -32,7 +32,7 @@ public final class LocalClient: Sendable {
             quick.connectTimeout = min(settings.connectTimeout, 2)
             quick.handshakeTimeout = min(settings.handshakeTimeout, 5)
             let (connection, info) = try await Dialer.connectLocal(path: town.socket, local: local, settings: quick)
-            return LocalClient(link: PeerLink.wrapping(connection, peer: info, local: local))
+            return NodeClient(link: PeerLink.wrapping(connection, peer: info, local: local))
         } catch {
             throw .notRunning("\(town.socket) does not answer: \(error)")
         }
@@ -54,6 +54,14 @@ public final class LocalClient: Sendable {
         } catch {
             throw .refused("the node's answer did not decode: \(error.message)")
         }
+    }
+
+    /// Sends a request of `type` with raw `body` bytes (for components whose bodies are not JSON); an error
+    /// reply is thrown as `.remoteError`.
+    public func requestRaw(
+        _ type: MessageType, body: [UInt8], timeout: TimeInterval = 15
+    ) async throws(TransportError) -> Envelope {
+        try await link.request(type, body: body, timeout: timeout)
     }
 
     /// Closes the connection.
