@@ -110,3 +110,34 @@ import Wire
         #expect(try MembershipControl.decode(DrainRequest.self, from: valid[0]) == DrainRequest(draining: true))
     }
 }
+
+@Suite struct MembershipTownConfigTests {
+    @Test func readsLabelsSlotsAndRuntimes() throws {
+        let json = """
+            {"name": "t", "node": {"listen": "127.0.0.1:1", "labels": {"org": "acme", "region": "eu", "gpu": "a100",
+             "tier": "gold"}, "slots": 4, "runtimes": ["claude", "exec"]}}
+            """
+        let config = try MembershipTownConfig.decode(Data(json.utf8), path: "town.json")
+        #expect(config.labels.org == "acme" && config.labels.region == "eu" && config.labels.gpu == "a100")
+        #expect(config.labels.custom == ["tier": "gold"])
+        #expect(config.slots == 4 && config.runtimes == ["claude", "exec"])
+        let md = config.applied(to: Membership.Metadata(softwareVersion: "1"))
+        #expect(md.freeSlots == 4 && md.labels.region == "eu" && md.runtimes == ["claude", "exec"])
+        #expect(md.softwareVersion == "1")
+        #expect(try MembershipTownConfig.decode(Data(#"{"name": "t"}"#.utf8), path: "t") == MembershipTownConfig())
+    }
+
+    @Test func refusesWrongTypesNamingTheKey() {
+        for (json, key) in [
+            (#"{"node": {"labels": ["a"]}}"#, "node.labels"), (#"{"node": {"slots": -1}}"#, "node.slots"),
+            (#"{"node": {"runtimes": "claude"}}"#, "node.runtimes"), ("[1]", "not a JSON object"),
+        ] {
+            do {
+                _ = try MembershipTownConfig.decode(Data(json.utf8), path: "town.json")
+                Issue.record("\(json) was accepted")
+            } catch {
+                #expect(error.description.contains(key), "\(error)")
+            }
+        }
+    }
+}

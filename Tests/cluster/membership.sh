@@ -105,6 +105,14 @@ for ((i = 0; i < N; i++)); do
     NAMES+=("n$i")
     "$GT" install "$(town "n$i")" --name "n$i" >/dev/null
 done
+# n1 advertises labels, slots and runtimes from its town.json.
+python3 - "$(town n1)/mayor/town.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+town = json.load(open(path))
+town["node"] = {"labels": {"region": "eu-west", "tier": "gold"}, "slots": 4, "runtimes": ["exec"]}
+json.dump(town, open(path, "w"))
+PY
 gtc n0 cluster init --name membership-test >/dev/null
 start_node n0
 for name in "${NAMES[@]:1}"; do
@@ -115,6 +123,16 @@ done
 start=$(now)
 wait_until 30 all_list_alive "$N" "${NAMES[@]}" || fail "the $N nodes did not converge"
 log "$N nodes converged in $(since "$start") s after the last start"
+advertised() {
+    local observer
+    for observer in "${NAMES[@]}"; do
+        [[ $(member_field "$observer" n1 free_slots) == 4 ]] || return 1
+        [[ $(member_field "$observer" n1 labels) == *"'region': 'eu-west'"* ]] || return 1
+        [[ $(member_field "$observer" n1 runtimes) == "['exec']" ]] || return 1
+    done
+}
+wait_until 10 advertised || fail "n1's labels, slots and runtimes from town.json did not reach everyone"
+log "town.json labels, slots and runtimes of n1 are seen by every member"
 
 if [[ "$MODE" != --light ]]; then
     # ---- SIGSTOP for less than the minimum suspicion timeout (4 s for 5 members): never marked failed ----

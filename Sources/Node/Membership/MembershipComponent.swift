@@ -4,7 +4,8 @@ import Transport
 import Wire
 
 /// The membership shell as a component of the node daemon: it starts a ``MembershipShell`` on the node's
-/// transport, joins through the seeds (`--join` and town.json's `node.join`), answers the local control
+/// transport, advertises town.json's `node.labels`, `node.slots` and `node.runtimes`
+/// (``MembershipTownConfig``), joins through the seeds (`--join` and town.json's `node.join`), answers the local control
 /// requests (`gt node list|info|leave|drain`), records membership changes in the node's events file, and
 /// leaves gracefully when the node stops.
 ///
@@ -40,15 +41,19 @@ public final class MembershipComponent: NodeComponent, @unchecked Sendable {
 
     public func start(in context: NodeContext) async throws {
         let town = context.town
-        let (identity, config, rigs) = try await NodeBlocking.run {
-            () throws -> (NodeIdentity, TownNodeConfig, [String]) in
-            (try town.pki.loadIdentity(), try TownNodeConfig.load(town), Self.rigs(town))
+        let (identity, config, rigs, advertised) = try await NodeBlocking.run {
+            () throws -> (NodeIdentity, TownNodeConfig, [String], MembershipTownConfig) in
+            let data = FileManager.default.contents(atPath: town.townFile) ?? Data("{}".utf8)
+            return (
+                try town.pki.loadIdentity(), try TownNodeConfig.load(town), Self.rigs(town),
+                try MembershipTownConfig.decode(data, path: town.townFile)
+            )
         }
         let links = try MembershipLinks(
             identity: identity, settings: settings, connectionSettings: context.settings.connections.connection,
             manager: { context.manager },
             addPeer: { peer, address in await context.addPeer(peer, at: address, purposes: [.membership]) })
-        var metadata = baseMetadata
+        var metadata = advertised.applied(to: baseMetadata)
         if metadata.labels.os == nil { metadata.labels.os = "linux" }
         if metadata.rigs.isEmpty { metadata.rigs = rigs }
         let me = Membership.Node(name: context.name.rawValue, address: context.listenAddress.description)
