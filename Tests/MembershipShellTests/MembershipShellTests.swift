@@ -114,6 +114,23 @@ import Wire
         }
     }
 
+    /// n1 starts before its seed n0 serves membership; with a 30 s reconnect interval it would wait that long,
+    /// but the shell asks the seeds again after 1 s, 2 s, 4 s… while it knows no one.
+    @Test func aNodeStartedBeforeItsSeedJoinsSoonAfterTheSeedStarts() async throws {
+        var settings = MembershipShellSettings.fastForTests
+        settings.protocolSettings.reconnectInterval = .seconds(30)
+        settings.protocolSettings.pushPullInterval = .seconds(30)
+        try await LoopbackCluster.with(settings: settings) { cluster in
+            let seed = try await cluster.listen("n0")
+            try await cluster.start("n1", seeds: [seed.address.description])
+            try await Task.sleep(nanoseconds: 1_500_000_000)
+            #expect(await cluster["n1"].shell.members.count == 1, "n1 joined a seed that was not running")
+            await seed.shell.start(seeds: [])
+            let joined = await eventually(6) { await cluster.allSeeAlive(["n0", "n1"]) }
+            #expect(joined, "n1 did not join within 6 s of its seed starting")
+        }
+    }
+
     @Test func eventsStartWithASnapshotThenReportFailures() async throws {
         try await LoopbackCluster.with { cluster in
             try await cluster.startConverged(3)

@@ -38,6 +38,16 @@ final class LoopbackCluster: @unchecked Sendable {
         _ name: String, seeds: [String] = [], metadata: Membership.Metadata = Membership.Metadata(),
         other: InboundHandler? = nil
     ) async throws -> MembershipStack {
+        let stack = try await listen(name, metadata: metadata, other: other)
+        await stack.shell.start(seeds: seeds)
+        return stack
+    }
+
+    /// Makes node `name` listen, without starting its membership (it ignores membership messages until
+    /// `shell.start(seeds:)`).
+    func listen(
+        _ name: String, metadata: Membership.Metadata = Membership.Metadata(), other: InboundHandler? = nil
+    ) async throws -> MembershipStack {
         let identity = try authority.makeIdentity(for: NodeName(name))
         var managerSettings = ConnectionManagerSettings()
         managerSettings.reconnectBaseDelay = 0.05
@@ -46,7 +56,6 @@ final class LoopbackCluster: @unchecked Sendable {
             identity: identity, metadata: metadata, settings: settings, managerSettings: managerSettings,
             registry: Self.registry, readsHostMetrics: false, other: other ?? Self.slowBulkHandler)
         lock.withLock { stacks[name] = stack }
-        await stack.shell.start(seeds: seeds)
         return stack
     }
 

@@ -48,6 +48,9 @@ public actor MembershipShell {
     private var subscribers: [UInt64: AsyncStream<MembershipEvent>.Continuation] = [:]
     private var nextSubscriber: UInt64 = 0
     private var started = false
+    private var seeds: [String] = []
+    private var nextSeedRetry: Int64?
+    private var seedRetryDelay: Duration = .zero
     private var stopped = false
 
     /// Makes a shell for `myself` with initial `metadata` (its version is managed by the instance).
@@ -86,6 +89,11 @@ public actor MembershipShell {
         timer.resume()
         self.timer = timer
         if readsHostMetrics { refreshHostMetrics(at: Self.clock(), force: true) }
+        self.seeds = seeds.filter { $0 != myself.address }
+        if !self.seeds.isEmpty {
+            seedRetryDelay = settings.seedRetryBaseDelay
+            nextSeedRetry = Self.clock() + seedRetryDelay.shellNanoseconds
+        }
         carryOut(instance.join(seeds: seeds, now: now))
     }
 
@@ -209,6 +217,7 @@ public actor MembershipShell {
         scheduled = nil
         let t = Self.clock()
         if readsHostMetrics, let due = nextHostRead, due <= t { refreshHostMetrics(at: t, force: false) }
+        if let due = nextSeedRetry, due <= t { retrySeeds(at: t) }
         carryOut(instance.onTick(now: Membership.Instant(nanoseconds: t)))
     }
 
@@ -235,16 +244,30 @@ public actor MembershipShell {
     /// Points the one timer at the earliest deadline.
     private func reschedule() {
         guard let timer, !stopped else { return }
-        let next = [instance.nextDeadline?.nanoseconds, nextHostRead].compactMap { $0 }.min()
+        let next = [instance.nextDeadline?.nanoseconds, nextHostRead, nextSeedRetry].compactMap { $0 }.min()
         guard let next, next != scheduled else { return }
         scheduled = next
         timer.schedule(deadline: DispatchTime(uptimeNanoseconds: UInt64(max(1, next))), leeway: .milliseconds(1))
     }
 
+    /// While we know no other member, asks the seeds again to take us in (a join push-pull carrying only
+    /// ourselves), backing off from `seedRetryBaseDelay` to `seedRetryMaxDelay`; so nodes may start in any
+    /// order without waiting for the protocol's reconnect round. Stops once someone else is known.
+    private func retrySeeds(at t: Int64) {
+        guard instance.phase == .running, !instance.members.contains(where: { $0.name != myself.name }) else {
+            nextSeedRetry = nil
+            return
+        }
+        let me = ownMember
+        let join = Membership.Message.pushPull(from: myself, isResponse: false, isJoin: true, members: [me])
+        let bytes = join.encode()
+        for seed in seeds { links.send(bytes, to: seed, name: nil) }
+        seedRetryDelay = min(seedRetryDelay * 2, settings.seedRetryMaxDelay)
+        nextSeedRetry = t + seedRetryDelay.shellNanoseconds
+    }
+
     private func refreshHostMetrics(at t: Int64, force: Bool) {
-        nextHostRead =
-            t + Int64(settings.hostMetricsInterval.components.seconds) * 1_000_000_000
-            + settings.hostMetricsInterval.components.attoseconds / 1_000_000_000
+        nextHostRead = t + settings.hostMetricsInterval.shellNanoseconds
         let host = HostMetrics.read()
         if !force, let last = lastPublishedHost, !host.differsEnough(from: last, settings: settings) { return }
         lastPublishedHost = host
@@ -255,5 +278,15 @@ public actor MembershipShell {
         if let directives = try? instance.updateMetadata(metadata, now: Membership.Instant(nanoseconds: t)) {
             carryOut(directives)
         }
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds (saturating), for the shell's clock arithmetic.
+    var shellNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (ns, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return ns &+ attoseconds / 1_000_000_000
     }
 }

@@ -23,6 +23,11 @@ public struct MembershipShellSettings: Sendable {
     /// A free-memory change smaller than this fraction of the last published value is not gossiped.
     /// Default 0.1 (10 %).
     public var memoryChangeFraction: Double = 0.1
+    /// While a node that was given seeds knows no other member, it asks the seeds again after this delay,
+    /// doubling up to ``seedRetryMaxDelay``, so nodes may start in any order. Default 1 s.
+    public var seedRetryBaseDelay: Duration = .seconds(1)
+    /// See ``seedRetryBaseDelay``. Default 30 s (the protocol's reconnect interval takes over then).
+    public var seedRetryMaxDelay: Duration = .seconds(30)
     /// How long `leave()` waits for the "left" messages to be written out. Default 1 s.
     public var leaveFlushTimeout: TimeInterval = 1
     /// Events buffered per subscriber of ``MembershipShell/events()``; the oldest are dropped beyond this.
