@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN := $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 RELBIN := $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
 
-.PHONY: all bootstrap build release test test-unit test-e2e demo bench clean
+.PHONY: all bootstrap build release test test-unit test-e2e test-cluster demo bench clean
 
 all: build
 
@@ -20,12 +20,18 @@ release: bootstrap
 test: build
 	$(SWIFT) test --no-parallel
 	scripts/test-e2e
+	GT_BIN_DIR=$(BIN) Tests/cluster/membership.sh
+
+# Multi-process cluster tests alone (real `gt node run` processes on loopback with real TLS; under a minute).
+test-cluster: build
+	GT_BIN_DIR=$(BIN) Tests/cluster/membership.sh
 
 demo: build
 	scripts/demo
 
 bench: release
 	$(RELBIN)/gt-bench all
+	GT_BIN=$(RELBIN) scripts/bench-membership
 
 clean:
 	rm -rf .build

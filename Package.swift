@@ -61,6 +61,10 @@ let package = Package(
         .testTarget(name: "BeadsTests", dependencies: ["Beads", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: settings),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "GasTownTestKit"], swiftSettings: settings),
+        .testTarget(
+            name: "MembershipShellTests",
+            dependencies: ["Node", "Membership", "Transport", "Wire", "GasTownCLI", "GasTownTestKit"],
+            swiftSettings: settings),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "GitTests", dependencies: ["Git", "GasTownTestKit", "gt-testhelper"], swiftSettings: settings),
         .testTarget(

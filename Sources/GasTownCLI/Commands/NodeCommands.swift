@@ -1,4 +1,5 @@
 import Foundation
+import Membership
 import Node
 import Transport
 import Wire
@@ -8,7 +9,11 @@ public struct NodeGroup: CommandGroup {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "node", abstract: "Run this town's node, join a cluster, ping peers, manage certificates",
-            subcommands: [NodeRunCommand.self, NodeJoinCommand.self, NodePingCommand.self, NodeCertGroup.self])
+            subcommands: [
+                NodeRunCommand.self, NodeJoinCommand.self, NodePingCommand.self, NodeCertGroup.self,
+                NodeListCommand.self, NodeInfoCommand.self, NodeLeaveCommand.self, NodeDrainCommand.self,
+                NodeFloodCommand.self,
+            ])
     }
 
     public init() {}
@@ -46,7 +51,11 @@ public struct NodeRunCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let town = try NodeCLI.town(context)
-        let options = NodeOptions(listen: listen, seeds: seeds, echoLog: isatty(2) != 0)
+        let membership = MembershipComponent(
+            seeds: seeds, metadata: Membership.Metadata(softwareVersion: GasTownVersion.current))
+        let options = NodeOptions(
+            listen: listen, seeds: seeds, echoLog: isatty(2) != 0,
+            components: NodeComponents.standard() + [membership])
         let runtime: NodeRuntimeInfo
         do {
             runtime = try await Node.runForeground(town: town.root, options: options)

@@ -1,0 +1,243 @@
+import Foundation
+import Node
+import Transport
+import Wire
+
+/// `gt node list`: the cluster's members as this node sees them (like `serf members`).
+public struct NodeListCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "list", aliases: ["members"], abstract: "List the cluster's members as this node sees them",
+            discussion: """
+                Asks the running node for its membership view: name, address, status (alive, suspect, failed,
+                left), free agent slots, running agents, load, software version, draining, labels. With --json,
+                an array of members with every metadata field.
+                """,
+            options: [
+                .option(
+                    "status", value: "STATUS", type: .choice(["alive", "suspect", "failed", "left"]),
+                    help: "only members with this status"),
+                .option("name", value: "NAME", help: "only the member with this name"),
+            ])
+    }
+
+    var status: String?
+    var name: String?
+
+    public init(parsed: ParsedValues) throws(UsageError) {
+        status = parsed.string("status")
+        name = parsed.string("name")
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let members = try await NodeMembershipCLI.request(
+            context, MembershipControl.list, EmptyBody(), as: [MemberReport].self
+        ).filter { (status == nil || $0.status == status) && (name == nil || $0.name == name) }
+        if context.jsonMode {
+            try context.console.json(members)
+            return
+        }
+        for line in NodeMembershipCLI.table(members) { context.console.out(line) }
+    }
+}
+
+/// `gt node info`: this node's membership state, health and traffic.
+public struct NodeInfoCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "info", abstract: "Show this node's membership: own record, health, traffic, timing",
+            discussion: """
+                Own status, incarnation and metadata; Lifeguard's local health score (0 is healthy); members by
+                status; membership messages and bytes sent and received; probe and suspicion timing.
+                """)
+    }
+
+    public init(parsed: ParsedValues) throws(UsageError) {}
+
+    public func run(_ context: CommandContext) async throws {
+        let info = try await NodeMembershipCLI.request(
+            context, MembershipControl.info, EmptyBody(), as: MembershipInfo.self)
+        if context.jsonMode {
+            try context.console.json(info)
+            return
+        }
+        let me = info.myself
+        let counts = info.members.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        let t = info.traffic
+        for line in [
+            "node:        \(me.name) at \(me.address)",
+            "status:      \(me.status) (incarnation \(me.incarnation), \(info.phase))",
+            "health:      \(info.awareness) (Lifeguard local health; 0 is healthy)",
+            "members:     \(counts)",
+            "slots:       \(me.freeSlots) free, \(me.runningAgents) agents running",
+            "load:        \(String(format: "%.2f", me.loadAverage)), \(me.freeMemoryBytes >> 20) MiB free",
+            "version:     \(me.version.isEmpty ? "-" : me.version)\(me.draining ? " (draining)" : "")",
+            "labels:      \(NodeMembershipCLI.labels(me))",
+            "rigs:        \(me.rigs.isEmpty ? "-" : me.rigs.joined(separator: ","))",
+            "runtimes:    \(me.runtimes.isEmpty ? "-" : me.runtimes.joined(separator: ","))",
+            "sent:        \(t.messagesSent) messages, \(t.bytesSent) bytes (\(t.messagesDropped) dropped)",
+            "received:    \(t.messagesReceived) messages, \(t.bytesReceived) bytes (\(t.decodeErrors) undecodable)",
+            "timing:      "
+                + info.timing.sorted { $0.key < $1.key }.map { "\($0.key)=\(Int($0.value))" }
+                .joined(separator: " "),
+        ] {
+            context.console.out(line)
+        }
+    }
+}
+
+/// `gt node leave`: leave the cluster gracefully, then stop the node (like `serf leave`).
+public struct NodeLeaveCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "leave", abstract: "Leave the cluster gracefully, then stop the node",
+            discussion: """
+                Tells every live member that this node leaves (they list it as left, not failed), then asks
+                the node to shut down. Start it again with 'gt up'; it rejoins with a higher incarnation.
+                """)
+    }
+
+    public init(parsed: ParsedValues) throws(UsageError) {}
+
+    public func run(_ context: CommandContext) async throws {
+        let report = try await NodeMembershipCLI.request(
+            context, MembershipControl.leave, EmptyBody(), as: MemberReport.self)
+        _ = try? await NodeMembershipCLI.request(context, NodeMessageType.shutdown, EmptyBody(), as: EmptyBody.self)
+        if context.jsonMode {
+            try context.console.json(report)
+        } else {
+            context.console.out("\(report.name) left the cluster; the node is stopping")
+        }
+    }
+}
+
+/// `gt node drain [--undo]`: stop (or resume) taking new work; the flag spreads by gossip.
+public struct NodeDrainCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "drain", abstract: "Stop taking new work (the draining flag spreads to every member)",
+            discussion: """
+                Sets this node's draining flag in its membership metadata: schedulers on every node stop
+                placing new work here; running work goes on. --undo clears the flag.
+                """,
+            options: [.flag("undo", help: "clear the draining flag: take new work again")])
+    }
+
+    var undo: Bool
+
+    public init(parsed: ParsedValues) throws(UsageError) {
+        undo = parsed.flag("undo")
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let report = try await NodeMembershipCLI.request(
+            context, MembershipControl.drain, DrainRequest(draining: !undo), as: MemberReport.self)
+        if context.jsonMode {
+            try context.console.json(report)
+        } else {
+            context.console.out(report.draining ? "\(report.name) is draining" : "\(report.name) takes new work")
+        }
+    }
+}
+
+/// Helpers of the membership commands.
+enum NodeMembershipCLI {
+    /// One request to the running node; a clear error when it is not running.
+    static func request<Response: Decodable>(
+        _ context: CommandContext, _ type: MessageType, _ body: some Encodable, as: Response.Type
+    ) async throws -> Response {
+        let town = try NodeCLI.town(context)
+        guard let client = await NodeCLI.client(town) else {
+            throw CLIError(
+                "no node is running for the town at \(town.root)", hint: "start it with 'gt up' or 'gt node run'",
+                code: "not_running")
+        }
+        defer { client.close() }
+        do {
+            return try await client.request(type, body, as: Response.self)
+        } catch {
+            throw NodeCLI.fail(error)
+        }
+    }
+
+    /// Labels as `key=value,…` sorted by key, or `-`.
+    static func labels(_ member: MemberReport) -> String {
+        member.labels.isEmpty
+            ? "-"
+            : member.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                .joined(separator: ",")
+    }
+
+    /// The `gt node list` table: a header and one aligned row per member.
+    static func table(_ members: [MemberReport]) -> [String] {
+        let header = ["NAME", "ADDRESS", "STATUS", "SLOTS", "AGENTS", "LOAD", "VERSION", "LABELS"]
+        let rows = members.map { m in
+            [
+                m.name, m.address, m.status + (m.draining ? " (draining)" : ""), "\(m.freeSlots)",
+                "\(m.runningAgents)", String(format: "%.2f", m.loadAverage), m.version.isEmpty ? "-" : m.version,
+                labels(m),
+            ]
+        }
+        var widths = header.map(\.count)
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        return ([header] + rows).map { row in
+            row.enumerated().map { i, cell in
+                i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+    }
+}
+
+/// `gt node flood <peer>`: a diagnostic that loads the general link to a peer with large frames.
+public struct NodeFloodCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "flood", abstract: "Load the link to a peer with large frames (diagnostic)",
+            discussion: """
+                The running node sends pings with large bodies to the peer over their general link (the peer
+                echoes each), for a while. Membership probes travel on a separate link, so neither node should
+                suspect the other meanwhile; the multi-process test checks exactly that.
+                """,
+            options: [
+                .option("seconds", value: "S", type: .integer(1...3600), help: "how long", default: "10"),
+                .option(
+                    "frame-bytes", value: "N", type: .integer(1...(15 << 20)), help: "body bytes per frame",
+                    default: "4194304"),
+                .option("concurrency", value: "N", type: .integer(1...64), help: "frames in flight", default: "4"),
+            ],
+            arguments: [ArgumentSpec("peer", help: "the peer's node name")])
+    }
+
+    var request: FloodRequest
+
+    public init(parsed: ParsedValues) throws(UsageError) {
+        request = FloodRequest(
+            peer: parsed.argument("peer"), seconds: Double(try parsed.int("seconds") ?? 10),
+            frameBytes: try parsed.int("frame-bytes") ?? 4 << 20, concurrency: try parsed.int("concurrency") ?? 4)
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let town = try NodeCLI.town(context)
+        guard let client = await NodeCLI.client(town) else {
+            throw CLIError(
+                "no node is running for the town at \(town.root)", hint: "start it with 'gt up'", code: "not_running")
+        }
+        defer { client.close() }
+        let report: FloodReport
+        do {
+            report = try await client.request(
+                MembershipControl.flood, request, as: FloodReport.self, timeout: request.seconds + 60)
+        } catch {
+            throw NodeCLI.fail(error)
+        }
+        if context.jsonMode {
+            try context.console.json(report)
+        } else {
+            let mib = Double(report.bytes) / Double(1 << 20)
+            context.console.out(
+                String(
+                    format: "%d frames, %.0f MiB each way to %@ in %.1f s (%.0f MiB/s), %d failed",
+                    report.frames, mib, report.peer, report.seconds, mib / max(report.seconds, 0.001), report.failures))
+        }
+    }
+}

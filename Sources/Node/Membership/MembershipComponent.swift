@@ -1,0 +1,168 @@
+import Foundation
+import Membership
+import Transport
+import Wire
+
+/// The membership shell as a component of the node daemon: it starts a ``MembershipShell`` on the node's
+/// transport, advertises town.json's `node.labels`, `node.slots` and `node.runtimes`
+/// (``MembershipTownConfig``), joins through the seeds (`--join` and town.json's `node.join`), answers the local control
+/// requests (`gt node list|info|leave|drain`), records membership changes in the node's events file, and
+/// leaves gracefully when the node stops.
+///
+/// Other components reach the shell through ``shell`` (its ``MembershipShell/events()`` stream feeds the
+/// Mayor and the scheduler). `@unchecked Sendable`: immutable configuration plus the current shell, which
+/// is guarded by `lock`.
+public final class MembershipComponent: NodeComponent, @unchecked Sendable {
+    public let name = "membership"
+    public var messageTypes: [MessageDescriptor] { MembershipControl.descriptors }
+
+    /// The shell's settings.
+    public let settings: MembershipShellSettings
+    let seeds: [String]
+    let baseMetadata: Membership.Metadata
+    private let lock = NSLock()
+    private var current: (shell: MembershipShell, context: NodeContext)?
+
+    /// - Parameters:
+    ///   - seeds: addresses to join through, besides town.json's `node.join`.
+    ///   - metadata: the node's initial metadata (slots, labels, runtimes, version); the shell adds load,
+    ///     memory, `os` and the town's rigs.
+    public init(
+        seeds: [String] = [], metadata: Membership.Metadata = Membership.Metadata(),
+        settings: MembershipShellSettings = MembershipShellSettings()
+    ) {
+        self.seeds = seeds
+        baseMetadata = metadata
+        self.settings = settings
+    }
+
+    /// The running shell (nil while the component is stopped).
+    public var shell: MembershipShell? { lock.withLock { current?.shell } }
+
+    public func start(in context: NodeContext) async throws {
+        let town = context.town
+        let (identity, config, rigs, advertised) = try await NodeBlocking.run {
+            () throws -> (NodeIdentity, TownNodeConfig, [String], MembershipTownConfig) in
+            let data = FileManager.default.contents(atPath: town.townFile) ?? Data("{}".utf8)
+            return (
+                try town.pki.loadIdentity(), try TownNodeConfig.load(town), Self.rigs(town),
+                try MembershipTownConfig.decode(data, path: town.townFile)
+            )
+        }
+        let links = try MembershipLinks(
+            identity: identity, settings: settings, connectionSettings: context.settings.connections.connection,
+            manager: { context.manager },
+            addPeer: { peer, address in await context.addPeer(peer, at: address, purposes: [.membership]) })
+        var metadata = advertised.applied(to: baseMetadata)
+        if metadata.labels.os == nil { metadata.labels.os = "linux" }
+        if metadata.rigs.isEmpty { metadata.rigs = rigs }
+        let me = Membership.Node(name: context.name.rawValue, address: context.listenAddress.description)
+        let shell = MembershipShell(myself: me, metadata: metadata, links: links, settings: settings)
+        lock.withLock { current = (shell, context) }
+        var all: [String] = []
+        for seed in seeds + config.join where !all.contains(seed) { all.append(seed) }
+        await shell.start(seeds: all)
+        context.log.info("membership started", ["address": me.address, "seeds": all.joined(separator: ",")])
+    }
+
+    /// Records every membership change in the node's events file and log until cancelled.
+    public func run() async throws {
+        guard let (shell, context) = lock.withLock({ current }) else { return }
+        for await event in await shell.events() {
+            switch event {
+            case .changed(let member, let previous):
+                guard previous != nil, previous != member.status, member.name != shell.myself.name else { continue }
+                let fields = [
+                    "member": member.name, "status": member.status.description,
+                    "previous": previous?.description ?? "", "incarnation": "\(member.incarnation)",
+                ]
+                context.events.record("member_\(member.status.description)", fields)
+                context.log.info("member \(member.status)", fields)
+            case .removed(let name):
+                context.events.record("member_removed", ["member": name])
+            }
+        }
+        try Task.checkCancellation()
+    }
+
+    /// Leaves gracefully (bounded by `leaveFlushTimeout`).
+    public func stop() async {
+        guard let (shell, _) = lock.withLock({ current }) else { return }
+        lock.withLock { current = nil }
+        await shell.leave()
+        await shell.stop()
+    }
+
+    public func handle(_ message: InboundMessage) async throws -> [UInt8] {
+        guard let shell else { throw ErrorReply(code: .unavailable, message: "membership is not running") }
+        if message.envelope.type == .membership {
+            // Membership messages come from peers over TLS; the local socket has no verified name.
+            if message.peer.purpose != .local { _ = await shell.handle(message) }
+            return []
+        }
+        if message.envelope.type == MembershipControl.flood, message.peer.purpose == .local,
+            let context = lock.withLock({ current?.context })
+        {
+            let request = try MembershipControl.decode(FloodRequest.self, from: message.envelope.body)
+            return MembershipControl.encode(try await Self.flood(request, context: context))
+        }
+        return try await MembershipControl.answer(message, with: shell)
+    }
+
+    /// Sends pings with `frameBytes` bodies to the peer on the general link, `concurrency` at a time, for
+    /// `seconds`; the peer's transport echoes each one.
+    static func flood(_ request: FloodRequest, context: NodeContext) async throws(ErrorReply) -> FloodReport {
+        guard let peer = try? NodeName(request.peer) else {
+            throw ErrorReply(code: .badRequest, message: "'\(request.peer)' is not a node name")
+        }
+        guard (1...(15 << 20)).contains(request.frameBytes), (1...64).contains(request.concurrency),
+            request.seconds > 0, request.seconds <= 3600
+        else {
+            throw ErrorReply(
+                code: .badRequest, message: "frame_bytes must be 1 to 15 MiB, concurrency 1 to 64, seconds up to 3600")
+        }
+        let body = [UInt8](repeating: 0x5A, count: request.frameBytes)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let end = start + UInt64(request.seconds * 1e9)
+        let results = await withTaskGroup(of: (Int, Int, String?).self) { group in
+            for _ in 0..<request.concurrency {
+                group.addTask {
+                    var frames = 0
+                    var failures = 0
+                    var firstError: String?
+                    while DispatchTime.now().uptimeNanoseconds < end {
+                        do {
+                            _ = try await context.request(.ping, body: body, to: peer, timeout: 30)
+                            frames += 1
+                        } catch {
+                            failures += 1
+                            if firstError == nil { firstError = "\(error)" }
+                            try? await Task.sleep(nanoseconds: 100_000_000)
+                        }
+                    }
+                    return (frames, failures, firstError)
+                }
+            }
+            var total = (0, 0, String?.none)
+            for await (frames, failures, error) in group {
+                total.0 += frames
+                total.1 += failures
+                if total.2 == nil { total.2 = error }
+            }
+            return total
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return FloodReport(
+            peer: request.peer, frames: results.0, bytes: results.0 * request.frameBytes, seconds: seconds,
+            failures: results.1, firstError: results.2)
+    }
+
+    /// The rig names in `mayor/rigs.json` (empty when unreadable).
+    static func rigs(_ town: TownPaths) -> [String] {
+        guard let data = FileManager.default.contents(atPath: town.root + "/mayor/rigs.json"),
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+            let rigs = object["rigs"] as? [String: Any]
+        else { return [] }
+        return rigs.keys.sorted()
+    }
+}
