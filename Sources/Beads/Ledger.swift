@@ -107,9 +107,17 @@ public struct Ledger: Sendable {
         children = [:]
         waiters = [:]
         openIDs = []
+        openIDs.reserveCapacity(beads.count / 8)
         for bead in beads.values { index(bead) }
+        // `refreshBlocked` over every bead, specialised: the region is the whole ledger, so no parent lies outside
+        // it and the fixpoint starts from the directly blocked beads alone.
         blockedIDs = []
-        refreshBlocked(seeds: Set(beads.keys))
+        var work: [String] = []
+        for bead in beads.values where isDirectlyBlocked(bead) { work.append(bead.id) }
+        while let id = work.popLast() {
+            guard blockedIDs.insert(id).inserted else { continue }
+            for kid in children[id] ?? [] where beads[kid] != nil && !blockedIDs.contains(kid) { work.append(kid) }
+        }
     }
 
     mutating func index(_ bead: Bead) {
@@ -172,7 +180,25 @@ public struct Ledger: Sendable {
         return out
     }
 
-    func isDirectlyBlocked(_ bead: Bead) -> Bool { !directBlockers(of: bead).isEmpty }
+    /// Whether `directBlockers(of: bead)` is non-empty, without building the list.
+    func isDirectlyBlocked(_ bead: Bead) -> Bool {
+        for d in bead.dependencies {
+            switch d.type {
+            case .blocks, .conditionalBlocks:
+                if let target = beads[d.dependsOnID], !Ledger.isDone(target.status) { return true }
+            case .waitsFor:
+                let gate = Ledger.waitsForGate(d)
+                let kids = children[gate.spawner] ?? []
+                if gate.anyChildren {
+                    if !kids.contains(where: { beads[$0].map { Ledger.isDone($0.status) } ?? false }) { return true }
+                } else {
+                    if kids.contains(where: { beads[$0].map { !Ledger.isDone($0.status) } ?? false }) { return true }
+                }
+            default: continue
+            }
+        }
+        return false
+    }
 
     /// Recomputes the blocked state of `seeds` and everything below them along parent-child edges, as the least
     /// fixpoint of "blocked = directly blocked, or a parent is blocked" (so parent-child cycles do not keep

@@ -22,6 +22,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
     private var state: State
     private var storedAbsorbedCommit: String?
     private var recordsSinceSnapshot = 0
+    private var bytesSinceSnapshot = 0
     private var isClosed = false
     private var divergence: String?
     private let writer: WALWriter
@@ -29,7 +30,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
 
     private init(
         layout: StoreLayout, settings: StoreSettings, recovery: RecoveryReport, state: State,
-        absorbedCommit: String?, writer: WALWriter, storeLock: StoreLock
+        absorbedCommit: String?, writer: WALWriter, storeLock: StoreLock, replayedBytes: Int
     ) {
         self.layout = layout
         self.settings = settings
@@ -39,6 +40,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
         self.writer = writer
         self.storeLock = storeLock
         recordsSinceSnapshot = recovery.replayedRecords
+        bytesSinceSnapshot = replayedBytes
     }
 
     /// Opens (creating if needed) the store at `layout`: takes the lock (waiting up to
@@ -58,6 +60,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
             var report = RecoveryReport()
             var state = State()
             var absorbed: String?
+            var replayedBytes = 0
             let recovered = try WALRecovery.recover(
                 layout: layout, settings: settings, report: &report,
                 restore: { (snapshot) throws(StoreError) in
@@ -73,6 +76,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
                 replay: { (record) throws(StoreError) in
                     switch record.kind {
                     case .payload:
+                        replayedBytes += record.body.count
                         do { try state.apply(record: Data(record.body)) } catch {
                             throw .replayFailed(sequence: record.sequence, reason: "\(error)")
                         }
@@ -82,9 +86,11 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
                 })
             let writer = WALWriter(layout: layout, settings: settings, recovered: recovered)
             writer.start()
-            return DurableStore(
+            let store = DurableStore(
                 layout: layout, settings: settings, recovery: report, state: state, absorbedCommit: absorbed,
-                writer: writer, storeLock: storeLock)
+                writer: writer, storeLock: storeLock, replayedBytes: replayedBytes)
+            store.snapshotIfExpensiveReplay()
+            return store
         } catch {
             storeLock.release()
             throw error
@@ -197,6 +203,16 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
 
     deinit { close() }
 
+    /// A store whose open replayed many bytes (written before byte-triggered snapshots existed, or cut off
+    /// before its snapshot was written) snapshots once now, so the next open loads the snapshot instead.
+    private func snapshotIfExpensiveReplay() {
+        lock.lock()
+        defer { lock.unlock() }
+        if settings.snapshotEveryBytes > 0 && bytesSinceSnapshot >= settings.snapshotEveryBytes {
+            try? queueSnapshotLocked(completion: nil)
+        }
+    }
+
     private func queueRecord(_ record: Data) throws(StoreError) -> Durability {
         let durable = Durability()
         lock.lock()
@@ -231,7 +247,10 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
             throw error
         }
         recordsSinceSnapshot += 1
-        if settings.snapshotEveryRecords > 0 && recordsSinceSnapshot >= settings.snapshotEveryRecords {
+        bytesSinceSnapshot += record.count
+        if settings.snapshotEveryRecords > 0 && recordsSinceSnapshot >= settings.snapshotEveryRecords
+            || settings.snapshotEveryBytes > 0 && bytesSinceSnapshot >= settings.snapshotEveryBytes
+        {
             try? queueSnapshotLocked(completion: nil)
         }
     }
@@ -262,6 +281,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
             state: [UInt8](state.snapshot()))
         try writer.enqueueSnapshot(snapshot, completion: completion)
         recordsSinceSnapshot = 0
+        bytesSinceSnapshot = 0
     }
 }
 
