@@ -48,7 +48,8 @@ enum BenchSuites {
             }
             lines.append("- \(try LedgerBenchmarks.import10k())")
             let ready = try await LedgerBenchmarks.readyProcess10k(runs: 10)
-            lines.append(String(format: "- bd ready --json on 10,000 beads, whole process: %.1f ms (mean of 10)", ready))
+            lines.append(String(format: "- bd ready --json on 10,000 beads, whole process: %.1f ms (mean of 10)",
+                ready))
             return lines
         },
         BenchSuite(name: "git", title: "Git: compare-and-swap pushes against libgit2's own push, repack") {

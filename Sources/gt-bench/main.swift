@@ -23,7 +23,8 @@ if requested.isEmpty || requested == ["list"] || requested.contains("--help") {
 let chosen = requested == ["all"] ? suites : suites.filter { requested.contains($0.name) }
 let unknown = requested.filter { name in name != "all" && !suites.contains { $0.name == name } }
 if !unknown.isEmpty {
-    FileHandle.standardError.write(Data("gt-bench: unknown suite \(unknown.joined(separator: ", ")); run 'gt-bench list'\n".utf8))
+    let message = "gt-bench: unknown suite \(unknown.joined(separator: ", ")); run 'gt-bench list'\n"
+    FileHandle.standardError.write(Data(message.utf8))
     exit(2)
 }
 print(BenchMachine.header())
