@@ -204,6 +204,9 @@ public enum BeadCodec {
         var cursor = 0
         /// Key → index, built only for objects with more than `Reader.scanLimit` members.
         var position: [String: Int]?
+        /// A 128-bit filter of the members' key fingerprints: most keys asked for are absent, and a clear bit says
+        /// so without comparing any string.
+        var present: (UInt64, UInt64) = (0, 0)
 
         /// Up to this many members are searched by scanning.
         static let scanLimit = 24
@@ -212,6 +215,23 @@ public enum BeadCodec {
             self.members = members
             self.prefix = prefix
             self.used = Array(repeating: false, count: members.count)
+            for m in members {
+                let bit = Reader.fingerprint(m.key)
+                if bit < 64 { present.0 |= 1 << bit } else { present.1 |= 1 << (bit - 64) }
+            }
+        }
+
+        /// A bit number 0..<128 from the key's UTF-8 length, first and last byte.
+        static func fingerprint(_ key: String) -> UInt64 {
+            let utf8 = key.utf8
+            let first = UInt64(utf8.first ?? 0)
+            let last = UInt64(utf8.last ?? 0)
+            return (UInt64(utf8.count) &* 31 &+ first &* 7 &+ last) & 127
+        }
+
+        func mayContain(_ key: String) -> Bool {
+            let bit = Reader.fingerprint(key)
+            return bit < 64 ? present.0 & (1 << bit) != 0 : present.1 & (1 << (bit - 64)) != 0
         }
 
         /// Throws on the first member whose key repeats an earlier one.
@@ -240,6 +260,7 @@ public enum BeadCodec {
 
         private mutating func find(_ key: String) -> Int? {
             if let position { return position[key] }
+            guard mayContain(key) else { return nil }
             if cursor < members.count && members[cursor].key == key {
                 cursor += 1
                 return cursor - 1

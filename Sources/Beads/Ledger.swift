@@ -60,13 +60,15 @@ public struct Ledger: Sendable {
         self.init(prefix: prefix, settings: settings)
         self.beads.reserveCapacity(beads.count)
         self.stamps.reserveCapacity(beads.count)
-        for bead in beads {
-            guard self.beads[bead.id] == nil else { throw .beadExists(bead.id) }
-            self.beads[bead.id] = bead
+        for bead in beads where self.beads.updateValue(bead, forKey: bead.id) != nil {
+            throw .beadExists(bead.id)
         }
         for s in stamps where self.beads[s.id] != nil { self.stamps[s.id] = s }
-        for id in self.beads.keys where self.stamps[id] == nil {
-            self.stamps[id] = BeadStamps(id: id, created: defaultStamp)
+        // Stamps are keyed by IDs of beads here, so equal counts mean every bead has its stamps.
+        if self.stamps.count < self.beads.count {
+            for id in self.beads.keys where self.stamps[id] == nil {
+                self.stamps[id] = BeadStamps(id: id, created: defaultStamp)
+            }
         }
         rebuildIndexes()
     }
@@ -100,8 +102,9 @@ public struct Ledger: Sendable {
     /// Rebuilds every index and the blocked set from scratch.
     mutating func rebuildIndexes() {
         aliases = [:]
-        for (id, s) in stamps {
-            for old in s.aliases where aliases[old].map({ id < $0 }) ?? true { aliases[old] = id }
+        for index in stamps.indices where !stamps.values[index].aliases.isEmpty {
+            let id = stamps.keys[index]
+            for old in stamps.values[index].aliases where aliases[old].map({ id < $0 }) ?? true { aliases[old] = id }
         }
         reverse = [:]
         children = [:]
@@ -122,7 +125,8 @@ public struct Ledger: Sendable {
 
     mutating func index(_ bead: Bead) {
         if bead.status == .open { openIDs.insert(bead.id) }
-        for d in bead.dependencies { indexEdge(from: bead.id, d, insert: true) }
+        let dependencies = bead.dependencies
+        for i in dependencies.indices { indexEdge(from: bead.id, dependencies[i], insert: true) }
     }
 
     mutating func unindex(_ bead: Bead) {

@@ -201,7 +201,17 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
         await DedicatedThread.run(name: "gt-store-close") { box.value.close() }
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        // Freeing a large state (hundreds of thousands of objects for a 10,000-bead ledger) takes milliseconds;
+        // a short-lived process (`bd`) would spend them just before exiting. Hand the last reference to a
+        // background thread instead: the caller goes on at once, and a process that exits meanwhile skips it.
+        let doomed = UncheckedBox(state)
+        state = State()
+        let releaser = Thread { withExtendedLifetime(doomed) {} }
+        releaser.name = "gt-store-release"
+        releaser.start()
+    }
 
     /// A store whose open replayed many bytes (written before byte-triggered snapshots existed, or cut off
     /// before its snapshot was written) snapshots once now, so the next open loads the snapshot instead.

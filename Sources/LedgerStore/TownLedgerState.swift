@@ -281,7 +281,7 @@ enum SnapshotLineDecoder {
         _ decode: @escaping @Sendable (JSONValue) throws(BeadDecodeError) -> T
     ) throws(LedgerDatabaseError) -> [T] {
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let chunks = lines.count < parallelThreshold || cores < 2 ? 1 : min(cores * 2, lines.count / 256)
+        let chunks = lines.count < parallelThreshold || cores < 2 ? 1 : min(cores * 4, lines.count / 128)
         let results = ChunkResults<T>(count: chunks)
         let shared = UncheckedBox(bytes)
         let work = { @Sendable (chunk: Int) in
