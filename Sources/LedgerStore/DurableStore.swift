@@ -67,7 +67,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
                     guard let snapshot else { return }
                     absorbed = snapshot.absorbedCommit
                     do {
-                        state = try State(snapshot: Data(snapshot.state))
+                        state = try snapshot.state.withUnsafeBytes { try State(snapshotBytes: $0) }
                     } catch {
                         throw .corruptSnapshot(
                             path: layout.snapshotPath(coveredSequence: snapshot.coveredSequence), reason: "\(error)")

@@ -209,13 +209,17 @@ public struct TownLedgerState: WALReplayable, Sendable {
 
     public init(snapshot: Data) throws {
         self = try snapshot.withUnsafeBytes { raw throws -> TownLedgerState in
-            try TownLedgerState(snapshotBytes: raw.bindMemory(to: UInt8.self))
+            try TownLedgerState(decoding: raw.bindMemory(to: UInt8.self))
         }
+    }
+
+    public init(snapshotBytes: UnsafeRawBufferPointer) throws {
+        try self.init(decoding: snapshotBytes.bindMemory(to: UInt8.self))
     }
 
     /// Decodes snapshot bytes in place (no copy of the multi-megabyte text): splits the lines, then decodes the bead
     /// and stamp lines of each scope in parallel chunks (`SnapshotLineDecoder`), then builds each ledger once.
-    init(snapshotBytes bytes: UnsafeBufferPointer<UInt8>) throws {
+    init(decoding bytes: UnsafeBufferPointer<UInt8>) throws {
         let lines = SnapshotLineDecoder.lineRanges(bytes)
         var index = 0
         func next() throws -> JSONValue {
