@@ -23,6 +23,9 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
     private var storedAbsorbedCommit: String?
     private var recordsSinceSnapshot = 0
     private var bytesSinceSnapshot = 0
+    /// Size of the state in the newest snapshot (taken, or loaded at open): the byte trigger waits for at least
+    /// this much log, so a big state is not re-serialized after every `snapshotEveryBytes` of small writes.
+    private var lastSnapshotBytes = 0
     private var isClosed = false
     private var divergence: String?
     private let writer: WALWriter
@@ -30,7 +33,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
 
     private init(
         layout: StoreLayout, settings: StoreSettings, recovery: RecoveryReport, state: State,
-        absorbedCommit: String?, writer: WALWriter, storeLock: StoreLock, replayedBytes: Int
+        absorbedCommit: String?, writer: WALWriter, storeLock: StoreLock, replayedBytes: Int, snapshotBytes: Int
     ) {
         self.layout = layout
         self.settings = settings
@@ -41,6 +44,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
         self.storeLock = storeLock
         recordsSinceSnapshot = recovery.replayedRecords
         bytesSinceSnapshot = replayedBytes
+        lastSnapshotBytes = snapshotBytes
     }
 
     /// Opens (creating if needed) the store at `layout`: takes the lock (waiting up to
@@ -61,11 +65,13 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
             var state = State()
             var absorbed: String?
             var replayedBytes = 0
+            var snapshotBytes = 0
             let recovered = try WALRecovery.recover(
                 layout: layout, settings: settings, report: &report,
                 restore: { (snapshot) throws(StoreError) in
                     guard let snapshot else { return }
                     absorbed = snapshot.absorbedCommit
+                    snapshotBytes = snapshot.state.count
                     do {
                         state = try snapshot.state.withUnsafeBytes { try State(snapshotBytes: $0) }
                     } catch {
@@ -88,7 +94,8 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
             writer.start()
             let store = DurableStore(
                 layout: layout, settings: settings, recovery: report, state: state, absorbedCommit: absorbed,
-                writer: writer, storeLock: storeLock, replayedBytes: replayedBytes)
+                writer: writer, storeLock: storeLock, replayedBytes: replayedBytes,
+                snapshotBytes: snapshotBytes)
             store.snapshotIfExpensiveReplay()
             return store
         } catch {
@@ -218,9 +225,13 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
     private func snapshotIfExpensiveReplay() {
         lock.lock()
         defer { lock.unlock() }
-        if settings.snapshotEveryBytes > 0 && bytesSinceSnapshot >= settings.snapshotEveryBytes {
-            try? queueSnapshotLocked(completion: nil)
-        }
+        if byteTriggerReached { try? queueSnapshotLocked(completion: nil) }
+    }
+
+    /// The log since the last snapshot reached `snapshotEveryBytes` and the size of that snapshot (replaying about
+    /// as many bytes as a snapshot holds is when loading the snapshot becomes cheaper). Called under `lock`.
+    private var byteTriggerReached: Bool {
+        settings.snapshotEveryBytes > 0 && bytesSinceSnapshot >= max(settings.snapshotEveryBytes, lastSnapshotBytes)
     }
 
     private func queueRecord(_ record: Data) throws(StoreError) -> Durability {
@@ -259,7 +270,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
         recordsSinceSnapshot += 1
         bytesSinceSnapshot += record.count
         if settings.snapshotEveryRecords > 0 && recordsSinceSnapshot >= settings.snapshotEveryRecords
-            || settings.snapshotEveryBytes > 0 && bytesSinceSnapshot >= settings.snapshotEveryBytes
+            || byteTriggerReached
         {
             try? queueSnapshotLocked(completion: nil)
         }
@@ -290,6 +301,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
             coveredSequence: writer.upcomingSequence - 1, absorbedCommit: storedAbsorbedCommit,
             state: [UInt8](state.snapshot()))
         try writer.enqueueSnapshot(snapshot, completion: completion)
+        lastSnapshotBytes = snapshot.state.count
         recordsSinceSnapshot = 0
         bytesSinceSnapshot = 0
     }

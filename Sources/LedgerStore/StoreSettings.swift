@@ -18,8 +18,10 @@ public struct StoreSettings: Sendable, Equatable {
     public var snapshotEveryRecords: Int = 10_000
 
     /// A snapshot is also written once the records logged since the previous one (or replayed at open) add up to
-    /// this many bytes, so one big record (an import of thousands of beads) is loaded from a snapshot by the next
-    /// open instead of being decoded and re-applied every time. Zero disables it. Default 1 MiB.
+    /// this many bytes and to at least the size of the previous snapshot, so one big record (an import of
+    /// thousands of beads) is loaded from a snapshot by the next open instead of being decoded and re-applied every
+    /// time, while a big state is not re-serialized after every megabyte of small writes. Zero disables it.
+    /// Default 1 MiB.
     public var snapshotEveryBytes: Int = 1 << 20
 
     /// How many snapshots are kept (at least 1). With 2, a damaged newest snapshot falls back to the one before,

@@ -55,6 +55,23 @@ import Testing
         }
     }
 
+    @Test func byteTriggerWaitsForAsMuchLogAsTheLastSnapshotHolds() async throws {
+        try await withTemporaryDirectory { dir in
+            let layout = StoreLayout(directory: dir)
+            let store = try await DurableStore<OpaqueRecordLog>.open(layout, settings: byteSettings(4_096))
+            _ = try await store.append(Data(repeating: 0x63, count: 20_000))
+            // 10 × 1,000 bytes: past snapshotEveryBytes, but less log than the 20 KB snapshot holds.
+            for _ in 0..<10 { _ = try await store.append(Data(repeating: 0x64, count: 1_000)) }
+            _ = try await store.snapshot()
+            #expect(store.statistics.snapshots == 2)
+            for _ in 0..<15 { _ = try await store.append(Data(repeating: 0x65, count: 1_000)) }
+            #expect(store.statistics.snapshots == 2)
+            for _ in 0..<20 { _ = try await store.append(Data(repeating: 0x66, count: 1_000)) }
+            await store.closeAsync()
+            #expect(store.statistics.snapshots == 3)
+        }
+    }
+
     @Test func openAfterAnExpensiveReplayWritesASnapshot() async throws {
         try await withTemporaryDirectory { dir in
             let layout = StoreLayout(directory: dir)
