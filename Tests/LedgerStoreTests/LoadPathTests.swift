@@ -105,6 +105,10 @@ import Testing
             time: Timestamp(unixMillis: 1_767_225_600_000), change: .importBeads(beads))
         try state.apply(record: TownLedgerState.opRecord(op, scope: "bd"))
         let snapshot = state.snapshot()
+        // The parallel encoder writes exactly the export files after the two header lines.
+        let ledger = try #require(state.scopes["bd"])
+        let body = snapshot.split(separator: 0x0A, maxSplits: 2, omittingEmptySubsequences: false)[2]
+        #expect(Data(body) == Data((ledger.exportJSONL() + ledger.exportStampsJSONL()).utf8))
         let decoded = try TownLedgerState(snapshot: snapshot)
         #expect(decoded.scopes == state.scopes)
         #expect(decoded.maxStamp == state.maxStamp && decoded.replicaID == "r1")
