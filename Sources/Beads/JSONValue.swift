@@ -204,6 +204,7 @@ struct JSONParser {
         if depth > JSONValue.maxParseDepth { throw fail(.tooDeep(limit: JSONValue.maxParseDepth)) }
         index += 1
         var members: [JSONMember] = []
+        members.reserveCapacity(8)  // one allocation for most objects instead of growing 1, 2, 4, 8
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
