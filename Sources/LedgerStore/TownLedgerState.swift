@@ -217,6 +217,8 @@ public struct TownLedgerState: WALReplayable, Sendable {
         }
     }
 
+    /// Decodes a snapshot from bytes lent by the store at open (`WALReplayable.init(snapshotBytes:)`), without
+    /// copying them.
     public init(snapshotBytes: UnsafeRawBufferPointer) throws {
         try self.init(decoding: snapshotBytes.bindMemory(to: UInt8.self))
     }
