@@ -193,29 +193,81 @@ public enum BeadCodec {
     }
 
     /// Reads typed members out of an object, remembering which keys were consumed.
+    ///
+    /// Lookups scan the members (objects hold a dozen or so keys) starting at a cursor that follows the order in
+    /// which keys are asked for, which is the order beads writes them: a present key is found at the cursor, an
+    /// absent one costs one pass of short string compares; no hashing. Objects with many keys use a dictionary.
     struct Reader {
         var members: [JSONMember]
         var prefix = ""
-        var position: [String: Int] = [:]
         var used: [Bool]
+        var cursor = 0
+        /// Key → index, built only for objects with more than `Reader.scanLimit` members.
+        var position: [String: Int]?
+        /// A 128-bit filter of the members' key fingerprints: most keys asked for are absent, and a clear bit says
+        /// so without comparing any string.
+        var present: (UInt64, UInt64) = (0, 0)
+
+        /// Up to this many members are searched by scanning.
+        static let scanLimit = 24
 
         init(members: [JSONMember], prefix: String = "") {
             self.members = members
             self.prefix = prefix
             self.used = Array(repeating: false, count: members.count)
-            position.reserveCapacity(members.count)
+            for m in members {
+                let bit = Reader.fingerprint(m.key)
+                if bit < 64 { present.0 |= 1 << bit } else { present.1 |= 1 << (bit - 64) }
+            }
         }
 
+        /// A bit number 0..<128 from the key's UTF-8 length, first and last byte.
+        static func fingerprint(_ key: String) -> UInt64 {
+            let utf8 = key.utf8
+            let first = UInt64(utf8.first ?? 0)
+            let last = UInt64(utf8.last ?? 0)
+            return (UInt64(utf8.count) &* 31 &+ first &* 7 &+ last) & 127
+        }
+
+        func mayContain(_ key: String) -> Bool {
+            let bit = Reader.fingerprint(key)
+            return bit < 64 ? present.0 & (1 << bit) != 0 : present.1 & (1 << (bit - 64)) != 0
+        }
+
+        /// Throws on the first member whose key repeats an earlier one.
         mutating func checkDuplicates() throws(BeadDecodeError) {
-            for (i, m) in members.enumerated() where position.updateValue(i, forKey: m.key) != nil {
-                throw BeadDecodeError(field: prefix + m.key, message: "duplicate key")
+            if members.count > Reader.scanLimit {
+                var map: [String: Int] = [:]
+                map.reserveCapacity(members.count)
+                for (i, m) in members.enumerated() where map.updateValue(i, forKey: m.key) != nil {
+                    throw BeadDecodeError(field: prefix + m.key, message: "duplicate key")
+                }
+                position = map
+                return
+            }
+            for i in members.indices {
+                for j in 0..<i where members[j].key == members[i].key {
+                    throw BeadDecodeError(field: prefix + members[i].key, message: "duplicate key")
+                }
             }
         }
 
         mutating func take(_ key: String) -> JSONValue? {
-            guard let i = position[key] else { return nil }
+            guard let i = find(key) else { return nil }
             used[i] = true
             return members[i].value
+        }
+
+        private mutating func find(_ key: String) -> Int? {
+            if let position { return position[key] }
+            guard mayContain(key) else { return nil }
+            if cursor < members.count && members[cursor].key == key {
+                cursor += 1
+                return cursor - 1
+            }
+            guard let i = members.firstIndex(where: { $0.key == key }) else { return nil }
+            cursor = i + 1
+            return i
         }
 
         mutating func string(_ key: String) throws(BeadDecodeError) -> String? {

@@ -27,10 +27,37 @@ public struct HLCStamp: Sendable, Hashable, Comparable, CustomStringConvertible 
 
     /// Parses the text form; nil when malformed.
     public init?(text: String) {
+        var text = text
+        // Fast path over the UTF-8 bytes for the canonical form (plain digits); anything else (signs, overlong
+        // digit runs) goes through the standard integer parsers, so both accept exactly the same texts.
+        let fast: HLCStamp? = text.withUTF8 { bytes -> HLCStamp? in
+            guard let at = bytes.firstIndex(of: UInt8(ascii: "@")),
+                let dot = bytes[..<at].firstIndex(of: UInt8(ascii: ".")),
+                let wall = HLCStamp.plainDecimal(bytes[..<dot], maxDigits: 18),
+                let counter = HLCStamp.plainDecimal(bytes[(dot + 1)..<at], maxDigits: 9)
+            else { return nil }
+            let node = String(decoding: UnsafeBufferPointer(rebasing: bytes[(at + 1)...]), as: UTF8.self)
+            return HLCStamp(wallMillis: Int64(wall), counter: UInt32(counter), node: node)
+        }
+        if let fast {
+            self = fast
+            return
+        }
         guard let at = text.firstIndex(of: "@"), let dot = text[..<at].firstIndex(of: "."),
             let wall = Int64(text[..<dot]), let counter = UInt32(text[text.index(after: dot)..<at])
         else { return nil }
         self.init(wallMillis: wall, counter: counter, node: String(text[text.index(after: at)...]))
+    }
+
+    /// The value of 1…`maxDigits` ASCII digits (no sign), else nil. `maxDigits` keeps it clear of overflow.
+    static func plainDecimal(_ digits: Slice<UnsafeBufferPointer<UInt8>>, maxDigits: Int) -> UInt64? {
+        guard !digits.isEmpty, digits.count <= maxDigits else { return nil }
+        var value: UInt64 = 0
+        for byte in digits {
+            guard byte >= 0x30 && byte <= 0x39 else { return nil }
+            value = value * 10 + UInt64(byte - 0x30)
+        }
+        return value
     }
 }
 

@@ -204,6 +204,7 @@ struct JSONParser {
         if depth > JSONValue.maxParseDepth { throw fail(.tooDeep(limit: JSONValue.maxParseDepth)) }
         index += 1
         var members: [JSONMember] = []
+        members.reserveCapacity(8)  // one allocation for most objects instead of growing 1, 2, 4, 8
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -308,13 +309,18 @@ struct JSONParser {
         let start = index
         var out: [UInt8] = []
         var hasEscapes = false
+        var allBits: UInt8 = 0
         while true {
             guard index < bytes.count else { throw fail(.unexpectedEnd) }
             let c = bytes[index]
+            allBits |= c
             if c == UInt8(ascii: "\"") {
                 let result: String?
                 if hasEscapes {
                     result = String(validating: out, as: UTF8.self)
+                } else if allBits < 0x80 {
+                    // All ASCII: valid UTF-8 by construction, so skip the (much slower) validating initializer.
+                    result = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
                 } else {
                     result = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
                 }

@@ -60,13 +60,15 @@ public struct Ledger: Sendable {
         self.init(prefix: prefix, settings: settings)
         self.beads.reserveCapacity(beads.count)
         self.stamps.reserveCapacity(beads.count)
-        for bead in beads {
-            guard self.beads[bead.id] == nil else { throw .beadExists(bead.id) }
-            self.beads[bead.id] = bead
+        for bead in beads where self.beads.updateValue(bead, forKey: bead.id) != nil {
+            throw .beadExists(bead.id)
         }
         for s in stamps where self.beads[s.id] != nil { self.stamps[s.id] = s }
-        for id in self.beads.keys where self.stamps[id] == nil {
-            self.stamps[id] = BeadStamps(id: id, created: defaultStamp)
+        // Stamps are keyed by IDs of beads here, so equal counts mean every bead has its stamps.
+        if self.stamps.count < self.beads.count {
+            for id in self.beads.keys where self.stamps[id] == nil {
+                self.stamps[id] = BeadStamps(id: id, created: defaultStamp)
+            }
         }
         rebuildIndexes()
     }
@@ -100,21 +102,31 @@ public struct Ledger: Sendable {
     /// Rebuilds every index and the blocked set from scratch.
     mutating func rebuildIndexes() {
         aliases = [:]
-        for (id, s) in stamps {
-            for old in s.aliases where aliases[old].map({ id < $0 }) ?? true { aliases[old] = id }
+        for index in stamps.indices where !stamps.values[index].aliases.isEmpty {
+            let id = stamps.keys[index]
+            for old in stamps.values[index].aliases where aliases[old].map({ id < $0 }) ?? true { aliases[old] = id }
         }
         reverse = [:]
         children = [:]
         waiters = [:]
         openIDs = []
+        openIDs.reserveCapacity(beads.count / 8)
         for bead in beads.values { index(bead) }
+        // `refreshBlocked` over every bead, specialised: the region is the whole ledger, so no parent lies outside
+        // it and the fixpoint starts from the directly blocked beads alone.
         blockedIDs = []
-        refreshBlocked(seeds: Set(beads.keys))
+        var work: [String] = []
+        for bead in beads.values where isDirectlyBlocked(bead) { work.append(bead.id) }
+        while let id = work.popLast() {
+            guard blockedIDs.insert(id).inserted else { continue }
+            for kid in children[id] ?? [] where beads[kid] != nil && !blockedIDs.contains(kid) { work.append(kid) }
+        }
     }
 
     mutating func index(_ bead: Bead) {
         if bead.status == .open { openIDs.insert(bead.id) }
-        for d in bead.dependencies { indexEdge(from: bead.id, d, insert: true) }
+        let dependencies = bead.dependencies
+        for i in dependencies.indices { indexEdge(from: bead.id, dependencies[i], insert: true) }
     }
 
     mutating func unindex(_ bead: Bead) {
@@ -172,7 +184,25 @@ public struct Ledger: Sendable {
         return out
     }
 
-    func isDirectlyBlocked(_ bead: Bead) -> Bool { !directBlockers(of: bead).isEmpty }
+    /// Whether `directBlockers(of: bead)` is non-empty, without building the list.
+    func isDirectlyBlocked(_ bead: Bead) -> Bool {
+        for d in bead.dependencies {
+            switch d.type {
+            case .blocks, .conditionalBlocks:
+                if let target = beads[d.dependsOnID], !Ledger.isDone(target.status) { return true }
+            case .waitsFor:
+                let gate = Ledger.waitsForGate(d)
+                let kids = children[gate.spawner] ?? []
+                if gate.anyChildren {
+                    if !kids.contains(where: { beads[$0].map { Ledger.isDone($0.status) } ?? false }) { return true }
+                } else {
+                    if kids.contains(where: { beads[$0].map { !Ledger.isDone($0.status) } ?? false }) { return true }
+                }
+            default: continue
+            }
+        }
+        return false
+    }
 
     /// Recomputes the blocked state of `seeds` and everything below them along parent-child edges, as the least
     /// fixpoint of "blocked = directly blocked, or a parent is blocked" (so parent-child cycles do not keep

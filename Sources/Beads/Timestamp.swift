@@ -23,7 +23,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// Parses an RFC 3339 timestamp; nil when `text` is not one.
     public init?(_ text: String) {
-        guard let (seconds, nanos) = Timestamp.parse(Array(text.utf8)) else { return nil }
+        var contiguous = text  // native strings are already contiguous: `withUTF8` then copies nothing
+        guard let (seconds, nanos) = contiguous.withUTF8({ Timestamp.parse($0) }) else { return nil }
         self.text = text
         self.unixSeconds = seconds
         self.nanosecond = nanos
@@ -61,7 +62,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         unixSeconds == other.unixSeconds && nanosecond == other.nanosecond
     }
 
-    static func parse(_ b: [UInt8]) -> (Int64, Int32)? {
+    static func parse(_ b: UnsafeBufferPointer<UInt8>) -> (Int64, Int32)? {
         // YYYY-MM-DDTHH:MM:SS[.fffffffff](Z|±HH:MM)
         guard b.count >= 20 else { return nil }
         func digits(_ from: Int, _ count: Int) -> Int? {

@@ -22,6 +22,10 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
     private var state: State
     private var storedAbsorbedCommit: String?
     private var recordsSinceSnapshot = 0
+    private var bytesSinceSnapshot = 0
+    /// Size of the state in the newest snapshot (taken, or loaded at open): the byte trigger waits for at least
+    /// this much log, so a big state is not re-serialized after every `snapshotEveryBytes` of small writes.
+    private var lastSnapshotBytes = 0
     private var isClosed = false
     private var divergence: String?
     private let writer: WALWriter
@@ -29,7 +33,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
 
     private init(
         layout: StoreLayout, settings: StoreSettings, recovery: RecoveryReport, state: State,
-        absorbedCommit: String?, writer: WALWriter, storeLock: StoreLock
+        absorbedCommit: String?, writer: WALWriter, storeLock: StoreLock, replayedBytes: Int, snapshotBytes: Int
     ) {
         self.layout = layout
         self.settings = settings
@@ -39,6 +43,8 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
         self.writer = writer
         self.storeLock = storeLock
         recordsSinceSnapshot = recovery.replayedRecords
+        bytesSinceSnapshot = replayedBytes
+        lastSnapshotBytes = snapshotBytes
     }
 
     /// Opens (creating if needed) the store at `layout`: takes the lock (waiting up to
@@ -58,13 +64,16 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
             var report = RecoveryReport()
             var state = State()
             var absorbed: String?
+            var replayedBytes = 0
+            var snapshotBytes = 0
             let recovered = try WALRecovery.recover(
                 layout: layout, settings: settings, report: &report,
                 restore: { (snapshot) throws(StoreError) in
                     guard let snapshot else { return }
                     absorbed = snapshot.absorbedCommit
+                    snapshotBytes = snapshot.state.count
                     do {
-                        state = try State(snapshot: Data(snapshot.state))
+                        state = try snapshot.state.withUnsafeBytes { try State(snapshotBytes: $0) }
                     } catch {
                         throw .corruptSnapshot(
                             path: layout.snapshotPath(coveredSequence: snapshot.coveredSequence), reason: "\(error)")
@@ -73,6 +82,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
                 replay: { (record) throws(StoreError) in
                     switch record.kind {
                     case .payload:
+                        replayedBytes += record.body.count
                         do { try state.apply(record: Data(record.body)) } catch {
                             throw .replayFailed(sequence: record.sequence, reason: "\(error)")
                         }
@@ -82,9 +92,12 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
                 })
             let writer = WALWriter(layout: layout, settings: settings, recovered: recovered)
             writer.start()
-            return DurableStore(
+            let store = DurableStore(
                 layout: layout, settings: settings, recovery: report, state: state, absorbedCommit: absorbed,
-                writer: writer, storeLock: storeLock)
+                writer: writer, storeLock: storeLock, replayedBytes: replayedBytes,
+                snapshotBytes: snapshotBytes)
+            store.snapshotIfExpensiveReplay()
+            return store
         } catch {
             storeLock.release()
             throw error
@@ -195,7 +208,31 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
         await DedicatedThread.run(name: "gt-store-close") { box.value.close() }
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        // Freeing a large state (hundreds of thousands of objects for a 10,000-bead ledger) takes milliseconds;
+        // a short-lived process (`bd`) would spend them just before exiting. Hand the last reference to a
+        // background thread instead: the caller goes on at once, and a process that exits meanwhile skips it.
+        let doomed = UncheckedBox(state)
+        state = State()
+        let releaser = Thread { withExtendedLifetime(doomed) {} }
+        releaser.name = "gt-store-release"
+        releaser.start()
+    }
+
+    /// A store whose open replayed many bytes (written before byte-triggered snapshots existed, or cut off
+    /// before its snapshot was written) snapshots once now, so the next open loads the snapshot instead.
+    private func snapshotIfExpensiveReplay() {
+        lock.lock()
+        defer { lock.unlock() }
+        if byteTriggerReached { try? queueSnapshotLocked(completion: nil) }
+    }
+
+    /// The log since the last snapshot reached `snapshotEveryBytes` and the size of that snapshot (replaying about
+    /// as many bytes as a snapshot holds is when loading the snapshot becomes cheaper). Called under `lock`.
+    private var byteTriggerReached: Bool {
+        settings.snapshotEveryBytes > 0 && bytesSinceSnapshot >= max(settings.snapshotEveryBytes, lastSnapshotBytes)
+    }
 
     private func queueRecord(_ record: Data) throws(StoreError) -> Durability {
         let durable = Durability()
@@ -231,7 +268,10 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
             throw error
         }
         recordsSinceSnapshot += 1
-        if settings.snapshotEveryRecords > 0 && recordsSinceSnapshot >= settings.snapshotEveryRecords {
+        bytesSinceSnapshot += record.count
+        if settings.snapshotEveryRecords > 0 && recordsSinceSnapshot >= settings.snapshotEveryRecords
+            || byteTriggerReached
+        {
             try? queueSnapshotLocked(completion: nil)
         }
     }
@@ -261,7 +301,9 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
             coveredSequence: writer.upcomingSequence - 1, absorbedCommit: storedAbsorbedCommit,
             state: [UInt8](state.snapshot()))
         try writer.enqueueSnapshot(snapshot, completion: completion)
+        lastSnapshotBytes = snapshot.state.count
         recordsSinceSnapshot = 0
+        bytesSinceSnapshot = 0
     }
 }
 

@@ -39,7 +39,9 @@ public struct StoreSnapshot: Sendable, Equatable {
     }
 
     /// Decodes snapshot file bytes; the error text says what is wrong.
-    public static func decode(_ bytes: [UInt8]) throws(SnapshotDecodeError) -> StoreSnapshot {
+    /// Takes the bytes by `consuming`, so a caller handing over its only copy (a file just read) gets the state cut
+    /// out in place rather than copied.
+    public static func decode(_ bytes: consuming [UInt8]) throws(SnapshotDecodeError) -> StoreSnapshot {
         guard bytes.count >= 32 else { throw SnapshotDecodeError(reason: "only \(bytes.count) bytes") }
         guard Array(bytes[0..<4]) == magic else { throw SnapshotDecodeError(reason: "not a GasTown snapshot") }
         let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 4)])) }
@@ -58,9 +60,9 @@ public struct StoreSnapshot: Sendable, Equatable {
         guard stateLength == UInt64(bytes.count - stateStart - 4) else {
             throw SnapshotDecodeError(reason: "state length \(stateLength) does not match the file")
         }
-        return StoreSnapshot(
-            coveredSequence: covered, absorbedCommit: hasCommit ? commit : nil,
-            state: Array(bytes[stateStart..<(bytes.count - 4)]))
+        bytes.removeLast(4)
+        bytes.removeFirst(stateStart)
+        return StoreSnapshot(coveredSequence: covered, absorbedCommit: hasCommit ? commit : nil, state: bytes)
     }
 }
 

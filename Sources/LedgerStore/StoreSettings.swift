@@ -17,6 +17,13 @@ public struct StoreSettings: Sendable, Equatable {
     /// drops the segments it covers. Zero never snapshots automatically. Default 10,000 records.
     public var snapshotEveryRecords: Int = 10_000
 
+    /// A snapshot is also written once the records logged since the previous one (or replayed at open) add up to
+    /// this many bytes and to at least the size of the previous snapshot, so one big record (an import of
+    /// thousands of beads) is loaded from a snapshot by the next open instead of being decoded and re-applied every
+    /// time, while a big state is not re-serialized after every megabyte of small writes. Zero disables it.
+    /// Default 1 MiB.
+    public var snapshotEveryBytes: Int = 1 << 20
+
     /// How many snapshots are kept (at least 1). With 2, a damaged newest snapshot falls back to the one before,
     /// because segments are only dropped once the oldest kept snapshot covers them. Default 2.
     public var snapshotsKept: Int = 2
@@ -27,6 +34,12 @@ public struct StoreSettings: Sendable, Equatable {
     /// The most bytes of records one group commit writes before its fsync; later records go in the next batch.
     /// Default 8 MiB.
     public var maxBatchBytes: Int = 8 << 20
+
+    /// Group commit: when the WAL thread wakes with fewer records queued than its previous batch held (other
+    /// writers were active and are likely about to queue again), it waits up to this long for them before its
+    /// `fdatasync`, so concurrent writers share one. Never delays a lone writer (previous batch of one) and never
+    /// acknowledges before the fsync. Zero disables the wait. Default 300 µs (about a third of an fsync here).
+    public var groupCommitWindow: Duration = .microseconds(300)
 
     /// Settings with every default.
     public init() {}

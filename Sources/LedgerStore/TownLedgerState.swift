@@ -201,19 +201,37 @@ public struct TownLedgerState: WALReplayable, Sendable {
                 JSONMember("stamps", .int(ledger.stamps.count)),
             ]).write(to: &out)
             out.append(0x0A)
-            out += Array(ledger.exportJSONL().utf8)
-            out += Array(ledger.exportStampsJSONL().utf8)
+            // The same bytes as `exportJSONL()` and `exportStampsJSONL()`, encoded in parallel chunks.
+            out += SnapshotLineEncoder.encode(ledger.sortedBeads) { bead, line in
+                BeadCodec.encode(bead).write(to: &line)
+            }
+            let stamps = ledger.stamps.values.sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
+            out += SnapshotLineEncoder.encode(stamps) { stamp, line in stamp.json.write(to: &line) }
         }
         return Data(out)
     }
 
     public init(snapshot: Data) throws {
-        let lines = [UInt8](snapshot).split(separator: 0x0A, omittingEmptySubsequences: true)
+        self = try snapshot.withUnsafeBytes { raw throws -> TownLedgerState in
+            try TownLedgerState(decoding: raw.bindMemory(to: UInt8.self))
+        }
+    }
+
+    /// Decodes a snapshot from bytes lent by the store at open (`WALReplayable.init(snapshotBytes:)`), without
+    /// copying them.
+    public init(snapshotBytes: UnsafeRawBufferPointer) throws {
+        try self.init(decoding: snapshotBytes.bindMemory(to: UInt8.self))
+    }
+
+    /// Decodes snapshot bytes in place (no copy of the multi-megabyte text): splits the lines, then decodes the bead
+    /// and stamp lines of each scope in parallel chunks (`SnapshotLineDecoder`), then builds each ledger once.
+    init(decoding bytes: UnsafeBufferPointer<UInt8>) throws {
+        let lines = SnapshotLineDecoder.lineRanges(bytes)
         var index = 0
         func next() throws -> JSONValue {
             guard index < lines.count else { throw LedgerDatabaseError.badRecord("snapshot cut short") }
             defer { index += 1 }
-            do { return try JSONValue.parse(bytes: lines[index]) } catch {
+            do { return try JSONValue.parse(bytes: UnsafeBufferPointer(rebasing: bytes[lines[index]])) } catch {
                 throw LedgerDatabaseError.badRecord("snapshot line \(index + 1): \(error)")
             }
         }
@@ -227,16 +245,122 @@ public struct TownLedgerState: WALReplayable, Sendable {
         while index < lines.count {
             let head = try next()
             guard let name = head["scope"]?.stringValue, let beadCount = head["beads"]?.intValue,
-                let stampCount = head["stamps"]?.intValue
+                let stampCount = head["stamps"]?.intValue, beadCount >= 0, stampCount >= 0
             else { throw LedgerDatabaseError.badRecord("snapshot scope header \(head.compactText)") }
-            var beads: [Bead] = []
-            var stamps: [BeadStamps] = []
-            beads.reserveCapacity(beadCount)
-            for _ in 0..<beadCount { beads.append(try BeadCodec.decode(try next())) }
-            for _ in 0..<stampCount { stamps.append(try BeadStamps(json: try next())) }
+            guard lines.count - index >= beadCount, lines.count - index - beadCount >= stampCount else {
+                throw LedgerDatabaseError.badRecord("snapshot cut short")
+            }
+            let beadLines = Array(lines[index..<(index + beadCount)])
+            let stampLines = Array(lines[(index + beadCount)..<(index + beadCount + stampCount)])
+            let beads = try SnapshotLineDecoder.decode(bytes, beadLines, firstLine: index + 1) {
+                value throws(BeadDecodeError) in try BeadCodec.decode(value)
+            }
+            let stamps = try SnapshotLineDecoder.decode(bytes, stampLines, firstLine: index + beadCount + 1) {
+                value throws(BeadDecodeError) in try BeadStamps(json: value)
+            }
+            index += beadCount + stampCount
             do { scopes[name] = try Ledger(prefix: name, beads: beads, stamps: stamps) } catch {
                 throw LedgerDatabaseError.ledger(error)
             }
         }
+    }
+}
+
+/// Decodes the JSON lines of a snapshot. A namespace; `Sendable` trivially.
+enum SnapshotLineDecoder {
+    /// Below this many lines a scope is decoded on the calling thread alone.
+    static let parallelThreshold = 512
+
+    /// The byte ranges of the non-empty lines of `bytes` (separated by `\n`).
+    static func lineRanges(_ bytes: UnsafeBufferPointer<UInt8>) -> [Range<Int>] {
+        var ranges: [Range<Int>] = []
+        var start = 0
+        for i in 0..<bytes.count where bytes[i] == 0x0A {
+            if i > start { ranges.append(start..<i) }
+            start = i + 1
+        }
+        if bytes.count > start { ranges.append(start..<bytes.count) }
+        return ranges
+    }
+
+    /// Parses and decodes every line of `lines` with `decode`, in order; large inputs are split in chunks decoded
+    /// on every core (`DispatchQueue.concurrentPerform`, called from `open`, which runs off the cooperative pool).
+    /// The error is that of the first bad line, naming it (1-based, counting from `firstLine`).
+    static func decode<T: Sendable>(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ lines: [Range<Int>], firstLine: Int,
+        _ decode: @escaping @Sendable (JSONValue) throws(BeadDecodeError) -> T
+    ) throws(LedgerDatabaseError) -> [T] {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let chunks = lines.count < parallelThreshold || cores < 2 ? 1 : min(cores * 4, lines.count / 128)
+        let results = ChunkResults<T>(count: chunks)
+        let shared = UncheckedBox(bytes)
+        let work = { @Sendable (chunk: Int) in
+            let from = lines.count * chunk / chunks
+            let to = lines.count * (chunk + 1) / chunks
+            var out: [T] = []
+            out.reserveCapacity(to - from)
+            for i in from..<to {
+                do {
+                    let value = try JSONValue.parse(bytes: UnsafeBufferPointer(rebasing: shared.value[lines[i]]))
+                    out.append(try decode(value))
+                } catch {
+                    results.store(chunk, .failure(.badRecord("snapshot line \(firstLine + i): \(error)")))
+                    return
+                }
+            }
+            results.store(chunk, .success(out))
+        }
+        if chunks == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: work) }
+        var all: [T] = []
+        all.reserveCapacity(lines.count)
+        for outcome in results.take() { all += try outcome.get() }
+        return all
+    }
+}
+
+/// Encodes the JSON lines of a snapshot. A namespace; `Sendable` trivially.
+enum SnapshotLineEncoder {
+    /// Every item written by `write` and followed by `\n`, in order; large inputs are encoded in chunks on every core.
+    static func encode<T: Sendable>(_ items: [T], _ write: @escaping @Sendable (T, inout [UInt8]) -> Void) -> [UInt8] {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let chunks =
+            items.count < SnapshotLineDecoder.parallelThreshold || cores < 2 ? 1 : min(cores * 4, items.count / 128)
+        let results = ChunkResults<UInt8>(count: chunks)
+        let work = { @Sendable (chunk: Int) in
+            var out: [UInt8] = []
+            out.reserveCapacity((items.count / chunks + 1) * 512)
+            for i in (items.count * chunk / chunks)..<(items.count * (chunk + 1) / chunks) {
+                write(items[i], &out)
+                out.append(0x0A)
+            }
+            results.store(chunk, .success(out))
+        }
+        if chunks == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: work) }
+        var all: [UInt8] = []
+        for outcome in results.take() {
+            if case .success(let bytes) = outcome { all += bytes }
+        }
+        return all
+    }
+}
+
+/// One result slot per chunk, each written by exactly one `concurrentPerform` iteration.
+/// `@unchecked Sendable`: `slots` is guarded by `lock`.
+final class ChunkResults<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Result<[T], LedgerDatabaseError>?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func store(_ chunk: Int, _ result: Result<[T], LedgerDatabaseError>) {
+        lock.lock()
+        slots[chunk] = result
+        lock.unlock()
+    }
+
+    func take() -> [Result<[T], LedgerDatabaseError>] {
+        lock.lock()
+        defer { lock.unlock() }
+        return slots.map { $0 ?? .success([]) }
     }
 }

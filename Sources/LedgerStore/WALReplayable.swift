@@ -11,10 +11,18 @@ public protocol WALReplayable: SendableMetatype {
     init()
     /// Rebuilds the state from `snapshot()` output.
     init(snapshot: Data) throws
+    /// Rebuilds the state from `snapshot()` output lent for the duration of the call (not to be kept): what
+    /// `DurableStore` calls at open, so a large snapshot is not copied once more. The default copies the bytes into
+    /// a `Data` and calls `init(snapshot:)`.
+    init(snapshotBytes: UnsafeRawBufferPointer) throws
     /// Applies one record (a new write, or one replayed from the log).
     mutating func apply(record: Data) throws
     /// The whole state as bytes, for a snapshot file.
     func snapshot() -> Data
+}
+
+extension WALReplayable {
+    public init(snapshotBytes: UnsafeRawBufferPointer) throws { try self.init(snapshot: Data(snapshotBytes)) }
 }
 
 /// A state that is simply the list of its records: used to inspect a store's raw log, by tests, by the

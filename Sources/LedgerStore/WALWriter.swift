@@ -42,6 +42,8 @@ final class WALWriter: @unchecked Sendable {
     private var closing = false
     private var finished = false
     private var stats = WALStatistics()
+    /// Records in the previous group commit: the writers likely to queue again soon (group commit window).
+    private var previousBatchRecords = 0
 
     private var fd: Int32
     private var segments: [UInt64]
@@ -117,6 +119,7 @@ final class WALWriter: @unchecked Sendable {
         while true {
             condition.lock()
             while pending.isEmpty && !closing { condition.wait() }
+            waitForCompanions()
             if pending.isEmpty {
                 Glibc.close(fd)
                 finished = true
@@ -136,6 +139,28 @@ final class WALWriter: @unchecked Sendable {
         }
     }
 
+    /// Group commit: while fewer records are queued than the previous batch held, waits (up to
+    /// `settings.groupCommitWindow`) for the writers just acknowledged to queue their next records, so they share
+    /// this fsync. A lone writer (previous batch of one) never waits. Called with `condition` locked.
+    private func waitForCompanions() {
+        guard settings.groupCommitWindow > .zero, !closing, previousBatchRecords > 1 else { return }
+        let window = settings.groupCommitWindow.components
+        let deadline = Date(
+            timeIntervalSinceNow: Double(window.seconds) + Double(window.attoseconds) / 1e18)
+        while !closing && queuedRecords < previousBatchRecords {
+            guard condition.wait(until: deadline) else { break }
+        }
+    }
+
+    /// Records (not snapshots) queued. Called with `condition` locked.
+    private var queuedRecords: Int {
+        var count = 0
+        for job in pending {
+            if case .record = job { count += 1 } else { return Int.max }
+        }
+        return count
+    }
+
     private func process(_ jobs: [Job]) {
         var batch: [UInt8] = []
         var acknowledgements: [(UInt64, Completion?)] = []
@@ -153,6 +178,7 @@ final class WALWriter: @unchecked Sendable {
                 return false
             }
             condition.lock()
+            previousBatchRecords = acknowledgements.count
             stats.records += acknowledgements.count
             stats.fsyncs += 1
             stats.bytes += batch.count
@@ -221,6 +247,13 @@ final class WALWriter: @unchecked Sendable {
     private func writeSnapshot(_ snapshot: StoreSnapshot) -> Result<Void, StoreError> {
         do {
             try SnapshotFiles.write(snapshot, layout)
+            // A big active segment that the snapshot covers entirely is closed now, so compaction can drop it and
+            // the next open does not scan (and checksum) megabytes of records it will not replay. Every record up to
+            // the covered sequence is written (the snapshot was queued behind them) and none after it yet (this
+            // thread writes in queue order), so the new segment starts right after the covered sequence.
+            if settings.snapshotEveryBytes > 0, activeLength - WALFormat.headerSize >= settings.snapshotEveryBytes {
+                try startSegment(firstSequence: snapshot.coveredSequence + 1)
+            }
             let oldestKept = try SnapshotFiles.prune(layout, keep: settings.snapshotsKept) ?? 0
             var removed = 0
             while segments.count > 1 && segments[1] <= oldestKept + 1 {

@@ -42,6 +42,17 @@ enum BenchSuites {
             }
             return lines
         },
+        BenchSuite(name: "ledger", title: "Town ledger store: durable creates, import, bd ready as a process") {
+            var lines: [String] = []
+            for writers in [1, 8] {
+                lines.append("- \(try LedgerBenchmarks.durableCreates(writers: writers, count: 2_000))")
+            }
+            lines.append("- \(try LedgerBenchmarks.import10k())")
+            let ready = try await LedgerBenchmarks.readyProcess10k(runs: 10)
+            lines.append(String(format: "- bd ready --json on 10,000 beads, whole process: %.1f ms (mean of 10)",
+                ready))
+            return lines
+        },
         BenchSuite(name: "git", title: "Git: compare-and-swap pushes against libgit2's own push, repack") {
             let cas = try await GitBenchmarks.casPushes(writers: 4, each: 100)
             let plain = try await GitBenchmarks.plainPushes(writers: 4, each: 100)
