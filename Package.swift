@@ -64,6 +64,9 @@ let package = Package(
             name: "LedgerStoreTests", dependencies: ["LedgerStore", "GasTownTestKit", "gt-testhelper"],
             swiftSettings: settings),
         .testTarget(
+            name: "LedgerSyncTests", dependencies: ["LedgerStore", "Git", "Beads", "GasTownTestKit", "bd"],
+            swiftSettings: settings),
+        .testTarget(
             name: "GasTownCLITests", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
     ]
 )

@@ -128,6 +128,8 @@ public struct TownLedgerState: WALReplayable, Sendable {
             let op: LedgerOp
             do { op = try LedgerOp(json: opValue) } catch { throw LedgerDatabaseError.badRecord("\(error)") }
             _ = try apply(op, scope: scope)
+        case "merge", "prune":
+            try applySyncRecord(value)
         default:
             throw LedgerDatabaseError.badRecord("unknown record kind \(value["t"].map(\.compactText) ?? "none")")
         }

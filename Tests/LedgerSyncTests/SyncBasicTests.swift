@@ -1,0 +1,109 @@
+import Beads
+import Foundation
+import GasTownTestKit
+import Git
+import LedgerStore
+import Testing
+
+@Suite struct SyncBasicTests {
+    @Test func twoReplicasExchangeWritesThroughABareRemote() async throws {
+        let remote = try await TestRemote()
+        let a = try TestReplica(name: "a", remote: remote.path)
+        let b = try TestReplica(name: "b", remote: remote.path)
+        defer {
+            a.close()
+            b.close()
+        }
+        let x = try await a.create("From A")
+        let first = try await a.sync()
+        #expect(first.commits == 1)
+        #expect(try await remote.branch() != nil)
+        let pulled = try await b.sync()
+        #expect(pulled.scopes.first?.received == 1)
+        #expect(b.ledger.bead(x)?.title == "From A")
+        _ = await b.change(.update(id: x, fields: [.title("Edited by B")]))
+        let y = try await b.create("From B")
+        try await b.sync()
+        try await a.sync()
+        #expect(a.ledger.bead(x)?.title == "Edited by B")
+        #expect(a.ledger.bead(y) != nil)
+        #expect(a.exported.issues == b.exported.issues)
+        #expect(a.exported.stamps == b.exported.stamps)
+        #expect(try await remote.file("issues.jsonl") == a.exported.issues)
+        // Nothing changed: no new commit.
+        let quiet = try await a.sync()
+        #expect(quiet.commits == 0)
+    }
+
+    @Test func concurrentWritesOnBothSidesMergeWithBothParents() async throws {
+        let remote = try await TestRemote()
+        let a = try TestReplica(name: "a", remote: remote.path)
+        let b = try TestReplica(name: "b", remote: remote.path)
+        defer {
+            a.close()
+            b.close()
+        }
+        let x = try await a.create("Shared")
+        try await a.sync()
+        try await b.sync()
+        _ = await a.change(.labels(id: x, add: ["from-a"], remove: []))
+        _ = await b.change(.labels(id: x, add: ["from-b"], remove: []))
+        _ = await b.change(.update(id: x, fields: [.priority(0)]))
+        try await a.sync()
+        let merged = try await b.sync()
+        #expect(merged.scopes.first?.commits == 2)
+        try await a.sync()
+        #expect(a.ledger.bead(x)?.labels == ["from-a", "from-b"])
+        #expect(a.ledger.bead(x)?.priority == 0)
+        #expect(a.exported.issues == b.exported.issues)
+        let head = try #require(try await remote.branch())
+        let repo = try await GitRepository.open(at: remote.path)
+        #expect(try await repo.commitInfo(head.hex).parents.count == 2)
+    }
+
+    @Test func aRestartedEngineResumesFromTheAbsorbedCommit() async throws {
+        let remote = try await TestRemote()
+        let a = try TestReplica(name: "a", remote: remote.path)
+        defer { a.close() }
+        _ = try await a.create("One")
+        try await a.sync()
+        let fresh = LedgerSync(layout: a.layout, settings: TestReplica.fastSettings)
+        let again = try await fresh.sync(a.db)
+        #expect(again.commits == 0)
+        let status = try await fresh.status(a.db)
+        #expect(status.first?.dirty == false)
+        _ = try await a.create("Two")
+        let dirty = try await fresh.status(a.db)
+        #expect(dirty.first?.dirty == true && dirty.first?.changedBeads == 1)
+        #expect(try await fresh.sync(a.db).commits == 1)
+    }
+
+    @Test func theMergeIsInTheWALAndReplaysAfterReopen() async throws {
+        let remote = try await TestRemote()
+        let a = try TestReplica(name: "a", remote: remote.path)
+        let b = try TestReplica(name: "b", remote: remote.path)
+        defer { a.close() }
+        let x = try await a.create("Durable")
+        try await a.sync()
+        try await b.sync()
+        let before = b.exported
+        b.close()
+        let reopened = try LedgerDatabase.open(b.layout)
+        defer { reopened.close() }
+        #expect(reopened.read { $0.scopes["t"]!.bead(x)?.title } == "Durable")
+        #expect(reopened.read { $0.scopes["t"]!.exportJSONL() } == before.issues)
+        #expect(reopened.read { $0.scopes["t"]!.exportStampsJSONL() } == before.stamps)
+    }
+
+    @Test func renderedFilesAreTheLedgersExport() async throws {
+        let remote = try await TestRemote()
+        let a = try TestReplica(name: "a", remote: remote.path)
+        defer { a.close() }
+        for i in 0..<20 { _ = try await a.create("Bead \(i)") }
+        try await a.sync()
+        #expect(try await remote.file("issues.jsonl") == a.exported.issues)
+        #expect(try await remote.file("stamps.jsonl") == a.exported.stamps)
+        let replicas = try await remote.file("replicas.jsonl")
+        #expect(replicas.contains(a.replicaID))
+    }
+}

@@ -1,0 +1,115 @@
+import Beads
+import Foundation
+import GasTownTestKit
+import Git
+import LedgerStore
+
+/// One replica of a ledger for tests: its own store directory, `LedgerDatabase` and `LedgerSync` engine, with
+/// the remote `origin` configured. Writes run on a dedicated thread (the store's blocking API), never the pool.
+final class TestReplica: @unchecked Sendable {
+    let directory: TempDir
+    let layout: StoreLayout
+    let db: LedgerDatabase
+    let engine: LedgerSync
+    let name: String
+
+    init(name: String, remote: String?, prefix: String = "t", settings: SyncSettings = TestReplica.fastSettings)
+        throws
+    {
+        self.name = name
+        directory = try TempDir(prefix: "gt-sync-\(name)")
+        layout = StoreLayout(directory: directory.path)
+        db = try LedgerDatabase.initialize(layout, prefix: prefix)
+        engine = LedgerSync(layout: layout, settings: settings)
+        if let remote { try SyncConfig.add(SyncRemote(name: "origin", url: remote), to: layout) }
+    }
+
+    /// Backoff short enough for tests; many attempts since replicas push at once.
+    static var fastSettings: SyncSettings {
+        var s = SyncSettings()
+        s.backoffBase = .milliseconds(5)
+        s.backoffCap = .milliseconds(100)
+        s.maxPushAttempts = 50
+        return s
+    }
+
+    var replicaID: String { db.read { $0.replicaID } }
+    var ledger: Ledger { db.read { $0.scopes["t"]! } }
+
+    /// Runs one write; returns the op and the bead after it, or the core's refusal.
+    func write(
+        _ make: @escaping @Sendable (Ledger, WriteClock) throws(LedgerError) -> LedgerOp
+    ) async -> Result<(LedgerOp, Bead?), LedgerDatabaseError> {
+        let db = self.db
+        return await DedicatedThread.run { () -> Result<(LedgerOp, Bead?), LedgerDatabaseError> in
+            do throws(LedgerDatabaseError) {
+                let r = try db.write(scope: "t", routing: nil, make)
+                return .success((r.op, r.bead))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    func create(_ title: String, actor: String = "tester") async throws -> String {
+        let result = await write { ledger, clock throws(LedgerError) in
+            try ledger.prepareCreate(NewBead(title: title), actor: actor, stamp: clock.stamp, time: clock.time)
+        }
+        return try result.get().0.beadID!
+    }
+
+    func change(_ change: LedgerChange, actor: String = "tester") async -> Result<(LedgerOp, Bead?), LedgerDatabaseError>
+    {
+        await write { _, clock in LedgerOp(actor: actor, stamp: clock.stamp, time: clock.time, change: change) }
+    }
+
+    @discardableResult
+    func sync() async throws -> SyncReport { try await engine.sync(db) }
+
+    func close() { db.close() }
+
+    /// The scope's exported files, as the store holds them.
+    var exported: (issues: String, stamps: String) {
+        db.read { ($0.scopes["t"]!.exportJSONL(), $0.scopes["t"]!.exportStampsJSONL()) }
+    }
+}
+
+/// A bare remote repository in a temporary directory.
+final class TestRemote: @unchecked Sendable {
+    let directory: TempDir
+    var path: String { directory.path + "/remote.git" }
+
+    init() async throws {
+        directory = try TempDir(prefix: "gt-sync-remote")
+        _ = try await GitRepository.create(at: directory.path + "/remote.git", bare: true)
+    }
+
+    func branch(_ scope: String = "t") async throws -> GitOID? {
+        let repo = try await GitRepository.open(at: path)
+        return try await repo.referenceTarget("refs/heads/ledger/\(scope)")
+    }
+
+    func file(_ name: String, scope: String = "t") async throws -> String {
+        let repo = try await GitRepository.open(at: path)
+        return String(decoding: try await repo.readFile(name, at: "refs/heads/ledger/\(scope)") ?? Data(), as: UTF8.self)
+    }
+}
+
+/// Runs the system `git` (used only as an independent checker), returning status and output.
+func runGit(_ arguments: [String], in directory: String? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    var env = ProcessInfo.processInfo.environment
+    env["GIT_CONFIG_NOSYSTEM"] = "1"
+    env["HOME"] = NSTemporaryDirectory()
+    process.environment = env
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
