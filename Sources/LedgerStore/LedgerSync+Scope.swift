@@ -23,7 +23,11 @@ extension LedgerSync {
         let (replicaID, ledger) = store.read { ($0.replicaID, $0.scopes[scope]!) }
         let (lines, changed) = LedgerSync.render(ledger, cache)
         var tip = Tip(commit: cache.commit, lines: cache.lines, ledger: cache.ledger, replicas: cache.replicas)
-        if tip.commit == nil || changed > 0 {
+        let tracking = "refs/remotes/\(remote.name)/ledger/\(scope)"
+        let remoteHasScope: Bool
+        do { remoteHasScope = try await repo.referenceTarget(tracking) != nil } catch { throw .repository(error) }
+        // A scope never committed here: commit it unless it is empty and the remote has it (a clone adopts).
+        if changed > 0 || (tip.commit == nil && !remoteHasScope) {
             let merged = tip.replicas[replicaID]?.merged ?? ""
             tip.replicas[replicaID] = replicaEntry(replicaID, merged: merged, ledger: ledger)
             let parents = tip.commit.map { [$0] } ?? []
@@ -35,13 +39,12 @@ extension LedgerSync {
             result.sent = changed
             result.commits += 1
         }
-        let tracking = "refs/remotes/\(remote.name)/ledger/\(scope)"
         let seenKey = remote.name + "/" + scope
         var attempt = 0
         while true {
             let current: GitOID?
             do { current = try await repo.referenceTarget(tracking) } catch { throw .repository(error) }
-            guard let mine = tip.commit, current != mine else { break }
+            guard current != tip.commit else { break }
             if let current, let seen = seenRemote[seenKey], seen != current,
                 !((try? await repo.isDescendant(current, of: seen)) ?? true)
             {
@@ -51,7 +54,9 @@ extension LedgerSync {
             }
             if let current { seenRemote[seenKey] = current }
             var contains = current == nil
-            if let current { contains = (try? await repo.isDescendant(mine, of: current)) ?? false }
+            if let current, let mine = tip.commit {
+                contains = (try? await repo.isDescendant(mine, of: current)) ?? false
+            }
             if let current, !contains {
                 let adopted = try await mergeRemote(
                     current, into: &tip, scope: scope, remote: remote, database: database, repo: repo,

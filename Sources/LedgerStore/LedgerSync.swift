@@ -18,9 +18,9 @@ import Git
 /// `Sendable`: an actor.
 public actor LedgerSync {
     /// The store's layout (`.beads/`); the sync repository is `layout.repoDirectory`.
-    public let layout: StoreLayout
+    public nonisolated let layout: StoreLayout
     /// Intervals and limits.
-    public let settings: SyncSettings
+    public nonisolated let settings: SyncSettings
 
     var repository: GitRepository?
     /// Per scope: the last commit synced, the ledger rendered into it and its lines.
