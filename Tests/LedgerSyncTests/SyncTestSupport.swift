@@ -113,3 +113,55 @@ func runGit(_ arguments: [String], in directory: String? = nil) throws -> (statu
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// Starts a built binary with output to a file and sends it SIGKILL (by its pid) after `killAfterMillis`, if
+/// given; returns its exit status (128 + signal when killed) and what it printed. The wait is a termination
+/// handler resuming a continuation, so no pool thread blocks.
+enum KillableProcess {
+    static func run(
+        executable: String, _ arguments: [String], output: String, killAfterMillis: Int?
+    ) async throws -> (status: Int32, output: String) {
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        defer { try? handle.close() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for key in BuiltBinaries.isolatedVariables { env[key] = nil }
+        process.environment = env
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { p in
+                continuation.resume(returning: p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus)
+            }
+            do { try process.run() } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+                return
+            }
+            if let delay = killAfterMillis {
+                let pid = process.processIdentifier
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(delay)) { kill(pid, SIGKILL) }
+            }
+        }
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        return (status, text)
+    }
+}
+
+extension TestRemote {
+    /// Moves `ledger/<scope>` of the remote to a new commit holding `files` (as another tool or a force-push
+    /// would), with the current value as parent unless `rewrite`.
+    func commitFiles(_ files: [String: String], scope: String = "t", rewrite: Bool = false) async throws {
+        let repo = try await GitRepository.open(at: path)
+        let current = try await repo.referenceTarget("refs/heads/ledger/\(scope)")
+        let tree = try await repo.writeTree(files: files.mapValues { Data($0.utf8) })
+        let sig = GitSignature(name: "someone", email: "someone@example.com", time: Int64(Date().timeIntervalSince1970))
+        let commit = try await repo.commit(
+            tree: tree, parents: rewrite ? [] : (current.map { [$0] } ?? []), message: "edited elsewhere", author: sig)
+        _ = try await repo.updateReference("refs/heads/ledger/\(scope)", to: commit, expecting: current)
+    }
+}
