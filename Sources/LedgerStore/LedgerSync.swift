@@ -32,6 +32,11 @@ public actor LedgerSync {
     var pushHook: (@Sendable (_ scope: String, _ commit: GitOID) -> Void)?
     var lastNoticeSync: ContinuousClock.Instant?
     var noticeTask: Task<Void, Never>?
+    var lastNoticeTask: Task<Void, Never>?
+    /// One sync at a time: the actor is reentrant across the awaited git work, so a second caller (a notice, the
+    /// loop, a claim) waits its turn here.
+    var syncing = false
+    var syncWaiters: [CheckedContinuation<Void, Never>] = []
 
     /// What a scope's last sync left behind: its commit, the ledger rendered into it (nil when only its lines are
     /// known, after a restart) and its files.
@@ -81,6 +86,8 @@ public actor LedgerSync {
         var remotes = SyncConfig.remotes(layout)
         if let name { remotes = remotes.filter { $0.name == name } }
         guard !remotes.isEmpty else { throw .noRemote(name) }
+        await acquire()
+        defer { release() }
         let repo = try await openRepository()
         var report = SyncReport()
         for remote in remotes {
@@ -96,6 +103,18 @@ public actor LedgerSync {
             }
         }
         return report
+    }
+
+    func acquire() async {
+        if !syncing {
+            syncing = true
+            return
+        }
+        await withCheckedContinuation { syncWaiters.append($0) }
+    }
+
+    func release() {
+        if syncWaiters.isEmpty { syncing = false } else { syncWaiters.removeFirst().resume() }
     }
 
     /// Fetches every ledger branch of `remote` into `refs/remotes/<name>/ledger/*`.
@@ -123,6 +142,8 @@ public actor LedgerSync {
 
     /// Where each scope stands: absorbed commit, local changes not yet committed, last fetched remote values.
     public func status(_ database: LedgerDatabase) async throws(SyncError) -> [SyncScopeStatus] {
+        await acquire()
+        defer { release() }
         let repo = try await openRepository()
         let absorbed = LedgerSync.absorbedMap(database.store.absorbedCommit)
         var out: [SyncScopeStatus] = []
@@ -186,22 +207,31 @@ public actor LedgerSync {
         } else {
             delay = .zero
         }
-        noticeTask = Task {
+        let task = Task {
             if delay > .zero { try? await Task.sleep(for: delay) }
             await self.runNoticeSync(database)
         }
+        noticeTask = task
+        lastNoticeTask = task
         return true
     }
 
     func runNoticeSync(_ database: LedgerDatabase) async {
-        lastNoticeSync = ContinuousClock.now
         noticeTask = nil
+        guard !Task.isCancelled else { return }
+        lastNoticeSync = ContinuousClock.now
         _ = try? await sync(database)
     }
 
-    /// Waits for a scheduled notice sync, if any (tests, shutdown).
+    /// Waits for the last scheduled notice sync, if any, to finish (tests, shutdown).
     public func settleNotices() async {
-        await noticeTask?.value
+        await lastNoticeTask?.value
+    }
+
+    /// Cancels a notice sync still waiting for its turn (shutdown); one already running finishes.
+    public func cancelNotices() async {
+        noticeTask?.cancel()
+        await lastNoticeTask?.value
     }
 
     // MARK: Absorbed commits

@@ -119,7 +119,8 @@ func runGit(_ arguments: [String], in directory: String? = nil) throws -> (statu
 /// handler resuming a continuation, so no pool thread blocks.
 enum KillableProcess {
     static func run(
-        executable: String, _ arguments: [String], output: String, killAfterMillis: Int?
+        executable: String, _ arguments: [String], output: String, killAfterMillis: Int?,
+        started: (@Sendable (pid_t) -> Void)? = nil
     ) async throws -> (status: Int32, output: String) {
         _ = FileManager.default.createFile(atPath: output, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
@@ -142,6 +143,7 @@ enum KillableProcess {
                 continuation.resume(throwing: error)
                 return
             }
+            started?(process.processIdentifier)
             if let delay = killAfterMillis {
                 let pid = process.processIdentifier
                 DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(delay)) { kill(pid, SIGKILL) }
