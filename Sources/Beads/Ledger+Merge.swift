@@ -180,6 +180,9 @@ extension Ledger {
             comments[c.key] = c
         }
         out.comments = comments.values.sorted { ($0.createdAt, $0.key) < ($1.createdAt, $1.key) }
+        out.labels = keptOrder(out.labels, l.labels, r.labels)
+        out.dependencies = keptOrder(out.dependencies, l.dependencies, r.dependencies)
+        out.comments = keptOrder(out.comments, l.comments, r.comments)
         // Metadata keys.
         var metadata: [JSONMember] = []
         for key in Set(l.metadata.map(\.key) + r.metadata.map(\.key) + ls.metadata.keys + rs.metadata.keys).sorted() {
@@ -205,6 +208,19 @@ extension Ledger {
                 >= (r.updatedAt.unixSeconds, r.updatedAt.nanosecond, r.updatedAt.text) ? l.updatedAt : r.updatedAt
         if l == r { out = l }
         return (out, s, lost)
+    }
+
+    /// A merged set keeps the order one side wrote it in when it holds exactly that side's elements (so a bead
+    /// imported with unsorted dependencies and edited elsewhere merges back to the same line); when it matches
+    /// both sides in different orders, or neither, it stays sorted. Symmetric in `a` and `b`.
+    static func keptOrder<T: Hashable>(_ merged: [T], _ a: [T], _ b: [T]) -> [T] {
+        if a == b { return Set(merged) == Set(a) && merged.count == a.count ? a : merged }
+        let set = Set(merged)
+        let matchesA = set == Set(a) && merged.count == a.count
+        let matchesB = set == Set(b) && merged.count == b.count
+        if matchesA && !matchesB { return a }
+        if matchesB && !matchesA { return b }
+        return merged
     }
 
     static func mergeElements(_ a: [String: ElementStamps], _ b: [String: ElementStamps]) -> [String: ElementStamps] {

@@ -242,13 +242,13 @@ extension LedgerSync {
         let live = replicas.values.filter { $0.wallMillis >= cutoff }
         guard let oldest = live.map(\.stamp).min() else { return 0 }
         let horizon = min(oldest, HLCStamp(wallMillis: cutoff, counter: 0, node: ""))
-        guard pruneHorizons[scope].map({ horizon > $0 }) ?? true else { return 0 }
-        pruneHorizons[scope] = horizon
+        guard pruneHorizons[scope].map({ horizon > $0.horizon && now - $0.checkedMillis >= settings.pruneCheckMillis })
+            ?? true
+        else { return 0 }
+        pruneHorizons[scope] = (horizon, now)
         let due = store.read { state -> Bool in
             guard let ledger = state.scopes[scope] else { return false }
-            var copy = ledger
-            copy.prune(before: horizon)
-            return copy.beads.count != ledger.beads.count || copy.stamps != ledger.stamps
+            return LedgerSync.hasPrunable(ledger, before: horizon)
         }
         guard due else { return 0 }
         let record = TownLedgerState.pruneRecord(scope: scope, before: horizon)
@@ -265,6 +265,19 @@ extension LedgerSync {
         } catch {
             throw .store(.badRecord("\(error)"))
         }
+    }
+
+    /// Whether `Ledger.prune(before:)` would drop anything (a read-only scan, no copy).
+    static func hasPrunable(_ ledger: Ledger, before horizon: HLCStamp) -> Bool {
+        for (id, s) in ledger.stamps {
+            if s.newest < horizon, ledger.beads[id]?.status == .tombstone { return true }
+            for set in [s.labels, s.dependencies, s.comments] {
+                for e in set.values where !e.isPresent {
+                    if let removed = e.removed, removed < horizon { return true }
+                }
+            }
+        }
+        return false
     }
 
     func replicaEntry(_ replica: String, merged: String, ledger: Ledger) -> ReplicaEntry {

@@ -28,7 +28,7 @@ public actor LedgerSync {
     /// Per "remote/scope": the remote value seen last (to notice a history rewritten by force-push).
     var seenRemote: [String: GitOID] = [:]
     /// Per scope: the last pruning horizon applied.
-    var pruneHorizons: [String: HLCStamp] = [:]
+    var pruneHorizons: [String: (horizon: HLCStamp, checkedMillis: Int64)] = [:]
     var pushHook: (@Sendable (_ scope: String, _ commit: GitOID) -> Void)?
     var lastNoticeSync: ContinuousClock.Instant?
     var noticeTask: Task<Void, Never>?

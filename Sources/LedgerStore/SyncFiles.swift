@@ -38,16 +38,18 @@ struct ScopeLines: Sendable, Equatable {
     init() {}
 
     /// The lines of `ledger`, re-encoding only the beads that differ from `previous` (whose lines are `self`).
-    /// Returns the new lines and how many beads changed.
+    /// Returns the new lines and how many beads changed. Stamps are compared first (cheap, and a write always
+    /// changes them), then the beads themselves: a merge can change a bead without changing its stamps (the order
+    /// of a set, `updated_at`).
     func updated(from previous: Ledger, to ledger: Ledger) -> (ScopeLines, Int) {
         var out = self
         var changed = 0
-        for (id, bead) in ledger.beads {
-            let s = ledger.stamps[id]
-            if previous.beads[id] == bead && previous.stamps[id] == s && out.issues[id] != nil { continue }
+        for (id, s) in ledger.stamps {
+            guard let bead = ledger.beads[id] else { continue }
+            if let old = previous.stamps[id], old == s, out.issues[id] != nil, previous.beads[id] == bead { continue }
             changed += 1
             out.issues[id] = BeadCodec.encodeLine(bead)
-            out.stamps[id] = s?.json.compactText
+            out.stamps[id] = s.json.compactText
         }
         for id in previous.beads.keys where ledger.beads[id] == nil {
             changed += 1

@@ -20,9 +20,8 @@ public struct SyncSettings: Sendable {
     /// Pruning horizon: tombstones are dropped only when older than this and behind every live replica, and a
     /// replica silent for longer no longer holds pruning back (it must re-clone): 14 days.
     public var pruneHorizonMillis: Int64 = 14 * 24 * 3_600_000
-    /// A replica rewrites its `replicas.jsonl` line when it commits anyway, or when its line is older than this
-    /// (so a replica that only reads still advances the pruning horizon): 1 hour.
-    public var replicaRefreshMillis: Int64 = 3_600_000
+    /// How often a sync looks for tombstones to prune (a scan of the scope) once the horizon moved: 10 minutes.
+    public var pruneCheckMillis: Int64 = 600_000
     /// Settings of the sync repository (`.beads/repo`) and of remote access (credentials, certificates).
     public var git = GitSettings()
     /// The wall clock, Unix nanoseconds (commit times, replica lines). Default: the system clock.

@@ -30,6 +30,7 @@ final class TestReplica: @unchecked Sendable {
         s.backoffBase = .milliseconds(5)
         s.backoffCap = .milliseconds(100)
         s.maxPushAttempts = 50
+        s.pruneCheckMillis = 0
         return s
     }
 
@@ -43,7 +44,7 @@ final class TestReplica: @unchecked Sendable {
         let db = self.db
         return await DedicatedThread.run { () -> Result<(LedgerOp, Bead?), LedgerDatabaseError> in
             do throws(LedgerDatabaseError) {
-                let r = try db.write(scope: "t", routing: nil, make)
+                let r = try db.write(scope: nil, routing: nil, make)
                 return .success((r.op, r.bead))
             } catch {
                 return .failure(error)
