@@ -13,16 +13,13 @@ extension BDSupport {
         return try await withLedger(context) { db in
             var out: [Bead] = []
             for id in ids {
-                let current = try db.read { state in try bead(id, in: state).bead }
-                var last = current
-                for change in try changes(current, actor) {
-                    let (_, bead) = try db.write(scope: nil, routing: current.id) {
-                        (_, clock) throws(LedgerError) -> LedgerOp in
-                        LedgerOp(actor: actor, stamp: clock.stamp, time: clock.time, change: change)
-                    }
-                    if let bead { last = bead }
+                // One all-or-nothing write per issue: every change of this command, or none.
+                let beads = try db.write(scope: nil, routing: id, actor: actor) {
+                    (ledger) throws(LedgerError) -> [LedgerChange] in
+                    guard let current = ledger.bead(id) else { throw .beadNotFound(id) }
+                    return try changes(current, actor)
                 }
-                out.append(last)
+                if let last = beads.last, let bead = last { out.append(bead) }
             }
             return out
         }
@@ -116,7 +113,8 @@ public struct BDUpdateCommand: CLICommand {
             (self.fields, self.close, addLabels, removeLabels, self.metadata.map { [$0.0, $0.1] }, self.claim)
         let remoteClaim = claim && BDClaimSync.remoteConfigured(context)
         let localClaim = claim && !remoteClaim
-        var updated = try await BDSupport.edit(ids, context: context) { bead, actor in
+        let onlyRemoteClaim = remoteClaim && fields.isEmpty && !close && add.isEmpty && remove.isEmpty && metadata.isEmpty
+        var updated = onlyRemoteClaim ? [] : try await BDSupport.edit(ids, context: context) { bead, actor in
             var changes: [LedgerChange] = []
             if !fields.isEmpty { changes.append(.update(id: bead.id, fields: fields)) }
             if !add.isEmpty || !remove.isEmpty { changes.append(.labels(id: bead.id, add: add, remove: remove)) }
@@ -125,7 +123,7 @@ public struct BDUpdateCommand: CLICommand {
             if close { changes.append(.close(id: bead.id, reason: "Closed")) }
             return changes
         }
-        if remoteClaim { updated = try await BDClaimSync.claim(updated.map(\.id), context) }
+        if remoteClaim { updated = try await BDClaimSync.claim(ids, context) }
         BDSupport.printEdited(updated, verb: "Updated issue:", context)
     }
 }
