@@ -113,7 +113,8 @@ public enum SyncBenchmarks {
         for i in 0..<100 {
             await replicas[0].write { ledger, clock in
                 let spec = NewBead(title: "seed \(i)")
-                return (try? ledger.prepareCreate(spec, actor: "bench", stamp: clock.stamp, time: clock.time)).map(\.change)
+                return (try? ledger.prepareCreate(spec, actor: "bench", stamp: clock.stamp, time: clock.time)).map(
+                    \.change)
             }
         }
         for r in replicas { _ = try await r.engine.sync(r.db) }
@@ -133,7 +134,8 @@ public enum SyncBenchmarks {
                 await r.engine.watch(interval: interval) { () throws(SyncError) in
                     if partitions.isCut(i) { throw .noRemote("partitioned") }
                     return (r.db, false)
-                } onSync: { _ in }
+                } onSync: { _ in
+                }
             }
         }
         // Writers: one task per replica, updates spread evenly, random partitions toggled as they go.
@@ -178,7 +180,8 @@ public enum SyncBenchmarks {
         let repack = try await remoteRepo.repack()
         let per1000 = { (bytes: Int) in (bytes - startBytes) * 1_000 / max(updates, 1) }
         return SyncConvergenceResult(
-            replicas: count, updates: updates, intervalMillis: Int(interval.components.seconds * 1_000)
+            replicas: count, updates: updates,
+            intervalMillis: Int(interval.components.seconds * 1_000)
                 + Int(interval.components.attoseconds / 1_000_000_000_000_000),
             convergenceMillis: milliseconds(converged), commits: commits,
             remoteBytesPer1000Before: per1000(repack.bytesBefore), remoteBytesPer1000After: per1000(repack.bytesAfter),

@@ -131,10 +131,12 @@ extension LedgerSync {
         if !badIssues.isEmpty {
             result.warnings.append(
                 "\(where_): issues.jsonl line\(badIssues.count == 1 ? "" : "s") "
-                    + "\(badIssues.prefix(5).map(String.init).joined(separator: ", ")) unreadable (no bead id): skipped")
+                    + "\(badIssues.prefix(5).map(String.init).joined(separator: ", ")) unreadable (no bead id): skipped"
+            )
         }
         if !badStamps.isEmpty || badReplicas > 0 {
-            result.warnings.append("\(where_): \(badStamps.count + badReplicas) unreadable stamps/replicas lines skipped")
+            result.warnings.append(
+                "\(where_): \(badStamps.count + badReplicas) unreadable stamps/replicas lines skipped")
         }
         let parsed = LedgerSync.parseChanged(
             issues: issues, stamps: stamps, against: tip.lines, commitMillis: commitMillis, where: where_)
@@ -163,7 +165,9 @@ extension LedgerSync {
         result.pruned += try await pruneIfDue(scope, replicas: replicas, store: store)
         let ledger = store.read { $0.scopes[scope]! }
         let lines: ScopeLines
-        if let previous = tip.ledger { lines = tip.lines.updated(from: previous, to: ledger).0 } else {
+        if let previous = tip.ledger {
+            lines = tip.lines.updated(from: previous, to: ledger).0
+        } else {
             lines = ScopeLines(ledger: ledger)
         }
         if lines.issues == issues && lines.stamps == stamps && replicas == remoteReplicas
@@ -242,8 +246,9 @@ extension LedgerSync {
         let live = replicas.values.filter { $0.wallMillis >= cutoff }
         guard let oldest = live.map(\.stamp).min() else { return 0 }
         let horizon = min(oldest, HLCStamp(wallMillis: cutoff, counter: 0, node: ""))
-        guard pruneHorizons[scope].map({ horizon > $0.horizon && now - $0.checkedMillis >= settings.pruneCheckMillis })
-            ?? true
+        guard
+            pruneHorizons[scope].map({ horizon > $0.horizon && now - $0.checkedMillis >= settings.pruneCheckMillis })
+                ?? true
         else { return 0 }
         pruneHorizons[scope] = (horizon, now)
         let due = store.read { state -> Bool in
@@ -296,7 +301,8 @@ extension LedgerSync {
             "replicas.jsonl": Data(ReplicaEntry.encode(replicas).utf8),
         ]
         let seconds = settings.wallClockNanos() / 1_000_000_000
-        let signature = GitSignature(name: "gastown ledger \(replica)", email: "\(replica)@ledger.gastown", time: seconds)
+        let signature = GitSignature(
+            name: "gastown ledger \(replica)", email: "\(replica)@ledger.gastown", time: seconds)
         do {
             let tree = try await repo.writeTree(files: files)
             return try await repo.commit(tree: tree, parents: parents, message: message, author: signature)

@@ -95,8 +95,9 @@ public actor LedgerSync {
             let remoteScopes = try await scopesOn(remote, repo)
             let local = Set(database.store.read { $0.scopeNames })
             for scope in remoteScopes.sorted() where !local.contains(scope) && BeadID.isValidPrefix(scope) {
-                do { try await DedicatedThread.run { () throws(LedgerDatabaseError) in try database.addScope(scope) } }
-                catch { throw .store(error) }
+                do {
+                    try await DedicatedThread.run { () throws(LedgerDatabaseError) in try database.addScope(scope) }
+                } catch { throw .store(error) }
             }
             for scope in database.store.read({ $0.scopeNames }) {
                 report.scopes.append(try await syncScope(scope, with: remote, database: database, repo: repo))
@@ -260,7 +261,8 @@ public actor LedgerSync {
         do {
             let files = try await LedgerSync.readFiles(oid, repo)
             var cache = ScopeCache(commit: oid)
-            cache.lines = ScopeLines(issues: ScopeLines.split(files.issues).lines, stamps: ScopeLines.split(files.stamps).lines)
+            cache.lines = ScopeLines(
+                issues: ScopeLines.split(files.issues).lines, stamps: ScopeLines.split(files.stamps).lines)
             cache.replicas = ReplicaEntry.decode(files.replicas).entries
             caches[scope] = cache
             return cache
@@ -283,7 +285,8 @@ public actor LedgerSync {
         if let previous = cache.ledger { return cache.lines.updated(from: previous, to: ledger) }
         let lines = ScopeLines(ledger: ledger)
         var changed = 0
-        for (id, line) in lines.issues where cache.lines.issues[id] != line || cache.lines.stamps[id] != lines.stamps[id] {
+        for (id, line) in lines.issues
+        where cache.lines.issues[id] != line || cache.lines.stamps[id] != lines.stamps[id] {
             changed += 1
         }
         for id in cache.lines.issues.keys where lines.issues[id] == nil { changed += 1 }

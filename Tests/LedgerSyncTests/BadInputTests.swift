@@ -48,7 +48,8 @@ import Testing
         _ = try await r.create("local")
         let before = r.exported
         let error = try #require(await failure(r))
-        #expect(error.description.contains("is not a git repository") || error.description.contains("remote origin"),
+        #expect(
+            error.description.contains("is not a git repository") || error.description.contains("remote origin"),
             "\(error)")
         try await Self.expectIntactAndUsable(r, before: before)
     }
@@ -84,7 +85,9 @@ import Testing
         var lines = try await remote.file("issues.jsonl").split(separator: "\n").map(String.init)
         for i in lines.indices {
             if lines[i].contains("\"\(y)\"") { lines[i] = "{\"id\":\"\(y)\",\"title\": oops not json" }
-            if lines[i].contains("\"\(z)\"") { lines[i] = lines[i].replacingOccurrences(of: "Will be retitled", with: "Retitled by hand") }
+            if lines[i].contains("\"\(z)\"") {
+                lines[i] = lines[i].replacingOccurrences(of: "Will be retitled", with: "Retitled by hand")
+            }
         }
         try await remote.commitFiles([
             "issues.jsonl": lines.joined(separator: "\n") + "\n", "stamps.jsonl": try await remote.file("stamps.jsonl"),
@@ -119,7 +122,8 @@ import Testing
         try await remote.commitFiles(
             ["issues.jsonl": other.exported.issues, "stamps.jsonl": other.exported.stamps], rewrite: true)
         let report = try await a.sync()
-        #expect(report.warnings.contains { $0.contains("remote origin") && $0.contains("rewritten") }, "\(report.warnings)")
+        #expect(
+            report.warnings.contains { $0.contains("remote origin") && $0.contains("rewritten") }, "\(report.warnings)")
         #expect(a.ledger.bead(x) != nil && a.ledger.bead(y) != nil)
         let onRemote = try await remote.file("issues.jsonl")
         #expect(onRemote.contains(x) && onRemote.contains(y))

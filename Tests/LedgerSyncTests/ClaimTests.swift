@@ -87,9 +87,13 @@ import Testing
         #expect(first.status == 0 && first.stdout.contains("Claimed"), "\(first)")
         let second = try await BuiltBinaries.run(.bd, ["-C", a.path, "ready", "--claim", "--actor", "bob"])
         #expect(second.status != 0 && second.stderr.contains("no ready work"), "\(second)")
-        let third = try await BuiltBinaries.run(.bd, ["-C", a.path, "update", "--claim", "--actor", "bob",
-            first.stdout.components(separatedBy: " ").first { $0.hasPrefix("lc-") }?
-                .trimmingCharacters(in: CharacterSet(charactersIn: ":\n")) ?? "lc-x"])
+        let third = try await BuiltBinaries.run(
+            .bd,
+            [
+                "-C", a.path, "update", "--claim", "--actor", "bob",
+                first.stdout.components(separatedBy: " ").first { $0.hasPrefix("lc-") }?
+                    .trimmingCharacters(in: CharacterSet(charactersIn: ":\n")) ?? "lc-x",
+            ])
         #expect(third.status != 0 && third.stderr.contains("already claimed by alice"), "\(third)")
     }
 }

@@ -54,7 +54,8 @@ enum ConvergenceChecker {
                     problems.append("\(id): deleted at \(last.op.stamp) and back without a later status write")
                 }
             }
-            func checkSet(_ name: String, _ path: KeyPath<BeadStamps, [String: ElementStamps]>, _ present: Set<String>) {
+            func checkSet(_ name: String, _ path: KeyPath<BeadStamps, [String: ElementStamps]>, _ present: Set<String>)
+            {
                 var events: [String: (HLCStamp, Bool)] = [:]
                 for w in writes {
                     for (key, e) in w.stamps[keyPath: path] {
@@ -64,7 +65,8 @@ enum ConvergenceChecker {
                     }
                 }
                 for (key, (stamp, added)) in events where present.contains(key) != added {
-                    problems.append("\(id): \(name) \(key) should be \(added ? "present" : "absent") (last at \(stamp))")
+                    problems.append(
+                        "\(id): \(name) \(key) should be \(added ? "present" : "absent") (last at \(stamp))")
                 }
             }
             checkSet("label", \.labels, Set(bead.labels))
@@ -146,8 +148,7 @@ enum ConvergenceChecker {
         }
         let edited = try #require(log.last { $0.op.change.isTitleUpdate }?.id)
         #expect(!ConvergenceChecker.check(log, final: try tampered(edited) { $0.title = "tampered" }).isEmpty)
-        if let deleted = log.last(where: { $0.bead.status == .tombstone && final.beads[$0.id]?.status == .tombstone })
-        {
+        if let deleted = log.last(where: { $0.bead.status == .tombstone && final.beads[$0.id]?.status == .tombstone }) {
             #expect(!ConvergenceChecker.check(log, final: try tampered(deleted.id) { $0.status = .open }).isEmpty)
         }
     }
@@ -206,7 +207,9 @@ enum RandomWrites {
         case 15: return .change { _ in .close(id: id, reason: "done \(step)") }
         case 16: return .change { _ in .reopen(id: id) }
         case 17: return .change { _ in .delete(id: id, reason: "gone \(step)") }
-        case 18: return .change { _ in .setMetadata(id: id, key: "k\(n % 3)", value: n % 4 == 0 ? nil : .string("v\(step)")) }
+        case 18:
+            return .change { _ in .setMetadata(id: id, key: "k\(n % 3)", value: n % 4 == 0 ? nil : .string("v\(step)"))
+            }
         default: return .change { _ in .update(id: id, fields: [.owner("owner\(n % 3)"), .design("d\(step)")]) }
         }
     }

@@ -44,7 +44,8 @@ import Testing
         let bd = try BuiltBinaries.path(of: .bd)
         let remote = try await TestRemote()
         let store = try TempDir(prefix: "gt-sync-crash")
-        let initOut = try await BuiltBinaries.run(.bd, ["-C", store.path, "init", "--prefix", "kc", "--remote", remote.path])
+        let initOut = try await BuiltBinaries.run(
+            .bd, ["-C", store.path, "init", "--prefix", "kc", "--remote", remote.path])
         #expect(initOut.status == 0, "\(initOut)")
         var rng = SplitMix64(seed: 0x6b69_6c6c)
         var acknowledged: [String] = []
@@ -57,7 +58,8 @@ import Testing
             }
             let delay = Int(rng.next() % 60)
             let run = try await KillableProcess.run(
-                executable: bd, ["-C", store.path, "sync"], output: store.join("sync-\(round).out"), killAfterMillis: delay)
+                executable: bd, ["-C", store.path, "sync"], output: store.join("sync-\(round).out"),
+                killAfterMillis: delay)
             if run.status == 128 + SIGKILL { killed += 1 }
         }
         #expect(killed > 0, "some syncs were killed mid-way")
@@ -65,7 +67,8 @@ import Testing
         #expect(final.status == 0, "\(final)")
         let onRemote = try await remote.file("issues.jsonl", scope: "kc")
         let ids = Set(try BeadCodec.decodeJSONL(onRemote).map(\.id))
-        #expect(Set(acknowledged).subtracting(ids).isEmpty, "missing on the remote: \(Set(acknowledged).subtracting(ids))")
+        #expect(
+            Set(acknowledged).subtracting(ids).isEmpty, "missing on the remote: \(Set(acknowledged).subtracting(ids))")
         // A fresh clone holds them all too.
         let clone = try TempDir(prefix: "gt-sync-crash-clone")
         let cloned = try await BuiltBinaries.run(.bd, ["-C", clone.path, "init", "--remote", remote.path])

@@ -22,7 +22,9 @@ import Testing
             switch rng.next() % 5 {
             case 0: out[at] = UInt8(truncatingIfNeeded: rng.next())
             case 1: out.remove(at: at)
-            case 2: out.insert([UInt8(ascii: "\""), UInt8(ascii: "{"), 0x0A, UInt8(ascii: "\\"), 0][Int(rng.next() % 5)], at: at)
+            case 2:
+                out.insert(
+                    [UInt8(ascii: "\""), UInt8(ascii: "{"), 0x0A, UInt8(ascii: "\\"), 0][Int(rng.next() % 5)], at: at)
             case 3: out.removeSubrange(at..<min(out.count, at + Int(rng.next() % 40)))
             default: out.insert(contentsOf: out[at..<min(out.count, at + 30)], at: at)
             }
@@ -36,9 +38,10 @@ import Testing
         let x = try await r.create("fuzz base")
         let y = try await r.create("second <&> \u{2028} \"quoted\"")
         _ = await r.change(.labels(id: x, add: ["a", "b"], remove: []))
-        _ = await r.change(.addDependency(
-            id: y, Dependency(issueID: y, dependsOnID: x, type: .blocks, createdAt: Timestamp(unixNanos: 1)),
-            allowCycles: false))
+        _ = await r.change(
+            .addDependency(
+                id: y, Dependency(issueID: y, dependsOnID: x, type: .blocks, createdAt: Timestamp(unixNanos: 1)),
+                allowCycles: false))
         _ = await r.change(.delete(id: x, reason: "gone"))
         return r.exported
     }

@@ -59,8 +59,9 @@ final class TestReplica: @unchecked Sendable {
         return try result.get().0.beadID!
     }
 
-    func change(_ change: LedgerChange, actor: String = "tester") async -> Result<(LedgerOp, Bead?), LedgerDatabaseError>
-    {
+    func change(_ change: LedgerChange, actor: String = "tester") async -> Result<
+        (LedgerOp, Bead?), LedgerDatabaseError
+    > {
         await write { _, clock in LedgerOp(actor: actor, stamp: clock.stamp, time: clock.time, change: change) }
     }
 
@@ -92,7 +93,8 @@ final class TestRemote: @unchecked Sendable {
 
     func file(_ name: String, scope: String = "t") async throws -> String {
         let repo = try await GitRepository.open(at: path)
-        return String(decoding: try await repo.readFile(name, at: "refs/heads/ledger/\(scope)") ?? Data(), as: UTF8.self)
+        return String(
+            decoding: try await repo.readFile(name, at: "refs/heads/ledger/\(scope)") ?? Data(), as: UTF8.self)
     }
 }
 
@@ -137,7 +139,8 @@ enum KillableProcess {
         process.standardInput = FileHandle.nullDevice
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { p in
-                continuation.resume(returning: p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus)
+                continuation.resume(
+                    returning: p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus)
             }
             do { try process.run() } catch {
                 process.terminationHandler = nil

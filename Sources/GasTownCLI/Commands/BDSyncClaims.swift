@@ -93,7 +93,8 @@ enum BDReadyClaim {
             }
         }
         guard let first else {
-            throw CLIError("no ready work to claim", hint: "bd ready lists it; bd blocked shows what waits", code: "none")
+            throw CLIError(
+                "no ready work to claim", hint: "bd ready lists it; bd blocked shows what waits", code: "none")
         }
         let claimed: [Bead]
         if BDClaimSync.remoteConfigured(context) {

@@ -78,7 +78,9 @@ public struct BDRemoteAddCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "add", abstract: "Add a ledger remote (a path, file://, ssh or https URL)",
-            arguments: [ArgumentSpec("name", help: "remote name, e.g. origin"), ArgumentSpec("url", help: "URL or path")])
+            arguments: [
+                ArgumentSpec("name", help: "remote name, e.g. origin"), ArgumentSpec("url", help: "URL or path"),
+            ])
     }
     var name: String
     var url: String
@@ -88,12 +90,14 @@ public struct BDRemoteAddCommand: CLICommand {
     }
     public func run(_ context: CommandContext) async throws {
         let layout = StoreLayout(beadsDirectory: try context.beadsStore().path)
-        let url = GitRemoteURL.isLocal(self.url) && !self.url.hasPrefix("file://") ? context.absolutePath(self.url) : self.url
+        let url =
+            GitRemoteURL.isLocal(self.url) && !self.url.hasPrefix("file://") ? context.absolutePath(self.url) : self.url
         do { try SyncConfig.add(SyncRemote(name: name, url: url), to: layout) } catch {
             throw CLIError(error.description, code: "invalid")
         }
         if context.jsonMode {
-            BDSupport.printJSON(.object([JSONMember("name", .string(name)), JSONMember("url", .string(url))]), context.console)
+            BDSupport.printJSON(
+                .object([JSONMember("name", .string(name)), JSONMember("url", .string(url))]), context.console)
         } else {
             context.console.out("✓ Added remote \(name) \(url)")
         }
@@ -109,9 +113,10 @@ public struct BDRemoteListCommand: CLICommand {
     public func run(_ context: CommandContext) async throws {
         let remotes = SyncConfig.remotes(StoreLayout(beadsDirectory: try context.beadsStore().path))
         if context.jsonMode {
-            BDSupport.printJSON(
-                .array(remotes.map { .object([JSONMember("name", .string($0.name)), JSONMember("url", .string($0.url))]) }),
-                context.console)
+            let items: [LedgerJSON] = remotes.map {
+                .object([JSONMember("name", .string($0.name)), JSONMember("url", .string($0.url))])
+            }
+            BDSupport.printJSON(.array(items), context.console)
         } else if remotes.isEmpty {
             context.console.out("No remotes: add one with 'bd remote add origin URL'")
         } else {
@@ -132,7 +137,9 @@ public struct BDRemoteRemoveCommand: CLICommand {
     public func run(_ context: CommandContext) async throws {
         let layout = StoreLayout(beadsDirectory: try context.beadsStore().path)
         do { try SyncConfig.remove(name, from: layout) } catch { throw CLIError(error.description, code: "not_found") }
-        if !context.jsonMode { context.console.out("✓ Removed remote \(name)") } else {
+        if !context.jsonMode {
+            context.console.out("✓ Removed remote \(name)")
+        } else {
             BDSupport.printJSON(.object([JSONMember("removed", .string(name))]), context.console)
         }
     }
@@ -291,7 +298,9 @@ enum BDSyncSupport {
     /// `bd init --remote URL` after the store was created: makes the remote exist (a missing path or an empty
     /// directory becomes a bare repository), records it as `origin`, and syncs: a remote with a ledger is cloned
     /// (every scope), an empty one gets this store's scopes.
-    static func attachRemote(url raw: String, beadsDirectory: String, _ context: CommandContext) async throws -> SyncReport {
+    static func attachRemote(url raw: String, beadsDirectory: String, _ context: CommandContext) async throws
+        -> SyncReport
+    {
         let url = GitRemoteURL.isLocal(raw) && !raw.hasPrefix("file://") ? context.absolutePath(raw) : raw
         if GitRemoteURL.isLocal(url) {
             let path = GitRemoteURL.localPath(url)
