@@ -148,6 +148,11 @@ final class Recorder<T>: @unchecked Sendable {
         let result = try await watched
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("Stopped."), "\(result.output)")
+        // init --remote with an unreachable remote fails and leaves no store behind.
+        let fresh = try TempDir(prefix: "gt-sync-cmd-init")
+        let failed = try await BuiltBinaries.run(.bd, ["-C", fresh.path, "init", "--remote", "https://127.0.0.1:1/x.git"])
+        #expect(failed.status != 0 && failed.stderr.contains("cannot reach remote origin"), "\(failed)")
+        #expect(!FileManager.default.fileExists(atPath: fresh.path + "/.beads"))
         #expect(try await BuiltBinaries.run(.bd, ["-C", a.path, "remote", "remove", "origin"]).status == 0)
         let gone = try await BuiltBinaries.run(.bd, ["-C", a.path, "remote", "list"])
         #expect(gone.stdout.contains("No remotes"), "\(gone)")

@@ -316,7 +316,15 @@ enum BDSyncSupport {
             throw CLIError(error.description, code: "invalid")
         }
         let engine = LedgerSync(layout: layout)
-        return try await withDatabase(layout) { db async throws(SyncError) in try await engine.sync(db) }
+        do {
+            return try await withDatabase(layout) { db async throws(SyncError) in try await engine.sync(db) }
+        } catch let error as CLIError {
+            // The store was created by this very command: a failed init leaves nothing behind.
+            try? FileManager.default.removeItem(atPath: beadsDirectory)
+            throw CLIError(
+                "bd init --remote failed: \(error.message)", hint: "no store was created; check the URL and try again",
+                code: error.code)
+        }
     }
 }
 
