@@ -91,6 +91,7 @@ public actor LedgerSync {
         let repo = try await openRepository()
         var report = SyncReport()
         for remote in remotes {
+            try await rememberTrackingRefs(remote, repo)
             try await fetch(remote, repo)
             let remoteScopes = try await scopesOn(remote, repo)
             let local = Set(database.store.read { $0.scopeNames })
@@ -116,6 +117,18 @@ public actor LedgerSync {
 
     func release() {
         if syncWaiters.isEmpty { syncing = false } else { syncWaiters.removeFirst().resume() }
+    }
+
+    /// Takes the remote-tracking refs as they were before the fetch as the values last seen on `remote` (they
+    /// persist in the repository), so a new engine also notices a history rewritten since the last sync.
+    func rememberTrackingRefs(_ remote: SyncRemote, _ repo: GitRepository) async throws(SyncError) {
+        let prefix = "refs/remotes/\(remote.name)/ledger/"
+        let branches: [GitBranch]
+        do { branches = try await repo.branches(.remote) } catch { throw .repository(error) }
+        for b in branches where b.reference.hasPrefix(prefix) {
+            let key = remote.name + "/" + String(b.reference.dropFirst(prefix.count))
+            if seenRemote[key] == nil { seenRemote[key] = b.target }
+        }
     }
 
     /// Fetches every ledger branch of `remote` into `refs/remotes/<name>/ledger/*`.

@@ -121,7 +121,9 @@ import Testing
         let y = try await other.create("From the rewritten history")
         try await remote.commitFiles(
             ["issues.jsonl": other.exported.issues, "stamps.jsonl": other.exported.stamps], rewrite: true)
-        let report = try await a.sync()
+        // A new engine (as a new `bd sync` process) notices it too, from the remote-tracking ref it left.
+        let fresh = LedgerSync(layout: a.layout, settings: TestReplica.fastSettings)
+        let report = try await fresh.sync(a.db)
         #expect(
             report.warnings.contains { $0.contains("remote origin") && $0.contains("rewritten") }, "\(report.warnings)")
         #expect(a.ledger.bead(x) != nil && a.ledger.bead(y) != nil)

@@ -78,7 +78,10 @@ enum ConvergenceChecker {
 }
 
 @Suite(.serialized) struct ConvergenceTests {
-    static let seeds: [UInt64] = [11, 12, 13]
+    /// Seeds 11, 12, 13; `GT_SYNC_SEEDS=21,22,…` runs others (for exploring, not in CI).
+    static let seeds: [UInt64] =
+        ProcessInfo.processInfo.environment["GT_SYNC_SEEDS"]?.split(separator: ",").compactMap { UInt64($0) }
+        ?? [11, 12, 13]
 
     /// 3 replicas of one bare remote, 1,000 seeded random writes each seed, interleaved with syncs (some
     /// concurrent), replicas cut off for stretches; then heal and sync: byte-identical JSONL everywhere, and
