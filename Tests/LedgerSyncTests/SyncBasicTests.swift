@@ -95,6 +95,35 @@ import Testing
         #expect(reopened.read { $0.scopes["t"]!.exportStampsJSONL() } == before.stamps)
     }
 
+    /// Writes acknowledged while syncs (with merges) are in flight are all on the remote after the next sync.
+    @Test func writesDuringASyncAreNeverDropped() async throws {
+        let remote = try await TestRemote()
+        let a = try TestReplica(name: "a", remote: remote.path)
+        let b = try TestReplica(name: "b", remote: remote.path)
+        defer {
+            a.close()
+            b.close()
+        }
+        let writer = Task {
+            var ids: [String] = []
+            for i in 0..<40 { ids.append(try await a.create("in flight \(i)")) }
+            return ids
+        }
+        for i in 0..<6 {
+            _ = try await b.create("from b \(i)")
+            async let one = a.sync()
+            async let two = b.sync()
+            _ = try await (one, two)
+        }
+        let ids = try await writer.value
+        try await a.sync()
+        try await b.sync()
+        let onRemote = Set(try BeadCodec.decodeJSONL(try await remote.file("issues.jsonl")).map(\.id))
+        #expect(Set(ids).subtracting(onRemote).isEmpty)
+        #expect(onRemote.count == 46)
+        #expect(b.exported.issues == a.exported.issues)
+    }
+
     @Test func renderedFilesAreTheLedgersExport() async throws {
         let remote = try await TestRemote()
         let a = try TestReplica(name: "a", remote: remote.path)
