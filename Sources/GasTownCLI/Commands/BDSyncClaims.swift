@@ -53,6 +53,11 @@ enum BDClaimSync {
                             change: .claim(id: current.id, assignee: actor, node: replica, expectedEpoch: expected))
                     }.bead
                 } catch {
+                    if case .ledger(.alreadyClaimed(let id, let holder, _, let epoch)) = error {
+                        // Someone's claim landed before ours was written (our sync just brought it in).
+                        throw CLIError(
+                            "claim of \(id) lost: already claimed by \(holder) at epoch \(epoch)", code: "claim_lost")
+                    }
                     throw BDSupport.cliError(error)
                 }
             }
