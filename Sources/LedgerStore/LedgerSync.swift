@@ -67,8 +67,9 @@ public actor LedgerSync {
             if FileManager.default.fileExists(atPath: path + "/HEAD") {
                 repo = try await GitRepository.open(at: path, settings: settings.git)
             } else {
-                repo = try await GitRepository.create(
-                    at: path, bare: true, initialHead: "ledger/main", settings: settings.git)
+                // HEAD names a branch no scope can have (scope branches are ledger/<prefix>), so moving a scope
+                // branch never meets libgit2's refusal to force-update the current HEAD.
+                repo = try await GitRepository.create(at: path, bare: true, initialHead: "sync", settings: settings.git)
             }
         } catch {
             throw .repository(error)

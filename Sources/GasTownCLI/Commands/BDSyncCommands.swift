@@ -306,7 +306,11 @@ enum BDSyncSupport {
             let path = GitRemoteURL.localPath(url)
             let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? nil
             if !FileManager.default.fileExists(atPath: path) || entries?.isEmpty == true {
-                do { _ = try await GitRepository.create(at: path, bare: true) } catch {
+                // HEAD names this store's scope branch, so a plain `git clone` of the remote checks it out.
+                let head = LedgerDatabase.readConfigPrefix(StoreLayout(beadsDirectory: beadsDirectory)).map {
+                    "ledger/\($0)"
+                }
+                do { _ = try await GitRepository.create(at: path, bare: true, initialHead: head ?? "main") } catch {
                     throw CLIError("cannot create the remote repository at \(path): \(error)", code: "sync_failed")
                 }
             }
