@@ -138,9 +138,18 @@ extension LedgerSync {
             result.warnings.append(
                 "\(where_): \(badStamps.count + badReplicas) unreadable stamps/replicas lines skipped")
         }
-        let parsed = LedgerSync.parseChanged(
+        var parsed = LedgerSync.parseChanged(
             issues: issues, stamps: stamps, against: tip.lines, commitMillis: commitMillis, where: where_)
         result.warnings += parsed.warnings
+        // DESIGN §3: a stamp more than maxDrift ahead of the local clock is refused (it would win every merge).
+        let limit = settings.wallClockNanos() / 1_000_000 + HLCSettings().maxDriftMillis
+        for i in parsed.stamps.indices.reversed() where parsed.stamps[i].newest.wallMillis > limit {
+            result.warnings.append(
+                "\(where_): bead \(parsed.beads[i].id) carries stamp \(parsed.stamps[i].newest), more than "
+                    + "\(HLCSettings().maxDriftMillis / 1_000) s ahead of this clock: skipped (check that node's clock)")
+            parsed.beads.remove(at: i)
+            parsed.stamps.remove(at: i)
+        }
         if !parsed.beads.isEmpty {
             let record = TownLedgerState.mergeRecord(
                 scope: scope, remote: remote.name, commit: remoteCommit.hex, beads: parsed.beads, stamps: parsed.stamps)

@@ -107,6 +107,38 @@ import Testing
         #expect(a.exported.issues == b.exported.issues)
     }
 
+    /// A remote stamp far ahead of the local clock is refused with a warning naming the remote; the rest merges.
+    @Test func stampsFromTheFutureAreRefused() async throws {
+        let remote = try await TestRemote()
+        let a = try TestReplica(name: "a", remote: remote.path)
+        let b = try TestReplica(name: "b", remote: remote.path)
+        defer {
+            a.close()
+            b.close()
+        }
+        let x = try await a.create("Normal")
+        let y = try await a.create("From the future")
+        try await a.sync()
+        try await b.sync()
+        _ = try await a.change(.update(id: y, fields: [.title("Far ahead")])).get()
+        _ = try await a.change(.update(id: x, fields: [.title("Normal edit")])).get()
+        let future = HLCStamp(wallMillis: 4_102_444_800_000, counter: 0, node: "skewed")
+        let stamps = a.exported.stamps.split(separator: "\n").map { line -> String in
+            guard line.contains("\"\(y)\"") else { return String(line) }
+            var s = try! BeadStamps(json: try! JSONValue.parse(String(line)))
+            s.fields[.title] = future
+            return s.json.compactText
+        }
+        try await remote.commitFiles([
+            "issues.jsonl": a.exported.issues, "stamps.jsonl": stamps.joined(separator: "\n") + "\n",
+        ])
+        let report = try await b.sync()
+        #expect(report.warnings.contains { $0.contains("remote origin") && $0.contains(y) && $0.contains("ahead") })
+        #expect(b.ledger.bead(x)?.title == "Normal edit")
+        #expect(b.ledger.bead(y)?.title == "From the future")
+        #expect(b.db.read { $0.maxStamp } < future)
+    }
+
     /// History rewritten by force-push: a warning names the remote, the state merge keeps everything, and the next
     /// push carries the union.
     @Test func historyRewrittenByForcePush() async throws {
