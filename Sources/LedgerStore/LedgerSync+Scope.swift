@@ -146,7 +146,8 @@ extension LedgerSync {
         for i in parsed.stamps.indices.reversed() where parsed.stamps[i].newest.wallMillis > limit {
             result.warnings.append(
                 "\(where_): bead \(parsed.beads[i].id) carries stamp \(parsed.stamps[i].newest), more than "
-                    + "\(HLCSettings().maxDriftMillis / 1_000) s ahead of this clock: skipped (check that node's clock)")
+                    + "\(HLCSettings().maxDriftMillis / 1_000) s ahead of this clock: skipped (check that node's clock)"
+            )
             parsed.beads.remove(at: i)
             parsed.stamps.remove(at: i)
         }

@@ -78,6 +78,25 @@ import Testing
         }
     }
 
+    /// `bd ready --claim` on two stores of one remote with one ready bead: one claims it, the other is told.
+    @Test func readyClaimThroughTheRemote() async throws {
+        let remote = try await TestRemote()
+        let a = try TempDir(prefix: "gt-rclaim-a")
+        let b = try TempDir(prefix: "gt-rclaim-b")
+        #expect(
+            try await BuiltBinaries.run(.bd, ["-C", a.path, "init", "--prefix", "rc", "--remote", remote.path]).status
+                == 0)
+        _ = try await BuiltBinaries.run(.bd, ["-C", a.path, "create", "the only work", "--silent"])
+        #expect(try await BuiltBinaries.run(.bd, ["-C", a.path, "sync"]).status == 0)
+        #expect(try await BuiltBinaries.run(.bd, ["-C", b.path, "init", "--remote", remote.path]).status == 0)
+        async let one = BuiltBinaries.run(.bd, ["-C", a.path, "ready", "--claim", "--actor", "alice"])
+        async let two = BuiltBinaries.run(.bd, ["-C", b.path, "ready", "--claim", "--actor", "bob"])
+        let (first, second) = try await (one, two)
+        #expect([first.status, second.status].filter { $0 == 0 }.count == 1, "\(first)\n\(second)")
+        let loser = first.status == 0 ? second : first
+        #expect(loser.stderr.contains("lost") || loser.stderr.contains("no ready work"), "\(loser)")
+    }
+
     /// `bd ready --claim` without a remote: a compare-and-swap on the local store; the next one takes the next.
     @Test func readyClaimWithoutARemoteIsALocalCompareAndSwap() async throws {
         let a = try TempDir(prefix: "gt-claim-local")

@@ -150,7 +150,8 @@ final class Recorder<T>: @unchecked Sendable {
         #expect(result.output.contains("Stopped."), "\(result.output)")
         // init --remote with an unreachable remote fails and leaves no store behind.
         let fresh = try TempDir(prefix: "gt-sync-cmd-init")
-        let failed = try await BuiltBinaries.run(.bd, ["-C", fresh.path, "init", "--remote", "https://127.0.0.1:1/x.git"])
+        let failed = try await BuiltBinaries.run(
+            .bd, ["-C", fresh.path, "init", "--remote", "https://127.0.0.1:1/x.git"])
         #expect(failed.status != 0 && failed.stderr.contains("cannot reach remote origin"), "\(failed)")
         #expect(!FileManager.default.fileExists(atPath: fresh.path + "/.beads"))
         #expect(try await BuiltBinaries.run(.bd, ["-C", a.path, "remote", "remove", "origin"]).status == 0)

@@ -89,6 +89,13 @@ enum BDClaimSync {
 enum BDReadyClaim {
     static func run(filter: BeadFilter, sort: SortPolicy, _ context: CommandContext) async throws {
         let now = BDSupport.now()
+        let remote = BDClaimSync.remoteConfigured(context)
+        if remote {
+            // Pick from the freshest ready list: what others claimed meanwhile is not offered.
+            let layout = StoreLayout(beadsDirectory: try context.beadsStore().path)
+            let engine = LedgerSync(layout: layout)
+            _ = try await BDSyncSupport.withDatabase(layout) { db async throws(SyncError) in try await engine.sync(db) }
+        }
         let first: Bead? = try await BDSupport.withLedger(context) { db in
             db.read { state in
                 var unlimited = filter
@@ -102,7 +109,7 @@ enum BDReadyClaim {
                 "no ready work to claim", hint: "bd ready lists it; bd blocked shows what waits", code: "none")
         }
         let claimed: [Bead]
-        if BDClaimSync.remoteConfigured(context) {
+        if remote {
             claimed = try await BDClaimSync.claim([first.id], context)
         } else {
             claimed = try await BDSupport.edit([first.id], context: context) { bead, actor in
