@@ -142,14 +142,18 @@ extension Ledger {
             var takeRemote: Bool
             if group == .claim && l.leaseEpoch != r.leaseEpoch {
                 takeRemote = r.leaseEpoch > l.leaseEpoch
-            } else if group == .claim && remoteWinsClaimTies && !l.sameValues(in: .claim, as: r) {
+            } else if group == .claim && remoteWinsClaimTies && Ledger.rivalClaims(l, r) {
+                // Two claims of one epoch by different holders: the one already on the remote landed first.
+                // (A release or re-assignment by the same holder at that epoch is ordered by its stamp below.)
                 takeRemote = true
             } else if lStamp != rStamp {
                 takeRemote = rStamp > lStamp
             } else {
                 takeRemote = !l.sameValues(in: group, as: r) && groupFingerprint(r, group) > groupFingerprint(l, group)
             }
-            if group == .claim, takeRemote, !l.assignee.isEmpty, !l.sameValues(in: .claim, as: r) {
+            if group == .claim, takeRemote, !l.assignee.isEmpty, !r.assignee.isEmpty,
+                l.assignee != r.assignee || l.claimNode != r.claimNode
+            {
                 lost = LostClaim(
                     id: l.id, localAssignee: l.assignee, localNode: l.claimNode, localEpoch: l.leaseEpoch,
                     winnerAssignee: r.assignee, winnerNode: r.claimNode, winnerEpoch: r.leaseEpoch)
@@ -221,6 +225,12 @@ extension Ledger {
         if matchesA && !matchesB { return a }
         if matchesB && !matchesA { return b }
         return merged
+    }
+
+    /// Both sides hold the bead, at the same lease epoch, for different holders.
+    static func rivalClaims(_ l: Bead, _ r: Bead) -> Bool {
+        l.leaseEpoch == r.leaseEpoch && !l.assignee.isEmpty && !r.assignee.isEmpty
+            && (l.assignee != r.assignee || l.claimNode != r.claimNode)
     }
 
     static func mergeElements(_ a: [String: ElementStamps], _ b: [String: ElementStamps]) -> [String: ElementStamps] {

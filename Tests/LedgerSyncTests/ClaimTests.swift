@@ -43,6 +43,32 @@ import Testing
         #expect(a.ledger.bead(x)?.assignee == "bob" && a.ledger.bead(x)?.leaseEpoch == 2)
     }
 
+    /// A release is not undone by a merge with a remote line that still shows the claim at the same epoch (another
+    /// replica edited another field of the bead before it saw the release).
+    @Test func aReleaseSurvivesAStaleClaimOnTheRemote() async throws {
+        let remote = try await TestRemote()
+        let a = try TestReplica(name: "a", remote: remote.path)
+        let b = try TestReplica(name: "b", remote: remote.path)
+        defer {
+            a.close()
+            b.close()
+        }
+        let x = try await a.create("Held, then released")
+        _ = try await a.change(.claim(id: x, assignee: "alice", node: a.replicaID, expectedEpoch: 0)).get()
+        try await a.sync()
+        try await b.sync()
+        _ = try await a.change(.release(id: x, assignee: "alice")).get()
+        _ = try await b.change(.update(id: x, fields: [.notes("edited while still held")])).get()
+        try await b.sync()
+        let report = try await a.sync()
+        #expect(report.lostClaims.isEmpty)
+        try await b.sync()
+        for r in [a, b] {
+            #expect(r.ledger.bead(x)?.assignee == "", "\(r.name) shows the release")
+            #expect(r.ledger.bead(x)?.notes == "edited while still held")
+        }
+    }
+
     /// `bd update --claim` in two processes at once on two stores of one remote: exactly one wins each round,
     /// the loser exits non-zero saying who holds it, and after syncing both stores agree on the winner.
     @Test func concurrentClaimProcessesExactlyOneWins() async throws {
