@@ -124,6 +124,38 @@ import Testing
         #expect(b.exported.issues == a.exported.issues)
     }
 
+    /// Each scope is its own branch with its own commits; a clone gets every scope.
+    @Test func scopesAreSeparateBranches() async throws {
+        let remote = try await TestRemote()
+        let a = try TestReplica(name: "a", remote: remote.path)
+        let b = try TestReplica(name: "b", remote: remote.path)
+        defer {
+            a.close()
+            b.close()
+        }
+        try a.db.addScope("hq")
+        _ = try await a.create("rig work")
+        let convoy = try await a.write { ledger, clock throws(LedgerError) in
+            try ledger.prepareCreate(NewBead(title: "convoy"), actor: "x", stamp: clock.stamp, time: clock.time)
+        }
+        #expect(try convoy.get().0.beadID?.hasPrefix("t-") == true)
+        let hqBead = try await DedicatedThread.run { () throws in
+            try a.db.write(scope: "hq", routing: nil) { ledger, clock throws(LedgerError) in
+                try ledger.prepareCreate(NewBead(title: "town-wide"), actor: "x", stamp: clock.stamp, time: clock.time)
+            }.op.beadID!
+        }
+        let first = try await a.sync()
+        #expect(first.scopes.map(\.scope) == ["hq", "t"] && first.commits == 2)
+        let hqFile = try await remote.file("issues.jsonl", scope: "hq")
+        #expect(hqFile.contains(hqBead))
+        _ = try await a.create("only in t")
+        let second = try await a.sync()
+        #expect(second.scopes.first { $0.scope == "hq" }?.commits == 0)
+        #expect(second.scopes.first { $0.scope == "t" }?.commits == 1)
+        try await b.sync()
+        #expect(b.db.read { $0.scopes["hq"]?.bead(hqBead) } != nil)
+    }
+
     @Test func renderedFilesAreTheLedgersExport() async throws {
         let remote = try await TestRemote()
         let a = try TestReplica(name: "a", remote: remote.path)
