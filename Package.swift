@@ -72,6 +72,9 @@ let package = Package(
             swiftSettings: settings),
         .testTarget(name: "SessionsTests", dependencies: ["Sessions", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(
+            name: "LedgerSyncTests", dependencies: ["LedgerStore", "Git", "Beads", "GasTownTestKit", "bd"],
+            swiftSettings: settings),
+        .testTarget(
             name: "GasTownCLITests", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(
             name: "NodeTests", dependencies: ["Node", "GasTownCLI", "GasTownTestKit", "gt"], swiftSettings: settings),

@@ -80,7 +80,7 @@ extension Bead {
 extension BeadStamps {
     /// Stamps with `stamp` every group, element and metadata key whose value differs between `old` and
     /// `new` (used when a change arrives without stamps: an import, or a JSONL edited by another tool).
-    mutating func stampDifferences(from old: Bead, to new: Bead, with stamp: HLCStamp) {
+    public mutating func stampDifferences(from old: Bead, to new: Bead, with stamp: HLCStamp) {
         for group in FieldGroup.allCases where !old.sameValues(in: group, as: new) { fields[group] = stamp }
         let oldLabels = Set(old.labels)
         let newLabels = Set(new.labels)
@@ -100,7 +100,7 @@ extension BeadStamps {
     }
 
     /// Fresh stamps for a bead first seen with `stamp`: everything it holds is added at `stamp`.
-    init(newBead bead: Bead, stamp: HLCStamp) {
+    public init(newBead bead: Bead, stamp: HLCStamp) {
         self.init(id: bead.id, created: stamp)
         for l in bead.labels { labels[l] = ElementStamps(added: stamp) }
         for d in bead.dependencies { dependencies[d.key.text] = ElementStamps(added: stamp) }

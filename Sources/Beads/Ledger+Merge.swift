@@ -142,14 +142,18 @@ extension Ledger {
             var takeRemote: Bool
             if group == .claim && l.leaseEpoch != r.leaseEpoch {
                 takeRemote = r.leaseEpoch > l.leaseEpoch
-            } else if group == .claim && remoteWinsClaimTies && !l.sameValues(in: .claim, as: r) {
+            } else if group == .claim && remoteWinsClaimTies && Ledger.rivalClaims(l, r) {
+                // Two claims of one epoch by different holders: the one already on the remote landed first.
+                // (A release or re-assignment by the same holder at that epoch is ordered by its stamp below.)
                 takeRemote = true
             } else if lStamp != rStamp {
                 takeRemote = rStamp > lStamp
             } else {
                 takeRemote = !l.sameValues(in: group, as: r) && groupFingerprint(r, group) > groupFingerprint(l, group)
             }
-            if group == .claim, takeRemote, !l.assignee.isEmpty, !l.sameValues(in: .claim, as: r) {
+            if group == .claim, takeRemote, !l.assignee.isEmpty, !r.assignee.isEmpty,
+                l.assignee != r.assignee || l.claimNode != r.claimNode
+            {
                 lost = LostClaim(
                     id: l.id, localAssignee: l.assignee, localNode: l.claimNode, localEpoch: l.leaseEpoch,
                     winnerAssignee: r.assignee, winnerNode: r.claimNode, winnerEpoch: r.leaseEpoch)
@@ -180,6 +184,9 @@ extension Ledger {
             comments[c.key] = c
         }
         out.comments = comments.values.sorted { ($0.createdAt, $0.key) < ($1.createdAt, $1.key) }
+        out.labels = keptOrder(out.labels, l.labels, r.labels)
+        out.dependencies = keptOrder(out.dependencies, l.dependencies, r.dependencies)
+        out.comments = keptOrder(out.comments, l.comments, r.comments)
         // Metadata keys.
         var metadata: [JSONMember] = []
         for key in Set(l.metadata.map(\.key) + r.metadata.map(\.key) + ls.metadata.keys + rs.metadata.keys).sorted() {
@@ -205,6 +212,25 @@ extension Ledger {
                 >= (r.updatedAt.unixSeconds, r.updatedAt.nanosecond, r.updatedAt.text) ? l.updatedAt : r.updatedAt
         if l == r { out = l }
         return (out, s, lost)
+    }
+
+    /// A merged set keeps the order one side wrote it in when it holds exactly that side's elements (so a bead
+    /// imported with unsorted dependencies and edited elsewhere merges back to the same line); when it matches
+    /// both sides in different orders, or neither, it stays sorted. Symmetric in `a` and `b`.
+    static func keptOrder<T: Hashable>(_ merged: [T], _ a: [T], _ b: [T]) -> [T] {
+        if a == b { return Set(merged) == Set(a) && merged.count == a.count ? a : merged }
+        let set = Set(merged)
+        let matchesA = set == Set(a) && merged.count == a.count
+        let matchesB = set == Set(b) && merged.count == b.count
+        if matchesA && !matchesB { return a }
+        if matchesB && !matchesA { return b }
+        return merged
+    }
+
+    /// Both sides hold the bead, at the same lease epoch, for different holders.
+    static func rivalClaims(_ l: Bead, _ r: Bead) -> Bool {
+        l.leaseEpoch == r.leaseEpoch && !l.assignee.isEmpty && !r.assignee.isEmpty
+            && (l.assignee != r.assignee || l.claimNode != r.claimNode)
     }
 
     static func mergeElements(_ a: [String: ElementStamps], _ b: [String: ElementStamps]) -> [String: ElementStamps] {

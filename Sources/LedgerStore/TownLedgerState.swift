@@ -137,6 +137,8 @@ public struct TownLedgerState: WALReplayable, Sendable {
             let op: LedgerOp
             do { op = try LedgerOp(json: opValue) } catch { throw LedgerDatabaseError.badRecord("\(error)") }
             _ = try apply(op, scope: scope)
+        case "merge", "prune":
+            try applySyncRecord(value)
         case "ops":
             guard let scope = value["scope"]?.stringValue, let items = value["ops"]?.arrayValue else {
                 throw LedgerDatabaseError.badRecord("ops record without scope or ops")

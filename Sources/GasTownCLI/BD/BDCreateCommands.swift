@@ -13,14 +13,17 @@ public struct BDInitCommand: CLICommand {
             options: [
                 .option("prefix", short: "p", value: "PREFIX", help: "issue prefix (default: the directory name)"),
                 .flag("quiet", short: "q", help: "print nothing on success"),
+                .option("remote", value: "URL", help: "sync with this ledger remote: clone its ledger, or create it"),
             ])
     }
 
     var prefix: String?
     var quiet: Bool
+    var remote: String?
     public init(parsed: ParsedValues) throws(UsageError) {
         prefix = parsed.string("prefix").map { $0.hasSuffix("-") ? String($0.dropLast()) : $0 }
         quiet = parsed.flag("quiet")
+        remote = parsed.string("remote")
         if let prefix, !BeadID.isValidPrefix(prefix) {
             throw parsed.invalid(
                 "invalid prefix '\(prefix)': use letters, digits, '-' and '_', starting with a letter (e.g. bd)")
@@ -37,7 +40,9 @@ public struct BDInitCommand: CLICommand {
             path = Discovery.join(context.cwd, ".beads")
         }
         let directory = (path as NSString).deletingLastPathComponent
-        let chosen = prefix ?? BDInitCommand.defaultPrefix(directory: directory)
+        var picked = prefix ?? BDInitCommand.defaultPrefix(directory: directory)
+        if prefix == nil, let remote, let scope = await BDSyncSupport.soleRemoteScope(remote) { picked = scope }
+        let chosen = picked
         guard BeadID.isValidPrefix(chosen) else {
             throw CLIError("cannot derive a prefix from \(directory)", hint: "pass --prefix NAME", code: "invalid")
         }
@@ -49,6 +54,10 @@ public struct BDInitCommand: CLICommand {
                 let db = try LedgerDatabase.initialize(StoreLayout(beadsDirectory: path), prefix: chosen)
                 db.close()
             } catch { throw BDSupport.cliError(error) }
+        }
+        if let remote {
+            let report = try await BDSyncSupport.attachRemote(url: remote, beadsDirectory: path, context)
+            if !quiet && !context.jsonMode { BDSyncSupport.print(report, context, quietWhenIdle: false) }
         }
         if context.jsonMode {
             BDSupport.printJSON(

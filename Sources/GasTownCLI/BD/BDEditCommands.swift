@@ -111,15 +111,19 @@ public struct BDUpdateCommand: CLICommand {
     public func run(_ context: CommandContext) async throws {
         let (fields, close, add, remove, metadata, claim) =
             (self.fields, self.close, addLabels, removeLabels, self.metadata.map { [$0.0, $0.1] }, self.claim)
-        let updated = try await BDSupport.edit(ids, context: context) { bead, actor in
+        let remoteClaim = claim && BDClaimSync.remoteConfigured(context)
+        let localClaim = claim && !remoteClaim
+        let onlyRemoteClaim = remoteClaim && fields.isEmpty && !close && add.isEmpty && remove.isEmpty && metadata.isEmpty
+        var updated = onlyRemoteClaim ? [] : try await BDSupport.edit(ids, context: context) { bead, actor in
             var changes: [LedgerChange] = []
             if !fields.isEmpty { changes.append(.update(id: bead.id, fields: fields)) }
             if !add.isEmpty || !remove.isEmpty { changes.append(.labels(id: bead.id, add: add, remove: remove)) }
             for pair in metadata { changes.append(.setMetadata(id: bead.id, key: pair[0], value: .string(pair[1]))) }
-            if claim { changes.append(.claim(id: bead.id, assignee: actor, node: "", expectedEpoch: nil)) }
+            if localClaim { changes.append(.claim(id: bead.id, assignee: actor, node: "", expectedEpoch: nil)) }
             if close { changes.append(.close(id: bead.id, reason: "Closed")) }
             return changes
         }
+        if remoteClaim { updated = try await BDClaimSync.claim(ids, context) }
         BDSupport.printEdited(updated, verb: "Updated issue:", context)
     }
 }

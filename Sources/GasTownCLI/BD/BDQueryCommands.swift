@@ -258,17 +258,21 @@ public struct BDReadyCommand: CLICommand {
                 .option(
                     "sort", short: "s", value: "POLICY", type: .choice(["hybrid", "priority", "oldest"]),
                     help: "sort policy: hybrid|priority|oldest", default: "hybrid"),
+                .flag("claim", help: "claim the first ready issue (through the remote when one is configured)"),
             ])
     }
 
     var filter: BeadFilter
     var sort: SortPolicy
+    var claim: Bool
     public init(parsed: ParsedValues) throws(UsageError) {
         filter = try BDSupport.filter(parsed, limitDefault: 10)
         sort = SortPolicy(rawValue: parsed.string("sort") ?? "hybrid") ?? .hybrid
+        claim = parsed.flag("claim")
     }
 
     public func run(_ context: CommandContext) async throws {
+        if claim { return try await BDReadyClaim.run(filter: filter, sort: sort, context) }
         let (filter, sort) = (self.filter, self.sort)
         let now = BDSupport.now()
         let ready: [Bead] = try await BDSupport.withLedger(context) { db in

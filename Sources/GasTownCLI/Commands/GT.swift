@@ -77,7 +77,7 @@ public enum BD {
                     BDReopenCommand.self, BDDeleteCommand.self, BDReadyCommand.self, BDBlockedCommand.self,
                     BDDepCommand.self, BDLabelCommand.self, BDCommentsCommand.self, BDCommentCommand.self,
                     BDCountCommand.self, BDStatsCommand.self, BDImportCommand.self, BDExportCommand.self,
-                    StoreWhereCommand.self, VersionCommand.self,
+                    StoreWhereCommand.self, VersionCommand.self, BDSyncCommand.self, BDRemoteCommand.self,
                 ])
         }
 

@@ -1,0 +1,323 @@
+import Beads
+import Foundation
+import Git
+
+extension LedgerSync {
+    /// The commit being built for a scope during one sync: its id, lines, the ledger rendered into it, replicas.
+    struct Tip {
+        var commit: GitOID?
+        var lines: ScopeLines
+        var ledger: Ledger?
+        var replicas: [String: ReplicaEntry]
+    }
+
+    /// Syncs one scope with one remote: commit local changes, then (fetch,) merge and push until a push lands or
+    /// nothing needs pushing; records the result as the absorbed commit.
+    func syncScope(
+        _ scope: String, with remote: SyncRemote, database: LedgerDatabase, repo: GitRepository
+    ) async throws(SyncError) -> SyncScopeResult {
+        let store = database.store
+        var result = SyncScopeResult(scope: scope, remote: remote.name)
+        let absorbed = LedgerSync.absorbedMap(store.absorbedCommit)
+        let cache = try await loadCache(scope, absorbed: absorbed, repo: repo)
+        let (replicaID, ledger) = store.read { ($0.replicaID, $0.scopes[scope]!) }
+        let (lines, changed) = LedgerSync.render(ledger, cache)
+        var tip = Tip(commit: cache.commit, lines: cache.lines, ledger: cache.ledger, replicas: cache.replicas)
+        let tracking = "refs/remotes/\(remote.name)/ledger/\(scope)"
+        let remoteHasScope: Bool
+        do { remoteHasScope = try await repo.referenceTarget(tracking) != nil } catch { throw .repository(error) }
+        // A scope never committed here: commit it unless it is empty and the remote has it (a clone adopts).
+        if changed > 0 || (tip.commit == nil && !remoteHasScope) {
+            let merged = tip.replicas[replicaID]?.merged ?? ""
+            tip.replicas[replicaID] = replicaEntry(replicaID, merged: merged, ledger: ledger)
+            let parents = tip.commit.map { [$0] } ?? []
+            tip.commit = try await commit(
+                scope, lines, tip.replicas, parents: parents, repo: repo, replica: replicaID,
+                message: "ledger \(scope): \(changed) bead\(changed == 1 ? "" : "s") from \(replicaID)")
+            tip.lines = lines
+            tip.ledger = ledger
+            result.sent = changed
+            result.commits += 1
+        }
+        let seenKey = remote.name + "/" + scope
+        var attempt = 0
+        while true {
+            let current: GitOID?
+            do { current = try await repo.referenceTarget(tracking) } catch { throw .repository(error) }
+            guard current != tip.commit else { break }
+            if let current, let seen = seenRemote[seenKey], seen != current,
+                !((try? await repo.isDescendant(current, of: seen)) ?? true)
+            {
+                result.warnings.append(
+                    "remote \(remote.name): ledger/\(scope) was rewritten (force-push?): it no longer contains "
+                        + "\(seen.hex.prefix(12)); merged by state, nothing lost")
+            }
+            if let current { seenRemote[seenKey] = current }
+            var contains = current == nil
+            if let current, let mine = tip.commit {
+                contains = (try? await repo.isDescendant(mine, of: current)) ?? false
+            }
+            if let current, !contains {
+                let adopted = try await mergeRemote(
+                    current, into: &tip, scope: scope, remote: remote, database: database, repo: repo,
+                    result: &result)
+                if adopted { break }
+            }
+            result.pushes += 1
+            let outcome: GitPushResult
+            do {
+                outcome = try await repo.push(
+                    tip.commit!, to: remote.url, branch: "ledger/\(scope)", expecting: current)
+            } catch {
+                throw .remote(name: remote.name, url: remote.url, error)
+            }
+            if case .pushed = outcome {
+                _ = try? await repo.updateReference(tracking, to: tip.commit!, expecting: current, message: "pushed")
+                seenRemote[seenKey] = tip.commit!
+                pushHook?(scope, tip.commit!)
+                break
+            }
+            attempt += 1
+            if attempt >= settings.maxPushAttempts {
+                throw .contended(remote: remote.name, scope: scope, attempts: attempt)
+            }
+            try? await Task.sleep(for: settings.backoff(attempt: attempt - 1))
+            try await fetch(remote, repo)
+        }
+        try await finish(scope, tip, absorbed: absorbed, store: store, repo: repo)
+        result.commit = tip.commit
+        return result
+    }
+
+    /// Makes `tip` the scope's synced commit: local branch, cache and the store's absorbed commit (a WAL record,
+    /// so the store is never exported over a newer commit).
+    func finish(
+        _ scope: String, _ tip: Tip, absorbed: [String: String], store: DurableStore<TownLedgerState>,
+        repo: GitRepository
+    ) async throws(SyncError) {
+        guard let commit = tip.commit else { return }
+        do { try await repo.createBranch("ledger/\(scope)", at: commit, force: true) } catch {
+            throw .repository(error)
+        }
+        caches[scope] = ScopeCache(commit: commit, ledger: tip.ledger, lines: tip.lines, replicas: tip.replicas)
+        var map = LedgerSync.absorbedMap(store.absorbedCommit)
+        guard map[scope] != commit.hex else { return }
+        map[scope] = commit.hex
+        do { _ = try await store.recordAbsorbedCommit(LedgerSync.absorbedText(map)) } catch {
+            throw .store(.store(error))
+        }
+    }
+
+    /// Merges the remote commit `remote` into the store and `tip`: parses only the lines that differ from the tip's,
+    /// writes a merge record, prunes behind the oldest live replica, and either adopts `remote` (the merged state
+    /// is exactly its content: returns true) or makes a merge commit with both parents (returns false).
+    func mergeRemote(
+        _ remoteCommit: GitOID, into tip: inout Tip, scope: String, remote: SyncRemote, database: LedgerDatabase,
+        repo: GitRepository, result: inout SyncScopeResult
+    ) async throws(SyncError) -> Bool {
+        let store = database.store
+        let files: (issues: Data, stamps: Data, replicas: Data?)
+        let commitMillis: Int64
+        do {
+            files = try await LedgerSync.readFiles(remoteCommit, repo)
+            commitMillis = try await repo.commitInfo(remoteCommit.hex).committer.time * 1_000
+        } catch {
+            throw .repository(error)
+        }
+        let where_ = "remote \(remote.name): ledger/\(scope) at \(remoteCommit.hex.prefix(12))"
+        let (issues, badIssues) = ScopeLines.split(files.issues)
+        let (stamps, badStamps) = ScopeLines.split(files.stamps)
+        let (remoteReplicas, badReplicas) = ReplicaEntry.decode(files.replicas)
+        if !badIssues.isEmpty {
+            result.warnings.append(
+                "\(where_): issues.jsonl line\(badIssues.count == 1 ? "" : "s") "
+                    + "\(badIssues.prefix(5).map(String.init).joined(separator: ", ")) unreadable (no bead id): skipped"
+            )
+        }
+        if !badStamps.isEmpty || badReplicas > 0 {
+            result.warnings.append(
+                "\(where_): \(badStamps.count + badReplicas) unreadable stamps/replicas lines skipped")
+        }
+        var parsed = LedgerSync.parseChanged(
+            issues: issues, stamps: stamps, against: tip.lines, commitMillis: commitMillis, where: where_)
+        result.warnings += parsed.warnings
+        // DESIGN §3: a stamp more than maxDrift ahead of the local clock is refused (it would win every merge).
+        let limit = settings.wallClockNanos() / 1_000_000 + HLCSettings().maxDriftMillis
+        for i in parsed.stamps.indices.reversed() where parsed.stamps[i].newest.wallMillis > limit {
+            result.warnings.append(
+                "\(where_): bead \(parsed.beads[i].id) carries stamp \(parsed.stamps[i].newest), more than "
+                    + "\(HLCSettings().maxDriftMillis / 1_000) s ahead of this clock: skipped (check that node's clock)"
+            )
+            parsed.beads.remove(at: i)
+            parsed.stamps.remove(at: i)
+        }
+        if !parsed.beads.isEmpty {
+            let record = TownLedgerState.mergeRecord(
+                scope: scope, remote: remote.name, commit: remoteCommit.hex, beads: parsed.beads, stamps: parsed.stamps)
+            let (beads, beadStamps) = (parsed.beads, parsed.stamps)
+            do {
+                let (report, _) = try await store.transact {
+                    (state: inout TownLedgerState) throws(LedgerDatabaseError) -> (record: Data, result: MergeReport) in
+                    (record, try state.mergeRemote(scope: scope, beads: beads, stamps: beadStamps))
+                }
+                result.received += beads.count
+                result.lostClaims += report.lostClaims
+                result.reIDs += report.reIDs.map { "\($0.old) → \($0.new)" }
+            } catch let error as LedgerDatabaseError {
+                throw .store(error)
+            } catch let error as StoreError {
+                throw .store(.store(error))
+            } catch {
+                throw .store(.badRecord("\(error)"))
+            }
+        }
+        var replicas = ReplicaEntry.merge(tip.replicas, remoteReplicas)
+        result.pruned += try await pruneIfDue(scope, replicas: replicas, store: store)
+        let ledger = store.read { $0.scopes[scope]! }
+        let lines: ScopeLines
+        if let previous = tip.ledger {
+            lines = tip.lines.updated(from: previous, to: ledger).0
+        } else {
+            lines = ScopeLines(ledger: ledger)
+        }
+        if lines.issues == issues && lines.stamps == stamps && replicas == remoteReplicas
+            && badIssues.isEmpty && badStamps.isEmpty && badReplicas == 0
+        {
+            tip = Tip(commit: remoteCommit, lines: lines, ledger: ledger, replicas: replicas)
+            return true
+        }
+        let replicaID = store.read { $0.replicaID }
+        replicas[replicaID] = replicaEntry(replicaID, merged: remoteCommit.hex, ledger: ledger)
+        let parents = (tip.commit.map { [$0] } ?? []) + [remoteCommit]
+        let merge = try await commit(
+            scope, lines, replicas, parents: parents, repo: repo, replica: replicaID,
+            message: "ledger \(scope): merge \(remote.name) \(remoteCommit.hex.prefix(12)) into \(replicaID)")
+        result.commits += 1
+        tip = Tip(commit: merge, lines: lines, ledger: ledger, replicas: replicas)
+        return false
+    }
+
+    /// The beads (and stamps) of the remote lines that differ from `base`, parsed. A changed issue line whose
+    /// stamps line did not change (or is missing) was edited by another tool: what changed is stamped with the
+    /// commit's time (beyond the bead's older stamps, so it wins), the same way on every replica.
+    static func parseChanged(
+        issues: [String: String], stamps: [String: String], against base: ScopeLines, commitMillis: Int64,
+        where where_: String
+    ) -> (beads: [Bead], stamps: [BeadStamps], warnings: [String]) {
+        var beads: [Bead] = []
+        var out: [BeadStamps] = []
+        var warnings: [String] = []
+        for id in issues.keys.sorted() {
+            let line = issues[id]!
+            let stampLine = stamps[id]
+            if base.issues[id] == line && base.stamps[id] == stampLine { continue }
+            let bead: Bead
+            do { bead = try BeadCodec.decode(try JSONValue.parse(line)) } catch {
+                warnings.append("\(where_): issues.jsonl bead \(id) is not a valid bead (\(error)): skipped")
+                continue
+            }
+            guard bead.id == id else { continue }
+            var beadStamps: BeadStamps?
+            if let stampLine, stampLine != base.stamps[id] {
+                do {
+                    let s = try BeadStamps(json: try JSONValue.parse(stampLine))
+                    if s.id == id { beadStamps = s }
+                } catch {
+                    warnings.append("\(where_): stamps.jsonl line of \(id) is unreadable (\(error)): stamped at import")
+                }
+            }
+            if beadStamps == nil {
+                let old = base.issues[id].flatMap { try? BeadCodec.decode(try JSONValue.parse($0)) }
+                let oldStamps = base.stamps[id].flatMap { try? BeadStamps(json: try JSONValue.parse($0)) }
+                var stamp = HLCStamp(wallMillis: commitMillis, counter: 0, node: "git-import")
+                if let newest = oldStamps?.newest, stamp <= newest {
+                    stamp = HLCStamp(wallMillis: newest.wallMillis, counter: newest.counter + 1, node: "git-import")
+                }
+                if let old {
+                    var s = oldStamps ?? BeadStamps(newBead: old, stamp: .zero)
+                    s.stampDifferences(from: old, to: bead, with: stamp)
+                    beadStamps = s
+                } else {
+                    beadStamps = BeadStamps(newBead: bead, stamp: stamp)
+                }
+            }
+            beads.append(bead)
+            out.append(beadStamps!)
+        }
+        return (beads, out, warnings)
+    }
+
+    /// Prunes tombstones behind the oldest live replica (and never within the horizon) when that point moved.
+    func pruneIfDue(
+        _ scope: String, replicas: [String: ReplicaEntry], store: DurableStore<TownLedgerState>
+    ) async throws(SyncError) -> Int {
+        let now = settings.wallClockNanos() / 1_000_000
+        let cutoff = now - settings.pruneHorizonMillis
+        let live = replicas.values.filter { $0.wallMillis >= cutoff }
+        guard let oldest = live.map(\.stamp).min() else { return 0 }
+        let horizon = min(oldest, HLCStamp(wallMillis: cutoff, counter: 0, node: ""))
+        guard
+            pruneHorizons[scope].map({ horizon > $0.horizon && now - $0.checkedMillis >= settings.pruneCheckMillis })
+                ?? true
+        else { return 0 }
+        pruneHorizons[scope] = (horizon, now)
+        let due = store.read { state -> Bool in
+            guard let ledger = state.scopes[scope] else { return false }
+            return LedgerSync.hasPrunable(ledger, before: horizon)
+        }
+        guard due else { return 0 }
+        let record = TownLedgerState.pruneRecord(scope: scope, before: horizon)
+        do {
+            let (dropped, _) = try await store.transact {
+                (state: inout TownLedgerState) throws(LedgerDatabaseError) -> (record: Data, result: Int) in
+                (record, try state.prune(scope: scope, before: horizon).count)
+            }
+            return dropped
+        } catch let error as LedgerDatabaseError {
+            throw .store(error)
+        } catch let error as StoreError {
+            throw .store(.store(error))
+        } catch {
+            throw .store(.badRecord("\(error)"))
+        }
+    }
+
+    /// Whether `Ledger.prune(before:)` would drop anything (a read-only scan, no copy).
+    static func hasPrunable(_ ledger: Ledger, before horizon: HLCStamp) -> Bool {
+        for (id, s) in ledger.stamps {
+            if s.newest < horizon, ledger.beads[id]?.status == .tombstone { return true }
+            for set in [s.labels, s.dependencies, s.comments] {
+                for e in set.values where !e.isPresent {
+                    if let removed = e.removed, removed < horizon { return true }
+                }
+            }
+        }
+        return false
+    }
+
+    func replicaEntry(_ replica: String, merged: String, ledger: Ledger) -> ReplicaEntry {
+        ReplicaEntry(
+            replica: replica, merged: merged, stamp: ledger.newestStamp,
+            wallMillis: settings.wallClockNanos() / 1_000_000)
+    }
+
+    /// Writes the scope's tree and a commit of it (no reference moves).
+    func commit(
+        _ scope: String, _ lines: ScopeLines, _ replicas: [String: ReplicaEntry], parents: [GitOID],
+        repo: GitRepository, replica: String, message: String
+    ) async throws(SyncError) -> GitOID {
+        let files: [String: Data] = [
+            "issues.jsonl": Data(lines.issuesText.utf8), "stamps.jsonl": Data(lines.stampsText.utf8),
+            "replicas.jsonl": Data(ReplicaEntry.encode(replicas).utf8),
+        ]
+        let seconds = settings.wallClockNanos() / 1_000_000_000
+        let signature = GitSignature(
+            name: "gastown ledger \(replica)", email: "\(replica)@ledger.gastown", time: seconds)
+        do {
+            let tree = try await repo.writeTree(files: files)
+            return try await repo.commit(tree: tree, parents: parents, message: message, author: signature)
+        } catch {
+            throw .repository(error)
+        }
+    }
+}
