@@ -59,6 +59,11 @@ enum BenchSuites {
             let repack = try await GitBenchmarks.repackSize(commits: 1_000)
             return ["- CAS push (ours): \(cas)", "- libgit2 git_remote_push: \(plain)", "- repack: \(repack)"]
         },
+        BenchSuite(name: "sync", title: "Ledger sync through a git remote (path remote, 1 s sync interval)") {
+            let convergence = try await SyncBenchmarks.partitionedUpdates()
+            let large = try await SyncBenchmarks.smallChangeInLargeScope()
+            return ["- \(convergence)", "- \(large)"]
+        },
         BenchSuite(name: "transport", title: "Transport: mutual TLS 1.3 frames, round trips, handshakes") {
             let frames = try await TransportBenchmarks.oneWayFrames(size: 1024, count: 200_000)
             let roundTrips = try await TransportBenchmarks.requestResponse(size: 1024, count: 20_000)
