@@ -47,8 +47,8 @@ let package = Package(
         .executableTarget(name: "gt", dependencies: ["GasTownCLI"], swiftSettings: settings),
         .executableTarget(name: "bd", dependencies: ["GasTownCLI"], swiftSettings: settings),
         .executableTarget(name: "gt-bench", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
-        // Child processes for LedgerStore's multi-process tests (lock contention, kill -9 during appends).
-        .executableTarget(name: "gt-testhelper", dependencies: ["LedgerStore"], swiftSettings: settings),
+        // Child processes for multi-process tests (git compare-and-swap pushes; store locks and kill -9).
+        .executableTarget(name: "gt-testhelper", dependencies: ["Git", "LedgerStore"], swiftSettings: settings),
 
         // Test support and tests
         .target(
@@ -57,9 +57,9 @@ let package = Package(
             swiftSettings: settings),
         .testTarget(name: "BeadsTests", dependencies: ["Beads", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: settings),
-        .testTarget(name: "MembershipTests", dependencies: ["Membership"], swiftSettings: settings),
+        .testTarget(name: "MembershipTests", dependencies: ["Membership", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "GasTownTestKit"], swiftSettings: settings),
-        .testTarget(name: "GitTests", dependencies: ["Git", "GasTownTestKit"], swiftSettings: settings),
+        .testTarget(name: "GitTests", dependencies: ["Git", "GasTownTestKit", "gt-testhelper"], swiftSettings: settings),
         .testTarget(
             name: "LedgerStoreTests", dependencies: ["LedgerStore", "GasTownTestKit", "gt-testhelper"],
             swiftSettings: settings),

@@ -1,0 +1,375 @@
+extension Membership {
+    /// Why bytes could not be decoded as a membership message. Each case says what was wrong; the shell
+    /// should drop the message (and may log the peer): membership needs no reply to garbage.
+    ///
+    /// Sendable: plain value.
+    public enum DecodeError: Error, Hashable, Sendable, CustomStringConvertible {
+        /// The input ended early while reading `field`.
+        case truncated(field: String, offset: Int)
+        /// The codec version byte is not one this build reads; upgrade the older node.
+        case unsupportedVersion(UInt8)
+        /// Unknown message type byte.
+        case unknownMessageType(UInt8)
+        /// Unknown gossip item kind byte.
+        case unknownGossipKind(UInt8)
+        /// Unknown member status byte.
+        case unknownStatus(UInt8)
+        /// A varint was longer than 10 bytes or overflowed 64 bits.
+        case malformedVarint(field: String, offset: Int)
+        /// A length or count exceeded its decoder limit.
+        case tooLarge(field: String, value: UInt64, limit: Int)
+        /// A string was not valid UTF-8.
+        case invalidUTF8(field: String)
+        /// A value was out of range (for example a flag byte other than 0 or 1).
+        case invalidValue(field: String, value: UInt64)
+        /// Bytes were left after a complete message.
+        case trailingBytes(count: Int)
+
+        public var description: String {
+            switch self {
+            case .truncated(let f, let o): "membership message truncated reading \(f) at byte \(o)"
+            case .unsupportedVersion(let v): "membership codec version \(v) is not supported (this build reads 1)"
+            case .unknownMessageType(let t): "unknown membership message type \(t)"
+            case .unknownGossipKind(let k): "unknown gossip item kind \(k)"
+            case .unknownStatus(let s): "unknown member status \(s)"
+            case .malformedVarint(let f, let o): "malformed varint for \(f) at byte \(o)"
+            case .tooLarge(let f, let v, let l): "\(f) is \(v), over the limit of \(l)"
+            case .invalidUTF8(let f): "\(f) is not valid UTF-8"
+            case .invalidValue(let f, let v): "invalid value \(v) for \(f)"
+            case .trailingBytes(let n): "\(n) unexpected bytes after the membership message"
+            }
+        }
+    }
+}
+
+/// Appends the compact binary form: LEB128 varints, length-prefixed UTF-8 strings.
+struct ByteWriter {
+    var bytes: [UInt8] = []
+
+    mutating func byte(_ b: UInt8) { bytes.append(b) }
+
+    mutating func varint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        bytes.append(UInt8(v))
+    }
+
+    mutating func string(_ s: String) {
+        let utf8 = s.utf8
+        varint(UInt64(utf8.count))
+        bytes.append(contentsOf: utf8)
+    }
+
+    mutating func optionalString(_ s: String?) {
+        if let s {
+            byte(1)
+            string(s)
+        } else {
+            byte(0)
+        }
+    }
+
+    mutating func bool(_ b: Bool) { byte(b ? 1 : 0) }
+}
+
+/// Reads what ``ByteWriter`` wrote, checking every length against ``Membership/CodecLimits`` first.
+struct ByteReader {
+    let bytes: [UInt8]
+    var offset = 0
+    let limits: Membership.CodecLimits
+
+    var remaining: Int { bytes.count - offset }
+
+    mutating func byte(_ field: String) throws(Membership.DecodeError) -> UInt8 {
+        guard offset < bytes.count else { throw .truncated(field: field, offset: offset) }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    mutating func varint(_ field: String) throws(Membership.DecodeError) -> UInt64 {
+        let start = offset
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let b = try byte(field)
+            if shift == 63 && b > 1 { throw .malformedVarint(field: field, offset: start) }
+            result |= UInt64(b & 0x7F) << shift
+            if b & 0x80 == 0 { return result }
+            shift += 7
+            if shift > 63 { throw .malformedVarint(field: field, offset: start) }
+        }
+    }
+
+    mutating func uint32(_ field: String) throws(Membership.DecodeError) -> UInt32 {
+        let v = try varint(field)
+        guard let r = UInt32(exactly: v) else { throw .invalidValue(field: field, value: v) }
+        return r
+    }
+
+    mutating func count(_ field: String, limit: Int) throws(Membership.DecodeError) -> Int {
+        let n = try varint(field)
+        guard n <= UInt64(limit) else { throw .tooLarge(field: field, value: n, limit: limit) }
+        return Int(n)
+    }
+
+    mutating func string(_ field: String) throws(Membership.DecodeError) -> String {
+        let n = try count(field + " length", limit: limits.maxStringBytes)
+        guard n <= remaining else { throw .truncated(field: field, offset: offset) }
+        let slice = bytes[offset..<(offset + n)]
+        offset += n
+        guard let s = String(validating: slice, as: UTF8.self) else { throw .invalidUTF8(field: field) }
+        return s
+    }
+
+    mutating func optionalString(_ field: String) throws(Membership.DecodeError) -> String? {
+        try bool(field + " present") ? try string(field) : nil
+    }
+
+    mutating func bool(_ field: String) throws(Membership.DecodeError) -> Bool {
+        let b = try byte(field)
+        guard b <= 1 else { throw .invalidValue(field: field, value: UInt64(b)) }
+        return b == 1
+    }
+}
+
+extension Membership.Message {
+    /// The codec version written as the first byte.
+    public static let codecVersion: UInt8 = 1
+
+    /// The compact binary form of this message (version byte, type byte, fields).
+    public func encode() -> [UInt8] {
+        var w = ByteWriter()
+        w.byte(Self.codecVersion)
+        switch self {
+        case .ping(let seq, let from, let target, let gossip):
+            w.byte(1)
+            w.varint(UInt64(seq))
+            w.node(from)
+            w.string(target)
+            w.gossipList(gossip)
+        case .pingRequest(let seq, let from, let target, let wantsNack, let gossip):
+            w.byte(2)
+            w.varint(UInt64(seq))
+            w.node(from)
+            w.node(target)
+            w.bool(wantsNack)
+            w.gossipList(gossip)
+        case .ack(let seq, let from, let gossip):
+            w.byte(3)
+            w.varint(UInt64(seq))
+            w.node(from)
+            w.gossipList(gossip)
+        case .nack(let seq, let from):
+            w.byte(4)
+            w.varint(UInt64(seq))
+            w.node(from)
+        case .gossip(let from, let gossip):
+            w.byte(5)
+            w.node(from)
+            w.gossipList(gossip)
+        case .pushPull(let from, let isResponse, let isJoin, let members):
+            w.byte(6)
+            w.node(from)
+            w.bool(isResponse)
+            w.bool(isJoin)
+            w.varint(UInt64(members.count))
+            for m in members { w.member(m) }
+        }
+        return w.bytes
+    }
+
+    /// Decodes a message, enforcing `limits` before allocating; throws a ``Membership/DecodeError`` that
+    /// says what was wrong.
+    public static func decode(
+        _ bytes: [UInt8], limits: Membership.CodecLimits = Membership.CodecLimits()
+    ) throws(Membership.DecodeError) -> Membership.Message {
+        guard bytes.count <= limits.maxMessageBytes else {
+            throw .tooLarge(field: "message size", value: UInt64(bytes.count), limit: limits.maxMessageBytes)
+        }
+        var r = ByteReader(bytes: bytes, limits: limits)
+        let version = try r.byte("codec version")
+        guard version == codecVersion else { throw .unsupportedVersion(version) }
+        let type = try r.byte("message type")
+        let message: Membership.Message
+        switch type {
+        case 1:
+            let seq = try r.uint32("ping seq")
+            message = .ping(
+                seq: seq, from: try r.node("ping sender"), target: try r.string("ping target"),
+                gossip: try r.gossipList())
+        case 2:
+            let seq = try r.uint32("ping-req seq")
+            message = .pingRequest(
+                seq: seq, from: try r.node("ping-req sender"), target: try r.node("ping-req target"),
+                wantsNack: try r.bool("ping-req wants nack"), gossip: try r.gossipList())
+        case 3:
+            let seq = try r.uint32("ack seq")
+            message = .ack(seq: seq, from: try r.node("ack sender"), gossip: try r.gossipList())
+        case 4:
+            let seq = try r.uint32("nack seq")
+            message = .nack(seq: seq, from: try r.node("nack sender"))
+        case 5:
+            message = .gossip(from: try r.node("gossip sender"), gossip: try r.gossipList())
+        case 6:
+            let from = try r.node("push-pull sender")
+            let isResponse = try r.bool("push-pull response flag")
+            let isJoin = try r.bool("push-pull join flag")
+            let n = try r.count("push-pull member count", limit: limits.maxMembers)
+            var members: [Membership.Member] = []
+            members.reserveCapacity(min(n, r.remaining))
+            for _ in 0..<n { members.append(try r.member()) }
+            message = .pushPull(from: from, isResponse: isResponse, isJoin: isJoin, members: members)
+        default:
+            throw .unknownMessageType(type)
+        }
+        guard r.remaining == 0 else { throw .trailingBytes(count: r.remaining) }
+        return message
+    }
+}
+
+extension Membership.Gossip {
+    /// The encoded size of this item, in bytes (what it costs in a piggyback budget).
+    public var encodedSize: Int {
+        var w = ByteWriter()
+        w.gossip(self)
+        return w.bytes.count
+    }
+}
+
+extension ByteWriter {
+    mutating func node(_ n: Membership.Node) {
+        string(n.name)
+        string(n.address)
+    }
+
+    mutating func gossipList(_ items: [Membership.Gossip]) {
+        varint(UInt64(items.count))
+        for g in items { gossip(g) }
+    }
+
+    mutating func gossip(_ g: Membership.Gossip) {
+        switch g {
+        case .alive(let node, let inc):
+            byte(1)
+            self.node(node)
+            varint(inc)
+        case .suspect(let name, let inc, let from):
+            byte(2)
+            string(name)
+            varint(inc)
+            string(from)
+        case .dead(let name, let inc, let from):
+            byte(3)
+            string(name)
+            varint(inc)
+            string(from)
+        case .left(let name, let inc):
+            byte(4)
+            string(name)
+            varint(inc)
+        case .metadata(let name, let md):
+            byte(5)
+            string(name)
+            metadata(md)
+        }
+    }
+
+    mutating func member(_ m: Membership.Member) {
+        node(m.node)
+        varint(m.incarnation)
+        byte(m.status.rawValue)
+        metadata(m.metadata)
+    }
+
+    mutating func metadata(_ md: Membership.Metadata) {
+        varint(md.version)
+        varint(UInt64(md.freeSlots))
+        varint(UInt64(md.runningAgents))
+        varint(UInt64(md.loadAverageMilli))
+        varint(md.freeMemoryBytes)
+        optionalString(md.labels.org)
+        optionalString(md.labels.region)
+        optionalString(md.labels.os)
+        optionalString(md.labels.gpu)
+        let custom = md.labels.custom.sorted { $0.key < $1.key }
+        varint(UInt64(custom.count))
+        for (k, v) in custom {
+            string(k)
+            string(v)
+        }
+        varint(UInt64(md.rigs.count))
+        for r in md.rigs { string(r) }
+        varint(UInt64(md.runtimes.count))
+        for r in md.runtimes { string(r) }
+        string(md.softwareVersion)
+        bool(md.draining)
+    }
+}
+
+extension ByteReader {
+    mutating func node(_ field: String) throws(Membership.DecodeError) -> Membership.Node {
+        Membership.Node(name: try string(field + " name"), address: try string(field + " address"))
+    }
+
+    mutating func gossipList() throws(Membership.DecodeError) -> [Membership.Gossip] {
+        let n = try count("gossip item count", limit: limits.maxGossipItems)
+        var items: [Membership.Gossip] = []
+        items.reserveCapacity(min(n, remaining))
+        for _ in 0..<n { items.append(try gossip()) }
+        return items
+    }
+
+    mutating func gossip() throws(Membership.DecodeError) -> Membership.Gossip {
+        let kind = try byte("gossip kind")
+        switch kind {
+        case 1: return .alive(try node("alive node"), incarnation: try varint("alive incarnation"))
+        case 2:
+            return .suspect(
+                name: try string("suspect name"), incarnation: try varint("suspect incarnation"),
+                from: try string("suspect from"))
+        case 3:
+            return .dead(
+                name: try string("dead name"), incarnation: try varint("dead incarnation"),
+                from: try string("dead from"))
+        case 4: return .left(name: try string("left name"), incarnation: try varint("left incarnation"))
+        case 5: return .metadata(name: try string("metadata name"), try metadata())
+        default: throw .unknownGossipKind(kind)
+        }
+    }
+
+    mutating func member() throws(Membership.DecodeError) -> Membership.Member {
+        let node = try node("member")
+        let inc = try varint("member incarnation")
+        let s = try byte("member status")
+        guard let status = Membership.Status(rawValue: s) else { throw .unknownStatus(s) }
+        return Membership.Member(node: node, incarnation: inc, status: status, metadata: try metadata())
+    }
+
+    mutating func metadata() throws(Membership.DecodeError) -> Membership.Metadata {
+        var md = Membership.Metadata()
+        md.version = try varint("metadata version")
+        md.freeSlots = try uint32("free slots")
+        md.runningAgents = try uint32("running agents")
+        md.loadAverageMilli = try uint32("load average")
+        md.freeMemoryBytes = try varint("free memory")
+        md.labels.org = try optionalString("label org")
+        md.labels.region = try optionalString("label region")
+        md.labels.os = try optionalString("label os")
+        md.labels.gpu = try optionalString("label gpu")
+        let nc = try count("custom label count", limit: limits.maxListEntries)
+        for _ in 0..<nc {
+            let k = try string("custom label key")
+            md.labels.custom[k] = try string("custom label value")
+        }
+        let nr = try count("rig count", limit: limits.maxListEntries)
+        for _ in 0..<nr { md.rigs.append(try string("rig")) }
+        let nt = try count("runtime count", limit: limits.maxListEntries)
+        for _ in 0..<nt { md.runtimes.append(try string("runtime")) }
+        md.softwareVersion = try string("software version")
+        md.draining = try bool("draining")
+        return md
+    }
+}

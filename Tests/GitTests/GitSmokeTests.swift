@@ -1,6 +1,0 @@
-import Testing
-@testable import Git
-
-@Test func moduleLinks() {
-    #expect(!GitModule.name.isEmpty)
-}

@@ -1,6 +1,0 @@
-import Testing
-@testable import Membership
-
-@Test func moduleLinks() {
-    #expect(!MembershipModule.name.isEmpty)
-}
