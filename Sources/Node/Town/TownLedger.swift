@@ -1,0 +1,129 @@
+import Beads
+import Foundation
+import LedgerStore
+
+/// The town ledger as the workflow uses it: the store at `<town>/.beads` opened in embedded mode (this process
+/// takes the store's one-writer lock, waiting for it while another writer holds it), with writes run on a
+/// dedicated thread so the cooperative pool never waits on an fsync.
+///
+/// `Sendable`: wraps a `LedgerDatabase`, which is thread-safe.
+public final class TownLedger: Sendable {
+    /// The open store.
+    public let database: LedgerDatabase
+    /// Who writes (created_by, comment authors).
+    public let actor: String
+
+    init(database: LedgerDatabase, actor: String) {
+        self.database = database
+        self.actor = actor
+    }
+
+    /// Opens the ledger of `layout`, waiting up to `wait` for another writer's lock.
+    public static func open(_ layout: TownLayout, actor: String, wait: Duration) async throws(TownError) -> TownLedger {
+        var configured = LedgerDatabaseSettings()
+        configured.store.lockWaitTimeout = wait
+        let settings = configured
+        let storeLayout = StoreLayout(beadsDirectory: layout.beadsDirectory)
+        let result: Result<LedgerDatabase, LedgerDatabaseError> = await DedicatedThread.run {
+            do throws(LedgerDatabaseError) { return .success(try LedgerDatabase.open(storeLayout, settings: settings)) } catch {
+                return .failure(error)
+            }
+        }
+        switch result {
+        case .success(let database): return TownLedger(database: database, actor: actor)
+        case .failure(let error): throw .ledger(error.description)
+        }
+    }
+
+    /// Releases the store's lock.
+    public func close() async {
+        let database = self.database
+        await DedicatedThread.run { database.close() }
+    }
+
+    /// A bead by ID (any scope), or nil.
+    public func bead(_ id: String) -> Bead? {
+        database.read { state in
+            guard let scope = state.scope(forID: id) else { return nil }
+            return state.scopes[scope]?.bead(id)
+        }
+    }
+
+    /// Beads of `scope` matching `filter` (all statuses unless the filter says otherwise).
+    public func beads(scope: String, where filter: (Bead) -> Bool) -> [Bead] {
+        database.read { state in
+            guard let ledger = state.scopes[scope] else { return [] }
+            return ledger.list(BeadFilter()).filter(filter)
+        }
+    }
+
+    /// The scope names.
+    public var scopes: [String] { database.read { $0.scopeNames } }
+
+    /// Writes one op built against the current ledger of `scope` (or the scope routing `id`).
+    @discardableResult
+    public func write(
+        scope: String? = nil, routing id: String? = nil,
+        _ make: @escaping @Sendable (Ledger, WriteClock, String) throws(LedgerError) -> LedgerOp
+    ) async throws(TownError) -> Bead? {
+        let database = self.database
+        let actor = self.actor
+        let result: Result<Bead?, LedgerDatabaseError> = await DedicatedThread.run {
+            do throws(LedgerDatabaseError) {
+                return .success(try database.write(scope: scope, routing: id) { ledger, clock throws(LedgerError) in
+                    try make(ledger, clock, actor)
+                }.bead)
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch result {
+        case .success(let bead): return bead
+        case .failure(let error): throw .ledger(error.description)
+        }
+    }
+
+    /// Writes a field update of `id`.
+    @discardableResult
+    public func update(_ id: String, _ fields: [FieldUpdate]) async throws(TownError) -> Bead? {
+        try await write(routing: id) { _, clock, actor in
+            LedgerOp(actor: actor, stamp: clock.stamp, time: clock.time, change: .update(id: id, fields: fields))
+        }
+    }
+
+    /// Sets metadata keys of `id` (one op per key; nil removes).
+    public func setMetadata(_ id: String, _ values: [(String, JSONValue?)]) async throws(TownError) {
+        for (key, value) in values {
+            try await write(routing: id) { _, clock, actor in
+                LedgerOp(
+                    actor: actor, stamp: clock.stamp, time: clock.time,
+                    change: .setMetadata(id: id, key: key, value: value))
+            }
+        }
+    }
+
+    /// Adds a scope (a new rig's prefix).
+    public func addScope(_ prefix: String) async throws(TownError) {
+        let database = self.database
+        let result: Result<Void, LedgerDatabaseError> = await DedicatedThread.run {
+            do throws(LedgerDatabaseError) { try database.addScope(prefix); return .success(()) } catch {
+                return .failure(error)
+            }
+        }
+        if case .failure(let error) = result { throw .ledger(error.description) }
+    }
+}
+
+extension Bead {
+    /// A metadata value as text, if present.
+    public func metadataString(_ key: String) -> String? {
+        guard let member = metadata.first(where: { $0.key == key }) else { return nil }
+        return member.value.stringValue ?? member.value.intValue.map(String.init)
+    }
+
+    /// A metadata value as an integer (0 when absent).
+    public func metadataInt(_ key: String) -> Int {
+        guard let member = metadata.first(where: { $0.key == key }) else { return 0 }
+        return member.value.intValue ?? Int(member.value.stringValue ?? "") ?? 0
+    }
+}

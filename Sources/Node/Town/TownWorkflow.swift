@@ -1,0 +1,144 @@
+import Beads
+import Foundation
+import Git
+import LedgerStore
+
+/// The town's workflow on this node: rigs, polecats, sling, done, hooks, mail, nudge, handoff, and the
+/// recovery that re-primes hooked polecats after a restart (GUPP). Each operation opens the town ledger (embedded
+/// mode: it takes the store's one-writer lock, so operations from several processes are serialized), does its
+/// work and closes it. Validation happens before the first write, so a refused operation changes nothing.
+///
+/// `Sendable`: immutable configuration; all state lives on disk (ledger, worktrees, tmux).
+public struct TownWorkflow: Sendable {
+    public let layout: TownLayout
+    public let settings: TownSettings
+    /// Who acts (created_by, mail sender when no other identity is known).
+    public let actor: String
+    /// The `gt` executable put on agents' `PATH`.
+    public let gtExecutable: String
+    /// The session driver (tmux).
+    public let sessions: any PolecatSessions
+    /// This node's name.
+    public let node: String
+    public let events: TownEvents
+
+    /// A workflow for the town at `layout`. Throws when it is not a town or tmux is missing.
+    public init(
+        layout: TownLayout, settings: TownSettings = TownSettings(), actor: String, gtExecutable: String,
+        sessions: (any PolecatSessions)? = nil
+    ) throws(TownError) {
+        guard FileManager.default.fileExists(atPath: layout.townFile) else {
+            throw .notATown("\(layout.townFile) is missing")
+        }
+        self.layout = layout
+        self.settings = settings
+        self.actor = actor
+        self.gtExecutable = gtExecutable
+        if let sessions {
+            self.sessions = sessions
+        } else if let tmux = TmuxPolecatSessions(layout: layout, settings: settings) {
+            self.sessions = tmux
+        } else {
+            throw .session("tmux is not installed; install it (apt-get install tmux)")
+        }
+        node = layout.nodeName()
+        events = TownEvents(layout: layout, node: node)
+    }
+
+    /// Runs `body` with the ledger open, closing it afterwards.
+    func withLedger<T>(_ body: (TownLedger) async throws(TownError) -> T) async throws(TownError) -> T {
+        let ledger = try await TownLedger.open(layout, actor: actor, wait: settings.ledgerWait)
+        do {
+            let result = try await body(ledger)
+            await ledger.close()
+            return result
+        } catch {
+            await ledger.close()
+            throw error
+        }
+    }
+
+    /// The registered rigs and their configs, by name.
+    public func rigConfigs() throws(TownError) -> [String: RigConfig] {
+        var result: [String: RigConfig] = [:]
+        for (name, entry) in try RigRegistry(layout: layout).rigs() {
+            if let config = try TownJSON.read(RigConfig.self, from: layout.rigConfig(name)) {
+                result[name] = config
+            } else {
+                result[name] = RigConfig(
+                    name: name, gitURL: entry.gitURL, defaultBranch: "main", createdAt: "", prefix: entry.prefix,
+                    runtime: nil)
+            }
+        }
+        return result
+    }
+
+    /// One rig's config; `.noSuchRig` naming the known rigs.
+    public func rig(_ name: String) throws(TownError) -> RigConfig {
+        let rigs = try rigConfigs()
+        guard let config = rigs[name] else { throw .noSuchRig(name: name, known: rigs.keys.sorted()) }
+        return config
+    }
+
+    /// Every polecat of `rig` (from the agent beads), by name.
+    public func polecats(rig: RigConfig, in ledger: TownLedger) -> [PolecatState] {
+        ledger.beads(scope: rig.beads.prefix) { $0.issueType == .agent && $0.labels.contains(PolecatState.agentLabel) }
+            .compactMap(PolecatState.init(bead:)).filter { $0.rig == rig.name }.sorted { $0.name < $1.name }
+    }
+
+    /// Writes a polecat's state to its agent bead.
+    func save(_ polecat: PolecatState, prefix: String, ledger: TownLedger) async throws(TownError) {
+        let id = PolecatState.beadID(prefix: prefix, rig: polecat.rig, name: polecat.name)
+        try await ledger.setMetadata(id, [(PolecatState.metadataKey, polecat.json)])
+    }
+
+    /// Creates a polecat's agent bead (idle, empty CV).
+    func createPolecat(rig: RigConfig, name: String, ledger: TownLedger) async throws(TownError) -> PolecatState {
+        guard TownNames.isValid(name) else { throw .invalidName(kind: "polecat", name: name) }
+        let id = PolecatState.beadID(prefix: rig.beads.prefix, rig: rig.name, name: name)
+        if ledger.bead(id) != nil { throw .polecatExists(rig: rig.name, name: name) }
+        let state = PolecatState(rig: rig.name, name: name)
+        try await ledger.write(scope: rig.beads.prefix) { ledger, clock, actor throws(LedgerError) in
+            var spec = NewBead(title: "Polecat \(name) of rig \(rig.name)")
+            spec.explicitID = id
+            spec.issueType = .agent
+            spec.labels = [PolecatState.agentLabel]
+            spec.description = "role_type: polecat\nrig: \(rig.name)\nname: \(name)"
+            spec.metadata = [JSONMember(PolecatState.metadataKey, state.json)]
+            return try ledger.prepareCreate(spec, actor: actor, stamp: clock.stamp, time: clock.time)
+        }
+        return state
+    }
+
+    /// An unused name from the pool (then `polecat-<n>`).
+    static func freshName(taken: Set<String>) -> String {
+        if let name = TownNames.polecatPool.first(where: { !taken.contains($0) }) { return name }
+        var index = taken.count + 1
+        while taken.contains("polecat-\(index)") { index += 1 }
+        return "polecat-\(index)"
+    }
+
+    /// The environment of a polecat's session (DESIGN §3, §6): the hook, `BEADS_DIR`, and `gt` first on `PATH`.
+    func sessionEnvironment(hook: Hook) -> [String: String] {
+        let gtDirectory = (gtExecutable as NSString).deletingLastPathComponent
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        return [
+            "GT_TOWN": layout.root, "GT_RIG": hook.rig, "GT_POLECAT": hook.polecat, "GT_BEAD": hook.bead,
+            "GT_BEAD_TITLE": hook.title, "GT_ROLE": hook.agent, "GT_LEASE_EPOCH": String(hook.epoch),
+            "GT_SESSION_EPOCH": String(hook.sessionEpoch), "BEADS_DIR": layout.beadsDirectory,
+            "BEADS_ACTOR": hook.agent, "PATH": gtDirectory + ":" + path,
+        ]
+    }
+
+    /// Starts the session for `hook` in `worktree` (the hook's session epoch names it).
+    func startSession(hook: Hook, worktree: String) async throws(TownError) {
+        let runtime = try AgentRuntime.parse(hook.runtime)
+        let name = PolecatSessionName(town: layout.hostID, rig: hook.rig, polecat: hook.polecat, epoch: hook.sessionEpoch)
+        try await sessions.start(
+            name, directory: worktree, environment: sessionEnvironment(hook: hook), command: runtime.commandLine,
+            log: layout.sessionLogs + "/\(name).log")
+    }
+
+    /// The current time, RFC 3339.
+    static func now() -> String { TownEvents.timestamp(Date()) }
+}
