@@ -30,7 +30,10 @@ public enum GT {
                     A town is the workspace (mayor/town.json at its root); every gt command finds it with
                     --town DIR, else $GT_TOWN, else the nearest parent of the working directory.
                     """,
-                subcommands: [InstallCommand.self, TownWhereCommand.self, VersionCommand.self])
+                subcommands: [
+                    InstallCommand.self, TownWhereCommand.self, VersionCommand.self,
+                    GTRigCommand.self, GTPolecatCommand.self, GTCrewCommand.self, GTSlingCommand.self, GTDoneCommand.self, GTHookCommand.self, GTPrimeCommand.self, GTMailCommand.self, GTNudgeCommand.self, GTHandoffCommand.self, GTWitnessCommand.self,
+                ])
         }
 
         public init() {}

@@ -72,7 +72,9 @@ public struct TmuxPolecatSessions: PolecatSessions {
         var arguments = ["new-session", "-d", "-s", name.description, "-c", directory, "-x", "200", "-y", "50"]
         for (key, value) in environment.sorted(by: { $0.key < $1.key }) { arguments += ["-e", "\(key)=\(value)"] }
         let quotedLog = TmuxPolecatSessions.quote(log)
-        arguments.append("{ /bin/sh -c \(TmuxPolecatSessions.quote(command)); } 2>&1 | tee -a \(quotedLog)")
+        // tmux 3.3 gives new sessions the client's PATH whatever -e says, so PATH is set in the command itself.
+        let path = environment["PATH"].map { "PATH=\(TmuxPolecatSessions.quote($0)) " } ?? ""
+        arguments.append("{ \(path)/bin/sh -c \(TmuxPolecatSessions.quote(command)); } 2>&1 | tee -a \(quotedLog)")
         let output = try await run(arguments)
         guard output.status == 0 else {
             throw .session("tmux new-session \(name) failed (\(output.status)): \(output.stderr)")

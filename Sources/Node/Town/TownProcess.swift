@@ -28,42 +28,50 @@ public enum TownProcess {
         return try result.get()
     }
 
+    /// Spawns with `posix_spawn` and waits with `waitpid` on the exact pid: a daemon the child forks (the tmux
+    /// server) may inherit descriptors, which must not delay noticing that the child itself has exited.
     static func runBlocking(
         _ executable: String, _ arguments: [String], _ environment: [String: String]?, _ timeout: Duration
     ) throws(TownError) -> Output {
-        let directory = NSTemporaryDirectory() + "gt-child-\(getpid())-\(UUID().uuidString.prefix(8))"
-        let outPath = directory + ".out"
-        let errPath = directory + ".err"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        let base = NSTemporaryDirectory() + "gt-child-\(getpid())-\(UUID().uuidString.prefix(8))"
+        let outPath = base + ".out"
+        let errPath = base + ".err"
         defer {
             unlink(outPath)
             unlink(errPath)
         }
-        let process = Process()
-        let done = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in done.signal() }
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        do {
-            process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-            try process.run()
-        } catch {
-            throw .io("cannot run \(executable): \(error)")
-        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        let variables = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in variables { free(pointer) } }
+        var pid: pid_t = 0
+        let code = posix_spawn(&pid, executable, &actions, nil, argv, variables)
+        guard code == 0 else { throw .io("cannot run \(executable): \(String(cString: strerror(code)))") }
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        if done.wait(timeout: .now() + seconds) == .timedOut {
-            kill(process.processIdentifier, SIGKILL)
-            done.wait()
-            throw .io("\(executable) \(arguments.joined(separator: " ")) did not finish within \(seconds) s")
+        let deadline = Date().addingTimeInterval(seconds)
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid { break }
+            if result < 0 && errno != EINTR { throw .io("waitpid(\(pid)) failed: \(String(cString: strerror(errno)))") }
+            if Date() > deadline {
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &status, 0)
+                throw .io("\(executable) \(arguments.joined(separator: " ")) did not finish within \(seconds) s")
+            }
+            usleep(1_000)
         }
+        let exited = (status & 0x7f) == 0
         let out = FileManager.default.contents(atPath: outPath) ?? Data()
         let err = FileManager.default.contents(atPath: errPath) ?? Data()
         return Output(
-            status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
+            status: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), stdout: String(decoding: out, as: UTF8.self),
             stderr: String(decoding: err, as: UTF8.self))
     }
 
