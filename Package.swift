@@ -65,5 +65,8 @@ let package = Package(
             swiftSettings: settings),
         .testTarget(
             name: "GasTownCLITests", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
+        .testTarget(
+            name: "TownTests", dependencies: ["Node", "Beads", "LedgerStore", "GasTownTestKit"],
+            swiftSettings: settings),
     ]
 )

@@ -26,6 +26,7 @@ public struct GTRigAddCommand: CLICommand {
             options: [
                 .option("prefix", value: "P", help: "bead ID prefix of the rig's scope", default: "from the name"),
                 .option("runtime", value: "R", help: "agent runtime: claude, codex, … or exec:'<command>'"),
+                .option("max-polecats", value: "N", type: .integer(1...1000), help: "most polecats the rig may have", default: "30"),
             ],
             arguments: [ArgumentSpec("name", help: "the rig's name"), ArgumentSpec("git-url", help: "its repository")])
     }
@@ -34,8 +35,10 @@ public struct GTRigAddCommand: CLICommand {
     var url: String
     var prefix: String?
     var runtime: String?
+    var maxPolecats: Int?
 
     public init(parsed: ParsedValues) throws(UsageError) {
+        maxPolecats = try parsed.int("max-polecats")
         name = parsed.argument("name")
         url = parsed.argument("git-url")
         prefix = parsed.string("prefix")
@@ -49,7 +52,7 @@ public struct GTRigAddCommand: CLICommand {
         let workflow = try context.townWorkflow()
         let gitURL = url.contains("://") || url.contains("@") || !FileManager.default.fileExists(atPath: context.absolutePath(url))
             ? url : context.absolutePath(url)
-        let config = try await GTTown.run { try await workflow.addRig(name: name, gitURL: gitURL, prefix: prefix, runtime: runtime) }
+        let config = try await GTTown.run { try await workflow.addRig(name: name, gitURL: gitURL, prefix: prefix, runtime: runtime, maxPolecats: maxPolecats) }
         if context.jsonMode {
             try context.console.json(config)
         } else {

@@ -19,9 +19,12 @@ public struct RigConfig: Codable, Sendable, Equatable {
     public var beads: Beads
     /// The runtime of this rig's polecats (`claude`, `exec:'…'`), if set.
     public var runtime: String?
+    /// At most this many polecats in the rig (default: `TownSettings.maxPolecatsPerRig`).
+    public var maxPolecats: Int?
 
     enum CodingKeys: String, CodingKey {
         case type, version, name, beads, runtime
+        case maxPolecats = "max_polecats"
         case gitURL = "git_url"
         case defaultBranch = "default_branch"
         case createdAt = "created_at"

@@ -15,9 +15,9 @@ extension TownWorkflow {
     /// rig's config, adds the rig's ledger scope (its prefix routed in `routes.jsonl`) and registers it in
     /// `mayor/rigs.json`. The rig is built in a staging directory and renamed into place; a URL that is not a
     /// repository leaves nothing behind.
-    public func addRig(name: String, gitURL: String, prefix requested: String?, runtime: String?) async throws(TownError)
-        -> RigConfig
-    {
+    public func addRig(
+        name: String, gitURL: String, prefix requested: String?, runtime: String?, maxPolecats: Int? = nil
+    ) async throws(TownError) -> RigConfig {
         guard TownNames.isValid(name), !["mayor", "deacon", "settings"].contains(name) else {
             throw .invalidName(kind: "rig", name: name)
         }
@@ -57,9 +57,10 @@ extension TownWorkflow {
                 try? FileManager.default.createDirectory(
                     atPath: staging + "/" + directory, withIntermediateDirectories: true)
             }
-            let config = RigConfig(
+            var config = RigConfig(
                 name: name, gitURL: gitURL, defaultBranch: branch, createdAt: TownWorkflow.now(), prefix: prefix,
                 runtime: runtime)
+            config.maxPolecats = maxPolecats
             try TownJSON.write(config, to: staging + "/config.json")
             guard rename(staging, layout.rigDirectory(name)) == 0 else {
                 throw TownError.io("cannot move the rig into \(layout.rigDirectory(name)): errno \(errno)")

@@ -44,9 +44,8 @@ extension TownWorkflow {
             if let idle = all.first(where: \.isIdle) {
                 polecat = idle
             } else {
-                guard all.count < settings.maxPolecatsPerRig else {
-                    throw .rigFull(rig: rig.name, limit: settings.maxPolecatsPerRig)
-                }
+                let limit = rig.maxPolecats ?? settings.maxPolecatsPerRig
+                guard all.count < limit else { throw .rigFull(rig: rig.name, limit: limit) }
                 polecat = try await createPolecat(
                     rig: rig, name: TownWorkflow.freshName(taken: Set(all.map(\.name))), ledger: ledger)
             }

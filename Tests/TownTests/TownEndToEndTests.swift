@@ -1,0 +1,69 @@
+import Beads
+import Foundation
+import GasTownTestKit
+import Node
+import Testing
+
+/// The town's workflow with the built `gt`, real git, real tmux and scripted `exec` agents.
+@Suite(.serialized) struct TownEndToEndTests {
+    /// 6 beads slung to 3 polecats (the rig allows 3; a 4th sling waits for a free one): each agent edits a file,
+    /// commits and runs `gt done`; 6 merge requests with the right branches and commits; polecats idle.
+    @Test func sixBeadsThroughThreePolecats() async throws {
+        try await TownFixture.with { town in
+            let agent = try town.writeAgent(delay: 0.3)
+            try expectOK(
+                try await town.gt(["rig", "add", "demo", town.source, "--runtime", "exec:'sh \(agent)'", "--max-polecats", "3"]))
+            var beads: [String] = []
+            for index in 1...6 { beads.append(try await town.createBead("Task \(index)", scope: "demo")) }
+            for bead in beads {
+                var slung = false
+                let ok = try await town.waitUntil(timeout: .seconds(60)) {
+                    let output = try await town.gt(["sling", bead, "demo"])
+                    if output.status == 0 { slung = true; return true }
+                    #expect(output.stderr.contains("busy polecats"), "unexpected sling failure: \(output)")
+                    return false
+                }
+                #expect(ok && slung, "could not sling \(bead)")
+            }
+            let finished = try await town.waitUntil(timeout: .seconds(90)) {
+                try town.beads(scope: "demo").filter { $0.issueType == .mergeRequest }.count == 6
+                    && town.beads(scope: "demo").filter { $0.issueType == .agent }.allSatisfy {
+                        PolecatState(bead: $0)?.isIdle == true
+                    }
+            }
+            #expect(finished, "not all 6 beads finished")
+            try await TownEndToEndTests.checkMergeRequests(town, beads: beads)
+            let polecats = try town.beads(scope: "demo").compactMap(PolecatState.init(bead:))
+            #expect(polecats.count == 3)
+            #expect(polecats.map(\.completed).reduce(0, +) == 6)
+            #expect(polecats.allSatisfy { $0.isIdle })
+            let events = TownEvents.read(town.layout.eventsFile)
+            #expect(events.filter { $0["type"] == "sling" }.count == 6)
+            #expect(events.filter { $0["type"] == "done" }.count == 6)
+        }
+    }
+
+    /// Every bead has exactly one merge request, on its own epoch's branch, whose commit is that branch's tip in
+    /// the rig's remote and holds the agent's file and no workflow file.
+    static func checkMergeRequests(_ town: TownFixture, beads: [String]) async throws {
+        let all = try town.beads(scope: "demo")
+        let requests = all.filter { $0.issueType == .mergeRequest }
+        for bead in beads {
+            let mine = requests.filter { $0.metadataString("source_bead") == bead }
+            #expect(mine.count == 1, "\(bead) has \(mine.count) merge requests")
+            guard let request = mine.first, let work = all.first(where: { $0.id == bead }) else { continue }
+            let branch = request.metadataString("branch") ?? ""
+            let epoch = request.metadataInt("lease_epoch")
+            #expect(epoch == work.leaseEpoch)
+            #expect(branch.hasPrefix("polecat/town/") && branch.hasSuffix("/\(bead)/e\(epoch)"), "branch \(branch)")
+            let tip = try await TownFixture.gitOutput(["rev-parse", "refs/heads/\(branch)"], cwd: town.source)
+            #expect(tip.trimmingCharacters(in: .whitespacesAndNewlines) == request.metadataString("commit"))
+            let files = try await TownFixture.gitOutput(["show", "--name-only", "--format=", branch], cwd: town.source)
+            #expect(files.contains("work-\(bead).txt"))
+            #expect(!files.contains(".gt/"))
+            #expect(request.id == DoneProgress.mergeRequestID(
+                prefix: "demo", bead: bead, epoch: epoch, commit: request.metadataString("commit") ?? ""))
+            #expect(work.assignee.isEmpty, "\(bead) still claimed by \(work.assignee)")
+        }
+    }
+}
