@@ -29,6 +29,25 @@ public struct Hook: Codable, Sendable, Equatable {
         case slungAt = "slung_at"
     }
 
+    /// A hook; see the properties.
+    public init(
+        town: String, rig: String, polecat: String, bead: String, title: String, epoch: Int, branch: String,
+        base: String, node: String, runtime: String, sessionEpoch: Int, slungAt: String
+    ) {
+        self.town = town
+        self.rig = rig
+        self.polecat = polecat
+        self.bead = bead
+        self.title = title
+        self.epoch = epoch
+        self.branch = branch
+        self.base = base
+        self.node = node
+        self.runtime = runtime
+        self.sessionEpoch = sessionEpoch
+        self.slungAt = slungAt
+    }
+
     /// The agent's address, `<rig>/polecats/<name>`.
     public var agent: String { "\(rig)/polecats/\(polecat)" }
 
@@ -41,6 +60,11 @@ public struct Hook: Codable, Sendable, Equatable {
     public static func read(worktree: String) throws(TownError) -> Hook? {
         let path = TownLayout.hookFile(worktree: worktree)
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try decode(data, path: path)
+    }
+
+    /// Decodes a hook file's bytes; `.badHookFile` naming `path` when they are not a hook.
+    public static func decode(_ data: Data, path: String) throws(TownError) -> Hook {
         do { return try JSONDecoder().decode(Hook.self, from: data) } catch {
             throw .badHookFile(path: path, reason: "\(error)")
         }

@@ -6,8 +6,8 @@ import LedgerStore
 extension TownWorkflow {
     /// The default bead prefix of a rig: its letters and digits, at most 4, never `hq`.
     public static func defaultPrefix(rig: String) -> String {
-        let letters = String(rig.filter { $0.isLetter || $0.isNumber }.prefix(4))
-        let prefix = letters.first?.isLetter == true ? letters : "r" + letters
+        let letters = String(rig.filter { $0.isLetter || $0.isNumber })
+        let prefix = String((letters.first?.isLetter == true ? letters : "r" + letters).prefix(4))
         return prefix == "hq" ? "hqr" : prefix
     }
 
