@@ -63,6 +63,7 @@ let package = Package(
         .testTarget(
             name: "LedgerStoreTests", dependencies: ["LedgerStore", "GasTownTestKit", "gt-testhelper"],
             swiftSettings: settings),
+        .testTarget(name: "SessionsTests", dependencies: ["Sessions", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(
             name: "GasTownCLITests", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(
