@@ -3,6 +3,7 @@ import Foundation
 import GasTownTestKit
 import LedgerStore
 import Node
+import Sessions
 
 #if canImport(Glibc)
     import Glibc
@@ -17,6 +18,8 @@ final class TownFixture: @unchecked Sendable {
     let source: String
     let layout: TownLayout
     var nodePIDs: [Int32] = []
+    /// This town's private tmux server.
+    var tmux: TmuxDriver { TmuxDriver(townRoot: town, tmuxPath: "/usr/bin/tmux") }
 
     init(name: String = "town") async throws {
         directory = try TempDir(prefix: "gt-town")
@@ -33,8 +36,7 @@ final class TownFixture: @unchecked Sendable {
     /// Stops what the fixture started; the directory goes with `directory`.
     func cleanUp() async {
         for pid in nodePIDs { kill(pid, SIGKILL) }
-        _ = try? await TownProcess.run(
-            "/usr/bin/tmux", ["-L", "gt-" + layout.hostID, "kill-server"], timeout: .seconds(5))
+        try? await tmux.killServer()
     }
 
     /// Runs the body, then `cleanUp` whatever happens.
@@ -114,12 +116,7 @@ final class TownFixture: @unchecked Sendable {
 
     /// The live tmux sessions of this town's server.
     func sessions() async -> [String] {
-        guard
-            let output = try? await TownProcess.run(
-                "/usr/bin/tmux", ["-L", "gt-" + layout.hostID, "list-sessions", "-F", "#{session_name}"],
-                timeout: .seconds(5)), output.status == 0
-        else { return [] }
-        return output.stdout.split(separator: "\n").map(String.init)
+        ((try? await tmux.list()) ?? []).map(\.rendered)
     }
 
     static func git(_ arguments: [String], cwd: String) async throws {

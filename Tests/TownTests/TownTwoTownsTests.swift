@@ -1,6 +1,7 @@
 import Foundation
 import GasTownTestKit
 import Node
+import Sessions
 import Testing
 
 /// Two towns on one host, both with a rig named alike and a polecat named alike: their tmux servers and
@@ -20,10 +21,11 @@ import Testing
                 #expect(firstSessions.count == 1 && secondSessions.count == 1)
                 #expect(Set(firstSessions).isDisjoint(with: secondSessions))
                 #expect(firstSessions.allSatisfy { $0.hasPrefix("gt-\(first.layout.hostID)-demo-furiosa-e") })
+                #expect(secondSessions.allSatisfy { $0.hasPrefix("gt-\(second.layout.hostID)-demo-furiosa-e") })
 
-                let workflow = try TownWorkflow(
+                let workflow = try await TownWorkflow(
                     layout: first.layout, actor: "test", gtExecutable: try BuiltBinaries.path(of: .gt))
-                await (workflow.sessions as! TmuxPolecatSessions).killServer()
+                try await (workflow.sessions as! TmuxDriver).killServer()
                 #expect(try await first.waitUntil(timeout: .seconds(10)) { await first.sessions().isEmpty })
                 #expect(await second.sessions() == secondSessions)
                 let status = try await second.gt(["polecat", "status", "demo/furiosa", "--json"])

@@ -11,7 +11,7 @@ public struct GTHookCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) {}
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let hooks = try await GTTown.run { try await workflow.hooks(from: context.cwd) }
         if context.jsonMode { return try context.console.json(hooks) }
         if hooks.isEmpty { return context.console.out("Nothing on the hook") }
@@ -33,7 +33,7 @@ public struct GTPrimeCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) {}
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let text = try await GTTown.run { try await workflow.prime(from: context.cwd) }
         if context.jsonMode { return try context.console.json(["prime": text]) }
         context.console.out(text)
@@ -60,7 +60,7 @@ public struct GTNudgeCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let session = try await GTTown.run { try await workflow.nudge(agent: agent, text: text) }
         if context.jsonMode { return try context.console.json(["agent": agent, "session": session]) }
         context.console.out("Nudged \(AgentAddress.canonical(agent)) (\(session))")
@@ -80,7 +80,7 @@ public struct GTHandoffCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) { note = parsed.string("message") }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let session = try await GTTown.run { try await workflow.handoff(from: context.cwd, note: note) }
         if context.jsonMode { return try context.console.json(["session": session]) }
         context.console.out("Handed off to \(session)")
@@ -108,7 +108,7 @@ public struct GTWitnessPatrolCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) {}
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let report = try await GTTown.run { try await workflow.recover() }
         if context.jsonMode { return try context.console.json(report) }
         context.console.out(

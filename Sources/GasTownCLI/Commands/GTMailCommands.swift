@@ -51,7 +51,7 @@ public struct GTMailSendCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let sender = context.agentIdentity(flag: from)
         let mail = try await GTTown.run {
             try await workflow.sendMail(from: sender, to: to, subject: subject.isEmpty ? String(body.prefix(60)) : subject, body: body, replyTo: nil)
@@ -78,7 +78,7 @@ public struct GTMailInboxCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let me = context.agentIdentity(flag: from)
         let mails = try await GTTown.run { try await workflow.inbox(for: me, all: all) }
         if context.jsonMode { return try context.console.json(mails) }
@@ -100,7 +100,7 @@ public struct GTMailReadCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) { id = parsed.argument("id") }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let mail = try await GTTown.run { try await workflow.readMail(id) }
         if context.jsonMode { return try context.console.json(mail) }
         GTMailCommand.print(mail, context, full: true)
@@ -128,7 +128,7 @@ public struct GTMailReplyCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let sender = context.agentIdentity(flag: from)
         let mail = try await GTTown.run { try await workflow.replyMail(to: id, from: sender, body: body) }
         if context.jsonMode { return try context.console.json(mail) }

@@ -28,7 +28,7 @@ public struct GTPolecatListCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) { rig = parsed.optionalArgument("rig") }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let polecats = try await GTTown.run { try await workflow.listPolecats(rig: rig) }
         if context.jsonMode { return try context.console.json(polecats) }
         if polecats.isEmpty { return context.console.out("No polecats; 'gt sling <bead> <rig>' creates them") }
@@ -59,7 +59,7 @@ public struct GTPolecatAddCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let polecat = try await GTTown.run { try await workflow.addPolecat(rig: rig, polecat: name) }
         if context.jsonMode { return try context.console.json(polecat) }
         context.console.out("Added polecat \(polecat.address)")
@@ -86,7 +86,7 @@ public struct GTPolecatRemoveCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         try await GTTown.run { try await workflow.removePolecat(rig: rig, polecat: name, force: force) }
         if context.jsonMode { return try context.console.json(["removed": "\(rig)/polecats/\(name)"]) }
         context.console.out("Removed polecat \(rig)/polecats/\(name)")
@@ -121,13 +121,13 @@ public struct GTPolecatStatusCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let (rig, name) = AgentAddress.polecat(agent)!
         guard let polecat = try await GTTown.run({ try await workflow.listPolecats(rig: rig) }).first(where: { $0.name == name })
         else { throw GTTown.cliError(TownError.noSuchPolecat(rig: rig, name: name)) }
-        let session = polecat.sessionName(town: workflow.layout.hostID)
+        let session = polecat.sessionName(townRoot: workflow.layout.root)
         let output = Output(
-            polecat: polecat, session: session.description, sessionAlive: await workflow.sessions.isAlive(session),
+            polecat: polecat, session: session.rendered, sessionAlive: (try? await workflow.sessions.isAlive(session)) ?? false,
             worktree: workflow.layout.polecatWorktree(rig, name))
         if context.jsonMode { return try context.console.json(output) }
         context.console.out(GTPolecatListCommand.line(polecat))

@@ -49,7 +49,7 @@ public struct GTRigAddCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let gitURL = url.contains("://") || url.contains("@") || !FileManager.default.fileExists(atPath: context.absolutePath(url))
             ? url : context.absolutePath(url)
         let config = try await GTTown.run { try await workflow.addRig(name: name, gitURL: gitURL, prefix: prefix, runtime: runtime, maxPolecats: maxPolecats) }
@@ -73,7 +73,7 @@ public struct GTRigListCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) {}
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let rigs = try await GTTown.run { try workflow.rigConfigs().values.sorted { $0.name < $1.name } }
         if context.jsonMode { return try context.console.json(rigs) }
         if rigs.isEmpty { return context.console.out("No rigs; add one with 'gt rig add <name> <git-url>'") }
@@ -103,7 +103,7 @@ public struct GTRigRemoveCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         try await GTTown.run { try await workflow.removeRig(name: name, force: force) }
         if context.jsonMode { return try context.console.json(["removed": name]) }
         context.console.out("Removed rig '\(name)'")
@@ -138,7 +138,7 @@ public struct GTCrewAddCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let path = try await GTTown.run { try await workflow.addCrew(rig: rig, member: name) }
         if context.jsonMode { return try context.console.json(["rig": rig, "name": name, "path": path]) }
         context.console.out("Crew \(rig)/crew/\(name) at \(path)")
@@ -164,7 +164,7 @@ public struct GTCrewListCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let crew = try await GTTown.run { try workflow.listCrew(rig: rig) }.map { Entry(rig: $0.rig, name: $0.name, path: $0.path) }
         if context.jsonMode { return try context.console.json(crew) }
         if crew.isEmpty { context.console.out("No crew; add one with 'gt crew add <rig> <name>'") }
@@ -189,7 +189,7 @@ public struct GTCrewAtCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         guard let entry = try await GTTown.run({ try workflow.listCrew(rig: rig) }).first(where: { $0.name == name }) else {
             throw CLIError("no crew member '\(name)' in rig \(rig)", hint: "add one with 'gt crew add \(rig) \(name)'", code: "not_found")
         }

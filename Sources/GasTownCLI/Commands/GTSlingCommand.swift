@@ -28,13 +28,13 @@ public struct GTSlingCommand: CLICommand {
         bead = parsed.argument("bead")
         rig = parsed.optionalArgument("rig")
         runtime = parsed.string("runtime")
-        if let runtime, (try? AgentRuntime.parse(runtime)) == nil {
-            throw parsed.invalid("bad runtime '\(runtime)': use claude, codex, gemini, … or exec:'<command>'")
+        if let runtime, runtime.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw parsed.invalid("the runtime is empty: use claude, codex, gemini, … or exec:'<command>'")
         }
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let result = try await GTTown.run { try await workflow.sling(bead: bead, rig: rig, runtime: runtime) }
         if context.jsonMode { return try context.console.json(result) }
         context.console.out("Slung \(result.bead) to \(result.rig)/polecats/\(result.polecat) (lease epoch \(result.epoch))")
@@ -63,7 +63,7 @@ public struct GTDoneCommand: CLICommand {
         guard TownLayout.enclosingWorktree(of: context.cwd) != nil else {
             throw GTTown.cliError(TownError.notInWorktree(context.cwd))
         }
-        let workflow = try context.townWorkflow()
+        let workflow = try await context.townWorkflow()
         let result = try await GTTown.run { try await workflow.done(from: context.cwd) }
         if context.jsonMode { return try context.console.json(result) }
         if result.stepsRun.isEmpty {

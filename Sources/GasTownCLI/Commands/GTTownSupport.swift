@@ -4,10 +4,11 @@ import Node
 extension CommandContext {
     /// The town workflow for this command line: the town found by DESIGN §10's rule, the actor, and this `gt`
     /// executable (put on agents' `PATH`).
-    func townWorkflow() throws -> TownWorkflow {
+    func townWorkflow() async throws -> TownWorkflow {
         let root = try townRoot().path
         do {
-            return try TownWorkflow(layout: TownLayout(root: root), actor: actor, gtExecutable: GTTown.executablePath)
+            return try await TownWorkflow(
+                layout: TownLayout(root: root), actor: actor, gtExecutable: GTTown.executablePath)
         } catch {
             throw GTTown.cliError(error)
         }

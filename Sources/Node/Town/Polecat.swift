@@ -1,5 +1,6 @@
 import Beads
 import Foundation
+import Sessions
 
 /// A polecat's persistent identity and state, kept in its agent bead (`<prefix>-<rig>-polecat-<name>`, type
 /// agent, label `gt:agent`) under the metadata key `polecat` as one JSON object, so every change of it is one
@@ -90,9 +91,9 @@ public struct PolecatState: Sendable, Equatable, Codable {
         failures = value["failures"]?.intValue ?? 0
     }
 
-    /// The session name of the current session epoch.
-    public func sessionName(town: String) -> PolecatSessionName {
-        PolecatSessionName(town: town, rig: rig, polecat: name, epoch: sessionEpoch)
+    /// The session name of the current session epoch in the town rooted at `townRoot`.
+    public func sessionName(townRoot: String) -> SessionName {
+        SessionName(town: TownID(townRoot: townRoot), rig: rig, polecat: name, epoch: UInt64(sessionEpoch))
     }
 }
 

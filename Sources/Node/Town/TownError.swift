@@ -54,8 +54,7 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
             "the worktree \(path) has uncommitted changes: \(files.joined(separator: ", ")); commit or discard them, then run 'gt done' again (nothing was changed)"
         case .staleEpoch(let bead, let hooked, let current):
             "bead \(bead) moved on to lease epoch \(current); this worktree holds epoch \(hooked) and may not finish it"
-        case .badRuntime(let text):
-            "bad runtime '\(text)': use a preset name (claude, codex, gemini, …) or exec:'<command>'"
+        case .badRuntime(let text): "bad runtime: \(text)"
         case .badHookFile(let path, let reason): "hook file \(path) is unreadable (\(reason)); re-sling the bead"
         case .noSuchAgent(let name): "no agent '\(name)'; address agents as <rig>/polecats/<name>"
         case .noSuchMessage(let id): "no message \(id); see 'gt mail inbox'"

@@ -1,4 +1,5 @@
 import Foundation
+import Sessions
 
 /// Where everything of a town's workflow lives on disk (DESIGN §10, Gas Town's layout):
 ///
@@ -44,18 +45,9 @@ public struct TownLayout: Sendable, Equatable {
     /// `gt done`'s progress file of a worktree.
     public static func doneFile(worktree: String) -> String { worktree + "/.gt/done.json" }
 
-    /// The town's short identity on this host: 8 hex digits of FNV-1a over the town root's real path. Two towns
-    /// on one host (even with the same name) get different tmux servers and session names.
-    public var hostID: String {
-        let real = (try? FileManager.default.destinationOfSymbolicLink(atPath: root)) ?? root
-        let resolved = URL(fileURLWithPath: real).resolvingSymlinksInPath().path
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in resolved.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
-        }
-        return String(String(hash, radix: 16).suffix(8))
-    }
+    /// The town's short identity on this host (`TownID`: 8 base-36 digits of FNV-1a over the town root's canonical
+    /// path). Two towns on one host (even with the same name) get different tmux servers and session names.
+    public var hostID: String { TownID(townRoot: root).rawValue }
 
     /// This node's name: `node.name` in `town.json`, else the town's `name`, else `local`.
     public func nodeName() -> String {

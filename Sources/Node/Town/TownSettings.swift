@@ -1,4 +1,5 @@
 import Foundation
+import Sessions
 
 /// Every interval and limit of the town workflow (sling, done, Witness), with documented defaults.
 /// `Sendable`: plain values.
@@ -12,11 +13,15 @@ public struct TownSettings: Sendable, Equatable {
     /// How often the Witness restarts a dead session of one hooked polecat before it stops trying and counts a
     /// failure in the polecat's CV. Default 3.
     public var maxSessionRestarts = 3
-    /// Longest one tmux command may take. Default 5 s.
-    public var tmuxTimeout: Duration = .seconds(5)
     /// How long agent-facing commands wait for the store's lock (held by another writer) before failing with a
     /// message naming the holder. Default 30 s.
     public var ledgerWait: Duration = .seconds(30)
+
+    /// How long a runtime that takes its first prompt by typing (codex) may take to show its ready prompt.
+    /// Default 60 s.
+    public var readyTimeout: Duration = .seconds(60)
+    /// The session drivers' settings (tmux command timeout, pane size, kill grace; see docs/sessions.md).
+    public var sessions = SessionSettings()
 
     /// The defaults.
     public init() {}

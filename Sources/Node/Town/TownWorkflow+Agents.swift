@@ -1,5 +1,6 @@
 import Beads
 import Foundation
+import Sessions
 
 /// A hooked polecat as `gt hook` lists it. `Sendable`: a plain value.
 public struct HookView: Sendable, Codable, Equatable {
@@ -31,13 +32,13 @@ extension TownWorkflow {
                     if let inside, inside.rig != rig.name || inside.polecat != polecat.name { continue }
                     let bead = ledger.bead(polecat.hookBead)
                     let worktree = layout.polecatWorktree(rig.name, polecat.name)
-                    let session = polecat.sessionName(town: layout.hostID)
+                    let session = polecat.sessionName(townRoot: layout.root)
                     views.append(
                         HookView(
                             agent: polecat.address, bead: polecat.hookBead, title: bead?.title ?? "",
                             epoch: polecat.hookEpoch, status: bead?.status.rawValue ?? "missing",
                             branch: (try? Hook.read(worktree: worktree))??.branch, worktree: worktree,
-                            session: session.description, sessionAlive: await sessions.isAlive(session)))
+                            session: session.description, sessionAlive: ((try? await sessions.isAlive(session)) ?? false)))
                 }
             }
             return views
@@ -92,9 +93,9 @@ extension TownWorkflow {
             guard let polecat = polecats(rig: rig, in: ledger).first(where: { $0.name == name }) else {
                 throw .noSuchPolecat(rig: rigName, name: name)
             }
-            return polecat.sessionName(town: layout.hostID)
+            return polecat.sessionName(townRoot: layout.root)
         }
-        try await sessions.sendText(text, to: session)
+        do { try await sessions.sendText(text, to: session) } catch { throw .session(error.description) }
         events.record("nudge", ["agent": AgentAddress.canonical(address), "session": session.description])
         return session.description
     }
@@ -112,16 +113,16 @@ extension TownWorkflow {
             guard var polecat = polecats(rig: rig, in: ledger).first(where: { $0.name == hook.polecat }) else {
                 throw .noSuchPolecat(rig: hook.rig, name: hook.polecat)
             }
-            let old = polecat.sessionName(town: layout.hostID)
+            let old = polecat.sessionName(townRoot: layout.root)
             polecat.sessionEpoch += 1
             try await save(polecat, prefix: rig.beads.prefix, ledger: ledger)
             hook.sessionEpoch = polecat.sessionEpoch
             try hook.write(worktree: worktree)
             try await startSession(hook: hook, worktree: worktree)
-            return (old, polecat.sessionName(town: layout.hostID))
+            return (old, polecat.sessionName(townRoot: layout.root))
         }
         events.record("handoff", ["agent": hook.agent, "bead": hook.bead, "from": old.description, "to": new.description])
-        await sessions.kill(old)
+        _ = try? await sessions.kill(old)
         return new.description
     }
 }

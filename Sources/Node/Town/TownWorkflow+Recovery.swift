@@ -1,5 +1,6 @@
 import Beads
 import Foundation
+import Sessions
 
 /// What one recovery pass (node start, or a Witness patrol) found and did, per polecat.
 /// `Sendable`: a plain value.
@@ -52,8 +53,8 @@ extension TownWorkflow {
                         events.record("stale-hook", ["agent": polecat.address])
                         continue
                     }
-                    let session = polecat.sessionName(town: layout.hostID)
-                    if await sessions.isAlive(session) {
+                    let session = polecat.sessionName(townRoot: layout.root)
+                    if ((try? await sessions.isAlive(session)) ?? false) {
                         report.found.append(polecat.address)
                         continue
                     }
@@ -82,7 +83,7 @@ extension TownWorkflow {
                     report.restarted.append(polecat.address)
                     events.record(
                         "restart",
-                        ["agent": polecat.address, "bead": bead.id, "session": polecat.sessionName(town: layout.hostID).description])
+                        ["agent": polecat.address, "bead": bead.id, "session": polecat.sessionName(townRoot: layout.root).description])
                 }
             }
         }

@@ -1,5 +1,6 @@
 import Beads
 import Foundation
+import Sessions
 import Git
 import LedgerStore
 
@@ -32,7 +33,7 @@ extension TownWorkflow {
         if let owner = rigs.values.first(where: { $0.beads.prefix == prefix }) {
             throw .prefixTaken(prefix: prefix, rig: owner.name)
         }
-        if let runtime { _ = try AgentRuntime.parse(runtime) }
+        if let runtime { _ = try resolveRuntime(runtime, rig: nil) }
         let staging = layout.root + "/.\(name).gt-rig-\(UUID().uuidString.prefix(8))"
         do {
             try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: false)
@@ -90,10 +91,16 @@ extension TownWorkflow {
     /// Adds `.gt/` to the bare repository's `info/exclude` (shared by all its worktrees), so hook and progress
     /// files never show as changes and are never committed.
     static func excludeWorkflowFiles(bareRepository: String) throws(TownError) {
+        try exclude(".gt/", bareRepository: bareRepository)
+    }
+
+    /// Adds one pattern to the bare repository's `info/exclude` unless it is there.
+    static func exclude(_ pattern: String, bareRepository: String) throws(TownError) {
         let path = bareRepository + "/info/exclude"
         let existing = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        guard !existing.split(separator: "\n").contains(".gt/") else { return }
-        let text = existing + (existing.isEmpty || existing.hasSuffix("\n") ? "" : "\n") + ".gt/\n"
+        let line = "/" + pattern.drop { $0 == "/" }
+        guard !existing.split(separator: "\n").contains(where: { $0 == line || $0 == pattern }) else { return }
+        let text = existing + (existing.isEmpty || existing.hasSuffix("\n") ? "" : "\n") + line + "\n"
         do {
             try FileManager.default.createDirectory(
                 atPath: bareRepository + "/info", withIntermediateDirectories: true)
@@ -112,7 +119,7 @@ extension TownWorkflow {
             if !force, let busy = polecats.first(where: { !$0.isIdle }) {
                 throw .polecatBusy(rig: name, name: busy.name, bead: busy.hookBead)
             }
-            for polecat in polecats { await sessions.kill(polecat.sessionName(town: layout.hostID)) }
+            for polecat in polecats { _ = try? await sessions.kill(polecat.sessionName(townRoot: layout.root)) }
         }
         try RigRegistry(layout: layout).update(name: name, entry: nil)
         try? FileManager.default.removeItem(atPath: layout.rigDirectory(name))
@@ -152,7 +159,7 @@ extension TownWorkflow {
                     }
                 }
             }
-            await sessions.kill(state.sessionName(town: layout.hostID))
+            _ = try? await sessions.kill(state.sessionName(townRoot: layout.root))
             try await removeWorktree(rig: config, polecat: polecat)
             let id = PolecatState.beadID(prefix: config.beads.prefix, rig: name, name: polecat)
             try await ledger.write(routing: id) { _, clock, actor in

@@ -1,5 +1,6 @@
 import Beads
 import Foundation
+import Sessions
 import Git
 
 /// What `gt sling` did. `Sendable`: a plain value.
@@ -38,7 +39,7 @@ extension TownWorkflow {
             }
             guard let rig = rigs[rigName] else { throw .noSuchRig(name: rigName, known: rigs.keys.sorted()) }
             let runtimeText = requestedRuntime ?? rig.runtime ?? settings.defaultRuntime
-            _ = try AgentRuntime.parse(runtimeText)
+            _ = try resolveRuntime(runtimeText, rig: rig.name)
             let all = polecats(rig: rig, in: ledger)
             var polecat: PolecatState
             if let idle = all.first(where: \.isIdle) {
@@ -62,7 +63,7 @@ extension TownWorkflow {
             let epoch = claimed.leaseEpoch
             do {
                 try await ledger.update(bead.id, [.status(.hooked)])
-                let previousSession = polecat.sessionName(town: layout.hostID)
+                let previousSession = polecat.sessionName(townRoot: layout.root)
                 polecat.state = "working"
                 polecat.hookBead = bead.id
                 polecat.hookEpoch = epoch
@@ -70,7 +71,7 @@ extension TownWorkflow {
                 polecat.runtime = runtimeText
                 polecat.restarts = 0
                 try await save(polecat, prefix: rig.beads.prefix, ledger: ledger)
-                await sessions.kill(previousSession)
+                _ = try? await sessions.kill(previousSession)
                 let worktree = layout.polecatWorktree(rig.name, polecat.name)
                 let (branch, base) = try await makeWorktree(rig: rig, polecat: polecat.name, bead: bead.id, epoch: epoch)
                 let hook = Hook(
@@ -79,7 +80,7 @@ extension TownWorkflow {
                     sessionEpoch: polecat.sessionEpoch, slungAt: TownWorkflow.now())
                 try hook.write(worktree: worktree)
                 try await startSession(hook: hook, worktree: worktree)
-                let session = polecat.sessionName(town: layout.hostID).description
+                let session = polecat.sessionName(townRoot: layout.root).description
                 events.record(
                     "sling",
                     ["bead": bead.id, "rig": rig.name, "polecat": polecat.name, "epoch": String(epoch),

@@ -2,6 +2,7 @@ import Beads
 import Foundation
 import Git
 import LedgerStore
+import Sessions
 
 /// The town's workflow on this node: rigs, polecats, sling, done, hooks, mail, nudge, handoff, and the
 /// recovery that re-primes hooked polecats after a restart (GUPP). Each operation opens the town ledger (embedded
@@ -16,17 +17,17 @@ public struct TownWorkflow: Sendable {
     public let actor: String
     /// The `gt` executable put on agents' `PATH`.
     public let gtExecutable: String
-    /// The session driver (tmux).
-    public let sessions: any PolecatSessions
+    /// The session driver: tmux (one private server per town) when tmux ≥ 3 is installed, else plain processes.
+    public let sessions: any SessionDriver
     /// This node's name.
     public let node: String
     public let events: TownEvents
 
-    /// A workflow for the town at `layout`. Throws when it is not a town or tmux is missing.
+    /// A workflow for the town at `layout`. Throws when it is not a town.
     public init(
         layout: TownLayout, settings: TownSettings = TownSettings(), actor: String, gtExecutable: String,
-        sessions: (any PolecatSessions)? = nil
-    ) throws(TownError) {
+        sessions: (any SessionDriver)? = nil
+    ) async throws(TownError) {
         guard FileManager.default.fileExists(atPath: layout.townFile) else {
             throw .notATown("\(layout.townFile) is missing")
         }
@@ -36,10 +37,8 @@ public struct TownWorkflow: Sendable {
         self.gtExecutable = gtExecutable
         if let sessions {
             self.sessions = sessions
-        } else if let tmux = TmuxPolecatSessions(layout: layout, settings: settings) {
-            self.sessions = tmux
         } else {
-            throw .session("tmux is not installed; install it (apt-get install tmux)")
+            self.sessions = await SessionDrivers.select(townRoot: layout.root, settings: settings.sessions)
         }
         node = layout.nodeName()
         events = TownEvents(layout: layout, node: node)
@@ -118,25 +117,53 @@ public struct TownWorkflow: Sendable {
         return "polecat-\(index)"
     }
 
-    /// The environment of a polecat's session (DESIGN §3, §6): the hook, `BEADS_DIR`, and `gt` first on `PATH`.
-    func sessionEnvironment(hook: Hook) -> [String: String] {
-        let gtDirectory = (gtExecutable as NSString).deletingLastPathComponent
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        return [
-            "GT_TOWN": layout.root, "GT_RIG": hook.rig, "GT_POLECAT": hook.polecat, "GT_BEAD": hook.bead,
-            "GT_BEAD_TITLE": hook.title, "GT_ROLE": hook.agent, "GT_LEASE_EPOCH": String(hook.epoch),
-            "GT_SESSION_EPOCH": String(hook.sessionEpoch), "BEADS_DIR": layout.beadsDirectory,
-            "BEADS_ACTOR": hook.agent, "PATH": gtDirectory + ":" + path,
-        ]
+    /// The runtime a choice names: a preset (built-ins, then the town's and the rig's settings files) or
+    /// `exec:'<command>'`.
+    public func resolveRuntime(_ choice: String, rig: String?) throws(TownError) -> Runtime {
+        do {
+            let registry = try RuntimeRegistry.load(
+                townRoot: layout.root, rigDirectory: rig.map { layout.rigDirectory($0) })
+            return try registry.resolve(choice)
+        } catch {
+            throw .badRuntime(error.description)
+        }
     }
 
-    /// Starts the session for `hook` in `worktree` (the hook's session epoch names it).
+    /// Starts the session for `hook` in `worktree` (the hook's session epoch names it): the runtime's command
+    /// with the hook in its environment (`GT_TOWN`, `GT_RIG`, `GT_POLECAT`, `GT_BEAD`, `GT_BEAD_TITLE`,
+    /// `BEADS_DIR`, `gt` first on `PATH`, plus `GT_LEASE_EPOCH`), its hook settings file installed (and kept out
+    /// of git), and for runtimes that take no prompt argument the beacon typed once the agent is ready.
     func startSession(hook: Hook, worktree: String) async throws(TownError) {
-        let runtime = try AgentRuntime.parse(hook.runtime)
-        let name = PolecatSessionName(town: layout.hostID, rig: hook.rig, polecat: hook.polecat, epoch: hook.sessionEpoch)
-        try await sessions.start(
-            name, directory: worktree, environment: sessionEnvironment(hook: hook), command: runtime.commandLine,
-            log: layout.sessionLogs + "/\(name).log")
+        let runtime = try resolveRuntime(hook.runtime, rig: hook.rig)
+        let name = SessionName(
+            town: TownID(townRoot: layout.root), rig: hook.rig, polecat: hook.polecat, epoch: UInt64(hook.sessionEpoch))
+        let context = AgentContext(
+            townRoot: layout.root, rig: hook.rig, polecat: hook.polecat, bead: hook.bead, beadTitle: hook.title,
+            beadsDir: layout.beadsDirectory, gtBinDirectory: (gtExecutable as NSString).deletingLastPathComponent)
+        let beacon = "You are polecat \(hook.polecat) of rig \(hook.rig). Run `gt prime` and do the work on your hook."
+        var launch: AgentLaunch
+        do { launch = try runtime.launch(context: context, session: name, prompt: beacon) } catch {
+            throw .badRuntime(error.description)
+        }
+        launch.environment["GT_LEASE_EPOCH"] = String(hook.epoch)
+        launch.environment["GT_SESSION_EPOCH"] = String(hook.sessionEpoch)
+        launch.environment["BEADS_ACTOR"] = hook.agent
+        if let file = launch.hookFile {
+            try TownWorkflow.exclude(file.relativePath, bareRepository: layout.bareRepository(hook.rig))
+            do { _ = try file.install(in: worktree) } catch { throw .session(error.description) }
+        }
+        let spec = SessionSpec(
+            name: name, worktree: worktree, launch: launch, logPath: layout.sessionLogs + "/\(name.rendered).log")
+        do { _ = try await sessions.start(spec) } catch { throw .session(error.description) }
+        if let typed = launch.promptAfterReady, let tmux = sessions as? TmuxDriver {
+            do {
+                if try await tmux.waitForReady(name, readiness: launch.readiness, timeout: settings.readyTimeout) {
+                    try await tmux.sendText(typed, to: name)
+                }
+            } catch {
+                events.record("prompt-failed", ["session": name.rendered, "error": error.description])
+            }
+        }
     }
 
     /// The current time, RFC 3339.
