@@ -67,7 +67,9 @@ let package = Package(
         .testTarget(
             name: "GasTownCLITests", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(
-            name: "TownTests", dependencies: ["Node", "Beads", "LedgerStore", "GasTownTestKit"],
+            name: "NodeTests", dependencies: ["Node", "GasTownCLI", "GasTownTestKit", "gt"], swiftSettings: settings),
+        .testTarget(
+            name: "TownTests", dependencies: ["Node", "Beads", "LedgerStore", "GasTownTestKit", "gt"],
             swiftSettings: settings),
     ]
 )

@@ -18,3 +18,7 @@ int gtshim_set_nonblocking(int fd) {
 int gtshim_flock_exclusive(int fd, int nonblocking) { return flock(fd, LOCK_EX | (nonblocking ? LOCK_NB : 0)); }
 int gtshim_open(const char *path, int flags, mode_t mode) { return open(path, flags, mode); }
 int gtshim_errno(void) { return errno; }
+EVP_PKEY *gtshim_ec_p256_keygen(void) { return EVP_EC_gen("P-256"); }
+int gtshim_ssl_ctx_add1_chain_cert(SSL_CTX *ctx, X509 *cert) { return (int)SSL_CTX_add1_chain_cert(ctx, cert); }
+int gtshim_sk_x509_num(STACK_OF(X509) *stack) { return sk_X509_num(stack); }
+X509 *gtshim_sk_x509_value(STACK_OF(X509) *stack, int index) { return sk_X509_value(stack, index); }

@@ -26,4 +26,12 @@ int gtshim_open(const char *path, int flags, mode_t mode);
 /// `ioctl(fd, TIOCSCTTY/..)`-free helper: `errno` as a function (thread-local macro).
 int gtshim_errno(void);
 
+/// `EVP_EC_gen("P-256")` (macro over a variadic call): a new ECDSA P-256 key, or NULL.
+EVP_PKEY *gtshim_ec_p256_keygen(void);
+/// `SSL_CTX_add1_chain_cert` (macro): sends `cert` after the leaf in the handshake.
+int gtshim_ssl_ctx_add1_chain_cert(SSL_CTX *ctx, X509 *cert);
+/// `SSL_get_peer_cert_chain` is a function, but `sk_X509_num`/`sk_X509_value` are macros.
+int gtshim_sk_x509_num(STACK_OF(X509) *stack);
+X509 *gtshim_sk_x509_value(STACK_OF(X509) *stack, int index);
+
 #endif

@@ -31,8 +31,11 @@ public enum GT {
                     --town DIR, else $GT_TOWN, else the nearest parent of the working directory.
                     """,
                 subcommands: [
-                    InstallCommand.self, TownWhereCommand.self, VersionCommand.self,
-                    GTRigCommand.self, GTPolecatCommand.self, GTCrewCommand.self, GTSlingCommand.self, GTDoneCommand.self, GTHookCommand.self, GTPrimeCommand.self, GTMailCommand.self, GTNudgeCommand.self, GTHandoffCommand.self, GTWitnessCommand.self,
+                    InstallCommand.self, TownWhereCommand.self, VersionCommand.self, UpCommand.self, DownCommand.self,
+                    StatusCommand.self, NodeGroup.self, ClusterGroup.self,
+                    GTRigCommand.self, GTPolecatCommand.self, GTCrewCommand.self, GTSlingCommand.self,
+                    GTDoneCommand.self, GTHookCommand.self, GTPrimeCommand.self, GTMailCommand.self,
+                    GTNudgeCommand.self, GTHandoffCommand.self, GTWitnessCommand.self,
                 ])
         }
 

@@ -1,0 +1,259 @@
+import Foundation
+import Node
+import Transport
+
+/// `gt up`: starts `gt node run` in the background and returns once it serves.
+public struct UpCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "up", abstract: "Start this town's node in the background; return once it serves",
+            discussion: """
+                Runs 'gt node run' as a background process (output in <town>/.gt/logs/node.out), records its pid
+                in <town>/.gt/node.pid, and waits until it answers on <town>/.gt/node.sock. A stale pid file or
+                socket left by a killed node is cleaned up. If the node dies while starting, its log is shown.
+                """,
+            options: [
+                .option("listen", value: "HOST:PORT", help: "where to listen (port 0: any free port)"),
+                .option(
+                    "join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join (repeatable)"),
+                .option("timeout", value: "SECONDS", type: .integer(1...600), help: "how long to wait", default: "30"),
+            ])
+    }
+
+    var listen: String?
+    var seeds: [String]
+    var timeout: Int
+
+    public init(parsed: ParsedValues) throws(UsageError) {
+        listen = parsed.string("listen")
+        seeds = parsed.strings("join")
+        timeout = try parsed.int("timeout") ?? 30
+        for address in ([listen].compactMap { $0 } + seeds) where (try? PeerAddress(parsing: address)) == nil {
+            throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
+        }
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let town = try NodeCLI.town(context)
+        if let client = await NodeCLI.client(town) {
+            defer { client.close() }
+            let status = try? await client.request(NodeMessageType.status, EmptyBody(), as: NodeStatus.self)
+            if let status {
+                try report(context, status, started: false)
+                return
+            }
+        }
+        if let pid = NodeCLI.recordedPid(town), NodeCLI.isAlive(pid), NodeCLI.isNodeProcess(pid) {
+            throw CLIError(
+                "a node (pid \(pid)) runs for this town but does not answer on \(town.socket)",
+                hint: "wait, or stop it with 'gt down'", code: "not_answering")
+        }
+        for stale in [town.pidFile, town.runtimeFile] { unlink(stale) }
+        let pki = town.pki
+        guard FileManager.default.fileExists(atPath: pki.nodeCertificate.path) else {
+            throw NodeCLI.fail(NodeError.noIdentity("no \(pki.nodeCertificate.path)"))
+        }
+        let pid = try spawn(town, context: context)
+        do {
+            try "\(pid)\n".write(toFile: town.pidFile, atomically: true, encoding: .utf8)
+        } catch {
+            kill(pid, SIGTERM)
+            throw CLIError("cannot write \(town.pidFile): \(error.localizedDescription)", code: "io")
+        }
+        let deadline = Date().addingTimeInterval(TimeInterval(timeout))
+        while Date() < deadline {
+            if !NodeCLI.isAlive(pid) {
+                unlink(town.pidFile)
+                let log = NodeCLI.tail(town.consoleFile, lines: 15) + NodeCLI.tail(town.logFile, lines: 10)
+                throw CLIError(
+                    "the node exited while starting (pid \(pid)); last lines of its output:\n"
+                        + log.filter { !$0.isEmpty }.map { "  " + $0 }.joined(separator: "\n"),
+                    hint: "see \(town.logFile)", code: "start_failed")
+            }
+            if let client = await NodeCLI.client(town) {
+                defer { client.close() }
+                if let status = try? await client.request(NodeMessageType.status, EmptyBody(), as: NodeStatus.self),
+                    status.pid == pid
+                {
+                    try report(context, status, started: true)
+                    return
+                }
+            }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        throw CLIError(
+            "the node (pid \(pid)) did not answer within \(timeout) s; it is still running",
+            hint: "see \(town.logFile), or stop it with 'gt down'", code: "timeout")
+    }
+
+    private func spawn(_ town: TownPaths, context: CommandContext) throws(CLIError) -> Int32 {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        var arguments = ["node", "run", "--town", town.root]
+        if let listen { arguments += ["--listen", listen] }
+        for seed in seeds { arguments += ["--join", seed] }
+        let fd = open(town.consoleFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw CLIError("cannot open \(town.consoleFile): \(String(cString: strerror(errno)))", code: "io")
+        }
+        let output = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = context.environment
+        process.currentDirectoryURL = URL(fileURLWithPath: town.root)
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = output
+        process.standardError = output
+        do {
+            try process.run()
+        } catch {
+            throw CLIError("cannot start \(executable): \(error.localizedDescription)", code: "start_failed")
+        }
+        return process.processIdentifier
+    }
+
+    private func report(_ context: CommandContext, _ status: NodeStatus, started: Bool) throws {
+        if context.jsonMode {
+            try context.console.json(status)
+        } else {
+            let verb = started ? "up" : "already running"
+            context.console.out("node \(status.name) \(verb) (pid \(status.pid)), listening on \(status.listen)")
+        }
+    }
+}
+
+/// `gt down`: stops the background node (SIGTERM by the recorded pid, then SIGKILL after a bounded wait).
+public struct DownCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "down", abstract: "Stop this town's node (SIGTERM, then SIGKILL after --timeout)",
+            options: [
+                .option(
+                    "timeout", value: "SECONDS", type: .integer(1...600), help: "how long to wait after SIGTERM",
+                    default: "10")
+            ])
+    }
+
+    var timeout: Int
+
+    public init(parsed: ParsedValues) throws(UsageError) {
+        timeout = try parsed.int("timeout") ?? 10
+    }
+
+    /// What `--json` prints.
+    struct Output: Encodable {
+        var stopped: Bool
+        var pid: Int32?
+        var killed: Bool
+        var message: String
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let town = try NodeCLI.town(context)
+        guard let pid = NodeCLI.recordedPid(town), NodeCLI.isAlive(pid) else {
+            cleanStale(town)
+            return try say(context, Output(stopped: false, pid: nil, killed: false, message: "node: not running"))
+        }
+        guard NodeCLI.isNodeProcess(pid) else {
+            cleanStale(town)
+            return try say(
+                context,
+                Output(stopped: false, pid: pid, killed: false, message: "node: not running (stale pid \(pid) removed)")
+            )
+        }
+        kill(pid, SIGTERM)
+        var killed = false
+        if !(await waitForExit(pid, seconds: Double(timeout))) {
+            kill(pid, SIGKILL)
+            killed = true
+            _ = await waitForExit(pid, seconds: 5)
+        }
+        if NodeCLI.isAlive(pid) {
+            throw CLIError("node (pid \(pid)) is still running after SIGKILL", code: "stop_failed")
+        }
+        cleanStale(town)
+        try say(
+            context,
+            Output(
+                stopped: true, pid: pid, killed: killed,
+                message: killed ? "node stopped (pid \(pid), killed after \(timeout) s)" : "node stopped (pid \(pid))"))
+    }
+
+    private func waitForExit(_ pid: Int32, seconds: Double) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if !NodeCLI.isAlive(pid) { return true }
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        return !NodeCLI.isAlive(pid)
+    }
+
+    /// Removes what a dead node left (pid file; socket and node.json when no node holds the lock).
+    private func cleanStale(_ town: TownPaths) {
+        unlink(town.pidFile)
+        let fd = open(town.lockFile, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+            unlink(town.socket)
+            unlink(town.runtimeFile)
+            flock(fd, LOCK_UN)
+        }
+    }
+
+    private func say(_ context: CommandContext, _ output: Output) throws {
+        if context.jsonMode { try context.console.json(output) } else { context.console.out(output.message) }
+    }
+}
+
+/// `gt status`: asks the node over its Unix socket; says "not running" otherwise.
+public struct StatusCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(name: "status", abstract: "Show whether this town's node runs, its peers and components")
+    }
+
+    public init(parsed: ParsedValues) throws(UsageError) {}
+
+    /// What `--json` prints when no node answers.
+    struct NotRunning: Encodable {
+        var running = false
+        var town: String
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let town = try NodeCLI.town(context)
+        guard let client = await NodeCLI.client(town) else {
+            if context.jsonMode {
+                try context.console.json(NotRunning(town: town.root))
+            } else {
+                context.console.out("node: not running (town \(town.root))")
+            }
+            return
+        }
+        defer { client.close() }
+        let status: NodeStatus
+        do {
+            status = try await client.request(NodeMessageType.status, EmptyBody(), as: NodeStatus.self)
+        } catch {
+            throw NodeCLI.fail(error)
+        }
+        if context.jsonMode {
+            try context.console.json(status)
+            return
+        }
+        let console = context.console
+        console.out("node \(status.name): running (pid \(status.pid), up \(Int(status.uptimeSeconds)) s)")
+        console.out("  listen:      \(status.listen)")
+        console.out("  socket:      \(status.socket)")
+        console.out("  certificate: serial \(status.certificate.serial), renew at \(status.certificate.renewAt)")
+        console.out("  cluster CA:  \(status.caFingerprint)\(status.holdsCA ? " (this node holds the CA key)" : "")")
+        console.out("  peers:       \(status.peers.isEmpty ? "none" : "")")
+        for peer in status.peers {
+            console.out("    \(peer.name)\t\(peer.address ?? "-")\t\(peer.connected ? "connected" : "not connected")")
+        }
+        console.out("  components:  \(status.components.isEmpty ? "none" : "")")
+        for component in status.components {
+            console.out("    \(component.name)\t\(component.state)\tfailures \(component.failures)")
+        }
+    }
+}

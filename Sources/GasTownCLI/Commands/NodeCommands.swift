@@ -1,0 +1,385 @@
+import Foundation
+import Node
+import Transport
+import Wire
+
+/// `gt node`: the node daemon and its identity.
+public struct NodeGroup: CommandGroup {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "node", abstract: "Run this town's node, join a cluster, ping peers, manage certificates",
+            subcommands: [NodeRunCommand.self, NodeJoinCommand.self, NodePingCommand.self, NodeCertGroup.self])
+    }
+
+    public init() {}
+}
+
+/// `gt node run [--listen HOST:PORT] [--join HOST:PORT ...]`: the daemon, in the foreground.
+public struct NodeRunCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "run", abstract: "Run the node daemon in the foreground (until SIGTERM or SIGINT)",
+            discussion: """
+                Loads <town>/.gt/pki/{ca.crt,node.crt,node.key}, listens for peers over mutual TLS, serves
+                <town>/.gt/node.sock for the local CLI, dials the seeds, and supervises the node's components.
+                The bound address is written to <town>/.gt/node.json; logs go to <town>/.gt/logs/node.log.
+                """,
+            options: [
+                .option(
+                    "listen", value: "HOST:PORT", help: "where to listen (port 0: any free port)",
+                    default: "town.json node.listen, else 127.0.0.1:7420"),
+                .option(
+                    "join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join (repeatable)"),
+            ])
+    }
+
+    var listen: String?
+    var seeds: [String]
+
+    public init(parsed: ParsedValues) throws(UsageError) {
+        listen = parsed.string("listen")
+        seeds = parsed.strings("join")
+        for address in ([listen].compactMap { $0 } + seeds) where (try? PeerAddress(parsing: address)) == nil {
+            throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
+        }
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let town = try NodeCLI.town(context)
+        let options = NodeOptions(listen: listen, seeds: seeds, echoLog: isatty(2) != 0)
+        let runtime: NodeRuntimeInfo
+        do {
+            runtime = try await Node.runForeground(town: town.root, options: options)
+        } catch {
+            throw NodeCLI.fail(error)
+        }
+        if context.jsonMode {
+            try context.console.json(runtime)
+        } else {
+            context.console.out("node \(runtime.name) stopped")
+        }
+    }
+}
+
+/// `gt node join <address> <token> [--node-name NAME]`: gets this town's node certificate from a cluster.
+public struct NodeJoinCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "join", abstract: "Join a cluster: get a node certificate signed over the wire",
+            discussion: """
+                Connects to a node holding the cluster CA, checks that it presents the CA the token pins, sends
+                a certificate request with the one-time token, and installs the signed certificate, the CA and
+                the revocations under <town>/.gt/pki/. Then start the node with 'gt up --join <address>'.
+                """,
+            options: [.option("node-name", value: "NAME", help: "this node's name", default: "the town's name")],
+            arguments: [
+                ArgumentSpec("address", help: "HOST:PORT of a running node that holds the CA"),
+                ArgumentSpec("token", help: "the token printed by 'gt cluster token'"),
+            ])
+    }
+
+    var address: String
+    var token: String
+    var nodeName: String?
+
+    public init(parsed: ParsedValues) throws(UsageError) {
+        address = parsed.argument("address")
+        token = parsed.argument("token")
+        nodeName = parsed.string("node-name")
+        if let nodeName, (try? NodeName(nodeName)) == nil {
+            throw parsed.invalid("bad --node-name '\(nodeName)': use 1-63 of a-z, 0-9, '-' and '.'")
+        }
+        if (try? PeerAddress(parsing: address)) == nil {
+            throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
+        }
+    }
+
+    /// What `--json` prints.
+    struct Output: Encodable {
+        var node: String
+        var address: String
+        var caFingerprint: String
+        var certificate: CertificateInfo
+
+        enum CodingKeys: String, CodingKey {
+            case node, address, certificate
+            case caFingerprint = "ca_fingerprint"
+        }
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let town = try NodeCLI.town(context)
+        let name = try NodeCLI.nodeName(flag: nodeName, town: town)
+        let parsedToken: JoinToken
+        let peer: PeerAddress
+        do {
+            parsedToken = try JoinToken(parsing: token)
+            peer = try PeerAddress(parsing: address)
+        } catch {
+            throw CLIError(error.description, code: "bad_token")
+        }
+        let identity: NodeIdentity
+        do {
+            identity = try await JoinClient.join(address: peer, token: parsedToken, nodeName: name, directory: town.pki)
+        } catch {
+            throw CLIError(error.description, hint: nil, code: "join_refused")
+        }
+        let output = Output(
+            node: identity.name.rawValue, address: peer.description, caFingerprint: parsedToken.caFingerprint,
+            certificate: PKI.info(identity.certificate, revocations: identity.revocations))
+        if context.jsonMode {
+            try context.console.json(output)
+        } else {
+            context.console.out("Joined the cluster as node \(output.node)")
+            let fingerprint = output.certificate.fingerprint.prefix(16)
+            context.console.out("  certificate: \(fingerprint)…, valid until \(output.certificate.notAfter)")
+            context.console.out("  cluster CA:  \(output.caFingerprint)")
+            context.console.out("  next:        gt up --join \(output.address)")
+        }
+    }
+}
+
+/// `gt node ping <address> [--count N]`: the peer's verified identity and round-trip time.
+public struct NodePingCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "ping", abstract: "Ping a node over mutual TLS: its verified identity and round-trip time",
+            discussion: """
+                Asks the running node to ping (over its link to that peer when it has one); when this town's
+                node is not running, connects directly with the town's identity.
+                """,
+            options: [
+                .option("count", short: "c", value: "N", type: .integer(1...100), help: "pings to send", default: "3")
+            ],
+            arguments: [ArgumentSpec("address", help: "HOST:PORT of the node")])
+    }
+
+    var address: String
+    var count: Int
+
+    /// What to check when a ping fails.
+    static let hint =
+        "check the address, that both nodes belong to the same cluster, and that neither certificate is revoked "
+        + "('gt node cert show')"
+
+    public init(parsed: ParsedValues) throws(UsageError) {
+        address = parsed.argument("address")
+        count = try parsed.int("count") ?? 3
+        if (try? PeerAddress(parsing: address)) == nil {
+            throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
+        }
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let town = try NodeCLI.town(context)
+        let report: PingReport
+        if let client = await NodeCLI.client(town) {
+            defer { client.close() }
+            do {
+                report = try await client.request(
+                    NodeMessageType.ping, PingRequest(address: address, count: count), as: PingReport.self, timeout: 60)
+            } catch {
+                throw CLIError(error.description, hint: Self.hint, code: "refused")
+            }
+        } else {
+            let pki = town.pki
+            let identity: NodeIdentity
+            do {
+                identity = try await NodeBlocking.run { () throws(TransportError) in try pki.loadIdentity() }
+            } catch {
+                throw NodeCLI.fail(NodeError.noIdentity(error.description))
+            }
+            do {
+                report = try await NodePing.ping(
+                    address: try PeerAddress(parsing: address), identity: identity, count: count)
+            } catch {
+                throw CLIError("ping \(address) failed: \(error)", hint: Self.hint, code: "refused")
+            }
+        }
+        if context.jsonMode {
+            try context.console.json(report)
+        } else {
+            for line in NodePing.describe(report) { context.console.out(line) }
+        }
+    }
+}
+
+/// `gt node cert`: show and revoke node certificates.
+public struct NodeCertGroup: CommandGroup {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "cert", abstract: "Show or revoke node certificates",
+            subcommands: [NodeCertShowCommand.self, NodeCertRevokeCommand.self])
+    }
+
+    public init() {}
+}
+
+/// `gt node cert show [<node>]`.
+public struct NodeCertShowCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "show", abstract: "Show a node certificate: subject, issuer, validity, fingerprint, renew-at",
+            discussion:
+                "Without <node>, this node's certificate; with it, the latest certificate of that peer seen here.",
+            arguments: [ArgumentSpec("node", help: "a peer's name", arity: .optional)])
+    }
+
+    var node: String?
+
+    public init(parsed: ParsedValues) throws(UsageError) {
+        node = parsed.optionalArgument("node")
+    }
+
+    /// What `--json` prints (the fields of `CertificateInfo`, in snake case).
+    struct Output: Encodable {
+        var node: String
+        var subject: String
+        var issuer: String
+        var serial: String
+        var fingerprint: String
+        var notBefore: Date
+        var notAfter: Date
+        var renewAt: Date
+        var revoked: Bool
+        var caFingerprint: String?
+        var holdsCA: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case node, subject, issuer, serial, fingerprint, revoked
+            case notBefore = "not_before"
+            case notAfter = "not_after"
+            case renewAt = "renew_at"
+            case caFingerprint = "ca_fingerprint"
+            case holdsCA = "holds_ca"
+        }
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let town = try NodeCLI.town(context)
+        let pki = town.pki
+        let identity: NodeIdentity
+        do {
+            identity = try await NodeBlocking.run { () throws(TransportError) in try pki.loadIdentity() }
+        } catch {
+            throw NodeCLI.fail(NodeError.noIdentity(error.description))
+        }
+        let output: Output
+        if node == nil || node == identity.name.rawValue {
+            let authority = identity.trustedAuthorities.first { identity.certificate.isSigned(by: $0) }
+            let info = PKI.info(identity.certificate, revocations: identity.revocations)
+            output = Output(
+                node: identity.name.rawValue, subject: info.subject, issuer: info.issuer, serial: info.serial,
+                fingerprint: info.fingerprint, notBefore: info.notBefore, notAfter: info.notAfter,
+                renewAt: info.renewAt,
+                revoked: info.revoked, caFingerprint: authority?.fingerprint, holdsCA: pki.holdsCA)
+        } else {
+            guard let record = KnownPeerRecord.load(town).filter({ $0.node == node }).max(by: { $0.seenAt < $1.seenAt })
+            else {
+                throw CLIError(
+                    "no certificate of \(node!) has been seen by this node",
+                    hint: "it must have connected to this node once",
+                    code: "not_found")
+            }
+            let life = record.notAfter.timeIntervalSince(record.notBefore)
+            output = Output(
+                node: record.node, subject: record.node, issuer: record.issuer, serial: record.serial,
+                fingerprint: record.fingerprint, notBefore: record.notBefore, notAfter: record.notAfter,
+                renewAt: record.notBefore.addingTimeInterval(life * PKISettings().renewalFraction),
+                revoked: identity.revocations.isRevoked(serial: record.serial), caFingerprint: nil, holdsCA: nil)
+        }
+        if context.jsonMode {
+            try context.console.json(output)
+        } else {
+            context.console.out("node:        \(output.node)")
+            context.console.out("subject:     CN=\(output.subject)")
+            context.console.out("issuer:      CN=\(output.issuer)")
+            context.console.out("serial:      \(output.serial)")
+            context.console.out("fingerprint: \(output.fingerprint)")
+            context.console.out("valid:       \(output.notBefore) to \(output.notAfter)")
+            context.console.out("renew at:    \(output.renewAt)")
+            context.console.out("revoked:     \(output.revoked ? "yes" : "no")")
+            if let fingerprint = output.caFingerprint { context.console.out("cluster CA:  \(fingerprint)") }
+            if let holds = output.holdsCA { context.console.out("holds CA:    \(holds ? "yes" : "no")") }
+        }
+    }
+}
+
+/// `gt node cert revoke <node> [--serial HEX]`.
+public struct NodeCertRevokeCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "revoke", abstract: "Revoke a node's certificates (CA node only); its live connections are dropped",
+            discussion: """
+                Signs a revocation with the cluster CA and appends it to <town>/.gt/pki/revocations.jsonl. A running
+                node applies it at once (dropping the peer's connections) and spreads it to its peers; nodes also
+                re-read the file every few seconds.
+                """,
+            options: [
+                .option(
+                    "serial", value: "HEX", help: "revoke this serial (default: every certificate of <node> seen here)")
+            ],
+            arguments: [ArgumentSpec("node", help: "the node to revoke")])
+    }
+
+    var node: String
+    var serial: String?
+
+    public init(parsed: ParsedValues) throws(UsageError) {
+        node = parsed.argument("node")
+        serial = parsed.string("serial")
+        if let serial, serial.isEmpty || !serial.allSatisfy(\.isHexDigit) {
+            throw parsed.invalid("bad --serial '\(serial)': expected hex digits")
+        }
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let town = try NodeCLI.town(context)
+        let report: RevokeReport
+        if let client = await NodeCLI.client(town) {
+            defer { client.close() }
+            do {
+                report = try await client.request(
+                    NodeMessageType.revoke, RevokeRequest(node: node, serial: serial), as: RevokeReport.self)
+            } catch {
+                throw NodeCLI.fail(error)
+            }
+        } else {
+            report = try await revokeOffline(town)
+        }
+        if context.jsonMode {
+            try context.console.json(report)
+        } else {
+            let serials = report.serials.joined(separator: ", ")
+            context.console.out("Revoked \(report.serials.count) certificate(s) of \(report.node): \(serials)")
+            if !report.applied {
+                context.console.out("  the node is not running: it applies the revocation when it starts")
+            }
+        }
+    }
+
+    private func revokeOffline(_ town: TownPaths) async throws -> RevokeReport {
+        let pki = town.pki
+        guard pki.holdsCA else {
+            throw CLIError("this town does not hold the CA key", hint: "revoke on the CA node", code: "refused")
+        }
+        let node = self.node
+        let serials =
+            serial.map { [$0.uppercased()] }
+            ?? Array(Set(KnownPeerRecord.load(town).filter { $0.node == node }.map(\.serial))).sorted()
+        guard !serials.isEmpty else {
+            throw CLIError(
+                "no certificate of \(node) has been seen by this node", hint: "pass --serial", code: "not_found")
+        }
+        let done = try await NodeBlocking.run { () throws(TransportError) -> [String] in
+            let known = try pki.revocations(trusting: pki.trustedAuthorities())
+            var revoked: [String] = []
+            for serial in serials where !known.isRevoked(serial: serial) {
+                try PKI.revoke(at: pki, serial: serial, node: node)
+                revoked.append(serial)
+            }
+            return revoked
+        }
+        return RevokeReport(node: node, serials: done, applied: false)
+    }
+}

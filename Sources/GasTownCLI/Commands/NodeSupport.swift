@@ -1,0 +1,110 @@
+import Foundation
+import Node
+import Transport
+import Wire
+
+/// Helpers shared by the node, daemon and cluster commands: finding the town, naming the node, durations,
+/// processes, and turning node errors into CLI errors.
+enum NodeCLI {
+    /// The town's paths by DESIGN §10's rule.
+    static func town(_ context: CommandContext) throws(CLIError) -> TownPaths {
+        TownPaths(root: try context.townRoot().path)
+    }
+
+    /// `--node-name`, else town.json's `node.name`, else the town's name, else the host name, made a valid
+    /// node name (lowercase; other characters become '-').
+    static func nodeName(flag: String?, town: TownPaths) throws(CLIError) -> NodeName {
+        if let flag {
+            do { return try NodeName(flag) } catch {
+                throw CLIError(
+                    "bad --node-name: \(error)", hint: "use 1-63 of a-z, 0-9, '-' and '.'", code: "bad_value")
+            }
+        }
+        let config = try? TownNodeConfig.load(town)
+        for candidate in [config?.nodeName, config?.townName, ProcessInfo.processInfo.hostName].compactMap({ $0 }) {
+            if let name = sanitize(candidate) { return name }
+        }
+        throw CLIError("cannot derive a node name", hint: "pass --node-name NAME", code: "bad_value")
+    }
+
+    /// `candidate` turned into a node name, or nil.
+    static func sanitize(_ candidate: String) -> NodeName? {
+        var text = String(
+            candidate.lowercased().map { ch -> Character in
+                (ch >= "a" && ch <= "z") || (ch >= "0" && ch <= "9") || ch == "-" || ch == "." ? ch : "-"
+            })
+        while let first = text.first, first == "-" || first == "." { text.removeFirst() }
+        return try? NodeName(String(text.prefix(63)))
+    }
+
+    /// Parses `90`, `90s`, `15m`, `2h`, `7d` into seconds.
+    static func duration(_ text: String) -> TimeInterval? {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        var number = text
+        var unit = 1.0
+        if let last = text.last, let scale = units[last] {
+            number = String(text.dropLast())
+            unit = scale
+        }
+        guard let value = Double(number), value > 0, value.isFinite else { return nil }
+        return value * unit
+    }
+
+    static func fail(_ error: NodeError) -> CLIError {
+        let code: String
+        switch error {
+        case .notATown: code = "no_town"
+        case .noIdentity: code = "no_identity"
+        case .badConfig: code = "bad_config"
+        case .alreadyRunning: code = "already_running"
+        case .notRunning: code = "not_running"
+        case .transport: code = "transport"
+        case .refused: code = "refused"
+        case .io: code = "io"
+        }
+        return CLIError(error.description, code: code)
+    }
+
+    static func fail(_ error: TransportError) -> CLIError {
+        CLIError(error.description, code: "transport")
+    }
+
+    /// True when `pid` exists and is not a zombie.
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return true }
+        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+        return state != "Z" && state != "X"
+    }
+
+    /// True when `pid` runs `gt node run` (so a recycled pid is never signalled).
+    static func isNodeProcess(_ pid: Int32) -> Bool {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        let words = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        guard let index = words.firstIndex(of: "node") else { return false }
+        return words.count > index + 1 && words[index + 1] == "run"
+    }
+
+    /// The pid recorded by `gt up`, else the one in node.json.
+    static func recordedPid(_ town: TownPaths) -> Int32? {
+        if let text = try? String(contentsOfFile: town.pidFile, encoding: .utf8),
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
+            return pid
+        }
+        return NodeRuntimeInfo.load(town)?.pid
+    }
+
+    /// The running node's client, or nil when none answers.
+    static func client(_ town: TownPaths) async -> NodeClient? {
+        try? await NodeClient.connect(town)
+    }
+
+    /// The last `count` lines of `path`.
+    static func tail(_ path: String, lines count: Int = 20) -> [String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return Array(text.split(separator: "\n", omittingEmptySubsequences: false).suffix(count).map(String.init))
+    }
+}

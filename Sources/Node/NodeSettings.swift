@@ -1,0 +1,34 @@
+import Foundation
+import Transport
+
+/// Every interval and limit of the node daemon, with its default. Components keep their own settings; the
+/// transport's and the PKI's are nested here so one value configures a node.
+///
+/// `Sendable` because it is a plain value.
+public struct NodeSettings: Sendable {
+    /// The connection manager's settings (timeouts, keep-alive, reconnect backoff).
+    public var connections = ConnectionManagerSettings()
+    /// Certificate lifetimes, renewal fraction (2/3) and join-token lifetime.
+    public var pki = PKISettings()
+    /// Restart backoff of supervised components.
+    public var supervisor = SupervisorSettings()
+    /// How often `revocations.jsonl`, `node.crt` and the CA files are checked for changes made by other
+    /// processes. Default 2 s.
+    public var pkiWatchInterval: TimeInterval = 2
+    /// How often the node checks whether its certificate is due for renewal. Default 1 h.
+    public var renewalCheckInterval: TimeInterval = 3600
+    /// After a failed renewal, the next try. Default 5 min.
+    public var renewalRetryInterval: TimeInterval = 300
+    /// First delay before redialing a seed that could not be reached. Default 200 ms.
+    public var seedRetryBaseDelay: TimeInterval = 0.2
+    /// Seed redial delays double up to this cap. Default 10 s.
+    public var seedRetryMaxDelay: TimeInterval = 10
+    /// Time each component's `stop()` gets at shutdown before the node moves on. Default 10 s.
+    public var componentStopTimeout: TimeInterval = 10
+    /// Pings sent by `gt node ping`. Default 3.
+    public var pingCount = 3
+    /// Time allowed for each ping's answer. Default 5 s.
+    public var pingTimeout: TimeInterval = 5
+
+    public init() {}
+}

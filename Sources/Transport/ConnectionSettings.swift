@@ -1,0 +1,39 @@
+import Foundation
+
+/// Limits and timeouts of one connection, with their defaults.
+///
+/// `Sendable` because it is a plain value.
+public struct ConnectionSettings: Sendable {
+    /// Received-but-unconsumed bytes above which reading pauses (TCP then pushes back on the sender).
+    /// Default 4 MiB.
+    public var inboundBufferLimit = 4 << 20
+    /// Queued-but-unsent bytes above which `send` waits. Default 4 MiB.
+    public var outboundHighWater = 4 << 20
+    /// Waiting senders resume once queued bytes fall to this. Default 1 MiB.
+    public var outboundLowWater = 1 << 20
+    /// Time allowed for the TCP connect alone. Default 3 s.
+    public var connectTimeout: TimeInterval = 3
+    /// Time allowed from connect to the peer's hello (TCP connect, TLS handshake, hello). Default 10 s.
+    public var handshakeTimeout: TimeInterval = 10
+    /// A frame cut off mid-way: the connection is closed when no byte arrives for this long. Default 10 s.
+    public var partialFrameTimeout: TimeInterval = 10
+    /// No byte at all for this long closes the connection (keep-alives normally prevent it). Default 60 s.
+    public var idleTimeout: TimeInterval = 60
+    /// Bytes read per `SSL_read` call. Default 64 KiB.
+    public var readChunk = 64 << 10
+    /// Bytes handed to one `SSL_write` call (up to four 16 KiB records). Default 64 KiB.
+    public var writeChunk = 64 << 10
+
+    /// A listener closes new connections at once while this many are still in their handshake. Default 256.
+    public var maxPendingHandshakes = 256
+
+    /// Listen backlog of TCP and Unix listeners. Default 128.
+    public var listenBacklog: Int32 = 128
+
+    public init() {}
+
+    /// How often the connection checks its timeouts: a quarter of the shortest one, between 10 ms and 1 s.
+    var tickInterval: TimeInterval {
+        min(1, max(0.01, min(connectTimeout, handshakeTimeout, partialFrameTimeout, idleTimeout) / 4))
+    }
+}

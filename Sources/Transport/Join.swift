@@ -1,0 +1,326 @@
+import Foundation
+import Wire
+
+/// The bodies of `joinRequest`, `renewRequest` and their responses.
+///
+/// A caseless namespace; nothing to share.
+enum JoinMessages {
+    static func request(secret: String, csrPEM: String) -> [UInt8] {
+        var writer = BinaryWriter()
+        writer.write(secret)
+        writer.write(csrPEM)
+        return writer.bytes
+    }
+
+    static func parseRequest(_ body: [UInt8]) throws(WireError) -> (secret: String, csrPEM: String) {
+        var reader = BinaryReader(body)
+        let secret = try reader.readString("token secret")
+        let csr = try reader.readString("certificate request")
+        try reader.expectEnd()
+        return (secret, csr)
+    }
+
+    static func response(certificatePEM: String, caBundlePEM: String, revocations: String, cluster: String) -> [UInt8] {
+        var writer = BinaryWriter()
+        writer.write(certificatePEM)
+        writer.write(caBundlePEM)
+        writer.write(revocations)
+        writer.write(cluster)
+        return writer.bytes
+    }
+
+    static func parseResponse(
+        _ body: [UInt8]
+    ) throws(WireError) -> (certificatePEM: String, caBundlePEM: String, revocations: String, cluster: String) {
+        var reader = BinaryReader(body)
+        let certificate = try reader.readString("certificate")
+        let bundle = try reader.readString("CA bundle")
+        let revocations = try reader.readString("revocations")
+        let cluster = try reader.readString("cluster")
+        try reader.expectEnd()
+        return (certificate, bundle, revocations, cluster)
+    }
+}
+
+/// Signs certificates for joining nodes (one-time token) and renews certificates of members, on a node
+/// holding the CA key. A join connection carries exactly one `joinRequest`; anything else closes it and
+/// nothing reaches application code.
+///
+/// `Sendable`: immutable configuration; token bookkeeping is serialized by `PKI`.
+public final class JoinService: Sendable {
+    public let directory: PKIDirectory
+    public let settings: PKISettings
+
+    public init(directory: PKIDirectory, settings: PKISettings = PKISettings()) {
+        self.directory = directory
+        self.settings = settings
+    }
+
+    /// Serves one join connection: reads the request, checks and consumes the token, signs the CSR, replies,
+    /// closes.
+    func serve(_ connection: Connection, peer: PeerInfo) async {
+        let limit = settings.joinRequestTimeout
+        let timeout = Task {
+            try await Task.sleep(nanoseconds: UInt64(limit * 1e9))
+            connection.abort(.timedOut("no join request within \(limit) s"))
+        }
+        defer { timeout.cancel() }
+        guard let frames = try? await connection.receive(), let first = frames.first,
+            let envelope = try? Envelope.decode(first), envelope.sender == peer.name
+        else {
+            connection.abort(.protocolViolation(.invalidValue(field: "join", reason: "no valid join request")))
+            return
+        }
+        guard envelope.type == .joinRequest, envelope.kind == .request else {
+            connection.abort(.helloRejected("a joining node may only send a join request"))
+            return
+        }
+        let reply: Envelope
+        do {
+            let requestBody = envelope.body
+            let body = try await PKIQueue.run { () throws(TransportError) in
+                try self.join(requestBody, node: peer.name)
+            }
+            reply = Envelope(
+                version: peer.version, kind: .response, type: .joinRequest, requestID: envelope.requestID,
+                sender: directory.localName ?? peer.name, body: body)
+        } catch {
+            var refusal = envelope.errorReply(ErrorReply(code: .refused, message: error.description), from: peer.name)
+            if let name = directory.localName { refusal.sender = name }
+            refusal.version = peer.version
+            try? await connection.send(refusal.encoded())
+            connection.close(reason: "join refused")
+            return
+        }
+        try? await connection.send(reply.encoded())
+        connection.close(reason: "join done")
+    }
+
+    private func join(_ body: [UInt8], node: NodeName) throws(TransportError) -> [UInt8] {
+        let parsed: (secret: String, csrPEM: String)
+        do { parsed = try JoinMessages.parseRequest(body) } catch { throw .protocolViolation(error) }
+        let request = try CertificateRequest(pem: parsed.csrPEM)
+        guard request.commonName == node.rawValue else {
+            throw .joinRefused("the certificate request names \(request.commonName), the hello \(node)")
+        }
+        guard request.isSelfSigned else { throw .joinRefused("the certificate request's signature does not verify") }
+        _ = try directory.authority()  // fail before consuming the token if the CA key is unusable
+        try PKI.consumeJoinToken(at: directory, secret: parsed.secret, by: node)
+        let certificate = try PKI.issue(at: directory, request: request, name: node, settings: settings)
+        return try responseBody(certificate)
+    }
+
+    /// `renew` on the PKI queue (it signs and appends to `issued.jsonl`).
+    func renewOffPool(_ message: InboundMessage) async throws -> [UInt8] {
+        let outcome: Result<[UInt8], TransportError> = await withCheckedContinuation { continuation in
+            PKIQueue.queue.async {
+                do {
+                    continuation.resume(returning: .success(try self.renew(message)))
+                } catch let reply as ErrorReply {
+                    continuation.resume(returning: .failure(.remoteError(reply)))
+                } catch {
+                    continuation.resume(returning: .failure(.pki("\(error)")))
+                }
+            }
+        }
+        switch outcome {
+        case .success(let body): return body
+        case .failure(.remoteError(let reply)): throw reply
+        case .failure(let error): throw ErrorReply(code: .refused, message: error.description)
+        }
+    }
+
+    /// Answers a `renewRequest` from an authenticated member: a new certificate for the same name.
+    func renew(_ message: InboundMessage) throws -> [UInt8] {
+        guard message.peer.certificate != nil else {
+            throw ErrorReply(code: .refused, message: "renewal needs an authenticated connection")
+        }
+        do {
+            let request = try CertificateRequest(pem: String(decoding: message.envelope.body, as: UTF8.self))
+            guard request.commonName == message.peer.name.rawValue else {
+                throw ErrorReply(code: .refused, message: "a node may only renew its own certificate")
+            }
+            let certificate = try PKI.issue(
+                at: directory, request: request, name: message.peer.name, settings: settings)
+            return try responseBody(certificate)
+        } catch let error as TransportError {
+            throw ErrorReply(code: .refused, message: error.description)
+        }
+    }
+
+    private func responseBody(_ certificate: Certificate) throws(TransportError) -> [UInt8] {
+        let bundle = try directory.trustedAuthorities().map { (ca: Certificate) throws(TransportError) in try ca.pem() }
+            .joined()
+        let revocations =
+            FileManager.default.fileExists(atPath: directory.revocationsFile.path)
+            ? try directory.read(directory.revocationsFile) : ""
+        let cluster = (try? directory.read(directory.clusterFile)) ?? "{}"
+        return JoinMessages.response(
+            certificatePEM: try certificate.pem(), caBundlePEM: bundle, revocations: revocations, cluster: cluster)
+    }
+}
+
+extension PKIDirectory {
+    /// Writes the trusted CAs: the first to `ca.crt`, any others to `ca-previous.crt` (removed when there are
+    /// none).
+    public func installTrustBundle(_ authorities: [Certificate]) throws(TransportError) {
+        guard let current = authorities.first else { throw .pki("an empty CA bundle") }
+        try write(try current.pem(), to: caCertificate, mode: 0o644)
+        if authorities.count > 1 {
+            var previous = ""
+            for authority in authorities.dropFirst() { previous += try authority.pem() }
+            try write(previous, to: previousCACertificate, mode: 0o644)
+        } else if FileManager.default.fileExists(atPath: previousCACertificate.path) {
+            unlink(previousCACertificate.path)
+        }
+    }
+
+    /// The node name in `node.crt`, when there is one.
+    var localName: NodeName? {
+        guard let text = try? read(nodeCertificate), let certificate = try? Certificate(pem: text) else { return nil }
+        return try? NodeName(certificate.commonName)
+    }
+}
+
+/// Runs PKI file work (reads, atomic writes with fsync) on a dedicated serial dispatch queue, never on the
+/// cooperative pool.
+///
+/// A caseless namespace; the queue is a process-wide constant.
+public enum PKIQueue {
+    static let queue = DispatchQueue(label: "gastown.pki")
+
+    /// Runs `body` on the PKI queue and returns its result.
+    public static func run<T: Sendable>(
+        _ body: @escaping @Sendable () throws(TransportError) -> T
+    ) async throws(TransportError) -> T {
+        let result: Result<T, TransportError> = await withCheckedContinuation { continuation in
+            queue.async {
+                do throws(TransportError) {
+                    continuation.resume(returning: .success(try body()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+}
+
+/// The joining side of `gt node join <address> <token>`.
+///
+/// A caseless namespace; nothing to share.
+public enum JoinClient {
+    /// Connects to `address` without a certificate, pins the CA by the token's fingerprint (the secret is
+    /// sent only after the server proved it holds a certificate from that CA), sends a CSR for `nodeName`,
+    /// and installs the signed certificate, the CA bundle and the revocations under `directory`.
+    @discardableResult
+    public static func join(
+        address: PeerAddress, token: JoinToken, nodeName: NodeName, directory: PKIDirectory,
+        settings: ConnectionSettings = ConnectionSettings(), timeout: TimeInterval = 10
+    ) async throws(TransportError) -> NodeIdentity {
+        guard !FileManager.default.fileExists(atPath: directory.nodeCertificate.path) else {
+            throw .pki("\(directory.nodeCertificate.path) exists: this town already has a node identity")
+        }
+        let key = try PrivateKey.generateP256()
+        let request = try CertificateRequest(commonName: nodeName.rawValue, key: key)
+        let connection = Connection.dial(
+            address, context: try TLSContext.joinClient(), serverName: nil, limits: .general, settings: settings)
+        defer { connection.close(reason: "join finished") }
+        let info = try await connection.establish(local: nodeName, expectedPeer: nil, purpose: .join)
+        guard let pinned = connection.peerChain.first(where: { $0.fingerprint == token.caFingerprint }) else {
+            throw .joinRefused("the server did not present the CA the token pins (\(token.caFingerprint.prefix(16))…)")
+        }
+        guard let leaf = info.certificate, leaf.isSigned(by: pinned), leaf.commonName == info.name.rawValue,
+            leaf.notAfter > Date()
+        else {
+            throw .joinRefused("the server's certificate is not a valid certificate of the pinned CA")
+        }
+        let link = PeerLink(
+            connection: connection, peer: info, local: nodeName, registry: .core, handler: { _ in [] })
+        let reader = Task { await link.run() }
+        defer { reader.cancel() }
+        let response = try await link.request(
+            .joinRequest, body: JoinMessages.request(secret: token.secret, csrPEM: try request.pem()), timeout: timeout)
+        let parsed: (certificatePEM: String, caBundlePEM: String, revocations: String, cluster: String)
+        do { parsed = try JoinMessages.parseResponse(response.body) } catch { throw .protocolViolation(error) }
+        let certificate = try Certificate(pem: parsed.certificatePEM)
+        let authorities = try Certificate.bundle(pem: parsed.caBundlePEM)
+        guard certificate.isSigned(by: pinned), certificate.commonName == nodeName.rawValue,
+            authorities.contains(where: { $0.fingerprint == pinned.fingerprint })
+        else { throw .joinRefused("the signed certificate does not come from the pinned CA") }
+        return try await PKIQueue.run { () throws(TransportError) in
+            try directory.installTrustBundle(authorities)
+            try directory.write(parsed.revocations, to: directory.revocationsFile, mode: 0o644)
+            try directory.write(parsed.cluster, to: directory.clusterFile, mode: 0o644)
+            try PKI.installNodeCertificate(at: directory, certificate: certificate, key: key)
+            return try directory.loadIdentity()
+        }
+    }
+
+    /// Renews this node's certificate over the link to a CA holder (`manager` must have a link to `caNode`).
+    @discardableResult
+    public static func renew(
+        via manager: ConnectionManager, caNode: NodeName, directory: PKIDirectory
+    ) async throws(TransportError) -> Certificate {
+        let current = try Certificate(pem: directory.read(directory.nodeCertificate))
+        let key = try PrivateKey.generateP256()
+        let request = try CertificateRequest(commonName: current.commonName, key: key)
+        let response = try await manager.request(.renewRequest, body: Array(try request.pem().utf8), to: caNode)
+        let parsed: (certificatePEM: String, caBundlePEM: String, revocations: String, cluster: String)
+        do { parsed = try JoinMessages.parseResponse(response.body) } catch { throw .protocolViolation(error) }
+        let certificate = try Certificate(pem: parsed.certificatePEM)
+        // The bundle comes from a CA holder over a mutually authenticated link: during a rotation it names
+        // the new CA (first) and the previous one.
+        let bundle = try Certificate.bundle(pem: parsed.caBundlePEM)
+        guard bundle.contains(where: { certificate.isSigned(by: $0) }), certificate.commonName == current.commonName
+        else { throw .pki("the renewed certificate is not signed by the CA bundle that came with it") }
+        try await PKIQueue.run { () throws(TransportError) in
+            try directory.installTrustBundle(bundle)
+            try PKI.installNodeCertificate(at: directory, certificate: certificate, key: key)
+        }
+        return certificate
+    }
+}
+
+/// What `gt node ping` reports.
+///
+/// `Sendable`: plain values.
+public struct PingResult: Codable, Sendable {
+    /// The peer's verified name (from its certificate).
+    public var peer: NodeName
+    public var certificate: CertificateInfo
+    /// Round-trip time of each ping, in seconds.
+    public var roundTrips: [TimeInterval]
+}
+
+/// `gt node ping ADDRESS`: connects with this node's identity, pings, reports the peer's verified identity
+/// and round-trip times.
+///
+/// A caseless namespace; nothing to share.
+public enum Pinger {
+    public static func ping(
+        address: PeerAddress, identity: NodeIdentity, expectedPeer: NodeName? = nil, count: Int = 3,
+        timeout: TimeInterval = 5
+    ) async throws(TransportError) -> PingResult {
+        let (connection, info) = try await Dialer.connect(
+            to: address, peer: expectedPeer, context: TLSContext(identity: identity), local: identity.name)
+        defer { connection.close(reason: "ping done") }
+        let link = PeerLink(
+            connection: connection, peer: info, local: identity.name, registry: .core, handler: { _ in [] })
+        let reader = Task { await link.run() }
+        defer { reader.cancel() }
+        var roundTrips: [TimeInterval] = []
+        for index in 0..<max(1, count) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let response = try await link.request(.ping, body: Array("ping \(index)".utf8), timeout: timeout)
+            guard response.body == Array("ping \(index)".utf8) else {
+                throw .protocolViolation(.invalidValue(field: "pong", reason: "body differs from the ping"))
+            }
+            roundTrips.append(TimeInterval(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        guard let certificate = info.certificate else { throw .handshakeFailed("the peer presented no certificate") }
+        return PingResult(
+            peer: info.name, certificate: PKI.info(certificate, revocations: identity.revocations),
+            roundTrips: roundTrips)
+    }
+}

@@ -1,0 +1,137 @@
+import Dispatch
+import Foundation
+import Wire
+
+/// Accepts connections on a TCP port (TLS) or a Unix socket (plain, mode 0600), completes the handshake and
+/// hello of each, and hands established connections to `onConnection`. Refused peers (bad certificate,
+/// no certificate, not TLS, bad hello, timeout) are closed before anything reaches `onConnection`.
+///
+/// `@unchecked Sendable`: the listening socket and its source are confined to `queue`; the rest is immutable.
+public final class Listener: @unchecked Sendable {
+    /// Where the listener is reachable (with the real port when port 0 was asked for).
+    public let address: PeerAddress
+    let local: NodeName
+    private let contextLock = NSLock()
+    private var currentContext: TLSContext?
+    let settings: ConnectionSettings
+    let onConnection: @Sendable (Connection, PeerInfo) -> Void
+    let onRefusal: @Sendable (TransportError) -> Void
+    private let queue = DispatchQueue(label: "gastown.listener")
+    private let pendingLock = NSLock()
+    private var pendingHandshakes = 0
+    private let source: DispatchSourceRead
+    private let fd: Int32
+
+    /// Listens on `host:port` (port 0: any free port) with TLS context `context`.
+    public convenience init(
+        host: String, port: UInt16, context: TLSContext, local: NodeName,
+        settings: ConnectionSettings = ConnectionSettings(),
+        onRefusal: @escaping @Sendable (TransportError) -> Void = { _ in },
+        onConnection: @escaping @Sendable (Connection, PeerInfo) -> Void
+    ) throws(TransportError) {
+        let (fd, bound) = try Socket.listenTCP(host: host, port: port, backlog: settings.listenBacklog)
+        self.init(
+            fd: fd, address: .tcp(host: host, port: bound), context: context, local: local, settings: settings,
+            onRefusal: onRefusal, onConnection: onConnection)
+    }
+
+    /// Listens on the Unix socket `path` (mode 0600), without TLS, for the local CLI.
+    public convenience init(
+        unixPath path: String, local: NodeName, settings: ConnectionSettings = ConnectionSettings(),
+        onRefusal: @escaping @Sendable (TransportError) -> Void = { _ in },
+        onConnection: @escaping @Sendable (Connection, PeerInfo) -> Void
+    ) throws(TransportError) {
+        let fd = try Socket.listenUnix(path: path, backlog: settings.listenBacklog)
+        self.init(
+            fd: fd, address: .unix(path: path), context: nil, local: local, settings: settings, onRefusal: onRefusal,
+            onConnection: onConnection)
+    }
+
+    private init(
+        fd: Int32, address: PeerAddress, context: TLSContext?, local: NodeName, settings: ConnectionSettings,
+        onRefusal: @escaping @Sendable (TransportError) -> Void,
+        onConnection: @escaping @Sendable (Connection, PeerInfo) -> Void
+    ) {
+        self.fd = fd
+        self.address = address
+        currentContext = context
+        self.local = local
+        self.settings = settings
+        self.onRefusal = onRefusal
+        self.onConnection = onConnection
+        source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        source.setEventHandler { [weak self] in self?.acceptAll() }
+        source.setCancelHandler { Glibc.close(fd) }
+        source.activate()
+    }
+
+    deinit { source.cancel() }
+
+    private func acceptAll() {
+        while let client = Socket.accept(fd) {
+            let admitted = pendingLock.withLock {
+                guard pendingHandshakes < settings.maxPendingHandshakes else { return false }
+                pendingHandshakes += 1
+                return true
+            }
+            guard admitted else {
+                Glibc.close(client)
+                onRefusal(.unavailable("more than \(settings.maxPendingHandshakes) handshakes in progress"))
+                continue
+            }
+            let connection = Connection.accepted(
+                fd: client, context: contextLock.withLock { currentContext }, limits: .general, settings: settings)
+            let local = self.local
+            let onConnection = self.onConnection
+            let onRefusal = self.onRefusal
+            Task { [weak self] in
+                defer { self?.pendingLock.withLock { self?.pendingHandshakes -= 1 } }
+                do {
+                    let peer = try await connection.establish(local: local, expectedPeer: nil, purpose: nil)
+                    onConnection(connection, peer)
+                } catch {
+                    onRefusal((error as? TransportError) ?? .cancelled)
+                }
+            }
+        }
+    }
+
+    /// Uses `context` for connections accepted from now on (a renewed certificate, a rotated CA set).
+    public func updateContext(_ context: TLSContext) {
+        contextLock.withLock { currentContext = context }
+    }
+
+    /// Stops accepting (established connections are not touched). For a Unix socket, removes the file.
+    public func close() {
+        source.cancel()
+        if case .unix(let path) = address { unlink(path) }
+    }
+}
+
+/// Opens connections to peers.
+///
+/// A caseless namespace; nothing to share.
+public enum Dialer {
+    /// Connects to `address` over TLS, checks that the server's certificate names `peer` (SNI + SAN), and
+    /// completes the hello exchange for `purpose`. With `peer` nil (`gt node ping ADDRESS`), any node with a
+    /// certificate from a trusted CA is accepted and its name is taken from that certificate.
+    public static func connect(
+        to address: PeerAddress, peer: NodeName?, context: TLSContext, local: NodeName,
+        purpose: ConnectionPurpose = .general, settings: ConnectionSettings = ConnectionSettings()
+    ) async throws(TransportError) -> (Connection, PeerInfo) {
+        let connection = Connection.dial(
+            address, context: context, serverName: peer, limits: purpose.limits, settings: settings)
+        let info = try await connection.establish(local: local, expectedPeer: peer, purpose: purpose)
+        return (connection, info)
+    }
+
+    /// Connects to a node's Unix socket (no TLS) as the local CLI named `local`.
+    public static func connectLocal(
+        path: String, node: NodeName? = nil, local: NodeName, settings: ConnectionSettings = ConnectionSettings()
+    ) async throws(TransportError) -> (Connection, PeerInfo) {
+        let connection = Connection.dial(
+            .unix(path: path), context: nil, serverName: nil, limits: .general, settings: settings)
+        let info = try await connection.establish(local: local, expectedPeer: node, purpose: .local)
+        return (connection, info)
+    }
+}

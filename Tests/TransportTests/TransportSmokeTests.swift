@@ -1,6 +1,0 @@
-import Testing
-@testable import Transport
-
-@Test func moduleLinks() {
-    #expect(!TransportModule.name.isEmpty)
-}

@@ -1,6 +1,0 @@
-import Testing
-@testable import Wire
-
-@Test func moduleLinks() {
-    #expect(!WireModule.name.isEmpty)
-}
