@@ -58,6 +58,19 @@ final class TownFixture: @unchecked Sendable {
         try await BuiltBinaries.run(.gt, arguments, environment: environment, cwd: cwd ?? town, timeout: .seconds(60))
     }
 
+    /// `gt up` on a free port; remembers the node's pid for cleanup.
+    func up() async throws {
+        try expectOK(try await gt(["up", "--listen", "127.0.0.1:0"]))
+        if let pid = nodePID() { nodePIDs.append(pid) }
+    }
+
+    /// The pid `gt up` recorded.
+    func nodePID() -> Int32? {
+        guard let text = directory.read("town/.gt/node.pid") ?? (try? String(contentsOfFile: town + "/.gt/node.pid", encoding: .utf8))
+        else { return nil }
+        return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
     /// Runs the built `bd` against the town's ledger.
     func bd(_ arguments: [String]) async throws -> BuiltBinaries.Output {
         try await BuiltBinaries.run(

@@ -79,6 +79,8 @@ extension TownWorkflow {
                     epoch: epoch, branch: branch, base: base, node: node, runtime: runtimeText,
                     sessionEpoch: polecat.sessionEpoch, slungAt: TownWorkflow.now())
                 try hook.write(worktree: worktree)
+                events.record(
+                    "hook", ["agent": polecat.address, "bead": bead.id, "epoch": String(epoch), "worktree": worktree])
                 try await startSession(hook: hook, worktree: worktree)
                 let session = polecat.sessionName(townRoot: layout.root).description
                 events.record(
