@@ -53,7 +53,7 @@ let package = Package(
         // Test support and tests
         .target(
             name: "GasTownTestKit",
-            dependencies: ["Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Node"],
+            dependencies: ["Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Sessions", "Node"],
             swiftSettings: settings),
         .testTarget(name: "BeadsTests", dependencies: ["Beads", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: settings),
