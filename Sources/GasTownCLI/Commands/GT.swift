@@ -35,7 +35,7 @@ public enum GT {
                     StatusCommand.self, NodeGroup.self, ClusterGroup.self,
                     GTRigCommand.self, GTPolecatCommand.self, GTCrewCommand.self, GTSlingCommand.self,
                     GTDoneCommand.self, GTHookCommand.self, GTPrimeCommand.self, GTMailCommand.self,
-                    GTNudgeCommand.self, GTHandoffCommand.self, GTWitnessCommand.self,
+                    GTNudgeCommand.self, GTHandoffCommand.self, GTWitnessCommand.self, GTRefineryCommand.self,
                 ])
         }
 

@@ -116,3 +116,44 @@ public struct GTWitnessPatrolCommand: CLICommand {
                 + "failed \(report.failed.count), stale \(report.stale.count)")
     }
 }
+
+/// `gt refinery`: the rig's merge queue.
+public struct GTRefineryCommand: CommandGroup {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "refinery", abstract: "The Refinery: merge requests filed by gt done",
+            subcommands: [GTRefineryQueueCommand.self])
+    }
+
+    public init() {}
+}
+
+/// `gt refinery queue [rig] [--all]`.
+public struct GTRefineryQueueCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "queue", aliases: ["list"], abstract: "List merge requests in queue order (priority, then age)",
+            options: [.flag("all", short: "a", help: "include closed (merged or rejected) ones")],
+            arguments: [ArgumentSpec("rig", help: "only this rig", arity: .optional)])
+    }
+
+    var rig: String?
+    var all: Bool
+
+    public init(parsed: ParsedValues) throws(UsageError) {
+        rig = parsed.optionalArgument("rig")
+        all = parsed.flag("all")
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let workflow = try await context.townWorkflow()
+        let queue = try await GTTown.run { try await workflow.mergeRequests(rig: rig, all: all) }
+        if context.jsonMode { return try context.console.json(queue) }
+        if queue.isEmpty { return context.console.out("No merge requests") }
+        for request in queue {
+            context.console.out(
+                "\(request.id)  [P\(request.priority)] \(request.status)  \(request.sourceBead) e\(request.leaseEpoch)  "
+                    + "\(request.branch) @ \(request.commit.prefix(12))  by \(request.worker)")
+        }
+    }
+}
