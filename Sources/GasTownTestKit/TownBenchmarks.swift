@@ -18,7 +18,9 @@ public enum TownBenchmarks {
         public var median: Double { milliseconds.sorted()[milliseconds.count / 2] }
         public var max: Double { milliseconds.max() ?? 0 }
         public var description: String {
-            String(format: "sling → agent running: median %.1f ms, max %.1f ms over %d beads", median, max, milliseconds.count)
+            String(
+                format: "sling → agent running: median %.1f ms, max %.1f ms over %d beads", median, max,
+                milliseconds.count)
         }
     }
 
@@ -72,7 +74,8 @@ public enum TownBenchmarks {
     /// patrols), then slings `workingPolecats` beads to agents that work (sleep) and measures the node's CPU over
     /// `window`.
     public static func nodeResources(
-        idlePolecats: Int = 30, workingPolecats: Int = 5, window: Duration = .seconds(10), settle: Duration = .seconds(5)
+        idlePolecats: Int = 30, workingPolecats: Int = 5, window: Duration = .seconds(10),
+        settle: Duration = .seconds(5)
     ) async throws -> NodeResources {
         try await withTown(name: "bench-node") { town in
             try await town.run(["cluster", "init", "--name", "bench"])
@@ -157,7 +160,9 @@ public enum TownBenchmarks {
             try await town.git(["init", "-q", "-b", "main", town.source])
             try town.directory.write("src/README.md", "bench\n")
             try await town.git(["-C", town.source, "add", "-A"])
-            try await town.git(["-C", town.source, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "init"])
+            try await town.git([
+                "-C", town.source, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "init",
+            ])
             let output = try await BuiltBinaries.run(.gt, ["install", town.town])
             guard output.status == 0 else { throw BenchmarkFailure(message: "gt install: \(output)") }
             let result = try await body(town)

@@ -15,7 +15,8 @@ import Testing
     }
 
     @Test func nodeResourcesRuns() async throws {
-        let result = Self.full
+        let result =
+            Self.full
             ? try await TownBenchmarks.nodeResources()
             : try await TownBenchmarks.nodeResources(
                 idlePolecats: 2, workingPolecats: 1, window: .seconds(1), settle: .milliseconds(500))

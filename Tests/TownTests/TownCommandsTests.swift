@@ -10,7 +10,10 @@ import Testing
         try await TownFixture.with { town in
             // An agent that waits for a line on its terminal and writes it down: the nudge reaches it.
             try expectOK(
-                try await town.gt(["rig", "add", "demo", town.source, "--runtime", "exec:'read line; echo \"$line\" > nudged.txt; sleep 60'"]))
+                try await town.gt([
+                    "rig", "add", "demo", town.source, "--runtime",
+                    "exec:'read line; echo \"$line\" > nudged.txt; sleep 60'",
+                ]))
             try expectOK(try await town.gt(["polecat", "add", "demo", "ace"]))
             let duplicate = try await town.gt(["polecat", "add", "demo", "ace"])
             #expect(duplicate.status == 1 && duplicate.stderr.contains("already exists"), "\(duplicate)")
@@ -59,11 +62,15 @@ import Testing
 
     @Test func mailSendInboxReadReply() async throws {
         try await TownFixture.with { town in
-            let sent = try await town.gt(["mail", "send", "demo/nux", "-s", "Status?", "-m", "How is it going?", "--json"])
+            let sent = try await town.gt([
+                "mail", "send", "demo/nux", "-s", "Status?", "-m", "How is it going?", "--json",
+            ])
             try expectOK(sent)
-            let id = try #require(sent.stdout.split(separator: "\"").dropFirst().first { $0.hasPrefix("hq-") }.map(String.init))
+            let id = try #require(
+                sent.stdout.split(separator: "\"").dropFirst().first { $0.hasPrefix("hq-") }.map(String.init))
             let inbox = try await town.gt(["mail", "inbox"], environment: ["GT_ROLE": "demo/polecats/nux"])
-            #expect(inbox.stdout.contains(id) && inbox.stdout.contains("from overseer") && inbox.stdout.contains("Status?"))
+            #expect(
+                inbox.stdout.contains(id) && inbox.stdout.contains("from overseer") && inbox.stdout.contains("Status?"))
             let read = try await town.gt(["mail", "read", id])
             #expect(read.stdout.contains("How is it going?"), "\(read)")
             let unread = try await town.gt(["mail", "inbox", "--from", "demo/nux"])
@@ -72,7 +79,8 @@ import Testing
             #expect(all.stdout.contains(id))
             try expectOK(try await town.gt(["mail", "reply", id, "-m", "Almost done", "--from", "demo/nux"]))
             let answer = try await town.gt(["mail", "inbox", "--json"])
-            #expect(answer.stdout.contains("Re: Status?") && answer.stdout.contains("\"reply_to\": \"\(id)\""), "\(answer)")
+            #expect(
+                answer.stdout.contains("Re: Status?") && answer.stdout.contains("\"reply_to\": \"\(id)\""), "\(answer)")
             let missing = try await town.gt(["mail", "read", "hq-nope"])
             #expect(missing.status == 1 && missing.stderr.contains("no message hq-nope"))
             #expect(TownEvents.read(town.layout.eventsFile).filter { $0["type"] == "mail" }.count == 2)

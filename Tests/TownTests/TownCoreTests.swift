@@ -41,8 +41,9 @@ struct TownCoreTests {
         #expect(id != DoneProgress.mergeRequestID(prefix: "demo", bead: "demo-abc", epoch: 4, commit: "c1"))
         #expect(id != DoneProgress.mergeRequestID(prefix: "demo", bead: "demo-abc", epoch: 3, commit: "c2"))
         #expect(id != DoneProgress.mergeRequestID(prefix: "demo", bead: "demo-abd", epoch: 3, commit: "c1"))
-        #expect(DoneProgress(hook: TownCoreTests.hook, commit: "c1", prefix: "demo").mergeRequest
-            == DoneProgress.mergeRequestID(prefix: "demo", bead: "demo-abc", epoch: 3, commit: "c1"))
+        #expect(
+            DoneProgress(hook: TownCoreTests.hook, commit: "c1", prefix: "demo").mergeRequest
+                == DoneProgress.mergeRequestID(prefix: "demo", bead: "demo-abc", epoch: 3, commit: "c1"))
     }
 
     @Test func namesAndAddresses() {
@@ -120,7 +121,10 @@ struct TownCoreTests {
                 _ = try Hook.decode(Data(bytes), path: "hook.json")
                 decodedSome += 1
             } catch {
-                guard case .badHookFile = error else { Issue.record("unexpected error \(error)"); continue }
+                guard case .badHookFile = error else {
+                    Issue.record("unexpected error \(error)")
+                    continue
+                }
                 #expect(error.description.contains("re-sling"))
                 refused += 1
             }

@@ -18,14 +18,17 @@ import Testing
             try await town.up()
             let agent = try town.writeAgent(delay: 2)
             try expectOK(
-                try await town.gt(["rig", "add", "demo", town.source, "--runtime", "exec:'sh \(agent)'", "--max-polecats", "3"]))
+                try await town.gt([
+                    "rig", "add", "demo", town.source, "--runtime", "exec:'sh \(agent)'", "--max-polecats", "3",
+                ]))
             var beads: [String] = []
             for index in 1...6 { beads.append(try await town.createBead("Task \(index)", scope: "demo")) }
             for bead in beads.prefix(3) { try expectOK(try await town.gt(["sling", bead, "demo"])) }
 
             let nodePID = try #require(town.nodePID())
             #expect(kill(nodePID, SIGKILL) == 0)
-            let lost = try #require(try town.beads(scope: "demo").compactMap(PolecatState.init(bead:)).first { !$0.isIdle })
+            let lost = try #require(
+                try town.beads(scope: "demo").compactMap(PolecatState.init(bead:)).first { !$0.isIdle })
             let lostSession = lost.sessionName(townRoot: town.town)
             #expect(try await town.tmux.kill(lostSession))
             let hookedBefore = try town.beads(scope: "demo").filter { beads.contains($0.id) && !$0.assignee.isEmpty }
@@ -34,11 +37,14 @@ import Testing
             try await town.up()
             let restarted = try await town.waitUntil(timeout: .seconds(20)) {
                 TownEvents.read(town.layout.eventsFile).contains {
-                    $0["type"] == "restart" && ($0["agent"] == lost.address || $0["restarted"]?.contains(lost.address) == true)
+                    $0["type"] == "restart"
+                        && ($0["agent"] == lost.address || $0["restarted"]?.contains(lost.address) == true)
                 }
             }
             #expect(restarted, "the dead session of \(lost.address) was not restarted")
-            let reprimed = TownEvents.read(town.layout.eventsFile).filter { $0["type"] == "restart" && $0["found"] != nil }
+            let reprimed = TownEvents.read(town.layout.eventsFile).filter {
+                $0["type"] == "restart" && $0["found"] != nil
+            }
             #expect(reprimed.count == 2, "the node records one re-prime pass per start")
 
             for bead in beads.suffix(3) {

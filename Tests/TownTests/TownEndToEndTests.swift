@@ -12,14 +12,19 @@ import Testing
         try await TownFixture.with { town in
             let agent = try town.writeAgent(delay: 0.3)
             try expectOK(
-                try await town.gt(["rig", "add", "demo", town.source, "--runtime", "exec:'sh \(agent)'", "--max-polecats", "3"]))
+                try await town.gt([
+                    "rig", "add", "demo", town.source, "--runtime", "exec:'sh \(agent)'", "--max-polecats", "3",
+                ]))
             var beads: [String] = []
             for index in 1...6 { beads.append(try await town.createBead("Task \(index)", scope: "demo")) }
             for bead in beads {
                 var slung = false
                 let ok = try await town.waitUntil(timeout: .seconds(60)) {
                     let output = try await town.gt(["sling", bead, "demo"])
-                    if output.status == 0 { slung = true; return true }
+                    if output.status == 0 {
+                        slung = true
+                        return true
+                    }
                     #expect(output.stderr.contains("busy polecats"), "unexpected sling failure: \(output)")
                     return false
                 }
@@ -64,8 +69,10 @@ import Testing
             let files = try await TownFixture.gitOutput(["show", "--name-only", "--format=", branch], cwd: town.source)
             #expect(files.contains("work-\(bead).txt"))
             #expect(!files.contains(".gt/"))
-            #expect(request.id == DoneProgress.mergeRequestID(
-                prefix: "demo", bead: bead, epoch: epoch, commit: request.metadataString("commit") ?? ""))
+            #expect(
+                request.id
+                    == DoneProgress.mergeRequestID(
+                        prefix: "demo", bead: bead, epoch: epoch, commit: request.metadataString("commit") ?? ""))
             #expect(work.assignee.isEmpty, "\(bead) still claimed by \(work.assignee)")
         }
     }

@@ -66,7 +66,9 @@ final class TownFixture: @unchecked Sendable {
 
     /// The pid `gt up` recorded.
     func nodePID() -> Int32? {
-        guard let text = directory.read("town/.gt/node.pid") ?? (try? String(contentsOfFile: town + "/.gt/node.pid", encoding: .utf8))
+        guard
+            let text = directory.read("town/.gt/node.pid")
+                ?? (try? String(contentsOfFile: town + "/.gt/node.pid", encoding: .utf8))
         else { return nil }
         return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }

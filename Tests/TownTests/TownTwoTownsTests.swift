@@ -11,7 +11,8 @@ import Testing
         try await TownFixture.with(name: "town") { first in
             try await TownFixture.with(name: "town") { second in
                 for town in [first, second] {
-                    try expectOK(try await town.gt(["rig", "add", "demo", town.source, "--runtime", "exec:'sleep 60'"]))
+                    try expectOK(
+                        try await town.gt(["rig", "add", "demo", town.source, "--runtime", "exec:'sleep 60'"]))
                     let bead = try await town.createBead("Long work", scope: "demo")
                     try expectOK(try await town.gt(["sling", bead, "demo"]))
                 }

@@ -102,7 +102,8 @@ public struct GTWitnessCommand: CommandGroup {
 public struct GTWitnessPatrolCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
-            name: "patrol", abstract: "Check every hooked polecat once: finish interrupted 'gt done', restart dead sessions")
+            name: "patrol",
+            abstract: "Check every hooked polecat once: finish interrupted 'gt done', restart dead sessions")
     }
 
     public init(parsed: ParsedValues) throws(UsageError) {}

@@ -8,12 +8,15 @@ public struct GTMailCommand: CommandGroup {
             name: "mail", abstract: "Mail between agents: send, inbox, read, reply",
             discussion: "Addresses: <rig>/polecats/<name> (or <rig>/<name>), mayor/, overseer. Your identity is "
                 + "--from, else $GT_ROLE, else the polecat of this worktree, else overseer.",
-            subcommands: [GTMailSendCommand.self, GTMailInboxCommand.self, GTMailReadCommand.self, GTMailReplyCommand.self])
+            subcommands: [
+                GTMailSendCommand.self, GTMailInboxCommand.self, GTMailReadCommand.self, GTMailReplyCommand.self,
+            ])
     }
 
     public init() {}
 
-    static let fromOption = OptionSpec.option("from", value: "ADDRESS", help: "who is sending/reading (default: see gt mail --help)")
+    static let fromOption = OptionSpec.option(
+        "from", value: "ADDRESS", help: "who is sending/reading (default: see gt mail --help)")
 
     static func print(_ mail: MailView, _ context: CommandContext, full: Bool) {
         let mark = mail.read ? " " : "●"
@@ -54,7 +57,9 @@ public struct GTMailSendCommand: CLICommand {
         let workflow = try await context.townWorkflow()
         let sender = context.agentIdentity(flag: from)
         let mail = try await GTTown.run {
-            try await workflow.sendMail(from: sender, to: to, subject: subject.isEmpty ? String(body.prefix(60)) : subject, body: body, replyTo: nil)
+            try await workflow.sendMail(
+                from: sender, to: to, subject: subject.isEmpty ? String(body.prefix(60)) : subject, body: body,
+                replyTo: nil)
         }
         if context.jsonMode { return try context.console.json(mail) }
         context.console.out("Sent \(mail.id) to \(mail.to)")

@@ -105,7 +105,9 @@ public struct GTPolecatStatusCommand: CLICommand {
 
     public init(parsed: ParsedValues) throws(UsageError) {
         agent = parsed.argument("agent")
-        if AgentAddress.polecat(agent) == nil { throw parsed.invalid("'\(agent)' is not a polecat address (<rig>/<name>)") }
+        if AgentAddress.polecat(agent) == nil {
+            throw parsed.invalid("'\(agent)' is not a polecat address (<rig>/<name>)")
+        }
     }
 
     struct Output: Encodable {
@@ -123,11 +125,15 @@ public struct GTPolecatStatusCommand: CLICommand {
     public func run(_ context: CommandContext) async throws {
         let workflow = try await context.townWorkflow()
         let (rig, name) = AgentAddress.polecat(agent)!
-        guard let polecat = try await GTTown.run({ try await workflow.listPolecats(rig: rig) }).first(where: { $0.name == name })
+        guard
+            let polecat = try await GTTown.run({ try await workflow.listPolecats(rig: rig) }).first(where: {
+                $0.name == name
+            })
         else { throw GTTown.cliError(TownError.noSuchPolecat(rig: rig, name: name)) }
         let session = polecat.sessionName(townRoot: workflow.layout.root)
         let output = Output(
-            polecat: polecat, session: session.rendered, sessionAlive: (try? await workflow.sessions.isAlive(session)) ?? false,
+            polecat: polecat, session: session.rendered,
+            sessionAlive: (try? await workflow.sessions.isAlive(session)) ?? false,
             worktree: workflow.layout.polecatWorktree(rig, name))
         if context.jsonMode { return try context.console.json(output) }
         context.console.out(GTPolecatListCommand.line(polecat))

@@ -26,7 +26,9 @@ public struct GTRigAddCommand: CLICommand {
             options: [
                 .option("prefix", value: "P", help: "bead ID prefix of the rig's scope", default: "from the name"),
                 .option("runtime", value: "R", help: "agent runtime: claude, codex, … or exec:'<command>'"),
-                .option("max-polecats", value: "N", type: .integer(1...1000), help: "most polecats the rig may have", default: "30"),
+                .option(
+                    "max-polecats", value: "N", type: .integer(1...1000), help: "most polecats the rig may have",
+                    default: "30"),
             ],
             arguments: [ArgumentSpec("name", help: "the rig's name"), ArgumentSpec("git-url", help: "its repository")])
     }
@@ -50,9 +52,14 @@ public struct GTRigAddCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let workflow = try await context.townWorkflow()
-        let gitURL = url.contains("://") || url.contains("@") || !FileManager.default.fileExists(atPath: context.absolutePath(url))
+        let gitURL =
+            url.contains("://") || url.contains("@")
+                || !FileManager.default.fileExists(atPath: context.absolutePath(url))
             ? url : context.absolutePath(url)
-        let config = try await GTTown.run { try await workflow.addRig(name: name, gitURL: gitURL, prefix: prefix, runtime: runtime, maxPolecats: maxPolecats) }
+        let config = try await GTTown.run {
+            try await workflow.addRig(
+                name: name, gitURL: gitURL, prefix: prefix, runtime: runtime, maxPolecats: maxPolecats)
+        }
         if context.jsonMode {
             try context.console.json(config)
         } else {
@@ -165,7 +172,9 @@ public struct GTCrewListCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let workflow = try await context.townWorkflow()
-        let crew = try await GTTown.run { try workflow.listCrew(rig: rig) }.map { Entry(rig: $0.rig, name: $0.name, path: $0.path) }
+        let crew = try await GTTown.run { try workflow.listCrew(rig: rig) }.map {
+            Entry(rig: $0.rig, name: $0.name, path: $0.path)
+        }
         if context.jsonMode { return try context.console.json(crew) }
         if crew.isEmpty { context.console.out("No crew; add one with 'gt crew add <rig> <name>'") }
         for entry in crew { context.console.out("\(entry.rig)/crew/\(entry.name)  \(entry.path)") }
@@ -190,8 +199,11 @@ public struct GTCrewAtCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let workflow = try await context.townWorkflow()
-        guard let entry = try await GTTown.run({ try workflow.listCrew(rig: rig) }).first(where: { $0.name == name }) else {
-            throw CLIError("no crew member '\(name)' in rig \(rig)", hint: "add one with 'gt crew add \(rig) \(name)'", code: "not_found")
+        guard let entry = try await GTTown.run({ try workflow.listCrew(rig: rig) }).first(where: { $0.name == name })
+        else {
+            throw CLIError(
+                "no crew member '\(name)' in rig \(rig)", hint: "add one with 'gt crew add \(rig) \(name)'",
+                code: "not_found")
         }
         if context.jsonMode { return try context.console.json(["rig": rig, "name": name, "path": entry.path]) }
         context.console.out(entry.path)

@@ -13,7 +13,9 @@ public struct GTSlingCommand: CLICommand {
                 whose prefix the bead carries. A missing bead or rig, or a closed or already hooked bead, changes
                 nothing.
                 """,
-            options: [.option("runtime", value: "R", help: "claude, codex, … or exec:'<command>' (default: the rig's)")],
+            options: [
+                .option("runtime", value: "R", help: "claude, codex, … or exec:'<command>' (default: the rig's)")
+            ],
             arguments: [
                 ArgumentSpec("bead", help: "the bead to work on"),
                 ArgumentSpec("rig", help: "the rig (default: the bead's)", arity: .optional),
@@ -37,7 +39,8 @@ public struct GTSlingCommand: CLICommand {
         let workflow = try await context.townWorkflow()
         let result = try await GTTown.run { try await workflow.sling(bead: bead, rig: rig, runtime: runtime) }
         if context.jsonMode { return try context.console.json(result) }
-        context.console.out("Slung \(result.bead) to \(result.rig)/polecats/\(result.polecat) (lease epoch \(result.epoch))")
+        context.console.out(
+            "Slung \(result.bead) to \(result.rig)/polecats/\(result.polecat) (lease epoch \(result.epoch))")
         context.console.out("  branch:   \(result.branch)")
         context.console.out("  worktree: \(result.worktree)")
         context.console.out("  session:  \(result.session) (\(result.runtime))")

@@ -1,3 +1,5 @@
+import Beads
+
 /// The pure core of `gt done`: a small state machine over the steps that finish a polecat's assignment. The
 /// shell (`TownWorkflow.done`) persists it to `<worktree>/.gt/done.json` after every step, so a crash at any
 /// point resumes at the first step not recorded; every step is itself idempotent (a push of the same commit, a
@@ -67,8 +69,6 @@ public struct DoneProgress: Codable, Sendable, Equatable {
         return "\(prefix)-mr-" + String(String(repeating: "0", count: max(0, 10 - digits.count)) + digits).prefix(10)
     }
 }
-
-import Beads
 
 /// Hashing used for derived IDs. A caseless namespace.
 public enum TownHash {

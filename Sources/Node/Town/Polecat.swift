@@ -61,7 +61,9 @@ public struct PolecatState: Sendable, Equatable, Codable {
     public var address: String { "\(rig)/polecats/\(name)" }
 
     /// The agent bead ID of polecat `name` in `rig` whose ledger scope is `prefix`.
-    public static func beadID(prefix: String, rig: String, name: String) -> String { "\(prefix)-\(rig)-polecat-\(name)" }
+    public static func beadID(prefix: String, rig: String, name: String) -> String {
+        "\(prefix)-\(rig)-polecat-\(name)"
+    }
 
     /// The state as a JSON value for the ledger.
     public var json: JSONValue {

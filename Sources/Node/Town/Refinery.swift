@@ -29,7 +29,11 @@ extension TownWorkflow {
     /// MergeQueue core.
     public func mergeRequests(rig name: String?, all: Bool) async throws(TownError) -> [MergeRequestView] {
         let configs: [RigConfig]
-        if let name { configs = [try rig(name)] } else { configs = try rigConfigs().values.sorted { $0.name < $1.name } }
+        if let name {
+            configs = [try rig(name)]
+        } else {
+            configs = try rigConfigs().values.sorted { $0.name < $1.name }
+        }
         return try await withLedger { ledger throws(TownError) in
             configs.flatMap { rig in
                 ledger.beads(scope: rig.beads.prefix) { $0.issueType == .mergeRequest && (all || $0.status != .closed) }

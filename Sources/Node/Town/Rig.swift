@@ -31,7 +31,9 @@ public struct RigConfig: Codable, Sendable, Equatable {
     }
 
     /// A new rig's config.
-    public init(name: String, gitURL: String, defaultBranch: String, createdAt: String, prefix: String, runtime: String?) {
+    public init(
+        name: String, gitURL: String, defaultBranch: String, createdAt: String, prefix: String, runtime: String?
+    ) {
         self.name = name
         self.gitURL = gitURL
         self.defaultBranch = defaultBranch

@@ -32,15 +32,19 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notATown(let why): "not a Gas Town: \(why); run 'gt install <dir>' or pass --town DIR"
         case .invalidName(let kind, let name):
             "invalid \(kind) name '\(name)': use 1-40 lowercase letters, digits, '-' or '_', starting with a letter or digit"
-        case .rigExists(let name): "rig '\(name)' already exists; remove it first ('gt rig remove \(name)') or pick another name"
+        case .rigExists(let name):
+            "rig '\(name)' already exists; remove it first ('gt rig remove \(name)') or pick another name"
         case .noSuchRig(let name, let known):
-            "no rig named '\(name)'" + (known.isEmpty ? "; add one with 'gt rig add <name> <git-url>'"
-                : " (rigs: \(known.joined(separator: ", "))); check the name with 'gt rig list'")
+            "no rig named '\(name)'"
+                + (known.isEmpty
+                    ? "; add one with 'gt rig add <name> <git-url>'"
+                    : " (rigs: \(known.joined(separator: ", "))); check the name with 'gt rig list'")
         case .prefixTaken(let prefix, let rig): "bead prefix '\(prefix)' is already used by \(rig); pass --prefix P"
         case .notARepository(let url, let reason):
             "\(url) is not a git repository we can clone (\(reason)); check the URL (nothing was changed)"
         case .noSuchBead(let id): "no bead \(id); check the ID with 'bd list' (nothing was changed)"
-        case .beadClosed(let id): "bead \(id) is closed; reopen it with 'bd reopen \(id)' before slinging (nothing was changed)"
+        case .beadClosed(let id):
+            "bead \(id) is closed; reopen it with 'bd reopen \(id)' before slinging (nothing was changed)"
         case .beadHooked(let id, let holder, let epoch):
             "bead \(id) is already hooked by \(holder) (lease epoch \(epoch)); wait for 'gt done' or release it"
         case .noSuchPolecat(let rig, let name): "no polecat '\(name)' in rig \(rig); see 'gt polecat list \(rig)'"

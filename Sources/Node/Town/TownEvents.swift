@@ -28,7 +28,10 @@ public struct TownEvents: Sendable {
         object["ts"] = TownEvents.timestamp(Date())
         object["type"] = type
         object["node"] = node
-        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        guard
+            var data = try? JSONSerialization.data(
+                withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        else { return }
         data.append(0x0A)
         try? FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)

@@ -67,7 +67,8 @@ public struct TownLayout: Sendable, Equatable {
         while true {
             let path = url.path
             let files = FileManager.default
-            if files.fileExists(atPath: hookFile(worktree: path)) || files.fileExists(atPath: doneFile(worktree: path)) {
+            if files.fileExists(atPath: hookFile(worktree: path)) || files.fileExists(atPath: doneFile(worktree: path))
+            {
                 return path
             }
             if path == "/" || path.isEmpty { return nil }

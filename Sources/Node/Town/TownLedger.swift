@@ -25,7 +25,9 @@ public final class TownLedger: Sendable {
         let settings = configured
         let storeLayout = StoreLayout(beadsDirectory: layout.beadsDirectory)
         let result: Result<LedgerDatabase, LedgerDatabaseError> = await DedicatedThread.run {
-            do throws(LedgerDatabaseError) { return .success(try LedgerDatabase.open(storeLayout, settings: settings)) } catch {
+            do throws(LedgerDatabaseError) {
+                return .success(try LedgerDatabase.open(storeLayout, settings: settings))
+            } catch {
                 return .failure(error)
             }
         }
@@ -70,9 +72,10 @@ public final class TownLedger: Sendable {
         let actor = self.actor
         let result: Result<Bead?, LedgerDatabaseError> = await DedicatedThread.run {
             do throws(LedgerDatabaseError) {
-                return .success(try database.write(scope: scope, routing: id) { ledger, clock throws(LedgerError) in
-                    try make(ledger, clock, actor)
-                }.bead)
+                return .success(
+                    try database.write(scope: scope, routing: id) { ledger, clock throws(LedgerError) in
+                        try make(ledger, clock, actor)
+                    }.bead)
             } catch {
                 return .failure(error)
             }
@@ -106,7 +109,10 @@ public final class TownLedger: Sendable {
     public func addScope(_ prefix: String) async throws(TownError) {
         let database = self.database
         let result: Result<Void, LedgerDatabaseError> = await DedicatedThread.run {
-            do throws(LedgerDatabaseError) { try database.addScope(prefix); return .success(()) } catch {
+            do throws(LedgerDatabaseError) {
+                try database.addScope(prefix)
+                return .success(())
+            } catch {
                 return .failure(error)
             }
         }

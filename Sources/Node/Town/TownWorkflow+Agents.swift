@@ -38,7 +38,8 @@ extension TownWorkflow {
                             agent: polecat.address, bead: polecat.hookBead, title: bead?.title ?? "",
                             epoch: polecat.hookEpoch, status: bead?.status.rawValue ?? "missing",
                             branch: (try? Hook.read(worktree: worktree))??.branch, worktree: worktree,
-                            session: session.description, sessionAlive: ((try? await sessions.isAlive(session)) ?? false)))
+                            session: session.description,
+                            sessionAlive: ((try? await sessions.isAlive(session)) ?? false)))
                 }
             }
             return views
@@ -68,7 +69,8 @@ extension TownWorkflow {
                 - worktree: \(worktree)
                 """
             if let bead {
-                text += "\n- status: \(bead.status.rawValue), priority P\(bead.priority), type \(bead.issueType.rawValue)"
+                text +=
+                    "\n- status: \(bead.status.rawValue), priority P\(bead.priority), type \(bead.issueType.rawValue)"
                 if !bead.description.isEmpty { text += "\n\n## Description\n\(bead.description)" }
                 if !bead.acceptanceCriteria.isEmpty { text += "\n\n## Acceptance criteria\n\(bead.acceptanceCriteria)" }
             }
@@ -121,7 +123,8 @@ extension TownWorkflow {
             try await startSession(hook: hook, worktree: worktree)
             return (old, polecat.sessionName(townRoot: layout.root))
         }
-        events.record("handoff", ["agent": hook.agent, "bead": hook.bead, "from": old.description, "to": new.description])
+        events.record(
+            "handoff", ["agent": hook.agent, "bead": hook.bead, "from": old.description, "to": new.description])
         _ = try? await sessions.kill(old)
         return new.description
     }

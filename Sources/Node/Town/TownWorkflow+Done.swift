@@ -37,7 +37,9 @@ extension TownWorkflow {
                 guard let hook = try Hook.read(worktree: worktree) else { throw .notInWorktree(directory) }
                 let rig = try rig(hook.rig)
                 let current = ledger.bead(hook.bead)?.leaseEpoch ?? 0
-                guard current == hook.epoch else { throw .staleEpoch(bead: hook.bead, hooked: hook.epoch, current: current) }
+                guard current == hook.epoch else {
+                    throw .staleEpoch(bead: hook.bead, hooked: hook.epoch, current: current)
+                }
                 let commit: String
                 do {
                     let repository = try await GitRepository.open(at: worktree)
@@ -67,9 +69,11 @@ extension TownWorkflow {
             if !ran.isEmpty {
                 events.record(
                     "done",
-                    ["bead": progress.bead, "rig": progress.rig, "polecat": progress.polecat,
-                     "epoch": String(progress.epoch), "branch": progress.branch, "commit": progress.commit,
-                     "merge_request": progress.mergeRequest])
+                    [
+                        "bead": progress.bead, "rig": progress.rig, "polecat": progress.polecat,
+                        "epoch": String(progress.epoch), "branch": progress.branch, "commit": progress.commit,
+                        "merge_request": progress.mergeRequest,
+                    ])
             }
             return DoneResult(
                 bead: progress.bead, epoch: progress.epoch, branch: progress.branch, commit: progress.commit,
@@ -141,7 +145,9 @@ extension TownWorkflow {
     func push(_ progress: DoneProgress, worktree: String) async throws(TownError) {
         do {
             let repository = try await GitRepository.open(at: worktree)
-            guard let commit = GitOID(hex: progress.commit) else { throw TownError.git("bad commit \(progress.commit)") }
+            guard let commit = GitOID(hex: progress.commit) else {
+                throw TownError.git("bad commit \(progress.commit)")
+            }
             switch try await repository.push(commit, to: "origin", branch: progress.branch, expecting: nil) {
             case .pushed:
                 return

@@ -44,15 +44,17 @@ extension TownWorkflow {
         return try await withLedger { ledger throws(TownError) in
             if let replyTo, ledger.bead(replyTo)?.issueType != .message { throw .noSuchMessage(replyTo) }
             guard
-                let bead = try await ledger.write(scope: "hq", { ledger, clock, actor throws(LedgerError) in
-                    var spec = NewBead(title: subject.isEmpty ? "(no subject)" : String(subject.prefix(500)))
-                    spec.issueType = .message
-                    spec.assignee = recipient
-                    spec.description = body
-                    spec.metadata = [JSONMember("from", .string(sender)), JSONMember("to", .string(recipient))]
-                    if let replyTo { spec.dependencies = [DependencyKey(dependsOnID: replyTo, type: .repliesTo)] }
-                    return try ledger.prepareCreate(spec, actor: sender, stamp: clock.stamp, time: clock.time)
-                })
+                let bead = try await ledger.write(
+                    scope: "hq",
+                    { ledger, clock, actor throws(LedgerError) in
+                        var spec = NewBead(title: subject.isEmpty ? "(no subject)" : String(subject.prefix(500)))
+                        spec.issueType = .message
+                        spec.assignee = recipient
+                        spec.description = body
+                        spec.metadata = [JSONMember("from", .string(sender)), JSONMember("to", .string(recipient))]
+                        if let replyTo { spec.dependencies = [DependencyKey(dependsOnID: replyTo, type: .repliesTo)] }
+                        return try ledger.prepareCreate(spec, actor: sender, stamp: clock.stamp, time: clock.time)
+                    })
             else { throw .ledger("the message was not stored") }
             events.record("mail", ["id": bead.id, "from": sender, "to": recipient, "subject": bead.title])
             return MailView(bead)
@@ -62,8 +64,10 @@ extension TownWorkflow {
     /// Unread messages addressed to `address`.
     func unreadMail(for address: String, ledger: TownLedger) -> [MailView] {
         let recipient = AgentAddress.canonical(address)
-        return ledger.beads(scope: "hq") { $0.issueType == .message && $0.assignee == recipient && $0.status != .closed }
-            .map(MailView.init).filter { !$0.read }
+        return ledger.beads(scope: "hq") {
+            $0.issueType == .message && $0.assignee == recipient && $0.status != .closed
+        }
+        .map(MailView.init).filter { !$0.read }
     }
 
     /// `gt mail inbox`: messages addressed to `address`, newest first (`all`: read ones too).
@@ -81,11 +85,13 @@ extension TownWorkflow {
             guard let bead = ledger.bead(id), bead.issueType == .message else { throw .noSuchMessage(id) }
             if bead.labels.contains(MailView.readLabel) { return MailView(bead) }
             guard
-                let updated = try await ledger.write(routing: id, { _, clock, actor in
-                    LedgerOp(
-                        actor: actor, stamp: clock.stamp, time: clock.time,
-                        change: .labels(id: id, add: [MailView.readLabel], remove: []))
-                })
+                let updated = try await ledger.write(
+                    routing: id,
+                    { _, clock, actor in
+                        LedgerOp(
+                            actor: actor, stamp: clock.stamp, time: clock.time,
+                            change: .labels(id: id, add: [MailView.readLabel], remove: []))
+                    })
             else { throw .noSuchMessage(id) }
             return MailView(updated)
         }

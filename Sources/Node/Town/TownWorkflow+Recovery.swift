@@ -37,7 +37,8 @@ extension TownWorkflow {
                 for var polecat in polecats(rig: rig, in: ledger) where !polecat.isIdle {
                     let worktree = layout.polecatWorktree(rig.name, polecat.name)
                     let bead = ledger.bead(polecat.hookBead)
-                    if let progress = try? TownJSON.read(DoneProgress.self, from: TownLayout.doneFile(worktree: worktree)),
+                    if let progress = try? TownJSON.read(
+                        DoneProgress.self, from: TownLayout.doneFile(worktree: worktree)),
                         progress.bead == polecat.hookBead, progress.epoch == polecat.hookEpoch
                     {
                         if !progress.isFinished { pendingDone.append((polecat.address, worktree)) }
@@ -54,7 +55,7 @@ extension TownWorkflow {
                         continue
                     }
                     let session = polecat.sessionName(townRoot: layout.root)
-                    if ((try? await sessions.isAlive(session)) ?? false) {
+                    if (try? await sessions.isAlive(session)) ?? false {
                         report.found.append(polecat.address)
                         continue
                     }
@@ -83,7 +84,10 @@ extension TownWorkflow {
                     report.restarted.append(polecat.address)
                     events.record(
                         "restart",
-                        ["agent": polecat.address, "bead": bead.id, "session": polecat.sessionName(townRoot: layout.root).description])
+                        [
+                            "agent": polecat.address, "bead": bead.id,
+                            "session": polecat.sessionName(townRoot: layout.root).description,
+                        ])
                 }
             }
         }

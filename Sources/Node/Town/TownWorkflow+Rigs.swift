@@ -1,8 +1,8 @@
 import Beads
 import Foundation
-import Sessions
 import Git
 import LedgerStore
+import Sessions
 
 extension TownWorkflow {
     /// The default bead prefix of a rig: its letters and digits, at most 4, never `hq`.
@@ -137,7 +137,11 @@ extension TownWorkflow {
     /// `gt polecat list`: the polecats of one rig or of all.
     public func listPolecats(rig name: String?) async throws(TownError) -> [PolecatState] {
         let configs: [RigConfig]
-        if let name { configs = [try rig(name)] } else { configs = try rigConfigs().values.sorted { $0.name < $1.name } }
+        if let name {
+            configs = [try rig(name)]
+        } else {
+            configs = try rigConfigs().values.sorted { $0.name < $1.name }
+        }
         return try await withLedger { ledger throws(TownError) in configs.flatMap { polecats(rig: $0, in: ledger) } }
     }
 
@@ -190,7 +194,9 @@ extension TownWorkflow {
         let config = try rig(name)
         guard TownNames.isValid(member) else { throw .invalidName(kind: "crew", name: member) }
         let path = layout.crewClone(name, member)
-        guard !FileManager.default.fileExists(atPath: path) else { throw .io("crew member \(member) exists at \(path)") }
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw .io("crew member \(member) exists at \(path)")
+        }
         do {
             _ = try await GitRepository.clone(from: config.gitURL, to: path, bare: false)
         } catch {

@@ -1,7 +1,7 @@
 import Beads
 import Foundation
-import Sessions
 import Git
+import Sessions
 
 /// What `gt sling` did. `Sendable`: a plain value.
 public struct SlingResult: Sendable, Codable, Equatable {
@@ -21,7 +21,8 @@ extension TownWorkflow {
     /// polecat of the rig (or creates one), creates its worktree on `polecat/<node>/<name>/<bead>/e<epoch>`,
     /// writes the hook, and starts the session. When a step after the claim fails, the claim is released and
     /// the polecat set idle again.
-    public func sling(bead id: String, rig requestedRig: String?, runtime requestedRuntime: String?) async throws(TownError)
+    public func sling(bead id: String, rig requestedRig: String?, runtime requestedRuntime: String?)
+        async throws(TownError)
         -> SlingResult
     {
         let rigs = try rigConfigs()
@@ -54,11 +55,13 @@ extension TownWorkflow {
             let node = self.node
             let expected = bead.leaseEpoch
             guard
-                let claimed = try await ledger.write(routing: bead.id, { _, clock, actor in
-                    LedgerOp(
-                        actor: actor, stamp: clock.stamp, time: clock.time,
-                        change: .claim(id: bead.id, assignee: agent, node: node, expectedEpoch: expected))
-                })
+                let claimed = try await ledger.write(
+                    routing: bead.id,
+                    { _, clock, actor in
+                        LedgerOp(
+                            actor: actor, stamp: clock.stamp, time: clock.time,
+                            change: .claim(id: bead.id, assignee: agent, node: node, expectedEpoch: expected))
+                    })
             else { throw .ledger("the claim of \(bead.id) returned no bead") }
             let epoch = claimed.leaseEpoch
             do {
@@ -73,7 +76,8 @@ extension TownWorkflow {
                 try await save(polecat, prefix: rig.beads.prefix, ledger: ledger)
                 _ = try? await sessions.kill(previousSession)
                 let worktree = layout.polecatWorktree(rig.name, polecat.name)
-                let (branch, base) = try await makeWorktree(rig: rig, polecat: polecat.name, bead: bead.id, epoch: epoch)
+                let (branch, base) = try await makeWorktree(
+                    rig: rig, polecat: polecat.name, bead: bead.id, epoch: epoch)
                 let hook = Hook(
                     town: layout.root, rig: rig.name, polecat: polecat.name, bead: bead.id, title: bead.title,
                     epoch: epoch, branch: branch, base: base, node: node, runtime: runtimeText,
@@ -85,8 +89,10 @@ extension TownWorkflow {
                 let session = polecat.sessionName(townRoot: layout.root).description
                 events.record(
                     "sling",
-                    ["bead": bead.id, "rig": rig.name, "polecat": polecat.name, "epoch": String(epoch),
-                     "branch": branch, "session": session, "runtime": runtimeText])
+                    [
+                        "bead": bead.id, "rig": rig.name, "polecat": polecat.name, "epoch": String(epoch),
+                        "branch": branch, "session": session, "runtime": runtimeText,
+                    ])
                 return SlingResult(
                     bead: bead.id, rig: rig.name, polecat: polecat.name, epoch: epoch, branch: branch,
                     worktree: worktree, session: session, runtime: runtimeText)

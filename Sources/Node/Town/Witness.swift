@@ -23,7 +23,8 @@ public actor TownWitness: NodeComponent {
 
     public func start(in context: NodeContext) async throws {
         log = context.log
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        let executable =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         workflow = try await TownWorkflow(
             layout: TownLayout(root: context.town.root), settings: settings, actor: "witness",
@@ -31,12 +32,17 @@ public actor TownWitness: NodeComponent {
         let report = try await pass()
         context.events.record(
             "restart",
-            ["found": report.found.joined(separator: ","), "restarted": report.restarted.joined(separator: ","),
-             "finished_done": report.finishedDone.joined(separator: ","), "failed": report.failed.joined(separator: ",")])
+            [
+                "found": report.found.joined(separator: ","), "restarted": report.restarted.joined(separator: ","),
+                "finished_done": report.finishedDone.joined(separator: ","),
+                "failed": report.failed.joined(separator: ","),
+            ])
         context.log.info(
             "town re-primed",
-            ["found": "\(report.found.count)", "restarted": "\(report.restarted.count)",
-             "finished_done": "\(report.finishedDone.count)"])
+            [
+                "found": "\(report.found.count)", "restarted": "\(report.restarted.count)",
+                "finished_done": "\(report.finishedDone.count)",
+            ])
     }
 
     public func run() async throws {
@@ -47,9 +53,11 @@ public actor TownWitness: NodeComponent {
                 if !report.restarted.isEmpty || !report.failed.isEmpty || !report.finishedDone.isEmpty {
                     log?.info(
                         "witness patrol",
-                        ["restarted": report.restarted.joined(separator: ","),
-                         "failed": report.failed.joined(separator: ","),
-                         "finished_done": report.finishedDone.joined(separator: ",")])
+                        [
+                            "restarted": report.restarted.joined(separator: ","),
+                            "failed": report.failed.joined(separator: ","),
+                            "finished_done": report.finishedDone.joined(separator: ","),
+                        ])
                 }
             } catch is CancellationError {
                 throw CancellationError()
