@@ -15,6 +15,7 @@ import Testing
                 try await town.gt([
                     "rig", "add", "demo", town.source, "--runtime", "exec:'sh \(agent)'", "--max-polecats", "3",
                 ]))
+            for name in ["ace", "dag", "max"] { try expectOK(try await town.gt(["polecat", "add", "demo", name])) }
             var beads: [String] = []
             for index in 1...6 { beads.append(try await town.createBead("Task \(index)", scope: "demo")) }
             for bead in beads {
@@ -39,7 +40,7 @@ import Testing
             #expect(finished, "not all 6 beads finished")
             try await TownEndToEndTests.checkMergeRequests(town, beads: beads)
             let polecats = try town.beads(scope: "demo").compactMap(PolecatState.init(bead:))
-            #expect(polecats.count == 3)
+            #expect(Set(polecats.map(\.name)) == ["ace", "dag", "max"], "the rig allows 3 polecats: no sling made a 4th")
             #expect(polecats.map(\.completed).reduce(0, +) == 6)
             #expect(polecats.allSatisfy { $0.isIdle })
             let queue = try await town.gt(["refinery", "queue", "demo", "--json"])
