@@ -1,6 +1,7 @@
 import Beads
 import Foundation
 import GasTownTestKit
+import LedgerStore
 import Node
 import Testing
 
@@ -84,6 +85,26 @@ import Testing
             let missing = try await town.gt(["mail", "read", "hq-nope"])
             #expect(missing.status == 1 && missing.stderr.contains("no message hq-nope"))
             #expect(TownEvents.read(town.layout.eventsFile).filter { $0["type"] == "mail" }.count == 2)
+        }
+    }
+}
+
+/// A command that finds the town ledger held by another writer says so, waits, and then runs.
+@Suite(.serialized) struct TownLedgerWaitTests {
+    @Test func aHeldLedgerIsWaitedForAndSaidSo() async throws {
+        try await TownFixture.with { town in
+            try expectOK(try await town.gt(["rig", "add", "demo", town.source]))
+            var settings = LedgerDatabaseSettings()
+            settings.store.lockWaitTimeout = .seconds(10)
+            let database = try LedgerDatabase.open(
+                StoreLayout(beadsDirectory: town.layout.beadsDirectory), settings: settings)
+            let command = Task { try await town.gt(["polecat", "add", "demo", "ace"]) }
+            try await Task.sleep(for: .seconds(1.5))
+            database.close()
+            let output = try await command.value
+            try expectOK(output)
+            #expect(output.stderr.contains("waiting up to") && output.stderr.contains("held by pid="), "\(output)")
+            #expect(output.stdout.contains("Added polecat demo/polecats/ace"))
         }
     }
 }

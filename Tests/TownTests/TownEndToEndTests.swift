@@ -40,7 +40,8 @@ import Testing
             #expect(finished, "not all 6 beads finished")
             try await TownEndToEndTests.checkMergeRequests(town, beads: beads)
             let polecats = try town.beads(scope: "demo").compactMap(PolecatState.init(bead:))
-            #expect(Set(polecats.map(\.name)) == ["ace", "dag", "max"], "the rig allows 3 polecats: no sling made a 4th")
+            #expect(
+                Set(polecats.map(\.name)) == ["ace", "dag", "max"], "the rig allows 3 polecats: no sling made a 4th")
             #expect(polecats.map(\.completed).reduce(0, +) == 6)
             #expect(polecats.allSatisfy { $0.isIdle })
             let queue = try await town.gt(["refinery", "queue", "demo", "--json"])

@@ -7,8 +7,11 @@ extension CommandContext {
     func townWorkflow() async throws -> TownWorkflow {
         let root = try townRoot().path
         do {
-            return try await TownWorkflow(
+            var workflow = try await TownWorkflow(
                 layout: TownLayout(root: root), actor: actor, gtExecutable: GTTown.executablePath)
+            let console = self.console
+            workflow.notice = { console.progress($0) }
+            return workflow
         } catch {
             throw GTTown.cliError(error)
         }

@@ -18,22 +18,36 @@ public final class TownLedger: Sendable {
         self.actor = actor
     }
 
-    /// Opens the ledger of `layout`, waiting up to `wait` for another writer's lock.
-    public static func open(_ layout: TownLayout, actor: String, wait: Duration) async throws(TownError) -> TownLedger {
+    /// Opens the ledger of `layout`, waiting up to `wait` for another writer's lock. When the lock is held, `notice`
+    /// is told so (with the holder) once before the wait, so a person or agent sees why the command pauses.
+    public static func open(
+        _ layout: TownLayout, actor: String, wait: Duration, notice: @escaping @Sendable (String) -> Void = { _ in }
+    ) async throws(TownError) -> TownLedger {
+        let storeLayout = StoreLayout(beadsDirectory: layout.beadsDirectory)
+        switch await attempt(storeLayout, wait: .zero) {
+        case .success(let database):
+            return TownLedger(database: database, actor: actor)
+        case .failure(.store(.locked(_, let holder, _))):
+            notice("waiting up to \(wait) for the town ledger, held by \(holder)")
+        case .failure(let error):
+            throw .ledger(error.description)
+        }
+        switch await attempt(storeLayout, wait: wait) {
+        case .success(let database): return TownLedger(database: database, actor: actor)
+        case .failure(let error): throw .ledger(error.description)
+        }
+    }
+
+    static func attempt(_ layout: StoreLayout, wait: Duration) async -> Result<LedgerDatabase, LedgerDatabaseError> {
         var configured = LedgerDatabaseSettings()
         configured.store.lockWaitTimeout = wait
         let settings = configured
-        let storeLayout = StoreLayout(beadsDirectory: layout.beadsDirectory)
-        let result: Result<LedgerDatabase, LedgerDatabaseError> = await DedicatedThread.run {
+        return await DedicatedThread.run {
             do throws(LedgerDatabaseError) {
-                return .success(try LedgerDatabase.open(storeLayout, settings: settings))
+                return .success(try LedgerDatabase.open(layout, settings: settings))
             } catch {
                 return .failure(error)
             }
-        }
-        switch result {
-        case .success(let database): return TownLedger(database: database, actor: actor)
-        case .failure(let error): throw .ledger(error.description)
         }
     }
 

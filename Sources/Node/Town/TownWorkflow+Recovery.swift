@@ -24,6 +24,24 @@ public struct RecoveryReport: Sendable, Codable, Equatable {
 }
 
 extension TownWorkflow {
+    /// Whether any polecat worktree of the town holds a hook or an unfinished `gt done`: the Witness's cheap check
+    /// (files only) before a full pass, so an idle town is patrolled without opening the ledger.
+    public func hasHookedWork() throws(TownError) -> Bool {
+        for rig in try rigConfigs().keys {
+            let directory = layout.polecatsDirectory(rig)
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+                let worktree = directory + "/" + name
+                if FileManager.default.fileExists(atPath: TownLayout.hookFile(worktree: worktree)) { return true }
+                if let progress = try? TownJSON.read(DoneProgress.self, from: TownLayout.doneFile(worktree: worktree)),
+                    !progress.isFinished
+                {
+                    return true
+                }
+            }
+        }
+        return false
+    }
+
     /// GUPP: every hooked polecat keeps working. For each working polecat: an unfinished `gt done` is finished; a
     /// running session is left alone; a dead one is started again from the hook (next session epoch), up to
     /// `maxSessionRestarts` times per assignment, after which the claim is released and a failure counted.
@@ -31,6 +49,7 @@ extension TownWorkflow {
     public func recover() async throws(TownError) -> RecoveryReport {
         var report = RecoveryReport()
         let rigs = try rigConfigs()
+        if rigs.isEmpty { return report }
         var pendingDone: [(String, String)] = []
         try await withLedger { ledger throws(TownError) in
             for rig in rigs.values.sorted(by: { $0.name < $1.name }) {

@@ -22,6 +22,8 @@ public struct TownWorkflow: Sendable {
     /// This node's name.
     public let node: String
     public let events: TownEvents
+    /// Told about waits a person should know of (the ledger held by another writer); the CLI prints it on stderr.
+    public var notice: @Sendable (String) -> Void = { _ in }
 
     /// A workflow for the town at `layout`. Throws when it is not a town.
     public init(
@@ -46,7 +48,7 @@ public struct TownWorkflow: Sendable {
 
     /// Runs `body` with the ledger open, closing it afterwards.
     func withLedger<T>(_ body: (TownLedger) async throws(TownError) -> T) async throws(TownError) -> T {
-        let ledger = try await TownLedger.open(layout, actor: actor, wait: settings.ledgerWait)
+        let ledger = try await TownLedger.open(layout, actor: actor, wait: settings.ledgerWait, notice: notice)
         do {
             let result = try await body(ledger)
             await ledger.close()

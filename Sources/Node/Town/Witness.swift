@@ -29,7 +29,7 @@ public actor TownWitness: NodeComponent {
         workflow = try await TownWorkflow(
             layout: TownLayout(root: context.town.root), settings: settings, actor: "witness",
             gtExecutable: executable)
-        let report = try await pass()
+        let report = try await pass(full: true)
         context.events.record(
             "restart",
             [
@@ -49,7 +49,7 @@ public actor TownWitness: NodeComponent {
         while !Task.isCancelled {
             try await Task.sleep(for: settings.witnessInterval)
             do {
-                let report = try await pass()
+                let report = try await pass(full: false)
                 if !report.restarted.isEmpty || !report.failed.isEmpty || !report.finishedDone.isEmpty {
                     log?.info(
                         "witness patrol",
@@ -68,11 +68,13 @@ public actor TownWitness: NodeComponent {
         throw CancellationError()
     }
 
-    /// One recovery pass.
-    func pass() async throws -> RecoveryReport {
+    /// One recovery pass. A patrol (`full` false) first checks the worktrees' files and skips the pass when no
+    /// polecat holds a hook or an unfinished `gt done`; the pass at start is always full (it also finds a polecat
+    /// left "working" by a sling that crashed before writing its hook).
+    func pass(full: Bool) async throws -> RecoveryReport {
         guard let workflow else { return RecoveryReport() }
         passes += 1
-        if try workflow.rigConfigs().isEmpty { return RecoveryReport() }
+        if !full, try !workflow.hasHookedWork() { return RecoveryReport() }
         return try await workflow.recover()
     }
 }
