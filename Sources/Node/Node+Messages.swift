@@ -141,6 +141,11 @@ extension Node {
         case NodeMessageType.revoke:
             let request = try NodeJSON.decode(RevokeRequest.self, from: body)
             return NodeJSON.encode(try await revoke(request))
+        case NodeMessageType.renew:
+            guard let info = await renewNow() else {
+                throw ErrorReply(code: .unavailable, message: "no CA holder answered; is a node holding the CA key up?")
+            }
+            return NodeJSON.encode(info)
         case NodeMessageType.rotateCA:
             let request = try NodeJSON.decode(RotateRequest.self, from: body)
             return NodeJSON.encode(try await rotateCA(request))
@@ -177,7 +182,8 @@ extension Node {
             startedAt: startedAt, uptimeSeconds: Date().timeIntervalSince(startedAt), holdsCA: town.pki.holdsCA,
             certificate: PKI.info(identity.certificate, revocations: identity.revocations, settings: settings.pki),
             caFingerprint: authority?.fingerprint ?? "", peers: peers, components: components,
-            revocations: identity.revocations.all.count)
+            revocations: identity.revocations.all.count,
+            refusals: await manager.recentRefusals().suffix(10).map(\.description))
     }
 
     /// Pings `request.address`: over the open link when the address is a known peer's, else over a fresh

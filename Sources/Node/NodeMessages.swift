@@ -25,6 +25,8 @@ public enum NodeMessageType {
     public static let revoke = MessageType(rawValue: 165)
     /// Local request: `RotateRequest` → `RotateReport` (only on a node holding the CA key).
     public static let rotateCA = MessageType(rawValue: 166)
+    /// Local request: renew this node's certificate now → `CertificateInfo` of the new certificate.
+    public static let renew = MessageType(rawValue: 167)
 
     /// The descriptors the node registers.
     public static let descriptors: [MessageDescriptor] = [
@@ -37,10 +39,13 @@ public enum NodeMessageType {
         MessageDescriptor(type: joinToken, name: "node-join-token"),
         MessageDescriptor(type: revoke, name: "node-revoke"),
         MessageDescriptor(type: rotateCA, name: "node-rotate-ca"),
+        MessageDescriptor(type: renew, name: "node-renew"),
     ]
 
     /// The local-only types (refused from peers).
-    public static let localOnly: Set<MessageType> = [status, ping, shutdown, reloadPKI, joinToken, revoke, rotateCA]
+    public static let localOnly: Set<MessageType> = [
+        status, ping, shutdown, reloadPKI, joinToken, revoke, rotateCA, renew,
+    ]
 }
 
 /// JSON coding of node message bodies (sorted keys, ISO 8601 dates).
@@ -120,9 +125,11 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var peers: [Peer]
     public var components: [Component]
     public var revocations: Int
+    /// The latest refused connections and dropped links (newest last, at most 10).
+    public var refusals: [String]
 
     enum CodingKeys: String, CodingKey {
-        case running, name, pid, listen, socket, certificate, peers, components, revocations
+        case running, name, pid, listen, socket, certificate, peers, components, revocations, refusals
         case startedAt = "started_at"
         case uptimeSeconds = "uptime_seconds"
         case holdsCA = "holds_ca"

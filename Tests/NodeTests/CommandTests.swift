@@ -67,6 +67,11 @@ struct CommandTests {
         #expect(revokedOut.contains("\"applied\": false"))
         #expect(try town.pki.revocations(trusting: town.pki.trustedAuthorities()).isRevoked(serial: "0A1B"))
 
+        // Offline renewal on the CA town.
+        let serial = try town.pki.loadIdentity().certificate.serial
+        #expect(await run(["--town", town.root, "node", "cert", "renew"]).0 == .success)
+        #expect(try town.pki.loadIdentity().certificate.serial != serial)
+
         // Offline rotation keeps both CAs until --complete.
         let before = try town.pki.trustedAuthorities()[0].fingerprint
         #expect(await run(["--town", town.root, "cluster", "rotate-ca"]).0 == .success)

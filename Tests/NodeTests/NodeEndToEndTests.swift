@@ -57,11 +57,22 @@ struct NodeEndToEndTests {
         #expect(pingBA.contains(caFingerprint))
         #expect(pingBA.contains("rtt:"))
 
-        // The CA node saw beta's certificate; revoking it drops beta's links and refuses its pings.
+        // beta renews over the wire on request; alpha sees the new certificate once beta redials.
+        let serialBefore = try #require(try await b.json(["node", "cert", "show"])["serial"] as? String)
+        let renewed = try await b.json(["node", "cert", "renew"])
+        let serialAfter = try #require(renewed["serial"] as? String)
+        #expect(serialAfter != serialBefore)
+        #expect(try await b.json(["node", "cert", "show"])["serial"] as? String == serialAfter)
+        #expect(
+            try await eventually {
+                try await a.json(["node", "cert", "show", "beta"])["serial"] as? String == serialAfter
+            })
+
+        // The CA node saw beta's certificates; revoking them drops beta's links and refuses its pings.
         let shown = try await a.json(["node", "cert", "show", "beta"])
         #expect(shown["revoked"] as? Bool == false)
         let revoked = try await a.json(["node", "cert", "revoke", "beta"])
-        #expect((revoked["serials"] as? [String])?.count == 1)
+        #expect(Set(revoked["serials"] as? [String] ?? []) == [serialBefore, serialAfter])
         #expect(revoked["applied"] as? Bool == true)
         #expect(try await eventually { !connectedPeers(try await a.json(["status"])).contains("beta") })
         #expect(try await eventually { !connectedPeers(try await b.json(["status"])).contains("alpha") })
@@ -71,6 +82,8 @@ struct NodeEndToEndTests {
         #expect(refusedAB.status == 1)
         #expect(refusedAB.stderr.contains("revoked"))
         #expect(try await a.json(["node", "cert", "show", "beta"])["revoked"] as? Bool == true)
+        let refusals = try await a.json(["status"])["refusals"] as? [String] ?? []
+        #expect(refusals.contains { $0.contains("revoked") })
         // Still refused a few seconds later (beta keeps redialing, alpha keeps refusing).
         try await Task.sleep(nanoseconds: 1_500_000_000)
         #expect(!connectedPeers(try await a.json(["status"])).contains("beta"))

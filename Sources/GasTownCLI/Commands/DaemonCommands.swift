@@ -255,5 +255,9 @@ public struct StatusCommand: CLICommand {
         for component in status.components {
             console.out("    \(component.name)\t\(component.state)\tfailures \(component.failures)")
         }
+        if !status.refusals.isEmpty {
+            console.out("  refused:")
+            for refusal in status.refusals { console.out("    \(refusal)") }
+        }
     }
 }

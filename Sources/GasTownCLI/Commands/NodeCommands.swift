@@ -209,7 +209,7 @@ public struct NodeCertGroup: CommandGroup {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "cert", abstract: "Show or revoke node certificates",
-            subcommands: [NodeCertShowCommand.self, NodeCertRevokeCommand.self])
+            subcommands: [NodeCertShowCommand.self, NodeCertRevokeCommand.self, NodeCertRenewCommand.self])
     }
 
     public init() {}
@@ -274,8 +274,8 @@ public struct NodeCertShowCommand: CLICommand {
                 renewAt: info.renewAt,
                 revoked: info.revoked, caFingerprint: authority?.fingerprint, holdsCA: pki.holdsCA)
         } else {
-            guard let record = KnownPeerRecord.load(town).filter({ $0.node == node }).max(by: { $0.seenAt < $1.seenAt })
-            else {
+            // The file is appended in the order certificates are seen: the last record is the newest.
+            guard let record = KnownPeerRecord.load(town).last(where: { $0.node == node }) else {
                 throw CLIError(
                     "no certificate of \(node!) has been seen by this node",
                     hint: "it must have connected to this node once",
@@ -381,5 +381,59 @@ public struct NodeCertRevokeCommand: CLICommand {
             return revoked
         }
         return RevokeReport(node: node, serials: done, applied: false)
+    }
+}
+
+/// `gt node cert renew`: renews this node's certificate now (the node also does it at 2/3 of its life).
+public struct NodeCertRenewCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "renew", abstract: "Renew this node's certificate now",
+            discussion: """
+                The running node renews with its own CA key, or over the wire from a connected node holding the
+                CA, and presents the new certificate at once. Without a running node, only a town holding the CA
+                key can renew (offline).
+                """)
+    }
+
+    public init(parsed: ParsedValues) throws(UsageError) {}
+
+    public func run(_ context: CommandContext) async throws {
+        let town = try NodeCLI.town(context)
+        let info: CertificateInfo
+        if let client = await NodeCLI.client(town) {
+            defer { client.close() }
+            do {
+                info = try await client.request(
+                    NodeMessageType.renew, EmptyBody(), as: CertificateInfo.self, timeout: 60)
+            } catch {
+                throw NodeCLI.fail(error)
+            }
+        } else {
+            let pki = town.pki
+            guard pki.holdsCA else {
+                throw CLIError(
+                    "the node is not running and this town does not hold the CA key",
+                    hint: "start it with 'gt up': it renews over the wire", code: "not_running")
+            }
+            do {
+                info = try await NodeBlocking.run { () throws(TransportError) -> CertificateInfo in
+                    var now = PKISettings()
+                    now.renewalFraction = 0
+                    guard let certificate = try PKI.renewIfDue(at: pki, now: Date(), settings: now) else {
+                        throw .pki("the certificate was not renewed")
+                    }
+                    return PKI.info(certificate)
+                }
+            } catch {
+                throw NodeCLI.fail(error)
+            }
+        }
+        if context.jsonMode {
+            try context.console.json(info)
+        } else {
+            context.console.out(
+                "Renewed: serial \(info.serial), valid until \(info.notAfter), renew at \(info.renewAt)")
+        }
     }
 }
