@@ -128,3 +128,24 @@ extension SessionSpec {
             logPath: logPath)
     }
 }
+
+extension SessionDriver {
+    /// Starts `launch` as session `name` in `worktree`: installs its hook file, starts it, and, when the
+    /// runtime takes its first prompt by typing (`PromptMode.none`), waits until it is ready (tmux: its ready
+    /// prompt or delay; a process session: at once, the prompt goes into its stdin pipe) and types it.
+    /// Returns the started session and whether the typed prompt was delivered (true when none was needed).
+    public func start(
+        _ launch: AgentLaunch, name: SessionName, worktree: String, logPath: String? = nil, readyTimeout: Duration
+    ) async throws(SessionError) -> (session: StartedSession, promptDelivered: Bool) {
+        try launch.hookFile?.install(in: worktree)
+        let session = try await start(SessionSpec(name: name, worktree: worktree, launch: launch, logPath: logPath))
+        guard let prompt = launch.promptAfterReady else { return (session, true) }
+        if let tmux = self as? TmuxDriver {
+            guard try await tmux.waitForReady(name, readiness: launch.readiness, timeout: readyTimeout) else {
+                return (session, false)
+            }
+        }
+        try await sendText(prompt, to: name)
+        return (session, true)
+    }
+}

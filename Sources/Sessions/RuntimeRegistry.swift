@@ -105,7 +105,8 @@ public struct RuntimeRegistry: Sendable, Equatable {
                 base = existing
             } else if let command = fields["command"] {
                 let program = (try reader.string(command, path + ".command") as NSString).lastPathComponent
-                base = presets.values.sorted { $0.name < $1.name }.first { $0.command == program }
+                base =
+                    presets.values.sorted { $0.name < $1.name }.first { $0.command == program }
                     ?? RuntimePreset(name: name, command: "")
             } else {
                 base = RuntimePreset(name: name, command: "")

@@ -93,9 +93,25 @@ public struct TmuxDriver: SessionDriver {
 
     public func processID(of name: SessionName) async throws(SessionError) -> Int32? {
         guard name.town == town else { return nil }
-        let result = try await tmux(["display-message", "-p", "-t", target(name), "#{pane_pid}"])
-        guard result.status == 0 else { return nil }
-        return Int32(result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines))
+        guard let text = try await paneFormat(name, "#{pane_pid}") else { return nil }
+        return Int32(text)
+    }
+
+    /// The name of the pane's foreground command (`#{pane_current_command}`, e.g. `node` while claude runs,
+    /// `sh` once it has returned to a shell), to compare with a preset's `processNames`; nil if no session.
+    public func foregroundCommand(of name: SessionName) async throws(SessionError) -> String? {
+        guard name.town == town else { return nil }
+        return try await paneFormat(name, "#{pane_current_command}")
+    }
+
+    /// `format` expanded for the session's first pane; nil if there is no such session. (`list-panes`, not
+    /// `display-message`: the latter exits 0 with empty output for a missing target.)
+    private func paneFormat(_ name: SessionName, _ format: String) async throws(SessionError) -> String? {
+        let result = try await tmux(["list-panes", "-t", target(name), "-F", format])
+        guard result.status == 0,
+            let first = result.stdoutText.split(separator: "\n").first.map(String.init)
+        else { return nil }
+        return first.trimmingCharacters(in: .whitespaces)
     }
 
     /// The visible pane (wrapped lines joined), trailing blank lines removed.

@@ -167,3 +167,44 @@ import Testing
         #expect(result.description.contains(kind.rawValue))
     }
 }
+
+/// A runtime that takes its prompt by typing (like codex), for real in tmux and as a process.
+@Suite struct TypedPromptTests {
+    func run(_ driver: any SessionDriver, town: TempDir) async throws {
+        let worktree = try makeWorktree(town)
+        try town.write(
+            "gastown/polecats/nux/fake-agent.sh",
+            "printf '› '; read prompt; echo \"$prompt\" > prompt.txt; sleep 30\n")
+        var preset = RuntimePreset(name: "fake", command: "sh")
+        preset.args = ["./fake-agent.sh"]
+        preset.promptMode = .none
+        preset.readyPromptPrefix = "› "
+        preset.readyDelayMs = 10_000
+        var registry = RuntimeRegistry()
+        let json =
+            #"{"agents": {"fake": {"command": "sh", "args": ["./fake-agent.sh"], "#
+            + #""prompt_mode": "none", "ready_prompt_prefix": "› "}}}"#
+        try registry.mergeAgentRegistry(Data(json.utf8), file: "agents.json")
+        #expect(registry.preset(named: "fake")?.readiness == preset.readiness.withDelay(.zero))
+        let context = AgentContext(townRoot: town.path, rig: "gastown", polecat: "nux", gtBinDirectory: town.path)
+        let name = sessionName(town)
+        let launch = try Runtime.preset(preset).launch(
+            context: context, session: name, prompt: "[GAS TOWN] nux <- mayor")
+        #expect(launch.command == "sh ./fake-agent.sh")
+        let (_, delivered) = try await driver.start(launch, name: name, worktree: worktree, readyTimeout: .seconds(10))
+        #expect(delivered)
+        #expect(await eventually { town.read("gastown/polecats/nux/prompt.txt") == "[GAS TOWN] nux <- mayor\n" })
+    }
+
+    @Test func typedPromptInTmux() async throws {
+        try await withTmuxTown { driver, town in try await run(driver, town: town) }
+    }
+
+    @Test func typedPromptToAProcess() async throws {
+        try await withProcessTown { driver, town in try await run(driver, town: town) }
+    }
+}
+
+extension RuntimeReadiness {
+    func withDelay(_ delay: Duration) -> RuntimeReadiness { RuntimeReadiness(promptPrefix: promptPrefix, delay: delay) }
+}

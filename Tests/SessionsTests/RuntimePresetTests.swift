@@ -4,7 +4,8 @@ import Testing
 
 @testable import Sessions
 
-let gastownSamples = ProcessInfo.processInfo.environment["GT_SAMPLES"].map { $0 + "/gastown" }
+let gastownSamples =
+    ProcessInfo.processInfo.environment["GT_SAMPLES"].map { $0 + "/gastown" }
     ?? "/work/shared/samples/gastown"
 
 func sampleData(_ relative: String) throws -> Data {

@@ -19,6 +19,8 @@ import Testing
             #expect(try await driver.isAlive(name))
             #expect(try await driver.list() == [name])
             #expect(try await driver.processID(of: name) == started.pid)
+            #expect(try await ["sh", "dash", "bash"].contains(driver.foregroundCommand(of: name) ?? ""))
+            #expect(try await driver.foregroundCommand(of: name.withEpoch(9)) == nil)
             #expect(try await driver.waitForOutput(name, timeout: .seconds(10)) { $0.contains("hello from nux") })
             let first = try #require(try await driver.capture(name))
             #expect(first.text.contains("hello from nux"))
