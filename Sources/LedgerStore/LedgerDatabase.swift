@@ -54,6 +54,13 @@ public protocol LedgerAccess: AnyObject, Sendable {
     func write(
         scope: String?, routing id: String?, _ make: (Ledger, WriteClock) throws(LedgerError) -> LedgerOp
     ) throws(LedgerDatabaseError) -> (op: LedgerOp, bead: Bead?)
+    /// Applies the changes `changes` builds against the current ledger of the scope (routed as `write`) as one
+    /// all-or-nothing write by `actor`: each change gets its own stamp, all are logged in one record. Returns the
+    /// bead after each change. Nothing is stored when any change is refused.
+    func write(
+        scope: String?, routing id: String?, actor: String,
+        changes: (Ledger) throws(LedgerError) -> [LedgerChange]
+    ) throws(LedgerDatabaseError) -> [Bead?]
     /// Writes every scope's sorted `issues.jsonl` and `stamps.jsonl` under `export/<scope>/`; returns the paths.
     func exportScopes() throws(LedgerDatabaseError) -> [String]
     /// Releases the store (waits for queued writes). Idempotent.
@@ -154,11 +161,42 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
     public func write(
         scope: String?, routing id: String?, _ make: (Ledger, WriteClock) throws(LedgerError) -> LedgerOp
     ) throws(LedgerDatabaseError) -> (op: LedgerOp, bead: Bead?) {
+        let (ops, beads) = try transact(scope: scope, routing: id) {
+            (ledger, next) throws(LedgerDatabaseError) -> [LedgerOp] in
+            let clock = try next()
+            do throws(LedgerError) { return [try make(ledger, clock)] } catch { throw .ledger(error) }
+        }
+        return (ops[0], beads[0])
+    }
+
+    public func write(
+        scope: String?, routing id: String?, actor: String,
+        changes: (Ledger) throws(LedgerError) -> [LedgerChange]
+    ) throws(LedgerDatabaseError) -> [Bead?] {
+        try transact(scope: scope, routing: id) { (ledger, next) throws(LedgerDatabaseError) -> [LedgerOp] in
+            let list: [LedgerChange]
+            do throws(LedgerError) { list = try changes(ledger) } catch { throw .ledger(error) }
+            var ops: [LedgerOp] = []
+            for change in list {
+                let clock = try next()
+                ops.append(LedgerOp(actor: actor, stamp: clock.stamp, time: clock.time, change: change))
+            }
+            return ops
+        }.beads
+    }
+
+    /// One durable write: routes to a scope, lets `build` make ops against its ledger (calling `next` for each
+    /// op's stamp, ticked from one wall-clock reading), applies them all or none, and logs them as one record.
+    func transact(
+        scope: String?, routing id: String?,
+        _ build: (Ledger, () throws(LedgerDatabaseError) -> WriteClock) throws(LedgerDatabaseError) -> [LedgerOp]
+    ) throws(LedgerDatabaseError) -> (ops: [LedgerOp], beads: [Bead?]) {
         let wall = settings.wallClockNanos()
         do {
             let (result, _) = try store.transactSync {
-                (state: inout TownLedgerState) throws(LedgerDatabaseError) -> (record: Data, result: (LedgerOp, Bead?))
-                in
+                (state: inout TownLedgerState) throws(LedgerDatabaseError) -> (
+                    record: Data, result: ([LedgerOp], [Bead?])
+                ) in
                 let name: String
                 if let scope {
                     name = scope
@@ -168,20 +206,22 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
                 } else {
                     name = defaultScope
                 }
-                guard let ledger = state.scopes[name] else { throw .unknownScope(name) }
+                guard state.scopes[name] != nil else { throw .unknownScope(name) }
                 var clock = HybridLogicalClock(node: state.replicaID, last: state.maxStamp)
-                let stamp: HLCStamp
-                do throws(HLCError) { stamp = try clock.tick(wallMillis: wall / 1_000_000) } catch {
-                    throw .clock(error)
+                let time = Timestamp(unixNanos: wall)
+                let next = { () throws(LedgerDatabaseError) -> WriteClock in
+                    do throws(HLCError) {
+                        return WriteClock(stamp: try clock.tick(wallMillis: wall / 1_000_000), time: time)
+                    } catch { throw .clock(error) }
                 }
-                let op: LedgerOp
-                do throws(LedgerError) {
-                    op = try make(ledger, WriteClock(stamp: stamp, time: Timestamp(unixNanos: wall)))
-                } catch {
-                    throw .ledger(error)
-                }
-                let bead = try state.apply(op, scope: name)
-                return (record: TownLedgerState.opRecord(op, scope: name), result: (op, bead))
+                // Pass the ledger as a temporary, so no copy outlives the call and `apply` mutates it in place.
+                let ops = try build(state.scopes[name]!, next)
+                guard !ops.isEmpty else { throw .ledger(.invalidOp("nothing to change")) }
+                let beads = try state.apply(batch: ops, scope: name)
+                let record =
+                    ops.count == 1
+                    ? TownLedgerState.opRecord(ops[0], scope: name) : TownLedgerState.batchRecord(ops, scope: name)
+                return (record: record, result: (ops, beads))
             }
             return result
         } catch let error as LedgerDatabaseError {

@@ -51,7 +51,8 @@ public enum LedgerDatabaseError: Error, Sendable, Equatable, CustomStringConvert
 ///
 /// WAL records are compact JSON objects:
 /// `{"t":"replica","replica":ID}` (written once at init), `{"t":"scope","scope":P}` (a new scope), and
-/// `{"t":"op","scope":P,"op":<LedgerOp JSON>}` (one ledger write). The snapshot is JSON lines: a header
+/// `{"t":"op","scope":P,"op":<LedgerOp JSON>}` (one ledger write), `{"t":"ops","scope":P,"ops":[…]}` (several
+/// ops of one command, all or nothing). The snapshot is JSON lines: a header
 /// `{"v":1,"replica":…,"max_stamp":…}`, then per scope `{"scope":P,"beads":N,"stamps":M}` followed by N bead
 /// lines (beads' export shape) and M `stamps.jsonl` lines.
 ///
@@ -99,6 +100,14 @@ public struct TownLedgerState: WALReplayable, Sendable {
         record([JSONMember("t", .string("op")), JSONMember("scope", .string(scope)), JSONMember("op", op.json)])
     }
 
+    /// The record of several ops in `scope` applied together, all or nothing.
+    public static func batchRecord(_ ops: [LedgerOp], scope: String) -> Data {
+        record([
+            JSONMember("t", .string("ops")), JSONMember("scope", .string(scope)),
+            JSONMember("ops", .array(ops.map(\.json))),
+        ])
+    }
+
     static func record(_ members: [JSONMember]) -> Data {
         var out: [UInt8] = []
         JSONValue.object(members).write(to: &out)
@@ -128,6 +137,15 @@ public struct TownLedgerState: WALReplayable, Sendable {
             let op: LedgerOp
             do { op = try LedgerOp(json: opValue) } catch { throw LedgerDatabaseError.badRecord("\(error)") }
             _ = try apply(op, scope: scope)
+        case "ops":
+            guard let scope = value["scope"]?.stringValue, let items = value["ops"]?.arrayValue else {
+                throw LedgerDatabaseError.badRecord("ops record without scope or ops")
+            }
+            var ops: [LedgerOp] = []
+            for item in items {
+                do { ops.append(try LedgerOp(json: item)) } catch { throw LedgerDatabaseError.badRecord("\(error)") }
+            }
+            _ = try apply(batch: ops, scope: scope)
         default:
             throw LedgerDatabaseError.badRecord("unknown record kind \(value["t"].map(\.compactText) ?? "none")")
         }
@@ -148,6 +166,23 @@ public struct TownLedgerState: WALReplayable, Sendable {
         do { bead = try scopes[scope]!.apply(op) } catch { throw .ledger(error) }
         if op.stamp > maxStamp { maxStamp = op.stamp }
         return bead
+    }
+
+    /// Applies `ops` to `scope` in order, all or nothing: when one is refused, the scope and `maxStamp` are put
+    /// back as they were. Returns the bead after each op.
+    public mutating func apply(batch ops: [LedgerOp], scope: String) throws(LedgerDatabaseError) -> [Bead?] {
+        guard let saved = scopes[scope] else { throw .unknownScope(scope) }
+        if ops.count == 1 { return [try apply(ops[0], scope: scope)] }
+        let savedStamp = maxStamp
+        var out: [Bead?] = []
+        do {
+            for op in ops { out.append(try apply(op, scope: scope)) }
+        } catch {
+            scopes[scope] = saved
+            maxStamp = savedStamp
+            throw error
+        }
+        return out
     }
 
     // MARK: Snapshot

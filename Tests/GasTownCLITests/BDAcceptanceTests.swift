@@ -63,6 +63,47 @@ import Testing
         return try array.map { try #require($0["id"] as? String) }
     }
 
+    // MARK: A torn WAL tail (power loss during a write)
+
+    @Test func tornWALTailOpensAndKeepsAcknowledgedWrites() async throws {
+        try await TempDir.with(prefix: "bd-torn") { temp in
+            #expect(try await BuiltBinaries.run(.bd, ["-C", temp.path, "init", "--prefix", "tt"]).status == 0)
+            var ids: [String] = []
+            for i in 0..<5 {
+                let out = try await BuiltBinaries.run(.bd, ["-C", temp.path, "q", "torn \(i)"])
+                ids.append(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            let wal = temp.join(".beads/wal")
+            let segment =
+                wal + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: wal).sorted().last))
+            let full = try #require(FileManager.default.contents(atPath: segment))
+            // The record a sixth write appends, made in a copy of the store; half of it is written to the real
+            // store: a write cut off by power loss, never acknowledged.
+            try FileManager.default.copyItem(atPath: temp.join(".beads"), toPath: temp.join("copy/.beads"))
+            #expect(try await BuiltBinaries.run(.bd, ["-C", temp.join("copy"), "q", "lost"]).status == 0)
+            let grown = try #require(
+                FileManager.default.contents(
+                    atPath: temp.join("copy/.beads/wal/")
+                        + (segment as NSString).lastPathComponent))
+            let record = grown.suffix(from: full.count)
+            #expect(record.count > 20)
+            for cut in [record.count / 2, 7, record.count - 1] {
+                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: segment))
+                try handle.truncate(atOffset: UInt64(full.count))
+                try handle.seekToEnd()
+                try handle.write(contentsOf: record.prefix(cut))
+                try handle.close()
+                let listed = try await BuiltBinaries.run(.bd, ["-C", temp.path, "list", "--json", "-n", "0"])
+                #expect(listed.status == 0, "cut at \(cut): \(listed)")
+                #expect(Set(try Self.ids(inJSONArray: listed.stdout)) == Set(ids), "cut at \(cut)")
+            }
+            // And the store takes writes again after the repair.
+            let more = try await BuiltBinaries.run(.bd, ["-C", temp.path, "q", "after"])
+            #expect(more.status == 0, "\(more)")
+            #expect(try await BuiltBinaries.run(.bd, ["-C", temp.path, "count"]).stdout == "6\n")
+        }
+    }
+
     // MARK: Acceptance 3: 1,000 bd create processes, some killed with SIGKILL
 
     @Test func killedCreatesNeverLoseAPrintedID() async throws {

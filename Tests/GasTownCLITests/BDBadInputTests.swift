@@ -85,6 +85,16 @@ import Testing
         }
     }
 
+    @Test func oneCommandIsOneAllOrNothingWrite() async throws {
+        try await withStore { bd, a, _ in
+            // The priority change is valid, the label is not: neither is stored.
+            await expectRefused(bd, ["update", a, "-p", "0", "--add-label", "bad,label"], "invalid label")
+            let ok = await bd.run(["update", a, "-p", "0", "--add-label", "good", "--claim"])
+            #expect(ok.code == .success, "\(ok)")
+            #expect(ok.stdout.contains(a))
+        }
+    }
+
     @Test func unknownStatus() async throws {
         try await withStore { bd, a, _ in
             await expectRefused(

@@ -126,6 +126,34 @@ import Testing
         }
     }
 
+    @Test func batchesAreAllOrNothingAndReplay() async throws {
+        try await withTemporaryDirectory { dir in
+            let layout = StoreLayout(directory: dir)
+            let clock = FakeClock(5_000_000)
+            let db = try LedgerDatabase.initialize(layout, prefix: "bd", settings: settings(clock))
+            let a = try create(db, "a")
+            let records = db.statistics.records
+            #expect(throws: LedgerDatabaseError.ledger(.labelInvalid("x,y"))) {
+                _ = try db.write(scope: nil, routing: a.id, actor: "t") { _ throws(LedgerError) in
+                    [.update(id: a.id, fields: [.priority(0)]), .labels(id: a.id, add: ["x,y"], remove: [])]
+                }
+            }
+            #expect(db.statistics.records == records)
+            #expect(db.read { $0.scopes["bd"]!.bead(a.id)?.priority } == 2)
+            let beads = try db.write(scope: nil, routing: a.id, actor: "t") { _ throws(LedgerError) in
+                [.update(id: a.id, fields: [.priority(0)]), .labels(id: a.id, add: ["ok"], remove: [])]
+            }
+            #expect(beads.count == 2 && beads[1]?.labels == ["ok"] && beads[1]?.priority == 0)
+            let stamps = db.read { $0.scopes["bd"]!.stamps[a.id]! }
+            #expect(stamps.fields[.priority]! < stamps.labels["ok"]!.added!, "each change of a batch has its own stamp")
+            let state = db.read { $0 }
+            db.close()
+            let reopened = try LedgerDatabase.open(layout, settings: settings(clock))
+            defer { reopened.close() }
+            #expect(reopened.read { $0.scopes } == state.scopes)
+        }
+    }
+
     @Test func initOpenAndExport() async throws {
         try await withTemporaryDirectory { dir in
             let layout = StoreLayout(directory: dir)

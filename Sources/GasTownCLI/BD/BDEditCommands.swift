@@ -13,16 +13,13 @@ extension BDSupport {
         return try await withLedger(context) { db in
             var out: [Bead] = []
             for id in ids {
-                let current = try db.read { state in try bead(id, in: state).bead }
-                var last = current
-                for change in try changes(current, actor) {
-                    let (_, bead) = try db.write(scope: nil, routing: current.id) {
-                        (_, clock) throws(LedgerError) -> LedgerOp in
-                        LedgerOp(actor: actor, stamp: clock.stamp, time: clock.time, change: change)
-                    }
-                    if let bead { last = bead }
+                // One all-or-nothing write per issue: every change of this command, or none.
+                let beads = try db.write(scope: nil, routing: id, actor: actor) {
+                    (ledger) throws(LedgerError) -> [LedgerChange] in
+                    guard let current = ledger.bead(id) else { throw .beadNotFound(id) }
+                    return try changes(current, actor)
                 }
-                out.append(last)
+                if let last = beads.last, let bead = last { out.append(bead) }
             }
             return out
         }
