@@ -108,3 +108,40 @@ import Testing
         }
     }
 }
+
+/// A bead of the town scope (hq) slung to a rig, and a claim left without a hooked polecat (a crash between the
+/// two writes of such a sling) released by the Witness's pass.
+@Suite(.serialized) struct TownCrossScopeTests {
+    @Test func hqBeadSlungToARigAndAnOrphanClaimReleased() async throws {
+        try await TownFixture.with { town in
+            let agent = try town.writeAgent()
+            try expectOK(try await town.gt(["rig", "add", "demo", town.source, "--runtime", "exec:'sh \(agent)'"]))
+            let work = try await town.createBead("Town-wide work", scope: "hq")
+            try expectOK(try await town.gt(["sling", work, "demo"]))
+            let done = try await town.waitUntil(timeout: .seconds(30)) {
+                try town.beads(scope: "demo").contains {
+                    $0.issueType == .mergeRequest && $0.metadataString("source_bead") == work
+                }
+            }
+            #expect(done, "the hq bead was not finished")
+
+            let orphan = try await town.createBead("Claimed, never hooked", scope: "hq")
+            var settings = LedgerDatabaseSettings()
+            settings.store.lockWaitTimeout = .seconds(10)
+            let database = try LedgerDatabase.open(
+                StoreLayout(beadsDirectory: town.layout.beadsDirectory), settings: settings)
+            _ = try database.write(scope: nil, routing: orphan, actor: "test") { _ in
+                [.claim(id: orphan, assignee: "demo/polecats/zed", node: "town", expectedEpoch: 0)]
+            }
+            database.close()
+            let patrol = try await town.gt(["witness", "patrol", "--json"])
+            try expectOK(patrol)
+            #expect(patrol.stdout.contains("demo/polecats/zed"), "\(patrol)")
+            let released = try town.beads(scope: "hq").first { $0.id == orphan }
+            #expect(released?.assignee == "" && released?.status == .open && released?.leaseEpoch == 1)
+            #expect(
+                TownEvents.read(town.layout.eventsFile).contains { $0["type"] == "stale-claim" && $0["bead"] == orphan }
+            )
+        }
+    }
+}

@@ -73,6 +73,9 @@ public final class TownLedger: Sendable {
         }
     }
 
+    /// The scope holding `id`, or nil.
+    public func scope(of id: String) -> String? { database.read { $0.scope(forID: id) } }
+
     /// The scope names.
     public var scopes: [String] { database.read { $0.scopeNames } }
 
@@ -96,6 +99,28 @@ public final class TownLedger: Sendable {
         }
         switch result {
         case .success(let bead): return bead
+        case .failure(let error): throw .ledger(error.description)
+        }
+    }
+
+    /// Writes several changes of one scope as one all-or-nothing write (one WAL record): applied together or not
+    /// at all, so a crash never leaves half of them.
+    @discardableResult
+    public func batch(
+        scope: String? = nil, routing id: String? = nil,
+        _ changes: @escaping @Sendable (Ledger) throws(LedgerError) -> [LedgerChange]
+    ) async throws(TownError) -> [Bead?] {
+        let database = self.database
+        let actor = self.actor
+        let result: Result<[Bead?], LedgerDatabaseError> = await DedicatedThread.run {
+            do throws(LedgerDatabaseError) {
+                return .success(try database.write(scope: scope, routing: id, actor: actor, changes: changes))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch result {
+        case .success(let beads): return beads
         case .failure(let error): throw .ledger(error.description)
         }
     }

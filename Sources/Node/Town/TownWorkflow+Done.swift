@@ -119,12 +119,13 @@ extension TownWorkflow {
             }
         case .releaseHook:
             if let bead = ledger.bead(progress.bead), bead.assignee == agent, bead.leaseEpoch == progress.epoch {
-                try await ledger.setMetadata(progress.bead, [("merge_request", .string(progress.mergeRequest))])
-                try await ledger.update(progress.bead, [.status(.inProgress)])
-                try await ledger.write(routing: progress.bead) { _, clock, actor in
-                    LedgerOp(
-                        actor: actor, stamp: clock.stamp, time: clock.time,
-                        change: .release(id: progress.bead, assignee: agent))
+                let id = progress.bead
+                let request = progress.mergeRequest
+                try await ledger.batch(routing: id) { _ throws(LedgerError) in
+                    [
+                        .setMetadata(id: id, key: "merge_request", value: .string(request)),
+                        .update(id: id, fields: [.status(.inProgress)]), .release(id: id, assignee: agent),
+                    ]
                 }
             }
             unlink(TownLayout.hookFile(worktree: worktree))

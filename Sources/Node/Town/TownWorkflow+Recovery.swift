@@ -42,6 +42,30 @@ extension TownWorkflow {
         return false
     }
 
+    /// Releases claims this node's polecats of `rig` hold on beads they are not hooked to (left by a crash between
+    /// a claim of a bead outside the rig's scope and the polecat's own write): the bead is reopened.
+    func releaseOrphanClaims(rig: RigConfig, ledger: TownLedger, report: inout RecoveryReport) async throws(TownError) {
+        let hooked = Dictionary(
+            polecats(rig: rig, in: ledger).filter { !$0.isIdle }.map { ($0.address, $0.hookBead) },
+            uniquingKeysWith: { first, _ in first })
+        let prefix = "\(rig.name)/polecats/"
+        for scope in ledger.scopes {
+            let orphans = ledger.beads(scope: scope) {
+                $0.assignee.hasPrefix(prefix) && $0.claimNode == node && $0.status != .closed
+                    && hooked[$0.assignee] != $0.id
+            }
+            for bead in orphans {
+                let id = bead.id
+                let holder = bead.assignee
+                try await ledger.batch(routing: id) { _ throws(LedgerError) in
+                    [.release(id: id, assignee: holder), .update(id: id, fields: [.status(.open)])]
+                }
+                report.stale.append(holder)
+                events.record("stale-claim", ["agent": holder, "bead": id])
+            }
+        }
+    }
+
     /// GUPP: every hooked polecat keeps working. For each working polecat: an unfinished `gt done` is finished; a
     /// running session is left alone; a dead one is started again from the hook (next session epoch), up to
     /// `maxSessionRestarts` times per assignment, after which the claim is released and a failure counted.
@@ -53,6 +77,7 @@ extension TownWorkflow {
         var pendingDone: [(String, String)] = []
         try await withLedger { ledger throws(TownError) in
             for rig in rigs.values.sorted(by: { $0.name < $1.name }) {
+                try await releaseOrphanClaims(rig: rig, ledger: ledger, report: &report)
                 for var polecat in polecats(rig: rig, in: ledger) where !polecat.isIdle {
                     let worktree = layout.polecatWorktree(rig.name, polecat.name)
                     let bead = ledger.bead(polecat.hookBead)

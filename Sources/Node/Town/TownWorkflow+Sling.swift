@@ -54,26 +54,34 @@ extension TownWorkflow {
             let agent = polecat.address
             let node = self.node
             let expected = bead.leaseEpoch
-            guard
-                let claimed = try await ledger.write(
-                    routing: bead.id,
-                    { _, clock, actor in
-                        LedgerOp(
-                            actor: actor, stamp: clock.stamp, time: clock.time,
-                            change: .claim(id: bead.id, assignee: agent, node: node, expectedEpoch: expected))
-                    })
-            else { throw .ledger("the claim of \(bead.id) returned no bead") }
-            let epoch = claimed.leaseEpoch
+            let epoch = expected + 1
+            let previousSession = polecat.sessionName(townRoot: layout.root)
+            let idleState = polecat
+            polecat.state = "working"
+            polecat.hookBead = bead.id
+            polecat.hookEpoch = epoch
+            polecat.sessionEpoch += 1
+            polecat.runtime = runtimeText
+            polecat.restarts = 0
+            // The claim (a compare-and-swap on the epoch read), the hooked status and the polecat's new state go in
+            // one all-or-nothing write when the bead lives in the rig's scope; a crash never leaves a claim
+            // without a working polecat (for a bead of another scope, the Witness's pass releases such a claim).
+            let polecatID = PolecatState.beadID(prefix: rig.beads.prefix, rig: rig.name, name: polecat.name)
+            let working = polecat.json
+            let sameScope = ledger.scope(of: bead.id) == rig.beads.prefix
+            let claimed = try await ledger.batch(routing: bead.id) { _ throws(LedgerError) in
+                [
+                    .claim(id: bead.id, assignee: agent, node: node, expectedEpoch: expected),
+                    .update(id: bead.id, fields: [.status(.hooked)]),
+                ]
+                    + (sameScope
+                        ? [.setMetadata(id: polecatID, key: PolecatState.metadataKey, value: working)] : [])
+            }
+            guard claimed.first??.leaseEpoch == epoch else {
+                throw .ledger("the claim of \(bead.id) did not land at epoch \(epoch)")
+            }
             do {
-                try await ledger.update(bead.id, [.status(.hooked)])
-                let previousSession = polecat.sessionName(townRoot: layout.root)
-                polecat.state = "working"
-                polecat.hookBead = bead.id
-                polecat.hookEpoch = epoch
-                polecat.sessionEpoch += 1
-                polecat.runtime = runtimeText
-                polecat.restarts = 0
-                try await save(polecat, prefix: rig.beads.prefix, ledger: ledger)
+                if !sameScope { try await save(polecat, prefix: rig.beads.prefix, ledger: ledger) }
                 _ = try? await sessions.kill(previousSession)
                 let worktree = layout.polecatWorktree(rig.name, polecat.name)
                 let (branch, base) = try await makeWorktree(
@@ -97,15 +105,13 @@ extension TownWorkflow {
                     bead: bead.id, rig: rig.name, polecat: polecat.name, epoch: epoch, branch: branch,
                     worktree: worktree, session: session, runtime: runtimeText)
             } catch {
-                try? await ledger.write(routing: bead.id) { _, clock, actor in
-                    LedgerOp(
-                        actor: actor, stamp: clock.stamp, time: clock.time,
-                        change: .release(id: bead.id, assignee: agent))
+                let status = bead.status
+                let idle = idleState.json
+                _ = try? await ledger.batch(routing: bead.id) { _ throws(LedgerError) in
+                    [.release(id: bead.id, assignee: agent), .update(id: bead.id, fields: [.status(status)])]
+                        + (sameScope ? [.setMetadata(id: polecatID, key: PolecatState.metadataKey, value: idle)] : [])
                 }
-                try? await ledger.update(bead.id, [.status(bead.status)])
-                polecat.state = "idle"
-                polecat.hookBead = ""
-                try? await save(polecat, prefix: rig.beads.prefix, ledger: ledger)
+                if !sameScope { try? await save(idleState, prefix: rig.beads.prefix, ledger: ledger) }
                 throw (error as? TownError) ?? .io("\(error)")
             }
         }
