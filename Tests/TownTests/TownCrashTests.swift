@@ -69,3 +69,30 @@ import Testing
         }
     }
 }
+
+/// With a node, agent-facing commands go through it; while it is down they wait for it, saying so, and go on
+/// once it is back (they never write around it).
+@Suite(.serialized) struct TownNodeChannelTests {
+    @Test func agentCommandsWaitForTheNodeAndSaySo() async throws {
+        try await TownFixture.with { town in
+            try expectOK(try await town.gt(["cluster", "init", "--name", "channel"]))
+            try await town.up()
+            let sent = try await town.gt(["mail", "send", "demo/nux", "-s", "through the node"])
+            try expectOK(sent)
+            #expect(sent.stderr.isEmpty, "\(sent)")
+            try expectOK(try await town.gt(["down"]))
+            let waiting = Task { try await town.gt(["mail", "inbox", "--from", "demo/nux"]) }
+            try await Task.sleep(for: .seconds(2))
+            try await town.up()
+            let output = try await waiting.value
+            try expectOK(output)
+            #expect(output.stderr.contains("the town's node is not answering"), "\(output)")
+            #expect(output.stdout.contains("through the node"), "\(output)")
+            let refused = try await town.gt(["mail", "read", "hq-nope"])
+            #expect(refused.status == 1 && refused.stderr.contains("no message hq-nope"), "\(refused)")
+            let outside = try await town.gt(["done"])
+            #expect(outside.status == 1 && outside.stderr.contains("not inside a polecat worktree"), "\(outside)")
+            try expectOK(try await town.gt(["down"]))
+        }
+    }
+}

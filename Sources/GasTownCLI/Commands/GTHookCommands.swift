@@ -11,8 +11,9 @@ public struct GTHookCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) {}
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try await context.townWorkflow()
-        let hooks = try await GTTown.run { try await workflow.hooks(from: context.cwd) }
+        let hooks = try await context.agentRequest(
+            TownAgentRequest(.hook, directory: context.cwd), as: [HookView].self
+        ) { try await $0.hooks(from: context.cwd) }
         if context.jsonMode { return try context.console.json(hooks) }
         if hooks.isEmpty { return context.console.out("Nothing on the hook") }
         for hook in hooks {
@@ -33,8 +34,10 @@ public struct GTPrimeCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) {}
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try await context.townWorkflow()
-        let text = try await GTTown.run { try await workflow.prime(from: context.cwd) }
+        let text =
+            try await context.agentRequest(
+                TownAgentRequest(.prime, directory: context.cwd), as: [String: String].self
+            ) { ["prime": try await $0.prime(from: context.cwd)] }["prime"] ?? ""
         if context.jsonMode { return try context.console.json(["prime": text]) }
         context.console.out(text)
     }
@@ -80,8 +83,11 @@ public struct GTHandoffCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) { note = parsed.string("message") }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try await context.townWorkflow()
-        let session = try await GTTown.run { try await workflow.handoff(from: context.cwd, note: note) }
+        let note = self.note
+        let session =
+            try await context.agentRequest(
+                TownAgentRequest(.handoff, directory: context.cwd, note: note), as: [String: String].self
+            ) { ["session": try await $0.handoff(from: context.cwd, note: note)] }["session"] ?? ""
         if context.jsonMode { return try context.console.json(["session": session]) }
         context.console.out("Handed off to \(session)")
     }

@@ -54,13 +54,12 @@ public struct GTMailSendCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try await context.townWorkflow()
         let sender = context.agentIdentity(flag: from)
-        let mail = try await GTTown.run {
-            try await workflow.sendMail(
-                from: sender, to: to, subject: subject.isEmpty ? String(body.prefix(60)) : subject, body: body,
-                replyTo: nil)
-        }
+        let subject = self.subject.isEmpty ? String(body.prefix(60)) : self.subject
+        let mail = try await context.agentRequest(
+            TownAgentRequest(.mailSend, directory: context.cwd, identity: sender, to: to, subject: subject, body: body),
+            as: MailView.self
+        ) { try await $0.sendMail(from: sender, to: to, subject: subject, body: body, replyTo: nil) }
         if context.jsonMode { return try context.console.json(mail) }
         context.console.out("Sent \(mail.id) to \(mail.to)")
     }
@@ -83,9 +82,11 @@ public struct GTMailInboxCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try await context.townWorkflow()
         let me = context.agentIdentity(flag: from)
-        let mails = try await GTTown.run { try await workflow.inbox(for: me, all: all) }
+        let all = self.all
+        let mails = try await context.agentRequest(
+            TownAgentRequest(.mailInbox, directory: context.cwd, identity: me, all: all), as: [MailView].self
+        ) { try await $0.inbox(for: me, all: all) }
         if context.jsonMode { return try context.console.json(mails) }
         if mails.isEmpty { return context.console.out("No \(all ? "" : "unread ")mail for \(me)") }
         for mail in mails { GTMailCommand.print(mail, context, full: false) }
@@ -105,8 +106,10 @@ public struct GTMailReadCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) { id = parsed.argument("id") }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try await context.townWorkflow()
-        let mail = try await GTTown.run { try await workflow.readMail(id) }
+        let id = self.id
+        let mail = try await context.agentRequest(
+            TownAgentRequest(.mailRead, directory: context.cwd, id: id), as: MailView.self
+        ) { try await $0.readMail(id) }
         if context.jsonMode { return try context.console.json(mail) }
         GTMailCommand.print(mail, context, full: true)
     }
@@ -133,9 +136,12 @@ public struct GTMailReplyCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try await context.townWorkflow()
         let sender = context.agentIdentity(flag: from)
-        let mail = try await GTTown.run { try await workflow.replyMail(to: id, from: sender, body: body) }
+        let (id, body) = (self.id, self.body)
+        let mail = try await context.agentRequest(
+            TownAgentRequest(.mailReply, directory: context.cwd, identity: sender, body: body, id: id),
+            as: MailView.self
+        ) { try await $0.replyMail(to: id, from: sender, body: body) }
         if context.jsonMode { return try context.console.json(mail) }
         context.console.out("Sent \(mail.id) to \(mail.to)")
     }

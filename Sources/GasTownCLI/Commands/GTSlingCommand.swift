@@ -66,8 +66,9 @@ public struct GTDoneCommand: CLICommand {
         guard TownLayout.enclosingWorktree(of: context.cwd) != nil else {
             throw GTTown.cliError(TownError.notInWorktree(context.cwd))
         }
-        let workflow = try await context.townWorkflow()
-        let result = try await GTTown.run { try await workflow.done(from: context.cwd) }
+        let result = try await context.agentRequest(
+            TownAgentRequest(.done, directory: context.cwd), as: DoneResult.self
+        ) { try await $0.done(from: context.cwd) }
         if context.jsonMode { return try context.console.json(result) }
         if result.stepsRun.isEmpty {
             context.console.out("Already done: \(result.bead) → merge request \(result.mergeRequest)")

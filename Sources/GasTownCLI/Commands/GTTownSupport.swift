@@ -17,6 +17,23 @@ extension CommandContext {
         }
     }
 
+    /// Runs an agent-facing request: through the town's node when the town has one (waiting for it, bounded and
+    /// saying so, when it is down: never writing around it), else embedded with `embedded`.
+    func agentRequest<Response: Codable & Sendable>(
+        _ request: TownAgentRequest, as: Response.Type,
+        embedded: (TownWorkflow) async throws -> Response
+    ) async throws -> Response {
+        let layout = TownLayout(root: try townRoot().path)
+        if TownAgentChannel.townHasNode(layout) {
+            let console = self.console
+            return try await GTTown.run {
+                try await TownAgentChannel.send(request, to: layout, as: Response.self) { console.progress($0) }
+            }
+        }
+        let workflow = try await townWorkflow()
+        return try await GTTown.run { try await embedded(workflow) }
+    }
+
     /// Who is speaking for mail and handoff: `--from`, else `$GT_ROLE`, else the polecat of the enclosing worktree,
     /// else `overseer` (the person at the keyboard).
     func agentIdentity(flag: String?) -> String {

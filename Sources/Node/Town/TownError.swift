@@ -26,6 +26,10 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
     case git(String)
     case session(String)
     case io(String)
+    /// The node refused the request (its message is the workflow's error text).
+    case refusedByNode(String)
+    /// The town has a node and it did not come back in time.
+    case nodeDown(String)
 
     public var description: String {
         switch self {
@@ -66,6 +70,8 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
         case .git(let why): "git: \(why)"
         case .session(let why): "session: \(why)"
         case .io(let why): why
+        case .refusedByNode(let why): why
+        case .nodeDown(let why): why
         }
     }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import Transport
+import Wire
 
 /// The town's workflow inside the node (`gt node run`): at start it re-primes every hooked polecat (GUPP: an
 /// unfinished `gt done` is finished, a running session is found, a dead one is started again from the hook),
@@ -10,6 +12,8 @@ import Foundation
 /// `Sendable`: an actor.
 public actor TownWitness: NodeComponent {
     public nonisolated let name = "witness"
+    /// The agent-facing requests (`TownAgentRequest`, local only) this component answers.
+    public nonisolated var messageTypes: [MessageDescriptor] { [TownAgentRequest.descriptor] }
     let settings: TownSettings
     var workflow: TownWorkflow?
     var log: NodeLogger?
@@ -66,6 +70,19 @@ public actor TownWitness: NodeComponent {
             }
         }
         throw CancellationError()
+    }
+
+    /// Answers an agent-facing request from the local CLI by running it on the town's workflow. Requests run
+    /// concurrently with each other and with patrols; the ledger's lock orders their writes.
+    public func handle(_ message: InboundMessage) async throws -> [UInt8] {
+        guard message.peer.purpose == .local else {
+            throw ErrorReply(code: .refused, message: "town-agent requests come only from the local CLI")
+        }
+        guard let workflow else { throw ErrorReply(code: .unavailable, message: "the town is starting") }
+        let request = try NodeJSON.decode(TownAgentRequest.self, from: message.envelope.body)
+        do { return try await request.perform(on: workflow) } catch {
+            throw ErrorReply(code: .refused, message: error.description)
+        }
     }
 
     /// One recovery pass. A patrol (`full` false) first checks the worktrees' files and skips the pass when no
