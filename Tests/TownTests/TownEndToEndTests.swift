@@ -79,3 +79,30 @@ import Testing
         }
     }
 }
+
+/// The same work with sessions as plain processes (the driver used where tmux is absent): pid and start time
+/// recorded, agents finish and file their merge requests, nothing left running.
+@Suite(.serialized) struct TownProcessDriverTests {
+    @Test func beadsDoneByPlainProcessSessions() async throws {
+        try await TownFixture.with { town in
+            try "process\n".write(toFile: town.layout.sessionDriverFile, atomically: true, encoding: .utf8)
+            let agent = try town.writeAgent(delay: 0.2)
+            try expectOK(try await town.gt(["rig", "add", "demo", town.source, "--runtime", "exec:'sh \(agent)'"]))
+            var beads: [String] = []
+            for index in 1...3 {
+                let bead = try await town.createBead("Process task \(index)", scope: "demo")
+                beads.append(bead)
+                let slung = try await town.gt(["sling", bead, "demo", "--json"])
+                try expectOK(slung)
+            }
+            let records = try FileManager.default.contentsOfDirectory(atPath: town.town + "/.gt/sessions")
+            #expect(records.contains { $0.hasSuffix(".json") }, "process records: \(records)")
+            #expect(await town.sessions().isEmpty, "no tmux session may be used")
+            let finished = try await town.waitUntil(timeout: .seconds(60)) {
+                try town.beads(scope: "demo").filter { $0.issueType == .mergeRequest }.count == 3
+            }
+            #expect(finished)
+            try await TownEndToEndTests.checkMergeRequests(town, beads: beads)
+        }
+    }
+}

@@ -30,6 +30,9 @@ public struct TownLayout: Sendable, Equatable {
     public var stateDirectory: String { root + "/.gt" }
     public var eventsFile: String { stateDirectory + "/events.jsonl" }
     public var sessionLogs: String { stateDirectory + "/logs/sessions" }
+    /// Holds `process` to run this town's sessions as plain processes even where tmux is installed (every `gt`
+    /// and the node read it, so they all see the same sessions). Absent: tmux when usable, else processes.
+    public var sessionDriverFile: String { stateDirectory + "/session-driver" }
 
     public func rigDirectory(_ rig: String) -> String { root + "/" + rig }
     public func rigConfig(_ rig: String) -> String { rigDirectory(rig) + "/config.json" }

@@ -40,7 +40,13 @@ public struct TownWorkflow: Sendable {
         if let sessions {
             self.sessions = sessions
         } else {
-            self.sessions = await SessionDrivers.select(townRoot: layout.root, settings: settings.sessions)
+            var sessionSettings = settings.sessions
+            if let data = FileManager.default.contents(atPath: layout.sessionDriverFile),
+                String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "process"
+            {
+                sessionSettings.driver = .process
+            }
+            self.sessions = await SessionDrivers.select(townRoot: layout.root, settings: sessionSettings)
         }
         node = layout.nodeName()
         events = TownEvents(layout: layout, node: node)
