@@ -62,6 +62,9 @@ extension TownWorkflow {
             var ran: [String] = []
             while let step = progress.next {
                 try await run(step, progress: progress, worktree: worktree, ledger: ledger)
+                if step == crashBeforeRecording {
+                    throw .io("injected crash after \(step.rawValue), before recording it")
+                }
                 progress.complete(step)
                 try TownJSON.write(progress, to: donePath)
                 ran.append(step.rawValue)

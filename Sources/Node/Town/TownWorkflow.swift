@@ -22,6 +22,8 @@ public struct TownWorkflow: Sendable {
     /// This node's name.
     public let node: String
     public let events: TownEvents
+    /// Tests only: `gt done` stops, as a crash would, right after this step's effect and before recording it.
+    var crashBeforeRecording: DoneProgress.Step?
     /// Told about waits a person should know of (the ledger held by another writer); the CLI prints it on stderr.
     public var notice: @Sendable (String) -> Void = { _ in }
 
