@@ -56,7 +56,7 @@ let package = Package(
         // Test support and tests
         .target(
             name: "GasTownTestKit",
-            dependencies: ["Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Node"],
+            dependencies: ["Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Sessions", "Node"],
             swiftSettings: settings),
         .testTarget(name: "BeadsTests", dependencies: ["Beads", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: settings),
@@ -78,5 +78,8 @@ let package = Package(
             name: "GasTownCLITests", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(
             name: "NodeTests", dependencies: ["Node", "GasTownCLI", "GasTownTestKit", "gt"], swiftSettings: settings),
+        .testTarget(
+            name: "TownTests", dependencies: ["Node", "Beads", "LedgerStore", "GasTownTestKit", "gt"],
+            swiftSettings: settings),
     ]
 )

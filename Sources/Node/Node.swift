@@ -34,7 +34,7 @@ public struct NodeOptions: Sendable {
 /// A caseless namespace; nothing to share.
 public enum NodeComponents {
     /// The standard set, in start order.
-    public static func standard() -> [any NodeComponent] { [] }
+    public static func standard() -> [any NodeComponent] { [TownWitness()] }
 }
 
 /// The node daemon's root actor (`gt node run`): it owns the node's identity, its TLS listener and

@@ -1,0 +1,166 @@
+import Foundation
+import Node
+
+/// `gt hook`: shows the hook (inside a worktree: its own; elsewhere: every hooked polecat of the town).
+public struct GTHookCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "hook", abstract: "Show hooked work (this worktree's, or every polecat's)")
+    }
+
+    public init(parsed: ParsedValues) throws(UsageError) {}
+
+    public func run(_ context: CommandContext) async throws {
+        let hooks = try await context.agentRequest(
+            TownAgentRequest(.hook, directory: context.cwd), as: [HookView].self
+        ) { try await $0.hooks(from: context.cwd) }
+        if context.jsonMode { return try context.console.json(hooks) }
+        if hooks.isEmpty { return context.console.out("Nothing on the hook") }
+        for hook in hooks {
+            context.console.out("\(hook.agent): \(hook.bead) \(hook.title) [\(hook.status), epoch \(hook.epoch)]")
+            if let branch = hook.branch { context.console.out("  branch:  \(branch)") }
+            context.console.out("  session: \(hook.session) (\(hook.sessionAlive ? "running" : "not running"))")
+        }
+    }
+}
+
+/// `gt prime`: prints the role context and the hooked work for the agent in this worktree.
+public struct GTPrimeCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "prime", abstract: "Print the agent's role context and hooked work (run by runtime hooks)")
+    }
+
+    public init(parsed: ParsedValues) throws(UsageError) {}
+
+    public func run(_ context: CommandContext) async throws {
+        let text =
+            try await context.agentRequest(
+                TownAgentRequest(.prime, directory: context.cwd), as: [String: String].self
+            ) { ["prime": try await $0.prime(from: context.cwd)] }["prime"] ?? ""
+        if context.jsonMode { return try context.console.json(["prime": text]) }
+        context.console.out(text)
+    }
+}
+
+/// `gt nudge <agent> <text…>`: types a message into a polecat's session.
+public struct GTNudgeCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "nudge", abstract: "Type a message into an agent's session now",
+            arguments: [
+                ArgumentSpec("agent", help: "<rig>/<name> or <rig>/polecats/<name>"),
+                ArgumentSpec("text", help: "what to type", arity: .variadic(min: 1)),
+            ])
+    }
+
+    var agent: String
+    var text: String
+
+    public init(parsed: ParsedValues) throws(UsageError) {
+        agent = parsed.argument("agent")
+        text = parsed.argumentList("text").joined(separator: " ")
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let workflow = try await context.townWorkflow()
+        let session = try await GTTown.run { try await workflow.nudge(agent: agent, text: text) }
+        if context.jsonMode { return try context.console.json(["agent": agent, "session": session]) }
+        context.console.out("Nudged \(AgentAddress.canonical(agent)) (\(session))")
+    }
+}
+
+/// `gt handoff [-m note]`: from inside a worktree, replaces the session with a fresh one on the same hook.
+public struct GTHandoffCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "handoff", abstract: "Hand the hooked work to a fresh session (the hook stays)",
+            options: [.option("message", short: "m", value: "TEXT", help: "a note mailed to the next session")])
+    }
+
+    var note: String?
+
+    public init(parsed: ParsedValues) throws(UsageError) { note = parsed.string("message") }
+
+    public func run(_ context: CommandContext) async throws {
+        let note = self.note
+        let session =
+            try await context.agentRequest(
+                TownAgentRequest(.handoff, directory: context.cwd, note: note), as: [String: String].self
+            ) { ["session": try await $0.handoff(from: context.cwd, note: note)] }["session"] ?? ""
+        if context.jsonMode { return try context.console.json(["session": session]) }
+        context.console.out("Handed off to \(session)")
+    }
+}
+
+/// `gt witness patrol`: one pass of the Witness (what the node does on start and every patrol interval).
+public struct GTWitnessCommand: CommandGroup {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "witness", abstract: "The Witness: session liveness of this node's polecats",
+            subcommands: [GTWitnessPatrolCommand.self])
+    }
+
+    public init() {}
+}
+
+/// `gt witness patrol`.
+public struct GTWitnessPatrolCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "patrol",
+            abstract: "Check every hooked polecat once: finish interrupted 'gt done', restart dead sessions")
+    }
+
+    public init(parsed: ParsedValues) throws(UsageError) {}
+
+    public func run(_ context: CommandContext) async throws {
+        let workflow = try await context.townWorkflow()
+        let report = try await GTTown.run { try await workflow.recover() }
+        if context.jsonMode { return try context.console.json(report) }
+        context.console.out(
+            "found \(report.found.count), restarted \(report.restarted.count), finished done \(report.finishedDone.count), "
+                + "failed \(report.failed.count), stale \(report.stale.count)")
+    }
+}
+
+/// `gt refinery`: the rig's merge queue.
+public struct GTRefineryCommand: CommandGroup {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "refinery", abstract: "The Refinery: merge requests filed by gt done",
+            subcommands: [GTRefineryQueueCommand.self])
+    }
+
+    public init() {}
+}
+
+/// `gt refinery queue [rig] [--all]`.
+public struct GTRefineryQueueCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "queue", aliases: ["list"], abstract: "List merge requests in queue order (priority, then age)",
+            options: [.flag("all", short: "a", help: "include closed (merged or rejected) ones")],
+            arguments: [ArgumentSpec("rig", help: "only this rig", arity: .optional)])
+    }
+
+    var rig: String?
+    var all: Bool
+
+    public init(parsed: ParsedValues) throws(UsageError) {
+        rig = parsed.optionalArgument("rig")
+        all = parsed.flag("all")
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let workflow = try await context.townWorkflow()
+        let queue = try await GTTown.run { try await workflow.mergeRequests(rig: rig, all: all) }
+        if context.jsonMode { return try context.console.json(queue) }
+        if queue.isEmpty { return context.console.out("No merge requests") }
+        for request in queue {
+            context.console.out(
+                "\(request.id)  [P\(request.priority)] \(request.status)  \(request.sourceBead) e\(request.leaseEpoch)  "
+                    + "\(request.branch) @ \(request.commit.prefix(12))  by \(request.worker)")
+        }
+    }
+}

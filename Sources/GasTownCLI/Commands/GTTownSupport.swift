@@ -1,0 +1,89 @@
+import Foundation
+import Node
+
+extension CommandContext {
+    /// The town workflow for this command line: the town found by DESIGN §10's rule, the actor, and this `gt`
+    /// executable (put on agents' `PATH`).
+    func townWorkflow() async throws -> TownWorkflow {
+        let root = try townRoot().path
+        do {
+            var workflow = try await TownWorkflow(
+                layout: TownLayout(root: root), actor: actor, gtExecutable: GTTown.executablePath)
+            let console = self.console
+            workflow.notice = { console.progress($0) }
+            return workflow
+        } catch {
+            throw GTTown.cliError(error)
+        }
+    }
+
+    /// Runs an agent-facing request: through the town's node when the town has one (waiting for it, bounded and
+    /// saying so, when it is down: never writing around it), else embedded with `embedded`.
+    func agentRequest<Response: Codable & Sendable>(
+        _ request: TownAgentRequest, as: Response.Type,
+        embedded: (TownWorkflow) async throws -> Response
+    ) async throws -> Response {
+        let layout = TownLayout(root: try townRoot().path)
+        if TownAgentChannel.townHasNode(layout) {
+            let console = self.console
+            return try await GTTown.run {
+                try await TownAgentChannel.send(request, to: layout, as: Response.self) { console.progress($0) }
+            }
+        }
+        let workflow = try await townWorkflow()
+        return try await GTTown.run { try await embedded(workflow) }
+    }
+
+    /// Who is speaking for mail and handoff: `--from`, else `$GT_ROLE`, else the polecat of the enclosing worktree,
+    /// else `overseer` (the person at the keyboard).
+    func agentIdentity(flag: String?) -> String {
+        if let flag, !flag.isEmpty { return AgentAddress.canonical(flag) }
+        if let role = environment["GT_ROLE"], !role.isEmpty { return AgentAddress.canonical(role) }
+        if let worktree = TownLayout.enclosingWorktree(of: cwd), let hook = try? Hook.read(worktree: worktree) {
+            return hook.agent
+        }
+        if let worktree = TownLayout.enclosingWorktree(of: cwd),
+            let rig = environment["GT_RIG"], let polecat = environment["GT_POLECAT"]
+        {
+            _ = worktree
+            return "\(rig)/polecats/\(polecat)"
+        }
+        return "overseer"
+    }
+}
+
+/// Helpers shared by the town commands. A caseless namespace.
+enum GTTown {
+    /// This executable's absolute path (`/proc/self/exe`), else argv[0].
+    static var executablePath: String {
+        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+    }
+
+    /// A workflow error as a CLI failure with a machine code.
+    static func cliError(_ error: Error) -> Error {
+        guard let error = error as? TownError else { return error }
+        let code: String
+        switch error {
+        case .notATown: code = "no_town"
+        case .invalidName: code = "bad_name"
+        case .rigExists, .polecatExists, .prefixTaken: code = "exists"
+        case .noSuchRig, .noSuchBead, .noSuchPolecat, .noSuchAgent, .noSuchMessage: code = "not_found"
+        case .notARepository: code = "not_a_repository"
+        case .beadClosed: code = "closed"
+        case .beadHooked, .polecatBusy: code = "busy"
+        case .rigFull: code = "full"
+        case .notInWorktree: code = "not_in_worktree"
+        case .dirtyWorktree: code = "dirty"
+        case .staleEpoch: code = "stale_epoch"
+        case .badRuntime: code = "bad_runtime"
+        default: code = "failed"
+        }
+        return CLIError(error.description, code: code)
+    }
+
+    /// Runs `body`, turning workflow errors into CLI failures.
+    static func run<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch { throw cliError(error) }
+    }
+}

@@ -1,0 +1,77 @@
+/// Everything the town workflow refuses or fails at, each saying what was wrong and what to do. When one of
+/// these is thrown by a validation, nothing was changed.
+/// `Sendable`: plain values.
+public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
+    case notATown(String)
+    case invalidName(kind: String, name: String)
+    case rigExists(String)
+    case noSuchRig(name: String, known: [String])
+    case prefixTaken(prefix: String, rig: String)
+    case notARepository(url: String, reason: String)
+    case noSuchBead(String)
+    case beadClosed(String)
+    case beadHooked(id: String, holder: String, epoch: Int)
+    case noSuchPolecat(rig: String, name: String)
+    case polecatExists(rig: String, name: String)
+    case polecatBusy(rig: String, name: String, bead: String)
+    case rigFull(rig: String, limit: Int)
+    case notInWorktree(String)
+    case dirtyWorktree(path: String, files: [String])
+    case staleEpoch(bead: String, hooked: Int, current: Int)
+    case badRuntime(String)
+    case badHookFile(path: String, reason: String)
+    case noSuchAgent(String)
+    case noSuchMessage(String)
+    case ledger(String)
+    case git(String)
+    case session(String)
+    case io(String)
+    /// The node refused the request (its message is the workflow's error text).
+    case refusedByNode(String)
+    /// The town has a node and it did not come back in time.
+    case nodeDown(String)
+
+    public var description: String {
+        switch self {
+        case .notATown(let why): "not a Gas Town: \(why); run 'gt install <dir>' or pass --town DIR"
+        case .invalidName(let kind, let name):
+            "invalid \(kind) name '\(name)': use 1-40 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+        case .rigExists(let name):
+            "rig '\(name)' already exists; remove it first ('gt rig remove \(name)') or pick another name"
+        case .noSuchRig(let name, let known):
+            "no rig named '\(name)'"
+                + (known.isEmpty
+                    ? "; add one with 'gt rig add <name> <git-url>'"
+                    : " (rigs: \(known.joined(separator: ", "))); check the name with 'gt rig list'")
+        case .prefixTaken(let prefix, let rig): "bead prefix '\(prefix)' is already used by \(rig); pass --prefix P"
+        case .notARepository(let url, let reason):
+            "\(url) is not a git repository we can clone (\(reason)); check the URL (nothing was changed)"
+        case .noSuchBead(let id): "no bead \(id); check the ID with 'bd list' (nothing was changed)"
+        case .beadClosed(let id):
+            "bead \(id) is closed; reopen it with 'bd reopen \(id)' before slinging (nothing was changed)"
+        case .beadHooked(let id, let holder, let epoch):
+            "bead \(id) is already hooked by \(holder) (lease epoch \(epoch)); wait for 'gt done' or release it"
+        case .noSuchPolecat(let rig, let name): "no polecat '\(name)' in rig \(rig); see 'gt polecat list \(rig)'"
+        case .polecatExists(let rig, let name): "polecat '\(name)' already exists in rig \(rig)"
+        case .polecatBusy(let rig, let name, let bead):
+            "polecat \(rig)/\(name) is working on \(bead); wait for 'gt done' (or remove it with --force)"
+        case .rigFull(let rig, let limit): "rig \(rig) has \(limit) busy polecats (the limit); wait for one to finish"
+        case .notInWorktree(let cwd):
+            "\(cwd) is not inside a polecat worktree (no .gt/hook.json above it); run this from the polecat's worktree"
+        case .dirtyWorktree(let path, let files):
+            "the worktree \(path) has uncommitted changes: \(files.joined(separator: ", ")); commit or discard them, then run 'gt done' again (nothing was changed)"
+        case .staleEpoch(let bead, let hooked, let current):
+            "bead \(bead) moved on to lease epoch \(current); this worktree holds epoch \(hooked) and may not finish it"
+        case .badRuntime(let text): "bad runtime: \(text)"
+        case .badHookFile(let path, let reason): "hook file \(path) is unreadable (\(reason)); re-sling the bead"
+        case .noSuchAgent(let name): "no agent '\(name)'; address agents as <rig>/polecats/<name>"
+        case .noSuchMessage(let id): "no message \(id); see 'gt mail inbox'"
+        case .ledger(let why): "ledger: \(why)"
+        case .git(let why): "git: \(why)"
+        case .session(let why): "session: \(why)"
+        case .io(let why): why
+        case .refusedByNode(let why): why
+        case .nodeDown(let why): why
+        }
+    }
+}

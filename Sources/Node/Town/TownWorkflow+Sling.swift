@@ -1,0 +1,148 @@
+import Beads
+import Foundation
+import Git
+import Sessions
+
+/// What `gt sling` did. `Sendable`: a plain value.
+public struct SlingResult: Sendable, Codable, Equatable {
+    public var bead: String
+    public var rig: String
+    public var polecat: String
+    public var epoch: Int
+    public var branch: String
+    public var worktree: String
+    public var session: String
+    public var runtime: String
+}
+
+extension TownWorkflow {
+    /// `gt sling <bead> [rig]`: validates (the bead exists and is not closed or hooked, the rig exists, the runtime
+    /// parses: nothing is changed when any fails), claims the bead (lease epoch + 1, DESIGN §3), picks an idle
+    /// polecat of the rig (or creates one), creates its worktree on `polecat/<node>/<name>/<bead>/e<epoch>`,
+    /// writes the hook, and starts the session. When a step after the claim fails, the claim is released and
+    /// the polecat set idle again.
+    public func sling(bead id: String, rig requestedRig: String?, runtime requestedRuntime: String?)
+        async throws(TownError)
+        -> SlingResult
+    {
+        let rigs = try rigConfigs()
+        return try await withLedger { ledger throws(TownError) in
+            guard let bead = ledger.bead(id) else { throw .noSuchBead(id) }
+            if bead.status == .closed || bead.status == .tombstone { throw .beadClosed(bead.id) }
+            if !bead.assignee.isEmpty { throw .beadHooked(id: bead.id, holder: bead.assignee, epoch: bead.leaseEpoch) }
+            let rigName: String
+            if let requestedRig {
+                rigName = requestedRig
+            } else if let owner = rigs.values.first(where: { bead.id.hasPrefix($0.beads.prefix + "-") }) {
+                rigName = owner.name
+            } else {
+                throw .noSuchRig(name: "(none given)", known: rigs.keys.sorted())
+            }
+            guard let rig = rigs[rigName] else { throw .noSuchRig(name: rigName, known: rigs.keys.sorted()) }
+            let runtimeText = requestedRuntime ?? rig.runtime ?? settings.defaultRuntime
+            _ = try resolveRuntime(runtimeText, rig: rig.name)
+            let all = polecats(rig: rig, in: ledger)
+            var polecat: PolecatState
+            if let idle = all.first(where: \.isIdle) {
+                polecat = idle
+            } else {
+                let limit = rig.maxPolecats ?? settings.maxPolecatsPerRig
+                guard all.count < limit else { throw .rigFull(rig: rig.name, limit: limit) }
+                polecat = try await createPolecat(
+                    rig: rig, name: TownWorkflow.freshName(taken: Set(all.map(\.name))), ledger: ledger)
+            }
+            let agent = polecat.address
+            let node = self.node
+            let expected = bead.leaseEpoch
+            let epoch = expected + 1
+            let previousSession = polecat.sessionName(townRoot: layout.root)
+            let idleState = polecat
+            polecat.state = "working"
+            polecat.hookBead = bead.id
+            polecat.hookEpoch = epoch
+            polecat.sessionEpoch += 1
+            polecat.runtime = runtimeText
+            polecat.restarts = 0
+            // The claim (a compare-and-swap on the epoch read), the hooked status and the polecat's new state go in
+            // one all-or-nothing write when the bead lives in the rig's scope; a crash never leaves a claim
+            // without a working polecat (for a bead of another scope, the Witness's pass releases such a claim).
+            let polecatID = PolecatState.beadID(prefix: rig.beads.prefix, rig: rig.name, name: polecat.name)
+            let working = polecat.json
+            let sameScope = ledger.scope(of: bead.id) == rig.beads.prefix
+            let claimed = try await ledger.batch(routing: bead.id) { _ throws(LedgerError) in
+                [
+                    .claim(id: bead.id, assignee: agent, node: node, expectedEpoch: expected),
+                    .update(id: bead.id, fields: [.status(.hooked)]),
+                ]
+                    + (sameScope
+                        ? [.setMetadata(id: polecatID, key: PolecatState.metadataKey, value: working)] : [])
+            }
+            guard claimed.first??.leaseEpoch == epoch else {
+                throw .ledger("the claim of \(bead.id) did not land at epoch \(epoch)")
+            }
+            do {
+                if !sameScope { try await save(polecat, prefix: rig.beads.prefix, ledger: ledger) }
+                _ = try? await sessions.kill(previousSession)
+                let worktree = layout.polecatWorktree(rig.name, polecat.name)
+                let (branch, base) = try await makeWorktree(
+                    rig: rig, polecat: polecat.name, bead: bead.id, epoch: epoch)
+                let hook = Hook(
+                    town: layout.root, rig: rig.name, polecat: polecat.name, bead: bead.id, title: bead.title,
+                    epoch: epoch, branch: branch, base: base, node: node, runtime: runtimeText,
+                    sessionEpoch: polecat.sessionEpoch, slungAt: TownWorkflow.now())
+                try hook.write(worktree: worktree)
+                events.record(
+                    "hook", ["agent": polecat.address, "bead": bead.id, "epoch": String(epoch), "worktree": worktree])
+                try await startSession(hook: hook, worktree: worktree)
+                let session = polecat.sessionName(townRoot: layout.root).description
+                events.record(
+                    "sling",
+                    [
+                        "bead": bead.id, "rig": rig.name, "polecat": polecat.name, "epoch": String(epoch),
+                        "branch": branch, "session": session, "runtime": runtimeText,
+                    ])
+                return SlingResult(
+                    bead: bead.id, rig: rig.name, polecat: polecat.name, epoch: epoch, branch: branch,
+                    worktree: worktree, session: session, runtime: runtimeText)
+            } catch {
+                let status = bead.status
+                let idle = idleState.json
+                _ = try? await ledger.batch(routing: bead.id) { _ throws(LedgerError) in
+                    [.release(id: bead.id, assignee: agent), .update(id: bead.id, fields: [.status(status)])]
+                        + (sameScope ? [.setMetadata(id: polecatID, key: PolecatState.metadataKey, value: idle)] : [])
+                }
+                if !sameScope { try? await save(idleState, prefix: rig.beads.prefix, ledger: ledger) }
+                throw (error as? TownError) ?? .io("\(error)")
+            }
+        }
+    }
+
+    /// Creates the polecat's worktree for one assignment (removing the previous one) on a new work branch at the
+    /// tip of the rig's default branch. Returns the branch and its base commit.
+    func makeWorktree(rig: RigConfig, polecat: String, bead: String, epoch: Int) async throws(TownError)
+        -> (branch: String, base: String)
+    {
+        let branch = Hook.branchName(node: node, polecat: polecat, bead: bead, epoch: epoch)
+        try await removeWorktree(rig: rig, polecat: polecat)
+        do {
+            let bare = try await GitRepository.open(at: layout.bareRepository(rig.name))
+            let tip = try await bare.resolve("refs/heads/\(rig.defaultBranch)")
+            let head = try await bare.resolve("HEAD")
+            guard let base = tip ?? head else {
+                throw TownError.git("the rig's repository has no commit on \(rig.defaultBranch) to start from")
+            }
+            if try await bare.resolve("refs/heads/\(branch)") != nil {
+                try await bare.deleteReference("refs/heads/\(branch)")
+            }
+            try await bare.addWorktree(
+                name: polecat, path: layout.polecatWorktree(rig.name, polecat), newBranch: branch, at: base)
+            return (branch, base.hex)
+        } catch let error as GitError {
+            throw .git("cannot create the worktree of \(rig.name)/\(polecat): \(error.message)")
+        } catch let error as TownError {
+            throw error
+        } catch {
+            throw .git("\(error)")
+        }
+    }
+}

@@ -1,0 +1,148 @@
+import Beads
+import Foundation
+import Node
+import Testing
+
+/// The pure parts of the town workflow: `gt done`'s state machine, derived IDs, runtimes, names, addresses.
+struct TownCoreTests {
+    static let hook = Hook(
+        town: "/t", rig: "demo", polecat: "nux", bead: "demo-abc", title: "Fix", epoch: 3,
+        branch: "polecat/n1/nux/demo-abc/e3", base: "00", node: "n1", runtime: "exec:'true'", sessionEpoch: 1,
+        slungAt: "2026-01-01T00:00:00Z")
+
+    @Test func doneStepsRunInOrderAndRecordOnce() {
+        var progress = DoneProgress(hook: TownCoreTests.hook, commit: "abc123", prefix: "demo")
+        #expect(progress.next == .push)
+        progress.complete(.releaseHook)
+        #expect(progress.completed.isEmpty, "a step out of order is not recorded")
+        for step in DoneProgress.Step.allCases {
+            #expect(progress.next == step)
+            progress.complete(step)
+            progress.complete(step)
+        }
+        #expect(progress.isFinished && progress.next == nil)
+        #expect(progress.completed == DoneProgress.Step.allCases)
+    }
+
+    @Test func doneProgressSurvivesAJSONRoundTripAtEveryStep() throws {
+        var progress = DoneProgress(hook: TownCoreTests.hook, commit: "abc123", prefix: "demo")
+        while true {
+            let decoded = try JSONDecoder().decode(DoneProgress.self, from: JSONEncoder().encode(progress))
+            #expect(decoded == progress)
+            guard let step = progress.next else { break }
+            progress.complete(step)
+        }
+    }
+
+    @Test func mergeRequestIDIsDerivedFromBeadEpochAndCommit() {
+        let id = DoneProgress.mergeRequestID(prefix: "demo", bead: "demo-abc", epoch: 3, commit: "c1")
+        #expect(id == DoneProgress.mergeRequestID(prefix: "demo", bead: "demo-abc", epoch: 3, commit: "c1"))
+        #expect(id.hasPrefix("demo-mr-") && id.count == "demo-mr-".count + 10)
+        #expect(id != DoneProgress.mergeRequestID(prefix: "demo", bead: "demo-abc", epoch: 4, commit: "c1"))
+        #expect(id != DoneProgress.mergeRequestID(prefix: "demo", bead: "demo-abc", epoch: 3, commit: "c2"))
+        #expect(id != DoneProgress.mergeRequestID(prefix: "demo", bead: "demo-abd", epoch: 3, commit: "c1"))
+        #expect(
+            DoneProgress(hook: TownCoreTests.hook, commit: "c1", prefix: "demo").mergeRequest
+                == DoneProgress.mergeRequestID(prefix: "demo", bead: "demo-abc", epoch: 3, commit: "c1"))
+    }
+
+    @Test func namesAndAddresses() {
+        for good in ["demo", "web-app", "r2", "a_b", "0day"] { #expect(TownNames.isValid(good), "\(good)") }
+        for bad in ["", "Demo", "-x", "_x", "a b", "a/b", "a.b", String(repeating: "a", count: 41), "é"] {
+            #expect(!TownNames.isValid(bad), "\(bad)")
+        }
+        #expect(AgentAddress.polecat("demo/polecats/nux")! == ("demo", "nux"))
+        #expect(AgentAddress.polecat("demo/nux")! == ("demo", "nux"))
+        #expect(AgentAddress.polecat("demo/witness") == nil)
+        #expect(AgentAddress.polecat("mayor/") == nil)
+        #expect(AgentAddress.canonical("demo/nux") == "demo/polecats/nux")
+        #expect(AgentAddress.canonical("overseer") == "overseer")
+        #expect(Hook.branchName(node: "n1", polecat: "nux", bead: "demo-abc", epoch: 3) == "polecat/n1/nux/demo-abc/e3")
+        let session = PolecatState(rig: "demo", name: "nux").sessionName(townRoot: "/tmp/some-town")
+        #expect(session.rendered == "gt-\(TownLayout(root: "/tmp/some-town").hostID)-demo-nux-e0")
+        #expect(TownWorkflow.defaultPrefix(rig: "gastown") == "gast")
+        #expect(TownWorkflow.defaultPrefix(rig: "hq") == "hqr")
+        #expect(TownWorkflow.defaultPrefix(rig: "2d-game") == "r2dg")
+        #expect(BeadID.isValidPrefix(TownWorkflow.defaultPrefix(rig: "0day")))
+    }
+
+    @Test func polecatStateRoundTripsThroughAnAgentBead() {
+        var state = PolecatState(rig: "demo", name: "nux")
+        state.state = "working"
+        state.hookBead = "demo-abc"
+        state.hookEpoch = 4
+        state.sessionEpoch = 7
+        state.completed = 12
+        state.merges = 3
+        state.failures = 1
+        state.restarts = 2
+        state.runtime = "exec:'x'"
+        var bead = Bead(id: "demo-demo-polecat-nux", title: "p", createdAt: Timestamp(unixNanos: 0))
+        bead.metadata = [JSONMember(PolecatState.metadataKey, state.json)]
+        #expect(PolecatState(bead: bead) == state)
+        bead.metadata = []
+        #expect(PolecatState(bead: bead) == nil)
+        bead.metadata = [JSONMember(PolecatState.metadataKey, .string("garbage"))]
+        #expect(PolecatState(bead: bead) == nil)
+    }
+
+    /// Hook and progress files are outside bytes (an agent can write anything into its worktree): seeded random and
+    /// mutated inputs must give a typed error or a value, never a crash.
+    @Test func hookAndProgressDecodersSurviveFuzz() throws {
+        var generator = SeededGenerator(seed: 0x7e57_7041)
+        let valid = [
+            try JSONEncoder().encode(TownCoreTests.hook),
+            try JSONEncoder().encode(DoneProgress(hook: TownCoreTests.hook, commit: "c", prefix: "demo")),
+        ]
+        let directory = NSTemporaryDirectory() + "gt-hook-fuzz-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory + "/.gt", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var decodedSome = 0
+        var refused = 0
+        for round in 0..<2_000 {
+            var bytes = Array(valid[round % 2])
+            if round % 3 == 0 {
+                bytes = (0..<Int(generator.next() % 200)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            } else {
+                for _ in 0...(generator.next() % 6) where !bytes.isEmpty {
+                    let index = Int(generator.next() % UInt64(bytes.count))
+                    switch generator.next() % 3 {
+                    case 0: bytes[index] = UInt8(truncatingIfNeeded: generator.next())
+                    case 1: bytes.remove(at: index)
+                    default: bytes.insert(UInt8(truncatingIfNeeded: generator.next()), at: index)
+                    }
+                }
+            }
+            if round % 100 == 0 {
+                try Data(bytes).write(to: URL(fileURLWithPath: TownLayout.hookFile(worktree: directory)))
+                _ = try? Hook.read(worktree: directory)
+            }
+            do {
+                _ = try Hook.decode(Data(bytes), path: "hook.json")
+                decodedSome += 1
+            } catch {
+                guard case .badHookFile = error else {
+                    Issue.record("unexpected error \(error)")
+                    continue
+                }
+                #expect(error.description.contains("re-sling"))
+                refused += 1
+            }
+            _ = try? JSONDecoder().decode(DoneProgress.self, from: Data(bytes))
+        }
+        #expect(decodedSome > 0 && refused > 0)
+    }
+}
+
+/// A small deterministic generator (SplitMix64) for fuzz inputs.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
