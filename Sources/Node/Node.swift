@@ -129,7 +129,7 @@ public actor Node {
             throw .badConfig("the node listens on TCP (HOST:PORT), not \(listenText)")
         }
 
-        routes.install(options.components)
+        try routes.install(options.components)
         let manager = try makeManager(loaded)
         let bound: PeerAddress
         do { bound = try await manager.listen(host: host, port: port) } catch { throw .transport(error) }
@@ -351,13 +351,20 @@ final class RouteTable: @unchecked Sendable {
     private var ready: Set<String> = []
     private(set) var descriptors: [MessageDescriptor] = []
 
-    func install(_ components: [any NodeComponent]) {
-        lock.withLock {
-            for component in components {
-                for descriptor in component.messageTypes {
-                    handlers[descriptor.type] = component
-                    descriptors.append(descriptor)
+    /// Routes each component's message types to it. Two components claiming one type is a programming error that
+    /// would silently misroute messages, so it refuses to start the node instead.
+    func install(_ components: [any NodeComponent]) throws(NodeError) {
+        lock.lock()
+        defer { lock.unlock() }
+        for component in components {
+            for descriptor in component.messageTypes {
+                if let other = handlers[descriptor.type] {
+                    throw .badConfig(
+                        "message type \(descriptor.type.rawValue) is claimed by both the \(other.name) and the "
+                            + "\(component.name) components; give one of them another number (see docs/node.md)")
                 }
+                handlers[descriptor.type] = component
+                descriptors.append(descriptor)
             }
         }
     }

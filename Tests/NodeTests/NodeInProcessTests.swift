@@ -117,6 +117,26 @@ struct NodeInProcessTests {
         #expect(!FileManager.default.fileExists(atPath: directory.join("t/.gt/node.sock")))
     }
 
+    @Test func twoComponentsClaimingOneMessageTypeStopTheStart() async throws {
+        let directory = try TempDir(prefix: "gt-node-clash")
+        let town = try makeTown(directory, name: "clash")
+        final class Rival: NodeComponent, @unchecked Sendable {
+            let name = "rival"
+            var messageTypes: [MessageDescriptor] { [MessageDescriptor(type: EchoComponent.echo, name: "rival")] }
+            func start(in context: NodeContext) async throws {}
+        }
+        let node = Node(
+            town: town.root,
+            options: NodeOptions(listen: "127.0.0.1:0", components: [EchoComponent(failStarts: 0), Rival()]))
+        do {
+            try await node.start()
+            Issue.record("a node started with two components claiming message type 240")
+            await node.shutdown()
+        } catch {
+            #expect(error.description.contains("message type 240 is claimed by both the echo and the rival"))
+        }
+    }
+
     @Test func townNodeConfig() throws {
         let config = try TownNodeConfig.decode(
             Data(#"{"name": "x", "node": {"listen": "0.0.0.0:9", "join": ["a:1", "b:2"], "name": "n1"}}"#.utf8),

@@ -3,7 +3,7 @@ import Transport
 import Wire
 
 /// The agent-facing town commands as requests to the running node over `node.sock` (DESIGN §3, §10): one local
-/// message type, `town-agent` (200), whose JSON body names the operation. The node runs the same
+/// message type, `town-agent` (220), whose JSON body names the operation. The node runs the same
 /// `TownWorkflow` code the embedded mode runs and answers with the operation's result as JSON; a refusal comes
 /// back as an error reply whose message is the `TownError`'s text. Refused from peers.
 /// `Sendable`: a plain value.
@@ -54,7 +54,7 @@ public struct TownAgentRequest: Codable, Sendable, Equatable {
     }
 
     /// The message type (local only).
-    public static let messageType = MessageType(rawValue: 200)
+    public static let messageType = MessageType(rawValue: 220)
     /// Its descriptor.
     public static let descriptor = MessageDescriptor(type: messageType, name: "town-agent")
 
