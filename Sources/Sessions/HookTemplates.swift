@@ -143,7 +143,7 @@ extension HookFile {
         do {
             try FileManager.default.createDirectory(
                 atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try Data(contents.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try FileReplace.write(Data(contents.utf8), to: path)
         } catch {
             throw .invalidSpec("cannot write hook file \(path): \(error.localizedDescription)")
         }

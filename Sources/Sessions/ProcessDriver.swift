@@ -278,7 +278,7 @@ public actor ProcessDriver: SessionDriver {
         do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(record).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try FileReplace.write(try encoder.encode(record), to: path)
         } catch {
             throw .recordFailed(path: path, reason: "cannot write it: \(error.localizedDescription)")
         }

@@ -63,8 +63,8 @@ import Testing
             let bead = try await town.createBead("Dirty work", scope: "demo")
             try expectOK(try await town.gt(["sling", bead, "demo"]))
             let worktree = town.layout.polecatWorktree("demo", "furiosa")
-            try "changed\n".write(toFile: worktree + "/README.md", atomically: true, encoding: .utf8)
-            try "new\n".write(toFile: worktree + "/notes.txt", atomically: true, encoding: .utf8)
+            try "changed\n".write(toFile: worktree + "/README.md", atomically: false, encoding: .utf8)
+            try "new\n".write(toFile: worktree + "/notes.txt", atomically: false, encoding: .utf8)
             let before = try TownBadInputTests.snapshot(town)
 
             let dirty = try await town.gt(["done"], cwd: worktree)

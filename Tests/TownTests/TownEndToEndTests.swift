@@ -85,7 +85,7 @@ import Testing
 @Suite(.serialized) struct TownProcessDriverTests {
     @Test func beadsDoneByPlainProcessSessions() async throws {
         try await TownFixture.with { town in
-            try "process\n".write(toFile: town.layout.sessionDriverFile, atomically: true, encoding: .utf8)
+            try "process\n".write(toFile: town.layout.sessionDriverFile, atomically: false, encoding: .utf8)
             let agent = try town.writeAgent(delay: 0.2)
             try expectOK(try await town.gt(["rig", "add", "demo", town.source, "--runtime", "exec:'sh \(agent)'"]))
             var beads: [String] = []

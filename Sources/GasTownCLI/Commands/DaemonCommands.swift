@@ -1,4 +1,5 @@
 import Foundation
+import LedgerStore
 import Node
 import Transport
 
@@ -55,7 +56,7 @@ public struct UpCommand: CLICommand {
         }
         let pid = try spawn(town, context: context)
         do {
-            try "\(pid)\n".write(toFile: town.pidFile, atomically: true, encoding: .utf8)
+            try AtomicFile.write(Data("\(pid)\n".utf8), to: town.pidFile)
         } catch {
             kill(pid, SIGTERM)
             throw CLIError("cannot write \(town.pidFile): \(error.localizedDescription)", code: "io")
