@@ -51,7 +51,7 @@ let package = Package(
             dependencies: ["GasTownCLI", "GasTownTestKit", "Beads", "Git", "LedgerStore", "Membership", "Transport"],
             swiftSettings: settings),
         // Child processes for multi-process tests (git compare-and-swap pushes; store locks and kill -9).
-        .executableTarget(name: "gt-testhelper", dependencies: ["Git", "LedgerStore"], swiftSettings: settings),
+        .executableTarget(name: "gt-testhelper", dependencies: ["CShims", "Git", "LedgerStore"], swiftSettings: settings),
 
         // Test support and tests
         .target(

@@ -5,6 +5,7 @@ import Foundation
 import GasTownCLI
 import GasTownTestKit
 
+CommandRunner.prepareProcess()
 let requested = Array(CommandLine.arguments.dropFirst())
 // `gt-bench prepare-ready-store DIR [COUNT]`: leaves a generated store in DIR, for timing `bd -C DIR ready --json` by
 // hand (hyperfine, perf).

@@ -8,6 +8,11 @@
 /// Ignores SIGPIPE for the whole process (writes to a closed socket return EPIPE instead of killing us).
 void gtshim_ignore_sigpipe(void);
 
+/// Initialises OpenSSL without its atexit cleanup. Call it first thing in `main`: `exit()` would otherwise free
+/// OpenSSL's global state while other threads (libgit2's, a TLS connection's) may still be inside libcrypto,
+/// which crashed `bd sync` at exit now and then.
+void gtshim_openssl_init_no_atexit(void);
+
 /// `SSL_CTX_set_min_proto_version` / `SSL_CTX_set_max_proto_version` (macros).
 int gtshim_ssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version);
 int gtshim_ssl_ctx_set_max_proto_version(SSL_CTX *ctx, int version);

@@ -16,7 +16,7 @@ public enum GT {
 
     /// Runs `gt` with `arguments` (program name first) and returns the exit status. Ignores SIGPIPE.
     public static func main(_ arguments: [String]) async -> Int32 {
-        CommandRunner.ignoreSIGPIPE()
+        CommandRunner.prepareProcess()
         return await CommandRunner.run(arguments, program: program).rawValue
     }
 
@@ -60,7 +60,7 @@ public enum BD {
 
     /// Runs `bd` with `arguments` (program name first) and returns the exit status. Ignores SIGPIPE.
     public static func main(_ arguments: [String]) async -> Int32 {
-        CommandRunner.ignoreSIGPIPE()
+        CommandRunner.prepareProcess()
         return await CommandRunner.run(arguments, program: program).rawValue
     }
 

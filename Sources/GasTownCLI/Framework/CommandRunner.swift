@@ -53,8 +53,10 @@ public enum CommandRunner {
         }
     }
 
-    /// Ignores SIGPIPE for the process, so a closed pipe gives EPIPE instead of killing `gt`/`bd`.
-    public static func ignoreSIGPIPE() {
+    /// Process-wide set-up every executable does first: SIGPIPE ignored (a closed pipe gives EPIPE instead of killing
+    /// `gt`/`bd`), and OpenSSL initialised without its atexit cleanup (see `gtshim_openssl_init_no_atexit`).
+    public static func prepareProcess() {
+        gtshim_openssl_init_no_atexit()
         gtshim_ignore_sigpipe()
     }
 
