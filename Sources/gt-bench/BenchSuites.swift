@@ -64,6 +64,11 @@ enum BenchSuites {
             let large = try await SyncBenchmarks.smallChangeInLargeScope()
             return ["- \(convergence)", "- \(large)"]
         },
+        BenchSuite(name: "town", title: "Town: gt sling to a running agent (tmux, exec runtime), node resources") {
+            let sling = try await TownBenchmarks.slingToRunning(beads: 20)
+            let resources = try await TownBenchmarks.nodeResources()
+            return ["- \(sling) (anchor: Gas Town ~5 s worktree creation; goal ≤ 1 s)", "- \(resources)"]
+        },
         BenchSuite(name: "transport", title: "Transport: mutual TLS 1.3 frames, round trips, handshakes") {
             let frames = try await TransportBenchmarks.oneWayFrames(size: 1024, count: 200_000)
             let roundTrips = try await TransportBenchmarks.requestResponse(size: 1024, count: 20_000)
