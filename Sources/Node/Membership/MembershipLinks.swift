@@ -194,7 +194,8 @@ public final class MembershipLinks: @unchecked Sendable {
                 await addPeer(peer, address)
                 registered = item.address
             }
-            if registered != nil,
+            // An empty address: a member we know only by the link it reached us on; answer over that link.
+            if registered != nil || item.address.isEmpty,
                 let link = try? await currentManager().link(
                     to: peer, purpose: .membership, timeout: settings.linkWaitTimeout)
             {

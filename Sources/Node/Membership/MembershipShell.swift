@@ -133,7 +133,8 @@ public actor MembershipShell {
         guard started, !stopped else { return }
         let message: Membership.Message
         do {
-            message = try Membership.Message.decode(body, limits: settings.protocolSettings.codecLimits)
+            message = try Membership.Message.decode(
+                body, limits: settings.protocolSettings.codecLimits, sender: peer.rawValue, receiver: myself.name)
         } catch {
             links.countReceived(bytes: body.count, decoded: false)
             return
@@ -225,7 +226,8 @@ public actor MembershipShell {
         for directive in directives {
             switch directive {
             case .send(let message, let address, let name):
-                links.send(message.encode(), to: address, name: name)
+                // To a named member the link authenticates both ends: leave out what it names.
+                links.send(message.encode(for: name), to: address, name: name)
             case .armTimer:
                 break  // One scheduler: `reschedule` follows the instance's earliest deadline.
             case .memberChanged(let member, let previous):
