@@ -25,7 +25,8 @@ extension Membership {
         /// Bytes were left after a complete message.
         case trailingBytes(count: Int)
         /// The message leaves out `field` (the sender or the receiver, which the authenticated link names),
-        /// but the decoder was not told it: pass `sender:` and `receiver:` to ``Membership/Message/decode(_:limits:sender:receiver:)``.
+        /// but the decoder was not told it: pass `sender:` and `receiver:` to
+        /// ``Membership/Message/decode(_:limits:sender:receiver:)``.
         case elided(field: String)
 
         public var description: String {

@@ -260,7 +260,8 @@ extension Membership {
             }
             let from = Node(name: message.from.name, address: known)
             switch message {
-            case .ping(let seq, _, let target, let gossip): return .ping(seq: seq, from: from, target: target, gossip: gossip)
+            case .ping(let seq, _, let target, let gossip):
+                return .ping(seq: seq, from: from, target: target, gossip: gossip)
             case .pingRequest(let seq, _, let target, let wantsNack, let gossip):
                 return .pingRequest(seq: seq, from: from, target: target, wantsNack: wantsNack, gossip: gossip)
             case .ack(let seq, _, let gossip): return .ack(seq: seq, from: from, gossip: gossip)

@@ -338,7 +338,8 @@ public actor ConnectionManager {
     /// peer is known alive and this link is pinged only after half the connection's idle timeout, which
     /// still keeps it open and finds it if it alone broke.
     private static func keepAlive(
-        _ link: PeerLink, settings: ConnectionManagerSettings, siblingIdle: @escaping @Sendable () async -> TimeInterval?
+        _ link: PeerLink, settings: ConnectionManagerSettings,
+        siblingIdle: @escaping @Sendable () async -> TimeInterval?
     ) async {
         let relaxed = max(settings.keepAliveInterval, settings.connection.idleTimeout / 2)
         while !Task.isCancelled && link.connection.closedReason == nil {
