@@ -24,11 +24,15 @@ extension Membership {
         case invalidValue(field: String, value: UInt64)
         /// Bytes were left after a complete message.
         case trailingBytes(count: Int)
+        /// The message leaves out `field` (the sender or the receiver, which the authenticated link names),
+        /// but the decoder was not told it: pass `sender:` and `receiver:` to
+        /// ``Membership/Message/decode(_:limits:sender:receiver:)``.
+        case elided(field: String)
 
         public var description: String {
             switch self {
             case .truncated(let f, let o): "membership message truncated reading \(f) at byte \(o)"
-            case .unsupportedVersion(let v): "membership codec version \(v) is not supported (this build reads 1)"
+            case .unsupportedVersion(let v): "membership codec version \(v) is not supported (this build reads 1 and 2)"
             case .unknownMessageType(let t): "unknown membership message type \(t)"
             case .unknownGossipKind(let k): "unknown gossip item kind \(k)"
             case .unknownStatus(let s): "unknown member status \(s)"
@@ -37,6 +41,7 @@ extension Membership {
             case .invalidUTF8(let f): "\(f) is not valid UTF-8"
             case .invalidValue(let f, let v): "invalid value \(v) for \(f)"
             case .trailingBytes(let n): "\(n) unexpected bytes after the membership message"
+            case .elided(let f): "the membership message leaves out the \(f), and the link did not name it"
             }
         }
     }
@@ -136,39 +141,58 @@ struct ByteReader {
 }
 
 extension Membership.Message {
-    /// The codec version written as the first byte.
-    public static let codecVersion: UInt8 = 1
+    /// The codec version written as the first byte. Version 2 adds the elision flags of the type byte;
+    /// version 1 (no flags) is still read.
+    public static let codecVersion: UInt8 = 2
 
-    /// The compact binary form of this message (version byte, type byte, fields).
-    public func encode() -> [UInt8] {
+    /// Type-byte flag: the sender is left out (it is the link's authenticated peer).
+    static let senderElided: UInt8 = 0x10
+    /// Type-byte flag: a ping's target is left out (it is the receiver).
+    static let targetElided: UInt8 = 0x20
+
+    /// The compact binary form of this message (version byte, type byte, fields), complete: any receiver
+    /// can read it.
+    public func encode() -> [UInt8] { encode(for: nil) }
+
+    /// The compact binary form for the member `receiver` over a link that authenticates both ends: the
+    /// sender's name and address (the receiver has the link's peer name and knows the address from its
+    /// member list) and a ping's target when it is the receiver are left out. A push-pull is always
+    /// complete. `receiver` nil: nothing is left out. Decode with the link's names,
+    /// ``decode(_:limits:sender:receiver:)``.
+    public func encode(for receiver: String?) -> [UInt8] {
         var w = ByteWriter()
         w.byte(Self.codecVersion)
+        let elideSender: Bool
+        if case .pushPull = self { elideSender = false } else { elideSender = receiver != nil }
+        let senderFlag = elideSender ? Self.senderElided : 0
+        func sender(_ from: Membership.Node) { if !elideSender { w.node(from) } }
         switch self {
         case .ping(let seq, let from, let target, let gossip):
-            w.byte(1)
+            let elideTarget = receiver != nil && target == receiver
+            w.byte(1 | senderFlag | (elideTarget ? Self.targetElided : 0))
             w.varint(UInt64(seq))
-            w.node(from)
-            w.string(target)
+            sender(from)
+            if !elideTarget { w.string(target) }
             w.gossipList(gossip)
         case .pingRequest(let seq, let from, let target, let wantsNack, let gossip):
-            w.byte(2)
+            w.byte(2 | senderFlag)
             w.varint(UInt64(seq))
-            w.node(from)
+            sender(from)
             w.node(target)
             w.bool(wantsNack)
             w.gossipList(gossip)
         case .ack(let seq, let from, let gossip):
-            w.byte(3)
+            w.byte(3 | senderFlag)
             w.varint(UInt64(seq))
-            w.node(from)
+            sender(from)
             w.gossipList(gossip)
         case .nack(let seq, let from):
-            w.byte(4)
+            w.byte(4 | senderFlag)
             w.varint(UInt64(seq))
-            w.node(from)
+            sender(from)
         case .gossip(let from, let gossip):
-            w.byte(5)
-            w.node(from)
+            w.byte(5 | senderFlag)
+            sender(from)
             w.gossipList(gossip)
         case .pushPull(let from, let isResponse, let isJoin, let members):
             w.byte(6)
@@ -182,37 +206,58 @@ extension Membership.Message {
     }
 
     /// Decodes a message, enforcing `limits` before allocating; throws a ``Membership/DecodeError`` that
-    /// says what was wrong.
+    /// says what was wrong. `sender` and `receiver` are the link's authenticated peer and this node: they
+    /// fill in what ``encode(for:)`` left out (an elided sender gets an empty address; the instance looks
+    /// it up in its member list).
     public static func decode(
-        _ bytes: [UInt8], limits: Membership.CodecLimits = Membership.CodecLimits()
+        _ bytes: [UInt8], limits: Membership.CodecLimits = Membership.CodecLimits(), sender: String? = nil,
+        receiver: String? = nil
     ) throws(Membership.DecodeError) -> Membership.Message {
         guard bytes.count <= limits.maxMessageBytes else {
             throw .tooLarge(field: "message size", value: UInt64(bytes.count), limit: limits.maxMessageBytes)
         }
         var r = ByteReader(bytes: bytes, limits: limits)
         let version = try r.byte("codec version")
-        guard version == codecVersion else { throw .unsupportedVersion(version) }
-        let type = try r.byte("message type")
+        guard version == 1 || version == codecVersion else { throw .unsupportedVersion(version) }
+        let typeByte = try r.byte("message type")
+        let flags = version == 1 ? 0 : typeByte & (senderElided | targetElided)
+        let type = version == 1 ? typeByte : typeByte & 0x0F
+        guard typeByte & ~(0x0F | senderElided | targetElided) == 0 || version == 1 else {
+            throw .unknownMessageType(typeByte)
+        }
+        func from(_ field: String) throws(Membership.DecodeError) -> Membership.Node {
+            guard flags & senderElided != 0 else { return try r.node(field) }
+            guard let sender else { throw .elided(field: "sender") }
+            return Membership.Node(name: sender, address: "")
+        }
+        if flags & targetElided != 0 && type != 1 { throw .invalidValue(field: "target flag", value: UInt64(typeByte)) }
+        if flags & senderElided != 0 && type == 6 { throw .invalidValue(field: "sender flag", value: UInt64(typeByte)) }
         let message: Membership.Message
         switch type {
         case 1:
             let seq = try r.uint32("ping seq")
-            message = .ping(
-                seq: seq, from: try r.node("ping sender"), target: try r.string("ping target"),
-                gossip: try r.gossipList())
+            let pinger = try from("ping sender")
+            let target: String
+            if flags & targetElided != 0 {
+                guard let receiver else { throw .elided(field: "ping target") }
+                target = receiver
+            } else {
+                target = try r.string("ping target")
+            }
+            message = .ping(seq: seq, from: pinger, target: target, gossip: try r.gossipList())
         case 2:
             let seq = try r.uint32("ping-req seq")
             message = .pingRequest(
-                seq: seq, from: try r.node("ping-req sender"), target: try r.node("ping-req target"),
+                seq: seq, from: try from("ping-req sender"), target: try r.node("ping-req target"),
                 wantsNack: try r.bool("ping-req wants nack"), gossip: try r.gossipList())
         case 3:
             let seq = try r.uint32("ack seq")
-            message = .ack(seq: seq, from: try r.node("ack sender"), gossip: try r.gossipList())
+            message = .ack(seq: seq, from: try from("ack sender"), gossip: try r.gossipList())
         case 4:
             let seq = try r.uint32("nack seq")
-            message = .nack(seq: seq, from: try r.node("nack sender"))
+            message = .nack(seq: seq, from: try from("nack sender"))
         case 5:
-            message = .gossip(from: try r.node("gossip sender"), gossip: try r.gossipList())
+            message = .gossip(from: try from("gossip sender"), gossip: try r.gossipList())
         case 6:
             let from = try r.node("push-pull sender")
             let isResponse = try r.bool("push-pull response flag")
@@ -223,7 +268,7 @@ extension Membership.Message {
             for _ in 0..<n { members.append(try r.member()) }
             message = .pushPull(from: from, isResponse: isResponse, isJoin: isJoin, members: members)
         default:
-            throw .unknownMessageType(type)
+            throw .unknownMessageType(typeByte)
         }
         guard r.remaining == 0 else { throw .trailingBytes(count: r.remaining) }
         return message

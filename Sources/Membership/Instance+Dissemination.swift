@@ -44,10 +44,14 @@ extension Membership.Instance {
         }
     }
 
-    /// A gossip round: while there is news, send it to `gossipFanout` random live members.
+    /// A gossip round: while there is membership news, send it to `gossipFanout` random live members
+    /// (with any queued metadata). Metadata alone waits for pings and acks to carry it: it is not urgent,
+    /// and a message of its own costs a TCP segment, a TLS record and an acknowledgement per peer.
     mutating func gossipRound(now t: Int64) {
         arm(.gossip, at: t + settings.gossipInterval.nanoseconds)
-        guard !broadcasts.isEmpty else { return }
+        guard broadcasts.values.contains(where: { if case .metadata = $0.item { false } else { true } }) else {
+            return
+        }
         for peer in randomMembers(settings.gossipFanout, where: { $0.status.isLive }) {
             let items = piggyback(for: peer.name, now: t)
             guard !items.isEmpty else { break }

@@ -176,6 +176,7 @@ extension Membership {
         ) -> [Directive] {
             guard phase == .running else { return [] }
             if let peer = authenticatedPeer, peer != message.from.name { return [] }
+            let message = withSenderAddress(message)
             let t = now.nanoseconds
             if case .pushPull = message {} else { syncIfUnknown(message.from) }
             switch message {
@@ -247,6 +248,27 @@ extension Membership {
             case .reconnect: reconnectRound(now: t)
             case .metadataBroadcast: publishMetadata(now: t)
             case .reap: reap(now: t)
+            }
+        }
+
+        /// A message whose sender was left out on the wire (`Message.encode(for:)`) carries an empty
+        /// address: take the one of our member list (still empty for a member we do not know: the shell
+        /// then answers over the link the message came on).
+        func withSenderAddress(_ message: Message) -> Message {
+            guard message.from.address.isEmpty, let known = records[message.from.name]?.member.node.address else {
+                return message
+            }
+            let from = Node(name: message.from.name, address: known)
+            switch message {
+            case .ping(let seq, _, let target, let gossip):
+                return .ping(seq: seq, from: from, target: target, gossip: gossip)
+            case .pingRequest(let seq, _, let target, let wantsNack, let gossip):
+                return .pingRequest(seq: seq, from: from, target: target, wantsNack: wantsNack, gossip: gossip)
+            case .ack(let seq, _, let gossip): return .ack(seq: seq, from: from, gossip: gossip)
+            case .nack(let seq, _): return .nack(seq: seq, from: from)
+            case .gossip(_, let gossip): return .gossip(from: from, gossip: gossip)
+            case .pushPull(_, let isResponse, let isJoin, let members):
+                return .pushPull(from: from, isResponse: isResponse, isJoin: isJoin, members: members)
             }
         }
 

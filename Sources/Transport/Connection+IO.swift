@@ -111,6 +111,7 @@ extension Connection {
                 count = result
             }
             lastReadAt = DispatchTime.now().uptimeNanoseconds
+            if ssl != nil { scheduleAckPush() }
             decoder.feed(UnsafeRawBufferPointer(start: readBuffer, count: count))
             var frames: [[UInt8]] = []
             var bytes = 0
@@ -126,6 +127,18 @@ extension Connection {
             if !frames.isEmpty { deliver(frames, bytes: bytes) }
         }
         queue.async { self.readLoop() }
+    }
+
+    /// After a TCP read: within `acknowledgementDelay` an answer carries the kernel's acknowledgement;
+    /// then any acknowledgement still held back is sent and the socket is put back in delayed-ACK mode.
+    private func scheduleAckPush() {
+        guard let delay = settings.acknowledgementDelay, !ackPushScheduled else { return }
+        ackPushScheduled = true
+        queue.asyncAfter(deadline: .now() + delay) { [self] in
+            ackPushScheduled = false
+            guard state == .open, fd >= 0 else { return }
+            Socket.pushAckKeepingDelayedAcks(fd)
+        }
     }
 
     private func deliver(_ frames: [[UInt8]], bytes: Int) {

@@ -44,6 +44,8 @@ public final class Connection: @unchecked Sendable {
     var readWantsWrite = false
     var startedAt = DispatchTime.now().uptimeNanoseconds
     var lastReadAt = DispatchTime.now().uptimeNanoseconds
+    /// An acknowledgement push is scheduled (see `ConnectionSettings.acknowledgementDelay`).
+    var ackPushScheduled = false
     var established = false
     var handshakeWaiter: CheckedContinuation<Void, Error>?
     let readBuffer: UnsafeMutableRawPointer

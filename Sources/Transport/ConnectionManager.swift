@@ -316,7 +316,7 @@ public actor ConnectionManager {
         wakeWaiters(key)
         linkTasks += 2
         let keepAlive = Task { [weak self, settings] in
-            await Self.keepAlive(link, settings: settings)
+            await Self.keepAlive(link, settings: settings) { [weak self] in await self?.siblingIdleSeconds(of: link) }
             await self?.linkTaskEnded()
         }
         Task { [weak self] in
@@ -327,18 +327,31 @@ public actor ConnectionManager {
         }
     }
 
+    /// Seconds since the freshest frame on another link to the same peer (its membership link, say), or nil.
+    private func siblingIdleSeconds(of link: PeerLink) -> TimeInterval? {
+        links.compactMap { $0.key.peer == link.peer.name && $0.value !== link ? $0.value.idleSeconds : nil }.min()
+    }
+
     /// Pings `link` whenever it has been silent for `keepAliveInterval`; aborts it when a ping goes
-    /// unanswered. Returns when the link closes or the task is cancelled.
-    private static func keepAlive(_ link: PeerLink, settings: ConnectionManagerSettings) async {
+    /// unanswered. Returns when the link closes or the task is cancelled. While another link to the same
+    /// peer is busy (heard from within `keepAliveInterval`: membership probes, every second or so), the
+    /// peer is known alive and this link is pinged only after half the connection's idle timeout, which
+    /// still keeps it open and finds it if it alone broke.
+    private static func keepAlive(
+        _ link: PeerLink, settings: ConnectionManagerSettings,
+        siblingIdle: @escaping @Sendable () async -> TimeInterval?
+    ) async {
+        let relaxed = max(settings.keepAliveInterval, settings.connection.idleTimeout / 2)
         while !Task.isCancelled && link.connection.closedReason == nil {
             try? await Task.sleep(nanoseconds: UInt64(settings.keepAliveInterval / 3 * 1e9))
             guard !Task.isCancelled, link.connection.closedReason == nil else { return }
-            if link.idleSeconds >= settings.keepAliveInterval {
-                do {
-                    _ = try await link.request(.ping, body: [], timeout: settings.requestTimeout)
-                } catch {
-                    link.connection.abort(.timedOut("keep-alive ping unanswered: \(error)"))
-                }
+            let idle = link.idleSeconds
+            guard idle >= settings.keepAliveInterval else { continue }
+            if idle < relaxed, let sibling = await siblingIdle(), sibling < settings.keepAliveInterval { continue }
+            do {
+                _ = try await link.request(.ping, body: [], timeout: settings.requestTimeout)
+            } catch {
+                link.connection.abort(.timedOut("keep-alive ping unanswered: \(error)"))
             }
         }
     }

@@ -24,6 +24,13 @@ public struct ConnectionSettings: Sendable {
     /// Bytes handed to one `SSL_write` call (up to four 16 KiB records). Default 64 KiB.
     public var writeChunk = 64 << 10
 
+    /// TCP only: after data is read, an answer written within this delay carries the acknowledgement
+    /// (delayed ACK); otherwise the acknowledgement is sent when it runs out, and the socket stays in
+    /// delayed-ACK mode, so data arriving after a pause is not acknowledged by a segment of its own (Linux
+    /// acknowledges such data at once by default: one more segment per request/answer). Nil: the kernel's
+    /// default behaviour. Default 20 ms (under Linux's 40 ms minimum delayed-ACK timeout).
+    public var acknowledgementDelay: TimeInterval? = 0.02
+
     /// A listener closes new connections at once while this many are still in their handshake. Default 256.
     public var maxPendingHandshakes = 256
 

@@ -66,7 +66,7 @@ public final class JoinService: Sendable {
         }
         defer { timeout.cancel() }
         guard let frames = try? await connection.receive(), let first = frames.first,
-            let envelope = try? Envelope.decode(first), envelope.sender == peer.name
+            let envelope = try? Envelope.decode(first, peer: peer.name), envelope.sender == peer.name
         else {
             connection.abort(.protocolViolation(.invalidValue(field: "join", reason: "no valid join request")))
             return

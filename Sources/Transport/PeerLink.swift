@@ -168,7 +168,7 @@ public final class PeerLink: @unchecked Sendable {
             for frame in frames {
                 let envelope: Envelope
                 do {
-                    envelope = try Envelope.decode(frame)
+                    envelope = try Envelope.decode(frame, peer: peer.name)
                 } catch {
                     connection.abort(.protocolViolation(error))
                     closeReason = .protocolViolation(error)

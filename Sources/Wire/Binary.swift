@@ -45,6 +45,16 @@ public struct BinaryWriter: Sendable {
 
     /// Raw bytes, no prefix (only for the last field of a message).
     public mutating func writeRaw(_ value: some Collection<UInt8>) { bytes.append(contentsOf: value) }
+
+    /// An unsigned LEB128 varint (7 bits a byte, least significant first; 1–10 bytes).
+    public mutating func writeVarint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        bytes.append(UInt8(v))
+    }
 }
 
 /// Reads what `BinaryWriter` wrote; every read checks bounds and throws `WireError` instead of trapping.
@@ -91,6 +101,20 @@ public struct BinaryReader: Sendable {
 
     public mutating func readUInt64(_ field: String) throws(WireError) -> UInt64 {
         try take(8, field).reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    /// An unsigned LEB128 varint; longer than 10 bytes or above 64 bits is an error.
+    public mutating func readVarint(_ field: String) throws(WireError) -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let byte = try readUInt8(field)
+            if shift == 63 && byte > 1 { throw .invalidValue(field: field, reason: "varint above 64 bits") }
+            result |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { return result }
+            shift += 7
+            if shift > 63 { throw .invalidValue(field: field, reason: "varint longer than 10 bytes") }
+        }
     }
 
     /// A byte string with a 4-byte length prefix.

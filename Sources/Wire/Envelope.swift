@@ -69,16 +69,26 @@ public enum MessageKind: UInt8, Sendable {
 ///
 /// A caseless namespace; nothing to share.
 public enum ProtocolVersion {
-    /// Versions this build speaks.
-    public static let supported: ClosedRange<UInt16> = 1...1
+    /// Versions this build speaks: 1 (the first envelope layout) and 2 (the compact one, see `Envelope`).
+    public static let supported: ClosedRange<UInt16> = 1...2
     /// The version this build prefers.
-    public static let current: UInt16 = 1
+    public static let current: UInt16 = 2
+    /// The first version whose envelopes use the compact layout.
+    public static let compact: UInt16 = 2
 }
 
 /// The header of every message, followed by its body.
 ///
-/// Encoding (big-endian): version u16, kind u8, type u16, request id u64, epoch u64, sender (u8 length +
-/// UTF-8), body (all remaining bytes). `Sendable` because it is a plain value.
+/// Two layouts, chosen by `version` (docs/wire.md):
+/// - version 1 (big-endian): version u16, kind u8, type u16, request id u64, epoch u64, sender (u8 length +
+///   UTF-8), body (all remaining bytes).
+/// - version 2 and later, compact: version u8, flags u8 (kind in bits 0–1, 0x04 epoch present, 0x08 sender
+///   present), type u16, request id varint (requests, responses and errors only), epoch varint (if
+///   present), sender (u8 length + UTF-8, only in a hello: elsewhere the connection's authenticated peer),
+///   body. A one-way message takes 4 bytes instead of 22 + its sender's name.
+///
+/// A version-1 envelope starts with a zero byte, a compact one with its version, so `decode(_:peer:)`
+/// tells them apart. `Sendable` because it is a plain value.
 public struct Envelope: Equatable, Sendable {
     public var version: UInt16
     public var kind: MessageKind
@@ -104,10 +114,29 @@ public struct Envelope: Equatable, Sendable {
         self.body = body
     }
 
-    /// Smallest possible encoded envelope (a 1-byte sender and no body).
+    /// Smallest possible encoded envelope of the version-1 layout (a 1-byte sender and no body).
     public static let minimumLength = 2 + 1 + 2 + 8 + 8 + 2
 
+    /// Flag bits of the compact layout's second byte (after the kind in bits 0–1).
+    static let epochPresent: UInt8 = 0x04
+    static let senderPresent: UInt8 = 0x08
+
+    /// The encoded envelope in the layout of its `version`.
     public func encoded() -> [UInt8] {
+        guard version >= ProtocolVersion.compact, version <= UInt8.max else { return encodedVersion1() }
+        let withSender = type == .hello
+        var writer = BinaryWriter(capacity: 24 + (withSender ? sender.rawValue.utf8.count : 0) + body.count)
+        writer.write(UInt8(version))
+        writer.write(kind.rawValue | (epoch != 0 ? Self.epochPresent : 0) | (withSender ? Self.senderPresent : 0))
+        writer.write(type.rawValue)
+        if kind != .oneWay { writer.writeVarint(requestID) }
+        if epoch != 0 { writer.writeVarint(epoch) }
+        if withSender { writer.writeShort(sender.rawValue) }
+        writer.writeRaw(body)
+        return writer.bytes
+    }
+
+    private func encodedVersion1() -> [UInt8] {
         var writer = BinaryWriter(capacity: 24 + sender.rawValue.utf8.count + body.count)
         writer.write(version)
         writer.write(kind.rawValue)
@@ -119,7 +148,34 @@ public struct Envelope: Equatable, Sendable {
         return writer.bytes
     }
 
-    public static func decode(_ bytes: [UInt8]) throws(WireError) -> Envelope {
+    /// Decodes either layout. `peer` is the connection's authenticated peer: the sender of a compact
+    /// envelope that leaves it out (every one but a hello); without it such an envelope is an error.
+    public static func decode(_ bytes: [UInt8], peer: NodeName? = nil) throws(WireError) -> Envelope {
+        guard let first = bytes.first, first >= ProtocolVersion.compact else { return try decodeVersion1(bytes) }
+        var reader = BinaryReader(bytes)
+        let version = UInt16(try reader.readUInt8("version"))
+        let flags = try reader.readUInt8("flags")
+        guard flags & ~(0x03 | epochPresent | senderPresent) == 0 else {
+            throw .invalidValue(field: "flags", reason: "unknown flag bits in \(flags)")
+        }
+        let kind = MessageKind(rawValue: flags & 0x03)!
+        let type = MessageType(rawValue: try reader.readUInt16("type"))
+        let requestID = kind == .oneWay ? 0 : try reader.readVarint("request id")
+        let epoch = flags & epochPresent != 0 ? try reader.readVarint("epoch") : 0
+        let sender: NodeName
+        if flags & senderPresent != 0 {
+            sender = try NodeName(reader.readShortString("sender"))
+        } else if let peer {
+            sender = peer
+        } else {
+            throw .invalidValue(field: "sender", reason: "left out, and the connection's peer is not known")
+        }
+        return Envelope(
+            version: version, kind: kind, type: type, requestID: requestID, sender: sender, epoch: epoch,
+            body: reader.readRemaining())
+    }
+
+    private static func decodeVersion1(_ bytes: [UInt8]) throws(WireError) -> Envelope {
         var reader = BinaryReader(bytes)
         let version = try reader.readUInt16("version")
         let kindByte = try reader.readUInt8("kind")

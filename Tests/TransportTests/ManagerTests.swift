@@ -186,6 +186,28 @@ final class TestNode: @unchecked Sendable {
         for node in [a, b, c] { await node.manager.shutdown() }
     }
 
+    @Test func linkWhosePeerIsBusyOnAnotherLinkIsStillKeptOpen() async throws {
+        // The general link is idle while the membership link to the same peer is busy: it is pinged less
+        // often (after half the idle timeout) but still before the idle timeout would close it.
+        let ca = try TestCA()
+        var settings = TestNode.fastSettings
+        settings.connection.idleTimeout = 0.8
+        settings.keepAliveInterval = 0.1
+        let a = try await TestNode(identity: ca.identity("a"), settings: settings)
+        let b = try await TestNode(identity: ca.identity("b"), settings: settings)
+        await a.manager.addPeer(name("b"), at: b.address, purposes: [.general, .membership])
+        _ = try await a.manager.request(TestNode.echo, body: [], to: name("b"))
+        let general = try await a.manager.link(to: name("b"))
+        let deadline = DispatchTime.now().uptimeNanoseconds + 2_500_000_000
+        while DispatchTime.now().uptimeNanoseconds < deadline {
+            _ = try await a.manager.request(TestNode.echo, body: [1], to: name("b"), purpose: .membership)
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        #expect(general.connection.closedReason == nil)
+        await a.manager.shutdown()
+        await b.manager.shutdown()
+    }
+
     @Test func keepAliveHoldsIdleLinksOpenAndIdleTimeoutClosesSilentOnes() async throws {
         let ca = try TestCA()
         var alive = TestNode.fastSettings

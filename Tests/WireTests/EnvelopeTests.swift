@@ -8,10 +8,45 @@ import Testing
     let bob = try! NodeName("bob")
 
     @Test func envelopeRoundTrip() throws {
-        let envelope = Envelope(
-            kind: .request, type: MessageType(rawValue: 300), requestID: 0xDEAD_BEEF_0102, sender: alice,
-            epoch: 42, body: [1, 2, 3])
-        #expect(try Envelope.decode(envelope.encoded()) == envelope)
+        for version in ProtocolVersion.supported {
+            for kind in [MessageKind.request, .response, .oneWay, .error] {
+                for epoch in [0, 42, UInt64.max] {
+                    let envelope = Envelope(
+                        version: version, kind: kind, type: MessageType(rawValue: 300),
+                        requestID: kind == .oneWay ? 0 : 0xDEAD_BEEF_0102, sender: alice, epoch: epoch,
+                        body: [1, 2, 3])
+                    #expect(try Envelope.decode(envelope.encoded(), peer: alice) == envelope)
+                }
+            }
+        }
+        let first = Envelope(version: 1, kind: .request, type: .ping, requestID: 3, sender: alice, epoch: 4)
+        #expect(try Envelope.decode(first.encoded()) == first)
+        #expect(first.encoded().count == Envelope.minimumLength + 4)
+    }
+
+    @Test func compactEnvelopeLeavesOutWhatTheConnectionKnows() throws {
+        // A one-way message: version, flags, type; the sender is the connection's authenticated peer.
+        let note = Envelope(version: 2, kind: .oneWay, type: MessageType(rawValue: 200), sender: alice, body: [7])
+        #expect(note.encoded() == [2, 2, 0, 200, 7])
+        #expect(try Envelope.decode(note.encoded(), peer: alice) == note)
+        #expect(try Envelope.decode(note.encoded(), peer: bob).sender == bob)
+        let unknownPeer = WireError.invalidValue(
+            field: "sender", reason: "left out, and the connection's peer is not known")
+        #expect(throws: unknownPeer) {
+            try Envelope.decode(note.encoded())
+        }
+        // A request carries its id (varint) and epoch only when set.
+        let request = Envelope(version: 2, kind: .request, type: .ping, requestID: 300, sender: alice, epoch: 1)
+        #expect(request.encoded() == [2, 0x04, 0, 3, 0xAC, 0x02, 1])
+        // A hello names its sender (the peer is not known yet).
+        let hello = Envelope(version: 2, kind: .oneWay, type: .hello, sender: alice, body: [])
+        #expect(try Envelope.decode(hello.encoded()) == hello)
+        // Unknown flag bits and bad varints are refused.
+        #expect(throws: WireError.self) { try Envelope.decode([2, 0x12, 0, 1], peer: alice) }
+        #expect(throws: WireError.self) {
+            try Envelope.decode([2, 0, 0, 1] + Array(repeating: 0xFF, count: 11), peer: alice)
+        }
+        #expect(throws: WireError.self) { try Envelope.decode([2, 0], peer: alice) }
     }
 
     @Test func nodeNameRules() {
@@ -34,9 +69,10 @@ import Testing
     }
 
     @Test func unknownTypeIsAnsweredWithAnError() throws {
+        let current = ProtocolVersion.current
         let registry = MessageRegistry.core
         let request = Envelope(kind: .request, type: MessageType(rawValue: 999), requestID: 5, sender: alice)
-        guard case .reply(let reply) = registry.check(request, negotiatedVersion: 1, local: bob) else {
+        guard case .reply(let reply) = registry.check(request, negotiatedVersion: current, local: bob) else {
             Issue.record("expected an error reply")
             return
         }
@@ -46,18 +82,18 @@ import Testing
         // An error reply answers our own request: delivered whatever its type (paired by request id)…
         var errorEnvelope = request
         errorEnvelope.kind = .error
-        #expect(registry.check(errorEnvelope, negotiatedVersion: 1, local: bob) == .deliver)
+        #expect(registry.check(errorEnvelope, negotiatedVersion: current, local: bob) == .deliver)
         // …but at a wrong version it is dropped, never answered (no ping-pong of errors).
         errorEnvelope.version = 7
-        #expect(registry.check(errorEnvelope, negotiatedVersion: 1, local: bob) == .drop(.unsupportedVersion(7)))
+        #expect(registry.check(errorEnvelope, negotiatedVersion: current, local: bob) == .drop(.unsupportedVersion(7)))
         // A known type at the wrong version is refused too.
         let ping = Envelope(version: 9, kind: .request, type: .ping, requestID: 1, sender: alice)
-        guard case .reply = registry.check(ping, negotiatedVersion: 1, local: bob) else {
+        guard case .reply = registry.check(ping, negotiatedVersion: current, local: bob) else {
             Issue.record("expected an error reply for a wrong version")
             return
         }
         #expect(
-            registry.check(Envelope(kind: .request, type: .ping, sender: alice), negotiatedVersion: 1, local: bob)
+            registry.check(Envelope(kind: .request, type: .ping, sender: alice), negotiatedVersion: current, local: bob)
                 == .deliver)
     }
 

@@ -16,7 +16,7 @@ import Testing
     /// Decodes one payload with every decoder; returns how many decoded cleanly.
     static func exercise(_ payload: [UInt8]) -> Int {
         var ok = 0
-        if let envelope = try? Envelope.decode(payload) {
+        if let envelope = try? Envelope.decode(payload, peer: sender) {
             ok += 1
             if (try? Hello.decode(envelope)) != nil { ok += 1 }
             if (try? ErrorReply.decode(envelope.body)) != nil { ok += 1 }

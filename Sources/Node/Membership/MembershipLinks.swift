@@ -128,10 +128,11 @@ public final class MembershipLinks: @unchecked Sendable {
         enqueue(Item(bytes: bytes, address: address), for: peer)
     }
 
-    /// Counts a received frame.
-    func countReceived(bytes: Int, decoded: Bool) {
+    /// Counts a received frame (its envelope at protocol `version`).
+    func countReceived(bytes: Int, decoded: Bool, version: UInt16) {
+        let size = Self.frameBytes(body: bytes, sender: local, version: version)
         lock.withLock {
-            traffic.bytesReceived += UInt64(Self.frameBytes(body: bytes, sender: local))
+            traffic.bytesReceived += UInt64(size)
             if decoded { traffic.messagesReceived += 1 } else { traffic.decodeErrors += 1 }
         }
     }
@@ -157,8 +158,11 @@ public final class MembershipLinks: @unchecked Sendable {
         }
     }
 
-    /// Frame bytes of a membership message: frame length (4) + envelope header (22 + sender) + body.
-    static func frameBytes(body: Int, sender: NodeName) -> Int { 4 + 22 + sender.rawValue.utf8.count + body }
+    /// Frame bytes of a membership message at protocol `version`: frame length (4) + envelope header
+    /// (compact: 4; version 1: 22 + sender) + body.
+    static func frameBytes(body: Int, sender: NodeName, version: UInt16) -> Int {
+        Envelope(version: version, kind: .oneWay, type: .membership, sender: sender).encoded().count + 4 + body
+    }
 
     private func enqueue(_ item: Item, for peer: NodeName) {
         let continuation: AsyncStream<Item>.Continuation? = lock.withLock {
@@ -190,14 +194,17 @@ public final class MembershipLinks: @unchecked Sendable {
         var registered: String?
         for await item in stream {
             var sent = false
+            var version = ProtocolVersion.current
             if item.address != registered, let address = try? PeerAddress(parsing: item.address) {
                 await addPeer(peer, address)
                 registered = item.address
             }
-            if registered != nil,
+            // An empty address: a member we know only by the link it reached us on; answer over that link.
+            if registered != nil || item.address.isEmpty,
                 let link = try? await currentManager().link(
                     to: peer, purpose: .membership, timeout: settings.linkWaitTimeout)
             {
+                version = link.peer.version
                 do {
                     try await link.send(.membership, body: item.bytes)
                     sent = true
@@ -205,7 +212,7 @@ public final class MembershipLinks: @unchecked Sendable {
                     sent = false
                 }
             }
-            let size = Self.frameBytes(body: item.bytes.count, sender: local)
+            let size = Self.frameBytes(body: item.bytes.count, sender: local, version: version)
             lock.withLock {
                 pending -= 1
                 if sent {

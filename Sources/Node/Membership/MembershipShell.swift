@@ -123,22 +123,24 @@ public actor MembershipShell {
     /// Handles `message` if it is a membership message (returns true); for the node's inbound handler.
     public nonisolated func handle(_ message: InboundMessage) async -> Bool {
         guard message.envelope.type == .membership else { return false }
-        await receive(message.envelope.body, from: message.peer.name)
+        await receive(message.envelope.body, from: message.peer.name, version: message.envelope.version)
         return true
     }
 
     /// Feeds one membership message received from the authenticated peer `peer`. Undecodable bytes are
     /// counted and dropped; a message naming another sender than `peer` is dropped by the instance.
-    public func receive(_ body: [UInt8], from peer: NodeName) {
+    /// `version` is the envelope's protocol version (for the traffic counters).
+    public func receive(_ body: [UInt8], from peer: NodeName, version: UInt16 = ProtocolVersion.current) {
         guard started, !stopped else { return }
         let message: Membership.Message
         do {
-            message = try Membership.Message.decode(body, limits: settings.protocolSettings.codecLimits)
+            message = try Membership.Message.decode(
+                body, limits: settings.protocolSettings.codecLimits, sender: peer.rawValue, receiver: myself.name)
         } catch {
-            links.countReceived(bytes: body.count, decoded: false)
+            links.countReceived(bytes: body.count, decoded: false, version: version)
             return
         }
-        links.countReceived(bytes: body.count, decoded: true)
+        links.countReceived(bytes: body.count, decoded: true, version: version)
         carryOut(instance.onMessage(message, authenticatedPeer: peer.rawValue, now: now))
     }
 
@@ -225,7 +227,8 @@ public actor MembershipShell {
         for directive in directives {
             switch directive {
             case .send(let message, let address, let name):
-                links.send(message.encode(), to: address, name: name)
+                // To a named member the link authenticates both ends: leave out what it names.
+                links.send(message.encode(for: name), to: address, name: name)
             case .armTimer:
                 break  // One scheduler: `reschedule` follows the instance's earliest deadline.
             case .memberChanged(let member, let previous):
