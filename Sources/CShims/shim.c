@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 
 void gtshim_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
 void gtshim_openssl_init_no_atexit(void) {
@@ -22,6 +23,7 @@ int gtshim_set_nonblocking(int fd) {
 int gtshim_flock_exclusive(int fd, int nonblocking) { return flock(fd, LOCK_EX | (nonblocking ? LOCK_NB : 0)); }
 int gtshim_open(const char *path, int flags, mode_t mode) { return open(path, flags, mode); }
 int gtshim_errno(void) { return errno; }
+int gtshim_set_thread_name(const char *name) { return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0); }
 EVP_PKEY *gtshim_ec_p256_keygen(void) { return EVP_EC_gen("P-256"); }
 int gtshim_ssl_ctx_add1_chain_cert(SSL_CTX *ctx, X509 *cert) { return (int)SSL_CTX_add1_chain_cert(ctx, cert); }
 int gtshim_sk_x509_num(STACK_OF(X509) *stack) { return sk_X509_num(stack); }

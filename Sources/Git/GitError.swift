@@ -1,4 +1,5 @@
 import CGit2
+import CShims
 
 /// A failed git operation: which operation, on which repository (or remote), and libgit2's own code, class and
 /// message, read with `git_error_last()` on the same thread right after the failing call.
@@ -108,7 +109,16 @@ public struct GitError: Error, Sendable, CustomStringConvertible, Equatable {
 }
 
 /// `git_libgit2_init()`, run once (lazily, thread-safe as every Swift global) and never shut down.
+///
+/// `git_libgit2_init()` calls `libssh2_init()`, which initialises OpenSSL's libcrypto on the calling git thread (that
+/// thread gets OpenSSL thread-local state, freed by a destructor when the thread ends). By default the first
+/// OpenSSL initialisation also registers `OPENSSL_cleanup` with `atexit`, and `exit()` then frees OpenSSL's global
+/// state while a git thread may be ending and running that destructor: a use-after-free (SIGSEGV, or SIGABRT from
+/// a double free) in libcrypto after a `bd sync` printed its result (openssl/openssl#6214). So OpenSSL is
+/// initialised first, without the atexit cleanup (the first initialisation decides), in every process that uses
+/// this module, whatever its `main` does.
 let gitLibraryInitialized: Bool = {
+    gtshim_openssl_init_no_atexit()
     git_libgit2_init()
     return true
 }()

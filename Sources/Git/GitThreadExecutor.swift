@@ -1,3 +1,4 @@
+import CShims
 import Foundation
 
 /// A `SerialExecutor` backed by one dedicated `Thread`, so that the jobs it runs (every libgit2 call, including
@@ -23,7 +24,7 @@ public final class GitThreadExecutor: SerialExecutor, @unchecked Sendable {
     }
 
     private let queue = Queue()
-    /// The name given to the backing thread (shows in debuggers and `ps -L`).
+    /// The name given to the backing thread (its first 15 bytes show in debuggers, crash reports and `ps -L`).
     public let name: String
 
     /// Starts the backing thread.
@@ -35,7 +36,7 @@ public final class GitThreadExecutor: SerialExecutor, @unchecked Sendable {
         let queue = self.queue
         let unownedSelf = UnownedSerialExecutor(ordinary: self)
         let thread = Thread { [queue] in
-            GitThreadExecutor.runLoop(queue, unownedSelf)
+            GitThreadExecutor.runLoop(queue, unownedSelf, name)
         }
         thread.name = name
         thread.stackSize = stackSize
@@ -95,9 +96,17 @@ public final class GitThreadExecutor: SerialExecutor, @unchecked Sendable {
         UnownedSerialExecutor(ordinary: self)
     }
 
+    /// Names the calling thread for the system (debuggers, crash reports, `ps -L`; the kernel keeps 15 bytes).
+    /// Foundation's `Thread.name` is not applied on Linux to a name longer than that: the thread would keep the name
+    /// of the pool thread that created it (`com.apple.root.default-qos`), hiding git threads in crash reports.
+    private static func setSystemThreadName(_ name: String) {
+        _ = gtshim_set_thread_name(name)
+    }
+
     /// The thread's loop. It holds the executor only as an unowned reference: jobs for an actor keep that actor
     /// (and so its executor) alive until they have run, and once the executor is released `stopping` ends the loop.
-    private static func runLoop(_ queue: Queue, _ executor: UnownedSerialExecutor) {
+    private static func runLoop(_ queue: Queue, _ executor: UnownedSerialExecutor, _ name: String) {
+        setSystemThreadName(name)
         while true {
             queue.condition.lock()
             while queue.jobs.isEmpty && !queue.stopping {

@@ -3,8 +3,10 @@ import GasTownTestKit
 import Testing
 
 /// `bd sync` used to crash now and then *after* its work (SIGSEGV/SIGABRT in libcrypto): `exit()` ran OpenSSL's
-/// atexit cleanup while libgit2's thread was still inside libcrypto. Receiving syncs in real processes must all
-/// exit 0.
+/// atexit cleanup while the sync repository's git thread was ending and running OpenSSL's thread-exit destructor
+/// (libgit2 initialises libssh2, and with it libcrypto, on that thread). Receiving syncs in real processes must all
+/// exit 0. The race is rare; its cause is checked deterministically by `GitExitTests` (the Git module initialises
+/// OpenSSL without the atexit cleanup) and every executable does the same first (`CommandRunner.prepareProcess`).
 @Suite struct SyncExitTests {
     @Test func receivingSyncsExitCleanly() async throws {
         let remote = try await TestRemote()

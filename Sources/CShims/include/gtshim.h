@@ -30,6 +30,9 @@ int gtshim_flock_exclusive(int fd, int nonblocking);
 int gtshim_open(const char *path, int flags, mode_t mode);
 /// `ioctl(fd, TIOCSCTTY/..)`-free helper: `errno` as a function (thread-local macro).
 int gtshim_errno(void);
+/// Names the calling thread for the system (`prctl(PR_SET_NAME)`, variadic): the kernel keeps its first 15 bytes.
+/// Foundation's `Thread.name` refuses longer names on Linux, leaving the name inherited from the creating thread.
+int gtshim_set_thread_name(const char *name);
 
 /// `EVP_EC_gen("P-256")` (macro over a variadic call): a new ECDSA P-256 key, or NULL.
 EVP_PKEY *gtshim_ec_p256_keygen(void);
