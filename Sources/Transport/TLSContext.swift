@@ -77,6 +77,11 @@ public final class TLSContext: @unchecked Sendable {
 ///
 /// A caseless namespace; nothing to share.
 public enum TransportSetup {
-    /// Ignores SIGPIPE once (a write to a closed socket then fails with EPIPE instead of killing the process).
-    public static let ignoreSIGPIPE: Void = { gtshim_ignore_sigpipe() }()
+    /// Ignores SIGPIPE once (a write to a closed socket then fails with EPIPE instead of killing the process), and
+    /// initialises OpenSSL without its atexit cleanup, which raced with threads still inside libcrypto at `exit()`
+    /// (docs/git.md); whichever OpenSSL initialisation comes first decides, so the transport does it too.
+    public static let ignoreSIGPIPE: Void = {
+        gtshim_openssl_init_no_atexit()
+        gtshim_ignore_sigpipe()
+    }()
 }
