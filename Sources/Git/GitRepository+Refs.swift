@@ -105,6 +105,7 @@ extension GitRepository {
     {
         let operation = "update \(name)"
         var attempt = 0
+        var brokeStaleLock = false
         while true {
             var newID = target.raw
             var reference: OpaquePointer?
@@ -132,8 +133,36 @@ extension GitRepository {
                 usleep(settings.refLockRetryMicroseconds)
                 continue
             }
+            if code == GIT_ELOCKED.rawValue, !brokeStaleLock,
+                let gitDirectory = git_repository_path(repo).map({ String(cString: $0) }),
+                breakStaleLock(at: gitDirectory + name + ".lock", olderThan: settings.staleRefLockAge)
+            {
+                brokeStaleLock = true
+                attempt = 0
+                continue
+            }
             throw GitError.last(code, operation: operation, repository: repository)
         }
+    }
+
+    /// A ref lock is held for the microseconds of one ref update; one that stays for `age` was left by a writer
+    /// that died holding it (kill -9, power loss), and would refuse every later push to the remote until someone
+    /// removed it by hand. Waits until the lock at `path` is `age` old; if the same file is still there, removes
+    /// it and returns true (the caller retries under a fresh lock). Returns true at once when the lock is gone,
+    /// false when a newer lock replaced it meanwhile (a live writer: leave it alone). Runs on the git thread.
+    static func breakStaleLock(at path: String, olderThan age: Duration) -> Bool {
+        var first = stat()
+        guard stat(path, &first) == 0 else { return true }
+        let modified = Double(first.st_mtim.tv_sec) + Double(first.st_mtim.tv_nsec) / 1e9
+        let lockAge = Date().timeIntervalSince1970 - modified
+        let limit = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
+        if lockAge < limit { usleep(UInt32(min(limit - lockAge, 60) * 1_000_000)) }
+        var again = stat()
+        guard stat(path, &again) == 0 else { return true }
+        guard again.st_ino == first.st_ino, again.st_mtim.tv_sec == first.st_mtim.tv_sec,
+            again.st_mtim.tv_nsec == first.st_mtim.tv_nsec
+        else { return false }
+        return unlink(path) == 0 || errno == ENOENT
     }
 
     /// Creates (or, with `force`, moves) the local branch `name` at `commit`.

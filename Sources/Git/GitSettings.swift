@@ -8,6 +8,10 @@ public struct GitSettings: Sendable, Equatable {
     /// Pause between those retries, in microseconds (on the git thread, never on the cooperative pool).
     /// Default 1,000 (1 ms).
     public var refLockRetryMicroseconds: UInt32 = 1_000
+    /// A ref lock (`refs/heads/x.lock`) still there after the retries and at least this old was left by a writer
+    /// that died holding it (a ref update holds it for microseconds); the compare-and-swap then removes it and
+    /// retries once, so one killed push cannot block a remote for good. Default 5 s.
+    public var staleRefLockAge: Duration = .seconds(5)
     /// A push to a path remote copies the objects of at most this many new commits one by one as loose objects
     /// (cheap, and a remote with thousands of tiny packs gets slow to open); more commits go as one pack.
     /// `GitRepository.repack()` packs the loose ones later. Default 32.

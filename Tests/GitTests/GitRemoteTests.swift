@@ -51,6 +51,33 @@ func seededRemote(_ temp: TempDirectory, name: String = "remote.git") async thro
         #expect(try await byURL.readFile("second", at: "refs/remotes/r/main") == bytes("2"))
     }
 
+    /// A push killed while it held the remote's ref lock leaves `refs/heads/main.lock` behind; a lock that old is
+    /// stale and the next push removes it instead of failing for good. A lock a live writer just took is left alone.
+    @Test func staleRefLockLeftByAKilledPushIsBroken() async throws {
+        let temp = try TempDirectory()
+        defer { temp.remove() }
+        let (_, root) = try await seededRemote(temp)
+        var settings = GitSettings()
+        settings.refLockRetries = 5
+        settings.staleRefLockAge = .milliseconds(300)
+        let local = try await GitRepository.clone(
+            from: "file://" + temp.sub("remote.git"), to: temp.sub("l.git"), bare: true, settings: settings)
+        let lock = temp.sub("remote.git") + "/refs/heads/main.lock"
+        #expect(FileManager.default.createFile(atPath: lock, contents: Data()))
+        let tree = try await local.updateTree(base: root, changes: ["a": bytes("a")])
+        let mine = try await local.commit(tree: tree, parents: [root], message: "mine\n", author: testAuthor)
+        #expect(try await local.push(mine, to: "origin", branch: "main", expecting: root) == .pushed)
+        #expect(!FileManager.default.fileExists(atPath: lock))
+        // A lock that is replaced while we wait belongs to a live writer: it is not removed.
+        #expect(FileManager.default.createFile(atPath: lock, contents: Data()))
+        let waiter = Task.detached { GitRepository.breakStaleLock(at: lock, olderThan: .milliseconds(400)) }
+        try await Task.sleep(for: .milliseconds(100))
+        try FileManager.default.removeItem(atPath: lock)
+        #expect(FileManager.default.createFile(atPath: lock, contents: Data("live".utf8)))
+        #expect(await waiter.value == false)
+        #expect(FileManager.default.fileExists(atPath: lock))
+    }
+
     @Test func compareAndSwapPushToPathRemote() async throws {
         let temp = try TempDirectory()
         defer { temp.remove() }
