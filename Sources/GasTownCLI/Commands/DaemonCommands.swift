@@ -15,8 +15,7 @@ public struct UpCommand: CLICommand {
                 """,
             options: [
                 .option("listen", value: "HOST:PORT", help: "where to listen (port 0: any free port)"),
-                .option(
-                    "join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join (repeatable)"),
+                NodeCLI.joinOption,
                 .option("timeout", value: "SECONDS", type: .integer(1...600), help: "how long to wait", default: "30"),
             ])
     }
@@ -29,9 +28,7 @@ public struct UpCommand: CLICommand {
         listen = parsed.string("listen")
         seeds = parsed.strings("join")
         timeout = try parsed.int("timeout") ?? 30
-        for address in ([listen].compactMap { $0 } + seeds) where (try? PeerAddress(parsing: address)) == nil {
-            throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
-        }
+        try NodeCLI.checkAddresses([listen].compactMap { $0 } + seeds, parsed)
     }
 
     public func run(_ context: CommandContext) async throws {

@@ -133,18 +133,17 @@ public struct GTCrewAddCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "add", abstract: "Clone a rig for a crew member",
-            arguments: [ArgumentSpec("rig", help: "the rig"), ArgumentSpec("name", help: "the crew member")])
+            arguments: RigMember.arguments(member: "the crew member"))
     }
 
-    var rig: String
-    var name: String
+    var member: RigMember
 
     public init(parsed: ParsedValues) throws(UsageError) {
-        rig = parsed.argument("rig")
-        name = parsed.argument("name")
+        member = RigMember(parsed)
     }
 
     public func run(_ context: CommandContext) async throws {
+        let (rig, name) = (member.rig, member.name)
         let workflow = try await context.townWorkflow()
         let path = try await GTTown.run { try await workflow.addCrew(rig: rig, member: name) }
         if context.jsonMode { return try context.console.json(["rig": rig, "name": name, "path": path]) }
@@ -186,18 +185,17 @@ public struct GTCrewAtCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "at", abstract: "Print the path of a crew member's clone (for cd)",
-            arguments: [ArgumentSpec("rig", help: "the rig"), ArgumentSpec("name", help: "the crew member")])
+            arguments: RigMember.arguments(member: "the crew member"))
     }
 
-    var rig: String
-    var name: String
+    var member: RigMember
 
     public init(parsed: ParsedValues) throws(UsageError) {
-        rig = parsed.argument("rig")
-        name = parsed.argument("name")
+        member = RigMember(parsed)
     }
 
     public func run(_ context: CommandContext) async throws {
+        let (rig, name) = (member.rig, member.name)
         let workflow = try await context.townWorkflow()
         guard let entry = try await GTTown.run({ try workflow.listCrew(rig: rig) }).first(where: { $0.name == name })
         else {

@@ -87,3 +87,25 @@ enum GTTown {
         do { return try await body() } catch { throw cliError(error) }
     }
 }
+
+/// The `<rig> <name>` arguments of the commands that act on one member of a rig (a polecat, a crew clone):
+/// their argument specs and the values read back from a parse.
+///
+/// A plain value (`Sendable`: two strings).
+struct RigMember: Sendable {
+    /// The rig.
+    var rig: String
+    /// The member's name in the rig.
+    var name: String
+
+    /// The two argument specs: `rig` ("the rig") and `name`, described by `member`.
+    static func arguments(member: String) -> [ArgumentSpec] {
+        [ArgumentSpec("rig", help: "the rig"), ArgumentSpec("name", help: member)]
+    }
+
+    /// Reads the two arguments `arguments(member:)` declared.
+    init(_ parsed: ParsedValues) {
+        rig = parsed.argument("rig")
+        name = parsed.argument("name")
+    }
+}

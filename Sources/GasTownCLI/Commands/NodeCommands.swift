@@ -33,8 +33,7 @@ public struct NodeRunCommand: CLICommand {
                 .option(
                     "listen", value: "HOST:PORT", help: "where to listen (port 0: any free port)",
                     default: "town.json node.listen, else 127.0.0.1:7420"),
-                .option(
-                    "join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join (repeatable)"),
+                NodeCLI.joinOption,
             ])
     }
 
@@ -44,9 +43,7 @@ public struct NodeRunCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) {
         listen = parsed.string("listen")
         seeds = parsed.strings("join")
-        for address in ([listen].compactMap { $0 } + seeds) where (try? PeerAddress(parsing: address)) == nil {
-            throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
-        }
+        try NodeCLI.checkAddresses([listen].compactMap { $0 } + seeds, parsed)
     }
 
     public func run(_ context: CommandContext) async throws {
@@ -98,9 +95,7 @@ public struct NodeJoinCommand: CLICommand {
         if let nodeName, (try? NodeName(nodeName)) == nil {
             throw parsed.invalid("bad --node-name '\(nodeName)': use 1-63 of a-z, 0-9, '-' and '.'")
         }
-        if (try? PeerAddress(parsing: address)) == nil {
-            throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
-        }
+        try NodeCLI.checkAddresses([address], parsed)
     }
 
     /// What `--json` prints.
@@ -174,9 +169,7 @@ public struct NodePingCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) {
         address = parsed.argument("address")
         count = try parsed.int("count") ?? 3
-        if (try? PeerAddress(parsing: address)) == nil {
-            throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
-        }
+        try NodeCLI.checkAddresses([address], parsed)
     }
 
     public func run(_ context: CommandContext) async throws {
