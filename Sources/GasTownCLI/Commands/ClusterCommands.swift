@@ -79,9 +79,7 @@ public struct ClusterInitCommand: CLICommand {
         let output = Output(
             cluster: cluster, node: node.rawValue, caFingerprint: identity.trustedAuthorities[0].fingerprint,
             certificate: PKI.info(identity.certificate), pki: pki.url.path)
-        if context.jsonMode {
-            try context.console.json(output)
-        } else {
+        try context.report(output) {
             context.console.out("Created cluster '\(cluster)' with node \(node)")
             context.console.out("  CA fingerprint: \(output.caFingerprint)")
             context.console.out(
@@ -145,9 +143,7 @@ public struct ClusterTokenCommand: CLICommand {
                 throw NodeCLI.fail(error)
             }
         }
-        if context.jsonMode {
-            try context.console.json(report)
-        } else {
+        try context.report(report) {
             context.console.out(report.token)
             context.console.progress(
                 "one-time join token, expires \(report.expiresAt); use: gt node join <address> <token>")

@@ -111,9 +111,7 @@ public struct UpCommand: CLICommand {
     }
 
     private func report(_ context: CommandContext, _ status: NodeStatus, started: Bool) throws {
-        if context.jsonMode {
-            try context.console.json(status)
-        } else {
+        try context.report(status) {
             let verb = started ? "up" : "already running"
             context.console.out("node \(status.name) \(verb) (pid \(status.pid)), listening on \(status.listen)")
         }
@@ -221,9 +219,7 @@ public struct StatusCommand: CLICommand {
     public func run(_ context: CommandContext) async throws {
         let town = try NodeCLI.town(context)
         guard let client = await NodeCLI.client(town) else {
-            if context.jsonMode {
-                try context.console.json(NotRunning(town: town.root))
-            } else {
+            try context.report(NotRunning(town: town.root)) {
                 context.console.out("node: not running (town \(town.root))")
             }
             return

@@ -97,9 +97,7 @@ public struct VersionCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        if context.jsonMode {
-            try context.console.json(Output(name: context.program.name, version: context.program.version))
-        } else {
+        try context.report(Output(name: context.program.name, version: context.program.version)) {
             context.console.out("\(context.program.name) version \(context.program.version)")
         }
     }

@@ -43,7 +43,7 @@ public struct GTPolecatListCommand: CLICommand {
 }
 
 /// `gt polecat add <rig> <name>`.
-public struct GTPolecatAddCommand: CLICommand {
+public struct GTPolecatAddCommand: RigMemberCommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "add", abstract: "Create an idle polecat (its agent bead)",
@@ -52,12 +52,7 @@ public struct GTPolecatAddCommand: CLICommand {
 
     var member: RigMember
 
-    public init(parsed: ParsedValues) throws(UsageError) {
-        member = RigMember(parsed)
-    }
-
     public func run(_ context: CommandContext) async throws {
-        let (rig, name) = (member.rig, member.name)
         let workflow = try await context.townWorkflow()
         let polecat = try await GTTown.run { try await workflow.addPolecat(rig: rig, polecat: name) }
         if context.jsonMode { return try context.console.json(polecat) }

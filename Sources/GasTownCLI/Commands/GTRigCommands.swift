@@ -60,9 +60,7 @@ public struct GTRigAddCommand: CLICommand {
             try await workflow.addRig(
                 name: name, gitURL: gitURL, prefix: prefix, runtime: runtime, maxPolecats: maxPolecats)
         }
-        if context.jsonMode {
-            try context.console.json(config)
-        } else {
+        try context.report(config) {
             context.console.out("Added rig '\(config.name)' (prefix \(config.beads.prefix)-) from \(config.gitURL)")
             context.console.out("  repository: \(workflow.layout.bareRepository(name))")
             context.console.out("  refinery:   \(workflow.layout.refineryClone(name))")
@@ -129,7 +127,7 @@ public struct GTCrewCommand: CommandGroup {
 }
 
 /// `gt crew add <rig> <name>`.
-public struct GTCrewAddCommand: CLICommand {
+public struct GTCrewAddCommand: RigMemberCommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "add", abstract: "Clone a rig for a crew member",
@@ -138,12 +136,7 @@ public struct GTCrewAddCommand: CLICommand {
 
     var member: RigMember
 
-    public init(parsed: ParsedValues) throws(UsageError) {
-        member = RigMember(parsed)
-    }
-
     public func run(_ context: CommandContext) async throws {
-        let (rig, name) = (member.rig, member.name)
         let workflow = try await context.townWorkflow()
         let path = try await GTTown.run { try await workflow.addCrew(rig: rig, member: name) }
         if context.jsonMode { return try context.console.json(["rig": rig, "name": name, "path": path]) }
@@ -181,7 +174,7 @@ public struct GTCrewListCommand: CLICommand {
 }
 
 /// `gt crew at <rig> <name>`: prints the crew member's clone (`cd "$(gt crew at rig name)"`).
-public struct GTCrewAtCommand: CLICommand {
+public struct GTCrewAtCommand: RigMemberCommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "at", abstract: "Print the path of a crew member's clone (for cd)",
@@ -190,12 +183,7 @@ public struct GTCrewAtCommand: CLICommand {
 
     var member: RigMember
 
-    public init(parsed: ParsedValues) throws(UsageError) {
-        member = RigMember(parsed)
-    }
-
     public func run(_ context: CommandContext) async throws {
-        let (rig, name) = (member.rig, member.name)
         let workflow = try await context.townWorkflow()
         guard let entry = try await GTTown.run({ try workflow.listCrew(rig: rig) }).first(where: { $0.name == name })
         else {

@@ -109,3 +109,21 @@ struct RigMember: Sendable {
         name = parsed.argument("name")
     }
 }
+
+/// A command whose only values are the `<rig> <name>` of a `RigMember` (`gt polecat add`, `gt crew add`,
+/// `gt crew at`): it reads them in the shared `init(parsed:)` and reads `rig` and `name` back in `run`.
+protocol RigMemberCommand: CLICommand {
+    /// The rig member named on the command line.
+    var member: RigMember { get }
+    /// Makes the command for `member`.
+    init(member: RigMember)
+}
+
+extension RigMemberCommand {
+    public init(parsed: ParsedValues) throws(UsageError) { self.init(member: RigMember(parsed)) }
+
+    /// The rig.
+    var rig: String { member.rig }
+    /// The member's name in the rig.
+    var name: String { member.name }
+}

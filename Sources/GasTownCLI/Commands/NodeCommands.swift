@@ -59,9 +59,7 @@ public struct NodeRunCommand: CLICommand {
         } catch {
             throw NodeCLI.fail(error)
         }
-        if context.jsonMode {
-            try context.console.json(runtime)
-        } else {
+        try context.report(runtime) {
             context.console.out("node \(runtime.name) stopped")
         }
     }
@@ -131,9 +129,7 @@ public struct NodeJoinCommand: CLICommand {
         let output = Output(
             node: identity.name.rawValue, address: peer.description, caFingerprint: parsedToken.caFingerprint,
             certificate: PKI.info(identity.certificate, revocations: identity.revocations))
-        if context.jsonMode {
-            try context.console.json(output)
-        } else {
+        try context.report(output) {
             context.console.out("Joined the cluster as node \(output.node)")
             let fingerprint = output.certificate.fingerprint.prefix(16)
             context.console.out("  certificate: \(fingerprint)…, valid until \(output.certificate.notAfter)")
@@ -198,9 +194,7 @@ public struct NodePingCommand: CLICommand {
                 throw CLIError("ping \(address) failed: \(error)", hint: Self.hint, code: "refused")
             }
         }
-        if context.jsonMode {
-            try context.console.json(report)
-        } else {
+        try context.report(report) {
             for line in NodePing.describe(report) { context.console.out(line) }
         }
     }
@@ -290,9 +284,7 @@ public struct NodeCertShowCommand: CLICommand {
                 renewAt: record.notBefore.addingTimeInterval(life * PKISettings().renewalFraction),
                 revoked: identity.revocations.isRevoked(serial: record.serial), caFingerprint: nil, holdsCA: nil)
         }
-        if context.jsonMode {
-            try context.console.json(output)
-        } else {
+        try context.report(output) {
             context.console.out("node:        \(output.node)")
             context.console.out("subject:     CN=\(output.subject)")
             context.console.out("issuer:      CN=\(output.issuer)")
@@ -349,9 +341,7 @@ public struct NodeCertRevokeCommand: CLICommand {
         } else {
             report = try await revokeOffline(town)
         }
-        if context.jsonMode {
-            try context.console.json(report)
-        } else {
+        try context.report(report) {
             let serials = report.serials.joined(separator: ", ")
             context.console.out("Revoked \(report.serials.count) certificate(s) of \(report.node): \(serials)")
             if !report.applied {
@@ -431,9 +421,7 @@ public struct NodeCertRenewCommand: CLICommand {
                 throw NodeCLI.fail(error)
             }
         }
-        if context.jsonMode {
-            try context.console.json(info)
-        } else {
+        try context.report(info) {
             context.console.out(
                 "Renewed: serial \(info.serial), valid until \(info.notAfter), renew at \(info.renewAt)")
         }

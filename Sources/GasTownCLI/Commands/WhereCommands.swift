@@ -31,10 +31,11 @@ public struct TownWhereCommand: CLICommand {
         _ output: some Encodable, _ context: CommandContext, location: Discovery.Location, detail: String?,
         flag: String, variable: String
     ) throws {
-        if context.jsonMode { return try context.console.json(output) }
-        context.console.out(location.path)
-        if let detail { context.console.out("  \(detail)") }
-        context.console.out("  found by: \(explain(location.source, flag: flag, variable: variable))")
+        try context.report(output) {
+            context.console.out(location.path)
+            if let detail { context.console.out("  \(detail)") }
+            context.console.out("  found by: \(explain(location.source, flag: flag, variable: variable))")
+        }
     }
 
     static func explain(_ source: Discovery.Source, flag: String, variable: String) -> String {
