@@ -206,7 +206,7 @@ public struct ClusterRotateCommand: CLICommand {
     private func rotateOffline(_ town: TownPaths) async throws -> RotateReport {
         let pki = town.pki
         let complete = self.complete
-        let clusterName = Self.clusterName(town)
+        let clusterName = Node.clusterName(town)
         do {
             return try await NodeBlocking.run { () throws(TransportError) -> RotateReport in
                 let before = try pki.trustedAuthorities()
@@ -225,15 +225,5 @@ public struct ClusterRotateCommand: CLICommand {
         } catch {
             throw NodeCLI.fail(error)
         }
-    }
-
-    static func clusterName(_ town: TownPaths) -> String {
-        if let data = FileManager.default.contents(atPath: town.pki.clusterFile.path),
-            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-            let name = object["name"] as? String
-        {
-            return name
-        }
-        return (try? TownNodeConfig.load(town))?.townName ?? "gastown"
     }
 }
