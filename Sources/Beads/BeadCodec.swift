@@ -150,13 +150,20 @@ public enum BeadCodec {
         return b
     }
 
-    static func decodeDependency(_ value: JSONValue, index: Int) throws(BeadDecodeError) -> Dependency {
-        let prefix = "dependencies[\(index)]."
+    /// A reader over element `index` of the list `field` (its errors name `field[index].key`); an error unless the
+    /// element is an object without repeated keys.
+    static func elementReader(_ value: JSONValue, _ field: String, index: Int) throws(BeadDecodeError) -> Reader {
         guard case .object(let members) = value else {
-            throw BeadDecodeError(field: "dependencies[\(index)]", message: "expected an object, got \(show(value))")
+            throw BeadDecodeError(field: "\(field)[\(index)]", message: "expected an object, got \(show(value))")
         }
-        var r = Reader(members: members, prefix: prefix)
+        var r = Reader(members: members, prefix: "\(field)[\(index)].")
         try r.checkDuplicates()
+        return r
+    }
+
+    static func decodeDependency(_ value: JSONValue, index: Int) throws(BeadDecodeError) -> Dependency {
+        var r = try elementReader(value, "dependencies", index: index)
+        let prefix = r.prefix
         guard let issueID = try r.string("issue_id") else { throw missing(prefix + "issue_id") }
         guard let dependsOn = try r.string("depends_on_id"), !dependsOn.isEmpty else {
             throw missing(prefix + "depends_on_id")
@@ -175,12 +182,8 @@ public enum BeadCodec {
     }
 
     static func decodeComment(_ value: JSONValue, index: Int) throws(BeadDecodeError) -> Comment {
-        let prefix = "comments[\(index)]."
-        guard case .object(let members) = value else {
-            throw BeadDecodeError(field: "comments[\(index)]", message: "expected an object, got \(show(value))")
-        }
-        var r = Reader(members: members, prefix: prefix)
-        try r.checkDuplicates()
+        var r = try elementReader(value, "comments", index: index)
+        let prefix = r.prefix
         let idValue = r.take("id") ?? .number("0")
         guard case .number(let idText) = idValue, let id = Int64(idText) else {
             throw wrongType(prefix + "id", "an integer", idValue)

@@ -38,17 +38,7 @@ public enum GitBenchmarks {
         while landed < count {
             _ = try await repository.fetch(from: remote, refspecs: ["+refs/heads/\(branch):\(tracking)"])
             let tip = try await repository.referenceTarget(tracking)
-            let content = Data("\(tag) \(landed)\n".utf8)
-            let path = "writes/\(tag)-\(landed)"
-            let tree =
-                if let tip {
-                    try await repository.updateTree(base: tip, changes: [path: content])
-                } else {
-                    try await repository.writeTree(files: [path: content])
-                }
-            let commit = try await repository.commit(
-                tree: tree, parents: tip.map { [$0] } ?? [],
-                message: "\(tag) write \(landed)\n", author: signature)
+            let commit = try await writeCommit(repository, on: tip, tag: tag, number: landed, author: signature)
             switch try await repository.push(commit, to: remote, branch: branch, expecting: tip) {
             case .pushed:
                 landed += 1
@@ -108,6 +98,22 @@ public enum GitBenchmarks {
             rejections: results.map(\.rejections).reduce(0, +), seconds: seconds)
     }
 
+    /// Commits the file `writes/<tag>-<number>` on top of `tip` (or as a root commit): one writer's next write.
+    private static func writeCommit(
+        _ repository: GitRepository, on tip: GitOID?, tag: String, number: Int, author: GitSignature
+    ) async throws(GitError) -> GitOID {
+        let path = "writes/\(tag)-\(number)"
+        let content = Data("\(tag) \(number)\n".utf8)
+        let tree =
+            if let tip {
+                try await repository.updateTree(base: tip, changes: [path: content])
+            } else {
+                try await repository.writeTree(files: [path: content])
+            }
+        return try await repository.commit(
+            tree: tree, parents: tip.map { [$0] } ?? [], message: "\(tag) write \(number)\n", author: author)
+    }
+
     private static func plainLoop(
         _ repository: GitRepository, remote: String, count: Int, tag: String,
         onLanded: (GitOID) -> Void
@@ -118,17 +124,7 @@ public enum GitBenchmarks {
         while landed < count {
             _ = try await repository.fetch(from: remote, refspecs: ["+refs/heads/main:refs/remotes/bench/main"])
             let tip = try await repository.referenceTarget("refs/remotes/bench/main")
-            let path = "writes/\(tag)-\(landed)"
-            let content = Data("\(tag) \(landed)\n".utf8)
-            let tree =
-                if let tip {
-                    try await repository.updateTree(base: tip, changes: [path: content])
-                } else {
-                    try await repository.writeTree(files: [path: content])
-                }
-            let commit = try await repository.commit(
-                tree: tree, parents: tip.map { [$0] } ?? [],
-                message: "\(tag) write \(landed)\n", author: signature)
+            let commit = try await writeCommit(repository, on: tip, tag: tag, number: landed, author: signature)
             if try await repository.libgit2Push(commit, to: remote, branch: "main") {
                 landed += 1
                 onLanded(commit)

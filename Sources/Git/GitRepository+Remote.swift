@@ -160,14 +160,18 @@ extension GitRepository {
         var walker: OpaquePointer?
         try check(git_revwalk_new(&walker, handle), operation)
         defer { git_revwalk_free(walker) }
-        try check(git_revwalk_push(walker, &commitRaw), operation)
-        for tip in try Self.referenceTips(remoteRepo, repository: remotePath) where contains(tip) {
-            var raw = tip.raw
-            var object: OpaquePointer?
-            guard git_object_lookup(&object, handle, &raw, GIT_OBJECT_COMMIT) == 0 else { continue }
-            git_object_free(object)
-            _ = git_revwalk_hide(walker, &raw)
+        /// Starts the walk at `commit`, hiding every commit the remote's references reach.
+        func startWalk() throws(GitError) {
+            try check(git_revwalk_push(walker, &commitRaw), operation)
+            for tip in try Self.referenceTips(remoteRepo, repository: remotePath) where contains(tip) {
+                var raw = tip.raw
+                var object: OpaquePointer?
+                guard git_object_lookup(&object, handle, &raw, GIT_OBJECT_COMMIT) == 0 else { continue }
+                git_object_free(object)
+                _ = git_revwalk_hide(walker, &raw)
+            }
         }
+        try startWalk()
         try check(git_revwalk_sorting(walker, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_REVERSE.rawValue), operation)
         var commits: [GitOID] = []
         var next = git_oid()
@@ -189,14 +193,7 @@ extension GitRepository {
             return
         }
         try check(git_revwalk_reset(walker), operation)
-        try check(git_revwalk_push(walker, &commitRaw), operation)
-        for tip in try Self.referenceTips(remoteRepo, repository: remotePath) where contains(tip) {
-            var raw = tip.raw
-            var object: OpaquePointer?
-            guard git_object_lookup(&object, handle, &raw, GIT_OBJECT_COMMIT) == 0 else { continue }
-            git_object_free(object)
-            _ = git_revwalk_hide(walker, &raw)
-        }
+        try startWalk()
         var builder: OpaquePointer?
         try check(git_packbuilder_new(&builder, handle), operation)
         defer { git_packbuilder_free(builder) }

@@ -99,7 +99,8 @@ extension Node {
         }
     }
 
-    static func clusterName(_ town: TownPaths) -> String {
+    /// The cluster's name: `name` in the PKI's cluster file, else the town's name, else `gastown`.
+    public static func clusterName(_ town: TownPaths) -> String {
         if let data = FileManager.default.contents(atPath: town.pki.clusterFile.path),
             let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
             let name = object["name"] as? String

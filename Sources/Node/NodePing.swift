@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import LedgerStore
 import Transport
 import Wire
 
@@ -118,23 +119,12 @@ public struct KnownPeerRecord: Codable, Sendable, Equatable {
 }
 
 /// Runs blocking work (file reads and writes, fsync, PKI file operations) on a dedicated thread so the
-/// cooperative pool is never blocked.
+/// cooperative pool is never blocked: `LedgerStore`'s `DedicatedThread`, with the node's thread name.
 ///
 /// A caseless namespace; nothing to share.
 public enum NodeBlocking {
     /// Runs `work` on a new thread and returns its result.
     public static func run<T: Sendable, E: Error>(_ work: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
-        let result: Result<T, E> = await withCheckedContinuation { continuation in
-            let thread = Thread {
-                do throws(E) {
-                    continuation.resume(returning: .success(try work()))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
-            }
-            thread.name = "gt-node-blocking"
-            thread.start()
-        }
-        return try result.get()
+        try await DedicatedThread.run(name: "gt-node-blocking", work)
     }
 }

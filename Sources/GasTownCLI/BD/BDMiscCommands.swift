@@ -22,42 +22,43 @@ struct LabelEdit {
         ids = Array(words.dropLast())
         label = words.last!
     }
+
+    /// The arguments of `bd label add|remove`: issue ids, then the label.
+    static let arguments = [ArgumentSpec("args", help: "<issue-id>... <label>", arity: .variadic(min: 2))]
+
+    /// Adds (`adding`) or removes the label on every issue, then prints what changed.
+    func apply(adding: Bool, _ context: CommandContext) async throws {
+        let label = self.label
+        let beads = try await BDSupport.edit(ids, context: context) { b, _ in
+            [.labels(id: b.id, add: adding ? [label] : [], remove: adding ? [] : [label])]
+        }
+        BDSupport.printEdited(
+            beads, verb: adding ? "Added label '\(label)' to" : "Removed label '\(label)' from", context)
+    }
 }
 
 public struct BDLabelAddCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "add", abstract: "Add a label to issues",
-            arguments: [ArgumentSpec("args", help: "<issue-id>... <label>", arity: .variadic(min: 2))])
+            arguments: LabelEdit.arguments)
     }
     var edit: LabelEdit
     public init(parsed: ParsedValues) throws(UsageError) { edit = try LabelEdit(parsed) }
 
-    public func run(_ context: CommandContext) async throws {
-        let label = edit.label
-        let beads = try await BDSupport.edit(edit.ids, context: context) { b, _ in
-            [.labels(id: b.id, add: [label], remove: [])]
-        }
-        BDSupport.printEdited(beads, verb: "Added label '\(label)' to", context)
-    }
+    public func run(_ context: CommandContext) async throws { try await edit.apply(adding: true, context) }
 }
 
 public struct BDLabelRemoveCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "remove", aliases: ["rm"], abstract: "Remove a label from issues",
-            arguments: [ArgumentSpec("args", help: "<issue-id>... <label>", arity: .variadic(min: 2))])
+            arguments: LabelEdit.arguments)
     }
     var edit: LabelEdit
     public init(parsed: ParsedValues) throws(UsageError) { edit = try LabelEdit(parsed) }
 
-    public func run(_ context: CommandContext) async throws {
-        let label = edit.label
-        let beads = try await BDSupport.edit(edit.ids, context: context) { b, _ in
-            [.labels(id: b.id, add: [], remove: [label])]
-        }
-        BDSupport.printEdited(beads, verb: "Removed label '\(label)' from", context)
-    }
+    public func run(_ context: CommandContext) async throws { try await edit.apply(adding: false, context) }
 }
 
 /// `bd label list [id]`: an issue's labels, or every label in use with its count.

@@ -79,9 +79,7 @@ public struct ClusterInitCommand: CLICommand {
         let output = Output(
             cluster: cluster, node: node.rawValue, caFingerprint: identity.trustedAuthorities[0].fingerprint,
             certificate: PKI.info(identity.certificate), pki: pki.url.path)
-        if context.jsonMode {
-            try context.console.json(output)
-        } else {
+        try context.report(output) {
             context.console.out("Created cluster '\(cluster)' with node \(node)")
             context.console.out("  CA fingerprint: \(output.caFingerprint)")
             context.console.out(
@@ -145,9 +143,7 @@ public struct ClusterTokenCommand: CLICommand {
                 throw NodeCLI.fail(error)
             }
         }
-        if context.jsonMode {
-            try context.console.json(report)
-        } else {
+        try context.report(report) {
             context.console.out(report.token)
             context.console.progress(
                 "one-time join token, expires \(report.expiresAt); use: gt node join <address> <token>")
@@ -210,7 +206,7 @@ public struct ClusterRotateCommand: CLICommand {
     private func rotateOffline(_ town: TownPaths) async throws -> RotateReport {
         let pki = town.pki
         let complete = self.complete
-        let clusterName = Self.clusterName(town)
+        let clusterName = Node.clusterName(town)
         do {
             return try await NodeBlocking.run { () throws(TransportError) -> RotateReport in
                 let before = try pki.trustedAuthorities()
@@ -229,15 +225,5 @@ public struct ClusterRotateCommand: CLICommand {
         } catch {
             throw NodeCLI.fail(error)
         }
-    }
-
-    static func clusterName(_ town: TownPaths) -> String {
-        if let data = FileManager.default.contents(atPath: town.pki.clusterFile.path),
-            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-            let name = object["name"] as? String
-        {
-            return name
-        }
-        return (try? TownNodeConfig.load(town))?.townName ?? "gastown"
     }
 }

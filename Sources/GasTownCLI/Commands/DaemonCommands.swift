@@ -15,8 +15,7 @@ public struct UpCommand: CLICommand {
                 """,
             options: [
                 .option("listen", value: "HOST:PORT", help: "where to listen (port 0: any free port)"),
-                .option(
-                    "join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join (repeatable)"),
+                NodeCLI.joinOption,
                 .option("timeout", value: "SECONDS", type: .integer(1...600), help: "how long to wait", default: "30"),
             ])
     }
@@ -29,9 +28,7 @@ public struct UpCommand: CLICommand {
         listen = parsed.string("listen")
         seeds = parsed.strings("join")
         timeout = try parsed.int("timeout") ?? 30
-        for address in ([listen].compactMap { $0 } + seeds) where (try? PeerAddress(parsing: address)) == nil {
-            throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
-        }
+        try NodeCLI.checkAddresses([listen].compactMap { $0 } + seeds, parsed)
     }
 
     public func run(_ context: CommandContext) async throws {
@@ -114,9 +111,7 @@ public struct UpCommand: CLICommand {
     }
 
     private func report(_ context: CommandContext, _ status: NodeStatus, started: Bool) throws {
-        if context.jsonMode {
-            try context.console.json(status)
-        } else {
+        try context.report(status) {
             let verb = started ? "up" : "already running"
             context.console.out("node \(status.name) \(verb) (pid \(status.pid)), listening on \(status.listen)")
         }
@@ -224,9 +219,7 @@ public struct StatusCommand: CLICommand {
     public func run(_ context: CommandContext) async throws {
         let town = try NodeCLI.town(context)
         guard let client = await NodeCLI.client(town) else {
-            if context.jsonMode {
-                try context.console.json(NotRunning(town: town.root))
-            } else {
+            try context.report(NotRunning(town: town.root)) {
                 context.console.out("node: not running (town \(town.root))")
             }
             return

@@ -4,7 +4,7 @@ import Foundation
 public enum GT {
     /// Options accepted on every `gt` command, anywhere on the line.
     public static let globalOptions: [OptionSpec] = [
-        .flag("json", help: "output JSON (beads' schema_version shape; errors as JSON on stderr)"),
+        .jsonOutput,
         .option(
             "town", value: "DIR", help: "the town root (default: $GT_TOWN, else nearest parent with mayor/town.json)"),
         .option("actor", value: "NAME", help: "who is acting (default: $BEADS_ACTOR, else $USER)"),
@@ -15,10 +15,7 @@ public enum GT {
         name: "gt", version: GasTownVersion.current, root: Root.self, globalOptions: globalOptions)
 
     /// Runs `gt` with `arguments` (program name first) and returns the exit status. Ignores SIGPIPE.
-    public static func main(_ arguments: [String]) async -> Int32 {
-        CommandRunner.prepareProcess()
-        return await CommandRunner.run(arguments, program: program).rawValue
-    }
+    public static func main(_ arguments: [String]) async -> Int32 { await program.main(arguments) }
 
     /// `gt`: the root; its subcommands are `gt`'s commands.
     public struct Root: CommandGroup {
@@ -47,7 +44,7 @@ public enum GT {
 public enum BD {
     /// Options accepted on every `bd` command, anywhere on the line.
     public static let globalOptions: [OptionSpec] = [
-        .flag("json", help: "output JSON (beads' schema_version shape; errors as JSON on stderr)"),
+        .jsonOutput,
         .option("actor", value: "NAME", help: "actor name for the audit trail (default: $BEADS_ACTOR, else $USER)"),
         .option(
             "directory", short: "C", value: "DIR",
@@ -59,10 +56,7 @@ public enum BD {
         name: "bd", version: GasTownVersion.current, root: Root.self, globalOptions: globalOptions)
 
     /// Runs `bd` with `arguments` (program name first) and returns the exit status. Ignores SIGPIPE.
-    public static func main(_ arguments: [String]) async -> Int32 {
-        CommandRunner.prepareProcess()
-        return await CommandRunner.run(arguments, program: program).rawValue
-    }
+    public static func main(_ arguments: [String]) async -> Int32 { await program.main(arguments) }
 
     /// `bd`: the root; its subcommands are `bd`'s verbs.
     public struct Root: CommandGroup {
@@ -103,9 +97,7 @@ public struct VersionCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        if context.jsonMode {
-            try context.console.json(Output(name: context.program.name, version: context.program.version))
-        } else {
+        try context.report(Output(name: context.program.name, version: context.program.version)) {
             context.console.out("\(context.program.name) version \(context.program.version)")
         }
     }

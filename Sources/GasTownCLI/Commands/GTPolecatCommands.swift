@@ -43,20 +43,14 @@ public struct GTPolecatListCommand: CLICommand {
 }
 
 /// `gt polecat add <rig> <name>`.
-public struct GTPolecatAddCommand: CLICommand {
+public struct GTPolecatAddCommand: RigMemberCommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "add", abstract: "Create an idle polecat (its agent bead)",
-            arguments: [ArgumentSpec("rig", help: "the rig"), ArgumentSpec("name", help: "the polecat's name")])
+            arguments: RigMember.arguments(member: "the polecat's name"))
     }
 
-    var rig: String
-    var name: String
-
-    public init(parsed: ParsedValues) throws(UsageError) {
-        rig = parsed.argument("rig")
-        name = parsed.argument("name")
-    }
+    var member: RigMember
 
     public func run(_ context: CommandContext) async throws {
         let workflow = try await context.townWorkflow()
@@ -72,20 +66,19 @@ public struct GTPolecatRemoveCommand: CLICommand {
         CommandConfiguration(
             name: "remove", aliases: ["rm"], abstract: "Remove a polecat (its worktree and session)",
             options: [.flag("force", short: "f", help: "also when working: stop it and release its claim")],
-            arguments: [ArgumentSpec("rig", help: "the rig"), ArgumentSpec("name", help: "the polecat")])
+            arguments: RigMember.arguments(member: "the polecat"))
     }
 
-    var rig: String
-    var name: String
+    var member: RigMember
     var force: Bool
 
     public init(parsed: ParsedValues) throws(UsageError) {
-        rig = parsed.argument("rig")
-        name = parsed.argument("name")
+        member = RigMember(parsed)
         force = parsed.flag("force")
     }
 
     public func run(_ context: CommandContext) async throws {
+        let (rig, name) = (member.rig, member.name)
         let workflow = try await context.townWorkflow()
         try await GTTown.run { try await workflow.removePolecat(rig: rig, polecat: name, force: force) }
         if context.jsonMode { return try context.console.json(["removed": "\(rig)/polecats/\(name)"]) }

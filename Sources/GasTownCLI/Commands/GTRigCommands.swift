@@ -60,9 +60,7 @@ public struct GTRigAddCommand: CLICommand {
             try await workflow.addRig(
                 name: name, gitURL: gitURL, prefix: prefix, runtime: runtime, maxPolecats: maxPolecats)
         }
-        if context.jsonMode {
-            try context.console.json(config)
-        } else {
+        try context.report(config) {
             context.console.out("Added rig '\(config.name)' (prefix \(config.beads.prefix)-) from \(config.gitURL)")
             context.console.out("  repository: \(workflow.layout.bareRepository(name))")
             context.console.out("  refinery:   \(workflow.layout.refineryClone(name))")
@@ -129,20 +127,14 @@ public struct GTCrewCommand: CommandGroup {
 }
 
 /// `gt crew add <rig> <name>`.
-public struct GTCrewAddCommand: CLICommand {
+public struct GTCrewAddCommand: RigMemberCommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "add", abstract: "Clone a rig for a crew member",
-            arguments: [ArgumentSpec("rig", help: "the rig"), ArgumentSpec("name", help: "the crew member")])
+            arguments: RigMember.arguments(member: "the crew member"))
     }
 
-    var rig: String
-    var name: String
-
-    public init(parsed: ParsedValues) throws(UsageError) {
-        rig = parsed.argument("rig")
-        name = parsed.argument("name")
-    }
+    var member: RigMember
 
     public func run(_ context: CommandContext) async throws {
         let workflow = try await context.townWorkflow()
@@ -182,20 +174,14 @@ public struct GTCrewListCommand: CLICommand {
 }
 
 /// `gt crew at <rig> <name>`: prints the crew member's clone (`cd "$(gt crew at rig name)"`).
-public struct GTCrewAtCommand: CLICommand {
+public struct GTCrewAtCommand: RigMemberCommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "at", abstract: "Print the path of a crew member's clone (for cd)",
-            arguments: [ArgumentSpec("rig", help: "the rig"), ArgumentSpec("name", help: "the crew member")])
+            arguments: RigMember.arguments(member: "the crew member"))
     }
 
-    var rig: String
-    var name: String
-
-    public init(parsed: ParsedValues) throws(UsageError) {
-        rig = parsed.argument("rig")
-        name = parsed.argument("name")
-    }
+    var member: RigMember
 
     public func run(_ context: CommandContext) async throws {
         let workflow = try await context.townWorkflow()

@@ -87,3 +87,43 @@ enum GTTown {
         do { return try await body() } catch { throw cliError(error) }
     }
 }
+
+/// The `<rig> <name>` arguments of the commands that act on one member of a rig (a polecat, a crew clone):
+/// their argument specs and the values read back from a parse.
+///
+/// A plain value (`Sendable`: two strings).
+struct RigMember: Sendable {
+    /// The rig.
+    var rig: String
+    /// The member's name in the rig.
+    var name: String
+
+    /// The two argument specs: `rig` ("the rig") and `name`, described by `member`.
+    static func arguments(member: String) -> [ArgumentSpec] {
+        [ArgumentSpec("rig", help: "the rig"), ArgumentSpec("name", help: member)]
+    }
+
+    /// Reads the two arguments `arguments(member:)` declared.
+    init(_ parsed: ParsedValues) {
+        rig = parsed.argument("rig")
+        name = parsed.argument("name")
+    }
+}
+
+/// A command whose only values are the `<rig> <name>` of a `RigMember` (`gt polecat add`, `gt crew add`,
+/// `gt crew at`): it reads them in the shared `init(parsed:)` and reads `rig` and `name` back in `run`.
+protocol RigMemberCommand: CLICommand {
+    /// The rig member named on the command line.
+    var member: RigMember { get }
+    /// Makes the command for `member`.
+    init(member: RigMember)
+}
+
+extension RigMemberCommand {
+    public init(parsed: ParsedValues) throws(UsageError) { self.init(member: RigMember(parsed)) }
+
+    /// The rig.
+    var rig: String { member.rig }
+    /// The member's name in the rig.
+    var name: String { member.name }
+}

@@ -47,9 +47,7 @@ public struct InstallCommand: CLICommand {
         let result = try await BlockingWork.run { () throws(CLIError) -> TownInstaller.Result in
             try installer.install()
         }
-        if context.jsonMode {
-            try context.console.json(result)
-        } else {
+        try context.report(result) {
             context.console.out("Created town '\(result.name)' at \(result.path)")
             context.console.out("  ledger: \(result.path)/.beads (prefix \(result.prefix)-)")
             context.console.out("  next:   cd \(result.path) && gt cluster init")

@@ -33,8 +33,7 @@ public struct NodeRunCommand: CLICommand {
                 .option(
                     "listen", value: "HOST:PORT", help: "where to listen (port 0: any free port)",
                     default: "town.json node.listen, else 127.0.0.1:7420"),
-                .option(
-                    "join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join (repeatable)"),
+                NodeCLI.joinOption,
             ])
     }
 
@@ -44,9 +43,7 @@ public struct NodeRunCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) {
         listen = parsed.string("listen")
         seeds = parsed.strings("join")
-        for address in ([listen].compactMap { $0 } + seeds) where (try? PeerAddress(parsing: address)) == nil {
-            throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
-        }
+        try NodeCLI.checkAddresses([listen].compactMap { $0 } + seeds, parsed)
     }
 
     public func run(_ context: CommandContext) async throws {
@@ -62,9 +59,7 @@ public struct NodeRunCommand: CLICommand {
         } catch {
             throw NodeCLI.fail(error)
         }
-        if context.jsonMode {
-            try context.console.json(runtime)
-        } else {
+        try context.report(runtime) {
             context.console.out("node \(runtime.name) stopped")
         }
     }
@@ -98,9 +93,7 @@ public struct NodeJoinCommand: CLICommand {
         if let nodeName, (try? NodeName(nodeName)) == nil {
             throw parsed.invalid("bad --node-name '\(nodeName)': use 1-63 of a-z, 0-9, '-' and '.'")
         }
-        if (try? PeerAddress(parsing: address)) == nil {
-            throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
-        }
+        try NodeCLI.checkAddresses([address], parsed)
     }
 
     /// What `--json` prints.
@@ -136,9 +129,7 @@ public struct NodeJoinCommand: CLICommand {
         let output = Output(
             node: identity.name.rawValue, address: peer.description, caFingerprint: parsedToken.caFingerprint,
             certificate: PKI.info(identity.certificate, revocations: identity.revocations))
-        if context.jsonMode {
-            try context.console.json(output)
-        } else {
+        try context.report(output) {
             context.console.out("Joined the cluster as node \(output.node)")
             let fingerprint = output.certificate.fingerprint.prefix(16)
             context.console.out("  certificate: \(fingerprint)…, valid until \(output.certificate.notAfter)")
@@ -174,9 +165,7 @@ public struct NodePingCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) {
         address = parsed.argument("address")
         count = try parsed.int("count") ?? 3
-        if (try? PeerAddress(parsing: address)) == nil {
-            throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
-        }
+        try NodeCLI.checkAddresses([address], parsed)
     }
 
     public func run(_ context: CommandContext) async throws {
@@ -205,9 +194,7 @@ public struct NodePingCommand: CLICommand {
                 throw CLIError("ping \(address) failed: \(error)", hint: Self.hint, code: "refused")
             }
         }
-        if context.jsonMode {
-            try context.console.json(report)
-        } else {
+        try context.report(report) {
             for line in NodePing.describe(report) { context.console.out(line) }
         }
     }
@@ -297,9 +284,7 @@ public struct NodeCertShowCommand: CLICommand {
                 renewAt: record.notBefore.addingTimeInterval(life * PKISettings().renewalFraction),
                 revoked: identity.revocations.isRevoked(serial: record.serial), caFingerprint: nil, holdsCA: nil)
         }
-        if context.jsonMode {
-            try context.console.json(output)
-        } else {
+        try context.report(output) {
             context.console.out("node:        \(output.node)")
             context.console.out("subject:     CN=\(output.subject)")
             context.console.out("issuer:      CN=\(output.issuer)")
@@ -356,9 +341,7 @@ public struct NodeCertRevokeCommand: CLICommand {
         } else {
             report = try await revokeOffline(town)
         }
-        if context.jsonMode {
-            try context.console.json(report)
-        } else {
+        try context.report(report) {
             let serials = report.serials.joined(separator: ", ")
             context.console.out("Revoked \(report.serials.count) certificate(s) of \(report.node): \(serials)")
             if !report.applied {
@@ -438,9 +421,7 @@ public struct NodeCertRenewCommand: CLICommand {
                 throw NodeCLI.fail(error)
             }
         }
-        if context.jsonMode {
-            try context.console.json(info)
-        } else {
+        try context.report(info) {
             context.console.out(
                 "Renewed: serial \(info.serial), valid until \(info.notAfter), renew at \(info.renewAt)")
         }

@@ -103,9 +103,7 @@ public struct NodeLeaveCommand: CLICommand {
         let report = try await NodeMembershipCLI.request(
             context, MembershipControl.leave, EmptyBody(), as: MemberReport.self)
         _ = try? await NodeMembershipCLI.request(context, NodeMessageType.shutdown, EmptyBody(), as: EmptyBody.self)
-        if context.jsonMode {
-            try context.console.json(report)
-        } else {
+        try context.report(report) {
             context.console.out("\(report.name) left the cluster; the node is stopping")
         }
     }
@@ -132,9 +130,7 @@ public struct NodeDrainCommand: CLICommand {
     public func run(_ context: CommandContext) async throws {
         let report = try await NodeMembershipCLI.request(
             context, MembershipControl.drain, DrainRequest(draining: !undo), as: MemberReport.self)
-        if context.jsonMode {
-            try context.console.json(report)
-        } else {
+        try context.report(report) {
             context.console.out(report.draining ? "\(report.name) is draining" : "\(report.name) takes new work")
         }
     }
@@ -230,9 +226,7 @@ public struct NodeFloodCommand: CLICommand {
         } catch {
             throw NodeCLI.fail(error)
         }
-        if context.jsonMode {
-            try context.console.json(report)
-        } else {
+        try context.report(report) {
             let mib = Double(report.bytes) / Double(1 << 20)
             context.console.out(
                 String(

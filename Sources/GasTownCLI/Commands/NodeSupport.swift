@@ -6,6 +6,17 @@ import Wire
 /// Helpers shared by the node, daemon and cluster commands: finding the town, naming the node, durations,
 /// processes, and turning node errors into CLI errors.
 enum NodeCLI {
+    /// `--join HOST:PORT` (repeatable): the seeds of `gt up` and `gt node run`.
+    static let joinOption = OptionSpec.option(
+        "join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join (repeatable)")
+
+    /// Checks that every one of `addresses` is `HOST:PORT`; a usage error naming the first that is not.
+    static func checkAddresses(_ addresses: [String], _ parsed: ParsedValues) throws(UsageError) {
+        for address in addresses where (try? PeerAddress(parsing: address)) == nil {
+            throw parsed.invalid("bad address '\(address)': expected HOST:PORT")
+        }
+    }
+
     /// The town's paths by DESIGN §10's rule.
     static func town(_ context: CommandContext) throws(CLIError) -> TownPaths {
         TownPaths(root: try context.townRoot().path)

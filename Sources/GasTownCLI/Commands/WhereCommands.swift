@@ -21,13 +21,20 @@ public struct TownWhereCommand: CLICommand {
         let location = try context.townRoot()
         let config = try TownConfig.load(townRoot: location.path)
         let output = Output(path: location.path, name: config.name, source: location.source.rawValue)
-        if context.jsonMode {
-            try context.console.json(output)
-        } else {
-            context.console.out(output.path)
-            context.console.out("  name: \(output.name)")
-            let how = TownWhereCommand.explain(location.source, flag: "--town", variable: "GT_TOWN")
-            context.console.out("  found by: \(how)")
+        try TownWhereCommand.show(
+            output, context, location: location, detail: "name: \(output.name)", flag: "--town", variable: "GT_TOWN")
+    }
+
+    /// What both `where` commands print: `output` under `--json`, else the path, the `detail` line when there is
+    /// one, and how the location was found (`flag` and `variable` name the ways to choose it).
+    static func show(
+        _ output: some Encodable, _ context: CommandContext, location: Discovery.Location, detail: String?,
+        flag: String, variable: String
+    ) throws {
+        try context.report(output) {
+            context.console.out(location.path)
+            if let detail { context.console.out("  \(detail)") }
+            context.console.out("  found by: \(explain(location.source, flag: flag, variable: variable))")
         }
     }
 
@@ -69,14 +76,9 @@ public struct StoreWhereCommand: CLICommand {
         let output = Output(
             path: location.path, prefix: StoreWhereCommand.prefix(store: location.path),
             source: location.source.rawValue)
-        if context.jsonMode {
-            try context.console.json(output)
-        } else {
-            context.console.out(output.path)
-            if let prefix = output.prefix { context.console.out("  prefix: \(prefix)") }
-            let how = TownWhereCommand.explain(location.source, flag: "-C", variable: "BEADS_DIR")
-            context.console.out("  found by: \(how)")
-        }
+        try TownWhereCommand.show(
+            output, context, location: location, detail: output.prefix.map { "prefix: \($0)" }, flag: "-C",
+            variable: "BEADS_DIR")
     }
 
     /// The prefix recorded in `<store>/config.json` (written by `TownInstaller.initLedger`), if readable.

@@ -53,6 +53,14 @@ public struct ProgramSpec: Sendable {
     }
 }
 
+extension ProgramSpec {
+    /// Runs this program with `arguments` (program name first) and returns the exit status. Ignores SIGPIPE.
+    public func main(_ arguments: [String]) async -> Int32 {
+        CommandRunner.prepareProcess()
+        return await CommandRunner.run(arguments, program: self).rawValue
+    }
+}
+
 /// The result of parsing a command line: which command, with which values, and what to do.
 ///
 /// A plain value (`Sendable`; metatypes of a `Sendable` protocol are `Sendable`).

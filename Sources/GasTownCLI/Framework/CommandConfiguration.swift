@@ -104,6 +104,10 @@ public struct OptionSpec: Sendable, Equatable {
             help: help, defaultDescription: nil, hidden: hidden)
     }
 
+    /// `--json`, the global flag of `gt` and `bd` that switches output to JSON.
+    public static let jsonOutput = flag(
+        "json", help: "output JSON (beads' schema_version shape; errors as JSON on stderr)")
+
     /// An option taking a value.
     public static func option(
         _ long: String, short: Character? = nil, aliases: [String] = [], value: String = "VALUE",

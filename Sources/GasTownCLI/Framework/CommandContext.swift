@@ -36,6 +36,11 @@ public struct CommandContext: Sendable {
     /// Whether `--json` was given.
     public var jsonMode: Bool { console.jsonMode }
 
+    /// Writes a command's result: `value` as JSON under `--json`, else what `text` writes (the human form).
+    public func report<T: Encodable>(_ value: T, text: () throws -> Void) throws {
+        if jsonMode { try console.json(value) } else { try text() }
+    }
+
     /// The actor: `--actor`, else `BEADS_ACTOR`, else `USER`, else `unknown`.
     public var actor: String { Discovery.actor(flag: globals.string("actor"), environment: environment) }
 
