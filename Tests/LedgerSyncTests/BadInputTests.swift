@@ -71,13 +71,8 @@ import Testing
     /// merge of everything else proceeds, and the next push heals the file); a valid edit without stamps is
     /// taken, stamped at import.
     @Test func remoteJSONLEditedByHand() async throws {
-        let remote = try await TestRemote()
-        let a = try TestReplica(name: "a", remote: remote.path)
-        let b = try TestReplica(name: "b", remote: remote.path)
-        defer {
-            a.close()
-            b.close()
-        }
+        let (remote, a, b) = try await TestReplica.pair()
+        defer { TestReplica.close(a, b) }
         let x = try await a.create("Good")
         let y = try await a.create("Will be broken")
         let z = try await a.create("Will be retitled")
@@ -109,13 +104,8 @@ import Testing
 
     /// A remote stamp far ahead of the local clock is refused with a warning naming the remote; the rest merges.
     @Test func stampsFromTheFutureAreRefused() async throws {
-        let remote = try await TestRemote()
-        let a = try TestReplica(name: "a", remote: remote.path)
-        let b = try TestReplica(name: "b", remote: remote.path)
-        defer {
-            a.close()
-            b.close()
-        }
+        let (remote, a, b) = try await TestReplica.pair()
+        defer { TestReplica.close(a, b) }
         let x = try await a.create("Normal")
         let y = try await a.create("From the future")
         try await a.sync()

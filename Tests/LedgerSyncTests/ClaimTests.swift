@@ -8,13 +8,8 @@ import Testing
 @Suite struct ClaimTests {
     /// Two replicas claim one bead offline (both at epoch 1); the first to land holds it, the other is told.
     @Test func offlineDoubleClaimFirstToLandWins() async throws {
-        let remote = try await TestRemote()
-        let a = try TestReplica(name: "a", remote: remote.path)
-        let b = try TestReplica(name: "b", remote: remote.path)
-        defer {
-            a.close()
-            b.close()
-        }
+        let (_, a, b) = try await TestReplica.pair()
+        defer { TestReplica.close(a, b) }
         let x = try await a.create("Contended")
         try await a.sync()
         try await b.sync()
@@ -46,13 +41,8 @@ import Testing
     /// A release is not undone by a merge with a remote line that still shows the claim at the same epoch (another
     /// replica edited another field of the bead before it saw the release).
     @Test func aReleaseSurvivesAStaleClaimOnTheRemote() async throws {
-        let remote = try await TestRemote()
-        let a = try TestReplica(name: "a", remote: remote.path)
-        let b = try TestReplica(name: "b", remote: remote.path)
-        defer {
-            a.close()
-            b.close()
-        }
+        let (_, a, b) = try await TestReplica.pair()
+        defer { TestReplica.close(a, b) }
         let x = try await a.create("Held, then released")
         _ = try await a.change(.claim(id: x, assignee: "alice", node: a.replicaID, expectedEpoch: 0)).get()
         try await a.sync()
@@ -72,7 +62,6 @@ import Testing
     /// `bd update --claim` in two processes at once on two stores of one remote: exactly one wins each round,
     /// the loser exits non-zero saying who holds it, and after syncing both stores agree on the winner.
     @Test func concurrentClaimProcessesExactlyOneWins() async throws {
-        let bd = try BuiltBinaries.path(of: .bd)
         let remote = try await TestRemote()
         let a = try TempDir(prefix: "gt-claim-a")
         let b = try TempDir(prefix: "gt-claim-b")

@@ -7,13 +7,8 @@ import Testing
 
 @Suite struct SyncBasicTests {
     @Test func twoReplicasExchangeWritesThroughABareRemote() async throws {
-        let remote = try await TestRemote()
-        let a = try TestReplica(name: "a", remote: remote.path)
-        let b = try TestReplica(name: "b", remote: remote.path)
-        defer {
-            a.close()
-            b.close()
-        }
+        let (remote, a, b) = try await TestReplica.pair()
+        defer { TestReplica.close(a, b) }
         let x = try await a.create("From A")
         let first = try await a.sync()
         #expect(first.commits == 1)
@@ -36,13 +31,8 @@ import Testing
     }
 
     @Test func concurrentWritesOnBothSidesMergeWithBothParents() async throws {
-        let remote = try await TestRemote()
-        let a = try TestReplica(name: "a", remote: remote.path)
-        let b = try TestReplica(name: "b", remote: remote.path)
-        defer {
-            a.close()
-            b.close()
-        }
+        let (remote, a, b) = try await TestReplica.pair()
+        defer { TestReplica.close(a, b) }
         let x = try await a.create("Shared")
         try await a.sync()
         try await b.sync()
@@ -97,13 +87,8 @@ import Testing
 
     /// Writes acknowledged while syncs (with merges) are in flight are all on the remote after the next sync.
     @Test func writesDuringASyncAreNeverDropped() async throws {
-        let remote = try await TestRemote()
-        let a = try TestReplica(name: "a", remote: remote.path)
-        let b = try TestReplica(name: "b", remote: remote.path)
-        defer {
-            a.close()
-            b.close()
-        }
+        let (remote, a, b) = try await TestReplica.pair()
+        defer { TestReplica.close(a, b) }
         let writer = Task {
             var ids: [String] = []
             for i in 0..<40 { ids.append(try await a.create("in flight \(i)")) }
@@ -126,13 +111,8 @@ import Testing
 
     /// Each scope is its own branch with its own commits; a clone gets every scope.
     @Test func scopesAreSeparateBranches() async throws {
-        let remote = try await TestRemote()
-        let a = try TestReplica(name: "a", remote: remote.path)
-        let b = try TestReplica(name: "b", remote: remote.path)
-        defer {
-            a.close()
-            b.close()
-        }
+        let (remote, a, b) = try await TestReplica.pair()
+        defer { TestReplica.close(a, b) }
         try a.db.addScope("hq")
         _ = try await a.create("rig work")
         let convoy = try await a.write { ledger, clock throws(LedgerError) in

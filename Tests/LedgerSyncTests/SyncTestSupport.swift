@@ -12,6 +12,8 @@ final class TestReplica: @unchecked Sendable {
     let db: LedgerDatabase
     let engine: LedgerSync
     let name: String
+    /// The remote made by `pair()`, kept alive (its temporary directory) as long as a replica of it is.
+    private var owner: TestRemote?
 
     init(name: String, remote: String?, prefix: String = "t", settings: SyncSettings = TestReplica.fastSettings)
         throws
@@ -69,6 +71,18 @@ final class TestReplica: @unchecked Sendable {
     func sync() async throws -> SyncReport { try await engine.sync(db) }
 
     func close() { db.close() }
+
+    /// A fresh bare remote and two replicas of it, "a" and "b": the set-up most sync tests start from.
+    static func pair() async throws -> (remote: TestRemote, a: TestReplica, b: TestReplica) {
+        let remote = try await TestRemote()
+        let (a, b) = (try TestReplica(name: "a", remote: remote.path), try TestReplica(name: "b", remote: remote.path))
+        a.owner = remote
+        b.owner = remote
+        return (remote, a, b)
+    }
+
+    /// Closes every replica given.
+    static func close(_ replicas: TestReplica...) { for replica in replicas { replica.close() } }
 
     /// The scope's exported files, as the store holds them.
     var exported: (issues: String, stamps: String) {
