@@ -26,6 +26,7 @@ let package = Package(
         .target(name: "Beads", swiftSettings: settings),
         .target(name: "Wire", swiftSettings: settings),
         .target(name: "Membership", swiftSettings: settings),
+        .target(name: "Scheduling", swiftSettings: settings),
 
         // Edges
         .target(name: "Transport", dependencies: ["Wire", "COpenSSL", "CShims"], swiftSettings: settings),
@@ -60,6 +61,7 @@ let package = Package(
             swiftSettings: settings),
         .testTarget(name: "BeadsTests", dependencies: ["Beads", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: settings),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: settings),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(
             name: "MembershipShellTests",
