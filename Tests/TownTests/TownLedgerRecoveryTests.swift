@@ -27,9 +27,18 @@ import Testing
         try await TownFixture.with { town in
             _ = try await town.createBead("before the crash", scope: "hq")
             try Self.tearTheLog(town)
+            // A command that only reads warns and leaves the log as it is.
+            let digest = FileTreeDigest(town.layout.beadsDirectory)
             let inbox = try await town.gt(["mail", "inbox"])
             try expectOK(inbox)
             #expect(inbox.stderr.contains("warning: the write-ahead log ended in a torn write"), "\(inbox)")
+            #expect(inbox.stderr.contains("left in place"), "\(inbox)")
+            #expect(FileTreeDigest(town.layout.beadsDirectory).differences(from: digest) == [])
+            #expect(Self.recoveryEvent(town) == nil)
+            // A writer cuts it, says so, and records it.
+            let sent = try await town.gt(["mail", "send", "mayor", "-s", "after the crash"])
+            try expectOK(sent)
+            #expect(sent.stderr.contains("warning: the write-ahead log ended in a torn write"), "\(sent)")
             let event = try #require(Self.recoveryEvent(town))
             #expect(event["cut_bytes"] == "\(Self.torn.count)" && event["records"] == "1")
             #expect(event["acknowledged_records"] == "0")

@@ -57,9 +57,13 @@ public struct TownWorkflow: Sendable {
         events = TownEvents(layout: layout, node: node)
     }
 
-    /// Runs `body` with the ledger open, closing it afterwards.
-    func withLedger<T>(_ body: (TownLedger) async throws(TownError) -> T) async throws(TownError) -> T {
-        let ledger = try await TownLedger.open(layout, actor: actor, wait: settings.ledgerWait, notice: notice)
+    /// Runs `body` with the ledger open, closing it afterwards: as the writer, or (`mode` `.read`, for operations
+    /// that only read) as a reader that changes no file of the store.
+    func withLedger<T>(
+        mode: StoreOpenMode = .write, _ body: (TownLedger) async throws(TownError) -> T
+    ) async throws(TownError) -> T {
+        let ledger = try await TownLedger.open(
+            layout, actor: actor, wait: settings.ledgerWait, mode: mode, notice: notice)
         reportRecovery(ledger.database.recovery)
         do {
             let result = try await body(ledger)
@@ -71,11 +75,13 @@ public struct TownWorkflow: Sendable {
         }
     }
 
-    /// Tells `warning` and the event log what opening the ledger found wrong, if anything.
+    /// Tells `warning` what opening the ledger found wrong, if anything, and the event log when a writer acted on it
+    /// (a reader changes nothing, and the next writer records what it does).
     func reportRecovery(_ report: LedgerStore.RecoveryReport) {
         let lines = report.warnings
         guard !lines.isEmpty else { return }
         for line in lines { warning(line) }
+        guard report.mode.writes else { return }
         var fields = ["detail": lines.joined(separator: " | ")]
         if let tail = report.tail {
             fields["segment"] = tail.segment
