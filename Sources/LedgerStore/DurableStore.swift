@@ -8,9 +8,9 @@ import Foundation
 /// shared for a reader (`StoreOpenMode.read`), which has no WAL thread, changes no file and refuses writes.
 ///
 /// `@unchecked Sendable`: `state`, `storedAbsorbedCommit`, `recordsSinceSnapshot`, `isClosed` and `divergence` are
-/// guarded by `lock`; the WAL writer (nil for a reader) is itself thread-safe. Writes hold `lock` while applying and queueing, so the
-/// log order is the apply order; the durability wait happens outside it, which is what lets concurrent writers
-/// share an fsync.
+/// guarded by `lock`; the WAL writer (nil for a reader) is itself thread-safe. Writes hold `lock` while applying and
+/// queueing, so the log order is the apply order; the durability wait happens outside it, which is what lets
+/// concurrent writers share an fsync.
 public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
     /// Where the store lives.
     public let layout: StoreLayout

@@ -137,8 +137,9 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
         guard let prefix = readConfigPrefix(layout) else { throw .notInitialized(path: layout.root) }
         guard hasLog(layout) else { throw logMissing(layout, missingLogDetail) }
         let store: DurableStore<TownLedgerState>
-        do { store = try DurableStore<TownLedgerState>.openBlocking(layout, settings: settings.store, mode: mode) }
-        catch {
+        do {
+            store = try DurableStore<TownLedgerState>.openBlocking(layout, settings: settings.store, mode: mode)
+        } catch {
             throw .store(error)
         }
         let (hasReplica, hasScope) = store.read { (!$0.replicaID.isEmpty, $0.scopes[prefix] != nil) }

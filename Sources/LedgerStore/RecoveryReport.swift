@@ -169,12 +169,15 @@ public struct WALWatermark: Sendable, Equatable {
     /// crash is ignored, as if there were none).
     public static func decode(_ bytes: [UInt8]) -> WALWatermark? {
         guard bytes.count <= 128, bytes.last == 0x0A else { return nil }
-        let fields = String(decoding: bytes.dropLast(), as: UTF8.self).split(separator: " ", omittingEmptySubsequences: false)
+        let fields = String(decoding: bytes.dropLast(), as: UTF8.self).split(
+            separator: " ", omittingEmptySubsequences: false)
         guard fields.count == 3 else { return nil }
         func value(_ field: Substring, _ key: String) -> UInt64? {
             guard field.hasPrefix(key + "=") else { return nil }
             let digits = field.dropFirst(key.count + 1)
-            guard !digits.isEmpty, digits.count <= 20, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+            guard !digits.isEmpty, digits.count <= 20, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+                return nil
+            }
             return UInt64(digits)
         }
         guard let next = value(fields[0], "next"), let segment = value(fields[1], "segment"),

@@ -54,9 +54,10 @@ final class WALWriter: @unchecked Sendable {
     /// The watermark last written (or found at open): not rewritten when nothing changed (writer thread only).
     private var watermark: WALWatermark?
 
-    init(layout: StoreLayout, settings: StoreSettings, target: AppendTarget, nextSequence: UInt64,
-        watermark: WALWatermark?)
-    {
+    init(
+        layout: StoreLayout, settings: StoreSettings, target: AppendTarget, nextSequence: UInt64,
+        watermark: WALWatermark?
+    ) {
         self.layout = layout
         self.settings = settings
         self.nextSequence = nextSequence
@@ -298,7 +299,8 @@ final class WALWriter: @unchecked Sendable {
     /// Records how far the log is durable (`WALWatermark`), unless that is what the file already says. A failure
     /// only weakens the detection of a truncated log later, so it is ignored. Writer thread only.
     private func updateWatermark() {
-        let current = WALWatermark(nextSequence: durableNext, segment: segments.last ?? durableNext, length: activeLength)
+        let current = WALWatermark(
+            nextSequence: durableNext, segment: segments.last ?? durableNext, length: activeLength)
         guard current != watermark else { return }
         if (try? current.write(layout, durable: false)) != nil { watermark = current }
     }

@@ -70,7 +70,8 @@ import Testing
             let second = try await DurableStore<OpaqueRecordLog>.open(layout, settings: settings(), mode: .read)
             #expect(first.read(texts) == ["a"] && second.read(texts) == ["a"])
             do throws(StoreError) {
-                _ = try await DurableStore<OpaqueRecordLog>.open(layout, settings: settings(lockWait: .milliseconds(60)))
+                _ = try await DurableStore<OpaqueRecordLog>.open(
+                    layout, settings: settings(lockWait: .milliseconds(60)))
                 Issue.record("a writer opened while readers held the lock")
             } catch {
                 guard case .locked(_, let holder, _) = error else {

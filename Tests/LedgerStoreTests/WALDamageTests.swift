@@ -278,7 +278,9 @@ import Testing
             }
             // Whatever decodes is a watermark that survives its own round trip.
             if let decoded = WALWatermark.decode(mutated) { #expect(WALWatermark.decode(decoded.encoded()) == decoded) }
-            let noise = (0..<Int.random(in: 0...80, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let noise = (0..<Int.random(in: 0...80, using: &random)).map { _ in
+                UInt8.random(in: 0...255, using: &random)
+            }
             #expect(WALWatermark.decode(noise) == nil)
         }
     }

@@ -61,7 +61,8 @@ public struct BDDoctorCommand: CLICommand {
             console.out("store: \(location.path)")
             let snapshot = report.snapshotSequence.map { "snapshot at record \($0)" } ?? "no snapshot"
             console.out(
-                "loaded: \(snapshot), \(report.replayedRecords) record(s) replayed; next record #\(report.nextSequence)")
+                "loaded: \(snapshot), \(report.replayedRecords) record(s) replayed; next record #\(report.nextSequence)"
+            )
             if report.warnings.isEmpty { console.out("✓ no problems found") }
             for line in report.warnings { console.out("problem: " + line) }
             if repaired { console.out("✓ repaired: the store takes writes again") }
