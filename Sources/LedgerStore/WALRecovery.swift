@@ -200,11 +200,7 @@ enum WALRecovery {
 
     /// Writes the bytes about to be cut to `wal/<segment>.cut-<time>` (durably, before the cut), never over an
     /// earlier one; returns the path.
-    private static func keepAside(
-        _ bytes: [UInt8], layout: StoreLayout, segment: String
-    ) throws(StoreError)
-        -> String
-    {
+    private static func keepAside(_ bytes: [UInt8], layout: StoreLayout, segment: String) throws(StoreError) -> String {
         let base = layout.cutPath(segment: segment, time: Date())
         var path = base
         var attempt = 1
