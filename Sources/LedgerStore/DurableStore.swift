@@ -4,12 +4,13 @@ import Foundation
 /// state, appended to the write-ahead log and fsync'd (group commit) before it is acknowledged; snapshots bound
 /// the replay at open. See docs/ledger-store.md.
 ///
-/// Opening takes the exclusive `.beads/LOCK` before anything is read and keeps it until `close()`.
+/// Opening takes `.beads/LOCK` before anything is read and keeps it until `close()`: exclusive for the one writer,
+/// shared for a reader (`StoreOpenMode.read`), which has no WAL thread, changes no file and refuses writes.
 ///
 /// `@unchecked Sendable`: `state`, `storedAbsorbedCommit`, `recordsSinceSnapshot`, `isClosed` and `divergence` are
-/// guarded by `lock`; the WAL writer is itself thread-safe. Writes hold `lock` while applying and queueing, so the
-/// log order is the apply order; the durability wait happens outside it, which is what lets concurrent writers
-/// share an fsync.
+/// guarded by `lock`; the WAL writer (nil for a reader) is itself thread-safe. Writes hold `lock` while applying and
+/// queueing, so the log order is the apply order; the durability wait happens outside it, which is what lets
+/// concurrent writers share an fsync.
 public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
     /// Where the store lives.
     public let layout: StoreLayout
@@ -28,12 +29,13 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
     private var lastSnapshotBytes = 0
     private var isClosed = false
     private var divergence: String?
-    private let writer: WALWriter
+    /// The WAL thread; nil when opened for reading.
+    private let writer: WALWriter?
     private let storeLock: StoreLock
 
     private init(
         layout: StoreLayout, settings: StoreSettings, recovery: RecoveryReport, state: State,
-        absorbedCommit: String?, writer: WALWriter, storeLock: StoreLock, replayedBytes: Int, snapshotBytes: Int
+        absorbedCommit: String?, writer: WALWriter?, storeLock: StoreLock, replayedBytes: Int, snapshotBytes: Int
     ) {
         self.layout = layout
         self.settings = settings
@@ -47,27 +49,31 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
         lastSnapshotBytes = snapshotBytes
     }
 
-    /// Opens (creating if needed) the store at `layout`: takes the lock (waiting up to
-    /// `settings.lockWaitTimeout`), loads the newest usable snapshot, replays the WAL after it, cuts a torn tail.
-    /// Blocking: for synchronous programs (embedded `bd`); async callers use `open(_:settings:holder:) async`.
+    /// Opens the store at `layout`: takes the lock (waiting up to `settings.lockWaitTimeout`), loads the newest
+    /// usable snapshot and replays the WAL after it. A writer (`mode` `.write`, the default, or `.repair`) creates
+    /// the store if needed and cuts a torn tail, keeping its bytes aside; a reader (`.read`) changes no file. See
+    /// `StoreOpenMode` and `recovery` for what was found. Blocking: for synchronous programs (embedded `bd`); async
+    /// callers use `open(_:settings:mode:holder:) async`.
     public static func openBlocking(
-        _ layout: StoreLayout, settings: StoreSettings = StoreSettings(),
+        _ layout: StoreLayout, settings: StoreSettings = StoreSettings(), mode: StoreOpenMode = .write,
         holder: String = StoreLock.describeCurrentProcess()
     ) throws(StoreError) -> DurableStore {
-        try FileIO.makeDirectory(layout.root)
+        if mode.writes { try FileIO.makeDirectory(layout.root) }
         let storeLock = try StoreLock.acquire(
             path: layout.lockFile, holder: holder, timeout: settings.lockWaitTimeout,
-            pollInterval: settings.lockPollInterval)
+            pollInterval: settings.lockPollInterval, shared: !mode.writes)
         do {
-            try FileIO.makeDirectory(layout.walDirectory)
-            try FileIO.makeDirectory(layout.snapshotDirectory)
+            if mode.writes {
+                try FileIO.makeDirectory(layout.walDirectory)
+                try FileIO.makeDirectory(layout.snapshotDirectory)
+            }
             var report = RecoveryReport()
             var state = State()
             var absorbed: String?
             var replayedBytes = 0
             var snapshotBytes = 0
             let recovered = try WALRecovery.recover(
-                layout: layout, settings: settings, report: &report,
+                layout: layout, settings: settings, mode: mode, report: &report,
                 restore: { (snapshot) throws(StoreError) in
                     guard let snapshot else { return }
                     absorbed = snapshot.absorbedCommit
@@ -90,8 +96,14 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
                         absorbed = String(decoding: record.body, as: UTF8.self)
                     }
                 })
-            let writer = WALWriter(layout: layout, settings: settings, recovered: recovered)
-            writer.start()
+            var writer: WALWriter?
+            if mode.writes {
+                let target = try WALRecovery.openForAppend(recovered, layout: layout)
+                writer = WALWriter(
+                    layout: layout, settings: settings, target: target, nextSequence: recovered.nextSequence,
+                    watermark: report.watermark)
+                writer?.start()
+            }
             let store = DurableStore(
                 layout: layout, settings: settings, recovery: report, state: state, absorbedCommit: absorbed,
                 writer: writer, storeLock: storeLock, replayedBytes: replayedBytes,
@@ -106,11 +118,11 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
 
     /// `openBlocking` run on a dedicated thread, so the lock wait and the loading never block the cooperative pool.
     public static func open(
-        _ layout: StoreLayout, settings: StoreSettings = StoreSettings(),
+        _ layout: StoreLayout, settings: StoreSettings = StoreSettings(), mode: StoreOpenMode = .write,
         holder: String = StoreLock.describeCurrentProcess()
     ) async throws(StoreError) -> DurableStore {
         let box = try await DedicatedThread.run(name: "gt-store-open") { () throws(StoreError) in
-            UncheckedBox(try openBlocking(layout, settings: settings, holder: holder))
+            UncheckedBox(try openBlocking(layout, settings: settings, mode: mode, holder: holder))
         }
         return box.value
     }
@@ -127,7 +139,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
     public func readWithPosition<R>(_ body: (State, WALPosition) throws -> R) rethrows -> R {
         lock.lock()
         defer { lock.unlock() }
-        return try body(state, WALPosition(sequence: writer.upcomingSequence - 1))
+        return try body(state, WALPosition(sequence: nextSequence - 1))
     }
 
     /// The ledger commit the store has absorbed (set by the sync layer), if any.
@@ -137,11 +149,14 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
         return storedAbsorbedCommit
     }
 
-    /// Counters of the WAL (records, fsyncs, snapshots) since open.
-    public var statistics: WALStatistics { writer.statistics }
+    /// Counters of the WAL (records, fsyncs, snapshots) since open (all zero for a reader).
+    public var statistics: WALStatistics { writer?.statistics ?? WALStatistics() }
 
     /// The sequence number the next record will get.
-    public var nextSequence: UInt64 { writer.upcomingSequence }
+    public var nextSequence: UInt64 { writer?.upcomingSequence ?? recovery.nextSequence }
+
+    /// Whether this store takes writes (false when opened with `StoreOpenMode.read`).
+    public var isWritable: Bool { writer != nil }
 
     /// Applies `record` to the state and returns once it is durable. Throws `.rejected` (state and log
     /// unchanged) when the state refuses it.
@@ -198,7 +213,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
         isClosed = true
         lock.unlock()
         guard !wasClosed else { return }
-        writer.close()
+        writer?.close()
         storeLock.release()
     }
 
@@ -225,7 +240,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
     private func snapshotIfExpensiveReplay() {
         lock.lock()
         defer { lock.unlock() }
-        if byteTriggerReached { try? queueSnapshotLocked(completion: nil) }
+        if writer != nil && byteTriggerReached { try? queueSnapshotLocked(completion: nil) }
     }
 
     /// The log since the last snapshot reached `snapshotEveryBytes` and the size of that snapshot (replaying about
@@ -234,11 +249,18 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
         settings.snapshotEveryBytes > 0 && bytesSinceSnapshot >= max(settings.snapshotEveryBytes, lastSnapshotBytes)
     }
 
+    /// The WAL thread, or `.readOnly` for a reader. Called under `lock`.
+    private func activeWriter() throws(StoreError) -> WALWriter {
+        guard let writer else { throw .readOnly }
+        return writer
+    }
+
     private func queueRecord(_ record: Data) throws(StoreError) -> Durability {
         let durable = Durability()
         lock.lock()
         defer { lock.unlock() }
         guard !isClosed else { throw .closed }
+        _ = try activeWriter()
         if let divergence { throw .poisoned(reason: divergence) }
         guard record.count + WALFormat.payloadPrefix <= settings.maxRecordBytes else {
             throw .recordTooLarge(bytes: record.count, limit: settings.maxRecordBytes - WALFormat.payloadPrefix)
@@ -253,7 +275,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard !isClosed else { throw .closed }
-        _ = try writer.enqueue(kind: .absorbedCommit, body: Array(commit.utf8), completion: durable.complete)
+        _ = try activeWriter().enqueue(kind: .absorbedCommit, body: Array(commit.utf8), completion: durable.complete)
         storedAbsorbedCommit = commit
         return durable
     }
@@ -261,6 +283,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
     /// Queues an already applied record. On a queueing failure the state already holds a change the log does not,
     /// so the store refuses every later write (reopening rebuilds the state from the log).
     private func queueLocked(_ record: Data, _ durable: Durability) throws(StoreError) {
+        let writer = try activeWriter()
         do {
             _ = try writer.enqueue(kind: .payload, body: [UInt8](record), completion: durable.complete)
         } catch {
@@ -284,6 +307,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
         defer { lock.unlock() }
         guard !isClosed else { throw StoreError.closed }
         if let divergence { throw StoreError.poisoned(reason: divergence) }
+        _ = try activeWriter()
         let (record, result) = try change(&state)
         try queueLocked(record, durable)
         return (result, durable)
@@ -297,6 +321,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
     }
 
     private func queueSnapshotLocked(completion: WALWriter.Completion?) throws(StoreError) {
+        let writer = try activeWriter()
         let snapshot = StoreSnapshot(
             coveredSequence: writer.upcomingSequence - 1, absorbedCommit: storedAbsorbedCommit,
             state: [UInt8](state.snapshot()))

@@ -92,6 +92,16 @@ enum FileIO {
         return names.sorted()
     }
 
+    /// `listDirectory`, with a directory that does not exist read as empty (a reader creates nothing).
+    static func listDirectoryIfPresent(_ path: String) throws(StoreError) -> [String] {
+        guard let dir = opendir(path) else {
+            if gtshim_errno() == ENOENT { return [] }
+            throw fail("opendir", path)
+        }
+        closedir(dir)
+        return try listDirectory(path)
+    }
+
     static func rename(_ from: String, _ to: String) throws(StoreError) {
         if Glibc.rename(from, to) != 0 { throw fail("rename to \(to)", from) }
     }
@@ -133,6 +143,27 @@ public enum AtomicFile {
             throw error
         }
         try FileIO.fsyncDirectory(directory.isEmpty ? "." : directory)
+    }
+
+    /// Replaces the file at `path` with `bytes` by rename, without fsync: readers see the old file or the new one,
+    /// but after a power loss the old one (or none) may be back. For hints that may go stale, never for data.
+    public static func replaceUnsynced(_ bytes: [UInt8], at path: String) throws(StoreError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
+        let temporary =
+            (directory.isEmpty ? "." : directory) + "/.\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = try FileIO.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+        do {
+            defer { close(fd) }
+            try FileIO.writeAll(fd, bytes, path: temporary)
+        } catch {
+            try? FileIO.remove(temporary)
+            throw error
+        }
+        do { try FileIO.rename(temporary, path) } catch {
+            try? FileIO.remove(temporary)
+            throw error
+        }
     }
 
     /// Replaces the file at `path` with `data`, durably.

@@ -104,7 +104,10 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
         _ layout: StoreLayout, prefix: String, settings: LedgerDatabaseSettings = LedgerDatabaseSettings()
     ) throws(LedgerDatabaseError) -> LedgerDatabase {
         guard BeadID.isValidPrefix(prefix) else { throw .invalidPrefix(prefix) }
-        if let existing = readConfigPrefix(layout) { throw .alreadyInitialized(path: layout.root, prefix: existing) }
+        if let existing = readConfigPrefix(layout) {
+            if !hasLog(layout) { throw logMissing(layout, missingLogDetail) }
+            throw .alreadyInitialized(path: layout.root, prefix: existing)
+        }
         let store: DurableStore<TownLedgerState>
         do { store = try DurableStore<TownLedgerState>.openBlocking(layout, settings: settings.store) } catch {
             throw .store(error)
@@ -123,21 +126,48 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
         return LedgerDatabase(layout: layout, settings: settings, defaultScope: prefix, store: store)
     }
 
-    /// Opens an initialized store (lock first, then load). Throws `.notInitialized` when there is none. Blocking.
+    /// Opens an initialized store (lock first, then load): `mode` `.read` for commands that only read (shared lock,
+    /// no file changed), `.write` for the rest, `.repair` to accept cutting a damaged tail (`bd doctor --repair`).
+    /// Throws `.notInitialized` when there is no store, `.logMissing` (changing nothing) when its `config.json` is
+    /// there but its log is not. What the open found is in `recovery`. Blocking.
     public static func open(
-        _ layout: StoreLayout, settings: LedgerDatabaseSettings = LedgerDatabaseSettings()
+        _ layout: StoreLayout, settings: LedgerDatabaseSettings = LedgerDatabaseSettings(),
+        mode: StoreOpenMode = .write
     ) throws(LedgerDatabaseError) -> LedgerDatabase {
         guard let prefix = readConfigPrefix(layout) else { throw .notInitialized(path: layout.root) }
+        guard hasLog(layout) else { throw logMissing(layout, missingLogDetail) }
         let store: DurableStore<TownLedgerState>
-        do { store = try DurableStore<TownLedgerState>.openBlocking(layout, settings: settings.store) } catch {
+        do {
+            store = try DurableStore<TownLedgerState>.openBlocking(layout, settings: settings.store, mode: mode)
+        } catch {
             throw .store(error)
         }
-        guard store.read({ !$0.replicaID.isEmpty && $0.scopes[prefix] != nil }) else {
+        let (hasReplica, hasScope) = store.read { (!$0.replicaID.isEmpty, $0.scopes[prefix] != nil) }
+        guard hasReplica && hasScope else {
             store.close()
-            throw .notInitialized(path: layout.root)
+            throw logMissing(
+                layout,
+                "its write-ahead log holds no "
+                    + (hasReplica ? "scope \"\(prefix)\" (the prefix config.json names)" : "replica ID"))
         }
         return LedgerDatabase(layout: layout, settings: settings, defaultScope: prefix, store: store)
     }
+
+    /// Whether `wal/` holds at least one segment (a store `bd init` made always has one).
+    static func hasLog(_ layout: StoreLayout) -> Bool {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: layout.walDirectory)) ?? []
+        return names.contains { StoreLayout.number(in: $0, suffix: ".wal") != nil }
+    }
+
+    static let missingLogDetail = "no write-ahead log (wal/ is missing or holds no segment file)"
+
+    /// `.logMissing` for `layout`, naming its first configured ledger remote to re-clone from.
+    static func logMissing(_ layout: StoreLayout, _ detail: String) -> LedgerDatabaseError {
+        .logMissing(path: layout.root, detail: detail, remote: SyncConfig.remotes(layout).first?.url)
+    }
+
+    /// What opening found: snapshot used, records replayed, damage at the end of the log (`RecoveryReport.warnings`).
+    public var recovery: RecoveryReport { store.recovery }
 
     /// Adds a scope (a rig's prefix) to the store and to `routes.jsonl`. Blocking.
     public func addScope(_ prefix: String) throws(LedgerDatabaseError) {

@@ -75,24 +75,42 @@ public struct SnapshotDecodeError: Error, Sendable, Equatable, CustomStringConve
 
 /// Snapshot files on disk. Blocking I/O: used by `open` (off the pool) and the WAL thread.
 enum SnapshotFiles {
-    /// Covered sequences of the snapshot files present, newest first.
+    /// Covered sequences of the snapshot files present, newest first (none when the directory does not exist).
     static func list(_ layout: StoreLayout) throws(StoreError) -> [UInt64] {
-        try FileIO.listDirectory(layout.snapshotDirectory)
+        try FileIO.listDirectoryIfPresent(layout.snapshotDirectory)
             .compactMap { StoreLayout.number(in: $0, prefix: "snapshot-", suffix: ".snap") }
             .sorted(by: >)
     }
 
+    /// Writes `snapshot` atomically and confirms it: read back, it must decode (magic, lengths, checksum) to the
+    /// same covered sequence. A snapshot that does not is removed again and the write fails, so an older snapshot
+    /// is never pruned in favour of a bad one.
     static func write(_ snapshot: StoreSnapshot, _ layout: StoreLayout) throws(StoreError) {
-        try AtomicFile.write(snapshot.encoded(), to: layout.snapshotPath(coveredSequence: snapshot.coveredSequence))
+        let path = layout.snapshotPath(coveredSequence: snapshot.coveredSequence)
+        try AtomicFile.write(snapshot.encoded(), to: path)
+        let confirmed: Bool
+        do {
+            confirmed = try StoreSnapshot.decode(try FileIO.readFile(path)).coveredSequence == snapshot.coveredSequence
+        } catch {
+            confirmed = false
+        }
+        guard confirmed else {
+            try? FileIO.remove(path)
+            throw .corruptSnapshot(path: path, reason: "it did not read back intact right after it was written")
+        }
     }
 
-    /// Deletes all but the `keep` newest snapshots; returns the covered sequence of the oldest one kept.
+    /// Deletes all but the `max(2, keep)` newest snapshots. Returns the covered sequence segments may be compacted
+    /// up to: that of the oldest snapshot kept, and only once at least two are kept, so a damaged newest snapshot
+    /// always has an older one, with every segment after it, to fall back to (nil: compact nothing).
     static func prune(_ layout: StoreLayout, keep: Int) throws(StoreError) -> UInt64? {
         let present = try list(layout)
-        for sequence in present.dropFirst(max(1, keep)) {
+        let kept = max(2, keep)
+        for sequence in present.dropFirst(kept) {
             try FileIO.remove(layout.snapshotPath(coveredSequence: sequence))
         }
         try FileIO.fsyncDirectory(layout.snapshotDirectory)
-        return present.prefix(max(1, keep)).last
+        let keptSnapshots = present.prefix(kept)
+        return keptSnapshots.count >= 2 ? keptSnapshots.last : nil
     }
 }

@@ -24,6 +24,12 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case replayFailed(sequence: UInt64, reason: String)
     /// The store was closed.
     case closed
+    /// The store was opened for reading (`StoreOpenMode.read`); it takes no writes.
+    case readOnly
+    /// The end of the log lost records that were acknowledged (or more bytes than one torn write can span): a
+    /// writer refuses to cut it and changes nothing. Accept the loss with `StoreOpenMode.repair` (`bd doctor
+    /// --repair`), or restore the store.
+    case damagedTail(WALTailDamage)
     /// An earlier write or fsync failed; the log may be missing acknowledged-looking data, so the store refuses
     /// every further write. Reopen it (recovery keeps every acknowledged record).
     case poisoned(reason: String)
@@ -31,7 +37,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .locked(let path, let holder, let waited):
-            let holderText = holder.isEmpty ? "a process that has not written its name yet" : holder
+            let holderText =
+                holder.isEmpty
+                ? "a reader such as bd list, which writes no name, or a writer that has not written its name yet"
+                : holder
             return "the ledger store lock \(path) is held by another writer (\(holderText)); waited \(waited). "
                 + "Use the running node, or wait for that process to finish, or stop it."
         case .io(let operation, let path, let code):
@@ -54,6 +63,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "record \(sequence) of the WAL could not be applied while loading: \(reason)"
         case .closed:
             return "the ledger store is closed"
+        case .readOnly:
+            return "the ledger store was opened read-only; this command cannot write (open it as a writer)"
+        case .damagedTail(let damage):
+            return damage.description
         case .poisoned(let reason):
             return "the ledger store stopped accepting writes after a failed write (\(reason)); reopen it"
         }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The paths of a ledger store under `<dir>/.beads/` (see docs/ledger-store.md).
 ///
 /// `Sendable`: strings only.
@@ -20,6 +22,8 @@ public struct StoreLayout: Sendable, Equatable {
     public var walDirectory: String { root + "/wal" }
     /// Snapshots, `snapshot-<20-digit covered sequence>.snap`.
     public var snapshotDirectory: String { root + "/snapshots" }
+    /// The watermark: how far the log reached at the writer's last clean close or snapshot (`WALWatermark`).
+    public var watermarkFile: String { walDirectory + "/acknowledged" }
     /// The bare git repository used for sync (created by the sync layer, not by the store).
     public var repoDirectory: String { root + "/repo" }
     /// Exported, sorted per-scope JSONL: `export/<scope>/issues.jsonl` (written with `AtomicFile`).
@@ -36,6 +40,16 @@ public struct StoreLayout: Sendable, Equatable {
     /// The path of the snapshot covering records up to `sequence`.
     public func snapshotPath(coveredSequence: UInt64) -> String {
         snapshotDirectory + "/snapshot-" + Self.padded(coveredSequence) + ".snap"
+    }
+
+    /// Where the bytes cut from the end of segment `segment` (a file name) are kept: `wal/<segment>.cut-<UTC time>`.
+    /// Never a segment name, so compaction and recovery leave it alone.
+    public func cutPath(segment: String, time: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss.SSS'Z'"
+        return walDirectory + "/" + segment + ".cut-" + formatter.string(from: time)
     }
 
     static func padded(_ value: UInt64) -> String {

@@ -9,6 +9,10 @@ public enum LedgerDatabaseError: Error, Sendable, Equatable, CustomStringConvert
     case notInitialized(path: String)
     /// `init` on a store that already has its scopes.
     case alreadyInitialized(path: String, prefix: String)
+    /// The store has its `config.json` but its write-ahead log is gone (no segment in `wal/`) or holds none of the
+    /// records `bd init` wrote: it can be neither opened nor initialized again. `detail` says which; `remote` is the
+    /// URL of its configured ledger remote, if any, to re-clone from.
+    case logMissing(path: String, detail: String, remote: String?)
     /// A scope name that is not a valid ID prefix.
     case invalidPrefix(String)
     /// No scope of that name in the store.
@@ -32,6 +36,12 @@ public enum LedgerDatabaseError: Error, Sendable, Equatable, CustomStringConvert
             return "no beads store found at \(path): run 'bd init' to create one (or pass -C DIR / set BEADS_DIR)"
         case .alreadyInitialized(let path, let prefix):
             return "a beads store already exists at \(path) (prefix \(prefix)); use it, or remove it first"
+        case .logMissing(let path, let detail, let remote):
+            let url = remote.map { "'\($0)'" } ?? "URL"
+            return "the beads store at \(path) has config.json but \(detail), so its beads cannot be read and it "
+                + "cannot be initialized again; nothing was changed. Restore \(path) from a backup; or re-clone the "
+                + "ledger from its remote (move \(path) aside, then 'bd init --remote \(url)'); or, to start over "
+                + "empty, move \(path) aside and run 'bd init'"
         case .invalidPrefix(let p):
             return "invalid prefix \"\(p)\": use letters, digits and dashes, starting with a letter (e.g. bd, hq)"
         case .unknownScope(let s): return "no scope \"\(s)\" in this store: create it with 'bd init --prefix \(s)'"

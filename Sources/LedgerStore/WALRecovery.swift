@@ -4,59 +4,56 @@ import Foundation
     import Glibc
 #endif
 
-/// What opening a store found and did, for logs and `bd doctor`-style output.
-///
-/// `Sendable`: value types only.
-public struct RecoveryReport: Sendable, Equatable {
-    /// The snapshot loaded (its covered sequence), if any.
-    public var snapshotSequence: UInt64?
-    /// Snapshots skipped because they were damaged, with the reason.
-    public var skippedSnapshots: [String] = []
-    /// Log records applied on top of the snapshot.
-    public var replayedRecords: Int = 0
-    /// Segments read.
-    public var segmentsScanned: Int = 0
-    /// Bytes cut from the end of the last segment (a torn write that was never acknowledged).
-    public var truncatedTailBytes: Int = 0
-    /// Why the tail was cut, if it was.
-    public var tornTailReason: String?
-    /// The sequence number the next record will get.
-    public var nextSequence: UInt64 = 1
-}
-
-/// The log as recovered at open: the active segment ready for appends.
+/// The log as recovered at open.
 struct RecoveredLog {
+    /// First sequences of the segments present, oldest first.
     var segments: [UInt64]
-    var activeDescriptor: Int32
-    var activeLength: Int
+    /// The sequence number the next record gets.
     var nextSequence: UInt64
+    /// Whether the last segment's records end right before `nextSequence`, so appends continue in it (otherwise a
+    /// writer starts a fresh segment at `nextSequence`).
+    var continuesLast: Bool
 }
 
-/// Loading a store: newest usable snapshot, then every later WAL record, cutting a torn tail. Blocking I/O.
+/// The active segment opened for appends.
+struct AppendTarget {
+    var segments: [UInt64]
+    var descriptor: Int32
+    var length: Int
+}
+
+/// Loading a store: newest usable snapshot, then every later WAL record; then what to do about damage at the end of
+/// the log, by open mode (docs/ledger-store.md, "Recovery at open"). Blocking I/O.
 enum WALRecovery {
     /// Reads `layout` and calls `restore` with the chosen snapshot (nil: start empty), then `replay` for every record
-    /// after it, in order. Returns the log opened for appending.
+    /// after it, in order. A reader (`mode == .read`) changes no file; a writer cuts a torn tail (keeping its
+    /// bytes), refuses a suspicious one (`.damagedTail`) unless `mode == .repair`, and sets damaged snapshots aside.
     static func recover(
-        layout: StoreLayout, settings: StoreSettings, report: inout RecoveryReport,
+        layout: StoreLayout, settings: StoreSettings, mode: StoreOpenMode, report: inout RecoveryReport,
         restore: (StoreSnapshot?) throws(StoreError) -> Void,
         replay: (WALRecord) throws(StoreError) -> Void
     ) throws(StoreError) -> RecoveredLog {
-        // Temporary files of snapshot writes cut short by a crash.
-        for name in try FileIO.listDirectory(layout.snapshotDirectory)
-        where name.hasPrefix(".") && name.contains(".tmp-") {
-            try FileIO.remove(layout.snapshotDirectory + "/" + name)
+        report.mode = mode
+        if mode.writes {
+            // Temporary files of snapshot (and watermark, cut) writes cut short by a crash.
+            for directory in [layout.snapshotDirectory, layout.walDirectory] {
+                for name in try FileIO.listDirectory(directory) where name.hasPrefix(".") && name.contains(".tmp-") {
+                    try FileIO.remove(directory + "/" + name)
+                }
+            }
         }
-        let segments = try FileIO.listDirectory(layout.walDirectory)
+        let segments = try FileIO.listDirectoryIfPresent(layout.walDirectory)
             .compactMap { StoreLayout.number(in: $0, suffix: ".wal") }
             .sorted()
         let firstAvailable = segments.first
 
         // The newest valid snapshot from which the remaining segments continue.
         var chosen: StoreSnapshot?
+        var damagedSnapshots: [String] = []
         for sequence in try SnapshotFiles.list(layout) {
             let path = layout.snapshotPath(coveredSequence: sequence)
             do {
-                let snapshot = try StoreSnapshot.decode(try readSnapshot(path))
+                let snapshot = try StoreSnapshot.decode(try FileIO.readFile(path))
                 if let firstAvailable, firstAvailable > snapshot.coveredSequence + 1 {
                     report.skippedSnapshots.append("\(path): older than the oldest WAL segment")
                     continue
@@ -65,6 +62,7 @@ enum WALRecovery {
                 break
             } catch {
                 report.skippedSnapshots.append("\(path): \(error)")
+                damagedSnapshots.append(path)
             }
         }
         let covered = chosen?.coveredSequence ?? 0
@@ -78,8 +76,9 @@ enum WALRecovery {
 
         var expected = covered + 1
         var replayNext = covered + 1
-        var lastFirst: UInt64 = expected
         var lastEnd: UInt64 = expected
+        var lastLength = 0
+        var torn: (reason: String, validLength: Int, bytes: ArraySlice<UInt8>, first: UInt64)?
         for (index, first) in segments.enumerated() {
             let isLast = index == segments.count - 1
             if !isLast && segments[index + 1] <= covered + 1 { continue }
@@ -118,22 +117,77 @@ enum WALRecovery {
                 }
             }
             expected = max(expected, next)
-            lastFirst = first
             lastEnd = next
+            lastLength = bytes.count
             if isLast, let reason = scan.tornTail {
-                report.tornTailReason = reason
-                report.truncatedTailBytes = bytes.count - scan.validLength
-                try repairTail(path: path, validLength: scan.validLength, firstSequence: first)
+                torn = (reason, scan.validLength, bytes[scan.validLength...], first)
+                lastLength = scan.validLength
             }
         }
-
         report.nextSequence = expected
-        // Append to the last segment only if its records end right before `expected` (they do unless segments
-        // were removed by hand behind a snapshot); otherwise start a fresh segment at `expected`.
-        if segments.isEmpty || lastEnd != expected {
-            return try freshSegment(layout, firstSequence: expected, previous: segments)
+        let watermark = WALWatermark.read(layout)
+        report.watermark = watermark
+        let acknowledgedLost = watermark.map { $0.nextSequence > expected ? Int($0.nextSequence - expected) : 0 } ?? 0
+
+        if torn != nil || acknowledgedLost > 0 {
+            let segmentName =
+                (layout.segmentPath(firstSequence: segments.last ?? watermark?.segment ?? expected) as NSString)
+                .lastPathComponent
+            var note: String?
+            if let watermark, acknowledgedLost > 0 {
+                let name = (layout.segmentPath(firstSequence: watermark.segment) as NSString).lastPathComponent
+                let held =
+                    segments.contains(watermark.segment)
+                    ? "wal/\(name) was \(watermark.length) bytes" : "wal/\(name), now missing, held the last of them"
+                note = "at its last clean close the log held records up to #\(watermark.nextSequence - 1) and \(held)"
+            }
+            let startedRecord = torn.map { $0.validLength >= WALFormat.headerSize && $0.bytes.contains { $0 != 0 } }
+            var damage = WALTailDamage(
+                segment: segmentName, validBytes: torn?.validLength ?? lastLength, damagedBytes: torn?.bytes.count ?? 0,
+                reason: torn?.reason ?? "", watermarkNote: note, firstMissing: expected,
+                records: max(acknowledgedLost, startedRecord == true ? 1 : 0), acknowledgedRecords: acknowledgedLost,
+                tornWriteLimit: max(settings.maxBatchBytes, settings.maxRecordBytes + WALFormat.frameSize),
+                keptAt: nil, isCut: false)
+            if mode == .write && damage.isSuspicious { throw .damagedTail(damage) }
+            if mode.writes {
+                if let torn {
+                    let path = layout.segmentPath(firstSequence: torn.first)
+                    if !torn.bytes.isEmpty {
+                        damage.keptAt = try keepAside(Array(torn.bytes), layout: layout, segment: segmentName)
+                    }
+                    try repairTail(path: path, validLength: torn.validLength, firstSequence: torn.first)
+                    damage.isCut = true
+                    lastLength = max(torn.validLength, WALFormat.headerSize)
+                }
+                damage.isAccepted = mode == .repair
+                if acknowledgedLost > 0 {
+                    // Accepted loss: later opens compare against what is left, not against records that are gone.
+                    try WALWatermark(
+                        nextSequence: expected, segment: segments.last ?? expected, length: lastLength
+                    ).write(layout, durable: true)
+                }
+            }
+            report.tail = damage
         }
-        let path = layout.segmentPath(firstSequence: lastFirst)
+        if mode.writes {
+            // A damaged snapshot must not count as one of the kept ones (compaction drops segments only behind the
+            // older of two), so it is moved aside, never deleted: `snapshot-<seq>.snap.damaged`.
+            for path in damagedSnapshots {
+                try FileIO.rename(path, path + ".damaged")
+                report.setAsideSnapshots.append(path + ".damaged")
+            }
+            if !damagedSnapshots.isEmpty { try FileIO.fsyncDirectory(layout.snapshotDirectory) }
+        }
+        return RecoveredLog(
+            segments: segments, nextSequence: expected, continuesLast: !segments.isEmpty && lastEnd == expected)
+    }
+
+    /// Opens the log for appending: the last segment when the records continue in it, else a fresh one.
+    static func openForAppend(_ log: RecoveredLog, layout: StoreLayout) throws(StoreError) -> AppendTarget {
+        guard log.continuesLast, let last = log.segments.last else {
+            return try freshSegment(layout, firstSequence: log.nextSequence, previous: log.segments)
+        }
+        let path = layout.segmentPath(firstSequence: last)
         let fd = try FileIO.open(path, flags: O_WRONLY)
         let length = lseek(fd, 0, SEEK_END)
         guard length >= 0 else {
@@ -141,12 +195,22 @@ enum WALRecovery {
             Glibc.close(fd)
             throw error
         }
-        return RecoveredLog(
-            segments: segments.filter { $0 <= lastFirst }, activeDescriptor: fd, activeLength: Int(length),
-            nextSequence: expected)
+        return AppendTarget(segments: log.segments, descriptor: fd, length: Int(length))
     }
 
-    private static func readSnapshot(_ path: String) throws -> [UInt8] { try FileIO.readFile(path) }
+    /// Writes the bytes about to be cut to `wal/<segment>.cut-<time>` (durably, before the cut), never over an
+    /// earlier one; returns the path.
+    private static func keepAside(_ bytes: [UInt8], layout: StoreLayout, segment: String) throws(StoreError) -> String {
+        let base = layout.cutPath(segment: segment, time: Date())
+        var path = base
+        var attempt = 1
+        while FileManager.default.fileExists(atPath: path) {
+            path = base + "-\(attempt)"
+            attempt += 1
+        }
+        try AtomicFile.write(bytes, to: path)
+        return path
+    }
 
     /// Cuts a torn tail (or rewrites a torn header) and makes the repair durable.
     private static func repairTail(path: String, validLength: Int, firstSequence: UInt64) throws(StoreError) {
@@ -163,7 +227,7 @@ enum WALRecovery {
 
     private static func freshSegment(
         _ layout: StoreLayout, firstSequence: UInt64, previous: [UInt64]
-    ) throws(StoreError) -> RecoveredLog {
+    ) throws(StoreError) -> AppendTarget {
         let path = layout.segmentPath(firstSequence: firstSequence)
         let fd = try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_EXCL)
         do {
@@ -174,8 +238,8 @@ enum WALRecovery {
             Glibc.close(fd)
             throw error
         }
-        return RecoveredLog(
-            segments: previous.filter { $0 < firstSequence } + [firstSequence], activeDescriptor: fd,
-            activeLength: WALFormat.headerSize, nextSequence: firstSequence)
+        return AppendTarget(
+            segments: previous.filter { $0 < firstSequence } + [firstSequence], descriptor: fd,
+            length: WALFormat.headerSize)
     }
 }

@@ -21,7 +21,8 @@ public struct WALStatistics: Sendable, Equatable {
 }
 
 /// The append side of the WAL: a dedicated thread that batches queued records into group commits (one write, one
-/// `fdatasync`, then every caller in the batch is acknowledged), writes snapshots and compacts segments.
+/// `fdatasync`, then every caller in the batch is acknowledged), writes snapshots and compacts segments, and keeps
+/// the watermark (`WALWatermark`) up to date after each snapshot and at a clean close.
 ///
 /// `@unchecked Sendable`: `pending`, `nextSequence`, `failure`, `closing` and `stats` are guarded by `condition`;
 /// the descriptor, segment list and active length belong to the writer thread alone after `start()`.
@@ -48,14 +49,23 @@ final class WALWriter: @unchecked Sendable {
     private var fd: Int32
     private var segments: [UInt64]
     private var activeLength: Int
+    /// Every record before this one is durable (writer thread only).
+    private var durableNext: UInt64
+    /// The watermark last written (or found at open): not rewritten when nothing changed (writer thread only).
+    private var watermark: WALWatermark?
 
-    init(layout: StoreLayout, settings: StoreSettings, recovered: RecoveredLog) {
+    init(
+        layout: StoreLayout, settings: StoreSettings, target: AppendTarget, nextSequence: UInt64,
+        watermark: WALWatermark?
+    ) {
         self.layout = layout
         self.settings = settings
-        nextSequence = recovered.nextSequence
-        fd = recovered.activeDescriptor
-        segments = recovered.segments
-        activeLength = recovered.activeLength
+        self.nextSequence = nextSequence
+        durableNext = nextSequence
+        fd = target.descriptor
+        segments = target.segments
+        activeLength = target.length
+        self.watermark = watermark
     }
 
     func start() {
@@ -121,6 +131,11 @@ final class WALWriter: @unchecked Sendable {
             while pending.isEmpty && !closing { condition.wait() }
             waitForCompanions()
             if pending.isEmpty {
+                let clean = failure == nil
+                condition.unlock()
+                // A clean close: nothing is being written, so every record before `durableNext` is on disk.
+                if clean { updateWatermark() }
+                condition.lock()
                 Glibc.close(fd)
                 finished = true
                 condition.broadcast()
@@ -177,6 +192,7 @@ final class WALWriter: @unchecked Sendable {
                 fail(jobs[index...], with: .poisoned(reason: error.description))
                 return false
             }
+            durableNext = acknowledgements[acknowledgements.count - 1].0 + 1
             condition.lock()
             previousBatchRecords = acknowledgements.count
             stats.records += acknowledgements.count
@@ -243,7 +259,9 @@ final class WALWriter: @unchecked Sendable {
         activeLength = WALFormat.headerSize
     }
 
-    /// Writes the snapshot, prunes old snapshots, and drops every closed segment the oldest kept snapshot covers.
+    /// Writes and confirms the snapshot, prunes old snapshots, and drops every closed segment the oldest kept
+    /// snapshot covers, once at least two are kept (`SnapshotFiles.prune`): one damaged snapshot always has an older
+    /// one to fall back to, with the segments to replay after it. Cut files (`wal/*.cut-*`) are never touched.
     private func writeSnapshot(_ snapshot: StoreSnapshot) -> Result<Void, StoreError> {
         do {
             try SnapshotFiles.write(snapshot, layout)
@@ -254,14 +272,16 @@ final class WALWriter: @unchecked Sendable {
             if settings.snapshotEveryBytes > 0, activeLength - WALFormat.headerSize >= settings.snapshotEveryBytes {
                 try startSegment(firstSequence: snapshot.coveredSequence + 1)
             }
-            let oldestKept = try SnapshotFiles.prune(layout, keep: settings.snapshotsKept) ?? 0
             var removed = 0
-            while segments.count > 1 && segments[1] <= oldestKept + 1 {
-                try FileIO.remove(layout.segmentPath(firstSequence: segments[0]))
-                segments.removeFirst()
-                removed += 1
+            if let oldestKept = try SnapshotFiles.prune(layout, keep: settings.snapshotsKept) {
+                while segments.count > 1 && segments[1] <= oldestKept + 1 {
+                    try FileIO.remove(layout.segmentPath(firstSequence: segments[0]))
+                    segments.removeFirst()
+                    removed += 1
+                }
             }
             if removed > 0 { try FileIO.fsyncDirectory(layout.walDirectory) }
+            updateWatermark()
             condition.lock()
             stats.snapshots += 1
             stats.segmentsCompacted += removed
@@ -274,5 +294,14 @@ final class WALWriter: @unchecked Sendable {
             condition.unlock()
             return .failure(error)
         }
+    }
+
+    /// Records how far the log is durable (`WALWatermark`), unless that is what the file already says. A failure
+    /// only weakens the detection of a truncated log later, so it is ignored. Writer thread only.
+    private func updateWatermark() {
+        let current = WALWatermark(
+            nextSequence: durableNext, segment: segments.last ?? durableNext, length: activeLength)
+        guard current != watermark else { return }
+        if (try? current.write(layout, durable: false)) != nil { watermark = current }
     }
 }

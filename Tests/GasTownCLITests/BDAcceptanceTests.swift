@@ -74,8 +74,8 @@ import Testing
                 ids.append(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
             }
             let wal = temp.join(".beads/wal")
-            let segment =
-                wal + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: wal).sorted().last))
+            let segments = try FileManager.default.contentsOfDirectory(atPath: wal).filter { $0.hasSuffix(".wal") }
+            let segment = wal + "/" + (try #require(segments.sorted().last))
             let full = try #require(FileManager.default.contents(atPath: segment))
             // The record a sixth write appends, made in a copy of the store; half of it is written to the real
             // store: a write cut off by power loss, never acknowledged.
@@ -96,10 +96,18 @@ import Testing
                 let listed = try await BuiltBinaries.run(.bd, ["-C", temp.path, "list", "--json", "-n", "0"])
                 #expect(listed.status == 0, "cut at \(cut): \(listed)")
                 #expect(Set(try Self.ids(inJSONArray: listed.stdout)) == Set(ids), "cut at \(cut)")
+                // A reader says so and leaves the torn bytes for the next writer.
+                #expect(listed.stderr.contains("warning: the write-ahead log ended in a torn write"), "\(listed)")
+                #expect(FileManager.default.contents(atPath: segment)?.count == full.count + cut, "cut at \(cut)")
             }
-            // And the store takes writes again after the repair.
+            // And the store takes writes again after the writer's repair, which says what it cut and keeps it.
             let more = try await BuiltBinaries.run(.bd, ["-C", temp.path, "q", "after"])
             #expect(more.status == 0, "\(more)")
+            #expect(more.stderr.contains("torn write") && more.stderr.contains(".cut-"), "\(more)")
+            let cuts = try FileManager.default.contentsOfDirectory(atPath: wal).filter { $0.contains(".cut-") }
+            #expect(cuts.count == 1)
+            #expect(
+                FileManager.default.contents(atPath: wal + "/" + (cuts.first ?? "")) == record.prefix(record.count - 1))
             #expect(try await BuiltBinaries.run(.bd, ["-C", temp.path, "count"]).stdout == "6\n")
         }
     }

@@ -124,28 +124,44 @@ import Testing
         }
     }
 
-    /// Truncate the WAL at every byte offset of the last record: every earlier record is kept, the store opens,
-    /// and it accepts new records after the repair.
+    /// Truncate the WAL at every byte offset of the last record, as a crash during its write leaves it (the
+    /// watermark still the one of the clean close before that write): every earlier record is kept, a writer cuts
+    /// the rest, reports it and keeps the cut bytes aside, and the store accepts new records after the repair.
     @Test func tornTailAtEveryOffsetKeepsEarlierRecords() async throws {
         try await withTemporaryDirectory { dir in
             let layout = StoreLayout(directory: dir)
             let store = try await DurableStore<OpaqueRecordLog>.open(layout, settings: settings())
             for name in ["first", "second", "third"] { _ = try await store.append(Data(name.utf8)) }
-            let beforeLast = try Data(contentsOf: URL(fileURLWithPath: try segmentFiles(layout)[0])).count
-            _ = try await store.append(Data("the last record".utf8))
             await store.closeAsync()
+            let watermark = try Data(contentsOf: URL(fileURLWithPath: layout.watermarkFile))
+            let beforeLast = try Data(contentsOf: URL(fileURLWithPath: try segmentFiles(layout)[0])).count
+            let writer = try await DurableStore<OpaqueRecordLog>.open(layout, settings: settings())
+            _ = try await writer.append(Data("the last record".utf8))
+            await writer.closeAsync()
             let segment = try segmentFiles(layout)[0]
             let full = try Data(contentsOf: URL(fileURLWithPath: segment))
             for cut in beforeLast..<full.count {
                 try full.prefix(cut).write(to: URL(fileURLWithPath: segment))
+                try watermark.write(to: URL(fileURLWithPath: layout.watermarkFile))
                 let reopened = try await DurableStore<OpaqueRecordLog>.open(layout, settings: settings())
                 #expect(reopened.read(texts) == ["first", "second", "third"], "cut at \(cut)")
                 #expect(reopened.recovery.truncatedTailBytes == cut - beforeLast)
                 #expect((reopened.recovery.tornTailReason != nil) == (cut > beforeLast))
+                if cut > beforeLast {
+                    let tail = try #require(reopened.recovery.tail)
+                    #expect(tail.isCut && !tail.isSuspicious && tail.acknowledgedRecords == 0)
+                    #expect(tail.validBytes == beforeLast && tail.firstMissing == 4)
+                    let kept = try #require(tail.keptAt)
+                    #expect(try Data(contentsOf: URL(fileURLWithPath: kept)) == full[beforeLast..<cut])
+                    #expect(reopened.recovery.warnings.count == 1)
+                } else {
+                    #expect(reopened.recovery.tail == nil && reopened.recovery.warnings.isEmpty)
+                }
                 _ = try await reopened.append(Data("after".utf8))
                 await reopened.closeAsync()
                 let again = try await DurableStore<OpaqueRecordLog>.open(layout, settings: settings())
                 #expect(again.read(texts) == ["first", "second", "third", "after"])
+                #expect(again.recovery.tail == nil)
                 await again.closeAsync()
             }
         }

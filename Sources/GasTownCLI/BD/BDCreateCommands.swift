@@ -170,7 +170,7 @@ public struct BDCreateCommand: CLICommand {
         -> Bead
     {
         let actor = context.actor
-        return try await BDSupport.withLedger(context) { db in
+        return try await BDSupport.withLedger(context, mode: .write) { db in
             let routing = spec.parent ?? spec.explicitID
             let (_, bead) = try db.write(scope: scope, routing: scope == nil ? routing : nil) {
                 (ledger, clock) throws(LedgerError) -> LedgerOp in

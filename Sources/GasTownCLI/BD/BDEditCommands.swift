@@ -10,7 +10,7 @@ extension BDSupport {
         _ changes: @escaping @Sendable (Bead, String) throws(LedgerError) -> [LedgerChange]
     ) async throws -> [Bead] {
         let actor = context.actor
-        return try await withLedger(context) { db in
+        return try await withLedger(context, mode: .write) { db in
             var out: [Bead] = []
             for id in ids {
                 // One all-or-nothing write per issue: every change of this command, or none.
@@ -215,7 +215,7 @@ public struct BDDeleteCommand: CLICommand {
     public func run(_ context: CommandContext) async throws {
         let ids = self.ids
         guard force else {
-            let found: [(String, String, Int)] = try await BDSupport.withLedger(context) { db in
+            let found: [(String, String, Int)] = try await BDSupport.withLedger(context, mode: .read) { db in
                 try db.read { state in
                     try ids.map { id in
                         let (b, ledger) = try BDSupport.bead(id, in: state)

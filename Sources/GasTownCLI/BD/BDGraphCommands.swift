@@ -47,7 +47,7 @@ public struct BDDepAddCommand: CLICommand {
         let (issue, target, type, allowCycles, actor) = (
             self.issue, self.target, self.type, self.allowCycles, context.actor
         )
-        try await BDSupport.withLedger(context) { db in
+        try await BDSupport.withLedger(context, mode: .write) { db in
             _ = try db.write(scope: nil, routing: issue) { (ledger, clock) throws(LedgerError) -> LedgerOp in
                 guard ledger.bead(issue) != nil else { throw LedgerError.beadNotFound(issue) }
                 return ledger.prepareDependency(
@@ -92,7 +92,7 @@ public struct BDDepRemoveCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let (issue, target, type, actor) = (self.issue, self.target, self.type, context.actor)
-        try await BDSupport.withLedger(context) { db in
+        try await BDSupport.withLedger(context, mode: .write) { db in
             _ = try db.write(scope: nil, routing: issue) { (ledger, clock) throws(LedgerError) -> LedgerOp in
                 guard let bead = ledger.bead(issue) else { throw LedgerError.beadNotFound(issue) }
                 let key =
@@ -144,7 +144,7 @@ public struct BDDepListCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let (id, up, type) = (self.id, self.up, self.type)
-        let rows: [(Bead, DependencyType)] = try await BDSupport.withLedger(context) { db in
+        let rows: [(Bead, DependencyType)] = try await BDSupport.withLedger(context, mode: .read) { db in
             try db.read { state in
                 let (bead, ledger) = try BDSupport.bead(id, in: state)
                 if up {
@@ -203,7 +203,7 @@ public struct BDDepTreeCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let (id, depth, up) = (self.id, self.depth, self.up)
-        let rows: [(TreeNode, Bead)] = try await BDSupport.withLedger(context) { db in
+        let rows: [(TreeNode, Bead)] = try await BDSupport.withLedger(context, mode: .read) { db in
             try db.read { state in
                 let (bead, ledger) = try BDSupport.bead(id, in: state)
                 return ledger.dependencyTree(of: bead.id, maxDepth: depth, reverse: up).compactMap { node in
@@ -248,7 +248,7 @@ public struct BDDepCyclesCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) {}
 
     public func run(_ context: CommandContext) async throws {
-        let cycles: [[String]] = try await BDSupport.withLedger(context) { db in
+        let cycles: [[String]] = try await BDSupport.withLedger(context, mode: .read) { db in
             db.read { state in state.scopeNames.flatMap { state.scopes[$0]!.cycles() } }
         }
         if context.jsonMode {

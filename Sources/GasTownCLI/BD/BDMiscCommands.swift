@@ -73,7 +73,7 @@ public struct BDLabelListCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let id = self.id
-        let result: [(String, Int)] = try await BDSupport.withLedger(context) { db in
+        let result: [(String, Int)] = try await BDSupport.withLedger(context, mode: .read) { db in
             try db.read { state in
                 if let id { return try BDSupport.bead(id, in: state).bead.labels.map { ($0, 1) } }
                 var counts: [String: Int] = [:]
@@ -132,7 +132,7 @@ public struct BDCommentAddCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let (id, text, author) = (self.id, self.text, self.author ?? context.actor)
-        let comment: Comment = try await BDSupport.withLedger(context) { db in
+        let comment: Comment = try await BDSupport.withLedger(context, mode: .write) { db in
             let (_, bead) = try db.write(scope: nil, routing: id) { (ledger, clock) throws(LedgerError) -> LedgerOp in
                 guard let b = ledger.bead(id) else { throw LedgerError.beadNotFound(id) }
                 return ledger.prepareComment(id: b.id, text: text, actor: author, stamp: clock.stamp, time: clock.time)
@@ -172,7 +172,7 @@ public struct BDCommentListCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let id = self.id
-        let comments: [Comment] = try await BDSupport.withLedger(context) { db in
+        let comments: [Comment] = try await BDSupport.withLedger(context, mode: .read) { db in
             try db.read { state in try BDSupport.bead(id, in: state).bead.comments }
         }
         if context.jsonMode {
@@ -205,7 +205,9 @@ public struct BDCountCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let (filter, group) = (self.filter, self.group)
-        let beads: [Bead] = try await BDSupport.withLedger(context) { db in db.read { BDSupport.list($0, filter) } }
+        let beads: [Bead] = try await BDSupport.withLedger(context, mode: .read) { db in
+            db.read { BDSupport.list($0, filter) }
+        }
         guard let group else {
             if context.jsonMode {
                 BDSupport.printJSON(.object([JSONMember("count", .int(beads.count))]), context.console)
@@ -261,7 +263,7 @@ public struct BDStatsCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let now = BDSupport.now()
-        let s: StatsTotals = try await BDSupport.withLedger(context) { db in
+        let s: StatsTotals = try await BDSupport.withLedger(context, mode: .read) { db in
             db.read { state in
                 var total = StatsTotals()
                 var weighted = 0.0

@@ -38,7 +38,7 @@ public struct BDShowCommand: CLICommand {
     public func run(_ context: CommandContext) async throws {
         let ids = self.ids
         let json = context.jsonMode
-        let output: (LedgerJSON, String) = try await BDSupport.withLedger(context) { db in
+        let output: (LedgerJSON, String) = try await BDSupport.withLedger(context, mode: .read) { db in
             try db.read { state in
                 var items: [LedgerJSON] = []
                 var text: [String] = []
@@ -160,7 +160,7 @@ public struct BDListCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let (filter, all, sort, reverse) = (self.filter, self.all, self.sort, self.reverse)
-        let rows: [(Bead, Int, Int)] = try await BDSupport.withLedger(context) { db in
+        let rows: [(Bead, Int, Int)] = try await BDSupport.withLedger(context, mode: .read) { db in
             db.read { state in
                 var beads = BDSupport.list(state, filter)
                 if !all && filter.statuses.isEmpty { beads.removeAll { $0.status == .closed } }
@@ -228,7 +228,7 @@ public struct BDSearchCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let (query, filter) = (self.query, self.filter)
-        let found: [Bead] = try await BDSupport.withLedger(context) { db in
+        let found: [Bead] = try await BDSupport.withLedger(context, mode: .read) { db in
             db.read { state in
                 let all = state.scopeNames.flatMap { state.scopes[$0]!.search(query, filter: filter) }
                 return filter.limit > 0 ? Array(all.prefix(filter.limit)) : all
@@ -275,7 +275,7 @@ public struct BDReadyCommand: CLICommand {
         if claim { return try await BDReadyClaim.run(filter: filter, sort: sort, context) }
         let (filter, sort) = (self.filter, self.sort)
         let now = BDSupport.now()
-        let ready: [Bead] = try await BDSupport.withLedger(context) { db in
+        let ready: [Bead] = try await BDSupport.withLedger(context, mode: .read) { db in
             db.read { state in
                 var unlimited = filter
                 unlimited.limit = 0
@@ -313,7 +313,7 @@ public struct BDBlockedCommand: CLICommand {
         var query = BeadFilter()
         query.parent = parent
         let filter = query
-        let blocked: [BlockedBead] = try await BDSupport.withLedger(context) { db in
+        let blocked: [BlockedBead] = try await BDSupport.withLedger(context, mode: .read) { db in
             db.read { state in state.scopeNames.flatMap { state.scopes[$0]!.blocked(filter: filter) } }
         }
         if context.jsonMode {

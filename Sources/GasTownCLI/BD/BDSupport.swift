@@ -11,24 +11,38 @@ typealias LedgerJSON = Beads.JSONValue
 /// A namespace; `Sendable` trivially.
 enum BDSupport {
     /// Finds the store (-C, BEADS_DIR, nearest `.beads/`), opens it on a dedicated thread, runs `body` there and
-    /// closes the store. Every `bd` verb that touches the ledger goes through here.
+    /// closes the store. Every `bd` verb that touches the ledger goes through here, saying how: `.read` for verbs
+    /// that only read (shared lock, no file of the store changed, a damaged log tail reported but not cut),
+    /// `.write` for the rest. What the open found wrong is printed on stderr (`warning: …`), in `--json` mode too.
     static func withLedger<T: Sendable>(
-        _ context: CommandContext, _ body: @escaping @Sendable (any LedgerAccess) throws -> T
+        _ context: CommandContext, mode: StoreOpenMode, _ body: @escaping @Sendable (any LedgerAccess) throws -> T
     ) async throws -> T {
         let location = try context.beadsStore()
+        let console = context.console
         return try await BlockingWork.run { () throws -> T in
-            let db = try connect(beadsDirectory: location.path)
+            let db = try connect(beadsDirectory: location.path, mode: mode, console: console)
             defer { db.close() }
             do { return try body(db) } catch let error as LedgerDatabaseError { throw cliError(error) }
         }
     }
 
-    /// Embedded mode: takes the store's lock and loads it. (A node-socket client will be tried first once the node
-    /// serves the ledger; DESIGN §3.)
-    static func connect(beadsDirectory: String) throws(CLIError) -> any LedgerAccess {
-        do { return try LedgerDatabase.open(StoreLayout(beadsDirectory: beadsDirectory)) } catch {
+    /// Embedded mode: takes the store's lock and loads it, then prints what recovery found on `console`'s stderr.
+    /// (A node-socket client will be tried first once the node serves the ledger; DESIGN §3.)
+    static func connect(
+        beadsDirectory: String, mode: StoreOpenMode, console: Console
+    ) throws(CLIError) -> LedgerDatabase {
+        do {
+            let db = try LedgerDatabase.open(StoreLayout(beadsDirectory: beadsDirectory), mode: mode)
+            warn(db.recovery, console)
+            return db
+        } catch {
             throw cliError(error)
         }
+    }
+
+    /// Prints each of `report.warnings` on stderr as `warning: …` (damaged snapshots, a cut or skipped log tail).
+    static func warn(_ report: RecoveryReport, _ console: Console) {
+        for line in report.warnings { console.err("warning: \(line)") }
     }
 
     /// A ledger or store error as a one-line CLI error with beads-like codes.
@@ -39,6 +53,8 @@ enum BDSupport {
                 "no beads store found at \(path)", hint: "run 'bd init' to create one (or pass -C DIR / set BEADS_DIR)",
                 code: "no_store")
         case .alreadyInitialized: return CLIError(error.description, code: "exists")
+        case .logMissing: return CLIError(error.description, code: "no_log")
+        case .store(.damagedTail): return CLIError(error.description, code: "damaged_log")
         case .ledger(let e):
             switch e {
             case .beadNotFound: return CLIError(e.description, code: "not_found")

@@ -33,7 +33,7 @@ public struct BDImportCommand: CLICommand {
     public func run(_ context: CommandContext) async throws {
         let path = input == "-" ? "/dev/stdin" : context.absolutePath(input)
         let actor = context.actor
-        let outcome: Outcome = try await BDSupport.withLedger(context) { db in
+        let outcome: Outcome = try await BDSupport.withLedger(context, mode: .write) { db in
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw CLIError("cannot read \(path)", hint: "check the path given to -i", code: "not_found")
             }
@@ -118,7 +118,7 @@ public struct BDExportCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let statuses = self.statuses
-        let text: String = try await BDSupport.withLedger(context) { db in
+        let text: String = try await BDSupport.withLedger(context, mode: .read) { db in
             _ = try db.exportScopes()
             return db.read { state in
                 let all = state.scopeNames.flatMap { state.scopes[$0]!.beads.values }

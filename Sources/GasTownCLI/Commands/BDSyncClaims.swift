@@ -96,7 +96,7 @@ enum BDReadyClaim {
             let engine = LedgerSync(layout: layout)
             _ = try await BDSyncSupport.withDatabase(layout) { db async throws(SyncError) in try await engine.sync(db) }
         }
-        let first: Bead? = try await BDSupport.withLedger(context) { db in
+        let first: Bead? = try await BDSupport.withLedger(context, mode: .read) { db in
             db.read { state in
                 var unlimited = filter
                 unlimited.limit = 0

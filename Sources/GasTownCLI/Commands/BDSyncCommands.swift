@@ -162,12 +162,16 @@ enum BDSyncSupport {
         }
     }
 
-    static func open(_ layout: StoreLayout) async throws(CLIError) -> LedgerDatabase {
+    /// Opens the store as the writer (a sync writes) and prints what recovery found on `console`'s stderr.
+    static func open(_ layout: StoreLayout, console: Console = .standard()) async throws(CLIError) -> LedgerDatabase {
+        let db: LedgerDatabase
         do {
-            return try await DedicatedThread.run { () throws(LedgerDatabaseError) in try LedgerDatabase.open(layout) }
+            db = try await DedicatedThread.run { () throws(LedgerDatabaseError) in try LedgerDatabase.open(layout) }
         } catch {
             throw BDSupport.cliError(error)
         }
+        BDSupport.warn(db.recovery, console)
+        return db
     }
 
     static func cliError(_ error: SyncError) -> CLIError {

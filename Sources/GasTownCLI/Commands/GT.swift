@@ -75,6 +75,7 @@ public enum BD {
                     BDDepCommand.self, BDLabelCommand.self, BDCommentsCommand.self, BDCommentCommand.self,
                     BDCountCommand.self, BDStatsCommand.self, BDImportCommand.self, BDExportCommand.self,
                     StoreWhereCommand.self, VersionCommand.self, BDSyncCommand.self, BDRemoteCommand.self,
+                    BDDoctorCommand.self,
                 ])
         }
 

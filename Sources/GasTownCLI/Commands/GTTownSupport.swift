@@ -11,6 +11,7 @@ extension CommandContext {
                 layout: TownLayout(root: root), actor: actor, gtExecutable: GTTown.executablePath)
             let console = self.console
             workflow.notice = { console.progress($0) }
+            workflow.warning = { console.err("warning: \($0)") }
             return workflow
         } catch {
             throw GTTown.cliError(error)

@@ -20,11 +20,13 @@ public final class TownLedger: Sendable {
 
     /// Opens the ledger of `layout`, waiting up to `wait` for another writer's lock. When the lock is held, `notice`
     /// is told so (with the holder) once before the wait, so a person or agent sees why the command pauses.
+    /// `mode` `.read` for operations that only read (shared lock, no file of the store changed).
     public static func open(
-        _ layout: TownLayout, actor: String, wait: Duration, notice: @escaping @Sendable (String) -> Void = { _ in }
+        _ layout: TownLayout, actor: String, wait: Duration, mode: StoreOpenMode = .write,
+        notice: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws(TownError) -> TownLedger {
         let storeLayout = StoreLayout(beadsDirectory: layout.beadsDirectory)
-        switch await attempt(storeLayout, wait: .zero) {
+        switch await attempt(storeLayout, wait: .zero, mode: mode) {
         case .success(let database):
             return TownLedger(database: database, actor: actor)
         case .failure(.store(.locked(_, let holder, _))):
@@ -32,19 +34,21 @@ public final class TownLedger: Sendable {
         case .failure(let error):
             throw .ledger(error.description)
         }
-        switch await attempt(storeLayout, wait: wait) {
+        switch await attempt(storeLayout, wait: wait, mode: mode) {
         case .success(let database): return TownLedger(database: database, actor: actor)
         case .failure(let error): throw .ledger(error.description)
         }
     }
 
-    static func attempt(_ layout: StoreLayout, wait: Duration) async -> Result<LedgerDatabase, LedgerDatabaseError> {
+    static func attempt(
+        _ layout: StoreLayout, wait: Duration, mode: StoreOpenMode
+    ) async -> Result<LedgerDatabase, LedgerDatabaseError> {
         var configured = LedgerDatabaseSettings()
         configured.store.lockWaitTimeout = wait
         let settings = configured
         return await DedicatedThread.run {
             do throws(LedgerDatabaseError) {
-                return .success(try LedgerDatabase.open(layout, settings: settings))
+                return .success(try LedgerDatabase.open(layout, settings: settings, mode: mode))
             } catch {
                 return .failure(error)
             }

@@ -25,7 +25,7 @@ extension TownWorkflow {
     public func hooks(from directory: String) async throws(TownError) -> [HookView] {
         let inside = TownLayout.enclosingWorktree(of: directory).flatMap { try? Hook.read(worktree: $0) }
         let rigs = try rigConfigs()
-        return try await withLedger { ledger throws(TownError) in
+        return try await withLedger(mode: .read) { ledger throws(TownError) in
             var views: [HookView] = []
             for rig in rigs.values.sorted(by: { $0.name < $1.name }) {
                 for polecat in polecats(rig: rig, in: ledger) where !polecat.isIdle {
@@ -53,7 +53,7 @@ extension TownWorkflow {
         guard let hook = try Hook.read(worktree: worktree) else {
             return "You are a polecat in \(worktree). Your hook is empty: your work is done (gt done has run).\n"
         }
-        return try await withLedger { ledger throws(TownError) in
+        return try await withLedger(mode: .read) { ledger throws(TownError) in
             let bead = ledger.bead(hook.bead)
             let unread = unreadMail(for: hook.agent, ledger: ledger).count
             var text = """

@@ -73,7 +73,7 @@ extension TownWorkflow {
     /// `gt mail inbox`: messages addressed to `address`, newest first (`all`: read ones too).
     public func inbox(for address: String, all: Bool) async throws(TownError) -> [MailView] {
         let recipient = AgentAddress.canonical(address)
-        return try await withLedger { ledger throws(TownError) in
+        return try await withLedger(mode: .read) { ledger throws(TownError) in
             ledger.beads(scope: "hq") { $0.issueType == .message && $0.assignee == recipient && $0.status != .closed }
                 .map(MailView.init).filter { all || !$0.read }
         }

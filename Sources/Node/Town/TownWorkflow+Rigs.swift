@@ -142,7 +142,9 @@ extension TownWorkflow {
         } else {
             configs = try rigConfigs().values.sorted { $0.name < $1.name }
         }
-        return try await withLedger { ledger throws(TownError) in configs.flatMap { polecats(rig: $0, in: ledger) } }
+        return try await withLedger(mode: .read) { ledger throws(TownError) in
+            configs.flatMap { polecats(rig: $0, in: ledger) }
+        }
     }
 
     /// `gt polecat remove`: refuses a working polecat unless `force` (which releases its claim); removes its

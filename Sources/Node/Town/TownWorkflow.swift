@@ -26,6 +26,9 @@ public struct TownWorkflow: Sendable {
     var crashBeforeRecording: DoneProgress.Step?
     /// Told about waits a person should know of (the ledger held by another writer); the CLI prints it on stderr.
     public var notice: @Sendable (String) -> Void = { _ in }
+    /// Told, one line each, what opening the ledger found wrong (a torn write cut, damaged snapshots skipped): the
+    /// CLI prints it on stderr, the node logs it as a warning. It is also recorded as a `ledger_recovery` event.
+    public var warning: @Sendable (String) -> Void = { _ in }
 
     /// A workflow for the town at `layout`. Throws when it is not a town.
     public init(
@@ -54,9 +57,14 @@ public struct TownWorkflow: Sendable {
         events = TownEvents(layout: layout, node: node)
     }
 
-    /// Runs `body` with the ledger open, closing it afterwards.
-    func withLedger<T>(_ body: (TownLedger) async throws(TownError) -> T) async throws(TownError) -> T {
-        let ledger = try await TownLedger.open(layout, actor: actor, wait: settings.ledgerWait, notice: notice)
+    /// Runs `body` with the ledger open, closing it afterwards: as the writer, or (`mode` `.read`, for operations
+    /// that only read) as a reader that changes no file of the store.
+    func withLedger<T>(
+        mode: StoreOpenMode = .write, _ body: (TownLedger) async throws(TownError) -> T
+    ) async throws(TownError) -> T {
+        let ledger = try await TownLedger.open(
+            layout, actor: actor, wait: settings.ledgerWait, mode: mode, notice: notice)
+        reportRecovery(ledger.database.recovery)
         do {
             let result = try await body(ledger)
             await ledger.close()
@@ -65,6 +73,24 @@ public struct TownWorkflow: Sendable {
             await ledger.close()
             throw error
         }
+    }
+
+    /// Tells `warning` what opening the ledger found wrong, if anything, and the event log when a writer acted on it
+    /// (a reader changes nothing, and the next writer records what it does).
+    func reportRecovery(_ report: LedgerStore.RecoveryReport) {
+        let lines = report.warnings
+        guard !lines.isEmpty else { return }
+        for line in lines { warning(line) }
+        guard report.mode.writes else { return }
+        var fields = ["detail": lines.joined(separator: " | ")]
+        if let tail = report.tail {
+            fields["segment"] = tail.segment
+            fields["cut_bytes"] = "\(tail.damagedBytes)"
+            fields["records"] = "\(tail.records)"
+            fields["acknowledged_records"] = "\(tail.acknowledgedRecords)"
+            fields["kept_at"] = tail.keptAt ?? ""
+        }
+        events.record("ledger_recovery", fields)
     }
 
     /// The registered rigs and their configs, by name.

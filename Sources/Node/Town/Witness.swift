@@ -33,6 +33,8 @@ public actor TownWitness: NodeComponent {
         workflow = try await TownWorkflow(
             layout: TownLayout(root: context.town.root), settings: settings, actor: "witness",
             gtExecutable: executable)
+        let log = context.log
+        workflow?.warning = { log.warning("town ledger recovery", ["detail": $0]) }
         let report = try await pass(full: true)
         context.events.record(
             "restart",
