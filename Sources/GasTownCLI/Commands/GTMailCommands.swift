@@ -6,8 +6,10 @@ public struct GTMailCommand: CommandGroup {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "mail", abstract: "Mail between agents: send, inbox, read, reply",
-            discussion: "Addresses: <rig>/polecats/<name> (or <rig>/<name>), mayor/, overseer. Your identity is "
-                + "--from, else $GT_ROLE, else the polecat of this worktree, else overseer.",
+            discussion: "Addresses: overseer, mayor/, and of a registered rig <rig>/witness, <rig>/refinery, "
+                + "<rig>/polecats/<name> (or <rig>/<name>) of one of its polecats, <rig>/crew/<name> of its crew; mail "
+                + "to anything else is refused. Your identity is --from, else $GT_ROLE (an agent's address, or a bare "
+                + "role completed from $GT_RIG and $GT_POLECAT), else the polecat of this worktree, else overseer.",
             subcommands: [
                 GTMailSendCommand.self, GTMailInboxCommand.self, GTMailReadCommand.self, GTMailReplyCommand.self,
             ])
