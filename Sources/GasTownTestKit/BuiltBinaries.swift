@@ -35,8 +35,11 @@ public enum BuiltBinaries {
     }
 
     /// Environment variables removed from the inherited environment so the host's settings cannot
-    /// leak into a test (discovery and output shape).
-    public static let isolatedVariables = ["GT_TOWN", "BEADS_DIR", "BEADS_ACTOR", "BD_JSON_ENVELOPE"]
+    /// leak into a test (discovery, identity and output shape).
+    public static let isolatedVariables = [
+        "GT_TOWN", "BEADS_DIR", "BEADS_ACTOR", "BD_ACTOR", "BD_JSON_ENVELOPE", "GT_ROLE", "GT_RIG", "GT_POLECAT",
+        "GT_CREW",
+    ]
 
     /// The build directory: `$GT_BIN_DIR` if set, else the directory of the running test executable
     /// (`.build/<triple>/debug` for `swift test`).

@@ -301,6 +301,23 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
         return prefix
     }
 
+    /// The custom issue types of `config.json`'s `"types.custom"` (beads' config key: a comma-separated string or a
+    /// list of strings), in addition to the built-in ones; empty when unset or unreadable.
+    public static func readConfigCustomTypes(_ layout: StoreLayout) -> [String] {
+        guard let data = FileManager.default.contents(atPath: configPath(layout)),
+            let value = try? JSONValue.parse(bytes: [UInt8](data)), let types = value["types.custom"]
+        else { return [] }
+        let names: [String]
+        if let text = types.stringValue {
+            names = text.split(separator: ",").map(String.init)
+        } else if case .array(let items) = types {
+            names = items.compactMap(\.stringValue)
+        } else {
+            names = []
+        }
+        return names.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
     /// A flat object of strings, indented like Gas Town's config files (`{\n  "key": "value"\n}\n`).
     static func indentedObject(_ pairs: [(String, String)]) -> [UInt8] {
         var out = Array("{\n".utf8)

@@ -20,6 +20,17 @@ public struct AgentContext: Sendable, Equatable {
     /// The agent's role. Default `polecat`.
     public var role: String = "polecat"
 
+    /// The agent's address, what `GT_ROLE` and `BD_ACTOR` carry (Gas Town's compound form): `<rig>/polecats/<name>`
+    /// for a polecat, `<rig>/<role>` for a rig's witness or refinery, `<rig>/crew/<name>` for crew, else the role.
+    public var address: String {
+        switch role {
+        case "polecat": "\(rig)/polecats/\(polecat)"
+        case "crew": "\(rig)/crew/\(polecat)"
+        case "witness", "refinery": "\(rig)/\(role)"
+        default: role
+        }
+    }
+
     /// A context; `beadsDir` defaults to `<town>/.beads`.
     public init(
         townRoot: String, rig: String, polecat: String, bead: String? = nil, beadTitle: String? = nil,
@@ -38,14 +49,15 @@ public struct AgentContext: Sendable, Equatable {
     /// The `gt` binary's path.
     public var gtBinary: String { gtBinDirectory + "/gt" }
 
-    /// The session environment: `GT_TOWN`, `GT_ROOT`, `GT_RIG`, `GT_POLECAT`, `GT_ROLE`, `GT_BEAD`,
-    /// `GT_BEAD_TITLE`, `BEADS_DIR`, `BD_ACTOR`, `GT_SESSION`, and `PATH` with `gtBinDirectory` first
-    /// (`basePath` is the rest of `PATH`, the node's by default).
+    /// The session environment: `GT_TOWN`, `GT_ROOT`, `GT_RIG`, `GT_POLECAT`, `GT_ROLE` (the agent's full address,
+    /// `<rig>/polecats/<name>`, as Gas Town sets it), `GT_BEAD`, `GT_BEAD_TITLE`, `BEADS_DIR`, `BD_ACTOR` (the
+    /// address too), `GT_SESSION`, and `PATH` with `gtBinDirectory` first (`basePath` is the rest of `PATH`, the
+    /// node's by default).
     public func environment(session: SessionName, basePath: String? = nil) -> [String: String] {
         let path = basePath ?? ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         var environment = [
-            "GT_TOWN": townRoot, "GT_ROOT": townRoot, "GT_RIG": rig, "GT_POLECAT": polecat, "GT_ROLE": role,
-            "BEADS_DIR": beadsDir, "BD_ACTOR": "\(rig)/polecats/\(polecat)", "GT_SESSION": session.rendered,
+            "GT_TOWN": townRoot, "GT_ROOT": townRoot, "GT_RIG": rig, "GT_POLECAT": polecat, "GT_ROLE": address,
+            "BEADS_DIR": beadsDir, "BD_ACTOR": address, "GT_SESSION": session.rendered,
             "PATH": path.isEmpty ? gtBinDirectory : gtBinDirectory + ":" + path,
         ]
         if let bead { environment["GT_BEAD"] = bead }

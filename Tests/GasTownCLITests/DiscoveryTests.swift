@@ -59,10 +59,15 @@ import Testing
     }
 
     @Test func actorRule() {
-        #expect(Discovery.actor(flag: "f", environment: ["BEADS_ACTOR": "b", "USER": "u"]) == "f")
-        #expect(Discovery.actor(flag: nil, environment: ["BEADS_ACTOR": "b", "USER": "u"]) == "b")
-        #expect(Discovery.actor(flag: "", environment: ["BEADS_ACTOR": "", "USER": "u"]) == "u")
-        #expect(Discovery.actor(flag: nil, environment: [:]) == "unknown")
+        let all = ["BEADS_ACTOR": "b", "BD_ACTOR": "d", "USER": "u"]
+        #expect(Discovery.actor(flag: "f", environment: all, gitUserName: "g") == "f")
+        #expect(Discovery.actor(flag: nil, environment: all, gitUserName: "g") == "b")
+        // beads' order: BEADS_ACTOR, then its older name BD_ACTOR (what Gas Town's sessions set), then git, then USER.
+        #expect(Discovery.actor(flag: nil, environment: ["BD_ACTOR": "d", "USER": "u"], gitUserName: "g") == "d")
+        #expect(Discovery.actor(flag: "", environment: ["BEADS_ACTOR": "", "USER": "u"], gitUserName: "g") == "g")
+        #expect(Discovery.actor(flag: "", environment: ["BEADS_ACTOR": "", "USER": "u"], gitUserName: nil) == "u")
+        #expect(Discovery.actor(flag: nil, environment: [:], gitUserName: "") == "unknown")
+        #expect(Discovery.explicitActor(flag: nil, environment: ["USER": "u"]) == nil)
     }
 
     @Test func pathNormalization() {

@@ -45,6 +45,9 @@ import Testing
             #expect(environment["GT_TOWN"] == town)
             #expect(environment["GT_RIG"] == "gastown")
             #expect(environment["GT_POLECAT"] == "nux")
+            // Gas Town's compound GT_ROLE: the full address an agent's mail is sent from.
+            #expect(environment["GT_ROLE"] == "gastown/polecats/nux")
+            #expect(environment["BD_ACTOR"] == "gastown/polecats/nux")
             #expect(environment["GT_BEAD"] == "gt-abc")
             #expect(environment["GT_BEAD_TITLE"] == "Fix the thing")
             #expect(environment["BEADS_DIR"] == town + "/.beads")

@@ -63,6 +63,8 @@ import Testing
 
     @Test func mailSendInboxReadReply() async throws {
         try await TownFixture.with { town in
+            try expectOK(try await town.gt(["rig", "add", "demo", town.source]))
+            try expectOK(try await town.gt(["polecat", "add", "demo", "nux"]))
             let sent = try await town.gt([
                 "mail", "send", "demo/nux", "-s", "Status?", "-m", "How is it going?", "--json",
             ])

@@ -57,6 +57,19 @@ struct TownCoreTests {
         #expect(AgentAddress.polecat("mayor/") == nil)
         #expect(AgentAddress.canonical("demo/nux") == "demo/polecats/nux")
         #expect(AgentAddress.canonical("overseer") == "overseer")
+        #expect(AgentAddress.canonical("mayor") == "mayor/" && AgentAddress.polecat("mayor/x") == nil)
+        #expect(AgentAddress.polecat("demo/polecats") == nil)
+        let fromRole: [([String: String], String?)] = [
+            (["GT_ROLE": "demo/polecats/nux"], "demo/polecats/nux"), (["GT_ROLE": "demo/nux"], "demo/polecats/nux"),
+            (["GT_ROLE": "polecat", "GT_RIG": "demo", "GT_POLECAT": "nux"], "demo/polecats/nux"),
+            (["GT_ROLE": "polecat", "GT_RIG": "demo"], nil),
+            (["GT_ROLE": "crew", "GT_RIG": "demo", "GT_CREW": "al"], "demo/crew/al"),
+            (["GT_ROLE": "witness", "GT_RIG": "demo"], "demo/witness"), (["GT_ROLE": "mayor"], "mayor/"),
+            (["GT_RIG": "demo", "GT_POLECAT": "nux"], nil), (["GT_ROLE": "polecat"], nil),
+        ]
+        for (environment, address) in fromRole {
+            #expect(AgentAddress.fromEnvironment(environment) == address, "\(environment)")
+        }
         #expect(Hook.branchName(node: "n1", polecat: "nux", bead: "demo-abc", epoch: 3) == "polecat/n1/nux/demo-abc/e3")
         let session = PolecatState(rig: "demo", name: "nux").sessionName(townRoot: "/tmp/some-town")
         #expect(session.rendered == "gt-\(TownLayout(root: "/tmp/some-town").hostID)-demo-nux-e0")

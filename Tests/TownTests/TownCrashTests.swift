@@ -75,8 +75,12 @@ import Testing
 @Suite(.serialized) struct TownNodeChannelTests {
     @Test func agentCommandsWaitForTheNodeAndSaySo() async throws {
         try await TownFixture.with { town in
+            try expectOK(try await town.gt(["rig", "add", "demo", town.source]))
+            try expectOK(try await town.gt(["polecat", "add", "demo", "nux"]))
             try expectOK(try await town.gt(["cluster", "init", "--name", "channel"]))
             try await town.up()
+            let nobody = try await town.gt(["mail", "send", "nobody/x", "-s", "lost"])
+            #expect(nobody.status == 1 && nobody.stderr.contains("no mailbox 'nobody/x'"), "\(nobody)")
             let sent = try await town.gt(["mail", "send", "demo/nux", "-s", "through the node"])
             try expectOK(sent)
             #expect(sent.stderr.isEmpty, "\(sent)")

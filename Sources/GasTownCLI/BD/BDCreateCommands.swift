@@ -109,7 +109,9 @@ public struct BDCreateCommand: CLICommand {
                 .option(
                     "deps", value: "TYPE:ID", kind: .commaList, help: "dependencies (type:id or id; e.g. blocks:bd-15)"),
                 .option("id", value: "ID", help: "explicit issue ID"),
-                .option("rig", aliases: ["prefix"], value: "SCOPE", help: "create in this scope (prefix) of the store"),
+                .option(
+                    "rig", aliases: ["prefix"], value: "RIG",
+                    help: "create in this scope: a scope prefix of the store, or in a town a rig's name"),
                 .flag("ephemeral", help: "ephemeral issue (never ready work; not exported to git by beads)"),
                 .flag("no-cycle-check", help: "allow a dependency that closes a blocking cycle"),
                 .flag("silent", help: "print only the new ID"),
@@ -165,13 +167,22 @@ public struct BDCreateCommand: CLICommand {
         }
     }
 
-    /// Creates `spec` in `scope` (else the scope of its parent or explicit ID, else the store's default scope).
-    static func create(_ spec: NewBead, scope: String?, allowCycles: Bool, context: CommandContext) async throws
-        -> Bead
+    /// Creates `spec` in `scope` (a scope prefix, or in a town a rig's name; else the scope of its parent or
+    /// explicit ID, else the store's default scope). An issue type that is not known is refused first.
+    static func create(_ spec: NewBead, scope requested: String?, allowCycles: Bool, context: CommandContext)
+        async throws -> Bead
     {
-        let actor = context.actor
+        let directory = try context.beadsStore().path
+        try BDSupport.checkIssueType(spec.issueType, beadsDirectory: directory, command: context.commandPath)
+        let actor = await context.actor()
         return try await BDSupport.withLedger(context, mode: .write) { db in
             let routing = spec.parent ?? spec.explicitID
+            var scope: String?
+            if let requested {
+                scope = try db.read { state in
+                    try BDSupport.resolveScope(requested, state: state, beadsDirectory: directory)
+                }
+            }
             let (_, bead) = try db.write(scope: scope, routing: scope == nil ? routing : nil) {
                 (ledger, clock) throws(LedgerError) -> LedgerOp in
                 try ledger.prepareCreate(

@@ -9,7 +9,7 @@ extension BDSupport {
         _ ids: [String], context: CommandContext,
         _ changes: @escaping @Sendable (Bead, String) throws(LedgerError) -> [LedgerChange]
     ) async throws -> [Bead] {
-        let actor = context.actor
+        let actor = await context.actor()
         return try await withLedger(context, mode: .write) { db in
             var out: [Bead] = []
             for id in ids {
@@ -41,8 +41,10 @@ public struct BDUpdateCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "update", abstract: "Update one or more issues",
-            discussion: "--claim sets the assignee to the actor and the status to in_progress; it refuses an issue "
-                + "claimed by someone else.",
+            discussion: "--claim sets the assignee to the actor and the status to in_progress, with the next lease "
+                + "epoch; it refuses an issue claimed by someone else. --claim --force takes such a claim over: the "
+                + "holder's claim is released and yours taken in one write (the epoch still goes up by one, so the "
+                + "old holder's 'gt done' is refused), and a comment records who forced it over whom.",
             options: [
                 .option("status", short: "s", value: "STATUS", help: "new status"),
                 .option("title", value: "TITLE", help: "new title"),
@@ -59,6 +61,7 @@ public struct BDUpdateCommand: CLICommand {
                 .option("remove-label", value: "LABEL", kind: .repeated, help: "remove a label (repeatable)"),
                 .option("set-metadata", value: "KEY=VALUE", kind: .repeated, help: "set a metadata key (repeatable)"),
                 .flag("claim", help: "claim the issue: assignee = you, status in_progress"),
+                .flag("force", help: "with --claim: take over a claim someone else holds (recorded in a comment)"),
             ],
             arguments: [ArgumentSpec("id", help: "issue IDs", arity: .variadic(min: 1))])
     }
@@ -70,12 +73,17 @@ public struct BDUpdateCommand: CLICommand {
     var removeLabels: [String]
     var metadata: [(String, String)] = []
     var claim: Bool
+    var force: Bool
+    var type: IssueType?
 
     public init(parsed: ParsedValues) throws(UsageError) {
         ids = parsed.argumentList("id")
         let command = parsed.commandPath
         if let t = parsed.string("title") { fields.append(.title(t)) }
-        if let t = parsed.string("type") { fields.append(.issueType(IssueType(t))) }
+        if let t = parsed.string("type") {
+            type = IssueType(t)
+            fields.append(.issueType(IssueType(t)))
+        }
         if let p = parsed.string("priority") { fields.append(.priority(try BDSupport.priority(p, command: command))) }
         if let a = parsed.string("assignee") { fields.append(.assignee(a)) }
         if let d = parsed.string("description") { fields.append(.description(d)) }
@@ -103,14 +111,22 @@ public struct BDUpdateCommand: CLICommand {
             metadata.append((String(item[..<eq]), String(item[item.index(after: eq)...])))
         }
         claim = parsed.flag("claim")
+        force = parsed.flag("force")
+        if force && !claim { throw parsed.invalid("--force goes with --claim (bd update <id> --claim --force)") }
         if fields.isEmpty && !close && addLabels.isEmpty && removeLabels.isEmpty && metadata.isEmpty && !claim {
             throw parsed.invalid("nothing to update: pass a flag such as --status, --title, --claim (see --help)")
         }
     }
 
     public func run(_ context: CommandContext) async throws {
-        let (fields, close, add, remove, metadata, claim) =
-            (self.fields, self.close, addLabels, removeLabels, self.metadata.map { [$0.0, $0.1] }, self.claim)
+        if let type {
+            try BDSupport.checkIssueType(
+                type, beadsDirectory: try context.beadsStore().path, command: context.commandPath)
+        }
+        let (fields, close, add, remove, metadata) =
+            (self.fields, self.close, addLabels, removeLabels, self.metadata.map { [$0.0, $0.1] })
+        let (claim, force) = (self.claim, self.force)
+        let now = BDSupport.now()
         let remoteClaim = claim && BDClaimSync.remoteConfigured(context)
         let localClaim = claim && !remoteClaim
         let onlyRemoteClaim = remoteClaim && fields.isEmpty && !close && add.isEmpty && remove.isEmpty && metadata.isEmpty
@@ -119,11 +135,13 @@ public struct BDUpdateCommand: CLICommand {
             if !fields.isEmpty { changes.append(.update(id: bead.id, fields: fields)) }
             if !add.isEmpty || !remove.isEmpty { changes.append(.labels(id: bead.id, add: add, remove: remove)) }
             for pair in metadata { changes.append(.setMetadata(id: bead.id, key: pair[0], value: .string(pair[1]))) }
-            if localClaim { changes.append(.claim(id: bead.id, assignee: actor, node: "", expectedEpoch: nil)) }
+            if localClaim {
+                changes += BDSupport.claimChanges(bead, actor: actor, node: "", force: force, time: now)
+            }
             if close { changes.append(.close(id: bead.id, reason: "Closed")) }
             return changes
         }
-        if remoteClaim { updated = try await BDClaimSync.claim(ids, context) }
+        if remoteClaim { updated = try await BDClaimSync.claim(ids, context, force: force) }
         BDSupport.printEdited(updated, verb: "Updated issue:", context)
     }
 }

@@ -45,7 +45,7 @@ public struct BDDepAddCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let (issue, target, type, allowCycles, actor) = (
-            self.issue, self.target, self.type, self.allowCycles, context.actor
+            self.issue, self.target, self.type, self.allowCycles, await context.actor()
         )
         try await BDSupport.withLedger(context, mode: .write) { db in
             _ = try db.write(scope: nil, routing: issue) { (ledger, clock) throws(LedgerError) -> LedgerOp in
@@ -91,7 +91,7 @@ public struct BDDepRemoveCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let (issue, target, type, actor) = (self.issue, self.target, self.type, context.actor)
+        let (issue, target, type, actor) = (self.issue, self.target, self.type, await context.actor())
         try await BDSupport.withLedger(context, mode: .write) { db in
             _ = try db.write(scope: nil, routing: issue) { (ledger, clock) throws(LedgerError) -> LedgerOp in
                 guard let bead = ledger.bead(issue) else { throw LedgerError.beadNotFound(issue) }

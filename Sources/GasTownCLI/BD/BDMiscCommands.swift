@@ -131,7 +131,10 @@ public struct BDCommentAddCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let (id, text, author) = (self.id, self.text, self.author ?? context.actor)
+        var chosen = self.author ?? ""
+        if chosen.isEmpty { chosen = await context.actor() }
+        let author = chosen
+        let (id, text) = (self.id, self.text)
         let comment: Comment = try await BDSupport.withLedger(context, mode: .write) { db in
             let (_, bead) = try db.write(scope: nil, routing: id) { (ledger, clock) throws(LedgerError) -> LedgerOp in
                 guard let b = ledger.bead(id) else { throw LedgerError.beadNotFound(id) }

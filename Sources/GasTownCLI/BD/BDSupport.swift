@@ -1,6 +1,7 @@
 import Beads
 import Foundation
 import LedgerStore
+import Node
 
 /// The ordered, Go-exact JSON value of the Beads core (the CLI's own `JSONValue` sorts keys).
 typealias LedgerJSON = Beads.JSONValue
@@ -41,7 +42,7 @@ enum BDSupport {
     }
 
     /// Prints each of `report.warnings` on stderr as `warning: …` (damaged snapshots, a cut or skipped log tail).
-    static func warn(_ report: RecoveryReport, _ console: Console) {
+    static func warn(_ report: LedgerStore.RecoveryReport, _ console: Console) {
         for line in report.warnings { console.err("warning: \(line)") }
     }
 
@@ -58,6 +59,12 @@ enum BDSupport {
         case .ledger(let e):
             switch e {
             case .beadNotFound: return CLIError(e.description, code: "not_found")
+            case .alreadyClaimed(let id, let holder, _, _):
+                return CLIError(
+                    e.description,
+                    hint: "take it over with 'bd update \(id) --claim --force' (recorded in a comment; the lease epoch "
+                        + "goes up, so \(holder)'s 'gt done' is refused), or ask \(holder) to release it",
+                    code: "claimed")
             case .cycle: return CLIError(e.description, code: "cycle")
             case .decode: return CLIError(e.description, code: "invalid_input")
             default: return CLIError(e.description, code: "invalid")
@@ -118,6 +125,84 @@ enum BDSupport {
     }
 
     static func issueType(_ text: String) -> IssueType { IssueType(text) }
+
+    /// Refuses an issue type that is neither built in (`IssueType.known`: beads v0.40.0's plus Gas Town's `rig`
+    /// and `convoy`) nor listed in the store's `"types.custom"` (beads' config key), as beads does; exit 2,
+    /// nothing stored.
+    static func checkIssueType(_ type: IssueType, beadsDirectory: String, command: String) throws(CLIError) {
+        if IssueType.known.contains(type) { return }
+        let custom = LedgerDatabase.readConfigCustomTypes(StoreLayout(beadsDirectory: beadsDirectory))
+        if custom.contains(type.rawValue) { return }
+        let valid = (IssueType.known.map(\.rawValue) + custom).joined(separator: ", ")
+        throw CLIError(
+            "\(command): invalid issue type '\(type.rawValue)': use one of \(valid)",
+            hint: "or add it to \"types.custom\" in \(beadsDirectory)/config.json (e.g. \"types.custom\": "
+                + "\"\(type.rawValue)\")",
+            code: "bad_value", exitCode: .usage)
+    }
+
+    /// The scope `requested` names: a scope (prefix) of the store, else, in a town (the store's parent holds
+    /// `mayor/rigs.json`), the prefix of the rig of that name from the town's rig registry. Unknown: an error
+    /// listing the scopes and the rigs.
+    static func resolveScope(
+        _ requested: String, state: TownLedgerState, beadsDirectory: String
+    ) throws(CLIError)
+        -> String
+    {
+        let name = requested.hasSuffix("-") ? String(requested.dropLast()) : requested
+        if state.scopes[name] != nil { return name }
+        let rigs = townRigs(beadsDirectory: beadsDirectory)
+        if let prefix = rigs[name], state.scopes[prefix] != nil { return prefix }
+        let scopes = state.scopeNames.joined(separator: ", ")
+        let named = rigs.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
+        throw CLIError(
+            "no scope or rig named '\(requested)' in \(beadsDirectory): scopes \(scopes)"
+                + (rigs.isEmpty ? "" : "; rigs \(named)"),
+            hint: rigs.isEmpty && !isTownStore(beadsDirectory)
+                ? "pass one of the scopes with --rig"
+                : "pass a scope or a rig name with --rig; 'gt rig add' makes a rig",
+            code: "not_found")
+    }
+
+    /// Whether the store is a town's (`<town>/.beads` beside `mayor/town.json`).
+    static func isTownStore(_ beadsDirectory: String) -> Bool {
+        let town = (beadsDirectory as NSString).deletingLastPathComponent
+        return FileManager.default.fileExists(atPath: TownLayout(root: town).townFile)
+    }
+
+    /// The rigs of the town whose store this is (name → prefix), read through the town's one reader of
+    /// `mayor/rigs.json`; empty outside a town.
+    static func townRigs(beadsDirectory: String) -> [String: String] {
+        guard isTownStore(beadsDirectory) else { return [:] }
+        let layout = TownLayout(root: (beadsDirectory as NSString).deletingLastPathComponent)
+        guard let rigs = try? RigRegistry(layout: layout).rigs() else { return [:] }
+        return rigs.mapValues(\.prefix)
+    }
+
+    /// The changes of a claim of `bead` by `actor` on `node`: a compare-and-swap on the epoch read. With `force`
+    /// and another holder, the holder's claim is released and the new claim taken in the same write (the lease
+    /// epoch still goes up by exactly one, so the old holder's `gt done` is refused by epoch), and a comment at
+    /// `time` records who forced it over whom.
+    static func claimChanges(
+        _ bead: Bead, actor: String, node: String, force: Bool, time: Timestamp
+    )
+        -> [LedgerChange]
+    {
+        let heldByOther = !bead.assignee.isEmpty && (bead.assignee != actor || bead.claimNode != node)
+        guard force, heldByOther else {
+            return [.claim(id: bead.id, assignee: actor, node: node, expectedEpoch: bead.leaseEpoch)]
+        }
+        let text =
+            "Claim forced by \(actor) over \(bead.assignee)\(bead.claimNode.isEmpty ? "" : " on \(bead.claimNode)") "
+            + "(lease epoch \(bead.leaseEpoch) → \(bead.leaseEpoch + 1))"
+        let comment = Comment(
+            id: (bead.comments.map(\.id).max() ?? 0) + 1, issueID: bead.id, author: actor, text: text, createdAt: time)
+        return [
+            .release(id: bead.id, assignee: bead.assignee),
+            .claim(id: bead.id, assignee: actor, node: node, expectedEpoch: bead.leaseEpoch),
+            .addComment(id: bead.id, comment),
+        ]
+    }
 
     /// A filter from the common filter flags (`-s -p -t -a -l --label-any --parent -n`); absent flags do not filter.
     static func filter(_ parsed: ParsedValues, limitDefault: Int = 0) throws(UsageError) -> BeadFilter {

@@ -32,7 +32,7 @@ public struct BDImportCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let path = input == "-" ? "/dev/stdin" : context.absolutePath(input)
-        let actor = context.actor
+        let actor = await context.actor()
         let outcome: Outcome = try await BDSupport.withLedger(context, mode: .write) { db in
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw CLIError("cannot read \(path)", hint: "check the path given to -i", code: "not_found")

@@ -19,13 +19,14 @@ enum BDClaimSync {
     /// Claims `ids` for the actor through the remote; returns the claimed beads. Throws when the remote cannot be
     /// reached before the claim (nothing written), when the claim was written but not confirmed by a landed push
     /// (it stays recorded locally and goes out with the next sync), or when another claim landed first.
-    static func claim(_ ids: [String], _ context: CommandContext) async throws -> [Bead] {
+    /// With `force`, a claim someone else holds is taken over (`BDSupport.claimChanges`).
+    static func claim(_ ids: [String], _ context: CommandContext, force: Bool = false) async throws -> [Bead] {
         let layout = StoreLayout(beadsDirectory: try context.beadsStore().path)
-        let actor = context.actor
+        let actor = await context.actor()
         let engine = LedgerSync(layout: layout)
         let db = try await BDSyncSupport.open(layout)
         do {
-            let beads = try await claim(ids, actor: actor, engine: engine, db: db)
+            let beads = try await claim(ids, actor: actor, engine: engine, db: db, force: force)
             await DedicatedThread.run { db.close() }
             return beads
         } catch {
@@ -34,7 +35,9 @@ enum BDClaimSync {
         }
     }
 
-    static func claim(_ ids: [String], actor: String, engine: LedgerSync, db: LedgerDatabase) async throws -> [Bead] {
+    static func claim(
+        _ ids: [String], actor: String, engine: LedgerSync, db: LedgerDatabase, force: Bool = false
+    ) async throws -> [Bead] {
         do { _ = try await engine.sync(db) } catch {
             throw CLIError(
                 "cannot claim \(ids.joined(separator: ", ")): \(error.description)", hint: "nothing was claimed",
@@ -45,18 +48,18 @@ enum BDClaimSync {
         for id in ids {
             let current = try db.read { state in try BDSupport.bead(id, in: state).bead }
             let expected = current.leaseEpoch
+            let changes = BDSupport.claimChanges(
+                current, actor: actor, node: replica, force: force, time: BDSupport.now())
             let written: Bead? = try await DedicatedThread.run { () throws(CLIError) -> Bead? in
                 do throws(LedgerDatabaseError) {
-                    return try db.write(scope: nil, routing: current.id) { _, clock throws(LedgerError) in
-                        LedgerOp(
-                            actor: actor, stamp: clock.stamp, time: clock.time,
-                            change: .claim(id: current.id, assignee: actor, node: replica, expectedEpoch: expected))
-                    }.bead
+                    return try db.write(scope: nil, routing: current.id, actor: actor) { _ in changes }
+                        .compactMap { $0 }.last
                 } catch {
                     if case .ledger(.alreadyClaimed(let id, let holder, _, let epoch)) = error {
                         // Someone's claim landed before ours was written (our sync just brought it in).
                         throw CLIError(
-                            "claim of \(id) lost: already claimed by \(holder) at epoch \(epoch)", code: "claim_lost")
+                            "claim of \(id) lost: already claimed by \(holder) at epoch \(epoch)",
+                            hint: "take it over with 'bd update \(id) --claim --force'", code: "claim_lost")
                     }
                     throw BDSupport.cliError(error)
                 }

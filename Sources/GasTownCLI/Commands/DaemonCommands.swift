@@ -210,26 +210,51 @@ public struct StatusCommand: CLICommand {
 
     public init(parsed: ParsedValues) throws(UsageError) {}
 
+    /// The node's status, or nil when no node answers within the settings' timeouts.
+    func askStatus(_ town: TownPaths) async -> NodeStatus? {
+        var quick = ConnectionSettings()
+        quick.connectTimeout = settings.connectTimeout
+        quick.handshakeTimeout = settings.handshakeTimeout
+        guard let client = try? await NodeClient.connect(town, settings: quick) else { return nil }
+        defer { client.close() }
+        return try? await client.request(
+            NodeMessageType.status, EmptyBody(), as: NodeStatus.self, timeout: settings.statusTimeout)
+    }
+
     /// What `--json` prints when no node answers.
     struct NotRunning: Encodable {
         var running = false
         var town: String
     }
 
+    /// What `--json` prints when a live node holds the town's node lock but does not answer in time.
+    struct NotAnswering: Encodable {
+        var running = true
+        var answering = false
+        var pid: Int32
+        var town: String
+    }
+
+    /// Timeouts of the status request.
+    var settings = NodeCLISettings()
+
     public func run(_ context: CommandContext) async throws {
         let town = try NodeCLI.town(context)
-        guard let client = await NodeCLI.client(town) else {
+        guard let status = await askStatus(town) else {
+            if let pid = NodeCLI.lockHolder(town) {
+                try context.report(NotAnswering(pid: pid, town: town.root)) {
+                    context.console.out(
+                        "node: not answering (pid \(pid)): it holds \(town.lockFile) but gave no status on "
+                            + "\(town.socket) within \(Int(settings.statusTimeout)) s")
+                    context.console.out(
+                        "  it may be stopped ('kill -CONT \(pid)' resumes it) or overloaded; 'gt down' stops it")
+                }
+                throw CommandExit(.failure)
+            }
             try context.report(NotRunning(town: town.root)) {
                 context.console.out("node: not running (town \(town.root))")
             }
             return
-        }
-        defer { client.close() }
-        let status: NodeStatus
-        do {
-            status = try await client.request(NodeMessageType.status, EmptyBody(), as: NodeStatus.self)
-        } catch {
-            throw NodeCLI.fail(error)
         }
         if context.jsonMode {
             try context.console.json(status)

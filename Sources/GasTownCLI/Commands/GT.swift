@@ -7,12 +7,13 @@ public enum GT {
         .jsonOutput,
         .option(
             "town", value: "DIR", help: "the town root (default: $GT_TOWN, else nearest parent with mayor/town.json)"),
-        .option("actor", value: "NAME", help: "who is acting (default: $BEADS_ACTOR, else $USER)"),
+        .option("actor", value: "NAME", help: "who is acting (default: $BEADS_ACTOR, $BD_ACTOR, git user.name, $USER)"),
     ]
 
     /// The program description the parser and help read.
     public static let program = ProgramSpec(
-        name: "gt", version: GasTownVersion.current, root: Root.self, globalOptions: globalOptions)
+        name: "gt", version: GasTownVersion.current, root: Root.self, globalOptions: globalOptions,
+        missingCommands: GTMissingCommands.byName)
 
     /// Runs `gt` with `arguments` (program name first) and returns the exit status. Ignores SIGPIPE.
     public static func main(_ arguments: [String]) async -> Int32 { await program.main(arguments) }
@@ -31,6 +32,7 @@ public enum GT {
                     InstallCommand.self, TownWhereCommand.self, VersionCommand.self, UpCommand.self, DownCommand.self,
                     StatusCommand.self, NodeGroup.self, ClusterGroup.self,
                     GTRigCommand.self, GTPolecatCommand.self, GTCrewCommand.self, GTSlingCommand.self,
+                    GTReleaseCommand.self,
                     GTDoneCommand.self, GTHookCommand.self, GTPrimeCommand.self, GTMailCommand.self,
                     GTNudgeCommand.self, GTHandoffCommand.self, GTWitnessCommand.self, GTRefineryCommand.self,
                 ])
@@ -45,7 +47,9 @@ public enum BD {
     /// Options accepted on every `bd` command, anywhere on the line.
     public static let globalOptions: [OptionSpec] = [
         .jsonOutput,
-        .option("actor", value: "NAME", help: "actor name for the audit trail (default: $BEADS_ACTOR, else $USER)"),
+        .option(
+            "actor", value: "NAME",
+            help: "actor name for the audit trail (default: $BEADS_ACTOR, $BD_ACTOR, git user.name, $USER)"),
         .option(
             "directory", short: "C", value: "DIR",
             help: "use the store DIR/.beads (default: $BEADS_DIR, else nearest parent with .beads/)"),

@@ -6,8 +6,10 @@ public struct GTMailCommand: CommandGroup {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "mail", abstract: "Mail between agents: send, inbox, read, reply",
-            discussion: "Addresses: <rig>/polecats/<name> (or <rig>/<name>), mayor/, overseer. Your identity is "
-                + "--from, else $GT_ROLE, else the polecat of this worktree, else overseer.",
+            discussion: "Addresses: overseer, mayor/, and of a registered rig <rig>/witness, <rig>/refinery, "
+                + "<rig>/polecats/<name> (or <rig>/<name>) of one of its polecats, <rig>/crew/<name> of its crew; mail "
+                + "to anything else is refused. Your identity is --from, else $GT_ROLE (an agent's address, or a bare "
+                + "role completed from $GT_RIG and $GT_POLECAT), else the polecat of this worktree, else overseer.",
             subcommands: [
                 GTMailSendCommand.self, GTMailInboxCommand.self, GTMailReadCommand.self, GTMailReplyCommand.self,
             ])
@@ -16,7 +18,12 @@ public struct GTMailCommand: CommandGroup {
     public init() {}
 
     static let fromOption = OptionSpec.option(
-        "from", value: "ADDRESS", help: "who is sending/reading (default: see gt mail --help)")
+        "from", aliases: ["identity", "address"], value: "ADDRESS",
+        help: "who is sending/reading (default: see gt mail --help)")
+
+    /// `-m/--message` (Gas Town's spelling; `--body` is its alias there too).
+    static let messageOption = OptionSpec.option(
+        "message", short: "m", aliases: ["body"], value: "TEXT", help: "the body")
 
     static func print(_ mail: MailView, _ context: CommandContext, full: Bool) {
         let mark = mail.read ? " " : "●"
@@ -34,8 +41,8 @@ public struct GTMailSendCommand: CLICommand {
         CommandConfiguration(
             name: "send", abstract: "Send a message",
             options: [
-                .option("subject", short: "s", value: "TEXT", help: "the subject"),
-                .option("message", short: "m", value: "TEXT", help: "the body"), GTMailCommand.fromOption,
+                .option("subject", short: "s", value: "TEXT", help: "the subject"), GTMailCommand.messageOption,
+                GTMailCommand.fromOption,
             ],
             arguments: [ArgumentSpec("to", help: "the recipient's address")])
     }
@@ -70,7 +77,10 @@ public struct GTMailInboxCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "inbox", abstract: "List your messages (unread unless --all)",
-            options: [.flag("all", short: "a", help: "include read messages"), GTMailCommand.fromOption])
+            options: [
+                .flag("all", short: "a", help: "include read messages"),
+                .flag("unread", short: "u", help: "only unread messages (the default)"), GTMailCommand.fromOption,
+            ])
     }
 
     var all: Bool
@@ -79,6 +89,7 @@ public struct GTMailInboxCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) {
         all = parsed.flag("all")
         from = parsed.string("from")
+        if all && parsed.flag("unread") { throw parsed.invalid("give --all or --unread, not both") }
     }
 
     public func run(_ context: CommandContext) async throws {
@@ -120,28 +131,34 @@ public struct GTMailReplyCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "reply", abstract: "Reply to a message's sender",
-            options: [.option("message", short: "m", value: "TEXT", help: "the body"), GTMailCommand.fromOption],
+            options: [
+                .option("subject", short: "s", value: "TEXT", help: "the subject (default: Re: <original>)"),
+                GTMailCommand.messageOption, GTMailCommand.fromOption,
+            ],
             arguments: [ArgumentSpec("id", help: "the message replied to")])
     }
 
     var id: String
     var body: String
+    var subject: String?
     var from: String?
 
     public init(parsed: ParsedValues) throws(UsageError) {
         id = parsed.argument("id")
         body = parsed.string("message") ?? ""
+        subject = parsed.string("subject").flatMap { $0.isEmpty ? nil : $0 }
         from = parsed.string("from")
         if body.isEmpty { throw parsed.invalid("give the reply's text with -m") }
     }
 
     public func run(_ context: CommandContext) async throws {
         let sender = context.agentIdentity(flag: from)
-        let (id, body) = (self.id, self.body)
+        let (id, body, subject) = (self.id, self.body, self.subject)
         let mail = try await context.agentRequest(
-            TownAgentRequest(.mailReply, directory: context.cwd, identity: sender, body: body, id: id),
+            TownAgentRequest(
+                .mailReply, directory: context.cwd, identity: sender, subject: subject, body: body, id: id),
             as: MailView.self
-        ) { try await $0.replyMail(to: id, from: sender, body: body) }
+        ) { try await $0.replyMail(to: id, from: sender, body: body, subject: subject) }
         if context.jsonMode { return try context.console.json(mail) }
         context.console.out("Sent \(mail.id) to \(mail.to)")
     }

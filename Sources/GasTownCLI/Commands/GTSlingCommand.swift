@@ -10,11 +10,16 @@ public struct GTSlingCommand: CLICommand {
                 Claims the bead (lease epoch + 1), picks an idle polecat of the rig (or creates one), creates its
                 worktree at <town>/<rig>/polecats/<name>/ on the branch polecat/<node>/<name>/<bead>/e<epoch>,
                 writes the hook (.gt/hook.json) and starts the agent's session in tmux. The rig defaults to the one
-                whose prefix the bead carries. A missing bead or rig, or a closed or already hooked bead, changes
-                nothing.
+                whose prefix the bead carries. Only work is slung (not messages, agents, merge requests, molecules,
+                gates, convoys). A missing bead or rig, or a closed or already claimed bead, changes nothing; each
+                refusal names the command that gets past it. --force takes over a bead someone holds: their claim
+                is released in the same write (the lease epoch still goes up by one, so their 'gt done' is
+                refused), a polecat of this town that held it is stopped and set idle, and a comment and a
+                sling-force event record who forced it.
                 """,
             options: [
-                .option("runtime", value: "R", help: "claude, codex, … or exec:'<command>' (default: the rig's)")
+                .option("runtime", value: "R", help: "claude, codex, … or exec:'<command>' (default: the rig's)"),
+                .flag("force", help: "take over a bead someone else holds (recorded in a comment and an event)"),
             ],
             arguments: [
                 ArgumentSpec("bead", help: "the bead to work on"),
@@ -25,11 +30,13 @@ public struct GTSlingCommand: CLICommand {
     var bead: String
     var rig: String?
     var runtime: String?
+    var force: Bool
 
     public init(parsed: ParsedValues) throws(UsageError) {
         bead = parsed.argument("bead")
         rig = parsed.optionalArgument("rig")
         runtime = parsed.string("runtime")
+        force = parsed.flag("force")
         if let runtime, runtime.trimmingCharacters(in: .whitespaces).isEmpty {
             throw parsed.invalid("the runtime is empty: use claude, codex, gemini, … or exec:'<command>'")
         }
@@ -37,13 +44,65 @@ public struct GTSlingCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let workflow = try await context.townWorkflow()
-        let result = try await GTTown.run { try await workflow.sling(bead: bead, rig: rig, runtime: runtime) }
+        let result = try await GTTown.run {
+            try await workflow.sling(bead: bead, rig: rig, runtime: runtime, force: force)
+        }
         if context.jsonMode { return try context.console.json(result) }
+        if let from = result.takenFrom { context.console.out("Took \(result.bead) over from \(from)") }
         context.console.out(
             "Slung \(result.bead) to \(result.rig)/polecats/\(result.polecat) (lease epoch \(result.epoch))")
         context.console.out("  branch:   \(result.branch)")
         context.console.out("  worktree: \(result.worktree)")
         context.console.out("  session:  \(result.session) (\(result.runtime))")
+    }
+}
+
+/// `gt release <bead>… [-r REASON]`: gives beads back to the town (Gas Town's `gt release`; also what its
+/// `gt unsling` does to a hook).
+public struct GTReleaseCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "release", abstract: "Release claimed or hooked beads back to open",
+            discussion: """
+                For each bead: the holder's claim is released, the lease epoch goes up by one (so the old holder's
+                'gt done' is refused) and the status becomes open, in one write; a polecat of this town hooked to it
+                is stopped and set idle. The reason is added as a comment. A closed bead, or one nobody holds, is
+                refused. Every bead is tried; the exit status is 1 if any was refused.
+                """,
+            options: [.option("reason", short: "r", value: "TEXT", help: "why (added as a comment)")],
+            arguments: [ArgumentSpec("bead", help: "the beads to release", arity: .variadic(min: 1))])
+    }
+
+    var beads: [String]
+    var reason: String?
+
+    public init(parsed: ParsedValues) throws(UsageError) {
+        beads = parsed.argumentList("bead")
+        reason = parsed.string("reason")
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let workflow = try await context.townWorkflow()
+        var results: [ReleaseResult] = []
+        var failures: [Error] = []
+        for bead in beads {
+            do {
+                let result = try await GTTown.run { try await workflow.release(bead: bead, reason: reason) }
+                results.append(result)
+                if context.jsonMode { continue }
+                let from = result.from.isEmpty ? "" : " from \(result.from)"
+                let unhooked = result.polecat.map { "; \($0) unhooked" } ?? ""
+                context.console.out("✓ Released \(result.bead)\(from) → open (lease epoch \(result.epoch))\(unhooked)")
+            } catch {
+                failures.append(error)
+            }
+        }
+        if failures.isEmpty { return try context.report(results) {} }
+        if failures.count == 1, beads.count == 1 { throw failures[0] }
+        throw CLIError(
+            "\(failures.count) of \(beads.count) beads not released: "
+                + failures.map { "\($0)" }.joined(separator: "; "),
+            code: "partial")
     }
 }
 

@@ -8,7 +8,7 @@ extension CommandContext {
         let root = try townRoot().path
         do {
             var workflow = try await TownWorkflow(
-                layout: TownLayout(root: root), actor: actor, gtExecutable: GTTown.executablePath)
+                layout: TownLayout(root: root), actor: await actor(), gtExecutable: GTTown.executablePath)
             let console = self.console
             workflow.notice = { console.progress($0) }
             workflow.warning = { console.err("warning: \($0)") }
@@ -35,21 +35,21 @@ extension CommandContext {
         return try await GTTown.run { try await embedded(workflow) }
     }
 
-    /// Who is speaking for mail and handoff: `--from`, else `$GT_ROLE`, else the polecat of the enclosing worktree,
-    /// else `overseer` (the person at the keyboard).
+    /// Who is speaking for mail and handoff: `--from`, else the agent's address from its environment (`$GT_ROLE`,
+    /// full as our sessions set it, or a bare role completed from `$GT_RIG`/`$GT_POLECAT`/`$GT_CREW`), else the
+    /// polecat of the enclosing worktree (its hook, else `$GT_RIG`/`$GT_POLECAT`), else `overseer` (the person at
+    /// the keyboard).
     func agentIdentity(flag: String?) -> String {
         if let flag, !flag.isEmpty { return AgentAddress.canonical(flag) }
-        if let role = environment["GT_ROLE"], !role.isEmpty { return AgentAddress.canonical(role) }
-        if let worktree = TownLayout.enclosingWorktree(of: cwd), let hook = try? Hook.read(worktree: worktree) {
-            return hook.agent
+        if let address = AgentAddress.fromEnvironment(environment) { return address }
+        if let worktree = TownLayout.enclosingWorktree(of: cwd) {
+            if let hook = try? Hook.read(worktree: worktree) { return hook.agent }
+            if let rig = environment["GT_RIG"], !rig.isEmpty, let polecat = environment["GT_POLECAT"], !polecat.isEmpty
+            {
+                return "\(rig)/polecats/\(polecat)"
+            }
         }
-        if let worktree = TownLayout.enclosingWorktree(of: cwd),
-            let rig = environment["GT_RIG"], let polecat = environment["GT_POLECAT"]
-        {
-            _ = worktree
-            return "\(rig)/polecats/\(polecat)"
-        }
-        return "overseer"
+        return AgentAddress.overseer
     }
 }
 
@@ -69,10 +69,13 @@ enum GTTown {
         case .notATown: code = "no_town"
         case .invalidName: code = "bad_name"
         case .rigExists, .polecatExists, .prefixTaken: code = "exists"
-        case .noSuchRig, .noSuchBead, .noSuchPolecat, .noSuchAgent, .noSuchMessage: code = "not_found"
+        case .noSuchRig, .noSuchBead, .noSuchPolecat, .noSuchAgent, .noSuchMessage, .unknownAddress, .noRigForBead:
+            code = "not_found"
+        case .notWork: code = "not_work"
+        case .nothingToRelease: code = "not_claimed"
         case .notARepository: code = "not_a_repository"
         case .beadClosed: code = "closed"
-        case .beadHooked, .polecatBusy: code = "busy"
+        case .beadHooked, .beadClaimed, .polecatBusy: code = "busy"
         case .rigFull: code = "full"
         case .notInWorktree: code = "not_in_worktree"
         case .dirtyWorktree: code = "dirty"

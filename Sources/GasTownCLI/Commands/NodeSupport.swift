@@ -3,6 +3,17 @@ import Node
 import Transport
 import Wire
 
+/// How long the CLI gives a node to answer before it says so (`gt status`), with documented defaults.
+/// `Sendable`: a plain value.
+struct NodeCLISettings: Sendable {
+    /// Connecting to `node.sock` (a stopped node's socket still accepts into its backlog). Default 2 s.
+    var connectTimeout: TimeInterval = 2
+    /// The node's hello on that socket. Default 2 s.
+    var handshakeTimeout: TimeInterval = 2
+    /// The answer to a status request. Default 3 s.
+    var statusTimeout: TimeInterval = 3
+}
+
 /// Helpers shared by the node, daemon and cluster commands: finding the town, naming the node, durations,
 /// processes, and turning node errors into CLI errors.
 enum NodeCLI {
@@ -111,6 +122,26 @@ enum NodeCLI {
     /// The running node's client, or nil when none answers.
     static func client(_ town: TownPaths) async -> NodeClient? {
         try? await NodeClient.connect(town)
+    }
+
+    /// The pid of the live process that holds `town`'s node lock and that node.pid or node.json names, or nil.
+    /// Read from `/proc/locks` (the flock on node.lock's inode), so nothing is locked or signalled to find out.
+    static func lockHolder(_ town: TownPaths) -> Int32? {
+        var info = stat()
+        guard stat(town.lockFile, &info) == 0,
+            let locks = try? String(contentsOfFile: "/proc/locks", encoding: .utf8)
+        else { return nil }
+        let named = Set([recordedPid(town), NodeRuntimeInfo.load(town)?.pid].compactMap { $0 })
+        for line in locks.split(separator: "\n") {
+            // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF": kind, mode, pid, device:inode.
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 6, fields[1] == "FLOCK", let pid = Int32(fields[4]), named.contains(pid),
+                let inode = fields[5].split(separator: ":").last.flatMap({ UInt64($0) }), inode == UInt64(info.st_ino),
+                isAlive(pid)
+            else { continue }
+            return pid
+        }
+        return nil
     }
 
     /// The last `count` lines of `path`.

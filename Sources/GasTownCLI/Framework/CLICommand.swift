@@ -43,13 +43,20 @@ public struct ProgramSpec: Sendable {
     public var root: any CLICommand.Type
     /// Options accepted on every command, anywhere on the line (`--json`, `--actor`, `-C`, `--town`).
     public var globalOptions: [OptionSpec]
+    /// Top-level commands of the original tool that this program lacks, by name, each with what to use instead
+    /// (`"use 'gt refinery queue' …"`): an unknown command found here says so instead of only "unknown command".
+    public var missingCommands: [String: String]
 
     /// Makes a program description.
-    public init(name: String, version: String, root: any CLICommand.Type, globalOptions: [OptionSpec]) {
+    public init(
+        name: String, version: String, root: any CLICommand.Type, globalOptions: [OptionSpec],
+        missingCommands: [String: String] = [:]
+    ) {
         self.name = name
         self.version = version
         self.root = root
         self.globalOptions = globalOptions
+        self.missingCommands = missingCommands
     }
 }
 

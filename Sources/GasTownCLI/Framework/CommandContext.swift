@@ -1,4 +1,5 @@
 import Foundation
+import Git
 
 /// Everything a running command may use: the console, the environment, the working directory, the
 /// global options, and the discovery rules bound to them. Commands read nothing from process globals.
@@ -41,8 +42,15 @@ public struct CommandContext: Sendable {
         if jsonMode { try console.json(value) } else { try text() }
     }
 
-    /// The actor: `--actor`, else `BEADS_ACTOR`, else `USER`, else `unknown`.
-    public var actor: String { Discovery.actor(flag: globals.string("actor"), environment: environment) }
+    /// The actor, in beads' order: `--actor`, else `$BEADS_ACTOR`, else `$BD_ACTOR`, else git's `user.name` seen
+    /// from the working directory (read through libgit2 on a git thread, only when nothing earlier is set), else
+    /// `$USER`, else `unknown`.
+    public func actor() async -> String {
+        let flag = globals.string("actor")
+        if let explicit = Discovery.explicitActor(flag: flag, environment: environment) { return explicit }
+        let gitUserName = await GitConfig.string("user.name", from: cwd)
+        return Discovery.actor(flag: flag, environment: environment, gitUserName: gitUserName)
+    }
 
     /// The selected command's generated help text.
     public func helpText() -> String { HelpFormatter.help(for: parsed.path, program: program) }

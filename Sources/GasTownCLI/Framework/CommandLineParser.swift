@@ -50,6 +50,14 @@ public enum CommandLineParser {
             UsageError(command: commandPath, reason: reason)
         }
 
+        /// An unknown command word: at the root, a command of the original tool we lack names what to use.
+        func unknownCommand(_ word: String) -> UsageError {
+            if configs.count == 1, let instead = program.missingCommands[word] {
+                return error(.notBuilt(word, instead: instead))
+            }
+            return error(.unknownCommand(word))
+        }
+
         /// Finds an option by a predicate: the current command, then its ancestors, then the globals.
         func lookup(_ matches: (OptionSpec) -> Bool) -> (spec: OptionSpec, global: Bool)? {
             for config in configs.reversed() {
@@ -74,7 +82,7 @@ public enum CommandLineParser {
                     configs.append(sub.configuration)
                     return
                 }
-                if current.arguments.isEmpty { throw error(.unknownCommand(word)) }
+                if current.arguments.isEmpty { throw unknownCommand(word) }
             }
             positionals.append(word)
         }
@@ -208,7 +216,7 @@ public enum CommandLineParser {
             if let words = helpCommandWords {
                 for word in words {
                     guard let sub = current.subcommands.first(where: { $0.configuration.answers(to: word) }) else {
-                        throw error(.unknownCommand(word))
+                        throw unknownCommand(word)
                     }
                     path.append(sub)
                     configs.append(sub.configuration)

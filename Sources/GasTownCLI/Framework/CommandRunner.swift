@@ -44,6 +44,8 @@ public enum CommandRunner {
         } catch let error as UsageError {
             console.reportError(error.description, hint: nil, code: error.code, textPrefix: "")
             return .usage
+        } catch let exit as CommandExit {
+            return exit.exitCode
         } catch let error as CLIError {
             console.reportError(error.message, hint: error.hint, code: error.code)
             return error.exitCode

@@ -61,9 +61,21 @@ public enum Discovery {
             code: "no_store")
     }
 
-    /// The actor recorded on writes: `--actor`, else `$BEADS_ACTOR`, else `$USER`, else `"unknown"`.
-    public static func actor(flag: String?, environment: [String: String]) -> String {
-        for candidate in [flag, environment["BEADS_ACTOR"], environment["USER"]] {
+    /// The actor set explicitly, in beads' order (`cmd/bd/main.go`, `getActorWithGit`): `--actor`, else
+    /// `$BEADS_ACTOR`, else `$BD_ACTOR` (beads' older name, which Gas Town's sessions set); nil when none is.
+    public static func explicitActor(flag: String?, environment: [String: String]) -> String? {
+        for candidate in [flag, environment["BEADS_ACTOR"], environment["BD_ACTOR"]] {
+            if let candidate, !candidate.isEmpty { return candidate }
+        }
+        return nil
+    }
+
+    /// The actor recorded on writes, in beads' order: `--actor`, else `$BEADS_ACTOR`, else `$BD_ACTOR`, else git's
+    /// `user.name` as seen from the working directory (`gitUserName`, read by the caller), else `$USER`, else
+    /// `"unknown"`.
+    public static func actor(flag: String?, environment: [String: String], gitUserName: String?) -> String {
+        if let explicit = explicitActor(flag: flag, environment: environment) { return explicit }
+        for candidate in [gitUserName, environment["USER"]] {
             if let candidate, !candidate.isEmpty { return candidate }
         }
         return "unknown"

@@ -27,6 +27,9 @@ public struct UsageError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Reason: Sendable, Equatable {
         case unknownFlag(String)
         case unknownCommand(String)
+        /// A command of the original tool that this one does not have yet, and what to use instead
+        /// (`ProgramSpec.missingCommands`).
+        case notBuilt(String, instead: String)
         case missingValue(flag: String)
         case badValue(flag: String, value: String, expected: String)
         case missingArgument(String)
@@ -55,6 +58,8 @@ public struct UsageError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(command): unknown flag \(flag); \(help) for the flags"
         case .unknownCommand(let word):
             return "\(command): unknown command '\(word)'; \(help) for the commands"
+        case .notBuilt(let word, let instead):
+            return "\(command): '\(word)' is not built here yet; \(instead)"
         case .missingValue(let flag):
             return "\(command): flag \(flag) needs a value; \(help) for usage"
         case .badValue(let flag, let value, let expected):
@@ -74,7 +79,7 @@ public struct UsageError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: String {
         switch reason {
         case .unknownFlag: "unknown_flag"
-        case .unknownCommand: "unknown_command"
+        case .unknownCommand, .notBuilt: "unknown_command"
         case .missingValue: "missing_value"
         case .badValue: "bad_value"
         case .missingArgument: "missing_argument"
@@ -83,6 +88,16 @@ public struct UsageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalid: "invalid_usage"
         }
     }
+}
+
+/// Ends a command with a non-zero exit status after it has printed its own report (e.g. `gt status` of a node
+/// that does not answer): the runner prints nothing more. A plain value (`Sendable`).
+public struct CommandExit: Error, Sendable, Equatable {
+    /// The exit status.
+    public var exitCode: ExitCode
+
+    /// Makes one.
+    public init(_ exitCode: ExitCode) { self.exitCode = exitCode }
 }
 
 /// A failure while running a command, with an optional hint saying what to do and an exit code.

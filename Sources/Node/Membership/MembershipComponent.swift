@@ -5,7 +5,8 @@ import Wire
 
 /// The membership shell as a component of the node daemon: it starts a ``MembershipShell`` on the node's
 /// transport, advertises town.json's `node.labels`, `node.slots` and `node.runtimes`
-/// (``MembershipTownConfig``), joins through the seeds (`--join` and town.json's `node.join`), answers the local control
+/// (``MembershipTownConfig``; without `node.slots`, what the town's rigs allow: the sum of their `max_polecats`,
+/// each defaulting to `TownSettings.maxPolecatsPerRig`), joins through the seeds (`--join` and town.json's `node.join`), answers the local control
 /// requests (`gt node list|info|leave|drain`), records membership changes in the node's events file, and
 /// leaves gracefully when the node stops.
 ///
@@ -42,7 +43,7 @@ public final class MembershipComponent: NodeComponent, @unchecked Sendable {
     public func start(in context: NodeContext) async throws {
         let town = context.town
         let (identity, config, rigs, advertised) = try await NodeBlocking.run {
-            () throws -> (NodeIdentity, TownNodeConfig, [String], MembershipTownConfig) in
+            () throws -> (NodeIdentity, TownNodeConfig, [String: RigConfig], MembershipTownConfig) in
             let data = FileManager.default.contents(atPath: town.townFile) ?? Data("{}".utf8)
             return (
                 try town.pki.loadIdentity(), try TownNodeConfig.load(town), Self.rigs(town),
@@ -55,7 +56,8 @@ public final class MembershipComponent: NodeComponent, @unchecked Sendable {
             addPeer: { peer, address in await context.addPeer(peer, at: address, purposes: [.membership]) })
         var metadata = advertised.applied(to: baseMetadata)
         if metadata.labels.os == nil { metadata.labels.os = "linux" }
-        if metadata.rigs.isEmpty { metadata.rigs = rigs }
+        if metadata.rigs.isEmpty { metadata.rigs = rigs.keys.sorted() }
+        if advertised.slots == nil && metadata.freeSlots == 0 { metadata.freeSlots = Self.slots(rigs) }
         let me = Membership.Node(name: context.name.rawValue, address: context.listenAddress.description)
         let shell = MembershipShell(myself: me, metadata: metadata, links: links, settings: settings)
         lock.withLock { current = (shell, context) }
@@ -157,12 +159,16 @@ public final class MembershipComponent: NodeComponent, @unchecked Sendable {
             failures: results.1, firstError: results.2)
     }
 
-    /// The rig names in `mayor/rigs.json` (empty when unreadable).
-    static func rigs(_ town: TownPaths) -> [String] {
-        guard let data = FileManager.default.contents(atPath: town.root + "/mayor/rigs.json"),
-            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-            let rigs = object["rigs"] as? [String: Any]
-        else { return [] }
-        return rigs.keys.sorted()
+    /// The town's rigs by name, read through the town's one reader of `mayor/rigs.json` (empty when unreadable).
+    static func rigs(_ town: TownPaths) -> [String: RigConfig] {
+        let layout = TownLayout(root: town.root)
+        return (try? RigRegistry(layout: layout).configs(layout: layout)) ?? [:]
+    }
+
+    /// The agent slots the rigs allow: the sum of their `max_polecats` (each defaulting to
+    /// `TownSettings.maxPolecatsPerRig`), capped at `UInt32.max`.
+    static func slots(_ rigs: [String: RigConfig]) -> UInt32 {
+        let total = rigs.values.reduce(0) { $0 + max(0, $1.maxPolecats ?? TownSettings().maxPolecatsPerRig) }
+        return UInt32(clamping: total)
     }
 }

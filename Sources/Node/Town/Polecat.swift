@@ -99,19 +99,52 @@ public struct PolecatState: Sendable, Equatable, Codable {
     }
 }
 
-/// An agent address (`<rig>/polecats/<name>`, or the short `<rig>/<name>`), parsed. A caseless namespace.
+/// An agent address (`<rig>/polecats/<name>`, or the short `<rig>/<name>`; `<rig>/crew/<name>`, `<rig>/witness`,
+/// `<rig>/refinery`, `mayor/`, `overseer`), parsed. A caseless namespace.
 public enum AgentAddress {
+    /// The person at the keyboard.
+    public static let overseer = "overseer"
+    /// The town's Mayor.
+    public static let mayor = "mayor/"
+
     /// The (rig, polecat) an address names, or nil when it is not a polecat's.
     public static func polecat(_ text: String) -> (rig: String, name: String)? {
         let parts = text.split(separator: "/").map(String.init)
         if parts.count == 3, parts[1] == "polecats" { return (parts[0], parts[2]) }
-        if parts.count == 2, !["witness", "refinery", "crew"].contains(parts[1]) { return (parts[0], parts[1]) }
+        if parts.count == 2, !["witness", "refinery", "crew", "polecats"].contains(parts[1]), parts[0] != "mayor" {
+            return (parts[0], parts[1])
+        }
         return nil
     }
 
-    /// The canonical spelling: polecats as `<rig>/polecats/<name>`, anything else as given.
+    /// The canonical spelling: polecats as `<rig>/polecats/<name>`, the Mayor as `mayor/`, anything else as given.
     public static func canonical(_ text: String) -> String {
+        if text == "mayor" { return mayor }
         if let (rig, name) = polecat(text) { return "\(rig)/polecats/\(name)" }
         return text
+    }
+
+    /// The address an agent session speaks as, from its environment (Gas Town's `detectSenderFromRole`):
+    /// `GT_ROLE` when it is a full address (what our sessions set: `<rig>/polecats/<name>`); a bare role completed
+    /// from `GT_RIG` and `GT_POLECAT` (`polecat`), `GT_CREW` (`crew`) or `GT_RIG` alone (`witness`, `refinery`);
+    /// `mayor` → `mayor/`. Nil when there is no `GT_ROLE` or a bare one lacks what completes it.
+    public static func fromEnvironment(_ environment: [String: String]) -> String? {
+        func value(_ key: String) -> String? { environment[key].flatMap { $0.isEmpty ? nil : $0 } }
+        guard let role = value("GT_ROLE") else { return nil }
+        if role.contains("/") { return canonical(role) }
+        switch role {
+        case "mayor": return mayor
+        case "polecat":
+            guard let rig = value("GT_RIG"), let name = value("GT_POLECAT") else { return nil }
+            return "\(rig)/polecats/\(name)"
+        case "crew":
+            guard let rig = value("GT_RIG"), let name = value("GT_CREW") else { return nil }
+            return "\(rig)/crew/\(name)"
+        case "witness", "refinery":
+            guard let rig = value("GT_RIG") else { return nil }
+            return "\(rig)/\(role)"
+        case overseer: return overseer
+        default: return nil
+        }
     }
 }

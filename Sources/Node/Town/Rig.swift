@@ -64,6 +64,22 @@ public struct RigRegistry: Sendable {
         return result
     }
 
+    /// Every registered rig's config (`<town>/<rig>/config.json`, or one made from the registry entry when the rig
+    /// has none), by name.
+    public func configs(layout: TownLayout) throws(TownError) -> [String: RigConfig] {
+        var result: [String: RigConfig] = [:]
+        for (name, entry) in try rigs() {
+            if let config = try TownJSON.read(RigConfig.self, from: layout.rigConfig(name)) {
+                result[name] = config
+            } else {
+                result[name] = RigConfig(
+                    name: name, gitURL: entry.gitURL, defaultBranch: "main", createdAt: "", prefix: entry.prefix,
+                    runtime: nil)
+            }
+        }
+        return result
+    }
+
     /// Adds (or with `remove`, drops) one rig, durably (atomic replace).
     public func update(name: String, entry: [String: Any]?) throws(TownError) {
         var object = try load()

@@ -74,7 +74,8 @@ public struct TownAgentRequest: Codable, Sendable, Equatable {
         case .mailRead: return NodeJSON.encode(try await workflow.readMail(id ?? ""))
         case .mailReply:
             return NodeJSON.encode(
-                try await workflow.replyMail(to: id ?? "", from: identity ?? "overseer", body: body ?? ""))
+                try await workflow.replyMail(
+                    to: id ?? "", from: identity ?? "overseer", body: body ?? "", subject: subject))
         }
     }
 }

@@ -11,6 +11,16 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
     case noSuchBead(String)
     case beadClosed(String)
     case beadHooked(id: String, holder: String, epoch: Int)
+    /// Claimed (or assigned) by someone, not hooked by a polecat: `bd update --claim`, `bd create -a`.
+    case beadClaimed(id: String, holder: String, epoch: Int)
+    /// A bead whose type is not work (message, agent, merge-request, molecule, …): never slung.
+    case notWork(id: String, type: String)
+    /// A bead of no rig's scope slung without naming a rig.
+    case noRigForBead(id: String, known: [String])
+    /// `gt release` of a bead nobody holds.
+    case nothingToRelease(id: String, why: String)
+    /// Mail to an address nobody reads, with the addresses there are.
+    case unknownAddress(address: String, reason: String, valid: [String])
     case noSuchPolecat(rig: String, name: String)
     case polecatExists(rig: String, name: String)
     case polecatBusy(rig: String, name: String, bead: String)
@@ -50,12 +60,28 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
         case .beadClosed(let id):
             "bead \(id) is closed; reopen it with 'bd reopen \(id)' before slinging (nothing was changed)"
         case .beadHooked(let id, let holder, let epoch):
-            "bead \(id) is already hooked by \(holder) (lease epoch \(epoch)); wait for 'gt done' or release it"
+            "bead \(id) is already hooked by \(holder) (lease epoch \(epoch)); wait for its 'gt done', release it with "
+                + "'gt release \(id)', or take it over with 'gt sling \(id) --force' (nothing was changed)"
+        case .beadClaimed(let id, let holder, let epoch):
+            "bead \(id) is claimed by \(holder) (lease epoch \(epoch)); release it with 'gt release \(id)', or take it "
+                + "over with 'gt sling \(id) --force' (nothing was changed)"
+        case .notWork(let id, let type):
+            TownError.notWorkText(id: id, type: type)
+        case .noRigForBead(let id, let known):
+            "bead \(id) belongs to no rig's scope; name the rig: 'gt sling \(id) <rig>'"
+                + (known.isEmpty
+                    ? " (there are no rigs: add one with 'gt rig add <name> <git-url>')"
+                    : " (rigs: \(known.joined(separator: ", ")))")
+        case .nothingToRelease(let id, let why): "nothing to release: bead \(id) \(why)"
+        case .unknownAddress(let address, let reason, let valid):
+            "no mailbox '\(address)': \(reason); mail goes to one of \(valid.joined(separator: ", ")) (nothing was sent)"
         case .noSuchPolecat(let rig, let name): "no polecat '\(name)' in rig \(rig); see 'gt polecat list \(rig)'"
         case .polecatExists(let rig, let name): "polecat '\(name)' already exists in rig \(rig)"
         case .polecatBusy(let rig, let name, let bead):
             "polecat \(rig)/\(name) is working on \(bead); wait for 'gt done' (or remove it with --force)"
-        case .rigFull(let rig, let limit): "rig \(rig) has \(limit) busy polecats (the limit); wait for one to finish"
+        case .rigFull(let rig, let limit):
+            "rig \(rig) has \(limit) busy polecats (the limit); wait for one to finish ('gt hook' lists them), or raise "
+                + "\"max_polecats\" in the rig's config.json (<town>/\(rig)/config.json)"
         case .notInWorktree(let cwd):
             "\(cwd) is not inside a polecat worktree (no .gt/hook.json above it); run this from the polecat's worktree"
         case .dirtyWorktree(let path, let files):
@@ -73,5 +99,22 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
         case .refusedByNode(let why): why
         case .nodeDown(let why): why
         }
+    }
+
+    /// Why a bead of `type` is not slung, and where it belongs instead.
+    static func notWorkText(id: String, type: String) -> String {
+        let instead =
+            switch type {
+            case "message":
+                "it is mail: read it with 'gt mail read \(id)' and answer with 'gt mail reply \(id) -m TEXT'"
+            case "merge-request": "the Refinery takes merge requests ('gt refinery queue' lists them)"
+            case "agent": "it is a polecat's identity ('gt polecat list' shows the polecats)"
+            case "molecule", "gate": "it belongs to a workflow; sling the work beads it holds"
+            case "convoy": "it tracks other beads; sling the beads it tracks"
+            default: "it is Gas Town's own bookkeeping"
+            }
+        let article = type.first.map { "aeiou".contains($0) } == true ? "an" : "a"
+        return "bead \(id) is \(article) \(type), not work: \(instead); sling a task, bug, feature, chore or epic "
+            + "(nothing was changed)"
     }
 }

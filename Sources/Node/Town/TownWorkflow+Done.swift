@@ -100,11 +100,14 @@ extension TownWorkflow {
                 throw .staleEpoch(bead: progress.bead, hooked: progress.epoch, current: current)
             }
             let title = ledger.bead(progress.bead)?.title ?? progress.bead
+            // The merge request takes its bead's priority, so the Refinery's queue (priority, then age) follows it.
+            let priority = ledger.bead(progress.bead)?.priority ?? NewBead(title: "").priority
             try await ledger.write(scope: rig.beads.prefix) { ledger, clock, actor throws(LedgerError) in
                 var spec = NewBead(title: String("Merge \(progress.bead): \(title)".prefix(500)))
                 spec.explicitID = progress.mergeRequest
                 spec.issueType = .mergeRequest
                 spec.assignee = "\(progress.rig)/refinery"
+                spec.priority = priority
                 spec.description = """
                     branch: \(progress.branch)
                     target: \(rig.defaultBranch)

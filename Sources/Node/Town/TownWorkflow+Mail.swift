@@ -34,14 +34,16 @@ public struct MailView: Sendable, Codable, Equatable {
 }
 
 extension TownWorkflow {
-    /// `gt mail send`: a bead of type message in the town scope (`hq`), assigned to the recipient's address.
+    /// `gt mail send`: a bead of type message in the town scope (`hq`), assigned to the recipient's address. An
+    /// address nobody reads is refused (`checkRecipient`), naming the addresses there are.
     public func sendMail(from: String, to: String, subject: String, body: String, replyTo: String?)
         async throws(TownError) -> MailView
     {
         let recipient = AgentAddress.canonical(to)
         let sender = AgentAddress.canonical(from)
-        guard !recipient.isEmpty else { throw .noSuchAgent(to) }
+        let rigs = try rigConfigs()
         return try await withLedger { ledger throws(TownError) in
+            try checkRecipient(recipient, as: to, rigs: rigs, ledger: ledger)
             if let replyTo, ledger.bead(replyTo)?.issueType != .message { throw .noSuchMessage(replyTo) }
             guard
                 let bead = try await ledger.write(
@@ -59,6 +61,55 @@ extension TownWorkflow {
             events.record("mail", ["id": bead.id, "from": sender, "to": recipient, "subject": bead.title])
             return MailView(bead)
         }
+    }
+
+    /// Refuses mail to an address nobody reads. Mailboxes: `overseer`, `mayor/`, and for each registered rig
+    /// `<rig>/witness`, `<rig>/refinery`, `<rig>/polecats/<name>` (or `<rig>/<name>`) of a polecat it has, and
+    /// `<rig>/crew/<name>` of a crew clone it has. `typed` is the address as the user wrote it.
+    func checkRecipient(_ address: String, as typed: String, rigs: [String: RigConfig], ledger: TownLedger)
+        throws(TownError)
+    {
+        if address == AgentAddress.overseer || address == AgentAddress.mayor { return }
+        let parts = address.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        func refuse(_ reason: String) -> TownError {
+            .unknownAddress(address: typed, reason: reason, valid: mailboxes(rigs: rigs, ledger: ledger))
+        }
+        guard parts.count >= 2, let rig = rigs[parts[0]] else {
+            throw refuse(
+                parts.count >= 2
+                    ? "there is no rig '\(parts[0])'" : "'\(typed)' is not an address (<rig>/polecats/<name>, …)")
+        }
+        switch (parts.count, parts[1]) {
+        case (2, "witness"), (2, "refinery"):
+            return
+        case (3, "polecats"):
+            guard polecats(rig: rig, in: ledger).contains(where: { $0.name == parts[2] }) else {
+                throw refuse("rig \(rig.name) has no polecat '\(parts[2])'")
+            }
+        case (3, "crew"):
+            guard crewNames(rig: rig.name).contains(parts[2]) else {
+                throw refuse("rig \(rig.name) has no crew member '\(parts[2])'")
+            }
+        default:
+            throw refuse("'\(typed)' is not an address of rig \(rig.name)")
+        }
+    }
+
+    /// Every address mail can go to, sorted by rig.
+    func mailboxes(rigs: [String: RigConfig], ledger: TownLedger) -> [String] {
+        var all = [AgentAddress.overseer, AgentAddress.mayor]
+        for rig in rigs.values.sorted(by: { $0.name < $1.name }) {
+            all += ["\(rig.name)/witness", "\(rig.name)/refinery"]
+            all += polecats(rig: rig, in: ledger).map(\.address)
+            all += crewNames(rig: rig.name).map { "\(rig.name)/crew/\($0)" }
+        }
+        return all
+    }
+
+    /// The crew members of `rig` (the clones under `<town>/<rig>/crew/`).
+    func crewNames(rig: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: layout.crewDirectory(rig))) ?? [])
+            .filter { !$0.hasPrefix(".") }.sorted()
     }
 
     /// Unread messages addressed to `address`.
@@ -97,13 +148,16 @@ extension TownWorkflow {
         }
     }
 
-    /// `gt mail reply <id>`: a message back to the sender, "Re: subject", linked by a replies-to edge.
-    public func replyMail(to id: String, from: String, body: String) async throws(TownError) -> MailView {
+    /// `gt mail reply <id>`: a message back to the sender, "Re: subject" (or `subject`), linked by a replies-to
+    /// edge.
+    public func replyMail(to id: String, from: String, body: String, subject: String? = nil)
+        async throws(TownError) -> MailView
+    {
         let original = try await withLedger { ledger throws(TownError) in
             guard let bead = ledger.bead(id), bead.issueType == .message else { throw TownError.noSuchMessage(id) }
             return MailView(bead)
         }
-        let subject = original.subject.hasPrefix("Re: ") ? original.subject : "Re: " + original.subject
+        let subject = subject ?? (original.subject.hasPrefix("Re: ") ? original.subject : "Re: " + original.subject)
         return try await sendMail(from: from, to: original.from, subject: subject, body: body, replyTo: id)
     }
 }

@@ -213,10 +213,6 @@ extension TownWorkflow {
     public func listCrew(rig name: String?) throws(TownError) -> [(rig: String, name: String, path: String)] {
         let names: [String]
         if let name { names = [try rig(name).name] } else { names = try rigConfigs().keys.sorted() }
-        return names.flatMap { rig in
-            ((try? FileManager.default.contentsOfDirectory(atPath: layout.crewDirectory(rig))) ?? []).sorted().map {
-                (rig, $0, layout.crewClone(rig, $0))
-            }
-        }
+        return names.flatMap { rig in crewNames(rig: rig).map { (rig, $0, layout.crewClone(rig, $0)) } }
     }
 }

@@ -13,30 +13,49 @@ public struct SlingResult: Sendable, Codable, Equatable {
     public var worktree: String
     public var session: String
     public var runtime: String
+    /// With `--force`: whose claim was taken over (nil otherwise).
+    public var takenFrom: String?
+
+    enum CodingKeys: String, CodingKey {
+        case bead, rig, polecat, epoch, branch, worktree, session, runtime
+        case takenFrom = "taken_from"
+    }
 }
 
 extension TownWorkflow {
-    /// `gt sling <bead> [rig]`: validates (the bead exists and is not closed or hooked, the rig exists, the runtime
-    /// parses: nothing is changed when any fails), claims the bead (lease epoch + 1, DESIGN §3), picks an idle
-    /// polecat of the rig (or creates one), creates its worktree on `polecat/<node>/<name>/<bead>/e<epoch>`,
-    /// writes the hook, and starts the session. When a step after the claim fails, the claim is released and
-    /// the polecat set idle again.
-    public func sling(bead id: String, rig requestedRig: String?, runtime requestedRuntime: String?)
-        async throws(TownError)
-        -> SlingResult
+    /// `gt sling <bead> [rig]`: validates (the bead exists, is work, is not closed, nobody holds it, the rig
+    /// exists, the runtime parses: nothing is changed when any fails), claims the bead (lease epoch + 1, DESIGN
+    /// §3), picks an idle polecat of the rig (or creates one), creates its worktree on
+    /// `polecat/<node>/<name>/<bead>/e<epoch>`, writes the hook, and starts the session. With `force`, a bead
+    /// someone holds is taken over: the holder's claim is released in the same write as the new claim (the epoch
+    /// still goes up by one, so the old holder's `gt done` is refused), a polecat of this town that held it is
+    /// unhooked (session stopped, polecat idle), and a comment and a `sling-force` event record it. When a step
+    /// after the claim fails, the claim is released and the polecat set idle again.
+    public func sling(
+        bead id: String, rig requestedRig: String?, runtime requestedRuntime: String?, force: Bool = false
+    ) async throws(TownError) -> SlingResult
     {
         let rigs = try rigConfigs()
         return try await withLedger { ledger throws(TownError) in
             guard let bead = ledger.bead(id) else { throw .noSuchBead(id) }
             if bead.status == .closed || bead.status == .tombstone { throw .beadClosed(bead.id) }
-            if !bead.assignee.isEmpty { throw .beadHooked(id: bead.id, holder: bead.assignee, epoch: bead.leaseEpoch) }
+            if LedgerSettings().infrastructureTypes.contains(bead.issueType) {
+                throw .notWork(id: bead.id, type: bead.issueType.rawValue)
+            }
+            let holder = bead.assignee
+            if !holder.isEmpty && !force {
+                if bead.status == .hooked {
+                    throw .beadHooked(id: bead.id, holder: holder, epoch: bead.leaseEpoch)
+                }
+                throw .beadClaimed(id: bead.id, holder: holder, epoch: bead.leaseEpoch)
+            }
             let rigName: String
             if let requestedRig {
                 rigName = requestedRig
             } else if let owner = rigs.values.first(where: { bead.id.hasPrefix($0.beads.prefix + "-") }) {
                 rigName = owner.name
             } else {
-                throw .noSuchRig(name: "(none given)", known: rigs.keys.sorted())
+                throw .noRigForBead(id: bead.id, known: rigs.keys.sorted())
             }
             guard let rig = rigs[rigName] else { throw .noSuchRig(name: rigName, known: rigs.keys.sorted()) }
             let runtimeText = requestedRuntime ?? rig.runtime ?? settings.defaultRuntime
@@ -69,16 +88,23 @@ extension TownWorkflow {
             let polecatID = PolecatState.beadID(prefix: rig.beads.prefix, rig: rig.name, name: polecat.name)
             let working = polecat.json
             let sameScope = ledger.scope(of: bead.id) == rig.beads.prefix
+            let takeover = takeoverChanges(bead, to: agent, by: actor)
             let claimed = try await ledger.batch(routing: bead.id) { _ throws(LedgerError) in
-                [
+                takeover.release + [
                     .claim(id: bead.id, assignee: agent, node: node, expectedEpoch: expected),
                     .update(id: bead.id, fields: [.status(.hooked)]),
                 ]
                     + (sameScope
                         ? [.setMetadata(id: polecatID, key: PolecatState.metadataKey, value: working)] : [])
+                    + takeover.comment
             }
-            guard claimed.first??.leaseEpoch == epoch else {
+            guard claimed.compactMap({ $0 }).contains(where: { $0.assignee == agent && $0.leaseEpoch == epoch }) else {
                 throw .ledger("the claim of \(bead.id) did not land at epoch \(epoch)")
+            }
+            if !holder.isEmpty {
+                if holder != agent { try await unhook(holder, bead: bead.id, rigs: rigs, ledger: ledger) }
+                events.record(
+                    "sling-force", ["bead": bead.id, "from": holder, "to": agent, "by": actor, "epoch": String(epoch)])
             }
             do {
                 if !sameScope { try await save(polecat, prefix: rig.beads.prefix, ledger: ledger) }
@@ -103,7 +129,8 @@ extension TownWorkflow {
                     ])
                 return SlingResult(
                     bead: bead.id, rig: rig.name, polecat: polecat.name, epoch: epoch, branch: branch,
-                    worktree: worktree, session: session, runtime: runtimeText)
+                    worktree: worktree, session: session, runtime: runtimeText,
+                    takenFrom: holder.isEmpty ? nil : holder)
             } catch {
                 let status = bead.status
                 let idle = idleState.json

@@ -95,17 +95,7 @@ public struct TownWorkflow: Sendable {
 
     /// The registered rigs and their configs, by name.
     public func rigConfigs() throws(TownError) -> [String: RigConfig] {
-        var result: [String: RigConfig] = [:]
-        for (name, entry) in try RigRegistry(layout: layout).rigs() {
-            if let config = try TownJSON.read(RigConfig.self, from: layout.rigConfig(name)) {
-                result[name] = config
-            } else {
-                result[name] = RigConfig(
-                    name: name, gitURL: entry.gitURL, defaultBranch: "main", createdAt: "", prefix: entry.prefix,
-                    runtime: nil)
-            }
-        }
-        return result
+        try RigRegistry(layout: layout).configs(layout: layout)
     }
 
     /// One rig's config; `.noSuchRig` naming the known rigs.
