@@ -26,6 +26,7 @@ let package = Package(
         .target(name: "Beads", swiftSettings: settings),
         .target(name: "Wire", swiftSettings: settings),
         .target(name: "Membership", swiftSettings: settings),
+        .target(name: "Formula", dependencies: ["Beads"], swiftSettings: settings),
 
         // Edges
         .target(name: "Transport", dependencies: ["Wire", "COpenSSL", "CShims"], swiftSettings: settings),
@@ -42,7 +43,9 @@ let package = Package(
         // App and executables
         .target(
             name: "GasTownCLI",
-            dependencies: ["Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Sessions", "Node"],
+            dependencies: [
+                "Beads", "Wire", "Membership", "Formula", "Transport", "Git", "LedgerStore", "Sessions", "Node",
+            ],
             swiftSettings: settings),
         .executableTarget(name: "gt", dependencies: ["GasTownCLI"], swiftSettings: settings),
         .executableTarget(name: "bd", dependencies: ["GasTownCLI"], swiftSettings: settings),
@@ -56,10 +59,13 @@ let package = Package(
         // Test support and tests
         .target(
             name: "GasTownTestKit",
-            dependencies: ["Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Sessions", "Node"],
+            dependencies: [
+                "Beads", "Wire", "Membership", "Formula", "Transport", "Git", "LedgerStore", "Sessions", "Node",
+            ],
             swiftSettings: settings),
         .testTarget(name: "BeadsTests", dependencies: ["Beads", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: settings),
+        .testTarget(name: "FormulaTests", dependencies: ["Formula", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(
             name: "MembershipShellTests",
