@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "Beads", swiftSettings: settings),
         .target(name: "Wire", swiftSettings: settings),
         .target(name: "Membership", swiftSettings: settings),
-        .target(name: "Formula", dependencies: ["Beads"], swiftSettings: settings),
+        .target(name: "Formula", dependencies: ["Beads"], exclude: ["Builtin/LICENSE"], swiftSettings: settings),
 
         // Edges
         .target(name: "Transport", dependencies: ["Wire", "COpenSSL", "CShims"], swiftSettings: settings),
