@@ -81,7 +81,7 @@ let package = Package(
             name: "LedgerSyncTests", dependencies: ["LedgerStore", "Git", "Beads", "GasTownTestKit", "bd"],
             swiftSettings: settings),
         .testTarget(
-            name: "GasTownCLITests", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
+            name: "GasTownCLITests", dependencies: ["GasTownCLI", "Formula", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(
             name: "NodeTests", dependencies: ["Node", "GasTownCLI", "GasTownTestKit", "gt"], swiftSettings: settings),
         .testTarget(

@@ -1,10 +1,6 @@
 import Formula
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// Benchmarks of the `Formula` core, called by `gt-bench formula`: parsing and cooking Gas Town's generated
 /// 10-disk Towers of Hanoi (149 KB, 1,025 steps), time and memory. Figures are measured, never asserted.
 public enum FormulaBenchmarks {

@@ -55,8 +55,9 @@ public struct PlannedBead: Sendable, Equatable {
     public var sourceFormula = ""
     /// The field that wrote it (`steps[2]`, `legs[0]`, `synthesis`).
     public var sourceLocation = ""
-    /// Where it was written, for errors found when instantiating.
+    /// Where it was written, and the line of its `needs`, for errors found after cooking.
     public var origin: FormulaSourceLocation?
+    public var needsLine: Int?
 
     public init(suffix: String, role: Role, title: String, issueType: IssueType) {
         self.suffix = suffix

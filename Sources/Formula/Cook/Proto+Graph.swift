@@ -88,7 +88,7 @@ extension ProtoCooker {
         let origin = closing.origin
         let field = origin.map { "\($0.path).needs" } ?? "steps"
         return FormulaError(
-            .cycle(names + [names[0]]), file: origin?.file ?? "", line: origin?.line, field: field,
+            .cycle(names + [names[0]]), file: origin?.file ?? "", line: closing.needsLine ?? origin?.line, field: field,
             "the steps wait for each other in a cycle: \((names + [names[0]]).joined(separator: " needs ")); "
                 + "remove one of these needs")
     }

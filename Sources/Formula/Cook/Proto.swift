@@ -154,6 +154,7 @@ struct ProtoCooker {
             bead.sourceFormula = step.sourceFormula
             bead.sourceLocation = step.origin.path
             bead.origin = step.origin
+            bead.needsLine = step.fieldLines["needs"] ?? step.fieldLines["depends_on"]
             bead.dependencies = [PlannedDependency(.parentChild, parent)]
             if let gate = step.gate {
                 let gateSuffix = Self.child(parent, "gate-\(step.id)")

@@ -13,10 +13,12 @@ public enum Placeholders {
     /// The names of the `{{name}}` placeholders in `s`, added to `names`.
     public static func collectVariableNames(in s: String, into names: inout Set<String>) {
         guard s.utf8.contains(0x7B) else { return }
-        _ = scan(s, singles: false, single: { _ in nil }) { name in
-            names.insert(name)
-            return nil
-        }
+        _ = scan(
+            s, singles: false, single: { _ in nil },
+            double: { name in
+                names.insert(name)
+                return nil
+            })
     }
 
     /// `s` with every single-brace `{name}` for which `lookup` has a value replaced.

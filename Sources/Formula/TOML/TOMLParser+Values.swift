@@ -68,7 +68,7 @@ extension TOMLParser {
 
     /// `{ k = v, … }` on one line, no trailing comma (TOML 1.0). The result is closed: nothing can add to it later.
     mutating func parseInlineTable(depth: Int) throws(TOMLError) -> TOMLValue {
-        let node = TOMLNode(kind: .inline, location: here, depth: depth)
+        let node = TOMLNode(kind: .inline, location: mark(), depth: depth)
         pos += 1
         skipWhitespace()
         if pos < end && bytes[pos] == Byte.closeBrace {

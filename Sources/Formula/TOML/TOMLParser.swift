@@ -74,6 +74,9 @@ struct TOMLParser {
     var pos = 0
     var line = 1
     var lineStart = 0
+    /// The last location `mark()` computed, so marking keys along a long line stays linear.
+    var markOffset = 0
+    var markColumn = 1
 
     init(bytes: UnsafeBufferPointer<UInt8>, settings: TOMLSettings) {
         self.bytes = bytes
@@ -142,7 +145,7 @@ struct TOMLParser {
         var parts: [TOMLKeyPart] = []
         while true {
             skipWhitespace()
-            let at = here
+            let at = mark()
             guard pos < end else { throw error("expected a key, found the end of the file") }
             let c = bytes[pos]
             let name: String
@@ -202,7 +205,7 @@ struct TOMLParser {
 
     /// `[a.b]` or `[[a.b]]`; returns the table that the following key/value pairs go into.
     mutating func parseHeader(root: TOMLNode) throws(TOMLError) -> TOMLNode {
-        let at = here
+        let at = mark()
         let isArray = pos + 1 < end && bytes[pos + 1] == Byte.openBracket
         pos += isArray ? 2 : 1
         let parts = try parseKey()
@@ -291,11 +294,12 @@ struct TOMLParser {
         return TOMLNode(kind: kind, location: at, depth: parent.depth + 1)
     }
 
-    /// `a.b."c d"` for messages.
+    /// `a.b."c d"` for messages (cut to about 200 characters).
     func keyPath<C: Collection>(_ parts: C) -> String where C.Element == TOMLKeyPart {
-        parts.map { part in
+        let path = parts.prefix(20).map { part in
             !part.name.isEmpty && part.name.utf8.allSatisfy(Byte.isBareKey) ? part.name : "\"\(part.name)\""
         }.joined(separator: ".")
+        return path.count > 200 || parts.count > 20 ? String(path.prefix(200)) + "…" : path
     }
 
     // MARK: Whitespace, newlines, comments
@@ -352,6 +356,20 @@ struct TOMLParser {
 
     /// Where `pos` is.
     var here: TOMLLocation { location(at: pos) }
+
+    /// Where `pos` is, counting columns on from the previous mark of the same line (for the location of every key,
+    /// so a line of 100,000 dotted keys costs linear time, not quadratic).
+    mutating func mark() -> TOMLLocation {
+        if markOffset < lineStart || markOffset > pos {
+            markOffset = lineStart
+            markColumn = 1
+        }
+        while markOffset < pos {
+            if bytes[markOffset] & 0xC0 != 0x80 { markColumn += 1 }
+            markOffset += 1
+        }
+        return TOMLLocation(line: line, column: markColumn)
+    }
 
     /// The location of byte `offset` (counting columns in Unicode scalars).
     func location(at offset: Int) -> TOMLLocation {

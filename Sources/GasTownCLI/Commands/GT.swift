@@ -33,6 +33,7 @@ public enum GT {
                     GTRigCommand.self, GTPolecatCommand.self, GTCrewCommand.self, GTSlingCommand.self,
                     GTDoneCommand.self, GTHookCommand.self, GTPrimeCommand.self, GTMailCommand.self,
                     GTNudgeCommand.self, GTHandoffCommand.self, GTWitnessCommand.self, GTRefineryCommand.self,
+                    GTTomlCommand.self,
                 ])
         }
 
