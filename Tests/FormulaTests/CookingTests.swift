@@ -182,6 +182,11 @@ import Testing
         #expect(plan.bead("ship")?.title == "Ship 1.2.3 to staging x2 {{unknown}}")
         #expect(plan.bead("ship")?.assignee == "ops")
         #expect(plan.root.title == "Deploy")  // `title` declared: the root is titled by it
+        // An empty `title` (Gas Town's mol-convoy-feed declares one for its own use) falls back to the name.
+        let untitled = try library.cook(
+            "deploy", options: CookOptions(variables: ["version": "1.2.3", "owner": "ops", "title": ""]))
+        #expect(untitled.root.title == "deploy")
+        #expect(untitled.warnings.contains { $0.field == "vars.title" })
 
         let enumError = expectFormulaError {
             _ = try library.cook(

@@ -34,6 +34,14 @@ extension Proto {
             b.ephemeral = mode == .wisp
             b.isTemplate = false
             b.condition = nil
+            if b.role == .root && b.title.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\n" }) {
+                // `{{title}}` declared but empty (mol-convoy-feed uses `title` for something else): the name.
+                b.title = formula
+                warnings.append(
+                    FormulaWarning(
+                        file: file, line: nil, field: "vars.title",
+                        "the variable 'title' is empty, so the molecule is titled '\(formula)'"))
+            }
             if b.title.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\n" }) {
                 let origin = b.origin
                 throw FormulaError(
