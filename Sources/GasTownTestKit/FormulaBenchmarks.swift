@@ -5,8 +5,8 @@ import Foundation
 /// 10-disk Towers of Hanoi (149 KB, 1,025 steps), time and memory. Figures are measured, never asserted.
 public enum FormulaBenchmarks {
     /// Median milliseconds (of `iterations`) for: TOML parse only, parse into the formula model, and the whole cook
-    /// (load by name, resolve, proto, molecule plan); then, for one more cook, the growth of the resident set while
-    /// the plan is held and of the peak resident set (`VmHWM`, reset first through /proc/self/clear_refs).
+    /// (load by name, resolve, proto, molecule plan); then, for one more cook, the growth of the peak resident set
+    /// (`VmHWM`, reset first through /proc/self/clear_refs).
     public static func parseAndCookHanoi(disks: Int = 10, iterations: Int = 50) throws -> [String] {
         let text = HanoiFormula.text(disks: disks)
         let bytes = Array(text.utf8)
@@ -22,18 +22,16 @@ public enum FormulaBenchmarks {
         let rssBefore = statusKiB("VmRSS:")
         let plan = try library.cook(name)
         let peak = statusKiB("VmHWM:")
-        let rssAfter = statusKiB("VmRSS:")
         withExtendedLifetime(plan) {}
         let mb = Double(bytes.count) / 1_000_000
         var lines = [
             String(
                 format: "TOML parse of towers-of-hanoi-%d (%.0f KB, %d steps): %.2f ms median (%.0f MB/s)", disks,
                 mb * 1000, steps, parse, mb / (parse / 1000)),
-            String(format: "parse into the formula model: %.2f ms median", model),
+            String(format: "TOML parse + formula model: %.2f ms median", model),
             String(
                 format: "cook (load, resolve, proto, plan of %d beads): %.2f ms median (n=%d)", beads, cook,
                 iterations),
-            String(format: "RSS growth while the finished plan is held: %.1f MiB", Double(rssAfter - rssBefore) / 1024),
         ]
         if resetPeak {
             lines.append(String(format: "peak RSS growth during one cook: %.1f MiB", Double(peak - rssBefore) / 1024))

@@ -92,7 +92,9 @@ enum BenchSuites {
             ]
         },
         BenchSuite(name: "formula", title: "Formula: parse and cook Gas Town's towers-of-hanoi-10 (1,025 steps)") {
-            try FormulaBenchmarks.parseAndCookHanoi().map { "- \($0)" }
+            let ten = try FormulaBenchmarks.parseAndCookHanoi()
+            let fifteen = try FormulaBenchmarks.parseAndCookHanoi(disks: 15, iterations: 5)
+            return (ten + ["same for towers-of-hanoi-15:"] + fifteen).map { "- \($0)" }
         },
         BenchSuite(name: "cli", title: "CLI parsing") {
             CLIBenchmarks.parseAndHelp().map { "- \($0)" }

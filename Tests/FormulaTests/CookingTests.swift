@@ -264,6 +264,25 @@ import Testing
         #expect(gate.timeout == 24 * 3_600_000_000_000)
         #expect(plan.bead("collect")?.labels == ["release", "gate:all-children"])
         #expect(plan.bead("collect")?.priority == 1)
+        // The gate's wait and the source tracing reach the ledger.
+        var ledger = Ledger(prefix: "gt")
+        var clock = HybridLogicalClock(node: "test")
+        let time = Timestamp(unixMillis: 1_800_000_000_000)
+        for spec in plan.newBeads(rootID: "gt-rel") {
+            let stamp = try clock.tick(wallMillis: time.unixMillis)
+            try ledger.apply(try ledger.prepareCreate(spec, actor: "test", stamp: stamp, time: time))
+        }
+        let stored = try #require(ledger.beads["gt-rel.gate-approve"])
+        #expect(stored.issueType == .gate)
+        #expect(stored.awaitType == "human")
+        #expect(stored.awaitID == "release-manager")
+        #expect(stored.timeout == 24 * 3_600_000_000_000)
+        #expect(stored.sourceLocation == "steps[2].gate")
+        #expect(stored.sourceFormula == "release")
+        #expect(
+            ledger.beads["gt-rel.collect"]?.dependencies.map(\.key.text) == [
+                "parent-child:gt-rel", "blocks:gt-rel.fanout", "waits-for:gt-rel.fanout",
+            ])
 
         let skipped = try library.cook("release", options: CookOptions(variables: ["run_tests": "no"], mode: .pour))
         #expect(skipped.bead("test") == nil)

@@ -281,15 +281,15 @@ struct FormulaDecoder {
 
     /// Step IDs are unique across a list and its children (and loop bodies).
     func checkStepIDs(_ steps: [Step], field: String) throws(FormulaError) {
-        var seen: [String: Step] = [:]
+        var seen: [String: FormulaSourceLocation] = [:]
         func visit(_ list: [Step]) throws(FormulaError) {
             for s in list {
                 if let first = seen[s.id] {
                     throw FormulaError(
                         .duplicateStep(s.id), file: s.origin.file, line: s.origin.line, field: "\(s.origin.path).id",
-                        "duplicate step ID '\(s.id)' (first at \(first.origin.path), line \(first.origin.line ?? 0))")
+                        "duplicate step ID '\(s.id)' (first at \(first.path), line \(first.line ?? 0))")
                 }
-                seen[s.id] = s
+                seen[s.id] = s.origin
                 try visit(s.children)
             }
         }

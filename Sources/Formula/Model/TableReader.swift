@@ -6,12 +6,14 @@ struct TableReader {
     /// The field path of the table (`steps[1]`); empty for the document.
     let path: String
     let file: String
-    private(set) var used: Set<String> = []
+    /// Which entries were read, by position.
+    private(set) var used: [Bool]
 
     init(_ table: TOMLTable, path: String, file: String) {
         self.table = table
         self.path = path
         self.file = file
+        self.used = Array(repeating: false, count: table.count)
     }
 
     func field(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
@@ -32,9 +34,9 @@ struct TableReader {
     }
 
     mutating func raw(_ key: String) -> TOMLValue? {
-        guard let value = table[key] else { return nil }
-        used.insert(key)
-        return value
+        guard let i = table.position(of: key) else { return nil }
+        used[i] = true
+        return table.entries[i].value
     }
 
     mutating func string(_ key: String) throws(FormulaError) -> String? {
@@ -133,8 +135,8 @@ struct TableReader {
 
     /// The keys not read, kept as written.
     func unknownKeys() -> [UnknownKey] {
-        table.entries.filter { !used.contains($0.key) }.map {
-            UnknownKey(key: $0.key, value: $0.value, line: $0.location.line)
+        zip(table.entries, used).filter { !$0.1 }.map {
+            UnknownKey(key: $0.0.key, value: $0.0.value, line: $0.0.location.line)
         }
     }
 

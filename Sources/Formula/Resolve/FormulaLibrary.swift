@@ -111,18 +111,20 @@ struct Resolver {
     }
 
     func checkUniqueIDs(_ steps: [Step], in f: Formula) throws(FormulaError) {
-        var seen: [String: Step] = [:]
-        var stack = steps
-        while let s = stack.popLast() {
-            if let other = seen[s.id] {
-                throw FormulaError(
-                    .duplicateStep(s.id), file: s.origin.file, line: s.origin.line, field: "\(s.origin.path).id",
-                    "two steps of '\(f.name)' have the ID '\(s.id)' once composed (the other is \(other.origin.path) "
-                        + "of \(other.origin.file)); rename one")
+        var seen: [String: FormulaSourceLocation] = [:]
+        func visit(_ list: [Step]) throws(FormulaError) {
+            for s in list {
+                if let other = seen[s.id] {
+                    throw FormulaError(
+                        .duplicateStep(s.id), file: s.origin.file, line: s.origin.line, field: "\(s.origin.path).id",
+                        "two steps of '\(f.name)' have the ID '\(s.id)' once composed (the other is \(other.path) "
+                            + "of \(other.file)); rename one")
+                }
+                seen[s.id] = s.origin
+                try visit(s.children)
             }
-            seen[s.id] = s
-            stack += s.children
         }
+        try visit(steps)
     }
 
     // MARK: extends

@@ -242,7 +242,7 @@ struct TOMLParser {
             }
         }
         let name = parts[parts.count - 1].name
-        let path = keyPath(parts)
+        var path: String { keyPath(parts) }
         let existing = node[name]
         if isArray {
             switch existing {

@@ -17,8 +17,10 @@ final class TOMLNode {
     var kind: Kind
     let location: TOMLLocation
     let depth: Int
-    private(set) var order: [String] = []
-    private(set) var slots: [String: TOMLSlot] = [:]
+    private(set) var keys: [String] = []
+    private(set) var slots: [TOMLSlot] = []
+    /// Key → position, built once the table outgrows a linear search.
+    private var index: [String: Int]?
 
     init(kind: Kind, location: TOMLLocation, depth: Int) {
         self.kind = kind
@@ -26,23 +28,35 @@ final class TOMLNode {
         self.depth = depth
     }
 
-    subscript(key: String) -> TOMLSlot? { slots[key] }
+    subscript(key: String) -> TOMLSlot? {
+        if let index { return index[key].map { slots[$0] } }
+        guard let i = keys.firstIndex(of: key) else { return nil }
+        return slots[i]
+    }
 
     /// Adds a key that is not there yet.
     func add(_ key: String, _ slot: TOMLSlot) {
-        order.append(key)
-        slots[key] = slot
+        if index != nil {
+            index![key] = keys.count
+        } else if keys.count >= TOMLTable.indexThreshold {
+            var built: [String: Int] = [:]
+            for (i, k) in keys.enumerated() { built[k] = i }
+            built[key] = keys.count
+            index = built
+        }
+        keys.append(key)
+        slots.append(slot)
     }
 
     /// The finished table.
     func freeze() -> TOMLTable {
         var table = TOMLTable(location: location)
-        for key in order {
-            switch slots[key]! {
-            case .value(let value, let at): table.set(key, value, at: at)
-            case .table(let node, let at): table.set(key, .table(node.freeze()), at: at)
+        for (key, slot) in zip(keys, slots) {
+            switch slot {
+            case .value(let value, let at): table.append(key, value, at: at)
+            case .table(let node, let at): table.append(key, .table(node.freeze()), at: at)
             case .tableArray(let array, let at):
-                table.set(key, .array(array.elements.map { .table($0.freeze()) }), at: at)
+                table.append(key, .array(array.elements.map { .table($0.freeze()) }), at: at)
             }
         }
         return table

@@ -107,22 +107,30 @@ public struct TOMLTable: Sendable, Equatable, Sequence {
 
     /// The entries in definition order.
     public private(set) var entries: [Entry] = []
-    private var index: [String: Int] = [:]
+    /// Key → entry index, built once a table outgrows a linear search (most formula tables have a handful of keys).
+    private var index: [String: Int]?
+    static let indexThreshold = 12
     /// Where the table was opened: its `[header]`, `{`, or line 1 for the document.
     public var location: TOMLLocation
 
     /// An empty table opened at `location`.
     public init(location: TOMLLocation = TOMLLocation(line: 1, column: 1)) { self.location = location }
 
+    /// The position of `key` in `entries`, or nil.
+    public func position(of key: String) -> Int? {
+        if let index { return index[key] }
+        return entries.firstIndex { $0.key == key }
+    }
+
     /// The value for `key`, or nil.
     public subscript(key: String) -> TOMLValue? {
-        guard let i = index[key] else { return nil }
+        guard let i = position(of: key) else { return nil }
         return entries[i].value
     }
 
     /// The entry for `key`, or nil.
     public func entry(_ key: String) -> Entry? {
-        guard let i = index[key] else { return nil }
+        guard let i = position(of: key) else { return nil }
         return entries[i]
     }
 
@@ -136,13 +144,25 @@ public struct TOMLTable: Sendable, Equatable, Sequence {
 
     /// Sets `key` (replacing its value in place if present, else appending it).
     public mutating func set(_ key: String, _ value: TOMLValue, at location: TOMLLocation? = nil) {
-        if let i = index[key] {
+        if let i = position(of: key) {
             entries[i].value = value
             if let location { entries[i].location = location }
         } else {
-            index[key] = entries.count
-            entries.append(Entry(key: key, value: value, location: location ?? self.location))
+            append(key, value, at: location ?? self.location)
         }
+    }
+
+    /// Appends a key known not to be there yet (the parser's duplicate checks already ran).
+    mutating func append(_ key: String, _ value: TOMLValue, at location: TOMLLocation) {
+        if index != nil {
+            index![key] = entries.count
+        } else if entries.count >= Self.indexThreshold {
+            var built: [String: Int] = [:]
+            for (i, e) in entries.enumerated() { built[e.key] = i }
+            built[key] = entries.count
+            index = built
+        }
+        entries.append(Entry(key: key, value: value, location: location))
     }
 
     public func makeIterator() -> IndexingIterator<[Entry]> { entries.makeIterator() }
