@@ -27,6 +27,7 @@ let package = Package(
         .target(name: "Wire", swiftSettings: settings),
         .target(name: "Membership", swiftSettings: settings),
         .target(name: "Scheduling", swiftSettings: settings),
+        .target(name: "Formula", dependencies: ["Beads"], exclude: ["Builtin/LICENSE"], swiftSettings: settings),
 
         // Edges
         .target(name: "Transport", dependencies: ["Wire", "COpenSSL", "CShims"], swiftSettings: settings),
@@ -43,7 +44,9 @@ let package = Package(
         // App and executables
         .target(
             name: "GasTownCLI",
-            dependencies: ["Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Sessions", "Node"],
+            dependencies: [
+                "Beads", "Wire", "Membership", "Formula", "Transport", "Git", "LedgerStore", "Sessions", "Node",
+            ],
             swiftSettings: settings),
         .executableTarget(name: "gt", dependencies: ["GasTownCLI"], swiftSettings: settings),
         .executableTarget(name: "bd", dependencies: ["GasTownCLI"], swiftSettings: settings),
@@ -57,11 +60,14 @@ let package = Package(
         // Test support and tests
         .target(
             name: "GasTownTestKit",
-            dependencies: ["Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Sessions", "Node"],
+            dependencies: [
+                "Beads", "Wire", "Membership", "Formula", "Transport", "Git", "LedgerStore", "Sessions", "Node",
+            ],
             swiftSettings: settings),
         .testTarget(name: "BeadsTests", dependencies: ["Beads", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: settings),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: settings),
+        .testTarget(name: "FormulaTests", dependencies: ["Formula", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(
             name: "MembershipShellTests",
@@ -77,7 +83,7 @@ let package = Package(
             name: "LedgerSyncTests", dependencies: ["LedgerStore", "Git", "Beads", "GasTownTestKit", "bd"],
             swiftSettings: settings),
         .testTarget(
-            name: "GasTownCLITests", dependencies: ["GasTownCLI", "GasTownTestKit"], swiftSettings: settings),
+            name: "GasTownCLITests", dependencies: ["GasTownCLI", "Formula", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(
             name: "NodeTests", dependencies: ["Node", "GasTownCLI", "GasTownTestKit", "gt"], swiftSettings: settings),
         .testTarget(

@@ -24,6 +24,15 @@ public struct NewBead: Sendable, Hashable {
     public var ephemeral = false
     public var pinned = false
     public var metadata: [JSONMember] = []
+    /// A proto's template bead (`bd cook --persist`).
+    public var isTemplate = false
+    /// A gate bead's wait: `await_type` (gh:run, timer, human…), `await_id`, and `timeout` in nanoseconds.
+    public var awaitType = ""
+    public var awaitID = ""
+    public var timeout: Int64 = 0
+    /// Where a cooked bead came from: the formula and the field (`steps[2]`).
+    public var sourceFormula = ""
+    public var sourceLocation = ""
 
     public init(title: String) { self.title = title }
 }
@@ -75,6 +84,12 @@ extension Ledger {
         bead.ephemeral = spec.ephemeral
         bead.pinned = spec.pinned
         bead.metadata = spec.metadata
+        bead.isTemplate = spec.isTemplate
+        bead.awaitType = spec.awaitType
+        bead.awaitID = spec.awaitID
+        bead.timeout = spec.timeout
+        bead.sourceFormula = spec.sourceFormula
+        bead.sourceLocation = spec.sourceLocation
         if bead.status == .closed { bead.closedAt = time }
         var keys = spec.dependencies.map { DependencyKey(dependsOnID: resolve($0.dependsOnID), type: $0.type) }
         if let parent = spec.parent {

@@ -60,18 +60,20 @@ public enum BuiltBinaries {
     }
 
     /// Runs `tool` with `arguments` in `cwd`, with the inherited environment minus `isolatedVariables`,
-    /// plus `environment`. stdin is /dev/null. Killed (SIGKILL, by pid) after `timeout`.
+    /// plus `environment`. stdin is the file `stdinPath`, else /dev/null. Killed (SIGKILL, by pid) after `timeout`.
     public static func run(
         _ tool: Tool, _ arguments: [String], environment: [String: String] = [:], cwd: String? = nil,
-        timeout: Duration = .seconds(120)
+        stdinPath: String? = nil, timeout: Duration = .seconds(120)
     ) async throws -> Output {
-        try await run(executable: try path(of: tool), arguments, environment: environment, cwd: cwd, timeout: timeout)
+        try await run(
+            executable: try path(of: tool), arguments, environment: environment, cwd: cwd, stdinPath: stdinPath,
+            timeout: timeout)
     }
 
     /// Runs any executable the same way.
     public static func run(
         executable: String, _ arguments: [String], environment: [String: String] = [:], cwd: String? = nil,
-        timeout: Duration = .seconds(120)
+        stdinPath: String? = nil, timeout: Duration = .seconds(120)
     ) async throws -> Output {
         let capture = try TempDir(prefix: "gt-run")
         let stdoutPath = capture.join("stdout")
@@ -94,7 +96,9 @@ public enum BuiltBinaries {
         process.arguments = arguments
         process.environment = env
         if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        process.standardInput = FileHandle.nullDevice
+        let stdinHandle = try stdinPath.map { try FileHandle(forReadingFrom: URL(fileURLWithPath: $0)) }
+        defer { try? stdinHandle?.close() }
+        process.standardInput = stdinHandle ?? FileHandle.nullDevice
         process.standardOutput = stdoutHandle
         process.standardError = stderrHandle
 

@@ -91,6 +91,11 @@ enum BenchSuites {
                 "- 50 members, 10 seeds: \(MembershipSimulation.summary(members: 50, seeds: 0..<10))",
             ]
         },
+        BenchSuite(name: "formula", title: "Formula: parse and cook Gas Town's towers-of-hanoi-10 (1,025 steps)") {
+            let ten = try FormulaBenchmarks.parseAndCookHanoi()
+            let fifteen = try FormulaBenchmarks.parseAndCookHanoi(disks: 15, iterations: 5)
+            return (ten + ["same for towers-of-hanoi-15:"] + fifteen).map { "- \($0)" }
+        },
         BenchSuite(name: "cli", title: "CLI parsing") {
             CLIBenchmarks.parseAndHelp().map { "- \($0)" }
         },
