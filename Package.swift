@@ -26,6 +26,7 @@ let package = Package(
         .target(name: "Beads", swiftSettings: settings),
         .target(name: "Wire", swiftSettings: settings),
         .target(name: "Membership", swiftSettings: settings),
+        .target(name: "MergeQueue", swiftSettings: settings),
 
         // Edges
         .target(name: "Transport", dependencies: ["Wire", "COpenSSL", "CShims"], swiftSettings: settings),
@@ -48,7 +49,9 @@ let package = Package(
         .executableTarget(name: "bd", dependencies: ["GasTownCLI"], swiftSettings: settings),
         .executableTarget(
             name: "gt-bench",
-            dependencies: ["GasTownCLI", "GasTownTestKit", "Beads", "Git", "LedgerStore", "Membership", "Transport"],
+            dependencies: [
+                "GasTownCLI", "GasTownTestKit", "Beads", "Git", "LedgerStore", "Membership", "MergeQueue", "Transport",
+            ],
             swiftSettings: settings),
         // Child processes for multi-process tests (git compare-and-swap pushes; store locks and kill -9).
         .executableTarget(name: "gt-testhelper", dependencies: ["CShims", "Git", "LedgerStore"], swiftSettings: settings),
@@ -56,11 +59,14 @@ let package = Package(
         // Test support and tests
         .target(
             name: "GasTownTestKit",
-            dependencies: ["Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Sessions", "Node"],
+            dependencies: [
+                "Beads", "Wire", "Membership", "MergeQueue", "Transport", "Git", "LedgerStore", "Sessions", "Node",
+            ],
             swiftSettings: settings),
         .testTarget(name: "BeadsTests", dependencies: ["Beads", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: settings),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "GasTownTestKit"], swiftSettings: settings),
+        .testTarget(name: "MergeQueueTests", dependencies: ["MergeQueue", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(
             name: "MembershipShellTests",
             dependencies: ["Node", "Membership", "Transport", "Wire", "GasTownCLI", "GasTownTestKit"],

@@ -91,6 +91,9 @@ enum BenchSuites {
                 "- 50 members, 10 seeds: \(MembershipSimulation.summary(members: 50, seeds: 0..<10))",
             ]
         },
+        BenchSuite(name: "mq", title: "Merge queue in simulation (serial, Gas Town's Refinery, ours)") {
+            MergeQueueBenchmarks.report()
+        },
         BenchSuite(name: "cli", title: "CLI parsing") {
             CLIBenchmarks.parseAndHelp().map { "- \($0)" }
         },
