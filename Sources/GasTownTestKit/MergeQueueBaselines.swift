@@ -149,7 +149,9 @@ public enum MergeQueueBaselines {
         }
 
         /// `bisectBatch` from batch.go, line by line.
-        mutating func bisectBatch(_ batch: [MergeQueue.Request]) -> (good: [MergeQueue.Request], culprits: [MergeQueue.Request]) {
+        mutating func bisectBatch(
+            _ batch: [MergeQueue.Request]
+        ) -> (good: [MergeQueue.Request], culprits: [MergeQueue.Request]) {
             if batch.count <= 1 { return ([], batch) }
             let mid = batch.count / 2
             let left = Array(batch[..<mid])
@@ -170,7 +172,9 @@ public enum MergeQueueBaselines {
         }
 
         /// `bisectRight` from batch.go, line by line.
-        mutating func bisectRight(_ knownGood: [MergeQueue.Request], _ right: [MergeQueue.Request])
+        mutating func bisectRight(
+            _ knownGood: [MergeQueue.Request], _ right: [MergeQueue.Request]
+        )
             -> (good: [MergeQueue.Request], culprits: [MergeQueue.Request])
         {
             if right.count <= 1 { return ([], right) }

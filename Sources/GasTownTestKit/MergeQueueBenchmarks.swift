@@ -1,3 +1,4 @@
+import Foundation
 import Membership
 import MergeQueue
 
@@ -43,8 +44,9 @@ public enum MergeQueueBenchmarks {
     }
 
     /// The queues compared, in table order.
-    public static let variants: [(name: String, depth: Int, concurrency: Int)] = [
-        ("ours D=0 c=1", 0, 1), ("ours D=0 c=2", 0, 2), ("ours D=1 c=1", 1, 1), ("ours D=1 c=2", 1, 2),
+    public static let variants: [(name: String, batch: Int, depth: Int, concurrency: Int)] = [
+        ("ours D=0 c=1", 4, 0, 1), ("ours D=0 c=2", 4, 0, 2), ("ours D=1 c=1 (defaults)", 4, 1, 1),
+        ("ours D=1 c=2", 4, 1, 2), ("ours D=1 c=1, batch 5", 5, 1, 1),
     ]
 
     /// Every queue over `seeds` worlds of `count` requests failing at `failRate`.
@@ -57,6 +59,7 @@ public enum MergeQueueBenchmarks {
             samples["Gas Town", default: []].append((MergeQueueBaselines.gasTown(world), 0, world))
             for variant in variants {
                 var settings = MergeQueue.Settings()
+                settings.batchSize = variant.batch
                 settings.speculationDepth = variant.depth
                 settings.gateConcurrency = variant.concurrency
                 let (outcome, cancelled) = ours(world, settings: settings)
@@ -84,7 +87,9 @@ public enum MergeQueueBenchmarks {
     }
 
     /// Runs our queue over a world to the end; returns its outcome and how many gate runs it cancelled.
-    public static func ours(_ world: MergeQueueSimulator.World, settings: MergeQueue.Settings)
+    public static func ours(
+        _ world: MergeQueueSimulator.World, settings: MergeQueue.Settings
+    )
         -> (MergeQueueBaselines.Outcome, Int)
     {
         var sim = MergeQueueSimulator(settings: settings, world: world)
@@ -97,7 +102,9 @@ public enum MergeQueueBenchmarks {
     }
 
     /// Markdown lines: one table per (count, failure rate).
-    public static func report(counts: [Int] = [16, 32], failRates: [Double] = [0, 0.1, 0.25], seeds: Int = 200)
+    public static func report(
+        counts: [Int] = [16, 32], failRates: [Double] = [0, 0.1, 0.25], seeds: Int = 200
+    )
         -> [String]
     {
         var lines = [
@@ -109,6 +116,7 @@ public enum MergeQueueBenchmarks {
         ]
         for count in counts {
             for rate in failRates {
+                if lines.last != "" { lines.append("") }
                 lines.append("**\(count) requests, \(Int(rate * 100)) % failing**")
                 lines.append("")
                 lines.append(
@@ -118,13 +126,29 @@ public enum MergeQueueBenchmarks {
                     let cancelled = row.cancelled > 0 ? String(format: " (%.1f)", row.cancelled) : ""
                     lines.append(
                         "| \(row.name) | " + String(format: "%.1f", row.gateRuns) + cancelled + " | "
-                            + String(format: "%.0f min | %.0f min | %.0f min", row.wallMinutes, row.landMedianMinutes,
+                            + String(
+                                format: "%.0f min | %.0f min | %.0f min", row.wallMinutes, row.landMedianMinutes,
                                 row.landP95Minutes) + " | \(row.wrongMergedSets) |")
                 }
+                guard rate > 0 else { continue }
                 lines.append("")
+                lines.append(
+                    String(
+                        format: "Lower bound for any queue that retries each culprit's failure once: %.1f gate runs "
+                            + "(n·h(p) bits to find the culprits, one bit per run at most, plus n·p retries).",
+                        lowerBound(count: count, failRate: rate)))
             }
         }
         return lines
+    }
+
+    /// The expected gate runs no queue can beat: identifying a culprit set drawn with probability p per request
+    /// takes n·h(p) bits of entropy, a pass/fail run yields at most one bit, and each culprit's failing input is run
+    /// once more; at least one run is needed to land anything.
+    public static func lowerBound(count: Int, failRate p: Double) -> Double {
+        guard p > 0, p < 1 else { return p >= 1 ? Double(count) * 2 : 1 }
+        let entropy = -(p * log2(p) + (1 - p) * log2(1 - p))
+        return max(1, Double(count) * entropy) + Double(count) * p
     }
 
     static func percentile(_ values: [Double], _ p: Double) -> Double {

@@ -130,7 +130,8 @@ public struct MergeQueueSimulator: Sendable {
 
     /// True when every filed request has a final status in the ledger and nothing else is due.
     public var isDone: Bool {
-        ledger.count == world.arrivals.count && ledger.values.allSatisfy { if case .finished = $0 { true } else { false } }
+        ledger.count == world.arrivals.count
+            && ledger.values.allSatisfy { if case .finished = $0 { true } else { false } }
             && !events.contains { !$0.inFlight }
     }
 
@@ -181,16 +182,18 @@ public struct MergeQueueSimulator: Sendable {
 
     /// The requests whose recorded verdict is merged.
     public var merged: Set<RequestID> {
-        Set(ledger.compactMap { id, recorded in
-            if case .finished(.merged) = recorded { id } else { nil }
-        })
+        Set(
+            ledger.compactMap { id, recorded in
+                if case .finished(.merged) = recorded { id } else { nil }
+            })
     }
 
     /// Every request that ended with this kind of verdict.
     public func finished(_ matches: (MergeQueue.Verdict.Outcome) -> Bool) -> Set<RequestID> {
-        Set(ledger.compactMap { id, recorded in
-            if case .finished(let outcome) = recorded, matches(outcome) { id } else { nil }
-        })
+        Set(
+            ledger.compactMap { id, recorded in
+                if case .finished(let outcome) = recorded, matches(outcome) { id } else { nil }
+            })
     }
 
     /// What must hold at the end of any run, however often it crashed: no request lost, none landed twice, the

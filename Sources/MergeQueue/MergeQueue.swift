@@ -53,7 +53,9 @@ public enum MergeQueue {
         }
 
         /// The time from `rhs` to `lhs`.
-        public static func - (lhs: Instant, rhs: Instant) -> Duration { .nanoseconds(lhs.nanoseconds - rhs.nanoseconds) }
+        public static func - (lhs: Instant, rhs: Instant) -> Duration {
+            .nanoseconds(lhs.nanoseconds - rhs.nanoseconds)
+        }
 
         /// Seconds since the epoch, for logs and reports.
         public var seconds: Double { Double(nanoseconds) / 1e9 }

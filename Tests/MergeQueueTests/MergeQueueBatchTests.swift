@@ -7,7 +7,8 @@ import Testing
 @Suite struct MergeQueueBatchTests {
     @Test func cleanRequestsLandInBatchesOfNWithOneCompareAndSwapEach() {
         let requests = (0..<10).map { MQ.request($0, at: 0) }
-        var queue = MergeQueue.Queue(settings: MQ.settings(batch: 4, depth: 0), tip: "t0", requests: requests, now: .zero)
+        var queue = MergeQueue.Queue(
+            settings: MQ.settings(batch: 4, depth: 0), tip: "t0", requests: requests, now: .zero)
         var directives = queue.start(now: .zero)
         var tip: MergeQueue.Commit = "t0"
         var batches: [[String]] = []

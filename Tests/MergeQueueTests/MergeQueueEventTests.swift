@@ -16,7 +16,8 @@ import Testing
         #expect(sim.ledger[MQ.name(1)] == .finished(.conflict(files: ["b.swift"])))
         #expect(sim.overlaps.isEmpty, "the overlap was reported, and cleared once both were decided")
         let reported = sim.log.map(\.directive).overlapReports
-        #expect(reported.first == [.init(first: .request(MQ.name(0)), second: .request(MQ.name(1)), files: ["b.swift"])])
+        #expect(
+            reported.first == [.init(first: .request(MQ.name(0)), second: .request(MQ.name(1)), files: ["b.swift"])])
     }
 
     @Test func aConflictBehindUnlandedRequestsWaitsForThem() {
@@ -74,7 +75,8 @@ import Testing
 
     @Test func anEpochMovingDuringAPushIsDecidedByThePush() {
         func pushing() -> (MergeQueue.Queue, MergeQueue.Push) {
-            var queue = MergeQueue.Queue(settings: MQ.settings(depth: 0), tip: "t",
+            var queue = MergeQueue.Queue(
+                settings: MQ.settings(depth: 0), tip: "t",
                 requests: [MQ.request(0), MQ.request(1)], now: .zero)
             let rebase = queue.start(now: .zero).rebases[0]
             let gate = queue.onRebased(rebase.candidate, rebase.clean, now: .zero).gates[0]
@@ -90,7 +92,10 @@ import Testing
         (queue, push) = pushing()
         _ = queue.onBeadEpoch(MQ.bead(1), epoch: 2, now: .zero)
         after = queue.onPushResult(push.commit, .aborted, now: .zero)
-        #expect(after.verdicts == [.init(request: MQ.name(1), bead: MQ.bead(1), outcome: .rejected(.staleEpoch(filed: 1, current: 2)))])
+        #expect(
+            after.verdicts == [
+                .init(request: MQ.name(1), bead: MQ.bead(1), outcome: .rejected(.staleEpoch(filed: 1, current: 2)))
+            ])
         #expect(after.gates.map(\.requests) == [[MQ.name(0)]] && after.pushes.isEmpty)
         // A new head filed while the old one is being pushed waits for the push too.
         (queue, push) = pushing()

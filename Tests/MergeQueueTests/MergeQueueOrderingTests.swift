@@ -32,7 +32,8 @@ import Testing
         #expect(queue.order == [MQ.name(2), MQ.name(3), MQ.name(1), MQ.name(4)])
         // After 450 hours the P4 filed first has gained 450 points: more than the 400 between P4 and P0, plus the
         // 100-point band.
-        let later = MergeQueue.Queue(tip: "t", requests: requests + [MQ.request(5, priority: 0, at: 450 * hour + 60)],
+        let later = MergeQueue.Queue(
+            tip: "t", requests: requests + [MQ.request(5, priority: 0, at: 450 * hour + 60)],
             now: MQ.at(450 * hour + 60))
         #expect(later.order.first == MQ.name(2))
         #expect(later.order.firstIndex(of: MQ.name(4))! < later.order.firstIndex(of: MQ.name(5))!)
@@ -86,12 +87,14 @@ import Testing
         #expect(queue.status(of: MQ.name(3)) == .blocked(by: ["bd-elsewhere"]))
         let first = queue.start(now: MQ.at(10)).rebases
         #expect(first.map(\.ids) == [[MQ.name(1), MQ.name(2)]], "2 rides behind its blocker; 3 waits")
-        var sim = MergeQueueSimulator(settings: MQ.settings(batch: 1, depth: 0), world: {
-            var world = MergeQueueSimulator.World()
-            world.arrivals = requests
-            world.culprits = [MQ.name(1)]
-            return world
-        }())
+        var sim = MergeQueueSimulator(
+            settings: MQ.settings(batch: 1, depth: 0),
+            world: {
+                var world = MergeQueueSimulator.World()
+                world.arrivals = requests
+                world.culprits = [MQ.name(1)]
+                return world
+            }())
         sim.run(upTo: MQ.at(86_400))
         #expect(sim.finished { if case .rework = $0 { true } else { false } } == [MQ.name(1)])
         #expect(sim.merged.isEmpty, "2 never lands without its blocker, 3 never without bd-elsewhere")
@@ -132,7 +135,9 @@ import Testing
     }
 
     /// Requests arriving every 20 s on average for an hour, a 5-minute gate: far more than the queue can take.
-    static func overloaded(seed: UInt64, ordering: MergeQueue.Ordering)
+    static func overloaded(
+        seed: UInt64, ordering: MergeQueue.Ordering
+    )
         -> (MergeQueueSimulator, MergeQueueSimulator.World)
     {
         var rng = Membership.Random(seed: seed)
@@ -150,7 +155,9 @@ import Testing
     }
 
     /// How many times a request was taken while one filed more than `bound` before it was left waiting.
-    static func passings(_ sim: MergeQueueSimulator, world: MergeQueueSimulator.World, beyond bound: Duration)
+    static func passings(
+        _ sim: MergeQueueSimulator, world: MergeQueueSimulator.World, beyond bound: Duration
+    )
         -> Int
     {
         let filed = Dictionary(uniqueKeysWithValues: world.arrivals.map { ($0.id, $0.enqueuedAt) })

@@ -26,7 +26,8 @@ import Testing
                     var sim = MergeQueueSimulator(settings: settings, world: world)
                     let done = sim.run(crashAt: crashAt)
                     runs += 1
-                    let label = "seed \(seed) D\(settings.speculationDepth) c\(settings.gateConcurrency) crash \(crashAt.sorted())"
+                    let label =
+                        "seed \(seed) D\(settings.speculationDepth) c\(settings.gateConcurrency) crash \(crashAt.sorted())"
                     #expect(done, "\(label): not finished, ledger \(sim.ledger)")
                     #expect(sim.endViolations().isEmpty, "\(label): \(sim.endViolations())")
                     #expect(sim.merged == expected, "\(label)")

@@ -19,7 +19,8 @@ enum MQ {
     static func name(_ n: Int) -> String { "mr-\(n < 10 ? "0" : "")\(n)" }
     static func bead(_ n: Int) -> String { "bd-\(n)" }
 
-    static func settings(batch: Int = 4, depth: Int = 1, concurrency: Int = 1, retries: Int = 1) -> MergeQueue.Settings {
+    static func settings(batch: Int = 4, depth: Int = 1, concurrency: Int = 1, retries: Int = 1) -> MergeQueue.Settings
+    {
         var s = MergeQueue.Settings()
         s.batchSize = batch
         s.speculationDepth = depth
