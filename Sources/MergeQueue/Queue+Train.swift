@@ -307,7 +307,7 @@ extension MergeQueue.Queue {
             case nil:
                 break  // fewer commits than asked and no reason: the rest is simply tried again
             }
-            lose(Set(rest + [stopped]).filter { entries[$0].map { !$0.isFinished } ?? false })
+            lose(Set(rest + [stopped]))
             segment.sealed = false
         } else {
             segment.sealed = true
