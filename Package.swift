@@ -28,6 +28,7 @@ let package = Package(
         .target(name: "Membership", swiftSettings: settings),
         .target(name: "Scheduling", swiftSettings: settings),
         .target(name: "Formula", dependencies: ["Beads"], exclude: ["Builtin/LICENSE"], swiftSettings: settings),
+        .target(name: "MergeQueue", swiftSettings: settings),
 
         // Edges
         .target(name: "Transport", dependencies: ["Wire", "COpenSSL", "CShims"], swiftSettings: settings),
@@ -52,7 +53,9 @@ let package = Package(
         .executableTarget(name: "bd", dependencies: ["GasTownCLI"], swiftSettings: settings),
         .executableTarget(
             name: "gt-bench",
-            dependencies: ["GasTownCLI", "GasTownTestKit", "Beads", "Git", "LedgerStore", "Membership", "Transport"],
+            dependencies: [
+                "GasTownCLI", "GasTownTestKit", "Beads", "Git", "LedgerStore", "Membership", "MergeQueue", "Transport",
+            ],
             swiftSettings: settings),
         // Child processes for multi-process tests (git compare-and-swap pushes; store locks and kill -9).
         .executableTarget(name: "gt-testhelper", dependencies: ["CShims", "Git", "LedgerStore"], swiftSettings: settings),
@@ -61,7 +64,8 @@ let package = Package(
         .target(
             name: "GasTownTestKit",
             dependencies: [
-                "Beads", "Wire", "Membership", "Formula", "Transport", "Git", "LedgerStore", "Sessions", "Node",
+                "Beads", "Wire", "Membership", "Formula", "MergeQueue", "Transport", "Git", "LedgerStore", "Sessions",
+                "Node",
             ],
             swiftSettings: settings),
         .testTarget(name: "BeadsTests", dependencies: ["Beads", "GasTownTestKit"], swiftSettings: settings),
@@ -69,6 +73,7 @@ let package = Package(
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: settings),
         .testTarget(name: "FormulaTests", dependencies: ["Formula", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "GasTownTestKit"], swiftSettings: settings),
+        .testTarget(name: "MergeQueueTests", dependencies: ["MergeQueue", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(
             name: "MembershipShellTests",
             dependencies: ["Node", "Membership", "Transport", "Wire", "GasTownCLI", "GasTownTestKit"],

@@ -96,6 +96,9 @@ enum BenchSuites {
             let fifteen = try FormulaBenchmarks.parseAndCookHanoi(disks: 15, iterations: 5)
             return (ten + ["same for towers-of-hanoi-15:"] + fifteen).map { "- \($0)" }
         },
+        BenchSuite(name: "mq", title: "Merge queue in simulation (serial, Gas Town's Refinery, ours)") {
+            MergeQueueBenchmarks.report()
+        },
         BenchSuite(name: "cli", title: "CLI parsing") {
             CLIBenchmarks.parseAndHelp().map { "- \($0)" }
         },
