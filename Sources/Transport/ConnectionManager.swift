@@ -283,7 +283,10 @@ public actor ConnectionManager {
                 connection.abort(.joinRefused("this node does not hold the CA"))
                 return
             }
-            Task { await joinService.serve(connection, peer: peer) }
+            Task { [weak self] in
+                // A join that replaced a node revoked its certificates: apply and spread that at once.
+                for entry in await joinService.serve(connection, peer: peer) { await self?.publishRevocation(entry) }
+            }
             return
         }
         if let certificate = peer.certificate, revocations.isRevoked(serial: certificate.serial) {
