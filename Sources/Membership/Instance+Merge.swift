@@ -52,8 +52,20 @@ extension Membership.Instance {
     /// higher incarnation. About ourselves, a higher incarnation is an older life of ours: refute it.
     mutating func handleAlive(_ node: Membership.Node, incarnation inc: Membership.Incarnation, now t: Int64) {
         if node.name == myself.name {
+            let elsewhere = node.address != myself.address && phase == .running
+            if elsewhere, let mark = conflictMarks[node.address], inc > mark {
+                out.append(.identityConflict(address: node.address, incarnation: inc))
+            }
             if inc > incarnation || (inc == incarnation && node.address != myself.address) {
                 refute(accused: inc, now: t)
+            }
+            if elsewhere {
+                if conflictMarks[node.address] == nil && conflictMarks.count >= 64, let oldest = conflictMarks.min(
+                    by: { $0.value < $1.value })
+                {
+                    conflictMarks[oldest.key] = nil
+                }
+                conflictMarks[node.address] = incarnation
             }
             return
         }

@@ -105,5 +105,9 @@ extension Membership {
         case memberChanged(Member, previous: Status?)
         /// A failed or left member was forgotten after its retention.
         case memberRemoved(name: String)
+        /// Another live process claims our name from `address`: it answered our refutation with alive news at
+        /// `incarnation`, above ours (two holders of one identity, such as a copied `.gt/pki`). An earlier life
+        /// of ours at another address never does this: its news stops at the incarnation it died with. Report it.
+        case identityConflict(address: String, incarnation: Incarnation)
     }
 }

@@ -183,7 +183,8 @@ extension Node {
             certificate: PKI.info(identity.certificate, revocations: identity.revocations, settings: settings.pki),
             caFingerprint: authority?.fingerprint ?? "", peers: peers, components: components,
             revocations: identity.revocations.all.count,
-            refusals: await manager.recentRefusals().suffix(10).map(\.description))
+            refusals: await manager.recentRefusals().suffix(10).map(\.description),
+            warnings: context.warnings.current())
     }
 
     /// Pings `request.address` (`HOST:PORT`, or a member's name, looked up among the peers this node knows):
@@ -223,10 +224,8 @@ extension Node {
     private func ping(
         _ address: PeerAddress, count requested: Int?, identity: NodeIdentity, context: NodeContext
     ) async throws -> PingReport {
-        let request = (count: requested, address: address)
-        let count = min(max(request.count ?? settings.pingCount, 1), 100)
+        let count = min(max(requested ?? settings.pingCount, 1), 100)
         do {
-            let address = request.address
             let connected = Set(await context.manager.connectedPeers())
             if let peer = context.box.peerAddresses.first(where: { $0.value == address && connected.contains($0.key) })?
                 .key,

@@ -127,9 +127,11 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var revocations: Int
     /// The latest refused connections and dropped links (newest last, at most 10).
     public var refusals: [String]
+    /// What needs the operator's attention (a duplicate identity, …), from `NodeContext.warnings`.
+    public var warnings: [String]
 
     enum CodingKeys: String, CodingKey {
-        case running, name, pid, listen, socket, certificate, peers, components, revocations, refusals
+        case running, name, pid, listen, socket, certificate, peers, components, revocations, refusals, warnings
         case startedAt = "started_at"
         case uptimeSeconds = "uptime_seconds"
         case holdsCA = "holds_ca"

@@ -297,5 +297,6 @@ public struct StatusCommand: CLICommand {
             console.out("  refused:")
             for refusal in status.refusals { console.out("    \(refusal)") }
         }
+        for warning in status.warnings { console.out("  WARNING:     \(warning)") }
     }
 }

@@ -33,6 +33,13 @@ public struct NodeListCommand: CLICommand {
         let members = try await NodeMembershipCLI.request(
             context, MembershipControl.list, EmptyBody(), as: [MemberReport].self
         ).filter { (status == nil || $0.status == status) && (name == nil || $0.name == name) }
+        // Warnings (a duplicate identity) go to stderr, so the table and --json stay as they are.
+        let town = try NodeCLI.town(context)
+        if let client = await NodeCLI.client(town) {
+            defer { client.close() }
+            let status = try? await client.request(NodeMessageType.status, EmptyBody(), as: NodeStatus.self)
+            for warning in status?.warnings ?? [] { context.console.err("warning: \(warning)") }
+        }
         if context.jsonMode {
             try context.console.json(members)
             return

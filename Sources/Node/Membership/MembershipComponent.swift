@@ -82,6 +82,20 @@ public final class MembershipComponent: NodeComponent, @unchecked Sendable {
                 context.log.info("member \(member.status)", fields)
             case .removed(let name):
                 context.events.record("member_removed", ["member": name])
+            case .duplicateIdentity(let address, let incarnation):
+                let text =
+                    "duplicate identity: another live node also holds \(context.name)'s certificate and answers from "
+                    + "\(address) (a copied .gt/pki?); stop one, then 'gt node cert revoke \(context.name)' on the CA "
+                    + "node and rejoin with 'gt node join … --replace'"
+                // Recorded once per address until it has stopped recurring for the warning's retention.
+                if context.warnings.set("duplicate-identity \(address)", text) {
+                    let fields = [
+                        "node": context.name.rawValue, "address": address, "own_address": shell.myself.address,
+                        "incarnation": "\(incarnation)",
+                    ]
+                    context.events.record("duplicate_identity", fields)
+                    context.log.error("duplicate identity: another process answers as this node", fields)
+                }
             }
         }
         try Task.checkCancellation()
