@@ -245,6 +245,10 @@ public actor ConnectionManager {
     /// misbehaviour (bad frames, timeouts, revocation), oldest first.
     public func recentRefusals() -> [TransportError] { refusalLog }
 
+    /// Accepted connections still in their TLS handshake or hello, by source host (see
+    /// `ConnectionSettings.maxPendingHandshakes`).
+    public func pendingHandshakes() -> [String: Int] { listener?.pendingHandshakesByHost ?? [:] }
+
     /// Tasks serving links (a reader and a keep-alive per link); they end with their link.
     public func liveLinkTaskCount() -> Int { linkTasks }
 

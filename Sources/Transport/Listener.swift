@@ -110,8 +110,8 @@ public final class Listener: @unchecked Sendable {
         return false
     }
 
-    /// How many connections are in their handshake now (for tests and `gt status`).
-    public var pendingHandshakeCount: Int { pendingLock.withLock { pending.count } }
+    /// How many connections are in their handshake now, by source host.
+    public var pendingHandshakesByHost: [String: Int] { pendingLock.withLock { pending.countsByHost } }
 
     /// Uses `context` for connections accepted from now on (a renewed certificate, a rotated CA set).
     public func updateContext(_ context: TLSContext) {
@@ -148,8 +148,12 @@ struct PendingHandshakes {
         guard mine < perHost else { return nil }
         var evicted: Entry?
         if count >= total {
-            guard let busiest = byHost.max(by: { $0.value.count < $1.value.count }), busiest.value.count > mine + 1
-            else { return nil }
+            // The busiest host; on a tie, the one whose oldest handshake is oldest.
+            let busiest = byHost.max { left, right in
+                left.value.count != right.value.count
+                    ? left.value.count < right.value.count : (left.value.first?.id ?? 0) > (right.value.first?.id ?? 0)
+            }
+            guard let busiest, busiest.value.count > mine + 1 else { return nil }
             evicted = byHost[busiest.key]?.removeFirst()
             if byHost[busiest.key]?.isEmpty == true { byHost[busiest.key] = nil }
             count -= 1
@@ -168,6 +172,9 @@ struct PendingHandshakes {
             return
         }
     }
+
+    /// Pending handshakes by source host.
+    var countsByHost: [String: Int] { byHost.mapValues(\.count) }
 
     /// The handshake `id` ended (established, refused or evicted).
     mutating func finish(_ id: UInt64) {
