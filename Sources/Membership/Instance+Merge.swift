@@ -54,7 +54,8 @@ extension Membership.Instance {
         if node.name == myself.name {
             let elsewhere = node.address != myself.address && phase == .running
             if elsewhere, let mark = conflictMarks[node.address], inc > mark {
-                out.append(.identityConflict(address: node.address, incarnation: inc))
+                out.append(
+                    .identityConflict(name: myself.name, addresses: [node.address, myself.address], incarnation: inc))
             }
             if inc > incarnation || (inc == incarnation && node.address != myself.address) {
                 refute(accused: inc, now: t)
@@ -80,6 +81,16 @@ extension Membership.Instance {
             return
         }
         guard inc > r.member.incarnation else { return }
+        let previous = r.member.node.address
+        if node.address != previous && r.member.status.isLive {
+            if formerAddresses[node.name]?.contains(node.address) == true {
+                out.append(.identityConflict(name: node.name, addresses: [previous, node.address], incarnation: inc))
+            }
+            var former = (formerAddresses[node.name] ?? []).filter { $0 != previous && $0 != node.address }
+            former.append(previous)
+            if formerAddresses[node.name] == nil && formerAddresses.count >= 1024 { formerAddresses.removeAll() }
+            formerAddresses[node.name] = Array(former.suffix(4))
+        }
         setRecord(node.name, status: .alive, incarnation: inc, address: node.address, now: t)
         enqueue(.alive(node, incarnation: inc))
     }
