@@ -76,6 +76,12 @@ struct IdentityEndToEndTests {
         #expect(taken.status == 1)
         #expect(taken.stderr.contains("node beta already holds a certificate") && taken.stderr.contains("--replace"))
         #expect(!FileManager.default.fileExists(atPath: c.paths.pki.nodeCertificate.path))
+        // The CA node logged both refusals with their reasons and the join in between.
+        let caEvents = (try? String(contentsOfFile: a.paths.eventsFile, encoding: .utf8)) ?? ""
+        #expect(caEvents.contains("\"join_refused\"") && caEvents.contains("issued for node beta"), "\(caEvents)")
+        #expect(caEvents.contains("already holds a certificate") && caEvents.contains("\"node_joined\""))
+        let caLog = (try? String(contentsOfFile: a.paths.logFile, encoding: .utf8)) ?? ""
+        #expect(caLog.contains("join refused"), "\(caLog)")
 
         // Ping a member by its name.
         #expect(
