@@ -38,6 +38,9 @@ import Testing
         let csr = try CertificateRequest(commonName: "fuzz", key: key).pem()
         let certificate = try ca.identity("fuzz").certificate.pem()
         let request = JoinMessages.request(secret: String(repeating: "a", count: 32), csrPEM: csr)
+        let replacing = JoinMessages.request(secret: String(repeating: "a", count: 32), csrPEM: csr, replace: true)
+        let tokenLine = Array(
+            #"{"created_at":1,"expires_at":2,"name":"beta","secret_sha256":"ab","used_at":3,"used_by":"beta"}"#.utf8)
         let response = JoinMessages.response(
             certificatePEM: certificate, caBundlePEM: certificate, revocations: "", cluster: "{}")
         let token = Array(
@@ -49,8 +52,13 @@ import Testing
         #expect((try? JoinMessages.parseResponse(response)) != nil)
         var rng = SplitMix(state: 0xF022)
         var decoded = 0
-        for round in 0..<4_000 {
-            let seed = [request, response, token, revocation, Array(csr.utf8), Array(certificate.utf8)][round % 6]
+        #expect(try JoinMessages.parseRequest(replacing).replace)
+        #expect(try JSONDecoder().decode(JoinTokenRecord.self, from: Data(tokenLine)).name == "beta")
+        for round in 0..<4_800 {
+            let seeds = [
+                request, response, token, revocation, Array(csr.utf8), Array(certificate.utf8), replacing, tokenLine,
+            ]
+            let seed = seeds[round % 8]
             let bytes = Self.mutate(seed, &rng)
             let text = String(decoding: bytes, as: UTF8.self)
             if (try? JoinMessages.parseRequest(bytes)) != nil { decoded += 1 }
@@ -60,7 +68,8 @@ import Testing
                 decoded += 1
                 _ = entry.isValid(trusting: [ca.authority.certificate])
             }
-            if round % 6 >= 4 {
+            if (try? JSONDecoder().decode(JoinTokenRecord.self, from: Data(bytes))) != nil { decoded += 1 }
+            if round % 8 == 4 || round % 8 == 5 {
                 if (try? CertificateRequest(pem: text))?.isSelfSigned == true { decoded += 1 }
                 if let parsed = try? Certificate.bundle(pem: text), !parsed.isEmpty { decoded += 1 }
             }
