@@ -78,6 +78,38 @@ func seededRemote(_ temp: TempDirectory, name: String = "remote.git") async thro
         #expect(FileManager.default.fileExists(atPath: lock))
     }
 
+    /// A fetch (or branch move) killed while it held a local ref lock leaves `refs/remotes/…/x.lock` behind; once
+    /// stale the next fetch breaks it instead of failing "failed to lock file" for good (issue 10: the flaky
+    /// killedSyncsLoseNothing).
+    @Test func staleLocalRefLockLeftByAKilledFetchIsBroken() async throws {
+        let temp = try TempDirectory()
+        defer { temp.remove() }
+        let (remote, root) = try await seededRemote(temp)
+        var settings = GitSettings()
+        settings.refLockRetries = 5
+        settings.staleRefLockAge = .milliseconds(300)
+        let local = try await GitRepository.create(at: temp.sub("l.git"), bare: true, settings: settings)
+        let spec = "+refs/heads/*:refs/remotes/origin/ledger/*"
+        _ = try await local.fetch(from: temp.sub("remote.git"), refspecs: [spec], prune: true)
+        #expect(try await local.referenceTarget("refs/remotes/origin/ledger/main") == root)
+        let lock = temp.sub("l.git") + "/refs/remotes/origin/ledger/main.lock"
+        #expect(FileManager.default.createFile(atPath: lock, contents: Data()))
+        let tree = try await remote.updateTree(base: root, changes: ["b": bytes("b")])
+        let next = try await remote.commit(
+            tree: tree, parents: [root], message: "next\n", author: testAuthor, updateReference: "refs/heads/main")
+        _ = try await local.fetch(from: temp.sub("remote.git"), refspecs: [spec], prune: true)
+        #expect(try await local.referenceTarget("refs/remotes/origin/ledger/main") == next)
+        #expect(!FileManager.default.fileExists(atPath: lock))
+        // The same for a local branch moved by createBranch.
+        _ = try await local.fetch(from: temp.sub("remote.git"), refspecs: ["+refs/heads/main:refs/heads/main"])
+        let branchLock = temp.sub("l.git") + "/refs/heads/ledger/t.lock"
+        try await local.createBranch("ledger/t", at: root)
+        #expect(FileManager.default.createFile(atPath: branchLock, contents: Data()))
+        try await local.createBranch("ledger/t", at: next, force: true)
+        #expect(try await local.referenceTarget("refs/heads/ledger/t") == next)
+        #expect(GitRepository.fetchDestinations([spec, "refs/heads/a:refs/x/a"]) == ["refs/remotes/origin/ledger/", "refs/x/a"])
+    }
+
     @Test func compareAndSwapPushToPathRemote() async throws {
         let temp = try TempDirectory()
         defer { temp.remove() }
