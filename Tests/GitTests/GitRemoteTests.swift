@@ -278,3 +278,27 @@ func seededRemote(_ temp: TempDirectory, name: String = "remote.git") async thro
         } catch { #expect(error.kind == .notFound) }
     }
 }
+
+/// Credentials in remote URLs never reach output (issue 10).
+@Suite struct RemoteURLRedactionTests {
+    @Test func credentialsAreRedacted() {
+        let cases: [(String, String)] = [
+            ("https://alice:s3cret@host/x.git", "https://alice:***@host/x.git"),
+            ("https://ghp_0123456789abcdefghij@github.com/o/r.git", "https://***@github.com/o/r.git"),
+            ("https://ghp_0123456789abcdefghij:x-oauth-basic@github.com/r", "https://***:***@github.com/r"),
+            ("ssh://git:pw@host:22/r.git", "ssh://git:***@host:22/r.git"),
+            ("ssh://git@host/r.git", "ssh://git@host/r.git"),
+            ("git@github.com:o/r.git", "git@github.com:o/r.git"),
+            ("/srv/ledger.git", "/srv/ledger.git"),
+            ("file:///srv/a@b/ledger.git", "file:///srv/a@b/ledger.git"),
+            ("https://host/path@x", "https://host/path@x"),
+        ]
+        for (url, expected) in cases { #expect(GitRemoteURL.redacted(url) == expected, "\(url)") }
+        let url = "https://alice:p%40ssw0rd@host/x.git"
+        let message = "failed to connect to alice:p%40ssw0rd@host; auth p@ssw0rd refused for \(url)"
+        let redacted = GitRemoteURL.redacting(message, url: url)
+        #expect(!redacted.contains("p%40ssw0rd") && !redacted.contains("p@ssw0rd"), "\(redacted)")
+        #expect(redacted.contains("https://alice:***@host/x.git"))
+        #expect(GitRemoteURL.redacting("plain text", url: "/srv/x") == "plain text")
+    }
+}
