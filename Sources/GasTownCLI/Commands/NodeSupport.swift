@@ -19,7 +19,7 @@ struct NodeCLISettings: Sendable {
 enum NodeCLI {
     /// `--join HOST:PORT` (repeatable): the seeds of `gt up` and `gt node run`.
     static let joinOption = OptionSpec.option(
-        "join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join (repeatable)")
+        "join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join")
 
     /// Checks that every one of `addresses` is `HOST:PORT`; a usage error naming the first that is not.
     static func checkAddresses(_ addresses: [String], _ parsed: ParsedValues) throws(UsageError) {
