@@ -29,6 +29,26 @@ extension Node {
             try? await Task.sleep(nanoseconds: UInt64(settings.pkiWatchInterval * 1e9))
             guard !Task.isCancelled, phase == .serving else { continue }
             _ = try? await reloadPKI()
+            await reportDuplicateIdentities()
+        }
+    }
+
+    /// Turns the transport's suspected duplicate identities (links of one peer that keep replacing each
+    /// other) into a warning for `gt status` / `gt node list`, a `duplicate_identity` event and a log line
+    /// (once per peer until it has not recurred for the warning's retention).
+    func reportDuplicateIdentities() async {
+        guard let context else { return }
+        for (peer, suspect) in await context.manager.duplicateIdentitySuspects() {
+            let text =
+                "duplicate identity: two live nodes hold the certificate of \(peer): their links to this node keep "
+                + "replacing each other (\(suspect.count) times within \(Int(ConnectionManager.takeoverWindow)) s; a "
+                + "copied .gt/pki?); stop one, then 'gt node cert revoke \(peer)' on the CA node and rejoin the other "
+                + "with 'gt node join … --replace'"
+            if context.warnings.set("duplicate-identity \(peer)", text, now: suspect.seen) {
+                let fields = ["member": peer.rawValue, "takeovers": "\(suspect.count)", "seen_by": "transport"]
+                context.events.record("duplicate_identity", fields)
+                context.log.error("duplicate identity: two live processes hold one node name", fields)
+            }
         }
     }
 

@@ -167,8 +167,9 @@ public final class WarningBoard: @unchecked Sendable {
     @discardableResult
     public func set(_ key: String, _ text: String, now: Date = Date()) -> Bool {
         lock.withLock {
-            let fresh = entries[key].map { now.timeIntervalSince($0.seen) >= retention } ?? true
-            entries[key] = (text, now)
+            let previous = entries[key]?.seen
+            let fresh = previous.map { now.timeIntervalSince($0) >= retention } ?? true
+            entries[key] = (text, max(now, previous ?? now))
             return fresh
         }
     }

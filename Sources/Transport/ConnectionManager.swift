@@ -72,6 +72,14 @@ public actor ConnectionManager {
     private var revocationObserver: UUID?
     private var refusalLog: [TransportError] = []
     private var linkTasks = 0
+    /// When an inbound link of a peer replaced another open inbound link of the same peer and purpose.
+    private var takeovers: [NodeName: [Date]] = [:]
+    /// Peers whose inbound links keep replacing each other, with when that was last seen.
+    private var duplicates: [NodeName: (count: Int, seen: Date)] = [:]
+    /// Inbound takeovers of one peer within `takeoverWindow` that make it a suspected duplicate identity.
+    public static let takeoverLimit = 3
+    /// The window of `takeoverLimit`. 60 s.
+    public static let takeoverWindow: TimeInterval = 60
     /// How many refusals `recentRefusals` keeps.
     public static let refusalLogLength = 64
 
@@ -245,6 +253,14 @@ public actor ConnectionManager {
     /// misbehaviour (bad frames, timeouts, revocation), oldest first.
     public func recentRefusals() -> [TransportError] { refusalLog }
 
+    /// Peers whose certificate seems held by two live processes: their inbound links kept replacing each
+    /// other (at least `takeoverLimit` times within `takeoverWindow`; a restarted or reconnecting peer does it
+    /// once), with how many times and when it was last seen. Kept for 10 minutes after the last time.
+    public func duplicateIdentitySuspects(now: Date = Date()) -> [NodeName: (count: Int, seen: Date)] {
+        duplicates = duplicates.filter { now.timeIntervalSince($0.value.seen) < 600 }
+        return duplicates
+    }
+
     /// Accepted connections still in their TLS handshake or hello, by source host (see
     /// `ConnectionSettings.maxPendingHandshakes`).
     public func pendingHandshakes() -> [String: Int] { listener?.pendingHandshakesByHost ?? [:] }
@@ -255,6 +271,15 @@ public actor ConnectionManager {
     // MARK: Internals
 
     private func linkTaskEnded() { linkTasks -= 1 }
+
+    /// Counts an inbound link that replaced an open inbound link of the same peer: two processes presenting
+    /// one certificate (a copied `.gt/pki`) each redial when the other's link replaces theirs.
+    private func noteTakeover(of peer: NodeName, now: Date = Date()) {
+        let recent = (takeovers[peer] ?? []).filter { now.timeIntervalSince($0) < Self.takeoverWindow } + [now]
+        if takeovers[peer] == nil && takeovers.count >= 1024 { takeovers.removeAll() }
+        takeovers[peer] = recent
+        if recent.count >= Self.takeoverLimit { duplicates[peer] = (recent.count, now) }
+    }
 
     private func recordRefusal(_ error: TransportError) {
         refusalLog.append(error)
@@ -300,6 +325,7 @@ public actor ConnectionManager {
         }
         let key = LinkKey(peer: peer.name, purpose: peer.purpose)
         if let existing = links[key], existing.connection.closedReason == nil {
+            if !existing.peer.dialedByLocal && !peer.dialedByLocal { noteTakeover(of: peer.name) }
             let dialerOf = { (info: PeerInfo) in info.dialedByLocal ? self.local : info.name }
             let existingPreferred = TieBreak.keeps(
                 connectionDialedBy: dialerOf(existing.peer), local: local, remote: peer.name)

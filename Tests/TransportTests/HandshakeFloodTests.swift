@@ -112,3 +112,30 @@ import Testing
         #expect(pending.admit(host: "e", total: 4, perHost: 2)?.1 == nil)
     }
 }
+
+/// Issue 10, hole 1: two live processes presenting one certificate (a copied `.gt/pki`) are noticed by the
+/// nodes they connect to: their links keep replacing each other.
+@Suite struct DuplicateIdentityTransportTests {
+    @Test func twoProcessesWithOneIdentityAreSuspectedAndAReconnectIsNot() async throws {
+        let arena = try await Arena()
+        let server = arena.server.manager
+        // One honest reconnect (a restart): not a duplicate.
+        let once = try arena.ca.identity("once")
+        let first = try await TestNode(identity: once)
+        await first.manager.addPeer(name("server"), at: arena.server.address)
+        _ = try await first.manager.request(TestNode.echo, body: [1], to: name("server"))
+        await first.manager.shutdown()
+        let again = try await TestNode(identity: once)
+        await again.manager.addPeer(name("server"), at: arena.server.address)
+        _ = try await again.manager.request(TestNode.echo, body: [2], to: name("server"))
+        // Two live processes with one certificate, both keeping a link to the server.
+        let twin = try arena.ca.identity("twin")
+        let left = try await TestNode(identity: twin)
+        let right = try await TestNode(identity: twin)
+        for node in [left, right] { await node.manager.addPeer(name("server"), at: arena.server.address) }
+        #expect(await eventually(10) { await server.duplicateIdentitySuspects()[name("twin")] != nil })
+        #expect(await server.duplicateIdentitySuspects()[name("once")] == nil)
+        for node in [left, right, again] { await node.manager.shutdown() }
+        await arena.finish(attacker: "mallory", alsoServed: ["once"])
+    }
+}
