@@ -61,8 +61,8 @@ extension Membership.Instance {
                 refute(accused: inc, now: t)
             }
             if elsewhere {
-                if conflictMarks[node.address] == nil && conflictMarks.count >= 64, let oldest = conflictMarks.min(
-                    by: { $0.value < $1.value })
+                if conflictMarks[node.address] == nil && conflictMarks.count >= 64,
+                    let oldest = conflictMarks.min(by: { $0.value < $1.value })
                 {
                     conflictMarks[oldest.key] = nil
                 }

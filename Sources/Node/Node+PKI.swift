@@ -109,7 +109,8 @@ extension Node {
         var bound: NodeName?
         if let name = request.name {
             guard let valid = try? NodeName(name) else {
-                throw ErrorReply(code: .badRequest, message: "bad node name '\(name)': use 1-63 of a-z, 0-9, '-' and '.'")
+                throw ErrorReply(
+                    code: .badRequest, message: "bad node name '\(name)': use 1-63 of a-z, 0-9, '-' and '.'")
             }
             bound = valid
         }

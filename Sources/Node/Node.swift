@@ -173,7 +173,8 @@ public actor Node {
     }
 
     /// The connection manager for `identity`, with the node's registry and message routing.
-    func makeManager(_ identity: NodeIdentity, log: NodeLogger, events: EventLog) throws(NodeError) -> ConnectionManager {
+    func makeManager(_ identity: NodeIdentity, log: NodeLogger, events: EventLog) throws(NodeError) -> ConnectionManager
+    {
         var registry = MessageRegistry.core
         for descriptor in NodeMessageType.descriptors + routes.descriptors { registry.register(descriptor) }
         let joinService =

@@ -51,6 +51,10 @@ public struct ConnectionSettings: Sendable {
 
     /// How often the connection checks its timeouts: a quarter of the shortest one, between 10 ms and 1 s.
     var tickInterval: TimeInterval {
-        min(1, max(0.01, min(connectTimeout, handshakeTimeout, acceptHandshakeTimeout, partialFrameTimeout, idleTimeout) / 4))
+        min(
+            1,
+            max(
+                0.01,
+                min(connectTimeout, handshakeTimeout, acceptHandshakeTimeout, partialFrameTimeout, idleTimeout) / 4))
     }
 }

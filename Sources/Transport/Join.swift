@@ -96,7 +96,9 @@ final class JoinRefusalLimiter: @unchecked Sendable {
         lock.withLock {
             if !limited {
                 refusals[source, default: []].append(now)
-                if refusals.count > 4096, let oldest = refusals.min(by: { ($0.value.last ?? now) < ($1.value.last ?? now) }) {
+                if refusals.count > 4096,
+                    let oldest = refusals.min(by: { ($0.value.last ?? now) < ($1.value.last ?? now) })
+                {
                     refusals[oldest.key] = nil
                 }
                 let skipped = quiet[source] ?? 0

@@ -305,7 +305,8 @@ private func armed(_ directives: [Membership.Directive], _ id: Membership.TimerI
     }
 
     private func aliveNews(_ address: String, _ incarnation: Membership.Incarnation) -> Membership.Message {
-        .gossip(from: node("x"), gossip: [.alive(Membership.Node(name: "me", address: address), incarnation: incarnation)])
+        .gossip(
+            from: node("x"), gossip: [.alive(Membership.Node(name: "me", address: address), incarnation: incarnation)])
     }
 
     @Test func aSecondProcessThatAnswersOurRefutationIsReported() {

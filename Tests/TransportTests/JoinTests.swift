@@ -176,7 +176,8 @@ final class JoinEventLog: @unchecked Sendable {
             #expect(joined.name == name("beta"))
             #expect(try PKI.joinTokens(at: ca).first?.usedBy == "beta")
             #expect(events.refusals.map(\.reason).contains { $0.contains("issued for node beta") })
-            #expect(events.all.contains { if case .joined("beta", _, _, []) = $0 { return true } else { return false } })
+            #expect(
+                events.all.contains { if case .joined("beta", _, _, []) = $0 { return true } else { return false } })
             await arena.finish(attacker: "gamma")
         }
     }

@@ -106,7 +106,9 @@ public struct RigRegistry: Sendable {
     }
 
     /// The sidecar lock file of `update`.
-    var lockPath: String { ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(".rigs.json.lock") }
+    var lockPath: String {
+        ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(".rigs.json.lock")
+    }
 
     func load() throws(TownError) -> [String: Any] {
         guard let data = FileManager.default.contents(atPath: path) else {
