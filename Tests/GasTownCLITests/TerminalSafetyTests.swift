@@ -24,7 +24,9 @@ import Testing
                 let bytes = Array(run.stdout.utf8)
                 #expect(!bytes.contains(0x1B) && !bytes.contains(0x7F) && !bytes.contains(0x07), "\(words): \(run)")
                 #expect(!run.stdout.unicodeScalars.contains { (0x80...0x9F).contains($0.value) || $0 == "\r" })
-                #expect(run.stdout.contains("Evil \\x1b]0;owned\\x07\\x1b[2J \\u009b31m del\\x7f cr\\rend\\nfake line\\tTab"),
+                #expect(
+                    run.stdout.contains(
+                        "Evil \\x1b]0;owned\\x07\\x1b[2J \\u009b31m del\\x7f cr\\rend\\nfake line\\tTab"),
                     "\(words): \(run)")
                 #expect(!run.stdout.contains("\nfake line"), "a title never fakes a line of output: \(run)")
             }

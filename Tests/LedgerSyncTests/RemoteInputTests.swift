@@ -84,7 +84,8 @@ import Testing
         try await a.sync()
         try await b.sync()
         try await Self.pushLines(remote, []) { line in
-            line.contains(x) ? line.replacingOccurrences(of: "Valid title", with: String(repeating: "L", count: 600)) : line
+            line.contains(x)
+                ? line.replacingOccurrences(of: "Valid title", with: String(repeating: "L", count: 600)) : line
         }
         let report = try await b.sync()
         #expect(
@@ -107,7 +108,8 @@ import Testing
             let value = try! JSONValue.parse(line.replacingOccurrences(of: "Before", with: "After"))
             // `"id": "x", "title": …`: a space after every colon and comma, as Python's json.dumps writes.
             guard case .object(let members) = value else { return line }
-            return "{ " + members.map { JSONValue.string($0.key).compactText + ": " + $0.value.compactText }
+            return "{ "
+                + members.map { JSONValue.string($0.key).compactText + ": " + $0.value.compactText }
                 .joined(separator: ", ") + " }"
         }
         #expect(try await remote.file("issues.jsonl").contains("\"id\": \"\(x)\""))
@@ -146,7 +148,8 @@ import Testing
         #expect(b.ledger.bead("t-badutf") == nil)
         let after = try #require(try await repo.readFile("issues.jsonl", at: "refs/heads/ledger/t"))
         #expect(after.range(of: Data("this is not json\n".utf8)) != nil)
-        #expect(after.range(of: Data([0x63, 0x61, 0x66, 0xC3, 0x28])) != nil, "the invalid bytes are kept as they were")
+        #expect(
+            after.range(of: Data([0x63, 0x61, 0x66, 0xC3, 0x28])) != nil, "the invalid bytes are kept as they were")
         #expect(try await repo.referenceTarget("refs/heads/ledger/t") != commit)
         let again = try await b.sync()
         #expect(again.warnings.isEmpty, "warned once: \(again.warnings)")
@@ -230,8 +233,10 @@ import Testing
                 case 0: lines[at] = SyncFuzzTests.mutate(lines[at], &rng).filter { $0 != 0x0A }
                 case 1: lines.append(lines[at])
                 case 2:
-                    lines[at] = Array(String(decoding: lines[at], as: UTF8.self)
-                        .replacingOccurrences(of: "\":", with: "\": ").replacingOccurrences(of: ",\"", with: ", \"").utf8)
+                    lines[at] = Array(
+                        String(decoding: lines[at], as: UTF8.self)
+                            .replacingOccurrences(of: "\":", with: "\": ").replacingOccurrences(of: ",\"", with: ", \"")
+                            .utf8)
                 case 3: lines.append(Array(Self.line(id: "zz-\(round)", title: "foreign").utf8))
                 case 4: lines.append([0x7B, 0xFF, 0xFE, 0x7D])
                 default: lines[at] = Array(lines[at].prefix(Int(rng.next() % UInt64(lines[at].count + 1))))
