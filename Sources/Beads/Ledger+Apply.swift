@@ -293,7 +293,8 @@ extension Ledger {
                 || scalar.properties.generalCategory == .format || "\"\\/`'".unicodeScalars.contains(scalar)
             if bad {
                 throw .idInvalid(
-                    id: id, why: "it holds U+\(String(scalar.value, radix: 16, uppercase: true)), which IDs cannot hold")
+                    id: id, why: "it holds U+\(String(scalar.value, radix: 16, uppercase: true)), which IDs cannot hold"
+                )
             }
         }
     }

@@ -248,7 +248,9 @@ extension GitRepository {
         return tree!
     }
 
-    func makeSignature(_ signature: GitSignature, operation: String) throws(GitError)
+    func makeSignature(
+        _ signature: GitSignature, operation: String
+    ) throws(GitError)
         -> UnsafeMutablePointer<git_signature>
     {
         var raw: UnsafeMutablePointer<git_signature>?

@@ -31,7 +31,9 @@ extension GitRepository {
         try Self.referenceTarget(handle, name, repository: path)
     }
 
-    static func referenceTarget(_ repo: OpaquePointer, _ name: String, repository: String) throws(GitError)
+    static func referenceTarget(
+        _ repo: OpaquePointer, _ name: String, repository: String
+    ) throws(GitError)
         -> GitOID?
     {
         var oid = git_oid()

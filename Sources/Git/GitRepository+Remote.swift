@@ -42,7 +42,9 @@ extension GitRepository {
     ///     configured refspecs (a named remote only).
     ///   - prune: delete local remote-tracking references the remote no longer has.
     /// - Throws: `.unreachable` (missing path, network), `.notARepository`, `.authentication`, `.notFound`.
-    public func fetch(from remote: String, refspecs: [String] = [], prune: Bool = false) throws(GitError)
+    public func fetch(
+        from remote: String, refspecs: [String] = [], prune: Bool = false
+    ) throws(GitError)
         -> GitFetchResult
     {
         let operation = "fetch from \(remote)"
@@ -319,7 +321,9 @@ extension GitRepository {
         }
     }
 
-    private func advertisedValue(of reference: String, remote: OpaquePointer, operation: String) throws(GitError)
+    private func advertisedValue(
+        of reference: String, remote: OpaquePointer, operation: String
+    ) throws(GitError)
         -> GitOID?
     {
         var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?

@@ -82,7 +82,9 @@ public actor GitRepository {
 
     /// Opens the repository at `path` exactly (no search upwards), bare or not.
     /// - Throws: `.notARepository` when `path` is not a git repository (or does not exist).
-    public static func open(at path: String, settings: GitSettings = GitSettings()) async throws(GitError)
+    public static func open(
+        at path: String, settings: GitSettings = GitSettings()
+    ) async throws(GitError)
         -> GitRepository
     {
         try await make(path: path, settings: settings, operation: "open") { () throws(GitError) -> HandleBox in

@@ -165,7 +165,8 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
     /// `.logMissing` for `layout`, naming its first configured ledger remote to re-clone from.
     static func logMissing(_ layout: StoreLayout, _ detail: String) -> LedgerDatabaseError {
         .logMissing(
-            path: layout.root, detail: detail, remote: SyncConfig.remotes(layout).first.map { GitRemoteURL.redacted($0.url) })
+            path: layout.root, detail: detail,
+            remote: SyncConfig.remotes(layout).first.map { GitRemoteURL.redacted($0.url) })
     }
 
     /// What opening found: snapshot used, records replayed, damage at the end of the log (`RecoveryReport.warnings`).
@@ -226,7 +227,9 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
         let wall = settings.wallClockNanos()
         do {
             let (result, _) = try store.transactSync {
-                (state: inout TownLedgerState) throws(LedgerDatabaseError) -> (
+                (
+                    state: inout TownLedgerState
+                ) throws(LedgerDatabaseError) -> (
                     record: Data, result: ([LedgerOp], [Bead?])
                 ) in
                 let name: String

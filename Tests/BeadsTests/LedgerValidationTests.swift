@@ -92,7 +92,8 @@ import Testing
             .idInvalid(id: longID, why: "it has 5002 characters, at most 128 are allowed"))
         expectRefused(&h, newBead("t-a b", "ok"), .idInvalid(id: "t-a b", why: "it holds U+20, which IDs cannot hold"))
         expectRefused(
-            &h, newBead("t-a\u{1B}[2J", "ok"), .idInvalid(id: "t-a\u{1B}[2J", why: "it holds U+1B, which IDs cannot hold"))
+            &h, newBead("t-a\u{1B}[2J", "ok"),
+            .idInvalid(id: "t-a\u{1B}[2J", why: "it holds U+1B, which IDs cannot hold"))
         expectRefused(&h, newBead("t-", "ok"), .wrongPrefix(id: "t-", prefix: "t"))
         let longTitle = Bead(id: "t-imp", title: String(repeating: "T", count: 5_000), createdAt: h.time)
         expectRefused(&h, .importBeads([longTitle]), .titleTooLong(length: 5_000, limit: 500))
@@ -192,7 +193,8 @@ import Testing
         #expect(try DependencyType.parse("parent-child") == .parentChild)
         #expect(throws: LedgerError.unknownDependencyType("loves")) { try DependencyType.parse("loves") }
         #expect(try DependencyKey.parse("bd-12") == DependencyKey(dependsOnID: "bd-12", type: .blocks))
-        #expect(try DependencyKey.parse("discovered-from:bd-1.2")
+        #expect(
+            try DependencyKey.parse("discovered-from:bd-1.2")
                 == DependencyKey(dependsOnID: "bd-1.2", type: .discoveredFrom))
         #expect(throws: LedgerError.unknownDependencyType("nope")) { try DependencyKey.parse("nope:bd-1") }
         #expect(throws: LedgerError.invalidOp("dependency \"blocks:\" has no ID: use type:id")) {

@@ -1,6 +1,7 @@
 import Beads
 import Foundation
 import GasTownTestKit
+import Git
 import LedgerStore
 import Testing
 
@@ -24,7 +25,9 @@ import Testing
                 let bytes = Array(run.stdout.utf8)
                 #expect(!bytes.contains(0x1B) && !bytes.contains(0x7F) && !bytes.contains(0x07), "\(words): \(run)")
                 #expect(!run.stdout.unicodeScalars.contains { (0x80...0x9F).contains($0.value) || $0 == "\r" })
-                #expect(run.stdout.contains("Evil \\x1b]0;owned\\x07\\x1b[2J \\u009b31m del\\x7f cr\\rend\\nfake line\\tTab"),
+                #expect(
+                    run.stdout.contains(
+                        "Evil \\x1b]0;owned\\x07\\x1b[2J \\u009b31m del\\x7f cr\\rend\\nfake line\\tTab"),
                     "\(words): \(run)")
                 #expect(!run.stdout.contains("\nfake line"), "a title never fakes a line of output: \(run)")
             }
@@ -83,6 +86,44 @@ import Testing
             let attributes = try FileManager.default.attributesOfItem(atPath: config)
             #expect((attributes[.posixPermissions] as? Int) == 0o600)
             #expect(try String(contentsOfFile: config, encoding: .utf8).contains(url), "the URL itself is kept")
+        }
+    }
+
+    /// Hole 4 as a user met it: a `zz-foreign` line pushed to `ledger/hq` by another tool. After `bd sync` it is
+    /// not listed (quarantined, with a warning naming remote, commit and line), and every bead `bd list` shows is
+    /// reachable by `bd show`, `bd update` and `bd delete -f`.
+    @Test func everyBeadListedAfterASyncIsManageable() async throws {
+        try await TempDir.with(prefix: "bd-hole4") { temp in
+            let remotePath = temp.join("remote.git")
+            let repo = try await GitRepository.create(at: remotePath, bare: true)
+            let foreign = BeadCodec.encodeLine(
+                Bead(id: "zz-foreign", title: "Foreign", createdAt: Timestamp(unixNanos: 1_700_000_000_000_000_000)))
+            let own = BeadCodec.encodeLine(
+                Bead(id: "hq-own1", title: "Own", createdAt: Timestamp(unixNanos: 1_700_000_000_000_000_000)))
+            let tree = try await repo.writeTree(files: ["issues.jsonl": Data((foreign + "\n" + own + "\n").utf8)])
+            let sig = GitSignature(name: "tool", email: "t@example.com", time: Int64(Date().timeIntervalSince1970))
+            let commit = try await repo.commit(
+                tree: tree, parents: [], message: "by hand", author: sig, updateReference: "refs/heads/ledger/hq")
+            let bd = BDHarness(temp: try TempDir(prefix: "bd-hole4-store"))
+            let initialized = await bd.run(["init", "--prefix", "hq", "--remote", remotePath])
+            #expect(initialized.code == .success, "\(initialized)")
+            let sync = await bd.run(["sync"])
+            let warned = initialized.stderr + sync.stderr
+            #expect(
+                warned.contains("remote origin") && warned.contains(String(commit.hex.prefix(12)))
+                    && warned.contains("line 1") && warned.contains("zz-foreign") && warned.contains("quarantine"),
+                "\(initialized)\n\(sync)")
+            let list = await bd.run(["list", "--json"])
+            let ids = (try JSONValue.parse(list.stdout).arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+            #expect(ids == ["hq-own1"], "\(list)")
+            for id in ids {
+                #expect(await bd.run(["show", id]).code == .success)
+                #expect(await bd.run(["update", id, "--title", "Edited"]).code == .success)
+                #expect(await bd.run(["delete", id, "-f"]).code == .success)
+            }
+            #expect(await bd.run(["sync"]).code == .success)
+            let onRemote = try #require(try await repo.readFile("issues.jsonl", at: "refs/heads/ledger/hq"))
+            #expect(String(decoding: onRemote, as: UTF8.self).contains(foreign), "kept on the remote")
         }
     }
 

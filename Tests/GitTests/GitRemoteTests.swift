@@ -107,7 +107,10 @@ func seededRemote(_ temp: TempDirectory, name: String = "remote.git") async thro
         #expect(FileManager.default.createFile(atPath: branchLock, contents: Data()))
         try await local.createBranch("ledger/t", at: next, force: true)
         #expect(try await local.referenceTarget("refs/heads/ledger/t") == next)
-        #expect(GitRepository.fetchDestinations([spec, "refs/heads/a:refs/x/a"]) == ["refs/remotes/origin/ledger/", "refs/x/a"])
+        #expect(
+            GitRepository.fetchDestinations([spec, "refs/heads/a:refs/x/a"]) == [
+                "refs/remotes/origin/ledger/", "refs/x/a",
+            ])
     }
 
     @Test func compareAndSwapPushToPathRemote() async throws {

@@ -84,7 +84,8 @@ import Testing
         try await a.sync()
         try await b.sync()
         try await Self.pushLines(remote, []) { line in
-            line.contains(x) ? line.replacingOccurrences(of: "Valid title", with: String(repeating: "L", count: 600)) : line
+            line.contains(x)
+                ? line.replacingOccurrences(of: "Valid title", with: String(repeating: "L", count: 600)) : line
         }
         let report = try await b.sync()
         #expect(
@@ -107,7 +108,8 @@ import Testing
             let value = try! JSONValue.parse(line.replacingOccurrences(of: "Before", with: "After"))
             // `"id": "x", "title": …`: a space after every colon and comma, as Python's json.dumps writes.
             guard case .object(let members) = value else { return line }
-            return "{ " + members.map { JSONValue.string($0.key).compactText + ": " + $0.value.compactText }
+            return "{ "
+                + members.map { JSONValue.string($0.key).compactText + ": " + $0.value.compactText }
                 .joined(separator: ", ") + " }"
         }
         #expect(try await remote.file("issues.jsonl").contains("\"id\": \"\(x)\""))
@@ -146,7 +148,8 @@ import Testing
         #expect(b.ledger.bead("t-badutf") == nil)
         let after = try #require(try await repo.readFile("issues.jsonl", at: "refs/heads/ledger/t"))
         #expect(after.range(of: Data("this is not json\n".utf8)) != nil)
-        #expect(after.range(of: Data([0x63, 0x61, 0x66, 0xC3, 0x28])) != nil, "the invalid bytes are kept as they were")
+        #expect(
+            after.range(of: Data([0x63, 0x61, 0x66, 0xC3, 0x28])) != nil, "the invalid bytes are kept as they were")
         #expect(try await repo.referenceTarget("refs/heads/ledger/t") != commit)
         let again = try await b.sync()
         #expect(again.warnings.isEmpty, "warned once: \(again.warnings)")
@@ -207,6 +210,66 @@ import Testing
             }.bead
         }
         #expect(updated?.title == "Renamed")
+    }
+
+    /// Seeded mutations of a remote `issues.jsonl` (bytes flipped, cut, duplicated, respaced, foreign IDs), each
+    /// pushed and synced: the sync never fails or crashes, and every non-blank line of the remote file either became a
+    /// bead of the store (its ID is held) or is still on the remote byte for byte after the push.
+    @Test(arguments: [UInt64(31), 32])
+    func noRemoteLineIsErasedBySync(seed: UInt64) async throws {
+        var rng = SplitMix64(seed: seed)
+        let (remote, a, b) = try await TestReplica.pair()
+        defer { TestReplica.close(a, b) }
+        for i in 0..<6 { _ = try await a.create("bead \(i) <&> \u{2028}") }
+        try await a.sync()
+        let repo = try await GitRepository.open(at: remote.path)
+        for round in 0..<12 {
+            var lines = try #require(try await repo.readFile("issues.jsonl", at: "refs/heads/ledger/t"))
+                .split(separator: 0x0A).map { Array($0) }
+            for _ in 0..<(1 + Int(rng.next() % 3)) {
+                guard !lines.isEmpty else { break }
+                let at = Int(rng.next() % UInt64(lines.count))
+                switch rng.next() % 6 {
+                case 0: lines[at] = SyncFuzzTests.mutate(lines[at], &rng).filter { $0 != 0x0A }
+                case 1: lines.append(lines[at])
+                case 2:
+                    lines[at] = Array(
+                        String(decoding: lines[at], as: UTF8.self)
+                            .replacingOccurrences(of: "\":", with: "\": ").replacingOccurrences(of: ",\"", with: ", \"")
+                            .utf8)
+                case 3: lines.append(Array(Self.line(id: "zz-\(round)", title: "foreign").utf8))
+                case 4: lines.append([0x7B, 0xFF, 0xFE, 0x7D])
+                default: lines[at] = Array(lines[at].prefix(Int(rng.next() % UInt64(lines[at].count + 1))))
+                }
+            }
+            let parent = try await repo.referenceTarget("refs/heads/ledger/t")
+            let stamps = try await repo.readFile("stamps.jsonl", at: "refs/heads/ledger/t") ?? Data()
+            var file: [UInt8] = []
+            for line in lines { file += line + [0x0A] }
+            let tree = try await repo.writeTree(files: ["issues.jsonl": Data(file), "stamps.jsonl": stamps])
+            let sig = GitSignature(name: "fuzz", email: "f@example.com", time: Int64(Date().timeIntervalSince1970))
+            let commit = try await repo.commit(
+                tree: tree, parents: parent.map { [$0] } ?? [], message: "fuzz \(round)", author: sig)
+            _ = try await repo.updateReference("refs/heads/ledger/t", to: commit, expecting: parent)
+            let replica = round % 2 == 0 ? b : a
+            _ = try await replica.create("round \(round)")
+            _ = try await replica.sync()
+            let after = try #require(try await repo.readFile("issues.jsonl", at: "refs/heads/ledger/t"))
+            let kept = Set(after.split(separator: 0x0A).map { Array($0) })
+            let held = replica.ledger
+            for line in lines where !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
+                let id = ScopeLines.idOf(line[...])
+                let taken = id.map { held.beads[$0] != nil } ?? false
+                let valid = String(validating: line, as: UTF8.self) != nil
+                #expect(
+                    (taken && valid) || kept.contains(line),
+                    "round \(round): \(String(decoding: line, as: UTF8.self)) erased")
+            }
+        }
+        _ = try await a.sync()
+        _ = try await b.sync()
+        _ = try await a.sync()
+        #expect(a.exported.issues == b.exported.issues)
     }
 
     /// The ID scanner agrees with the JSON parser on seeded random lines in every spacing: the top-level string

@@ -169,7 +169,9 @@ public struct BDCreateCommand: CLICommand {
 
     /// Creates `spec` in `scope` (a scope prefix, or in a town a rig's name; else the scope of its parent or
     /// explicit ID, else the store's default scope). An issue type that is not known is refused first.
-    static func create(_ spec: NewBead, scope requested: String?, allowCycles: Bool, context: CommandContext)
+    static func create(
+        _ spec: NewBead, scope requested: String?, allowCycles: Bool, context: CommandContext
+    )
         async throws -> Bead
     {
         let directory = try context.beadsStore().path

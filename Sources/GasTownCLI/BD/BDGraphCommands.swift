@@ -168,7 +168,9 @@ public struct BDDepListCommand: CLICommand {
             context.console.out(up ? "No issues depend on \(id)" : "\(id) has no dependencies")
         } else {
             context.console.out(up ? "Issues that depend on \(id):" : "\(id) depends on:")
-            for (b, t) in rows { context.console.out("  \(b.id): \(TerminalText.oneLine(b.title)) [P\(b.priority)] (\(t.rawValue))") }
+            for (b, t) in rows {
+                context.console.out("  \(b.id): \(TerminalText.oneLine(b.title)) [P\(b.priority)] (\(t.rawValue))")
+            }
         }
     }
 }

@@ -291,7 +291,8 @@ public struct BDReadyCommand: CLICommand {
         } else {
             context.console.out("\n📋 Ready work (\(ready.count) issues with no blockers):\n")
             for (i, b) in ready.enumerated() {
-                context.console.out("\(i + 1). [P\(b.priority)] [\(b.issueType.rawValue)] \(b.id): \(TerminalText.oneLine(b.title))")
+                context.console.out(
+                    "\(i + 1). [P\(b.priority)] [\(b.issueType.rawValue)] \(b.id): \(TerminalText.oneLine(b.title))")
                 if let e = b.estimatedMinutes { context.console.out("   Estimate: \(e) min") }
                 if !b.assignee.isEmpty { context.console.out("   Assignee: \(b.assignee)") }
             }
@@ -333,7 +334,8 @@ public struct BDBlockedCommand: CLICommand {
         } else {
             context.console.out("\n🚫 Blocked issues (\(blocked.count)):\n")
             for item in blocked {
-                context.console.out("[P\(item.bead.priority)] \(item.bead.id): \(TerminalText.oneLine(item.bead.title))")
+                context.console.out(
+                    "[P\(item.bead.priority)] \(item.bead.id): \(TerminalText.oneLine(item.bead.title))")
                 context.console.out(
                     "  Blocked by \(item.blockedBy.count) open dependencies: [\(item.blockedBy.joined(separator: " "))]"
                 )

@@ -306,7 +306,9 @@ enum BDSyncSupport {
     /// `bd init --remote URL` after the store was created: makes the remote exist (a missing path or an empty
     /// directory becomes a bare repository), records it as `origin`, and syncs: a remote with a ledger is cloned
     /// (every scope), an empty one gets this store's scopes.
-    static func attachRemote(url raw: String, beadsDirectory: String, _ context: CommandContext) async throws
+    static func attachRemote(
+        url raw: String, beadsDirectory: String, _ context: CommandContext
+    ) async throws
         -> SyncReport
     {
         let url = GitRemoteURL.isLocal(raw) && !raw.hasPrefix("file://") ? context.absolutePath(raw) : raw

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where a `Console` writes text: the process's stdout/stderr, or a buffer in tests.

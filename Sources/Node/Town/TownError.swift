@@ -1,4 +1,5 @@
 import Git
+
 /// Everything the town workflow refuses or fails at, each saying what was wrong and what to do. When one of
 /// these is thrown by a validation, nothing was changed.
 /// `Sendable`: plain values.
