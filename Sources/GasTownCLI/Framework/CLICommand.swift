@@ -64,7 +64,7 @@ extension ProgramSpec {
     /// Runs this program with `arguments` (program name first) and returns the exit status. Ignores SIGPIPE.
     public func main(_ arguments: [String]) async -> Int32 {
         CommandRunner.prepareProcess()
-        return await CommandRunner.run(arguments, program: self).rawValue
+        return await CommandRunner.run(arguments, program: self, forward: true).rawValue
     }
 }
 

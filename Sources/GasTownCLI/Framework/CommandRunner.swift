@@ -1,16 +1,19 @@
 import CShims
 import Foundation
+import Node
 
 /// Parses a command line, runs the selected command, reports errors, and returns the exit status.
 /// The one place where parse errors become exit 2 and failures exit 1.
 public enum CommandRunner {
     /// Runs `arguments` (program name first, as in `CommandLine.arguments`) for `program`.
-    /// `console` defaults to the process's stdout/stderr; `environment` and `cwd` to the process's own.
+    /// `console` defaults to the process's stdout/stderr; `environment` and `cwd` to the process's own. With
+    /// `forward` (the `gt`/`bd` executables), a command that runs in the node is sent to the town's node when one
+    /// runs (`NodeForwarding`); otherwise, and when none runs, it runs here.
     public static func run(
         _ arguments: [String], program: ProgramSpec, stdout: any OutputSink = FileDescriptorSink.standardOutput,
         stderr: any OutputSink = FileDescriptorSink.standardError,
         environment: [String: String] = ProcessInfo.processInfo.environment,
-        cwd: String = FileManager.default.currentDirectoryPath
+        cwd: String = FileManager.default.currentDirectoryPath, forward: Bool = false
     ) async -> ExitCode {
         let words = Array(arguments.dropFirst())
         let style = JSONOutputStyle.from(environment: environment)
@@ -36,6 +39,11 @@ public enum CommandRunner {
             return .success
         case .run:
             break
+        }
+        if forward, NodeLedgerHandle.current == nil,
+            let code = await NodeForwarding.forward(words, parsed: parsed, context: context, stdout: stdout, stderr: stderr)
+        {
+            return code
         }
         do {
             let command = try parsed.command.init(parsed: parsed.values)
