@@ -54,15 +54,28 @@ enum BDSupport {
 
     /// Embedded mode: takes the store's lock and loads it, then prints what recovery found on `console`'s stderr.
     /// (When the town's node runs, the command runs in the node instead: `NodeForwarding`.)
+    /// A town's store is opened without waiting on its lock while the town's node holds `.gt/node.lock` (the node
+    /// takes it before the store's): the lock is tried every 50 ms for up to 10 s, and a node that appears meanwhile
+    /// ends the attempt with `NodeAppeared` (nothing opened, nothing written), so the command goes to the node.
     static func connect(
         beadsDirectory: String, mode: StoreOpenMode, console: Console
-    ) throws(CLIError) -> LedgerDatabase {
-        do {
-            let db = try LedgerDatabase.open(StoreLayout(beadsDirectory: beadsDirectory), mode: mode)
-            warn(db.recovery, console)
-            return db
-        } catch {
-            throw cliError(error)
+    ) throws -> LedgerDatabase {
+        let layout = StoreLayout(beadsDirectory: beadsDirectory)
+        let town = isTownStore(beadsDirectory) ? TownPaths(root: (beadsDirectory as NSString).deletingLastPathComponent) : nil
+        var settings = LedgerDatabaseSettings()
+        if town != nil { settings.store.lockWaitTimeout = .zero }
+        let deadline = Date().addingTimeInterval(10)
+        while true {
+            if let town, NodeForwarding.nodeHoldsLock(town) { throw NodeAppeared() }
+            do {
+                let db = try LedgerDatabase.open(layout, settings: settings, mode: mode)
+                warn(db.recovery, console)
+                return db
+            } catch .store(.locked) where town != nil && Date() < deadline {
+                usleep(50_000)
+            } catch {
+                throw cliError(error)
+            }
         }
     }
 

@@ -52,6 +52,17 @@ public enum CommandRunner {
         } catch let error as UsageError {
             console.reportError(error.description, hint: nil, code: error.code, textPrefix: "")
             return .usage
+        } catch is NodeAppeared {
+            if forward,
+                let code = await NodeForwarding.forward(
+                    words, parsed: parsed, context: context, stdout: stdout, stderr: stderr)
+            {
+                return code
+            }
+            console.reportError(
+                "the town's node started while this command was opening the store; nothing was done", hint: "run it again",
+                code: "node_started")
+            return .failure
         } catch let exit as CommandExit {
             return exit.exitCode
         } catch let error as CLIError {

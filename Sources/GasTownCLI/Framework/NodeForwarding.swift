@@ -176,6 +176,10 @@ enum NodeForwarding {
     }
 }
 
+/// Thrown by embedded mode when the town's node started while the command was about to open the store (nothing
+/// opened or written): the runner sends the command to the node instead.
+struct NodeAppeared: Error {}
+
 /// The standard input a forwarded command was sent (`NodeCommandRequest.stdin`), while the node runs it.
 enum CommandInput {
     @TaskLocal static var forwarded: Data?
