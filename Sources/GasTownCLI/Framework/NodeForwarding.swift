@@ -69,18 +69,8 @@ enum NodeForwarding {
         return TownPaths(root: root)
     }
 
-    /// Whether a node holds `town`'s lock (`.gt/node.lock`, taken by the node before anything else and kept for
-    /// its life), tested without taking it.
-    static func nodeHoldsLock(_ town: TownPaths) -> Bool {
-        let fd = open(town.lockFile, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
-            flock(fd, LOCK_UN)
-            return false
-        }
-        return errno == EWOULDBLOCK
-    }
+    /// Whether a node holds `town`'s lock (`NodeLedgerHandle.nodeHoldsLock`).
+    static func nodeHoldsLock(_ town: TownPaths) -> Bool { NodeLedgerHandle.nodeHoldsLock(town) }
 
     /// Runs `parsed` through the town's node when one runs; nil when none does (the caller runs it embedded).
     static func forward(

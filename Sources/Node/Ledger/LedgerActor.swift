@@ -94,7 +94,9 @@ public actor LedgerActor: NodeComponent {
             throw ErrorReply(code: .refused, message: "this node runs no commands (started without a command runner)")
         }
         guard ledger.database != nil else {
-            throw ErrorReply(code: .unavailable, message: "the town ledger is not open yet")
+            throw ErrorReply(
+                code: .unavailable,
+                message: "the town ledger is not open yet" + (ledger.lastError.map { ": \($0)" } ?? ""))
         }
         running += 1
         defer {

@@ -22,6 +22,20 @@ public final class NodeLedgerHandle: @unchecked Sendable {
     /// Whether the current task runs inside `serialized` (a nested operation does not wait for itself).
     @TaskLocal static var insideGate = false
 
+    /// Whether a node holds `town`'s lock (`.gt/node.lock`, taken by the node before the store's and kept for its
+    /// life), tested with a non-blocking shared `flock` taken and dropped at once (the node retries its exclusive
+    /// lock briefly, so the probe never makes a starting node fail).
+    public static func nodeHoldsLock(_ town: TownPaths) -> Bool {
+        let fd = open(town.lockFile, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return false
+        }
+        return errno == EWOULDBLOCK
+    }
+
     /// The handle the node's command executor sets around a command it runs for the CLI, so the command's
     /// ledger code (bd's `withLedger`, the town workflow) uses the held store instead of opening it.
     @TaskLocal public static var current: NodeLedgerHandle?
@@ -50,7 +64,6 @@ public final class NodeLedgerHandle: @unchecked Sendable {
     public func waitForDatabase(timeout: TimeInterval) async -> LedgerDatabase? {
         if let database { return database }
         let key = UUID()
-        let once = OnceFlag()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let ready: Bool = lock.withLock {
                 if current != nil { return true }
@@ -58,7 +71,7 @@ public final class NodeLedgerHandle: @unchecked Sendable {
                 return false
             }
             if ready {
-                if once.claim() { continuation.resume() }
+                continuation.resume()
                 return
             }
             Task {
