@@ -140,7 +140,7 @@ public struct GTRefineryQueueCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "queue", aliases: ["list"], abstract: "List merge requests in queue order (priority, then age)",
-            options: [.flag("all", short: "a", help: "include closed (merged or rejected) ones")],
+            options: [.flag("all", help: "include closed (merged or rejected) ones")],
             arguments: [ArgumentSpec("rig", help: "only this rig", arity: .optional)])
     }
 

@@ -78,7 +78,7 @@ public struct GTMailInboxCommand: CLICommand {
         CommandConfiguration(
             name: "inbox", abstract: "List your messages (unread unless --all)",
             options: [
-                .flag("all", short: "a", help: "include read messages"),
+                .flag("all", help: "include read messages"),
                 .flag("unread", short: "u", help: "only unread messages (the default)"), GTMailCommand.fromOption,
             ])
     }

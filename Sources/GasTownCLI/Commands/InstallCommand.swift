@@ -13,7 +13,7 @@ public struct InstallCommand: CLICommand {
                 """,
             options: [
                 .option(
-                    "name", short: "n", value: "NAME", help: "the town's name", default: "the directory's name"),
+                    "name", value: "NAME", help: "the town's name", default: "the directory's name"),
                 .option("owner", value: "EMAIL", help: "the owner recorded in town.json"),
             ],
             arguments: [

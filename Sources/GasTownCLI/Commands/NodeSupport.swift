@@ -19,7 +19,7 @@ struct NodeCLISettings: Sendable {
 enum NodeCLI {
     /// `--join HOST:PORT` (repeatable): the seeds of `gt up` and `gt node run`.
     static let joinOption = OptionSpec.option(
-        "join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join (repeatable)")
+        "join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join")
 
     /// Checks that every one of `addresses` is `HOST:PORT`; a usage error naming the first that is not.
     static func checkAddresses(_ addresses: [String], _ parsed: ParsedValues) throws(UsageError) {
@@ -57,6 +57,12 @@ enum NodeCLI {
             })
         while let first = text.first, first == "-" || first == "." { text.removeFirst() }
         return try? NodeName(String(text.prefix(63)))
+    }
+
+    /// When a certificate renews, in the right tense: "renews at <date>" ahead of it, "due for renewal since
+    /// <date>" once it has passed (the node renews it at its next check).
+    static func renewal(_ date: Date, now: Date = Date()) -> String {
+        date > now ? "renews at \(date)" : "due for renewal since \(date)"
     }
 
     /// Parses `90`, `90s`, `15m`, `2h`, `7d` into seconds.

@@ -5,6 +5,14 @@ import Node
 /// Parses a command line, runs the selected command, reports errors, and returns the exit status.
 /// The one place where parse errors become exit 2 and failures exit 1.
 public enum CommandRunner {
+    /// The process's arguments (program name first) as the bytes it was given.
+    static func rawArguments() -> [[UInt8]] {
+        (0..<Int(CommandLine.argc)).map { i in
+            guard let pointer = CommandLine.unsafeArgv[i] else { return [] }
+            return Array(UnsafeBufferPointer(start: pointer, count: strlen(pointer))).map { UInt8(bitPattern: $0) }
+        }
+    }
+
     /// Runs `arguments` (program name first, as in `CommandLine.arguments`) for `program`.
     /// `console` defaults to the process's stdout/stderr; `environment` and `cwd` to the process's own. With
     /// `forward` (the `gt`/`bd` executables), a command that runs in the node is sent to the town's node when one

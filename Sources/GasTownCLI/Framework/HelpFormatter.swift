@@ -83,7 +83,7 @@ public enum HelpFormatter {
         return shown.map { spec in
             var help = spec.help
             if let defaultDescription = spec.defaultDescription { help += " (default \(defaultDescription))" }
-            if spec.kind == .repeated || spec.kind == .commaList { help += " (repeatable)" }
+            if spec.kind == .repeated || spec.kind == .commaList, !help.contains("(repeatable)") { help += " (repeatable)" }
             if case .choice(let words) = spec.valueType { help += " [" + words.joined(separator: "|") + "]" }
             let left = spelling(spec)
             if left.count > width { return "  \(left)\n  \(String(repeating: " ", count: width))   \(help)" }
