@@ -103,7 +103,9 @@ public enum LedgerBenchmarks {
     /// `bd ready --json` on a 10,000-bead town ledger as a whole process, through the town's running node and
     /// embedded (no node), side by side on the same town (`gt install`, 10,000 generated beads imported into its
     /// `hq` scope, `gt up` on a free loopback port, then `gt down`). Returns the per-run milliseconds of each.
-    public static func readyProcessNodeVersusEmbedded10k(runs: Int = 20) async throws -> (
+    public static func readyProcessNodeVersusEmbedded10k(
+        runs: Int = 20
+    ) async throws -> (
         node: [Double], embedded: [Double]
     ) {
         let directory = try temporaryDirectory("gt-bench-ready-node")

@@ -18,7 +18,9 @@ import Wire
         return town
     }
 
-    func run(_ client: NodeClient, _ program: String, _ arguments: [String], town: TownPaths) async throws
+    func run(
+        _ client: NodeClient, _ program: String, _ arguments: [String], town: TownPaths
+    ) async throws
         -> NodeCommandReply
     {
         let request = NodeCommandRequest(
@@ -111,7 +113,9 @@ import Wire
                 switch Int.random(in: 0..<3, using: &rng) {
                 case 0: bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
                 case 1: bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &rng)))
-                default: bytes.insert(UInt8.random(in: 0...255, using: &rng), at: Int.random(in: 0...bytes.count, using: &rng))
+                default:
+                    bytes.insert(
+                        UInt8.random(in: 0...255, using: &rng), at: Int.random(in: 0...bytes.count, using: &rng))
                 }
                 if bytes.isEmpty { bytes = [0x7B] }
             }

@@ -5,7 +5,7 @@ import Node
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The node owns the ledger (issue 11): while it runs, every `gt` and `bd` goes through `node.sock` and the node's

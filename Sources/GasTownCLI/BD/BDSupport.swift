@@ -61,7 +61,8 @@ enum BDSupport {
         beadsDirectory: String, mode: StoreOpenMode, console: Console
     ) throws -> LedgerDatabase {
         let layout = StoreLayout(beadsDirectory: beadsDirectory)
-        let town = isTownStore(beadsDirectory) ? TownPaths(root: (beadsDirectory as NSString).deletingLastPathComponent) : nil
+        let town =
+            isTownStore(beadsDirectory) ? TownPaths(root: (beadsDirectory as NSString).deletingLastPathComponent) : nil
         var settings = LedgerDatabaseSettings()
         if town != nil { settings.store.lockWaitTimeout = .zero }
         let deadline = Date().addingTimeInterval(10)

@@ -5,7 +5,7 @@ import Transport
 import Wire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where a command runs when its town's node runs (DESIGN §3): through `node.sock` (the node runs the same
@@ -100,7 +100,8 @@ enum NodeForwarding {
                 if !reply.stderr.isEmpty { stderr.write(String(decoding: reply.stderr, as: UTF8.self)) }
                 return ExitCode(reply.status)
             case .refused(let message):
-                context.console.reportError("the town's node refused the command: \(message)", hint: nil, code: "refused")
+                context.console.reportError(
+                    "the town's node refused the command: \(message)", hint: nil, code: "refused")
                 return .failure
             case .lostAfterSending(let message) where !retrySafe:
                 context.console.reportError(

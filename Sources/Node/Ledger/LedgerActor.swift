@@ -51,7 +51,8 @@ public actor LedgerActor: NodeComponent {
         switch opened {
         case .success(let database):
             Self.reportRecovery(database.recovery, context: context)
-            context.log.info("ledger open", ["store": layout.root, "scopes": "\(database.read { $0.scopeNames.count })"])
+            context.log.info(
+                "ledger open", ["store": layout.root, "scopes": "\(database.read { $0.scopeNames.count })"])
             ledger.set(database)
         case .failure(let error):
             ledger.set(nil, error: error.description)

@@ -67,7 +67,8 @@ public struct TownWorkflow: Sendable {
         mode: StoreOpenMode = .write, _ body: (TownLedger) async throws(TownError) -> T
     ) async throws(TownError) -> T {
         if let held = heldLedger {
-            guard let database = await held.waitForDatabase(timeout: Double(settings.ledgerWait.components.seconds)) else {
+            guard let database = await held.waitForDatabase(timeout: Double(settings.ledgerWait.components.seconds))
+            else {
                 throw .ledger("the node's town ledger is not open (\(held.lastError ?? "the node is stopping"))")
             }
             let ledger = TownLedger(database: database, actor: actor)
