@@ -172,6 +172,17 @@ import Testing
                 try await town.beads(scope: "demo").contains { $0.issueType == .mergeRequest }
             }
             #expect(filed, "no merge request filed")
+            // A command reading stdin gets it through the node (`bd import -i -`).
+            try town.directory.write(
+                "one.jsonl",
+                #"{"id":"hq-stdin1","title":"from stdin","status":"open","priority":2,"issue_type":"task","#
+                    + #""created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}"# + "\n")
+            let imported = try await BuiltBinaries.run(
+                .bd, ["import", "-i", "-"], environment: ["BEADS_DIR": town.layout.beadsDirectory], cwd: town.town,
+                stdinPath: town.directory.join("one.jsonl"))
+            try expectOK(imported)
+            #expect(imported.stdout.contains("1 created"), "\(imported)")
+            #expect(try await town.beads(scope: "hq").contains { $0.id == "hq-stdin1" && $0.title == "from stdin" })
             let status = try await town.gt(["status", "--json"])
             #expect(status.stdout.contains("\"ledger\""), "the node runs its ledger component: \(status)")
             try expectOK(try await town.gt(["down"]))
