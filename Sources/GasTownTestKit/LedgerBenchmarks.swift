@@ -100,6 +100,43 @@ public enum LedgerBenchmarks {
         return try await ProcessBenchmarks.meanMilliseconds(.bd, ["-C", directory, "ready", "--json"], runs: runs)
     }
 
+    /// `bd ready --json` on a 10,000-bead town ledger as a whole process, through the town's running node and
+    /// embedded (no node), side by side on the same town (`gt install`, 10,000 generated beads imported into its
+    /// `hq` scope, `gt up` on a free loopback port, then `gt down`). Returns the per-run milliseconds of each.
+    public static func readyProcessNodeVersusEmbedded10k(
+        runs: Int = 20
+    ) async throws -> (
+        node: [Double], embedded: [Double]
+    ) {
+        let directory = try temporaryDirectory("gt-bench-ready-node")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let town = directory + "/town"
+        let install = try await BuiltBinaries.run(.gt, ["install", town], cwd: directory)
+        precondition(install.status == 0, "gt install failed: \(install)")
+        try await DedicatedThread.run { () throws in
+            let db = try LedgerDatabase.open(StoreLayout(beadsDirectory: town + "/.beads"))
+            defer { db.close() }
+            let beads = BeadsFixtures.ledger(count: 10_000, prefix: "hq").sortedBeads
+            _ = try db.write(scope: "hq", routing: nil) { (_, clock) throws(LedgerError) -> LedgerOp in
+                LedgerOp(actor: "bench", stamp: clock.stamp, time: clock.time, change: .importBeads(beads))
+            }
+        }
+        let arguments = ["-C", town, "ready", "--json"]
+        let embedded = try await ProcessBenchmarks.runMilliseconds(.bd, arguments, runs: runs, cwd: town)
+        let up = try await BuiltBinaries.run(.gt, ["up", "--listen", "127.0.0.1:0"], cwd: town)
+        precondition(up.status == 0, "gt up failed: \(up)")
+        let node: [Double]
+        do {
+            _ = try await ProcessBenchmarks.runMilliseconds(.bd, arguments, runs: 2, cwd: town)
+            node = try await ProcessBenchmarks.runMilliseconds(.bd, arguments, runs: runs, cwd: town)
+        } catch {
+            _ = try? await BuiltBinaries.run(.gt, ["down"], cwd: town)
+            throw error
+        }
+        _ = try await BuiltBinaries.run(.gt, ["down"], cwd: town)
+        return (node, embedded)
+    }
+
     static func temporaryDirectory(_ prefix: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

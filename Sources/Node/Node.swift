@@ -33,8 +33,12 @@ public struct NodeOptions: Sendable {
 ///
 /// A caseless namespace; nothing to share.
 public enum NodeComponents {
-    /// The standard set, in start order.
-    public static func standard() -> [any NodeComponent] { [TownWitness()] }
+    /// The standard set, in start order: the `LedgerActor` (holding the town's store, running the CLI's
+    /// commands with `executor`) and the `TownWitness`, which uses the store the ledger actor holds.
+    public static func standard(executor: (any NodeCommandExecutor)? = nil) -> [any NodeComponent] {
+        let ledger = LedgerActor(executor: executor)
+        return [ledger, TownWitness(ledger: ledger.ledger)]
+    }
 }
 
 /// The node daemon's root actor (`gt node run`): it owns the node's identity, its TLS listener and
@@ -111,7 +115,18 @@ public actor Node {
         }
         lockFD = open(town.lockFile, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lockFD >= 0 else { throw .io("cannot open \(town.lockFile): \(String(cString: strerror(errno)))") }
-        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
+        // CLI processes test the lock with a brief shared flock (`NodeForwarding.nodeHoldsLock`): retry a moment
+        // before deciding another node holds it.
+        var locked = flock(lockFD, LOCK_EX | LOCK_NB) == 0
+        var busy = !locked && errno == EWOULDBLOCK
+        var tries = 0
+        while busy && tries < 50 {
+            tries += 1
+            try? await Task.sleep(nanoseconds: 20_000_000)
+            locked = flock(lockFD, LOCK_EX | LOCK_NB) == 0
+            busy = !locked && errno == EWOULDBLOCK
+        }
+        guard locked else {
             let pid = NodeRuntimeInfo.load(town).map { "pid \($0.pid)" } ?? "lock \(town.lockFile) is held"
             throw .alreadyRunning(pid)
         }

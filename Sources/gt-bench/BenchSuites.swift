@@ -51,6 +51,14 @@ enum BenchSuites {
             let ready = try await LedgerBenchmarks.readyProcess10k(runs: 10)
             lines.append(String(format: "- bd ready --json on 10,000 beads, whole process: %.1f ms (mean of 10)",
                 ready))
+            let (node, embedded) = try await LedgerBenchmarks.readyProcessNodeVersusEmbedded10k(runs: 20)
+            let n = ProcessBenchmarks.medianAndP95(node)
+            let e = ProcessBenchmarks.medianAndP95(embedded)
+            lines.append(
+                String(
+                    format: "- bd ready --json on a 10,000-bead town ledger, whole process: through the node "
+                        + "%.1f ms median (p95 %.1f), embedded %.1f ms median (p95 %.1f), 20 runs each", n.median,
+                    n.p95, e.median, e.p95))
             return lines
         },
         BenchSuite(name: "git", title: "Git: compare-and-swap pushes against libgit2's own push, repack") {

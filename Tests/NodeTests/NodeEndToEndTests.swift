@@ -195,9 +195,6 @@ struct NodeEndToEndTests {
         let directory = try TempDir(prefix: "gt-node-errors")
         let a = try await TestTown(in: directory, name: "bare")
         defer { a.stopEverything() }
-        let up = try await a.gt(["up", "--listen", "127.0.0.1:0"])
-        #expect(up.status == 1)
-        #expect(up.stderr.contains("gt cluster init"))
         let run = try await a.gt(["node", "run", "--listen", "127.0.0.1:0"])
         #expect(run.status == 1)
         #expect(run.stderr.contains("gt node join"))

@@ -82,7 +82,7 @@ import Testing
             #expect(elsewhere.stderr.contains("not inside a polecat worktree"), "\(elsewhere)")
 
             #expect(try TownBadInputTests.snapshot(town) == before)
-            let hooked = try town.beads(scope: "demo").first { $0.id == bead }
+            let hooked = try await town.beads(scope: "demo").first { $0.id == bead }
             #expect(hooked?.status == .hooked && hooked?.assignee == "demo/polecats/furiosa")
         }
     }

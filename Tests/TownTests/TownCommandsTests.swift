@@ -49,7 +49,7 @@ import Testing
             let busy = try await town.gt(["polecat", "remove", "demo", "ace"])
             #expect(busy.status == 1 && busy.stderr.contains("is working on \(bead)"), "\(busy)")
             try expectOK(try await town.gt(["polecat", "remove", "demo", "ace", "--force"]))
-            #expect(try town.beads(scope: "demo").first { $0.id == bead }?.assignee == "")
+            #expect(try await town.beads(scope: "demo").first { $0.id == bead }?.assignee == "")
             #expect(!FileManager.default.fileExists(atPath: worktree))
 
             try expectOK(try await town.gt(["crew", "add", "demo", "alice"]))
@@ -121,7 +121,7 @@ import Testing
             let work = try await town.createBead("Town-wide work", scope: "hq")
             try expectOK(try await town.gt(["sling", work, "demo"]))
             let done = try await town.waitUntil(timeout: .seconds(30)) {
-                try town.beads(scope: "demo").contains {
+                try await town.beads(scope: "demo").contains {
                     $0.issueType == .mergeRequest && $0.metadataString("source_bead") == work
                 }
             }
@@ -139,7 +139,7 @@ import Testing
             let patrol = try await town.gt(["witness", "patrol", "--json"])
             try expectOK(patrol)
             #expect(patrol.stdout.contains("demo/polecats/zed"), "\(patrol)")
-            let released = try town.beads(scope: "hq").first { $0.id == orphan }
+            let released = try await town.beads(scope: "hq").first { $0.id == orphan }
             #expect(released?.assignee == "" && released?.status == .open && released?.leaseEpoch == 1)
             #expect(
                 TownEvents.read(town.layout.eventsFile).contains { $0["type"] == "stale-claim" && $0["bead"] == orphan }

@@ -28,10 +28,10 @@ import Testing
             let nodePID = try #require(town.nodePID())
             #expect(kill(nodePID, SIGKILL) == 0)
             let lost = try #require(
-                try town.beads(scope: "demo").compactMap(PolecatState.init(bead:)).first { !$0.isIdle })
+                try await town.beads(scope: "demo").compactMap(PolecatState.init(bead:)).first { !$0.isIdle })
             let lostSession = lost.sessionName(townRoot: town.town)
             #expect(try await town.tmux.kill(lostSession))
-            let hookedBefore = try town.beads(scope: "demo").filter { beads.contains($0.id) && !$0.assignee.isEmpty }
+            let hookedBefore = try await town.beads(scope: "demo").filter { beads.contains($0.id) && !$0.assignee.isEmpty }
             #expect(hookedBefore.contains { $0.id == lost.hookBead }, "the lost session's bead must still be hooked")
 
             try await town.up()
@@ -55,13 +55,13 @@ import Testing
                 #expect(slung, "could not sling \(bead)")
             }
             let finished = try await town.waitUntil(timeout: .seconds(90)) {
-                let all = try town.beads(scope: "demo")
+                let all = try await town.beads(scope: "demo")
                 return all.filter { $0.issueType == .mergeRequest }.count >= 6
                     && all.compactMap(PolecatState.init(bead:)).allSatisfy { $0.isIdle }
             }
             #expect(finished, "not all 6 beads finished after the crash")
             try await TownEndToEndTests.checkMergeRequests(town, beads: beads)
-            let polecats = try town.beads(scope: "demo").compactMap(PolecatState.init(bead:))
+            let polecats = try await town.beads(scope: "demo").compactMap(PolecatState.init(bead:))
             #expect(polecats.map(\.completed).reduce(0, +) == 6, "no bead is done twice")
             let dones = TownEvents.read(town.layout.eventsFile).filter { $0["type"] == "done" }
             #expect(Set(dones.compactMap { $0["bead"] }) == Set(beads) && dones.count == 6)

@@ -49,7 +49,7 @@ import Testing
             let third = try await town.gt(["done"], cwd: worktree)
             #expect(third.stdout.contains("Already done"), "\(third)")
 
-            let beads = try town.beads(scope: "demo")
+            let beads = try await town.beads(scope: "demo")
             #expect(beads.filter { $0.issueType == .mergeRequest }.count == 1)
             let work = try #require(beads.first { $0.id == bead })
             #expect(work.assignee.isEmpty && work.metadataString("merge_request") == finished.mergeRequest)

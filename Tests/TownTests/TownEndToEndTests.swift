@@ -32,14 +32,13 @@ import Testing
                 #expect(ok && slung, "could not sling \(bead)")
             }
             let finished = try await town.waitUntil(timeout: .seconds(90)) {
-                try town.beads(scope: "demo").filter { $0.issueType == .mergeRequest }.count == 6
-                    && town.beads(scope: "demo").filter { $0.issueType == .agent }.allSatisfy {
-                        PolecatState(bead: $0)?.isIdle == true
-                    }
+                let all = try await town.beads(scope: "demo")
+                return all.filter { $0.issueType == .mergeRequest }.count == 6
+                    && all.filter { $0.issueType == .agent }.allSatisfy { PolecatState(bead: $0)?.isIdle == true }
             }
             #expect(finished, "not all 6 beads finished")
             try await TownEndToEndTests.checkMergeRequests(town, beads: beads)
-            let polecats = try town.beads(scope: "demo").compactMap(PolecatState.init(bead:))
+            let polecats = try await town.beads(scope: "demo").compactMap(PolecatState.init(bead:))
             #expect(
                 Set(polecats.map(\.name)) == ["ace", "dag", "max"], "the rig allows 3 polecats: no sling made a 4th")
             #expect(polecats.map(\.completed).reduce(0, +) == 6)
@@ -56,7 +55,7 @@ import Testing
     /// Every bead has exactly one merge request, on its own epoch's branch, whose commit is that branch's tip in
     /// the rig's remote and holds the agent's file and no workflow file.
     static func checkMergeRequests(_ town: TownFixture, beads: [String]) async throws {
-        let all = try town.beads(scope: "demo")
+        let all = try await town.beads(scope: "demo")
         let requests = all.filter { $0.issueType == .mergeRequest }
         for bead in beads {
             let mine = requests.filter { $0.metadataString("source_bead") == bead }
@@ -99,7 +98,7 @@ import Testing
             #expect(records.contains { $0.hasSuffix(".json") }, "process records: \(records)")
             #expect(await town.sessions().isEmpty, "no tmux session may be used")
             let finished = try await town.waitUntil(timeout: .seconds(60)) {
-                try town.beads(scope: "demo").filter { $0.issueType == .mergeRequest }.count == 3
+                try await town.beads(scope: "demo").filter { $0.issueType == .mergeRequest }.count == 3
             }
             #expect(finished)
             try await TownEndToEndTests.checkMergeRequests(town, beads: beads)

@@ -110,13 +110,14 @@ final class TownFixture: @unchecked Sendable {
         return database.read(body)
     }
 
-    /// Every bead of `scope`.
-    func beads(scope: String) throws -> [Bead] {
-        try readLedger { state in
-            var filter = BeadFilter()
-            filter.includeTombstones = false
-            return state.scopes[scope]?.list(filter) ?? []
-        }
+    /// Every bead of `scope`, read with `bd export`: through the node when it runs (it holds the store), else
+    /// embedded.
+    func beads(scope: String) async throws -> [Bead] {
+        let output = try await bd(["export"])
+        try expectOK(output)
+        return try BeadCodec.decodeJSONL(output.stdout).filter {
+            $0.id.hasPrefix(scope + "-") && $0.status != .tombstone
+        }.sorted { $0.id < $1.id }
     }
 
     /// Waits (polling) until `condition` holds or `timeout` passes; returns whether it held.

@@ -15,8 +15,8 @@ import Testing
 /// merge-request priority, the node's advertised slots, and a node that does not answer.
 @Suite(.serialized) struct TownNewUserTests {
     /// The messages of the town scope.
-    func mail(_ town: TownFixture) throws -> [Bead] {
-        try town.beads(scope: "hq").filter { $0.issueType == .message }
+    func mail(_ town: TownFixture) async throws -> [Bead] {
+        try await town.beads(scope: "hq").filter { $0.issueType == .message }
     }
 
     @Test func agentMailIsSentFromItsAddressAndRepliesReachIt() async throws {
@@ -27,9 +27,9 @@ import Testing
             try expectOK(try await town.gt(["rig", "add", "demo", town.source, "--runtime", agent]))
             let bead = try await town.createBead("Ask something", scope: "demo")
             try expectOK(try await town.gt(["sling", bead]))
-            let arrived = try await town.waitUntil(timeout: .seconds(20)) { try !mail(town).isEmpty }
+            let arrived = try await town.waitUntil(timeout: .seconds(20)) { try await !mail(town).isEmpty }
             #expect(arrived, "the agent's mail did not arrive")
-            let question = try #require(try mail(town).first)
+            let question = try #require(try await mail(town).first)
             #expect(question.metadataString("from") == "demo/polecats/furiosa", "\(question.metadata)")
             let role = try String(
                 contentsOfFile: town.layout.polecatWorktree("demo", "furiosa") + "/role.txt", encoding: .utf8)
@@ -71,7 +71,7 @@ import Testing
                         "overseer, mayor/, demo/witness, demo/refinery, demo/polecats/nux, demo/crew/alice"),
                     "\(refused)")
             }
-            #expect(try mail(town).isEmpty)
+            #expect(try await mail(town).isEmpty)
             #expect(TownEvents.read(town.layout.eventsFile).count == events)
             for address in [
                 "mayor/", "mayor", "overseer", "demo/witness", "demo/refinery", "demo/nux", "demo/polecats/nux",
@@ -96,7 +96,7 @@ import Testing
                 unknown.stderr.contains("no scope or rig named 'nope'")
                     && unknown.stderr.contains("scopes hq, myri; rigs myrig (myri)"), "\(unknown)")
             #expect(!unknown.stderr.contains("bd init"), "\(unknown)")
-            #expect(try town.beads(scope: "myri").filter { $0.issueType == .task }.count == 2)
+            #expect(try await town.beads(scope: "myri").filter { $0.issueType == .task }.count == 2)
         }
     }
 
@@ -104,7 +104,7 @@ import Testing
         try await TownFixture.with { town in
             try expectOK(try await town.gt(["rig", "add", "demo", town.source, "--runtime", "exec:'sleep 60'"]))
             let sent = try await town.gt(["mail", "send", "overseer", "-s", "a message", "--json"])
-            let message = try #require(try mail(town).first?.id, "\(sent)")
+            let message = try #require(try await mail(town).first?.id, "\(sent)")
             let notWork = try await town.gt(["sling", message, "demo"])
             #expect(notWork.status == 1, "\(notWork)")
             #expect(
@@ -150,7 +150,7 @@ import Testing
             try expectOK(forced)
             #expect(forced.stdout.contains("Took \(bead) over from demo/polecats/furiosa"), "\(forced)")
             #expect(forced.stdout.contains("demo/polecats/nux (lease epoch 2)"), "\(forced)")
-            var current = try #require(try town.beads(scope: "demo").first { $0.id == bead })
+            var current = try #require(try await town.beads(scope: "demo").first { $0.id == bead })
             #expect(current.assignee == "demo/polecats/nux" && current.leaseEpoch == 2 && current.status == .hooked)
             #expect(current.comments.last?.text.contains("Taken over from demo/polecats/furiosa") == true)
             #expect(current.comments.last?.author == "mayor")
@@ -172,7 +172,7 @@ import Testing
             #expect(
                 released.stdout.contains("✓ Released \(bead) from demo/polecats/nux → open (lease epoch 3)")
                     && released.stdout.contains("demo/polecats/nux unhooked"), "\(released)")
-            current = try #require(try town.beads(scope: "demo").first { $0.id == bead })
+            current = try #require(try await town.beads(scope: "demo").first { $0.id == bead })
             #expect(current.assignee == "" && current.leaseEpoch == 3 && current.status == .open)
             #expect(current.comments.last?.text.hasSuffix(": stuck for an hour") == true)
             let gone = try await town.waitUntil(timeout: .seconds(10)) { await town.sessions().isEmpty }
@@ -202,7 +202,7 @@ import Testing
                 refused.stderr.contains("already claimed by demo/polecats/furiosa")
                     && refused.stderr.contains("'bd update \(bead) --claim --force'"), "\(refused)")
             try expectOK(try await town.bd(["update", bead, "--claim", "--force", "--actor", "alice"]))
-            let current = try #require(try town.beads(scope: "demo").first { $0.id == bead })
+            let current = try #require(try await town.beads(scope: "demo").first { $0.id == bead })
             #expect(current.assignee == "alice" && current.leaseEpoch == 2)
             #expect(
                 current.comments.last?.text
@@ -211,7 +211,7 @@ import Testing
 
             let done = try await town.gt(["done"], cwd: worktree)
             #expect(done.status == 1 && done.stderr.contains("moved on to lease epoch 2"), "\(done)")
-            #expect(try town.beads(scope: "demo").allSatisfy { $0.issueType != .mergeRequest })
+            #expect(try await town.beads(scope: "demo").allSatisfy { $0.issueType != .mergeRequest })
         }
     }
 
@@ -224,10 +224,10 @@ import Testing
             let bead = urgent.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             try expectOK(try await town.gt(["sling", bead]))
             let filed = try await town.waitUntil(timeout: .seconds(30)) {
-                try town.beads(scope: "demo").contains { $0.issueType == .mergeRequest }
+                try await town.beads(scope: "demo").contains { $0.issueType == .mergeRequest }
             }
             #expect(filed, "no merge request was filed")
-            let request = try #require(try town.beads(scope: "demo").first { $0.issueType == .mergeRequest })
+            let request = try #require(try await town.beads(scope: "demo").first { $0.issueType == .mergeRequest })
             #expect(request.priority == 0)
             let queue = try await town.gt(["refinery", "queue", "--json"])
             #expect(queue.stdout.contains("\"priority\": 0"), "\(queue)")

@@ -42,7 +42,15 @@ public struct BDDoctorCommand: CLICommand {
     public func run(_ context: CommandContext) async throws {
         let location = try context.beadsStore()
         let mode: StoreOpenMode = repair ? .repair : .read
+        if let held = try await BDSupport.heldDatabase(for: location.path), repair {
+            _ = held
+            throw CLIError(
+                "bd doctor --repair cannot run while the town's node holds the store",
+                hint: "stop the node with 'gt down', run 'bd doctor --repair', then 'gt up'", code: "node_running")
+        }
+        let heldReport = try await BDSupport.heldDatabase(for: location.path)?.recovery
         let report: RecoveryReport = try await BlockingWork.run { () throws -> RecoveryReport in
+            if let heldReport { return heldReport }
             do throws(LedgerDatabaseError) {
                 let db = try LedgerDatabase.open(StoreLayout(beadsDirectory: location.path), mode: mode)
                 defer { db.close() }

@@ -20,6 +20,11 @@ enum BDSupport {
     ) async throws -> T {
         let location = try context.beadsStore()
         let console = context.console
+        if let held = try await heldDatabase(for: location.path) {
+            return try await BlockingWork.run { () throws -> T in
+                do { return try body(held) } catch let error as LedgerDatabaseError { throw cliError(error) }
+            }
+        }
         return try await BlockingWork.run { () throws -> T in
             let db = try connect(beadsDirectory: location.path, mode: mode, console: console)
             defer { db.close() }
@@ -27,17 +32,51 @@ enum BDSupport {
         }
     }
 
+    /// The store the node holds when this command runs inside the node (`NodeLedgerHandle.current`) and
+    /// `beadsDirectory` is that store; nil otherwise (embedded mode). Waits for the node's store to open, bounded.
+    static func heldDatabase(for beadsDirectory: String) async throws(CLIError) -> LedgerDatabase? {
+        guard let held = NodeLedgerHandle.current else { return nil }
+        guard let db = await held.waitForDatabase(timeout: 30) else {
+            throw CLIError(
+                "the node's town ledger is not open (\(held.lastError ?? "the node is stopping"))",
+                hint: "run the command again", code: "unavailable")
+        }
+        return samePath(db.storePath, beadsDirectory) ? db : nil
+    }
+
+    /// Whether two paths name one directory (symbolic links resolved).
+    static func samePath(_ a: String, _ b: String) -> Bool {
+        func resolved(_ path: String) -> String {
+            URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+        }
+        return a == b || resolved(a) == resolved(b)
+    }
+
     /// Embedded mode: takes the store's lock and loads it, then prints what recovery found on `console`'s stderr.
-    /// (A node-socket client will be tried first once the node serves the ledger; DESIGN §3.)
+    /// (When the town's node runs, the command runs in the node instead: `NodeForwarding`.)
+    /// A town's store is opened without waiting on its lock while the town's node holds `.gt/node.lock` (the node
+    /// takes it before the store's): the lock is tried every 50 ms for up to 10 s, and a node that appears meanwhile
+    /// ends the attempt with `NodeAppeared` (nothing opened, nothing written), so the command goes to the node.
     static func connect(
         beadsDirectory: String, mode: StoreOpenMode, console: Console
-    ) throws(CLIError) -> LedgerDatabase {
-        do {
-            let db = try LedgerDatabase.open(StoreLayout(beadsDirectory: beadsDirectory), mode: mode)
-            warn(db.recovery, console)
-            return db
-        } catch {
-            throw cliError(error)
+    ) throws -> LedgerDatabase {
+        let layout = StoreLayout(beadsDirectory: beadsDirectory)
+        let town =
+            isTownStore(beadsDirectory) ? TownPaths(root: (beadsDirectory as NSString).deletingLastPathComponent) : nil
+        var settings = LedgerDatabaseSettings()
+        if town != nil { settings.store.lockWaitTimeout = .zero }
+        let deadline = Date().addingTimeInterval(10)
+        while true {
+            if let town, NodeForwarding.nodeHoldsLock(town) { throw NodeAppeared() }
+            do {
+                let db = try LedgerDatabase.open(layout, settings: settings, mode: mode)
+                warn(db.recovery, console)
+                return db
+            } catch .store(.locked) where town != nil && Date() < deadline {
+                usleep(50_000)
+            } catch {
+                throw cliError(error)
+            }
         }
     }
 

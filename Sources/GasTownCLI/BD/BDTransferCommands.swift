@@ -33,8 +33,9 @@ public struct BDImportCommand: CLICommand {
     public func run(_ context: CommandContext) async throws {
         let path = input == "-" ? "/dev/stdin" : context.absolutePath(input)
         let actor = await context.actor()
+        let standardInput = input == "-" ? await CommandInput.readAll() : nil
         let outcome: Outcome = try await BDSupport.withLedger(context, mode: .write) { db in
-            guard let data = FileManager.default.contents(atPath: path) else {
+            guard let data = standardInput ?? FileManager.default.contents(atPath: path) else {
                 throw CLIError("cannot read \(path)", hint: "check the path given to -i", code: "not_found")
             }
             let beads: [Bead]

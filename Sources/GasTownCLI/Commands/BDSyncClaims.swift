@@ -24,13 +24,15 @@ enum BDClaimSync {
         let layout = StoreLayout(beadsDirectory: try context.beadsStore().path)
         let actor = await context.actor()
         let engine = LedgerSync(layout: layout)
-        let db = try await BDSyncSupport.open(layout)
+        let held = try await BDSupport.heldDatabase(for: layout.root)
+        let db: LedgerDatabase
+        if let held { db = held } else { db = try await BDSyncSupport.open(layout) }
         do {
             let beads = try await claim(ids, actor: actor, engine: engine, db: db, force: force)
-            await DedicatedThread.run { db.close() }
+            if held == nil { await DedicatedThread.run { db.close() } }
             return beads
         } catch {
-            await DedicatedThread.run { db.close() }
+            if held == nil { await DedicatedThread.run { db.close() } }
             throw error
         }
     }

@@ -1,6 +1,7 @@
 import Beads
 import Dispatch
 import Foundation
+import Node
 import Git
 import LedgerStore
 
@@ -156,10 +157,12 @@ enum BDSyncSupport {
     static func withDatabase<T: Sendable>(
         _ layout: StoreLayout, _ body: (LedgerDatabase) async throws(SyncError) -> T
     ) async throws -> T {
-        let db = try await open(layout)
+        let held = try await BDSupport.heldDatabase(for: layout.root)
+        let db: LedgerDatabase
+        if let held { db = held } else { db = try await open(layout) }
         let result: Result<T, SyncError>
         do throws(SyncError) { result = .success(try await body(db)) } catch { result = .failure(error) }
-        await DedicatedThread.run { db.close() }
+        if held == nil { await DedicatedThread.run { db.close() } }
         switch result {
         case .success(let value): return value
         case .failure(let error): throw cliError(error)
@@ -267,6 +270,13 @@ enum BDSyncSupport {
     static func watch(
         _ engine: LedgerSync, _ layout: StoreLayout, interval: Duration?, remote: String?, _ context: CommandContext
     ) async throws {
+        if NodeLedgerHandle.current != nil {
+            throw CLIError(
+                "bd sync --watch does not run through the town's node: the node holds the store and runs no watch "
+                    + "loop for a client",
+                hint: "run 'bd sync' (once) while the node runs, or stop the node with 'gt down' to watch",
+                code: "node_running")
+        }
         let remotes = SyncConfig.remotes(layout)
         guard let first = remotes.first(where: { remote == nil || $0.name == remote }) else {
             throw cliError(.noRemote(remote))

@@ -54,6 +54,7 @@ public struct UpCommand: CLICommand {
         }
         for stale in [town.pidFile, town.runtimeFile] { unlink(stale) }
         let pki = town.pki
+        try await Self.initializeOneNodeCluster(town, context: context)
         guard FileManager.default.fileExists(atPath: pki.nodeCertificate.path) else {
             throw NodeCLI.fail(NodeError.noIdentity("no \(pki.nodeCertificate.path)"))
         }
@@ -100,6 +101,29 @@ public struct UpCommand: CLICommand {
         throw CLIError(
             "the node (pid \(pid)) did not answer within \(timeout) s; it is still running",
             hint: "see \(town.logFile), or stop it with 'gt down'", code: "timeout")
+    }
+
+    /// A town that never made or joined a cluster (no CA, no node certificate, no key under `.gt/pki/`) becomes a
+    /// one-node cluster, its CA made as `gt cluster init` would, said in one line on stderr. A town with any of
+    /// them (initialised, joined, or half-joined) is left as it is.
+    static func initializeOneNodeCluster(_ town: TownPaths, context: CommandContext) async throws {
+        let pki = town.pki
+        let marks = [pki.caCertificate.path, pki.nodeCertificate.path, pki.nodeKey.path, pki.caKey.path]
+        guard !marks.contains(where: { FileManager.default.fileExists(atPath: $0) }) else { return }
+        let node = try NodeCLI.nodeName(flag: nil, town: town)
+        let cluster = (try? TownNodeConfig.load(town))?.townName ?? node.rawValue
+        let identity: NodeIdentity
+        do {
+            identity = try await NodeBlocking.run { () throws(TransportError) -> NodeIdentity in
+                try PKI.initCluster(at: pki, clusterName: cluster, nodeName: node)
+            }
+        } catch {
+            throw NodeCLI.fail(error)
+        }
+        let fingerprint = identity.trustedAuthorities.first?.fingerprint ?? ""
+        context.console.progress(
+            "first start: made '\(cluster)' a one-node cluster (node \(node), CA \(fingerprint.prefix(16))…, files in "
+                + "\(pki.url.path)); 'gt cluster token' lets other towns join it")
     }
 
     private func spawn(_ town: TownPaths, context: CommandContext) throws(CLIError) -> Int32 {

@@ -18,14 +18,15 @@ extension CommandContext {
         }
     }
 
-    /// Runs an agent-facing request: through the town's node when the town has one (waiting for it, bounded and
+    /// Runs an agent-facing request: run by the node itself when the command runs in the node; through the
+    /// town's node when the town has one (waiting for it, bounded and
     /// saying so, when it is down: never writing around it), else embedded with `embedded`.
     func agentRequest<Response: Codable & Sendable>(
         _ request: TownAgentRequest, as: Response.Type,
         embedded: (TownWorkflow) async throws -> Response
     ) async throws -> Response {
         let layout = TownLayout(root: try townRoot().path)
-        if TownAgentChannel.townHasNode(layout) {
+        if NodeLedgerHandle.current == nil, TownAgentChannel.townHasNode(layout) {
             let console = self.console
             return try await GTTown.run {
                 try await TownAgentChannel.send(request, to: layout, as: Response.self) { console.progress($0) }

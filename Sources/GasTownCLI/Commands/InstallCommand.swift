@@ -50,7 +50,7 @@ public struct InstallCommand: CLICommand {
         try context.report(result) {
             context.console.out("Created town '\(result.name)' at \(result.path)")
             context.console.out("  ledger: \(result.path)/.beads (prefix \(result.prefix)-)")
-            context.console.out("  next:   cd \(result.path) && gt cluster init")
+            context.console.out("  next:   cd \(result.path) && gt up")
         }
     }
 }

@@ -71,7 +71,7 @@ extension ProgramSpec {
             console.reportError("\(name): \(problem)", hint: nil, code: "invalid_utf8", textPrefix: "")
             return ExitCode.usage.rawValue
         }
-        return await CommandRunner.run(arguments, program: self).rawValue
+        return await CommandRunner.run(arguments, program: self, forward: true).rawValue
     }
 }
 

@@ -1,11 +1,10 @@
 import CShims
 import Foundation
+import Node
 
 /// Parses a command line, runs the selected command, reports errors, and returns the exit status.
 /// The one place where parse errors become exit 2 and failures exit 1.
 public enum CommandRunner {
-    /// Runs `arguments` (program name first, as in `CommandLine.arguments`) for `program`.
-    /// `console` defaults to the process's stdout/stderr; `environment` and `cwd` to the process's own.
     /// The process's arguments (program name first) as the bytes it was given.
     static func rawArguments() -> [[UInt8]] {
         (0..<Int(CommandLine.argc)).map { i in
@@ -14,11 +13,15 @@ public enum CommandRunner {
         }
     }
 
+    /// Runs `arguments` (program name first, as in `CommandLine.arguments`) for `program`.
+    /// `console` defaults to the process's stdout/stderr; `environment` and `cwd` to the process's own. With
+    /// `forward` (the `gt`/`bd` executables), a command that runs in the node is sent to the town's node when one
+    /// runs (`NodeForwarding`); otherwise, and when none runs, it runs here.
     public static func run(
         _ arguments: [String], program: ProgramSpec, stdout: any OutputSink = FileDescriptorSink.standardOutput,
         stderr: any OutputSink = FileDescriptorSink.standardError,
         environment: [String: String] = ProcessInfo.processInfo.environment,
-        cwd: String = FileManager.default.currentDirectoryPath
+        cwd: String = FileManager.default.currentDirectoryPath, forward: Bool = false
     ) async -> ExitCode {
         let words = Array(arguments.dropFirst())
         let style = JSONOutputStyle.from(environment: environment)
@@ -45,6 +48,11 @@ public enum CommandRunner {
         case .run:
             break
         }
+        if forward, NodeLedgerHandle.current == nil,
+            let code = await NodeForwarding.forward(words, parsed: parsed, context: context, stdout: stdout, stderr: stderr)
+        {
+            return code
+        }
         do {
             let command = try parsed.command.init(parsed: parsed.values)
             try await command.run(context)
@@ -52,6 +60,17 @@ public enum CommandRunner {
         } catch let error as UsageError {
             console.reportError(error.description, hint: nil, code: error.code, textPrefix: "")
             return .usage
+        } catch is NodeAppeared {
+            if forward,
+                let code = await NodeForwarding.forward(
+                    words, parsed: parsed, context: context, stdout: stdout, stderr: stderr)
+            {
+                return code
+            }
+            console.reportError(
+                "the town's node started while this command was opening the store; nothing was done", hint: "run it again",
+                code: "node_started")
+            return .failure
         } catch let exit as CommandExit {
             return exit.exitCode
         } catch let error as CLIError {

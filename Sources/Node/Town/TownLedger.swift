@@ -30,6 +30,13 @@ public final class TownLedger: Sendable {
         case .success(let database):
             return TownLedger(database: database, actor: actor)
         case .failure(.store(.locked(_, let holder, _))):
+            if NodeLedgerHandle.nodeHoldsLock(TownPaths(root: layout.root)) {
+                // The town's node started after this command chose embedded mode: never wait on (or write
+                // around) the node's store; nothing was written by this operation.
+                throw .nodeDown(
+                    "the town's node started while this command was opening the town ledger; nothing was done by "
+                        + "it; run the command again (it then goes through the node)")
+            }
             notice("waiting up to \(wait) for the town ledger, held by \(holder)")
         case .failure(let error):
             throw .ledger(error.description)

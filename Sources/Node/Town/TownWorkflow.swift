@@ -29,6 +29,10 @@ public struct TownWorkflow: Sendable {
     /// Told, one line each, what opening the ledger found wrong (a torn write cut, damaged snapshots skipped): the
     /// CLI prints it on stderr, the node logs it as a warning. It is also recorded as a `ledger_recovery` event.
     public var warning: @Sendable (String) -> Void = { _ in }
+    /// The store the node holds (its `LedgerActor`): when set, operations use it instead of opening the store,
+    /// one multi-step operation at a time (`NodeLedgerHandle.serialized`). Defaults to the handle of the command
+    /// the node is running (`NodeLedgerHandle.current`), nil outside the node.
+    public var heldLedger: NodeLedgerHandle? = NodeLedgerHandle.current
 
     /// A workflow for the town at `layout`. Throws when it is not a town.
     public init(
@@ -62,6 +66,18 @@ public struct TownWorkflow: Sendable {
     func withLedger<T>(
         mode: StoreOpenMode = .write, _ body: (TownLedger) async throws(TownError) -> T
     ) async throws(TownError) -> T {
+        if let held = heldLedger {
+            guard let database = await held.waitForDatabase(timeout: Double(settings.ledgerWait.components.seconds))
+            else {
+                throw .ledger("the node's town ledger is not open (\(held.lastError ?? "the node is stopping"))")
+            }
+            let ledger = TownLedger(database: database, actor: actor)
+            guard mode == .write else { return try await body(ledger) }
+            let result: Result<T, TownError> = await held.serialized {
+                do throws(TownError) { return .success(try await body(ledger)) } catch { return .failure(error) }
+            }
+            return try result.get()
+        }
         let ledger = try await TownLedger.open(
             layout, actor: actor, wait: settings.ledgerWait, mode: mode, notice: notice)
         reportRecovery(ledger.database.recovery)

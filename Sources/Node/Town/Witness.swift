@@ -15,14 +15,17 @@ public actor TownWitness: NodeComponent {
     /// The agent-facing requests (`TownAgentRequest`, local only) this component answers.
     public nonisolated var messageTypes: [MessageDescriptor] { [TownAgentRequest.descriptor] }
     let settings: TownSettings
+    /// The store the node's `LedgerActor` holds (nil: the workflow opens the store per operation).
+    let ledger: NodeLedgerHandle?
     var workflow: TownWorkflow?
     var log: NodeLogger?
     /// Passes run since start (for status and tests).
     public private(set) var passes = 0
 
     /// A witness with `settings`.
-    public init(settings: TownSettings = TownSettings()) {
+    public init(settings: TownSettings = TownSettings(), ledger: NodeLedgerHandle? = nil) {
         self.settings = settings
+        self.ledger = ledger
     }
 
     public func start(in context: NodeContext) async throws {
@@ -33,6 +36,12 @@ public actor TownWitness: NodeComponent {
         workflow = try await TownWorkflow(
             layout: TownLayout(root: context.town.root), settings: settings, actor: "witness",
             gtExecutable: executable)
+        if let ledger {
+            guard await ledger.waitForDatabase(timeout: 60) != nil else {
+                throw TownError.ledger("the town ledger did not open: \(ledger.lastError ?? "still opening")")
+            }
+            workflow?.heldLedger = ledger
+        }
         let log = context.log
         workflow?.warning = { log.warning("town ledger recovery", ["detail": $0]) }
         let report = try await pass(full: true)

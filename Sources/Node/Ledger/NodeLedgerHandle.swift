@@ -1,0 +1,118 @@
+import Foundation
+import LedgerStore
+
+/// The town ledger the node holds (`<town>/.beads`, opened once by the `LedgerActor` for the node's life), as
+/// the node's other parts reach it: the town workflow, the commands the node runs for the CLI, and the sync
+/// component. `database` is nil while the ledger is not open (before the actor's start, after a failure, at
+/// shutdown); `waitForDatabase` waits for it, bounded.
+///
+/// Also the node's one gate for the town workflow's multi-step operations (sling, done, rig add, …): in
+/// embedded mode each held the store's lock for its whole run, so two slings never interleaved; in the node
+/// they take `serialized` instead. Single `bd` writes do not take the gate (each is one atomic write).
+///
+/// `@unchecked Sendable`: every mutable field is guarded by `lock`.
+public final class NodeLedgerHandle: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current: LedgerDatabase?
+    private var failure: String?
+    private var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
+    private var gateHeld = false
+    private var gateQueue: [CheckedContinuation<Void, Never>] = []
+
+    /// Whether the current task runs inside `serialized` (a nested operation does not wait for itself).
+    @TaskLocal static var insideGate = false
+
+    /// Whether a node holds `town`'s lock (`.gt/node.lock`, taken by the node before the store's and kept for its
+    /// life), tested with a non-blocking shared `flock` taken and dropped at once (the node retries its exclusive
+    /// lock briefly, so the probe never makes a starting node fail).
+    public static func nodeHoldsLock(_ town: TownPaths) -> Bool {
+        let fd = open(town.lockFile, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return false
+        }
+        return errno == EWOULDBLOCK
+    }
+
+    /// The handle the node's command executor sets around a command it runs for the CLI, so the command's
+    /// ledger code (bd's `withLedger`, the town workflow) uses the held store instead of opening it.
+    @TaskLocal public static var current: NodeLedgerHandle?
+
+    public init() {}
+
+    /// The open store, or nil.
+    public var database: LedgerDatabase? { lock.withLock { current } }
+
+    /// Why the store is not open (the last open's error), if it failed.
+    public var lastError: String? { lock.withLock { failure } }
+
+    /// Sets (or clears) the held store and wakes waiters.
+    func set(_ database: LedgerDatabase?, error: String? = nil) {
+        let woken: [CheckedContinuation<Void, Never>] = lock.withLock {
+            current = database
+            failure = error
+            guard database != nil else { return [] }
+            defer { waiters = [:] }
+            return Array(waiters.values)
+        }
+        for waiter in woken { waiter.resume() }
+    }
+
+    /// The held store, waiting up to `timeout` seconds for it to open; nil when it did not.
+    public func waitForDatabase(timeout: TimeInterval) async -> LedgerDatabase? {
+        if let database { return database }
+        let key = UUID()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready: Bool = lock.withLock {
+                if current != nil { return true }
+                waiters[key] = continuation
+                return false
+            }
+            if ready {
+                continuation.resume()
+                return
+            }
+            Task {
+                try? await Task.sleep(nanoseconds: UInt64(max(0, timeout) * 1e9))
+                let waiter = self.lock.withLock { self.waiters.removeValue(forKey: key) }
+                waiter?.resume()
+            }
+        }
+        return database
+    }
+
+    /// Runs `body` as the only workflow operation of the node at a time (FIFO); reentrant within one task tree.
+    public func serialized<T>(_ body: () async throws -> T) async rethrows -> T {
+        if Self.insideGate { return try await body() }
+        await acquireGate()
+        defer { releaseGate() }
+        return try await Self.$insideGate.withValue(true) { try await body() }
+    }
+
+    private func acquireGate() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let granted: Bool = lock.withLock {
+                if !gateHeld {
+                    gateHeld = true
+                    return true
+                }
+                gateQueue.append(continuation)
+                return false
+            }
+            if granted { continuation.resume() }
+        }
+    }
+
+    private func releaseGate() {
+        let next: CheckedContinuation<Void, Never>? = lock.withLock {
+            if gateQueue.isEmpty {
+                gateHeld = false
+                return nil
+            }
+            return gateQueue.removeFirst()
+        }
+        next?.resume()
+    }
+}
