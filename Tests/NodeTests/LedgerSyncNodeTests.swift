@@ -1,0 +1,269 @@
+import Beads
+import Foundation
+import GasTownTestKit
+import Git
+import LedgerStore
+import Node
+import Testing
+import Transport
+import Wire
+
+/// One town of a loopback cluster for the sync loop tests: its directory with a cluster identity, its ledger store
+/// (opened here, as the node's LedgerActor would hold it) with the remote `origin`, and an in-process node running
+/// membership and the ledger sync loop.
+final class SyncTown: @unchecked Sendable {
+    let town: TownPaths
+    let layout: StoreLayout
+    let database: LedgerDatabase
+    let membership: MembershipComponent
+    let sync: LedgerSyncComponent
+    let node: Node
+    private(set) var listen = ""
+
+    /// Makes town `name` in `directory` (the CA town when `authority` is nil, else a member with a certificate
+    /// from it) with remote `origin` at `remote`, and starts its node joining `seed`.
+    init(
+        _ directory: TempDir, name: String, remote: String, authority: TownPaths? = nil, seed: String? = nil,
+        settings: LedgerSyncLoopSettings
+    ) async throws {
+        if let authority {
+            town = TownPaths(root: directory.join(name))
+            try directory.write("\(name)/mayor/town.json", #"{"name": "\#(name)", "type": "town", "version": 2}"#)
+            try FileManager.default.createDirectory(at: town.pki.url, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: authority.pki.caCertificate, to: town.pki.caCertificate)
+            let identity = try authority.pki.authority().makeIdentity(for: NodeName(name))
+            try PKI.installNodeCertificate(at: town.pki, certificate: identity.certificate, key: identity.key)
+        } else {
+            town = try makeTown(directory, name: name)
+        }
+        layout = StoreLayout(directory: town.root)
+        database = try LedgerDatabase.initialize(layout, prefix: "hq")
+        try SyncConfig.add(SyncRemote(name: "origin", url: remote), to: layout)
+        membership = MembershipComponent(seeds: seed.map { [$0] } ?? [], settings: .fastForTests)
+        sync = LedgerSyncComponent(
+            database: FixedLedgerDatabase(database), membership: membership, settings: settings,
+            syncSettings: SyncTown.fastSync)
+        var nodeSettings = NodeSettings()
+        nodeSettings.supervisor.initialBackoff = 0.05
+        node = Node(
+            town: town.root,
+            options: NodeOptions(
+                listen: "127.0.0.1:0", seeds: seed.map { [$0] } ?? [], settings: nodeSettings,
+                components: [membership, sync]))
+        listen = try await node.start().listen
+    }
+
+    static var fastSync: SyncSettings {
+        var s = SyncSettings()
+        s.backoffBase = .milliseconds(5)
+        s.backoffCap = .milliseconds(100)
+        s.maxPushAttempts = 50
+        return s
+    }
+
+    /// Creates a bead in scope hq (on a dedicated thread, as the store's blocking API needs).
+    func create(_ title: String) async throws -> String {
+        let database = self.database
+        return try await DedicatedThread.run { () throws(LedgerDatabaseError) -> String in
+            try database.write(scope: "hq", routing: nil) { ledger, clock throws(LedgerError) in
+                try ledger.prepareCreate(NewBead(title: title), actor: "tester", stamp: clock.stamp, time: clock.time)
+            }.op.beadID!
+        }
+    }
+
+    func has(_ id: String) -> Bool { database.read { $0.scopes["hq"]?.beads[id] != nil } }
+
+    var status: LedgerSyncStatus.Remote? {
+        get async { try? await sync.status().remotes.first }
+    }
+
+    /// Whether membership sees `count` members alive.
+    func seesAlive(_ count: Int) async -> Bool {
+        guard let shell = membership.shell else { return false }
+        return await shell.members.filter { $0.status == .alive }.count == count
+    }
+
+    func stop() async {
+        await node.shutdown(reason: "test over")
+        await node.waitUntilStopped()
+        database.close()
+    }
+}
+
+/// A bare repository to share as the towns' remote.
+func makeBareRemote(_ directory: TempDir) async throws -> String {
+    let path = directory.join("remote.git")
+    _ = try await GitRepository.create(at: path, bare: true)
+    return path
+}
+
+struct LedgerSyncNodeTests {
+    /// Two towns of one cluster, sharing a path remote, with the given loop settings; both synced once and seeing
+    /// each other alive.
+    func pair(
+        _ directory: TempDir, settings: LedgerSyncLoopSettings
+    ) async throws -> (a: SyncTown, b: SyncTown) {
+        let remote = try await makeBareRemote(directory)
+        let a = try await SyncTown(directory, name: "a", remote: remote, settings: settings)
+        let b: SyncTown
+        do {
+            b = try await SyncTown(
+                directory, name: "b", remote: remote, authority: a.town, seed: a.listen, settings: settings)
+        } catch {
+            await a.stop()
+            throw error
+        }
+        let ready = await eventually(20) {
+            let (sa, sb) = (await a.status, await b.status)
+            let (aliveA, aliveB) = (await a.seesAlive(2), await b.seesAlive(2))
+            return (sa?.syncs ?? 0) >= 1 && (sb?.syncs ?? 0) >= 1 && aliveA && aliveB
+        }
+        if !ready {
+            await b.stop()
+            await a.stop()
+            try #require(Bool(false), "the two nodes did not settle (joined and synced once)")
+        }
+        return (a, b)
+    }
+
+    @Test func aBeadWrittenOnOneNodeShowsOnTheOther() async throws {
+        let directory = try TempDir(prefix: "gt-syncloop")
+        let (a, b) = try await pair(directory, settings: LedgerSyncLoopSettings())
+        do {
+            let id = try await a.create("written on a")
+            #expect(await eventually(15) { b.has(id) }, "the bead never reached b")
+            let back = try await b.create("written on b")
+            #expect(await eventually(15) { a.has(back) }, "the bead never reached a")
+        }
+        await b.stop()
+        await a.stop()
+    }
+
+    @Test func theNoticeCarriesAWriteLongBeforeTheInterval() async throws {
+        let directory = try TempDir(prefix: "gt-syncloop-notice")
+        var settings = LedgerSyncLoopSettings()
+        settings.pathInterval = .seconds(60)
+        settings.networkInterval = .seconds(60)
+        let (a, b) = try await pair(directory, settings: settings)
+        do {
+            let noticeSyncsBefore = (await b.status)?.noticeSyncs ?? 0
+            let id = try await a.create("noticed")
+            // Without the notice b would fetch only after 60 s.
+            #expect(await eventually(8) { b.has(id) }, "the bead did not arrive through the notice")
+            #expect((await a.status)?.noticesSent ?? 0 >= 1)
+            #expect((await b.status)?.noticeSyncs ?? 0 > noticeSyncsBefore)
+            // bd sync through the node: a sync that carries a fresh write, answered with its report.
+            let second = try await b.create("asked for")
+            let reply = try await b.sync.syncNow()
+            #expect(reply.errors.isEmpty)
+            #expect(reply.scopes.contains { $0.scope == "hq" && $0.remote == "origin" && $0.sent == 1 })
+            #expect(await eventually(8) { a.has(second) }, "bd sync's push was not noticed")
+            await #expect(throws: ErrorReply.self) { try await b.sync.syncNow(remote: "nope") }
+        }
+        await b.stop()
+        await a.stop()
+    }
+
+    @Test func bdSyncReachesTheLoopOverTheNodeSocket() async throws {
+        let directory = try TempDir(prefix: "gt-syncloop-socket")
+        let remote = try await makeBareRemote(directory)
+        var settings = LedgerSyncLoopSettings()
+        settings.pathInterval = .seconds(60)
+        let a = try await SyncTown(directory, name: "a", remote: remote, settings: settings)
+        do {
+            let client = try await NodeClient.connect(a.town)
+            defer { client.close() }
+            #expect(await eventually(10) { (await a.status)?.syncs ?? 0 >= 1 })
+            _ = try await a.create("over the socket")
+            let reply = try await client.request(
+                LedgerSyncMessageType.syncNow, LedgerSyncRequest(), as: LedgerSyncReply.self, timeout: 30)
+            #expect(reply.scopes.map(\.sent) == [1])
+            let status = try await client.request(
+                LedgerSyncMessageType.status, EmptyBody(), as: LedgerSyncStatus.self, timeout: 10)
+            #expect(status.ledgerOpen && status.remotes.map(\.name) == ["origin"])
+            #expect(status.remotes.first?.commits["hq"] == reply.scopes.first?.commit)
+            #expect(status.remotes.first?.intervalSeconds == 60)
+        }
+        await a.stop()
+    }
+
+    @Test func aFailingRemoteIsRetriedWithBackoffAndReported() async throws {
+        let directory = try TempDir(prefix: "gt-syncloop-fail")
+        var settings = LedgerSyncLoopSettings()
+        settings.retryBase = .milliseconds(200)
+        settings.retryCap = .milliseconds(800)
+        let missing = directory.join("not-yet.git")
+        let a = try await SyncTown(directory, name: "a", remote: missing, settings: settings)
+        do {
+            #expect(
+                await eventually(10) {
+                    let s = await a.status
+                    return s?.failures ?? 0 >= 2 && s?.state == "backoff"
+                })
+            let failing = try #require(await a.status)
+            #expect(failing.lastError?.contains("origin") == true, "\(failing.lastError ?? "")")
+            #expect(failing.nextRetryAt != nil)
+            // Backoff, not a crash loop: the component keeps running, and the retries are spaced.
+            try await Task.sleep(for: .seconds(2))
+            let later = try #require(await a.status)
+            #expect(later.failedSyncs - failing.failedSyncs <= 5, "\(later.failedSyncs) failures in 2 s")
+            let client = try await NodeClient.connect(a.town)
+            defer { client.close() }
+            let node = try await client.request(NodeMessageType.status, EmptyBody(), as: NodeStatus.self)
+            #expect(node.components.first { $0.name == "ledger-sync" }?.state == "running")
+            #expect(node.components.first { $0.name == "ledger-sync" }?.failures == 0)
+            // The remote appears: the next retry succeeds and the status clears.
+            _ = try await GitRepository.create(at: missing, bare: true)
+            #expect(
+                await eventually(10) {
+                    let s = await a.status
+                    return s?.failures == 0 && s?.lastError == nil && s?.state == "idle" && s?.syncs ?? 0 >= 1
+                })
+        }
+        await a.stop()
+    }
+
+    @Test func noticeDecoderRejectsBadBodiesAndSurvivesRandomInput() throws {
+        let good = LedgerNotice(scope: "hq", commit: String(repeating: "ab", count: 20), url: "/srv/ledger.git")
+        let bytes = NodeJSON.encode(good)
+        #expect(try LedgerNotice.decode(bytes) == good)
+        let upper = NodeJSON.encode(LedgerNotice(scope: "hq", commit: String(repeating: "AB", count: 20), url: "x"))
+        #expect(try LedgerNotice.decode(upper).commit == String(repeating: "ab", count: 20))
+        for bad in [
+            LedgerNotice(scope: "", commit: good.commit, url: "x"),
+            LedgerNotice(scope: "hq/../x", commit: good.commit, url: "x"),
+            LedgerNotice(scope: "hq", commit: "abc", url: "x"),
+            LedgerNotice(scope: "hq", commit: String(repeating: "zz", count: 20), url: "x"),
+            LedgerNotice(scope: "hq", commit: good.commit, url: ""),
+            LedgerNotice(scope: "hq", commit: good.commit, url: String(repeating: "u", count: 5000)),
+        ] {
+            #expect(throws: ErrorReply.self) { try LedgerNotice.decode(NodeJSON.encode(bad)) }
+        }
+        #expect(throws: ErrorReply.self) { try LedgerNotice.decode(Array("[]".utf8)) }
+        #expect(throws: ErrorReply.self) { try LedgerNotice.decode([]) }
+        var rng = SplitMix64(seed: 241)
+        for round in 0..<3000 {
+            var input = bytes
+            if round % 3 == 0 {
+                input = (0..<Int(rng.next() % 200)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            } else {
+                for _ in 0..<Int(rng.next() % 6) + 1 {
+                    let i = Int(rng.next() % UInt64(input.count))
+                    switch rng.next() % 3 {
+                    case 0: input[i] = UInt8(truncatingIfNeeded: rng.next())
+                    case 1: input.remove(at: i)
+                    default: input.insert(UInt8(truncatingIfNeeded: rng.next()), at: i)
+                    }
+                    if input.isEmpty { break }
+                }
+            }
+            // Either a clear refusal or a notice that passes every check.
+            do {
+                let notice = try LedgerNotice.decode(input)
+                #expect(BeadID.isValidPrefix(notice.scope) && GitOID(hex: notice.commit) != nil && !notice.url.isEmpty)
+            } catch {
+                #expect(error.code == .badRequest && !error.message.isEmpty)
+            }
+        }
+    }
+}
