@@ -8,94 +8,7 @@ import Testing
 import Transport
 import Wire
 
-/// One town of a loopback cluster for the sync loop tests: its directory with a cluster identity, its ledger store
-/// (opened here, as the node's LedgerActor would hold it) with the remote `origin`, and an in-process node running
-/// membership and the ledger sync loop.
-final class SyncTown: @unchecked Sendable {
-    let town: TownPaths
-    let layout: StoreLayout
-    let database: LedgerDatabase
-    let membership: MembershipComponent
-    let sync: LedgerSyncComponent
-    let node: Node
-    private(set) var listen = ""
-
-    /// Makes town `name` in `directory` (the CA town when `authority` is nil, else a member with a certificate
-    /// from it) with remote `origin` at `remote`, and starts its node joining `seed`.
-    init(
-        _ directory: TempDir, name: String, remote: String, authority: TownPaths? = nil, seed: String? = nil,
-        settings: LedgerSyncLoopSettings
-    ) async throws {
-        if let authority {
-            town = TownPaths(root: directory.join(name))
-            try directory.write("\(name)/mayor/town.json", #"{"name": "\#(name)", "type": "town", "version": 2}"#)
-            try FileManager.default.createDirectory(at: town.pki.url, withIntermediateDirectories: true)
-            try FileManager.default.copyItem(at: authority.pki.caCertificate, to: town.pki.caCertificate)
-            let identity = try authority.pki.authority().makeIdentity(for: NodeName(name))
-            try PKI.installNodeCertificate(at: town.pki, certificate: identity.certificate, key: identity.key)
-        } else {
-            town = try makeTown(directory, name: name)
-        }
-        layout = StoreLayout(directory: town.root)
-        database = try LedgerDatabase.initialize(layout, prefix: "hq")
-        try SyncConfig.add(SyncRemote(name: "origin", url: remote), to: layout)
-        membership = MembershipComponent(seeds: seed.map { [$0] } ?? [], settings: .fastForTests)
-        sync = LedgerSyncComponent(
-            database: FixedLedgerDatabase(database), membership: membership, settings: settings,
-            syncSettings: SyncTown.fastSync)
-        var nodeSettings = NodeSettings()
-        nodeSettings.supervisor.initialBackoff = 0.05
-        node = Node(
-            town: town.root,
-            options: NodeOptions(
-                listen: "127.0.0.1:0", seeds: seed.map { [$0] } ?? [], settings: nodeSettings,
-                components: [membership, sync]))
-        listen = try await node.start().listen
-    }
-
-    static var fastSync: SyncSettings {
-        var s = SyncSettings()
-        s.backoffBase = .milliseconds(5)
-        s.backoffCap = .milliseconds(100)
-        s.maxPushAttempts = 50
-        return s
-    }
-
-    /// Creates a bead in scope hq (on a dedicated thread, as the store's blocking API needs).
-    func create(_ title: String) async throws -> String {
-        let database = self.database
-        return try await DedicatedThread.run { () throws(LedgerDatabaseError) -> String in
-            try database.write(scope: "hq", routing: nil) { ledger, clock throws(LedgerError) in
-                try ledger.prepareCreate(NewBead(title: title), actor: "tester", stamp: clock.stamp, time: clock.time)
-            }.op.beadID!
-        }
-    }
-
-    func has(_ id: String) -> Bool { database.read { $0.scopes["hq"]?.beads[id] != nil } }
-
-    var status: LedgerSyncStatus.Remote? {
-        get async { try? await sync.status().remotes.first }
-    }
-
-    /// Whether membership sees `count` members alive.
-    func seesAlive(_ count: Int) async -> Bool {
-        guard let shell = membership.shell else { return false }
-        return await shell.members.filter { $0.status == .alive }.count == count
-    }
-
-    func stop() async {
-        await node.shutdown(reason: "test over")
-        await node.waitUntilStopped()
-        database.close()
-    }
-}
-
-/// A bare repository to share as the towns' remote.
-func makeBareRemote(_ directory: TempDir) async throws -> String {
-    let path = directory.join("remote.git")
-    _ = try await GitRepository.create(at: path, bare: true)
-    return path
-}
+typealias SyncTown = LoopbackLedgerTown
 
 struct LedgerSyncNodeTests {
     /// Two towns of one cluster, sharing a path remote, with the given loop settings; both synced once and seeing
@@ -103,27 +16,7 @@ struct LedgerSyncNodeTests {
     func pair(
         _ directory: TempDir, settings: LedgerSyncLoopSettings
     ) async throws -> (a: SyncTown, b: SyncTown) {
-        let remote = try await makeBareRemote(directory)
-        let a = try await SyncTown(directory, name: "a", remote: remote, settings: settings)
-        let b: SyncTown
-        do {
-            b = try await SyncTown(
-                directory, name: "b", remote: remote, authority: a.town, seed: a.listen, settings: settings)
-        } catch {
-            await a.stop()
-            throw error
-        }
-        let ready = await eventually(20) {
-            let (sa, sb) = (await a.status, await b.status)
-            let (aliveA, aliveB) = (await a.seesAlive(2), await b.seesAlive(2))
-            return (sa?.syncs ?? 0) >= 1 && (sb?.syncs ?? 0) >= 1 && aliveA && aliveB
-        }
-        if !ready {
-            await b.stop()
-            await a.stop()
-            try #require(Bool(false), "the two nodes did not settle (joined and synced once)")
-        }
-        return (a, b)
+        try #require(try await SyncTown.pair(directory, settings: settings), "the two nodes did not join and sync")
     }
 
     @Test func aBeadWrittenOnOneNodeShowsOnTheOther() async throws {
@@ -166,7 +59,7 @@ struct LedgerSyncNodeTests {
 
     @Test func bdSyncReachesTheLoopOverTheNodeSocket() async throws {
         let directory = try TempDir(prefix: "gt-syncloop-socket")
-        let remote = try await makeBareRemote(directory)
+        let remote = try await SyncTown.bareRemote(directory)
         var settings = LedgerSyncLoopSettings()
         settings.pathInterval = .seconds(60)
         let a = try await SyncTown(directory, name: "a", remote: remote, settings: settings)

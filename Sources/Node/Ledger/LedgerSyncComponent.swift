@@ -162,7 +162,13 @@ actor LedgerSyncDriver {
     var remotesReadAt: Duration?
     /// Outcomes of finished syncs, by id, while their `bd sync` tickets are answered.
     var results: [Int: Result<SyncReport, SyncError>] = [:]
-    var waiters: [Int: CheckedContinuation<Result<SyncReport, SyncError>?, Never>] = [:]
+    /// `bd sync` callers waiting, each for the outcomes of its tickets (one per remote asked).
+    struct Request {
+        var tickets: [Int]
+        var outcomes: [Int: Result<SyncReport, SyncError>?]
+        var continuation: CheckedContinuation<[Result<SyncReport, SyncError>?], Never>
+    }
+    var requests: [Request] = []
     var nextTicket = 1
     var tasks: [Int: Task<Void, Never>] = [:]
     var stopped = false
@@ -198,8 +204,8 @@ actor LedgerSyncDriver {
     /// Stops starting syncs and answers waiting `bd sync` callers; a sync already in git finishes on its own.
     func stop() {
         stopped = true
-        for (_, waiter) in waiters { waiter.resume(returning: nil) }
-        waiters = [:]
+        for request in requests { request.continuation.resume(returning: request.tickets.map { _ in nil }) }
+        requests = []
     }
 
     /// One look at the world: the ledger, the remotes (every `remotesRefresh`), new local writes, the clock.
@@ -246,6 +252,7 @@ actor LedgerSyncDriver {
                     self.finished(remote: remote.name, id: id, result)
                 }
             case .notify(let scope, let commit, let remote):
+                guard !stopped else { continue }
                 let body = NodeJSON.encode(LedgerNotice(scope: scope, commit: commit, url: remote.url))
                 let context = self.context
                 let peers = self.peers
@@ -261,7 +268,7 @@ actor LedgerSyncDriver {
                 }
             case .answer(let tickets, let syncID):
                 let result = syncID.flatMap { results[$0] }
-                for ticket in tickets { waiters.removeValue(forKey: ticket)?.resume(returning: result) }
+                for ticket in tickets { answer(ticket, result) }
             }
         }
     }
@@ -334,16 +341,10 @@ actor LedgerSyncDriver {
             defer { nextTicket += 1 }
             return nextTicket
         }
-        let outcomes = await withTaskGroup(of: Result<SyncReport, SyncError>?.self) { group in
-            for ticket in tickets {
-                group.addTask { await self.wait(ticket) }
-            }
-            // The waiters are registered before the core can answer them.
-            await self.registered(tickets)
+        // One waiter for all the tickets, registered before the core can answer any of them.
+        let outcomes = await withCheckedContinuation { continuation in
+            requests.append(Request(tickets: tickets, outcomes: [:], continuation: continuation))
             apply(core.onSyncRequested(remote: remote, tickets: tickets, now: now()))
-            var all: [Result<SyncReport, SyncError>?] = []
-            for await outcome in group { all.append(outcome) }
-            return all
         }
         var reply = LedgerSyncReply()
         for outcome in outcomes {
@@ -357,13 +358,13 @@ actor LedgerSyncDriver {
         return reply
     }
 
-    func wait(_ ticket: Int) async -> Result<SyncReport, SyncError>? {
-        await withCheckedContinuation { waiters[ticket] = $0 }
-    }
-
-    /// Returns once every ticket has a waiter.
-    func registered(_ tickets: [Int]) async {
-        while !tickets.allSatisfy({ waiters[$0] != nil }) { await Task.yield() }
+    /// Answers ticket `ticket` with `outcome` (nil: no sync ran), resuming its request once all of its tickets are.
+    func answer(_ ticket: Int, _ outcome: Result<SyncReport, SyncError>?) {
+        guard let i = requests.firstIndex(where: { $0.tickets.contains(ticket) }) else { return }
+        requests[i].outcomes[ticket] = .some(outcome)
+        guard requests[i].outcomes.count == requests[i].tickets.count else { return }
+        let request = requests.remove(at: i)
+        request.continuation.resume(returning: request.tickets.map { request.outcomes[$0]! })
     }
 
     func status() -> LedgerSyncStatus {
