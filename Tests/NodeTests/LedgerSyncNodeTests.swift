@@ -57,6 +57,40 @@ struct LedgerSyncNodeTests {
         await a.stop()
     }
 
+    @Test func noticesOfCommitsWeHaveDoNotFetch() async throws {
+        let directory = try TempDir(prefix: "gt-syncloop-old")
+        var settings = LedgerSyncLoopSettings()
+        settings.pathInterval = .seconds(60)
+        settings.networkInterval = .seconds(60)
+        let (a, b) = try await pair(directory, settings: settings)
+        do {
+            let first = try await a.create("first")
+            #expect(await eventually(8) { b.has(first) })
+            let older = try #require(await a.status?.commits["hq"])
+            let second = try await a.create("second")
+            #expect(await eventually(8) { b.has(second) })
+            let newest = try #require(await a.status?.commits["hq"])
+            #expect(older != newest)
+            #expect(await eventually(8) { await b.status?.commits["hq"] == newest })
+            let before = try #require(await b.status)
+            // An older commit (b's branch is past it) and the current one: ignored, no sync.
+            for commit in [older, newest] {
+                try await b.sync.receiveNotice(LedgerNotice(scope: "hq", commit: commit, url: "/elsewhere"), from: "a")
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let after = try #require(await b.status)
+            #expect(after.noticesIgnored == before.noticesIgnored + 2)
+            #expect(after.syncs == before.syncs && after.noticeSyncs == before.noticeSyncs)
+            // A commit b has never seen does fetch.
+            let unknown = String(repeating: "5", count: 40)
+            try await b.sync.receiveNotice(LedgerNotice(scope: "hq", commit: unknown, url: "/elsewhere"), from: "a")
+            #expect(await eventually(8) { (await b.status?.syncs ?? 0) > after.syncs })
+            #expect(await b.status?.noticeSyncs == after.noticeSyncs + 1)
+        }
+        await b.stop()
+        await a.stop()
+    }
+
     @Test func bdSyncReachesTheLoopOverTheNodeSocket() async throws {
         let directory = try TempDir(prefix: "gt-syncloop-socket")
         let remote = try await SyncTown.bareRemote(directory)
@@ -76,6 +110,9 @@ struct LedgerSyncNodeTests {
             #expect(status.ledgerOpen && status.remotes.map(\.name) == ["origin"])
             #expect(status.remotes.first?.commits["hq"] == reply.scopes.first?.commit)
             #expect(status.remotes.first?.intervalSeconds == 60)
+            #expect(status.scopes.map(\.scope) == ["hq"] && status.scopes.first?.dirty == false)
+            #expect(status.scopes.first?.absorbed == reply.scopes.first?.commit)
+            #expect(status.scopes.first?.remotes.map(\.fetched) == [reply.scopes.first?.commit])
         }
         await a.stop()
     }

@@ -136,6 +136,12 @@ public final class LedgerSyncComponent: NodeComponent, @unchecked Sendable {
         return try await driver.syncNow(remote: remote)
     }
 
+    /// Takes a notice as if peer `peer` had sent it over the wire (in-process senders and tests).
+    public func receiveNotice(_ notice: LedgerNotice, from peer: String) async throws(ErrorReply) {
+        guard let driver else { throw ErrorReply(code: .unavailable, message: "ledger sync is not running") }
+        await driver.receive(notice, from: peer)
+    }
+
     /// The loop's view of each remote.
     public func status() async throws(ErrorReply) -> LedgerSyncStatus {
         guard let driver else { throw ErrorReply(code: .unavailable, message: "ledger sync is not running") }
@@ -367,7 +373,17 @@ actor LedgerSyncDriver {
         request.continuation.resume(returning: request.tickets.map { request.outcomes[$0]! })
     }
 
-    func status() -> LedgerSyncStatus {
+    /// The loop's view of each remote, and each scope's sync state (which waits for a sync in progress).
+    func status() async -> LedgerSyncStatus {
+        var scopes: [LedgerSyncStatus.Scope] = []
+        var scopesError: String?
+        if let database, let engine {
+            do throws(SyncError) {
+                scopes = try await engine.status(database).map(LedgerSyncStatus.Scope.init)
+            } catch {
+                scopesError = error.description
+            }
+        }
         let date = { (d: Duration) in self.originDate.addingTimeInterval(Self.seconds(d)) }
         return LedgerSyncStatus(
             ledgerOpen: database != nil, notices: settings.notices,
@@ -379,7 +395,7 @@ actor LedgerSyncDriver {
                     failures: r.failures, lastError: r.lastError, lastSuccessAt: r.lastSuccess.map(date),
                     nextRetryAt: r.failures > 0 ? r.retryAt.map(date) : nil, commits: r.commits,
                     noticeSyncs: r.noticeSyncs, noticesIgnored: r.noticesIgnored, noticesSent: r.noticesSent)
-            })
+            }, scopes: scopes, scopesError: scopesError)
     }
 
     static func seconds(_ d: Duration) -> Double {

@@ -154,13 +154,46 @@ public struct LedgerSyncStatus: Codable, Sendable, Equatable {
         }
     }
 
+    /// One scope, as `bd sync --status` shows it (`SyncScopeStatus`).
+    public struct Scope: Codable, Sendable, Equatable {
+        /// One remote's last fetched value of `ledger/<scope>`.
+        public struct Fetched: Codable, Sendable, Equatable {
+            public var name: String
+            public var fetched: String?
+        }
+        public var scope: String
+        /// The commit the store has absorbed, if any.
+        public var absorbed: String?
+        /// Whether the store holds changes not yet committed to the ledger branch.
+        public var dirty: Bool
+        public var changedBeads: Int
+        public var remotes: [Fetched]
+
+        enum CodingKeys: String, CodingKey {
+            case scope, absorbed, dirty, remotes
+            case changedBeads = "changed_beads"
+        }
+
+        public init(_ status: SyncScopeStatus) {
+            scope = status.scope
+            absorbed = status.absorbed
+            dirty = status.dirty
+            changedBeads = status.changedBeads
+            remotes = status.remotes.map { Fetched(name: $0.name, fetched: $0.commit) }
+        }
+    }
+
     /// Whether the node holds an open ledger to sync (false while the store is not open yet).
     public var ledgerOpen: Bool
     public var notices: Bool
     public var remotes: [Remote]
+    /// Per scope (empty while the ledger is not open, or when the sync repository cannot be read: `scopesError`).
+    public var scopes: [Scope]
+    public var scopesError: String?
 
     enum CodingKeys: String, CodingKey {
-        case notices, remotes
+        case notices, remotes, scopes
         case ledgerOpen = "ledger_open"
+        case scopesError = "scopes_error"
     }
 }
