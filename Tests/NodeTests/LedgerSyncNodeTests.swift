@@ -110,6 +110,18 @@ struct LedgerSyncNodeTests {
             #expect(status.ledgerOpen && status.remotes.map(\.name) == ["origin"])
             #expect(status.remotes.first?.commits["hq"] == reply.scopes.first?.commit)
             #expect(status.remotes.first?.intervalSeconds == 60)
+            // Notices come from peers only; an unknown remote is a clear refusal.
+            let notice = NodeJSON.encode(LedgerNotice(scope: "hq", commit: String(repeating: "1", count: 40), url: "x"))
+            await #expect(throws: TransportError.self) {
+                try await client.requestRaw(LedgerSyncMessageType.notice, body: notice, timeout: 10)
+            }
+            do {
+                _ = try await client.request(
+                    LedgerSyncMessageType.syncNow, LedgerSyncRequest(remote: "nope"), as: LedgerSyncReply.self)
+                Issue.record("a sync with an unknown remote was accepted")
+            } catch {
+                #expect("\(error)".contains("no remote named nope"), "\(error)")
+            }
             #expect(status.scopes.map(\.scope) == ["hq"] && status.scopes.first?.dirty == false)
             #expect(status.scopes.first?.absorbed == reply.scopes.first?.commit)
             #expect(status.scopes.first?.remotes.map(\.fetched) == [reply.scopes.first?.commit])
@@ -187,6 +199,7 @@ struct LedgerSyncNodeTests {
                     if input.isEmpty { break }
                 }
             }
+            _ = try? NodeJSON.decode(LedgerSyncRequest.self, from: input)
             // Either a clear refusal or a notice that passes every check.
             do {
                 let notice = try LedgerNotice.decode(input)
