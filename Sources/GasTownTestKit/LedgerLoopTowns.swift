@@ -192,7 +192,8 @@ public enum LedgerLoopBenchmarks {
         }
         return PeerVisibilityResult(
             notices: notices,
-            intervalMillis: Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000),
+            intervalMillis: Int(
+                interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000),
             samples: samples, medianMillis: at(0.5), p95Millis: at(0.95), maxMillis: millis.last ?? .nan,
             missed: missed)
     }

@@ -97,7 +97,8 @@ struct LedgerSyncLoopTests {
         #expect(syncs(loop.onLocalWrite(now: ms(30))).isEmpty)
         #expect(syncs(loop.onTick(now: .seconds(5))).isEmpty)
         // It ends at c2: the notices that came in meanwhile make exactly one follow-up (c3 is still unseen).
-        let follow = syncs(loop.onSyncFinished(remote: "origin", id: first[0].id, outcome: ok(["hq": c2]), now: .seconds(5)))
+        let follow = syncs(
+            loop.onSyncFinished(remote: "origin", id: first[0].id, outcome: ok(["hq": c2]), now: .seconds(5)))
         #expect(follow.count == 1)
         #expect(follow[0].reasons.contains(.notice) && follow[0].reasons.contains(.writes))
         #expect(syncs(loop.onTick(now: .seconds(5))).isEmpty)
@@ -109,8 +110,9 @@ struct LedgerSyncLoopTests {
     @Test func aSyncThatReachedTheNoticedCommitNeedsNoFollowUp() {
         var loop = settled()
         let run = syncs(loop.onTick(now: .seconds(1)))
-        #expect(syncs(loop.onNotice(scope: "hq", commit: c2, remote: "origin", alreadyHave: false, now: ms(1010)))
-            .isEmpty)
+        #expect(
+            syncs(loop.onNotice(scope: "hq", commit: c2, remote: "origin", alreadyHave: false, now: ms(1010)))
+                .isEmpty)
         let after = syncs(loop.onSyncFinished(remote: "origin", id: run[0].id, outcome: ok(["hq": c2]), now: ms(1100)))
         #expect(after.isEmpty)
         #expect(loop.nextWake() == ms(2100))
@@ -119,16 +121,18 @@ struct LedgerSyncLoopTests {
     @Test func noticesForCommitsAtOrBehindOursDoNotFetch() {
         var loop = settled()
         // At: our last sync left hq at c1.
-        #expect(syncs(loop.onNotice(scope: "hq", commit: c1, remote: "origin", alreadyHave: false, now: ms(10)))
-            .isEmpty)
+        #expect(
+            syncs(loop.onNotice(scope: "hq", commit: c1, remote: "origin", alreadyHave: false, now: ms(10)))
+                .isEmpty)
         // Behind: the shell found c0 in our history of hq (an older commit, or a late notice).
         #expect(syncs(loop.onNotice(scope: "hq", commit: c3, remote: nil, alreadyHave: true, now: ms(20))).isEmpty)
         #expect(loop.remote(named: "origin")?.noticesIgnored == 2)
         #expect(loop.remote(named: "origin")?.pendingNotices == [:])
         #expect(loop.nextWake() == .seconds(1))
         // Another scope at c1 is news.
-        #expect(syncs(loop.onNotice(scope: "gt", commit: c1, remote: "origin", alreadyHave: false, now: ms(30)))
-            .count == 1)
+        #expect(
+            syncs(loop.onNotice(scope: "gt", commit: c1, remote: "origin", alreadyHave: false, now: ms(30)))
+                .count == 1)
     }
 
     @Test func noticeMatchedToOneRemoteSyncsOnlyThatOne() {
@@ -136,10 +140,12 @@ struct LedgerSyncLoopTests {
         for s in syncs(loop.onRemotes([origin, backup], now: .zero)) {
             _ = loop.onSyncFinished(remote: s.remote, id: s.id, outcome: ok(), now: .zero)
         }
-        #expect(syncs(loop.onNotice(scope: "hq", commit: c2, remote: "backup", alreadyHave: false, now: ms(5)))
-            .map(\.remote) == ["backup"])
-        #expect(syncs(loop.onNotice(scope: "hq", commit: c3, remote: nil, alreadyHave: false, now: ms(6)))
-            .map(\.remote) == ["origin"])
+        #expect(
+            syncs(loop.onNotice(scope: "hq", commit: c2, remote: "backup", alreadyHave: false, now: ms(5)))
+                .map(\.remote) == ["backup"])
+        #expect(
+            syncs(loop.onNotice(scope: "hq", commit: c3, remote: nil, alreadyHave: false, now: ms(6)))
+                .map(\.remote) == ["origin"])
     }
 
     @Test func pushesAreAnnouncedUnlessNoticesAreOff() {
@@ -154,7 +160,10 @@ struct LedgerSyncLoopTests {
         off.notices = false
         var quiet = settled(off)
         let run2 = syncs(quiet.onLocalWrite(now: ms(10)) + quiet.onTick(now: ms(110)))
-        #expect(quiet.onSyncFinished(remote: "origin", id: run2[0].id, outcome: ok(["hq": c2], pushed: ["hq": c2]), now: ms(200)).isEmpty)
+        #expect(
+            quiet.onSyncFinished(
+                remote: "origin", id: run2[0].id, outcome: ok(["hq": c2], pushed: ["hq": c2]), now: ms(200)
+            ).isEmpty)
         #expect(syncs(quiet.onNotice(scope: "hq", commit: c3, remote: nil, alreadyHave: false, now: ms(300))).isEmpty)
     }
 
@@ -164,7 +173,8 @@ struct LedgerSyncLoopTests {
         var now = Duration.zero
         var retries: [Duration] = []
         for failure in 1...9 {
-            _ = loop.onSyncFinished(remote: "origin", id: id, outcome: .failed(message: "unreachable", jitter: 0), now: now)
+            _ = loop.onSyncFinished(
+                remote: "origin", id: id, outcome: .failed(message: "unreachable", jitter: 0), now: now)
             let r = loop.remote(named: "origin")!
             #expect(r.failures == failure && r.lastError == "unreachable")
             let wake = loop.nextWake()!
@@ -196,7 +206,8 @@ struct LedgerSyncLoopTests {
     @Test func aFailedSyncKeepsItsWritesToDo() {
         var loop = settled()
         let run = syncs(loop.onLocalWrite(now: ms(10)) + loop.onTick(now: ms(110)))
-        _ = loop.onSyncFinished(remote: "origin", id: run[0].id, outcome: .failed(message: "x", jitter: 0), now: ms(200))
+        _ = loop.onSyncFinished(
+            remote: "origin", id: run[0].id, outcome: .failed(message: "x", jitter: 0), now: ms(200))
         let retry = syncs(loop.onTick(now: ms(1200)))
         #expect(retry.count == 1 && retry[0].reasons.contains(.writes))
     }
@@ -214,12 +225,30 @@ struct LedgerSyncLoopTests {
             loop.onSyncFinished(remote: "origin", id: next[0].id, outcome: ok(), now: ms(1030))
                 == [.answer(tickets: [1], syncID: next[0].id)])
         // Unknown remote, and a remote removed while asked: answered with no sync.
-        #expect(loop.onSyncRequested(remote: "nope", tickets: [2], now: ms(1040)) == [.answer(tickets: [2], syncID: nil)])
+        #expect(
+            loop.onSyncRequested(remote: "nope", tickets: [2], now: ms(1040)) == [.answer(tickets: [2], syncID: nil)])
         let s = syncs(loop.onSyncRequested(remote: nil, tickets: [3], now: ms(1050)))
         #expect(s.count == 1)
         #expect(loop.onRemotes([], now: ms(1060)) == [.answer(tickets: [3], syncID: nil)])
         // Its late end is ignored.
         #expect(loop.onSyncFinished(remote: "origin", id: s[0].id, outcome: ok(), now: ms(1070)).isEmpty)
+    }
+
+    @Test func remotesComeAndGoAndChangeURL() {
+        var loop = settled()
+        // Listed twice: one scheduler.
+        #expect(syncs(loop.onRemotes([origin, origin], now: ms(10))).isEmpty)
+        #expect(loop.remotes.count == 1)
+        // A new URL for the same name is a new remote: a first sync at once, failures forgotten.
+        let moved = SyncRemote(name: "origin", url: "/srv/moved.git")
+        let again = syncs(loop.onRemotes([moved], now: ms(20)))
+        #expect(again.map(\.reasons) == [.initial])
+        _ = loop.onSyncFinished(remote: "origin", id: again[0].id, outcome: ok(), now: ms(30))
+        // Removed: nothing scheduled any more.
+        #expect(loop.onRemotes([], now: ms(40)).isEmpty)
+        #expect(loop.nextWake() == nil)
+        #expect(loop.onLocalWrite(now: ms(50)).isEmpty)
+        #expect(loop.onNotice(scope: "hq", commit: c2, remote: nil, alreadyHave: false, now: ms(60)).isEmpty)
     }
 
     /// Random events on simulated time against several remotes; checks the loop's promises on every step.
@@ -268,7 +297,9 @@ struct LedgerSyncLoopTests {
                 let outcome: Loop.Outcome =
                     run.failing
                     ? .failed(message: "down", jitter: Double(rng.next() % 100) / 100)
-                    : ok(["hq": String(format: "%040x", id)], pushed: rng.next() % 2 == 0 ? ["hq": String(format: "%040x", id)] : [:])
+                    : ok(
+                        ["hq": String(format: "%040x", id)],
+                        pushed: rng.next() % 2 == 0 ? ["hq": String(format: "%040x", id)] : [:])
                 take(loop.onSyncFinished(remote: run.remote, id: id, outcome: outcome, now: now))
             }
             switch rng.next() % 10 {
@@ -305,7 +336,8 @@ struct LedgerSyncLoopTests {
                 if idle {
                     #expect(
                         unseenNotice[r.name] == nil,
-                        "\(r.name) idle with a notice pending at \(now): \(loop.remote(named: r.name)!) \(loop.nextWake()!)")
+                        "\(r.name) idle with a notice pending at \(now): \(loop.remote(named: r.name)!) \(loop.nextWake()!)"
+                    )
                 }
             }
         }

@@ -327,7 +327,8 @@ public struct LedgerSyncLoop: Sendable, Equatable {
             let id = nextID
             nextID += 1
             r.runningState = Remote.Running(
-                id: id, reasons: reasons, dirtySince: r.dirtySince, notices: r.pendingNotices, tickets: r.waitingTickets)
+                id: id, reasons: reasons, dirtySince: r.dirtySince, notices: r.pendingNotices, tickets: r.waitingTickets
+            )
             r.started = true
             r.dirtySince = nil
             r.lastWrite = nil
