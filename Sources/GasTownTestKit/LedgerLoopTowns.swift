@@ -28,19 +28,25 @@ public final class LoopbackLedgerTown: @unchecked Sendable {
         _ directory: TempDir, name: String, remote: String, authority: TownPaths? = nil, seed: String? = nil,
         settings: LedgerSyncLoopSettings
     ) async throws {
-        town = TownPaths(root: directory.join(name))
-        try directory.write("\(name)/mayor/town.json", #"{"name": "\#(name)", "type": "town", "version": 2}"#)
-        if let authority {
-            try FileManager.default.createDirectory(at: town.pki.url, withIntermediateDirectories: true)
-            try FileManager.default.copyItem(at: authority.pki.caCertificate, to: town.pki.caCertificate)
-            let identity = try authority.pki.authority().makeIdentity(for: NodeName(name))
-            try PKI.installNodeCertificate(at: town.pki, certificate: identity.certificate, key: identity.key)
-        } else {
-            try PKI.initCluster(at: town.pki, clusterName: "loop", nodeName: try NodeName(name))
+        let town = TownPaths(root: directory.join(name))
+        let layout = StoreLayout(directory: town.root)
+        self.town = town
+        self.layout = layout
+        // Files, keys and the store's fsyncs on a dedicated thread, never on the cooperative pool.
+        database = try await DedicatedThread.run { () throws -> LedgerDatabase in
+            try directory.write("\(name)/mayor/town.json", #"{"name": "\#(name)", "type": "town", "version": 2}"#)
+            if let authority {
+                try FileManager.default.createDirectory(at: town.pki.url, withIntermediateDirectories: true)
+                try FileManager.default.copyItem(at: authority.pki.caCertificate, to: town.pki.caCertificate)
+                let identity = try authority.pki.authority().makeIdentity(for: NodeName(name))
+                try PKI.installNodeCertificate(at: town.pki, certificate: identity.certificate, key: identity.key)
+            } else {
+                try PKI.initCluster(at: town.pki, clusterName: "loop", nodeName: try NodeName(name))
+            }
+            let database = try LedgerDatabase.initialize(layout, prefix: "hq")
+            try SyncConfig.add(SyncRemote(name: "origin", url: remote), to: layout)
+            return database
         }
-        layout = StoreLayout(directory: town.root)
-        database = try LedgerDatabase.initialize(layout, prefix: "hq")
-        try SyncConfig.add(SyncRemote(name: "origin", url: remote), to: layout)
         membership = MembershipComponent(seeds: seed.map { [$0] } ?? [], settings: .fastForTests)
         sync = LedgerSyncComponent(
             database: FixedLedgerDatabase(database), membership: membership, settings: settings,
@@ -55,7 +61,8 @@ public final class LoopbackLedgerTown: @unchecked Sendable {
         do {
             listen = try await node.start().listen
         } catch {
-            database.close()
+            let database = self.database
+            await DedicatedThread.run { database.close() }
             throw error
         }
     }
@@ -104,7 +111,8 @@ public final class LoopbackLedgerTown: @unchecked Sendable {
     public func stop() async {
         await node.shutdown(reason: "test over")
         await node.waitUntilStopped()
-        database.close()
+        let database = self.database
+        await DedicatedThread.run { database.close() }
     }
 
     /// Two towns "a" (the CA) and "b" of one cluster sharing a path remote, both synced once and seeing each other

@@ -165,6 +165,42 @@ struct LedgerSyncNodeTests {
         await a.stop()
     }
 
+    /// The loop finds work through `localWriteCount`: local writes count, refused writes and sync's merges do not.
+    @Test func localWriteCountCountsOnlyLocalWrites() async throws {
+        let directory = try TempDir(prefix: "gt-syncloop-count")
+        let remote = try await SyncTown.bareRemote(directory)
+        for name in ["one", "two"] {
+            try FileManager.default.createDirectory(atPath: directory.join(name), withIntermediateDirectories: true)
+        }
+        let (one, two) = try await DedicatedThread.run { () throws(LedgerDatabaseError) in
+            (
+                try LedgerDatabase.initialize(StoreLayout(directory: directory.join("one")), prefix: "hq"),
+                try LedgerDatabase.initialize(StoreLayout(directory: directory.join("two")), prefix: "hq")
+            )
+        }
+        for db in [one, two] { try SyncConfig.add(SyncRemote(name: "origin", url: remote), to: db.layout) }
+        #expect(one.localWriteCount == 0)
+        let write = { @Sendable (scope: String) async -> Bool in
+            await DedicatedThread.run {
+                (try? one.write(scope: scope, routing: nil) { ledger, clock throws(LedgerError) in
+                    try ledger.prepareCreate(NewBead(title: "x"), actor: "t", stamp: clock.stamp, time: clock.time)
+                }) != nil
+            }
+        }
+        #expect(await write("hq"))
+        #expect(one.localWriteCount == 1)
+        #expect(await write("nope") == false)
+        #expect(one.localWriteCount == 1)
+        _ = try await LedgerSync(layout: one.layout).sync(one)
+        _ = try await LedgerSync(layout: two.layout).sync(two)
+        #expect(two.read { $0.scopes["hq"]?.beads.count } == 1)
+        #expect(two.localWriteCount == 0 && one.localWriteCount == 1)
+        await DedicatedThread.run {
+            one.close()
+            two.close()
+        }
+    }
+
     @Test func noticeDecoderRejectsBadBodiesAndSurvivesRandomInput() throws {
         let good = LedgerNotice(scope: "hq", commit: String(repeating: "ab", count: 20), url: "/srv/ledger.git")
         let bytes = NodeJSON.encode(good)
