@@ -110,6 +110,12 @@ struct LedgerSyncNodeTests {
             #expect(status.ledgerOpen && status.remotes.map(\.name) == ["origin"])
             #expect(status.remotes.first?.commits["hq"] == reply.scopes.first?.commit)
             #expect(status.remotes.first?.intervalSeconds == 60)
+            // In-process callers (bd sync run inside the node) find the loop by store, and share its engine.
+            #expect(LedgerSyncComponent.running(store: a.layout.root) === a.sync)
+            #expect(LedgerSyncComponent.running(store: a.town.root + "/other/.beads") == nil)
+            #expect(LedgerSyncComponent.running(store: a.town.root + "/./.beads") === a.sync)
+            let engine = try #require(await a.sync.engine())
+            #expect(engine.layout.root == a.layout.root)
             // Notices come from peers only; an unknown remote is a clear refusal.
             let notice = NodeJSON.encode(LedgerNotice(scope: "hq", commit: String(repeating: "1", count: 40), url: "x"))
             await #expect(throws: TransportError.self) {
@@ -127,6 +133,7 @@ struct LedgerSyncNodeTests {
             #expect(status.scopes.first?.remotes.map(\.fetched) == [reply.scopes.first?.commit])
         }
         await a.stop()
+        #expect(LedgerSyncComponent.running(store: a.layout.root) == nil)
     }
 
     @Test func aFailingRemoteIsRetriedWithBackoffAndReported() async throws {

@@ -88,11 +88,36 @@ public final class LedgerSyncComponent: NodeComponent, @unchecked Sendable {
 
     var driver: LedgerSyncDriver? { lock.withLock { current } }
 
+    /// Components started in this process, for `running(store:)`. Guarded by `registryLock`.
+    nonisolated(unsafe) private static var registry: [ObjectIdentifier: LedgerSyncComponent] = [:]
+    private static let registryLock = NSLock()
+    /// The `.beads` directory of the store the loop syncs (set once the ledger is open).
+    private var storeRoot: String?
+
+    /// The loop running in this process for the store at `root` (its `.beads` directory), if any: a `bd sync`
+    /// executed inside the node calls its `syncNow(remote:)` (one sync at a time with the loop, and peers are told),
+    /// and claims share its `engine()`.
+    public static func running(store root: String) -> LedgerSyncComponent? {
+        let all = registryLock.withLock { Array(registry.values) }
+        let wanted = URL(fileURLWithPath: root).standardizedFileURL.path
+        return all.first { component in
+            component.lock.withLock { component.storeRoot }.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+                == wanted
+        }
+    }
+
+    /// The `LedgerSync` engine the loop uses (nil until the ledger is open): other syncs of the same store in this
+    /// process (claims) use it so they wait their turn instead of racing the loop on `.beads/repo`.
+    public func engine() async -> LedgerSync? { await driver?.engine }
+
+    func noteStore(_ root: String?) { lock.withLock { storeRoot = root } }
+
     public func start(in context: NodeContext) async throws {
         let driver = LedgerSyncDriver(
             context: context, source: source, settings: loopSettings ?? context.settings.ledgerSync,
-            syncSettings: syncSettings, peers: peers)
+            syncSettings: syncSettings, peers: peers, onStore: { [weak self] root in self?.noteStore(root) })
         lock.withLock { current = driver }
+        Self.registryLock.withLock { Self.registry[ObjectIdentifier(self)] = self }
     }
 
     public func run() async throws {
@@ -101,8 +126,12 @@ public final class LedgerSyncComponent: NodeComponent, @unchecked Sendable {
     }
 
     public func stop() async {
+        _ = Self.registryLock.withLock { Self.registry.removeValue(forKey: ObjectIdentifier(self)) }
         let driver = lock.withLock {
-            defer { current = nil }
+            defer {
+                current = nil
+                storeRoot = nil
+            }
             return current
         }
         await driver?.stop()
@@ -178,11 +207,15 @@ actor LedgerSyncDriver {
     var nextTicket = 1
     var tasks: [Int: Task<Void, Never>] = [:]
     var stopped = false
+    /// Told the store's `.beads` directory when the loop adopts a ledger (nil when it goes away).
+    let onStore: @Sendable (String?) -> Void
 
     init(
         context: NodeContext, source: any LedgerDatabaseSource, settings: LedgerSyncLoopSettings,
-        syncSettings: SyncSettings, peers: @escaping @Sendable () async -> [LedgerSyncComponent.Peer]
+        syncSettings: SyncSettings, peers: @escaping @Sendable () async -> [LedgerSyncComponent.Peer],
+        onStore: @escaping @Sendable (String?) -> Void = { _ in }
     ) {
+        self.onStore = onStore
         self.context = context
         self.source = source
         self.settings = settings
@@ -217,10 +250,12 @@ actor LedgerSyncDriver {
     /// One look at the world: the ledger, the remotes (every `remotesRefresh`), new local writes, the clock.
     func step() async {
         guard !stopped, let db = await source.heldLedgerDatabase() else {
+            if database != nil { onStore(nil) }
             database = nil
             return
         }
         if database !== db {
+            onStore(db.layout.root)
             if engine?.layout.root != db.layout.root { engine = LedgerSync(layout: db.layout, settings: syncSettings) }
             database = db
             seenWrites = db.localWriteCount
