@@ -82,8 +82,13 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
     public let settings: LedgerDatabaseSettings
     public let defaultScope: String
     let store: DurableStore<TownLedgerState>
+    private let writes = LocalWriteCounter()
 
     public var storePath: String { layout.root }
+
+    /// Local writes (`write`, `addScope`) this instance acknowledged, counting from 0 at open: the node's sync
+    /// loop polls it to notice work to push (sync's own merge records do not count).
+    public var localWriteCount: UInt64 { writes.value }
 
     /// The config file naming the default scope: `{"prefix": …}`.
     public static func configPath(_ layout: StoreLayout) -> String { layout.root + "/config.json" }
@@ -258,6 +263,7 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
                     ? TownLedgerState.opRecord(ops[0], scope: name) : TownLedgerState.batchRecord(ops, scope: name)
                 return (record: record, result: (ops, beads))
             }
+            writes.increment()
             return result
         } catch let error as LedgerDatabaseError {
             throw error
@@ -357,4 +363,14 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
         }
         try AtomicFile.write(Array((lines.joined(separator: "\n") + "\n").utf8), to: path)
     }
+}
+
+/// A counter read and bumped from any thread.
+///
+/// `@unchecked Sendable`: `count` is guarded by `lock`.
+final class LocalWriteCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count: UInt64 = 0
+    var value: UInt64 { lock.withLock { count } }
+    func increment() { lock.withLock { count &+= 1 } }
 }

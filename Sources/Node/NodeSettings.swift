@@ -25,6 +25,9 @@ public struct NodeSettings: Sendable {
     public var seedRetryMaxDelay: TimeInterval = 10
     /// Time each component's `stop()` gets at shutdown before the node moves on. Default 10 s.
     public var componentStopTimeout: TimeInterval = 10
+    /// The ledger sync loop (`LedgerSyncComponent`): 1 s interval for path remotes, 5 s for network ones, 100 ms
+    /// debounce of local writes, retries from 1 s to 60 s, push notices on. See docs/sync.md.
+    public var ledgerSync = LedgerSyncLoopSettings()
     /// Pings sent by `gt node ping`. Default 3.
     public var pingCount = 3
     /// Time allowed for each ping's answer. Default 5 s.

@@ -72,6 +72,16 @@ enum BenchSuites {
             let large = try await SyncBenchmarks.smallChangeInLargeScope()
             return ["- \(convergence)", "- \(large)"]
         },
+        BenchSuite(
+            name: "sync-loop",
+            title: "Node ledger sync loop: write on node A visible on node B (loopback, shared path remote)"
+        ) {
+            var lines: [String] = []
+            for notices in [true, false] {
+                lines.append("- \(try await LedgerLoopBenchmarks.writeVisibleOnPeer(samples: 40, notices: notices))")
+            }
+            return lines
+        },
         BenchSuite(name: "town", title: "Town: gt sling to a running agent (tmux, exec runtime), node resources") {
             let sling = try await TownBenchmarks.slingToRunning(beads: 20)
             let resources = try await TownBenchmarks.nodeResources()
