@@ -23,7 +23,7 @@ enum BDClaimSync {
     static func claim(_ ids: [String], _ context: CommandContext, force: Bool = false) async throws -> [Bead] {
         let layout = StoreLayout(beadsDirectory: try context.beadsStore().path)
         let actor = await context.actor()
-        let engine = LedgerSync(layout: layout)
+        let engine = await BDSyncSupport.engine(layout)
         let held = try await BDSupport.heldDatabase(for: layout.root)
         let db: LedgerDatabase
         if let held { db = held } else { db = try await BDSyncSupport.open(layout) }
@@ -98,7 +98,7 @@ enum BDReadyClaim {
         if remote {
             // Pick from the freshest ready list: what others claimed meanwhile is not offered.
             let layout = StoreLayout(beadsDirectory: try context.beadsStore().path)
-            let engine = LedgerSync(layout: layout)
+            let engine = await BDSyncSupport.engine(layout)
             _ = try await BDSyncSupport.withDatabase(layout) { db async throws(SyncError) in try await engine.sync(db) }
         }
         let first: Bead? = try await BDSupport.withLedger(context, mode: .read) { db in

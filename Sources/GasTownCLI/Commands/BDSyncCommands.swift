@@ -50,7 +50,16 @@ public struct BDSyncCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let layout = StoreLayout(beadsDirectory: try context.beadsStore().path)
-        let engine = LedgerSync(layout: layout)
+        if !status && !watch, let loop = LedgerSyncComponent.running(store: layout.root) {
+            // Inside the node: the node's sync loop runs the sync (one at a time with its own, peers told).
+            let reply: LedgerSyncReply
+            do { reply = try await loop.syncNow(remote: remote) } catch {
+                throw CLIError(error.message, code: "sync_failed")
+            }
+            try BDSyncSupport.print(reply, context)
+            return
+        }
+        let engine = await BDSyncSupport.engine(layout)
         if status {
             try await BDSyncSupport.printStatus(engine, layout, context)
         } else if watch {
@@ -197,6 +206,48 @@ enum BDSyncSupport {
             return .milliseconds(Int64(n * scale * 1_000))
         }
         return Double(text).map { .milliseconds(Int64($0 * 1_000)) }
+    }
+
+    /// The sync engine for the store: inside the node, the sync loop's own (so a claim's sync or `bd sync --status`
+    /// waits its turn with the loop's syncs on `.beads/repo`), else a new one.
+    static func engine(_ layout: StoreLayout) async -> LedgerSync {
+        if let loop = LedgerSyncComponent.running(store: layout.root), let engine = await loop.engine() {
+            return engine
+        }
+        return LedgerSync(layout: layout)
+    }
+
+    /// Prints what the node's sync loop did for `bd sync` (as `print(_:_:quietWhenIdle:)`); a remote that failed is
+    /// an error after the scopes that synced are printed.
+    static func print(_ reply: LedgerSyncReply, _ context: CommandContext) throws {
+        if context.jsonMode {
+            BDSupport.printJSON(
+                .array(
+                    reply.scopes.map { s in
+                        .object([
+                            JSONMember("scope", .string(s.scope)), JSONMember("remote", .string(s.remote)),
+                            JSONMember("sent", .int(s.sent)), JSONMember("received", .int(s.received)),
+                            JSONMember("commits", .int(s.commits)), JSONMember("pushes", .int(s.pushes)),
+                            JSONMember("commit", .string(s.commit ?? "")), JSONMember("pruned", .int(s.pruned)),
+                            JSONMember("lost_claims", .array(s.lostClaims.map { .string($0) })),
+                            JSONMember("warnings", .array(s.warnings.map { .string($0) })),
+                        ])
+                    }), context.console)
+        } else {
+            for s in reply.scopes {
+                for w in s.warnings { context.console.err("warning: \(w)") }
+                for lost in s.lostClaims { context.console.err("claim of \(lost)") }
+                let idle = s.sent == 0 && s.received == 0 && s.commits == 0 && s.pruned == 0
+                var line = "ledger/\(s.scope) ⇄ \(s.remote): "
+                line += idle ? "up to date" : "sent \(s.sent), received \(s.received), \(s.commits) commit(s)"
+                if s.pruned > 0 { line += ", pruned \(s.pruned)" }
+                if !s.reIDs.isEmpty { line += ", re-IDed \(s.reIDs.joined(separator: ", "))" }
+                context.console.out(line + " at \(s.commit.map { String($0.prefix(12)) } ?? "-")")
+            }
+        }
+        if !reply.errors.isEmpty {
+            throw CLIError(reply.errors.joined(separator: "; "), code: "sync_failed")
+        }
     }
 
     static func print(_ report: SyncReport, _ context: CommandContext, quietWhenIdle: Bool) {

@@ -52,7 +52,7 @@ public struct NodeRunCommand: CLICommand {
             seeds: seeds, metadata: Membership.Metadata(softwareVersion: GasTownVersion.current))
         let options = NodeOptions(
             listen: listen, seeds: seeds, echoLog: isatty(2) != 0,
-            components: NodeComponents.standard(executor: CLICommandExecutor()) + [membership])
+            components: NodeComponents.standard(executor: CLICommandExecutor(), membership: membership))
         let runtime: NodeRuntimeInfo
         do {
             runtime = try await Node.runForeground(town: town.root, options: options)

@@ -116,3 +116,8 @@ public final class NodeLedgerHandle: @unchecked Sendable {
         next?.resume()
     }
 }
+
+extension NodeLedgerHandle: LedgerDatabaseSource {
+    /// The store the ledger actor holds, for the sync loop (nil until it is open).
+    public func heldLedgerDatabase() async -> LedgerDatabase? { database }
+}
