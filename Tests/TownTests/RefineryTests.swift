@@ -1,0 +1,286 @@
+import Beads
+import Foundation
+import GasTownTestKit
+import Node
+import Testing
+
+/// The Refinery with the built `gt`: real repositories (a bare rig remote), real gate scripts run as child
+/// processes, scripted `exec` agents that commit and call `gt done`, and `gt refinery run --once`.
+@Suite(.serialized) struct RefineryTests {
+    /// The scripted agent: plain work writes `work-<bead>.txt` (and a `broken-<bead>.marker` the gate refuses
+    /// when the title has `[break]`); `[conflict…]` beads write one shared file with their own content; a rework
+    /// of a broken bead removes its marker; a rework of a conflict starts over from the landed target.
+    static let agent = """
+        #!/bin/sh
+        set -e
+        case "$GT_BEAD_TITLE" in
+          Rework:*\\[conflict*)
+            git fetch -q origin main
+            git reset -q --hard FETCH_HEAD
+            echo "resolved $GT_BEAD" > "resolved-$GT_BEAD.txt" ;;
+          Rework:*)
+            git rm -q broken-*.marker
+            echo "fixed $GT_BEAD" > "fixed-$GT_BEAD.txt" ;;
+          *\\[conflict*)
+            echo "$GT_BEAD_TITLE" > shared.txt ;;
+          *)
+            echo "work on $GT_BEAD" > "work-$GT_BEAD.txt"
+            case "$GT_BEAD_TITLE" in *\\[break\\]*) echo broken > "broken-$GT_BEAD.marker" ;; esac ;;
+        esac
+        git add -A
+        git -c user.name="$GT_POLECAT" -c user.email="$GT_POLECAT@polecats.gt" commit -qm "$GT_BEAD_TITLE"
+        gt done
+        """
+
+    /// A town with rig `demo` whose remote is a bare clone of the fixture's source, agents running `agent`.
+    func makeRig(_ town: TownFixture, gate: String?, extra: [String] = []) async throws -> String {
+        try town.directory.write("agent.sh", RefineryTests.agent)
+        let remote = town.directory.join("remote.git")
+        try await TownFixture.git(["clone", "-q", "--bare", town.source, remote], cwd: town.directory.path)
+        var arguments = [
+            "rig", "add", "demo", remote, "--runtime", "exec:'sh \(town.directory.join("agent.sh"))'",
+            "--max-polecats", "10",
+        ]
+        if let gate { arguments += ["--gate", gate] }
+        try expectOK(try await town.gt(arguments + extra))
+        return remote
+    }
+
+    /// Creates beads (title, priority), slings each, and waits until each has filed a merge request.
+    func work(_ town: TownFixture, _ beads: [(String, Int)]) async throws -> [String: String] {
+        var ids: [String: String] = [:]
+        for (title, priority) in beads {
+            let output = try await town.bd(["create", title, "--rig", "demo", "-p", String(priority), "--silent"])
+            try expectOK(output)
+            ids[title] = output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        for (title, _) in beads { try expectOK(try await town.gt(["sling", ids[title]!, "demo"])) }
+        let filed = try await town.waitUntil(timeout: .seconds(90)) {
+            let requests = try town.beads(scope: "demo").filter { $0.issueType == .mergeRequest }
+            return Set(ids.values).isSubset(of: Set(requests.compactMap { $0.metadataString("source_bead") }))
+        }
+        #expect(filed, "not every bead filed a merge request")
+        return ids
+    }
+
+    /// `gt … --json` parsed as JSON.
+    func json(_ town: TownFixture, _ arguments: [String]) async throws -> Any {
+        let output = try await town.gt(arguments + ["--json"])
+        try expectOK(output)
+        return try JSONSerialization.jsonObject(with: Data(output.stdout.utf8))
+    }
+
+    /// `gt mq list demo --all --json`, by MR ID.
+    func requests(_ town: TownFixture) async throws -> [String: [String: Any]] {
+        let list = try #require(try await json(town, ["mq", "list", "demo", "--all"]) as? [[String: Any]])
+        return Dictionary(uniqueKeysWithValues: list.map { ($0["id"] as! String, $0) })
+    }
+
+    /// The remote's main, oldest first: (subject, author, parent count).
+    func history(_ remote: String) async throws -> [(subject: String, author: String, parents: Int)] {
+        let text = try await TownFixture.gitOutput(
+            ["--git-dir", remote, "log", "--reverse", "--format=%s%x09%an%x09%P", "main"], cwd: "/")
+        return text.split(separator: "\n").map { line in
+            let parts = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            return (parts[0], parts[1], parts[2].split(separator: " ").count)
+        }
+    }
+
+    /// 8 requests, 2 of which break the gate and 1 of which conflicts with another: the other 5 land on the rig's
+    /// remote in priority order, linear, with their authors; the 3 come back with the right status and reason;
+    /// gate runs stay within the bisection bound. Then the rework beads go back to the polecats, the scripted
+    /// agents fix them and call `gt done`, and a second pass lands them.
+    @Test func culpritsAndAConflictComeBackTheRestLandInOrder() async throws {
+        try await TownFixture.with { town in
+            let counter = town.directory.join("gate-runs")
+            try town.directory.write(
+                "gate.sh",
+                """
+                echo run >> \(counter)
+                if ls broken-*.marker >/dev/null 2>&1; then echo "FAIL: marker present: $(ls broken-*.marker)"; exit 1; fi
+                echo "gate ok on $GT_MQ_COMMIT"
+                """)
+            let remote = try await makeRig(town, gate: "sh \(town.directory.join("gate.sh"))")
+            let beads: [(String, Int)] = [
+                ("Alpha", 1), ("Bravo [break]", 1), ("Charlie [conflict-a]", 0), ("Delta", 2),
+                ("Echo [conflict-b]", 2), ("Foxtrot [break]", 3), ("Golf", 3), ("Hotel", 0),
+            ]
+            let ids = try await work(town, beads)
+            let status = try #require(try await json(town, ["mq", "status", "demo"]) as? [[String: Any]]).first
+            #expect(status?["gate_mode"] as? String == "gate" && status?["queued"] as? Int == 8, "\(String(describing: status))")
+            #expect(status?["oldest"] is String && status?["oldest_wait_seconds"] is Int)
+
+            let report = try #require(
+                try await json(town, ["refinery", "run", "demo", "--once"]) as? [String: Any])
+            let before = try await requests(town)
+            let byTitle = Dictionary(
+                uniqueKeysWithValues: before.values.compactMap { entry -> (String, [String: Any])? in
+                    guard let bead = entry["source_bead"] as? String,
+                        let title = ids.first(where: { $0.value == bead })?.key
+                    else { return nil }
+                    return (title, entry)
+                })
+            let bad: Set = ["Bravo [break]", "Foxtrot [break]", "Echo [conflict-b]"]
+            for (title, entry) in byTitle {
+                let status = entry["status"] as? String
+                switch title {
+                case "Bravo [break]", "Foxtrot [break]":
+                    #expect(status == "rework", "\(title): \(entry)")
+                    #expect((entry["reason"] as? String)?.contains("gate failed") == true, "\(entry)")
+                    let log = try #require(entry["gate_log"] as? String)
+                    #expect((try? String(contentsOfFile: log, encoding: .utf8))?.contains("marker present") == true)
+                case "Echo [conflict-b]":
+                    #expect(status == "conflict", "\(title): \(entry)")
+                    #expect((entry["reason"] as? String)?.contains("shared.txt") == true, "\(entry)")
+                    #expect(entry["conflict_files"] as? [String] == ["shared.txt"])
+                default:
+                    #expect(status == "merged", "\(title): \(entry)")
+                    #expect((entry["merge_commit"] as? String)?.count == 40)
+                    #expect(entry["reason"] == nil)
+                }
+            }
+            // Landed: the good ones, in queue order (priority, then filing time), each one commit, linear.
+            let expected = byTitle.filter { !bad.contains($0.key) }.sorted {
+                let a = ($0.value["priority"] as! Int, $0.value["created_at"] as! String, $0.value["id"] as! String)
+                let b = ($1.value["priority"] as! Int, $1.value["created_at"] as! String, $1.value["id"] as! String)
+                return a < b
+            }.map(\.key)
+            let landed = try await history(remote).dropFirst()
+            #expect(landed.map(\.subject) == expected, "landed \(landed.map(\.subject)), expected \(expected)")
+            #expect(landed.allSatisfy { $0.parents == 1 }, "the target's history is linear")
+            let workers = Dictionary(
+                uniqueKeysWithValues: byTitle.map {
+                    ($0.key, String(($0.value["worker"] as! String).split(separator: "/").last!))
+                })
+            for commit in landed { #expect(commit.author == workers[commit.subject], "author of \(commit.subject)") }
+            // Gate runs: counted by the script itself and bounded by bisection: 2 batches of 4 with 2 culprits
+            // (⌈log₂ 4⌉ halvings, 1 retry, 1 batch for the rest each): 2 + 2 × (2 + 1 + 1).
+            let runs = report["gate_runs"] as? Int ?? 0
+            let scriptRuns = (try? String(contentsOfFile: counter, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            #expect(runs >= 3 && runs <= 10, "gate runs \(runs)")
+            #expect(scriptRuns <= runs && scriptRuns >= runs - (report["gates_cancelled"] as? Int ?? 0))
+            // The ledger: sources of merged requests closed with the merge commit; CVs count the merges.
+            let ledger = try town.beads(scope: "demo")
+            for title in expected {
+                let bead = try #require(ledger.first { $0.id == ids[title] })
+                #expect(bead.status == .closed && bead.metadataString("merge_commit")?.count == 40, "\(title)")
+            }
+            let merges = ledger.compactMap(PolecatState.init(bead:)).map(\.merges).reduce(0, +)
+            #expect(merges == expected.count)
+            let events = TownEvents.read(town.layout.eventsFile)
+            #expect(events.filter { $0["type"] == "mq-merged" }.count == expected.count)
+
+            // The rework beads went back to the polecats with the output; the agents fix and call gt done again.
+            let reworkIDs = bad.compactMap { byTitle[$0]?["rework_bead"] as? String }
+            #expect(reworkIDs.count == 3)
+            for id in reworkIDs {
+                let rework = try #require(ledger.first { $0.id == id })
+                #expect(rework.metadataString("rework_of") != nil && rework.title.hasPrefix("Rework: "))
+            }
+            let broken = try #require(ledger.first { $0.id == byTitle["Bravo [break]"]?["rework_bead"] as? String })
+            #expect(broken.description.contains("marker present"), "\(broken.description)")
+            let refiled = try await town.waitUntil(timeout: .seconds(90)) {
+                let sources = try town.beads(scope: "demo").filter { $0.issueType == .mergeRequest }.compactMap {
+                    $0.metadataString("source_bead")
+                }
+                return Set(reworkIDs).isSubset(of: Set(sources))
+            }
+            #expect(refiled, "the rework beads were not done again")
+            let second = try #require(try await json(town, ["refinery", "run", "demo", "--once"]) as? [String: Any])
+            #expect((second["merged"] as? [String])?.count == 3, "\(second)")
+            let after = try town.beads(scope: "demo")
+            for title in bad {
+                #expect(after.first { $0.id == ids[title] }?.status == .closed, "\(title) closed by its rework")
+            }
+            let final = try await history(remote)
+            #expect(final.count == 1 + expected.count + 3 && final.allSatisfy { $0.parents <= 1 })
+            let files = try await TownFixture.gitOutput(
+                ["--git-dir", remote, "ls-tree", "--name-only", "main"], cwd: "/")
+            #expect(!files.contains(".marker"), "\(files)")
+        }
+    }
+
+    /// A gate that fails once on every input, with two requests gated together and two gate slots: both land,
+    /// marked flaky; nothing goes to rework.
+    @Test func aFlakyGateDoesNotRejectGoodRequests() async throws {
+        try await TownFixture.with { town in
+            let state = town.directory.join("seen")
+            try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+            try town.directory.write(
+                "flaky.sh",
+                """
+                if [ -e \(state)/$GT_MQ_COMMIT ]; then echo "passes on $GT_MQ_COMMIT"; exit 0; fi
+                touch \(state)/$GT_MQ_COMMIT
+                echo "flake on $GT_MQ_COMMIT"; exit 1
+                """)
+            _ = try await makeRig(town, gate: "sh \(town.directory.join("flaky.sh"))")
+            try expectOK(try await town.gt(["rig", "set", "demo", "gate_concurrency", "2"]))
+            let ids = try await work(town, [("One", 1), ("Two", 2)])
+            let report = try #require(try await json(town, ["refinery", "run", "demo", "--once"]) as? [String: Any])
+            #expect((report["merged"] as? [String])?.count == 2, "\(report)")
+            #expect((report["rework"] as? [String])?.isEmpty == true)
+            #expect(report["flakes"] as? Int ?? 0 >= 1, "\(report)")
+            let entries = try await requests(town)
+            #expect(entries.values.allSatisfy { $0["status"] as? String == "merged" }, "\(entries)")
+            let ledger = try town.beads(scope: "demo")
+            #expect(ledger.contains { $0.issueType == .mergeRequest && $0.metadata.contains { $0.key == "flaky" } })
+            for id in ids.values { #expect(ledger.first { $0.id == id }?.status == .closed) }
+        }
+    }
+
+    /// No gate: `gt mq status` says so and requests merge after a clean rebase, with no gate run. A request whose
+    /// lease epoch is older than its bead's is refused; `gt mq reject` rejects with the reason and `gt mq retry`
+    /// queues it again. Bad settings are refused and change nothing.
+    @Test func noGateStaleEpochRejectAndRetry() async throws {
+        try await TownFixture.with { town in
+            let remote = try await makeRig(town, gate: nil)
+            let status = try await town.gt(["mq", "status", "demo"])
+            #expect(status.stdout.contains("none configured: requests merge after a clean rebase"), "\(status)")
+            for bad in [["batch_size", "0"], ["bogus", "1"], ["gate_timeout", "soon"]] {
+                let output = try await town.gt(["rig", "set", "demo"] + bad)
+                #expect(output.status != 0 && output.stderr.contains("nothing was changed"), "\(output)")
+            }
+            let config = try #require(town.directory.read("town/demo/config.json"))
+            #expect(!config.contains("merge_queue"), "\(config)")
+
+            let ids = try await work(town, [("Kept", 1), ("Stale", 1), ("Refused", 2)])
+            let entries = try await requests(town)
+            func mr(_ title: String) -> String {
+                entries.values.first { $0["source_bead"] as? String == ids[title] }!["id"] as! String
+            }
+            // Another lease takes "Stale" over: its request is now of an old epoch.
+            let claim = try await town.bd(["update", ids["Stale"]!, "--claim"])
+            try expectOK(claim)
+            let reject = try await town.gt(["mq", "reject", mr("Refused"), "-r", "not wanted", "--json"])
+            try expectOK(reject)
+            let noReason = try await town.gt(["mq", "reject", mr("Kept")])
+            #expect(noReason.status != 0 && noReason.stderr.contains("-r REASON"), "\(noReason)")
+
+            let report = try #require(try await json(town, ["refinery", "run", "demo", "--once"]) as? [String: Any])
+            #expect(report["gate_runs"] as? Int == 0 && report["gated"] as? Bool == false, "\(report)")
+            #expect(report["merged"] as? [String] == [mr("Kept")], "\(report)")
+            let after = try await requests(town)
+            #expect(after[mr("Kept")]?["status"] as? String == "merged")
+            #expect(after[mr("Stale")]?["status"] as? String == "rejected")
+            #expect((after[mr("Stale")]?["reason"] as? String)?.contains("stale lease epoch") == true, "\(after)")
+            #expect(after[mr("Refused")]?["status"] as? String == "rejected")
+            #expect((after[mr("Refused")]?["reason"] as? String)?.contains("not wanted") == true)
+            let show = try await town.gt(["mq", "show", mr("Stale")])
+            #expect(show.stdout.contains("stale lease epoch"), "\(show)")
+            #expect(try await history(remote).map(\.subject).dropFirst() == ["Kept"])
+
+            // The stale one cannot be retried (its lease is gone); the rejected one can, and then lands.
+            let staleRetry = try await town.gt(["mq", "retry", mr("Stale")])
+            #expect(staleRetry.status != 0, "\(staleRetry)")
+            try expectOK(try await town.gt(["mq", "retry", mr("Refused")]))
+            let retried = try await requests(town)
+            #expect(retried[mr("Refused")]?["status"] as? String == "queued")
+            #expect(retried[mr("Refused")]?["retry_count"] as? Int == 1)
+            let again = try #require(try await json(town, ["refinery", "run", "demo", "--once"]) as? [String: Any])
+            #expect(again["merged"] as? [String] == [mr("Refused")], "\(again)")
+            #expect(try await history(remote).map(\.subject).dropFirst() == ["Kept", "Refused"])
+            let queue = try await town.gt(["refinery", "queue", "demo"])
+            #expect(queue.status == 0 && queue.stdout.contains("No open merge requests"), "\(queue)")
+        }
+    }
+}
