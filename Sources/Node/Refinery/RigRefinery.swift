@@ -327,7 +327,17 @@ public actor RigRefinery {
             }
             try? FileManager.default.removeItem(atPath: path)
             try? await repository.deleteReference("refs/heads/gt-refinery/\(name)")
-            try await repository.addWorktree(name: name, path: path, newBranch: "gt-refinery/\(name)", at: commit)
+            try? FileManager.default.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            do {
+                try await repository.addWorktree(name: name, path: path, newBranch: "gt-refinery/\(name)", at: commit)
+            } catch {
+                // A half-made worktree's administrative directory would make every later add fail (libgit2 counts
+                // the worktree it cannot open as one that has the branch checked out).
+                try? FileManager.default.removeItem(atPath: await repository.gitDirectory + "worktrees/\(name)")
+                try? await repository.deleteReference("refs/heads/gt-refinery/\(name)")
+                throw error
+            }
             let header = "# gate \(gate.id)\(gate.isRetry ? " (retry)" : ""): \(command)\n# commit \(gate.commit.hex)\n"
                 + "# requests \(gate.requests.joined(separator: " "))\n"
             try? FileManager.default.createDirectory(
