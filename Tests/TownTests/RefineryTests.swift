@@ -287,4 +287,26 @@ import Testing
             #expect(queue.status == 0 && queue.stdout.contains("No open merge requests"), "\(queue)")
         }
     }
+
+    /// A gate that runs past the rig's gate timeout is killed (its whole process group) and counts as a failure:
+    /// the request comes back as rework saying it timed out, after the one retry.
+    @Test func aGateThatRunsTooLongIsKilled() async throws {
+        try await TownFixture.with { town in
+            let pids = town.directory.join("gate-pids")
+            try town.directory.write("slow.sh", "echo $$ >> \(pids)\nsleep 60 & wait\n")
+            _ = try await makeRig(town, gate: "sh \(town.directory.join("slow.sh"))")
+            try expectOK(try await town.gt(["rig", "set", "demo", "gate-timeout", "1"]))
+            _ = try await work(town, [("Slow", 2)])
+            let report = try #require(try await json(town, ["refinery", "run", "demo", "--once"]) as? [String: Any])
+            #expect((report["rework"] as? [String])?.count == 1 && report["gate_runs"] as? Int == 2, "\(report)")
+            let entry = try #require(try await requests(town).values.first)
+            #expect((entry["reason"] as? String)?.contains("timed out after 1 s") == true, "\(entry)")
+            for pid in (town.directory.read("gate-pids") ?? "").split(separator: "\n").compactMap({ Int32($0) }) {
+                // Gone, or a zombie waiting for a reaper that is not ours (killed, exited).
+                let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+                let state = stat.split(separator: ")").last?.split(separator: " ").first ?? "X"
+                #expect(kill(pid, 0) != 0 || state == "Z", "gate process \(pid) still runs: \(stat)")
+            }
+        }
+    }
 }
