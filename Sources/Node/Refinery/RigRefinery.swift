@@ -325,7 +325,7 @@ public actor RigRefinery {
             guard let repository, let commit = GitOID(hex: gate.commit.hex) else {
                 throw TownError.git("no repository")
             }
-            try? FileManager.default.removeItem(atPath: path)
+            await NodeBlocking.run { try? FileManager.default.removeItem(atPath: path) }
             try? await repository.deleteReference("refs/heads/gt-refinery/\(name)")
             try? FileManager.default.createDirectory(
                 atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -460,7 +460,8 @@ public actor RigRefinery {
                 try? await repository.removeWorktree(worktree.name, force: true)
             }
             _ = try? await repository.pruneWorktrees()
-            try? FileManager.default.removeItem(atPath: workflow.layout.rigDirectory(rigName) + "/refinery/gates")
+            let gates = workflow.layout.rigDirectory(rigName) + "/refinery/gates"
+            await NodeBlocking.run { try? FileManager.default.removeItem(atPath: gates) }
             for branch in try await repository.branches(.local) where branch.name.hasPrefix("gt-refinery/") {
                 try? await repository.deleteReference(branch.reference)
             }
@@ -500,7 +501,11 @@ public actor RigRefinery {
         let status = RefineryLiveStatus(
             pid: getpid(), node: workflow.node, updatedAt: TownEvents.timestamp(Date()), testing: running ? testing : [],
             runningGates: gates.count, overlaps: overlaps, running: running)
-        try? TownJSON.write(status, to: RigRefinery.statusFile(workflow.layout, rig: rigName))
+        // Ephemeral (read only while its pid lives): replaced atomically, never fsynced, so the pool never waits.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(status) else { return }
+        try? data.write(to: URL(fileURLWithPath: RigRefinery.statusFile(workflow.layout, rig: rigName)), options: .atomic)
     }
 
     /// `<rig>/refinery/queue-status.json`.
