@@ -186,6 +186,15 @@ import Testing
                 return Set(reworkIDs).isSubset(of: Set(sources))
             }
             #expect(refiled, "the rework beads were not done again")
+            // Each went back to the polecat that made it (all were idle), unless that one already had another
+            // rework (a polecat that made two of them).
+            let redone = try town.beads(scope: "demo").filter { $0.issueType == .mergeRequest }
+            let makers = bad.compactMap { byTitle[$0]?["worker"] as? String }
+            for title in bad where makers.filter({ $0 == byTitle[title]?["worker"] as? String }).count == 1 {
+                let rework = byTitle[title]?["rework_bead"] as? String
+                let again = redone.first { $0.metadataString("source_bead") == rework }
+                #expect(again?.metadataString("worker") == byTitle[title]?["worker"] as? String, "\(title)")
+            }
             let second = try #require(try await json(town, ["refinery", "run", "demo", "--once"]) as? [String: Any])
             #expect((second["merged"] as? [String])?.count == 3, "\(second)")
             let after = try town.beads(scope: "demo")
@@ -289,7 +298,8 @@ import Testing
     }
 
     /// A gate that runs past the rig's gate timeout is killed (its whole process group) and counts as a failure:
-    /// the request comes back as rework saying it timed out, after the one retry.
+    /// the request comes back as rework saying it timed out, after the one retry. Its polecat is gone by then, so
+    /// the rework bead is slung to another.
     @Test func aGateThatRunsTooLongIsKilled() async throws {
         try await TownFixture.with { town in
             let pids = town.directory.join("gate-pids")
@@ -297,6 +307,12 @@ import Testing
             _ = try await makeRig(town, gate: "sh \(town.directory.join("slow.sh"))")
             try expectOK(try await town.gt(["rig", "set", "demo", "gate-timeout", "1"]))
             _ = try await work(town, [("Slow", 2)])
+            let maker = try #require(try town.beads(scope: "demo").compactMap(PolecatState.init(bead:)).first)
+            let idle = try await town.waitUntil(timeout: .seconds(30)) {
+                try town.beads(scope: "demo").compactMap(PolecatState.init(bead:)).allSatisfy(\.isIdle)
+            }
+            #expect(idle)
+            try expectOK(try await town.gt(["polecat", "remove", "demo", maker.name]))
             let report = try #require(try await json(town, ["refinery", "run", "demo", "--once"]) as? [String: Any])
             #expect((report["rework"] as? [String])?.count == 1 && report["gate_runs"] as? Int == 2, "\(report)")
             let entry = try #require(try await requests(town).values.first)
@@ -307,6 +323,8 @@ import Testing
                 let state = stat.split(separator: ")").last?.split(separator: " ").first ?? "X"
                 #expect(kill(pid, 0) != 0 || state == "Z", "gate process \(pid) still runs: \(stat)")
             }
+            let rework = try #require(try town.beads(scope: "demo").first { $0.id == entry["rework_bead"] as? String })
+            #expect(!rework.assignee.isEmpty && !rework.assignee.hasSuffix("/\(maker.name)"), "\(rework.assignee)")
         }
     }
 }

@@ -63,7 +63,12 @@ extension TownWorkflow {
             guard let rig = rigs[rigName] else { throw .noSuchRig(name: rigName, known: rigs.keys.sorted()) }
             let runtimeText = requestedRuntime ?? rig.runtime ?? settings.defaultRuntime
             _ = try resolveRuntime(runtimeText, rig: rig.name)
-            let all = polecats(rig: rig, in: ledger)
+            // A removed polecat (its agent bead closed) keeps its name taken but gets no work.
+            let everyone = polecats(rig: rig, in: ledger)
+            let all = everyone.filter {
+                ledger.bead(PolecatState.beadID(prefix: rig.beads.prefix, rig: rig.name, name: $0.name))?.status
+                    != .closed
+            }
             var polecat: PolecatState
             if let preferred, let mine = all.first(where: { $0.name == preferred && $0.isIdle }) {
                 polecat = mine
@@ -73,7 +78,7 @@ extension TownWorkflow {
                 let limit = rig.maxPolecats ?? settings.maxPolecatsPerRig
                 guard all.count < limit else { throw .rigFull(rig: rig.name, limit: limit) }
                 polecat = try await createPolecat(
-                    rig: rig, name: TownWorkflow.freshName(taken: Set(all.map(\.name))), ledger: ledger)
+                    rig: rig, name: TownWorkflow.freshName(taken: Set(everyone.map(\.name))), ledger: ledger)
             }
             let agent = polecat.address
             let node = self.node
