@@ -327,4 +327,94 @@ import Testing
             #expect(!rework.assignee.isEmpty && !rework.assignee.hasSuffix("/\(maker.name)"), "\(rework.assignee)")
         }
     }
+
+    /// Someone else pushes to the rig's remote while the gate runs: the Refinery's compare-and-swap push loses, the
+    /// queue rebuilds on the new tip, and the request lands on top of the outside commit; nothing is lost.
+    @Test func aPushRacingAnOutsidePushIsRetriedOnTheNewTip() async throws {
+        try await TownFixture.with { town in
+            let outside = town.directory.join("outside")
+            let flag = town.directory.join("pushed")
+            try town.directory.write(
+                "racing.sh",
+                """
+                if [ ! -e \(flag) ]; then
+                  touch \(flag)
+                  cd \(outside) && echo outside > outside.txt && git add outside.txt
+                  git -c user.name=someone -c user.email=someone@else commit -qm "Outside" && git push -q origin HEAD:main
+                fi
+                echo "gate ok"
+                """)
+            let remote = try await makeRig(town, gate: "sh \(town.directory.join("racing.sh"))")
+            try await TownFixture.git(["clone", "-q", remote, outside], cwd: town.directory.path)
+            _ = try await work(town, [("Raced", 2)])
+            let report = try #require(try await json(town, ["refinery", "run", "demo", "--once"]) as? [String: Any])
+            #expect(report["pushes_rejected"] as? Int == 1 && report["pushes"] as? Int == 1, "\(report)")
+            #expect(report["merged"] as? [String] == (try await requests(town)).keys.sorted(), "\(report)")
+            let landed = try await history(remote)
+            #expect(landed.map(\.subject).dropFirst() == ["Outside", "Raced"], "\(landed)")
+            #expect(landed.allSatisfy { $0.parents <= 1 })
+        }
+    }
+}
+
+/// The rig's merge-queue settings as config.json holds them and `gt rig set` changes them.
+struct RefinerySettingsTests {
+    @Test func settingsRoundTripAndMapOntoTheCore() throws {
+        var settings = RigMergeQueueSettings()
+        #expect(settings.gateCommand == nil && !settings.queueSettings.gateConfigured)
+        try settings.set("gate", to: "make test")
+        try settings.set("batch-size", to: "6")
+        try settings.set("speculation_depth", to: "0")
+        try settings.set("gate_concurrency", to: "2")
+        try settings.set("gate_timeout", to: "90")
+        let core = settings.queueSettings
+        #expect(core.gateConfigured && core.batchSize == 6 && core.speculationDepth == 0 && core.gateConcurrency == 2)
+        #expect(settings.timeout == .seconds(90))
+        try settings.set("gate", to: "  ")
+        #expect(settings.gateCommand == nil)
+        var config = RigConfig(name: "demo", gitURL: "/x", defaultBranch: "main", createdAt: "", prefix: "demo", runtime: nil)
+        config.mergeQueue = settings
+        let data = try JSONEncoder().encode(config)
+        #expect(String(decoding: data, as: UTF8.self).contains("\"batch_size\":6"))
+        #expect(try JSONDecoder().decode(RigConfig.self, from: data) == config)
+        let before = settings
+        for (key, value) in [("batch_size", "0"), ("batch_size", "x"), ("nope", "1"), ("gate_timeout", "-1")] {
+            #expect(throws: TownError.self) { try settings.set(key, to: value) }
+            #expect(settings == before, "a refused \(key)=\(value) changed nothing")
+        }
+    }
+
+    /// Damaged config.json bytes (a `merge_queue` object mutated at random): reading either decodes or says the
+    /// file is not a valid config; it never crashes.
+    @Test func damagedConfigsAreRefusedCleanly() throws {
+        let valid = Array(
+            """
+            {"type":"rig","version":1,"name":"demo","git_url":"/r","default_branch":"main","created_at":"",
+             "beads":{"prefix":"demo"},"merge_queue":{"gate":"sh gate.sh","gate_timeout":60,"batch_size":4,
+             "speculation_depth":1,"gate_concurrency":2,"flaky_retries":1}}
+            """.utf8)
+        let directory = try TempDir(prefix: "gt-mq-fuzz")
+        let path = directory.join("config.json")
+        var random = SplitMix64(seed: 0x5EED_12)
+        var decoded = 0
+        for _ in 0..<400 {
+            var bytes = valid
+            for _ in 0..<Int.random(in: 1...4, using: &random) {
+                let index = Int.random(in: 0..<bytes.count, using: &random)
+                switch Int.random(in: 0..<3, using: &random) {
+                case 0: bytes[index] = UInt8.random(in: 0...255, using: &random)
+                case 1: bytes.remove(at: index)
+                default: bytes.insert(Array("{}[]\":,0-9a".utf8).randomElement(using: &random)!, at: index)
+                }
+            }
+            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            do {
+                if try TownJSON.read(RigConfig.self, from: path) != nil { decoded += 1 }
+            } catch {
+                guard case .io(let message) = error else { Issue.record("unexpected \(error)"); continue }
+                #expect(message.contains("does not hold a valid RigConfig"))
+            }
+        }
+        #expect(decoded > 0 && decoded < 400, "both outcomes were exercised (\(decoded) decoded)")
+    }
 }

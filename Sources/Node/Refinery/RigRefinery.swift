@@ -270,6 +270,11 @@ public actor RigRefinery {
         defer { candidateRefs[job.candidate, default: []].append(contentsOf: refs) }
         let committer = GitSignature(name: "Refinery (\(rigName))", email: "refinery@gastown", date: Date())
         var fetched = false
+        if let onto = GitOID(hex: job.onto.hex), !(await repository.contains(onto)) {
+            // A tip someone else pushed: its objects come with a fetch (a missing base is not the requests' fault).
+            fetched = true
+            _ = try? await repository.fetch(from: "origin", refspecs: ["+refs/heads/*:refs/remotes/origin/*"])
+        }
         for (index, item) in job.requests.enumerated() {
             guard let head = GitOID(hex: item.head.hex) else {
                 return MergeQueue.RebaseResult(commits: commits, stop: .unavailable("\(item.head) is not a commit ID"))
@@ -400,10 +405,11 @@ public actor RigRefinery {
                     "mq-push",
                     ["rig": rigName, "commit": commit.hex, "requests": push.requests.joined(separator: ",")])
                 post(.pushed(push.commit, .pushed))
-            case .rejected(let current, _):
+            case .rejected:
+                // Fetched, not taken from the rejection: the next candidates are rebased onto the new tip, whose
+                // objects the clone must have.
                 report.pushesRejected += 1
-                let tip: GitOID
-                if let current { tip = current } else { tip = try await targetTip() }
+                let tip = try await targetTip()
                 post(.pushed(push.commit, .rejected(tip: MergeQueue.Commit(tip.hex))))
             }
         } catch let error as TownError {
