@@ -107,7 +107,9 @@ import Testing
             ]
             let ids = try await work(town, beads)
             let status = try #require(try await json(town, ["mq", "status", "demo"]) as? [[String: Any]]).first
-            #expect(status?["gate_mode"] as? String == "gate" && status?["queued"] as? Int == 8, "\(String(describing: status))")
+            #expect(
+                status?["gate_mode"] as? String == "gate" && status?["queued"] as? Int == 8,
+                "\(String(describing: status))")
             #expect(status?["oldest"] is String && status?["oldest_wait_seconds"] is Int)
 
             let report = try #require(
@@ -372,7 +374,8 @@ struct RefinerySettingsTests {
         #expect(settings.timeout == .seconds(90))
         try settings.set("gate", to: "  ")
         #expect(settings.gateCommand == nil)
-        var config = RigConfig(name: "demo", gitURL: "/x", defaultBranch: "main", createdAt: "", prefix: "demo", runtime: nil)
+        var config = RigConfig(
+            name: "demo", gitURL: "/x", defaultBranch: "main", createdAt: "", prefix: "demo", runtime: nil)
         config.mergeQueue = settings
         let data = try JSONEncoder().encode(config)
         #expect(String(decoding: data, as: UTF8.self).contains("\"batch_size\":6"))
@@ -411,7 +414,10 @@ struct RefinerySettingsTests {
             do {
                 if try TownJSON.read(RigConfig.self, from: path) != nil { decoded += 1 }
             } catch {
-                guard case .io(let message) = error else { Issue.record("unexpected \(error)"); continue }
+                guard case .io(let message) = error else {
+                    Issue.record("unexpected \(error)")
+                    continue
+                }
                 #expect(message.contains("does not hold a valid RigConfig"))
             }
         }

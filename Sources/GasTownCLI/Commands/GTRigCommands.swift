@@ -31,7 +31,9 @@ public struct GTRigAddCommand: CLICommand {
                     default: "30"),
                 .option(
                     "gate", value: "CMD",
-                    help: "the merge queue's gate command (run in a worktree of each candidate; none: merge after rebase)"),
+                    help:
+                        "the merge queue's gate command (run in a worktree of each candidate; none: merge after rebase)"
+                ),
             ],
             arguments: [ArgumentSpec("name", help: "the rig's name"), ArgumentSpec("git-url", help: "its repository")])
     }

@@ -153,12 +153,16 @@ extension TownWorkflow {
             let oldest = open.max { ($0.waitSeconds ?? 0, $1.id) < ($1.waitSeconds ?? 0, $0.id) }
             let live = liveRefinery(rig: rig.name)
             return MQStatus(
-                rig: rig.name, target: rig.defaultBranch, gateMode: settings.gateCommand == nil ? "rebase-only" : "gate",
-                gate: settings.gateCommand, gateTimeout: settings.gateTimeout ?? RigMergeQueueSettings.defaultGateTimeout,
+                rig: rig.name, target: rig.defaultBranch,
+                gateMode: settings.gateCommand == nil ? "rebase-only" : "gate",
+                gate: settings.gateCommand,
+                gateTimeout: settings.gateTimeout ?? RigMergeQueueSettings.defaultGateTimeout,
                 batchSize: queue.batchSize, speculationDepth: queue.speculationDepth,
                 gateConcurrency: queue.gateConcurrency, flakyRetries: queue.flakyRetries,
-                queued: open.filter { $0.status == "queued" }.count, testing: open.filter { $0.status == "testing" }.count,
-                merged: mine.filter { $0.status == "merged" }.count, rework: mine.filter { $0.status == "rework" }.count,
+                queued: open.filter { $0.status == "queued" }.count,
+                testing: open.filter { $0.status == "testing" }.count,
+                merged: mine.filter { $0.status == "merged" }.count,
+                rework: mine.filter { $0.status == "rework" }.count,
                 conflict: mine.filter { $0.status == "conflict" }.count,
                 rejected: mine.filter { $0.status == "rejected" }.count, oldest: oldest?.id,
                 oldestWaitSeconds: oldest?.waitSeconds, refineryRunning: live != nil, refineryNode: live?.node,

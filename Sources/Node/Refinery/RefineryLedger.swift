@@ -69,7 +69,9 @@ extension TownWorkflow {
     /// Before a push: records `landing = commit` on every request, unless a work bead's epoch moved past its
     /// request's, or a request was closed meanwhile (`gt mq reject`): then nothing is written and those are
     /// returned.
-    func recordLanding(_ push: MergeQueue.Push, rig: RigConfig) async throws(TownError)
+    func recordLanding(
+        _ push: MergeQueue.Push, rig: RigConfig
+    ) async throws(TownError)
         -> (moved: [(String, Int)], closed: [(String, String)])
     {
         try await withLedger { ledger throws(TownError) in
@@ -98,7 +100,9 @@ extension TownWorkflow {
     /// Records one verdict: the MR closes with its status and reason; a merge closes the work bead (and the bead a
     /// rework was for) with the merge commit and counts on the polecat's CV; rework and conflict file a rework
     /// bead (returned, to be slung once the ledger is closed). Idempotent: a closed MR is left alone.
-    func recordVerdict(_ verdict: MergeQueue.Verdict, rig: RigConfig, gateLog: String?) async throws(TownError)
+    func recordVerdict(
+        _ verdict: MergeQueue.Verdict, rig: RigConfig, gateLog: String?
+    ) async throws(TownError)
         -> PendingRework?
     {
         try await withLedger { ledger throws(TownError) -> PendingRework? in
@@ -186,7 +190,9 @@ extension TownWorkflow {
     }
 
     /// Closes an MR with a status other than merged.
-    func close(_ id: String, status: String, reason: String, extra: [LedgerChange], ledger: TownLedger)
+    func close(
+        _ id: String, status: String, reason: String, extra: [LedgerChange], ledger: TownLedger
+    )
         async throws(TownError)
     {
         try await ledger.batch(routing: id) { _ throws(LedgerError) in
@@ -240,10 +246,11 @@ extension TownWorkflow {
                 spec.priority = priority
                 spec.labels = ["gt:rework"]
                 spec.description = description
-                spec.metadata = [
-                    JSONMember(MQKey.reworkOf, .string(root)), JSONMember("merge_request", .string(id)),
-                    JSONMember("rework_branch", .string(branch)), JSONMember("rework_commit", .string(commit)),
-                ] + (gateLog.map { [JSONMember(MQKey.gateLog, .string($0))] } ?? [])
+                spec.metadata =
+                    [
+                        JSONMember(MQKey.reworkOf, .string(root)), JSONMember("merge_request", .string(id)),
+                        JSONMember("rework_branch", .string(branch)), JSONMember("rework_commit", .string(commit)),
+                    ] + (gateLog.map { [JSONMember(MQKey.gateLog, .string($0))] } ?? [])
                 return try ledger.prepareCreate(spec, actor: actor, stamp: clock.stamp, time: clock.time)
             }
         }

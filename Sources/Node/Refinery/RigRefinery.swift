@@ -151,7 +151,8 @@ public actor RigRefinery {
         let requests = try await workflow.withLedger(mode: .read) { ledger throws(TownError) in
             workflow.queueRequests(rig: rig, in: ledger)
         }
-        var queue = MergeQueue.Queue(settings: settings.queueSettings, tip: MergeQueue.Commit(tip.hex), requests: requests,
+        var queue = MergeQueue.Queue(
+            settings: settings.queueSettings, tip: MergeQueue.Commit(tip.hex), requests: requests,
             now: Self.now())
         var directives = queue.start(now: Self.now())
         self.queue = queue
@@ -237,7 +238,9 @@ public actor RigRefinery {
         case .verdict(let verdict):
             try await record(verdict)
         case .discard(let candidate):
-            for ref in candidateRefs.removeValue(forKey: candidate) ?? [] { try? await repository?.deleteReference(ref) }
+            for ref in candidateRefs.removeValue(forKey: candidate) ?? [] {
+                try? await repository?.deleteReference(ref)
+            }
         case .checkLanded(let commit):
             let tip = try await targetTip()
             var landed = tip.hex == commit.hex
@@ -324,7 +327,8 @@ public actor RigRefinery {
         let name = "gate-\(gate.id)"
         let path = layout.rigDirectory(rigName) + "/refinery/gates/\(gate.id)"
         let stamp = TownEvents.timestamp(Date()).replacingOccurrences(of: ":", with: "")
-        let log = RigRefinery.logDirectory(layout, rig: rigName) + "/\(stamp)-\(gate.id)-\(gate.commit.hex.prefix(12)).log"
+        let log =
+            RigRefinery.logDirectory(layout, rig: rigName) + "/\(stamp)-\(gate.id)-\(gate.commit.hex.prefix(12)).log"
         let result: MergeQueue.GateResult
         do {
             guard let repository, let commit = GitOID(hex: gate.commit.hex) else {
@@ -343,7 +347,8 @@ public actor RigRefinery {
                 try? await repository.deleteReference("refs/heads/gt-refinery/\(name)")
                 throw error
             }
-            let header = "# gate \(gate.id)\(gate.isRetry ? " (retry)" : ""): \(command)\n# commit \(gate.commit.hex)\n"
+            let header =
+                "# gate \(gate.id)\(gate.isRetry ? " (retry)" : ""): \(command)\n# commit \(gate.commit.hex)\n"
                 + "# requests \(gate.requests.joined(separator: " "))\n"
             try? FileManager.default.createDirectory(
                 atPath: (log as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -380,7 +385,8 @@ public actor RigRefinery {
 
     /// Records the landing, then pushes it as a compare-and-swap.
     private func land(_ push: MergeQueue.Push) async throws(TownError) {
-        guard let repository, let commit = GitOID(hex: push.commit.hex), let expected = GitOID(hex: push.expectedTip.hex)
+        guard let repository, let commit = GitOID(hex: push.commit.hex),
+            let expected = GitOID(hex: push.expectedTip.hex)
         else {
             post(.pushed(push.commit, .aborted))
             return
@@ -421,7 +427,9 @@ public actor RigRefinery {
                 report.pushes += 1
                 post(.pushed(push.commit, .pushed))
             } else {
-                throw .git("cannot push \(commit.hex.prefix(12)) to \(rig.gitURL) \(target): \((error as? GitError)?.message ?? "\(error)")")
+                throw .git(
+                    "cannot push \(commit.hex.prefix(12)) to \(rig.gitURL) \(target): \((error as? GitError)?.message ?? "\(error)")"
+                )
             }
         }
     }
@@ -499,19 +507,22 @@ public actor RigRefinery {
     // MARK: Status
 
     private func writeStatus(running: Bool) {
-        let testing = queue.map { queue in
-            queue.order.filter {
-                if case .inTrain = queue.status(of: $0) { true } else { false }
-            }
-        } ?? []
+        let testing =
+            queue.map { queue in
+                queue.order.filter {
+                    if case .inTrain = queue.status(of: $0) { true } else { false }
+                }
+            } ?? []
         let status = RefineryLiveStatus(
-            pid: getpid(), node: workflow.node, updatedAt: TownEvents.timestamp(Date()), testing: running ? testing : [],
+            pid: getpid(), node: workflow.node, updatedAt: TownEvents.timestamp(Date()),
+            testing: running ? testing : [],
             runningGates: gates.count, overlaps: overlaps, running: running)
         // Ephemeral (read only while its pid lives): replaced atomically, never fsynced, so the pool never waits.
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         guard let data = try? encoder.encode(status) else { return }
-        try? data.write(to: URL(fileURLWithPath: RigRefinery.statusFile(workflow.layout, rig: rigName)), options: .atomic)
+        try? data.write(
+            to: URL(fileURLWithPath: RigRefinery.statusFile(workflow.layout, rig: rigName)), options: .atomic)
     }
 
     /// `<rig>/refinery/queue-status.json`.

@@ -36,8 +36,7 @@ extension TownWorkflow {
     public func sling(
         bead id: String, rig requestedRig: String?, runtime requestedRuntime: String?, force: Bool = false,
         polecat preferred: String? = nil, base requestedBase: String? = nil
-    ) async throws(TownError) -> SlingResult
-    {
+    ) async throws(TownError) -> SlingResult {
         let rigs = try rigConfigs()
         return try await withLedger { ledger throws(TownError) in
             guard let bead = ledger.bead(id) else { throw .noSuchBead(id) }
@@ -156,7 +155,9 @@ extension TownWorkflow {
 
     /// Creates the polecat's worktree for one assignment (removing the previous one) on a new work branch at the
     /// tip of the rig's default branch. Returns the branch and its base commit.
-    func makeWorktree(rig: RigConfig, polecat: String, bead: String, epoch: Int, base requested: String? = nil)
+    func makeWorktree(
+        rig: RigConfig, polecat: String, bead: String, epoch: Int, base requested: String? = nil
+    )
         async throws(TownError) -> (branch: String, base: String)
     {
         let branch = Hook.branchName(node: node, polecat: polecat, bead: bead, epoch: epoch)
