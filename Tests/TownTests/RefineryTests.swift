@@ -294,6 +294,15 @@ import Testing
             let again = try #require(try await json(town, ["refinery", "run", "demo", "--once"]) as? [String: Any])
             #expect(again["merged"] as? [String] == [mr("Refused")], "\(again)")
             #expect(try await history(remote).map(\.subject).dropFirst() == ["Kept", "Refused"])
+            // One Refinery per rig at a time: a pass while another holds the rig's lock is refused.
+            let lockPath = town.layout.rigDirectory("demo") + "/refinery/refinery.lock"
+            let held = open(lockPath, O_RDWR | O_CREAT, 0o644)
+            #expect(flock(held, LOCK_EX | LOCK_NB) == 0)
+            _ = pwrite(held, "4242\n", 5, 0)
+            let refused = try await town.gt(["refinery", "run", "demo", "--once"])
+            close(held)
+            #expect(refused.status != 0 && refused.stderr.contains("another Refinery is running"), "\(refused)")
+            #expect(refused.stderr.contains("4242"), "\(refused)")
             let queue = try await town.gt(["refinery", "queue", "demo"])
             #expect(queue.status == 0 && queue.stdout.contains("No open merge requests"), "\(queue)")
         }

@@ -144,7 +144,11 @@ public actor RigRefinery {
         inbox = []
         reworks = []
         failureLogs = [:]
-        defer { writeStatus(running: false) }
+        let lock = try RigRefinery.lock(workflow.layout, rig: rigName)
+        defer {
+            writeStatus(running: false)
+            close(lock)
+        }
         let repository = try await prepareRepository()
         self.repository = repository
         let tip = try await targetTip()
@@ -523,6 +527,31 @@ public actor RigRefinery {
         guard let data = try? encoder.encode(status) else { return }
         try? data.write(
             to: URL(fileURLWithPath: RigRefinery.statusFile(workflow.layout, rig: rigName)), options: .atomic)
+    }
+
+    /// Takes `<rig>/refinery/refinery.lock` (an exclusive `flock`, never waiting; the kernel drops it when the
+    /// process dies), so one Refinery at a time works a rig's clone and queue on this machine. Returns the
+    /// descriptor holding it; `.io` naming the holder when another pass runs.
+    static func lock(_ layout: TownLayout, rig: String) throws(TownError) -> Int32 {
+        let path = layout.rigDirectory(rig) + "/refinery/refinery.lock"
+        try? FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var buffer = [UInt8](repeating: 0, count: 64)
+            let count = pread(fd, &buffer, buffer.count, 0)
+            let holder = String(decoding: buffer.prefix(max(0, count)), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            close(fd)
+            throw .io(
+                "another Refinery is running for rig \(rig) (pid \(holder.isEmpty ? "?" : holder)); "
+                    + "let it finish, or stop it first")
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pwrite(fd, pid, pid.count, 0)
+        return fd
     }
 
     /// `<rig>/refinery/queue-status.json`.
