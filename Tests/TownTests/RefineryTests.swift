@@ -60,6 +60,10 @@ import Testing
             return Set(ids.values).isSubset(of: Set(requests.compactMap { $0.metadataString("source_bead") }))
         }
         #expect(filed, "not every bead filed a merge request")
+        let idle = try await town.waitUntil(timeout: .seconds(60)) {
+            try town.beads(scope: "demo").compactMap(PolecatState.init(bead:)).allSatisfy(\.isIdle)
+        }
+        #expect(idle, "the polecats did not finish gt done")
         return ids
     }
 
@@ -142,9 +146,12 @@ import Testing
                 }
             }
             // Landed: the good ones, in queue order (priority, then filing time), each one commit, linear.
+            func filed(_ entry: [String: Any]) -> Int64 {
+                Timestamp(entry["created_at"] as? String ?? "")?.unixNanos ?? 0
+            }
             let expected = byTitle.filter { !bad.contains($0.key) }.sorted {
-                let a = ($0.value["priority"] as! Int, $0.value["created_at"] as! String, $0.value["id"] as! String)
-                let b = ($1.value["priority"] as! Int, $1.value["created_at"] as! String, $1.value["id"] as! String)
+                let a = ($0.value["priority"] as! Int, filed($0.value), $0.value["id"] as! String)
+                let b = ($1.value["priority"] as! Int, filed($1.value), $1.value["id"] as! String)
                 return a < b
             }.map(\.key)
             let landed = try await history(remote).dropFirst()
@@ -195,7 +202,10 @@ import Testing
             for title in bad where makers.filter({ $0 == byTitle[title]?["worker"] as? String }).count == 1 {
                 let rework = byTitle[title]?["rework_bead"] as? String
                 let again = redone.first { $0.metadataString("source_bead") == rework }
-                #expect(again?.metadataString("worker") == byTitle[title]?["worker"] as? String, "\(title)")
+                #expect(
+                    again?.metadataString("worker") == byTitle[title]?["worker"] as? String,
+                    "\(title): \(TownEvents.read(town.layout.eventsFile).filter { ($0["type"] ?? "").contains("sling") || ($0["type"] ?? "") == "done" })"
+                )
             }
             let second = try #require(try await json(town, ["refinery", "run", "demo", "--once"]) as? [String: Any])
             #expect((second["merged"] as? [String])?.count == 3, "\(second)")
@@ -319,10 +329,6 @@ import Testing
             try expectOK(try await town.gt(["rig", "set", "demo", "gate-timeout", "1"]))
             _ = try await work(town, [("Slow", 2)])
             let maker = try #require(try town.beads(scope: "demo").compactMap(PolecatState.init(bead:)).first)
-            let idle = try await town.waitUntil(timeout: .seconds(30)) {
-                try town.beads(scope: "demo").compactMap(PolecatState.init(bead:)).allSatisfy(\.isIdle)
-            }
-            #expect(idle)
             try expectOK(try await town.gt(["polecat", "remove", "demo", maker.name]))
             let report = try #require(try await json(town, ["refinery", "run", "demo", "--once"]) as? [String: Any])
             #expect((report["rework"] as? [String])?.count == 1 && report["gate_runs"] as? Int == 2, "\(report)")
