@@ -129,7 +129,9 @@ public actor RigRefinery {
     }
 
     /// Cancels every gate still running (their processes are killed).
-    public func stop() {
+    public func stop() async { cancelGates() }
+
+    private func cancelGates() {
         for handle in gates.values { handle.cancel() }
     }
 
@@ -173,7 +175,7 @@ public actor RigRefinery {
                 await waitForEvent()
             }
         } catch {
-            stop()
+            cancelGates()
             await drainGates()
             throw error
         }
@@ -356,7 +358,7 @@ public actor RigRefinery {
                 + "# requests \(gate.requests.joined(separator: " "))\n"
             try? FileManager.default.createDirectory(
                 atPath: (log as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: log, contents: Data(header.utf8))
+            _ = FileManager.default.createFile(atPath: log, contents: Data(header.utf8))
             let outcome = try await LoggedCommand.run(
                 command, in: path,
                 environment: [
@@ -567,4 +569,13 @@ public actor RigRefinery {
     static func now() -> MergeQueue.Instant {
         MergeQueue.Instant(nanoseconds: Int64(Date().timeIntervalSince1970 * 1e9))
     }
+}
+
+/// The node can hold a Refinery as one of its components: `start` does nothing (the queue is rebuilt on every
+/// pass), `run` passes until cancelled, `stop` kills running gates. It handles no messages yet; the node will
+/// start one for each rig whose Refinery claim it holds (docs/merge-queue.md, "Plugging into the node").
+extension RigRefinery: NodeComponent {
+    public nonisolated var name: String { "refinery-\(rigName)" }
+
+    public func start(in context: NodeContext) async throws {}
 }
