@@ -132,7 +132,9 @@ import Testing
                 switch title {
                 case "Bravo [break]", "Foxtrot [break]":
                     #expect(status == "rework", "\(title): \(entry)")
-                    #expect((entry["reason"] as? String)?.contains("gate failed") == true, "\(entry)")
+                    #expect(
+                        (entry["reason"] as? String)?.hasPrefix("the gate failed (exit status 1): FAIL: marker present")
+                            == true, "\(entry)")
                     let log = try #require(entry["gate_log"] as? String)
                     #expect((try? String(contentsOfFile: log, encoding: .utf8))?.contains("marker present") == true)
                 case "Echo [conflict-b]":

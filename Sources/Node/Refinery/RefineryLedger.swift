@@ -160,8 +160,12 @@ extension TownWorkflow {
                 events.record("mq-rejected", ["rig": rig.name, "merge_request": id, "bead": source, "reason": reason])
                 return nil
             case .rework(let output):
-                let firstLine = output.split(separator: "\n").first(where: { !$0.hasPrefix("…") }).map(String.init)
-                let reason = "the gate failed" + (firstLine.map { ": \(String($0.prefix(200)))" } ?? "")
+                // "gate exit status 1" then the log's tail: the reason is the status and the last line printed.
+                let lines = output.split(separator: "\n").map(String.init)
+                let status = lines.first.map { $0.hasPrefix("gate ") ? String($0.dropFirst(5)) : $0 } ?? ""
+                let last = lines.dropFirst().last { !$0.hasPrefix("#") && !$0.hasPrefix("…") && !$0.isEmpty }
+                let reason =
+                    "the gate failed (\(status))" + (last.map { ": \(String($0.prefix(200)))" } ?? "")
                 let rework = try await fileRework(
                     request, rig: rig, status: "rework", reason: reason, details: output, gateLog: gateLog,
                     ledger: ledger)
