@@ -220,12 +220,9 @@ extension Ledger {
     func planCreate(_ input: Bead, allowCycles: Bool, op: LedgerOp) throws(LedgerError) -> Bead {
         var bead = input
         guard !bead.id.isEmpty else { throw .invalidOp("a new bead needs an ID (use prepareCreate)") }
-        guard bead.id.hasPrefix(prefix + "-") else { throw .wrongPrefix(id: bead.id, prefix: prefix) }
         guard beads[bead.id] == nil, aliases[bead.id] == nil else { throw .beadExists(bead.id) }
-        try validateTitle(bead.title)
-        guard (0...4).contains(bead.priority) else { throw .priorityOutOfRange(bead.priority) }
+        try validateRecord(bead)
         guard bead.status != .tombstone else { throw .invalidStatus("tombstone (a new bead cannot be deleted)") }
-        for l in bead.labels where !Ledger.isValidLabel(l) { throw .labelInvalid(l) }
         var seen: [Dependency] = []
         for var dep in bead.dependencies {
             dep.issueID = bead.id
@@ -258,8 +255,46 @@ extension Ledger {
         var ids = Set<String>()
         for b in imported {
             guard !b.id.isEmpty else { throw .invalidOp("imported bead without an ID") }
-            guard b.id.hasPrefix(prefix + "-") else { throw .wrongPrefix(id: b.id, prefix: prefix) }
+            try validateRecord(b)
             guard ids.insert(b.id).inserted else { throw .beadExists(b.id) }
+        }
+    }
+
+    /// The checks every bead record of this scope passes, whoever wrote it: a local create or import, and a bead
+    /// taken in from a git remote by sync (which quarantines the ones that fail instead of merging them). A record
+    /// is checked on its own: its ID (this scope's prefix, at most `settings.maxIDLength` characters, no spaces or
+    /// control characters), title (not blank, at most `settings.maxTitleLength` characters), priority (0–4),
+    /// labels, and its edges (none to itself, none without a target). Whether edge targets exist and edges make
+    /// cycles depends on the rest of the ledger and is checked by the write that adds an edge, not here (a merged
+    /// state may hold an edge to a bead pruned since).
+    public func validateRecord(_ bead: Bead) throws(LedgerError) {
+        try validateID(bead.id)
+        try validateTitle(bead.title)
+        guard (0...4).contains(bead.priority) else { throw .priorityOutOfRange(bead.priority) }
+        for l in bead.labels where !Ledger.isValidLabel(l) { throw .labelInvalid(l) }
+        for d in bead.dependencies {
+            guard !d.dependsOnID.isEmpty else { throw .dependencyTargetMissing(id: bead.id, target: "\"\"") }
+            guard d.dependsOnID != bead.id else { throw .selfDependency(bead.id) }
+        }
+    }
+
+    /// A bead ID of this scope: `<prefix>-…`, at most `settings.maxIDLength` characters, made of characters that
+    /// print as themselves (no spaces, control characters, quotes or slashes).
+    public func validateID(_ id: String) throws(LedgerError) {
+        guard id.hasPrefix(prefix + "-"), id.count > prefix.count + 1 else {
+            throw .wrongPrefix(id: id, prefix: prefix)
+        }
+        guard id.count <= settings.maxIDLength else {
+            throw .idInvalid(id: id, why: "it has \(id.count) characters, at most \(settings.maxIDLength) are allowed")
+        }
+        for scalar in id.unicodeScalars {
+            let bad =
+                scalar.properties.generalCategory == .control || scalar.properties.isWhitespace
+                || scalar.properties.generalCategory == .format || "\"\\/`'".unicodeScalars.contains(scalar)
+            if bad {
+                throw .idInvalid(
+                    id: id, why: "it holds U+\(String(scalar.value, radix: 16, uppercase: true)), which IDs cannot hold")
+            }
         }
     }
 

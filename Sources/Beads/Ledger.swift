@@ -4,6 +4,8 @@ public struct LedgerSettings: Sendable, Hashable {
     public var ids = BeadIDSettings()
     /// Longest title, in characters. Default 500 (beads).
     public var maxTitleLength = 500
+    /// Longest bead ID, in characters (prefix, hash and child suffixes). Default 128.
+    public var maxIDLength = 128
     /// Types that are never ready work: Gas Town's infrastructure beads and beads' workflow types.
     /// Default: agent, role, rig, convoy, message, merge-request, gate, molecule.
     public var infrastructureTypes: Set<IssueType> = [

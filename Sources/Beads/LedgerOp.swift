@@ -23,6 +23,8 @@ public enum LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidOp(String)
     case decode(BeadDecodeError)
     case idMinting(BeadIDError)
+    /// An ID that is too long or holds characters IDs cannot have (`Ledger.validateRecord`).
+    case idInvalid(id: String, why: String)
 
     public var description: String {
         switch self {
@@ -54,6 +56,9 @@ public enum LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidOp(let why): return "invalid operation: \(why)"
         case .decode(let e): return e.description
         case .idMinting(let e): return e.description
+        case .idInvalid(let id, let why):
+            let shown = id.count > 60 ? String(id.prefix(60)) + "… (\(id.count) characters)" : id
+            return "invalid bead ID \(shown): \(why)"
         }
     }
 }

@@ -49,7 +49,7 @@ extension MembershipSimulator {
                 if member.status == .dead, previous != .dead, let subject = Self.index(ofName: member.name) {
                     deaths.append(DeathDeclaration(time: now, observer: i, subject: subject))
                 }
-            case .memberRemoved:
+            case .memberRemoved, .identityConflict:
                 break
             }
         }

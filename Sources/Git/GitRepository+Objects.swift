@@ -134,6 +134,28 @@ extension GitRepository {
         return Data(bytes: content, count: size)
     }
 
+    /// What the tree of the commit `revision` holds at `path`: "blob" (a file), "tree" (a directory), "commit" (a
+    /// submodule), or nil when nothing is there.
+    public func entryKind(_ path: String, at revision: String) throws(GitError) -> String? {
+        let operation = "find \(path) at \(revision)"
+        let commit = try lookupCommit(revision, operation: operation)
+        defer { git_commit_free(commit) }
+        var tree: OpaquePointer?
+        try check(git_commit_tree(&tree, commit), operation)
+        defer { git_tree_free(tree) }
+        var entry: OpaquePointer?
+        let found = git_tree_entry_bypath(&entry, tree, path)
+        if found == GIT_ENOTFOUND.rawValue { return nil }
+        try check(found, operation)
+        defer { git_tree_entry_free(entry) }
+        switch git_tree_entry_type(entry) {
+        case GIT_OBJECT_BLOB: return "blob"
+        case GIT_OBJECT_TREE: return "tree"
+        case GIT_OBJECT_COMMIT: return "commit"
+        default: return "other"
+        }
+    }
+
     /// The id of the blob at `path` in the commit `revision` names, or `nil` when there is no such file. Comparing
     /// ids tells whether a file changed between two commits without reading either.
     public func blobID(_ path: String, at revision: String) throws(GitError) -> GitOID? {

@@ -173,8 +173,47 @@ extension GitRepository {
         try check(git_commit_lookup(&object, handle, &raw), "create branch \(name): look up \(commit)")
         defer { git_commit_free(object) }
         var reference: OpaquePointer?
-        try check(git_branch_create(&reference, handle, name, object, force ? 1 : 0), "create branch \(name)")
+        var code = git_branch_create(&reference, handle, name, object, force ? 1 : 0)
+        if Self.isLockFailure(code), breakStaleRefLocks(["refs/heads/" + name]) {
+            code = git_branch_create(&reference, handle, name, object, force ? 1 : 0)
+        }
+        try check(code, "create branch \(name)")
         git_reference_free(reference)
+    }
+
+    /// Whether a libgit2 call failed on a lock file someone holds (`GIT_ELOCKED`, or the OS-class "failed to lock
+    /// file" error the loose-ref backend gives).
+    static func isLockFailure(_ code: Int32) -> Bool {
+        if code == GIT_ELOCKED.rawValue { return true }
+        guard code < 0, let error = git_error_last(), let message = error.pointee.message else { return false }
+        return String(cString: message).contains("failed to lock file")
+    }
+
+    /// Breaks the stale locks (`GitSettings.staleRefLockAge`, see `breakStaleLock`) of local references: `names`
+    /// are full reference names, or prefixes ending in `/` (every lock under that directory), and `packed-refs`.
+    /// A process killed while it updated a reference (a fetch updating remote-tracking refs, a branch move) leaves
+    /// its lock behind, which would refuse that reference's updates for good. Returns whether any lock was there
+    /// and is gone now (the caller retries once). Runs on the git thread (it may wait for a lock to turn stale).
+    func breakStaleRefLocks(_ names: [String]) -> Bool {
+        guard let gitDirectory = git_repository_path(handle).map({ String(cString: $0) }) else { return false }
+        var locks: [String] = []
+        let fm = FileManager.default
+        for name in names {
+            if name.hasSuffix("/") {
+                let directory = gitDirectory + name
+                guard let walker = fm.enumerator(atPath: directory) else { continue }
+                while let entry = walker.nextObject() as? String {
+                    if entry.hasSuffix(".lock") { locks.append(directory + entry) }
+                }
+            } else if fm.fileExists(atPath: gitDirectory + name + ".lock") {
+                locks.append(gitDirectory + name + ".lock")
+            }
+        }
+        if fm.fileExists(atPath: gitDirectory + "packed-refs.lock") { locks.append(gitDirectory + "packed-refs.lock") }
+        guard !locks.isEmpty else { return false }
+        var broke = true
+        for lock in locks where !Self.breakStaleLock(at: lock, olderThan: settings.staleRefLockAge) { broke = false }
+        return broke
     }
 
     /// Deletes the reference `name` (full name). Deleting a missing reference is not an error.

@@ -59,9 +59,18 @@ extension GitRepository {
         callbacks.install(into: &options.callbacks)
         options.prune = prune ? GIT_FETCH_PRUNE : GIT_FETCH_NO_PRUNE
         options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
-        let code = withStringArray(refspecs) { specs in
+        var code = withStringArray(refspecs) { specs in
             withExtendedLifetime(callbacks) {
                 git_remote_fetch(remoteObject, refspecs.isEmpty ? nil : specs, &options, "fetch")
+            }
+        }
+        // A fetch killed while it updated remote-tracking refs leaves their locks behind: break them once stale
+        // and fetch again (the objects are already here).
+        if Self.isLockFailure(code), breakStaleRefLocks(Self.fetchDestinations(refspecs)) {
+            code = withStringArray(refspecs) { specs in
+                withExtendedLifetime(callbacks) {
+                    git_remote_fetch(remoteObject, refspecs.isEmpty ? nil : specs, &options, "fetch")
+                }
             }
         }
         try checkRemote(code, operation)
@@ -368,6 +377,20 @@ extension GitError {
 }
 
 extension GitRepository {
+    /// The local reference names (or directory prefixes ending in `/`) that `refspecs` write to; `refs/remotes/`
+    /// when they are the remote's own.
+    static func fetchDestinations(_ refspecs: [String]) -> [String] {
+        guard !refspecs.isEmpty else { return ["refs/remotes/"] }
+        return refspecs.compactMap { spec -> String? in
+            guard let colon = spec.firstIndex(of: ":") else { return nil }
+            let destination = String(spec[spec.index(after: colon)...])
+            guard let star = destination.firstIndex(of: "*") else { return destination }
+            let head = destination[..<star]
+            guard let slash = head.lastIndex(of: "/") else { return nil }
+            return String(head[...slash])
+        }
+    }
+
     func checkRemote(_ code: Int32, _ operation: @autoclosure () -> String) throws(GitError) {
         if code < 0 { throw GitError.remote(code, operation: operation(), repository: path) }
     }

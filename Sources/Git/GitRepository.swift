@@ -194,6 +194,65 @@ public enum GitRemoteURL {
         return true
     }
 
+    /// `url` with the credentials it holds replaced by `***`, for output (errors, `bd remote list`, logs): the
+    /// password of `scheme://user:password@host/…`, and the whole user part of an http(s) URL (where a user part
+    /// alone is usually an access token, `https://TOKEN@host/…`). An ssh user name (`ssh://git@host`,
+    /// `git@host:path`) is kept: it is no secret. Paths and URLs without credentials come back unchanged.
+    public static func redacted(_ url: String) -> String {
+        guard let (userinfo, range) = userinfo(url) else { return url }
+        return url.replacingCharacters(in: range, with: redactedUserinfo(userinfo, url: url))
+    }
+
+    /// `text` (an error message, a log line) with the credentials of `url` replaced as `redacted(url)` does:
+    /// the URL itself, its user part followed by `@`, and (percent-decoded too) a password or token of 6 or more
+    /// characters wherever it appears, as libgit2's messages may quote them.
+    public static func redacting(_ text: String, url: String) -> String {
+        guard let (userinfo, _) = userinfo(url) else { return text }
+        var out = text.replacingOccurrences(of: url, with: redacted(url))
+        let replacement = redactedUserinfo(userinfo, url: url)
+        out = out.replacingOccurrences(of: userinfo + "@", with: replacement + "@")
+        for secret in secrets(userinfo, url: url) where secret.count >= 6 {
+            out = out.replacingOccurrences(of: secret, with: "***")
+            if let decoded = secret.removingPercentEncoding, decoded != secret, decoded.count >= 6 {
+                out = out.replacingOccurrences(of: decoded, with: "***")
+            }
+        }
+        return out
+    }
+
+    /// The user part of a `scheme://userinfo@host…` URL and its range, or nil.
+    static func userinfo(_ url: String) -> (String, Range<String.Index>)? {
+        guard let scheme = url.range(of: "://") else { return nil }
+        let rest = url[scheme.upperBound...]
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        let authority = rest[..<authorityEnd]
+        guard let at = authority.lastIndex(of: "@") else { return nil }
+        let range = authority.startIndex..<at
+        guard !range.isEmpty else { return nil }
+        return (String(url[range]), range)
+    }
+
+    static func isHTTP(_ url: String) -> Bool {
+        let lower = url.lowercased()
+        return lower.hasPrefix("http://") || lower.hasPrefix("https://")
+    }
+
+    static func redactedUserinfo(_ userinfo: String, url: String) -> String {
+        if let colon = userinfo.firstIndex(of: ":") {
+            return isHTTP(url) && userinfo[..<colon].count >= 20 ? "***:***" : userinfo[..<colon] + ":***"
+        }
+        return isHTTP(url) ? "***" : userinfo
+    }
+
+    static func secrets(_ userinfo: String, url: String) -> [String] {
+        if let colon = userinfo.firstIndex(of: ":") {
+            var out = [String(userinfo[userinfo.index(after: colon)...])]
+            if isHTTP(url) && userinfo[..<colon].count >= 20 { out.append(String(userinfo[..<colon])) }
+            return out
+        }
+        return isHTTP(url) ? [userinfo] : []
+    }
+
     /// The filesystem path of a local remote URL (`file:///srv/x` → `/srv/x`).
     public static func localPath(_ url: String) -> String {
         if url.hasPrefix("file://") {

@@ -1,5 +1,6 @@
 import Beads
 import Foundation
+import Git
 
 #if canImport(Glibc)
     import Glibc
@@ -116,7 +117,7 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
             let (replica, hasScope) = store.read { ($0.replicaID, $0.scopes[prefix] != nil) }
             if replica.isEmpty { _ = try store.appendSync(TownLedgerState.replicaRecord(newReplicaID())) }
             if !hasScope { _ = try store.appendSync(TownLedgerState.scopeRecord(prefix)) }
-            try AtomicFile.write(indentedObject([("prefix", prefix)]), to: configPath(layout))
+            try AtomicFile.write(indentedObject([("prefix", prefix)]), to: configPath(layout), mode: 0o600)
             try AtomicFile.write(indentedObject([("jsonl_export", "issues.jsonl")]), to: layout.root + "/metadata.json")
             try writeRoutes(layout, prefixes: store.read { $0.scopeNames })
         } catch {
@@ -163,7 +164,8 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
 
     /// `.logMissing` for `layout`, naming its first configured ledger remote to re-clone from.
     static func logMissing(_ layout: StoreLayout, _ detail: String) -> LedgerDatabaseError {
-        .logMissing(path: layout.root, detail: detail, remote: SyncConfig.remotes(layout).first?.url)
+        .logMissing(
+            path: layout.root, detail: detail, remote: SyncConfig.remotes(layout).first.map { GitRemoteURL.redacted($0.url) })
     }
 
     /// What opening found: snapshot used, records replayed, damage at the end of the log (`RecoveryReport.warnings`).

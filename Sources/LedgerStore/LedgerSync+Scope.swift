@@ -109,14 +109,19 @@ extension LedgerSync {
     }
 
     /// Merges the remote commit `remote` into the store and `tip`: parses only the lines that differ from the tip's,
-    /// writes a merge record, prunes behind the oldest live replica, and either adopts `remote` (the merged state
-    /// is exactly its content: returns true) or makes a merge commit with both parents (returns false).
+    /// checks every bead as a local write would (`Ledger.validateRecord`), writes a merge record of the ones that
+    /// pass, prunes behind the oldest live replica, and either adopts `remote` (the merged state is exactly its
+    /// content: returns true) or makes a merge commit with both parents (returns false).
+    ///
+    /// What it cannot take in is quarantined (`quarantine`): lines that are not UTF-8 or have no bead ID are carried
+    /// into the merge commit byte for byte, and refused beads the store does not hold keep their remote line (held
+    /// lines), so a push never erases from the remote what this replica could not read.
     func mergeRemote(
         _ remoteCommit: GitOID, into tip: inout Tip, scope: String, remote: SyncRemote, database: LedgerDatabase,
         repo: GitRepository, result: inout SyncScopeResult
     ) async throws(SyncError) -> Bool {
         let store = database.store
-        let files: (issues: Data, stamps: Data, replicas: Data?)
+        let files: (issues: Data, stamps: Data, replicas: Data?, issuesMissing: String?)
         let commitMillis: Int64
         do {
             files = try await LedgerSync.readFiles(remoteCommit, repo)
@@ -125,22 +130,36 @@ extension LedgerSync {
             throw .repository(error)
         }
         let where_ = "remote \(remote.name): ledger/\(scope) at \(remoteCommit.hex.prefix(12))"
+        if let missing = files.issuesMissing {
+            result.warnings.append(
+                "\(where_): \(missing), so it holds no beads; a ledger branch holds issues.jsonl, stamps.jsonl and "
+                    + "replicas.jsonl: check what pushed it (the next push writes issues.jsonl as a file)")
+        }
         let (issues, badIssues) = ScopeLines.split(files.issues)
         let (stamps, badStamps) = ScopeLines.split(files.stamps)
         let (remoteReplicas, badReplicas) = ReplicaEntry.decode(files.replicas)
-        if !badIssues.isEmpty {
-            result.warnings.append(
-                "\(where_): issues.jsonl line\(badIssues.count == 1 ? "" : "s") "
-                    + "\(badIssues.prefix(5).map(String.init).joined(separator: ", ")) unreadable (no bead id): skipped"
-            )
+        var quarantined: [Quarantined] = []
+        let carriedBefore = Set(tip.lines.carried)
+        for line in badIssues where !carriedBefore.contains(line.bytes) {
+            quarantined.append(Quarantined(number: line.number, id: nil, why: line.why, bytes: line.bytes))
         }
         if !badStamps.isEmpty || badReplicas > 0 {
             result.warnings.append(
                 "\(where_): \(badStamps.count + badReplicas) unreadable stamps/replicas lines skipped")
         }
+        let current = store.read { $0.scopes[scope]! }
         var parsed = LedgerSync.parseChanged(
-            issues: issues, stamps: stamps, against: tip.lines, commitMillis: commitMillis, where: where_)
+            issues: issues, stamps: stamps, against: tip.lines, commitMillis: commitMillis, where: where_,
+            validating: current)
         result.warnings += parsed.warnings
+        var refusedIDs = Set<String>()
+        for refusal in parsed.refused {
+            refusedIDs.insert(refusal.id)
+            quarantined.append(
+                Quarantined(
+                    number: ScopeLines.lineNumber(of: refusal.id, in: files.issues), id: refusal.id, why: refusal.why,
+                    bytes: Array(issues[refusal.id]!.utf8)))
+        }
         // DESIGN §3: a stamp more than maxDrift ahead of the local clock is refused (it would win every merge).
         let limit = settings.wallClockNanos() / 1_000_000 + HLCSettings().maxDriftMillis
         for i in parsed.stamps.indices.reversed() where parsed.stamps[i].newest.wallMillis > limit {
@@ -148,6 +167,7 @@ extension LedgerSync {
                 "\(where_): bead \(parsed.beads[i].id) carries stamp \(parsed.stamps[i].newest), more than "
                     + "\(HLCSettings().maxDriftMillis / 1_000) s ahead of this clock: skipped (check that node's clock)"
             )
+            refusedIDs.insert(parsed.beads[i].id)
             parsed.beads.remove(at: i)
             parsed.stamps.remove(at: i)
         }
@@ -174,14 +194,31 @@ extension LedgerSync {
         var replicas = ReplicaEntry.merge(tip.replicas, remoteReplicas)
         result.pruned += try await pruneIfDue(scope, replicas: replicas, store: store)
         let ledger = store.read { $0.scopes[scope]! }
-        let lines: ScopeLines
+        var lines: ScopeLines
         if let previous = tip.ledger {
             lines = tip.lines.updated(from: previous, to: ledger).0
         } else {
             lines = ScopeLines(ledger: ledger)
         }
+        // Held lines: exactly the remote's lines of beads this store refused and does not hold; carried lines:
+        // exactly the remote's unreadable ones.
+        for id in Array(lines.issues.keys) where ledger.beads[id] == nil {
+            lines.issues[id] = nil
+            lines.stamps[id] = nil
+        }
+        for (id, line) in issues where ledger.beads[id] == nil {
+            if refusedIDs.contains(id) || LedgerSync.isHeld(line, in: ledger) {
+                lines.issues[id] = line
+                lines.stamps[id] = stamps[id]
+            }
+        }
+        lines.carried = badIssues.map(\.bytes)
+        if !quarantined.isEmpty {
+            result.warnings += await quarantine(
+                quarantined, scope: scope, remote: remote.name, commit: remoteCommit, where: where_, ledger: ledger)
+        }
         if lines.issues == issues && lines.stamps == stamps && replicas == remoteReplicas
-            && badIssues.isEmpty && badStamps.isEmpty && badReplicas == 0
+            && badStamps.isEmpty && badReplicas == 0 && files.issuesMissing == nil
         {
             tip = Tip(commit: remoteCommit, lines: lines, ledger: ledger, replicas: replicas)
             return true
@@ -197,26 +234,89 @@ extension LedgerSync {
         return false
     }
 
-    /// The beads (and stamps) of the remote lines that differ from `base`, parsed. A changed issue line whose
-    /// stamps line did not change (or is missing) was edited by another tool: what changed is stamped with the
-    /// commit's time (beyond the bead's older stamps, so it wins), the same way on every replica.
+    /// A remote `issues.jsonl` line a sync did not take in.
+    struct Quarantined: Sendable {
+        var number: Int?
+        var id: String?
+        var why: String
+        var bytes: [UInt8]
+    }
+
+    /// Keeps `lines` in `quarantine/<scope>/<remote>-<commit>.jsonl` (as they were) and `.why` (numbers and
+    /// reasons), and returns the warnings naming remote, commit and line.
+    func quarantine(
+        _ lines: [Quarantined], scope: String, remote: String, commit: GitOID, where where_: String, ledger: Ledger
+    ) async -> [String] {
+        let base = "\(layout.quarantineDirectory)/\(scope)/\(remote)-\(commit.hex.prefix(12))"
+        var data: [UInt8] = []
+        var why = "lines of issues.jsonl on remote \(remote), ledger/\(scope) at commit \(commit.hex), not taken in:\n"
+        for line in lines {
+            data += line.bytes
+            data.append(0x0A)
+            why += "line \(line.number.map(String.init) ?? "?")"
+            if let id = line.id { why += " (bead \(LedgerSync.shown(id)))" }
+            why += ": \(line.why)\n"
+        }
+        let (bytes, text) = (data, why)
+        let saved: Bool = await DedicatedThread.run { () -> Bool in
+            do throws(StoreError) {
+                try AtomicFile.write(bytes, to: base + ".jsonl", mode: 0o600, createDirectory: true)
+                try AtomicFile.write(Array(text.utf8), to: base + ".why", mode: 0o600)
+                return true
+            } catch {
+                return false
+            }
+        }
+        let kept = saved ? "quarantined in \(base).jsonl" : "could not be saved under \(layout.quarantineDirectory)"
+        var out: [String] = []
+        for line in lines.prefix(10) {
+            var what = "\(where_): issues.jsonl line \(line.number.map(String.init) ?? "?")"
+            var fate = "kept on the remote as it is"
+            if let id = line.id {
+                what += " (bead \(LedgerSync.shown(id)))"
+                if ledger.beads[id] != nil { fate = "this replica's version of the bead replaces it at the next push" }
+            }
+            out.append("\(what): \(line.why): not taken in; \(kept); \(fate)")
+        }
+        if lines.count > 10 { out.append("\(where_): \(lines.count - 10) more lines not taken in: see \(base).why") }
+        return out
+    }
+
+    /// An ID for a message: at most 60 characters.
+    static func shown(_ id: String) -> String {
+        id.count > 60 ? String(id.prefix(60)) + "… (\(id.count) characters)" : id
+    }
+
+    /// The beads (and stamps) of the remote lines that differ from `base`, parsed and checked with
+    /// `ledger.validateRecord` (the checks of a local write): the ones refused are returned with the reason. A
+    /// changed issue line whose stamps line did not change (or is missing) was edited by another tool: what
+    /// changed is stamped with the commit's time (beyond the bead's older stamps, so it wins), the same way on
+    /// every replica.
     static func parseChanged(
         issues: [String: String], stamps: [String: String], against base: ScopeLines, commitMillis: Int64,
-        where where_: String
-    ) -> (beads: [Bead], stamps: [BeadStamps], warnings: [String]) {
+        where where_: String, validating ledger: Ledger
+    ) -> (beads: [Bead], stamps: [BeadStamps], warnings: [String], refused: [(id: String, why: String)]) {
         var beads: [Bead] = []
         var out: [BeadStamps] = []
         var warnings: [String] = []
+        var refused: [(id: String, why: String)] = []
         for id in issues.keys.sorted() {
             let line = issues[id]!
             let stampLine = stamps[id]
             if base.issues[id] == line && base.stamps[id] == stampLine { continue }
             let bead: Bead
             do { bead = try BeadCodec.decode(try JSONValue.parse(line)) } catch {
-                warnings.append("\(where_): issues.jsonl bead \(id) is not a valid bead (\(error)): skipped")
+                refused.append((id, "not a valid bead (\(error))"))
                 continue
             }
-            guard bead.id == id else { continue }
+            guard bead.id == id else {
+                refused.append((id, "not a valid bead (its id is not \(shown(id)))"))
+                continue
+            }
+            do { try ledger.validateRecord(bead) } catch {
+                refused.append((id, "refused as a local write would be (\(error))"))
+                continue
+            }
             var beadStamps: BeadStamps?
             if let stampLine, stampLine != base.stamps[id] {
                 do {
@@ -244,7 +344,7 @@ extension LedgerSync {
             beads.append(bead)
             out.append(beadStamps!)
         }
-        return (beads, out, warnings)
+        return (beads, out, warnings, refused)
     }
 
     /// Prunes tombstones behind the oldest live replica (and never within the horizon) when that point moved.
@@ -307,7 +407,7 @@ extension LedgerSync {
         repo: GitRepository, replica: String, message: String
     ) async throws(SyncError) -> GitOID {
         let files: [String: Data] = [
-            "issues.jsonl": Data(lines.issuesText.utf8), "stamps.jsonl": Data(lines.stampsText.utf8),
+            "issues.jsonl": lines.issuesData, "stamps.jsonl": Data(lines.stampsText.utf8),
             "replicas.jsonl": Data(ReplicaEntry.encode(replicas).utf8),
         ]
         let seconds = settings.wallClockNanos() / 1_000_000_000

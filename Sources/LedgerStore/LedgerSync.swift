@@ -275,8 +275,9 @@ public actor LedgerSync {
         do {
             let files = try await LedgerSync.readFiles(oid, repo)
             var cache = ScopeCache(commit: oid)
-            cache.lines = ScopeLines(
-                issues: ScopeLines.split(files.issues).lines, stamps: ScopeLines.split(files.stamps).lines)
+            let issues = ScopeLines.split(files.issues)
+            cache.lines = ScopeLines(issues: issues.lines, stamps: ScopeLines.split(files.stamps).lines)
+            cache.lines.carried = issues.unreadable.map(\.bytes)
             cache.replicas = ReplicaEntry.decode(files.replicas).entries
             caches[scope] = cache
             return cache
@@ -285,26 +286,57 @@ public actor LedgerSync {
         }
     }
 
+    /// The files of a scope commit. `issuesMissing` says why `issues.jsonl` could not be read as a file (absent, or
+    /// a directory), nil when it is one.
     static func readFiles(
         _ commit: GitOID, _ repo: GitRepository
-    ) async throws(GitError) -> (issues: Data, stamps: Data, replicas: Data?) {
-        let issues = try await repo.readFile("issues.jsonl", at: commit.hex) ?? Data()
+    ) async throws(GitError) -> (issues: Data, stamps: Data, replicas: Data?, issuesMissing: String?) {
+        var missing: String?
+        let issues: Data
+        if let data = try await repo.readFile("issues.jsonl", at: commit.hex) {
+            issues = data
+        } else {
+            issues = Data()
+            switch try await repo.entryKind("issues.jsonl", at: commit.hex) {
+            case nil: missing = "it has no issues.jsonl"
+            case "tree": missing = "its issues.jsonl is a directory, not a file"
+            default: missing = "its issues.jsonl is not a file"
+            }
+        }
         let stamps = try await repo.readFile("stamps.jsonl", at: commit.hex) ?? Data()
         let replicas = try await repo.readFile("replicas.jsonl", at: commit.hex)
-        return (issues, stamps, replicas)
+        return (issues, stamps, replicas, missing)
     }
 
-    /// The lines of `ledger` and how many beads differ from the cache's commit.
+    /// The lines of `ledger` and how many beads differ from the cache's commit. Lines the commit holds for IDs the
+    /// ledger does not (held: beads a sync refused to take in, see `isHeld`) and its carried lines are kept, so a
+    /// sync never erases what it could not read.
     static func render(_ ledger: Ledger, _ cache: ScopeCache) -> (lines: ScopeLines, changed: Int) {
         if let previous = cache.ledger { return cache.lines.updated(from: previous, to: ledger) }
-        let lines = ScopeLines(ledger: ledger)
+        var lines = ScopeLines(ledger: ledger)
+        lines.carried = cache.lines.carried
         var changed = 0
         for (id, line) in lines.issues
         where cache.lines.issues[id] != line || cache.lines.stamps[id] != lines.stamps[id] {
             changed += 1
         }
-        for id in cache.lines.issues.keys where lines.issues[id] == nil { changed += 1 }
+        for (id, line) in cache.lines.issues where lines.issues[id] == nil {
+            if isHeld(line, in: ledger) {
+                lines.issues[id] = line
+                lines.stamps[id] = cache.lines.stamps[id]
+            } else {
+                changed += 1
+            }
+        }
         return (lines, changed)
+    }
+
+    /// Whether a branch line is one a sync refuses to take into `ledger`: not a bead (`BeadCodec`), or a bead the
+    /// ledger's own checks refuse (`Ledger.validateRecord`, the checks of a local write).
+    static func isHeld(_ line: String, in ledger: Ledger) -> Bool {
+        guard let bead = try? BeadCodec.decode(try JSONValue.parse(line)) else { return true }
+        do { try ledger.validateRecord(bead) } catch { return true }
+        return false
     }
 }
 

@@ -28,6 +28,9 @@ public struct StoreLayout: Sendable, Equatable {
     public var repoDirectory: String { root + "/repo" }
     /// Exported, sorted per-scope JSONL: `export/<scope>/issues.jsonl` (written with `AtomicFile`).
     public var exportDirectory: String { root + "/export" }
+    /// Lines a sync refused to take in from a remote, kept for inspection:
+    /// `quarantine/<scope>/<remote>-<commit>.jsonl` (the lines as they were) and `….why` (line numbers and reasons).
+    public var quarantineDirectory: String { root + "/quarantine" }
 
     /// The exported JSONL file of a scope.
     public func exportedJSONL(scope: String) -> String { exportDirectory + "/\(scope)/issues.jsonl" }

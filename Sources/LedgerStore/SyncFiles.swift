@@ -5,13 +5,27 @@ import Foundation
 /// `stamps.jsonl`, each sorted by ID as byte strings, one line per bead. Kept per scope by the sync engine so a
 /// sync re-encodes only the beads that changed and parses only the remote lines that differ.
 ///
-/// `Sendable`: dictionaries of strings.
+/// `carried` holds the `issues.jsonl` lines of the branch that have no readable bead ID (not JSON, invalid UTF-8,
+/// a second line for one ID), byte for byte: they are written back after the keyed lines, so a sync never erases
+/// a line it cannot read from the remote (docs/sync.md "Lines a sync cannot take in").
+///
+/// `Sendable`: dictionaries of strings and byte arrays.
 struct ScopeLines: Sendable, Equatable {
     var issues: [String: String] = [:]
     var stamps: [String: String] = [:]
+    var carried: [[UInt8]] = []
 
     /// `issues.jsonl` as written to the branch.
-    var issuesText: String { ScopeLines.join(issues) }
+    var issuesText: String { String(decoding: issuesData, as: UTF8.self) }
+    /// `issues.jsonl` as written to the branch, byte for byte (carried lines may not be UTF-8).
+    var issuesData: Data {
+        var out = Data(ScopeLines.join(issues).utf8)
+        for line in carried {
+            out.append(contentsOf: line)
+            out.append(0x0A)
+        }
+        return out
+    }
     /// `stamps.jsonl` as written to the branch.
     var stampsText: String { ScopeLines.join(stamps) }
 
@@ -40,7 +54,8 @@ struct ScopeLines: Sendable, Equatable {
     /// The lines of `ledger`, re-encoding only the beads that differ from `previous` (whose lines are `self`).
     /// Returns the new lines and how many beads changed. Stamps are compared first (cheap, and a write always
     /// changes them), then the beads themselves: a merge can change a bead without changing its stamps (the order
-    /// of a set, `updated_at`).
+    /// of a set, `updated_at`). Lines of IDs `previous` does not hold (held lines, see `LedgerSync.render`) and
+    /// carried lines are kept.
     func updated(from previous: Ledger, to ledger: Ledger) -> (ScopeLines, Int) {
         var out = self
         var changed = 0
@@ -59,48 +74,172 @@ struct ScopeLines: Sendable, Equatable {
         return (out, changed)
     }
 
-    /// Splits a JSONL file into lines keyed by their `"id"`, found by a byte scan (no JSON parse): the first
-    /// `"id":"…"` member of the line, which is the first key of an issue line and the first string-valued `id`
-    /// key of a stamps line (its keys are sorted and the ones before `id` hold no string-valued `id`). Lines
-    /// without one are returned as `unreadable` (1-based line numbers); duplicate IDs keep the first line and
-    /// report the others.
-    static func split(_ data: Data) -> (lines: [String: String], unreadable: [Int]) {
+    /// One line of a JSONL file that could not be keyed by a bead ID: its 1-based number and its bytes.
+    struct Unreadable: Sendable, Equatable {
+        var number: Int
+        var bytes: [UInt8]
+        /// Why: "not valid UTF-8", "no bead id", "a second line for ID x".
+        var why: String
+    }
+
+    /// Splits a JSONL file into lines keyed by their top-level `"id"` string, whatever the spacing of the JSON
+    /// (`KeyScanner`; a line whose ID holds escapes is parsed with the JSON parser). Lines that are not UTF-8,
+    /// have no top-level string `id`, or repeat an ID already seen are returned as `unreadable`, in order, with
+    /// their bytes (the first line of an ID is kept).
+    static func split(_ data: Data) -> (lines: [String: String], unreadable: [Unreadable]) {
         var lines: [String: String] = [:]
-        var unreadable: [Int] = []
+        var unreadable: [Unreadable] = []
         let bytes = [UInt8](data)
         var number = 0
         for raw in bytes.split(separator: 0x0A, omittingEmptySubsequences: false) {
             number += 1
             if raw.isEmpty || raw.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { continue }
-            guard let id = idOf(raw), lines[id] == nil else {
-                unreadable.append(number)
+            guard let text = String(validating: raw, as: UTF8.self) else {
+                unreadable.append(Unreadable(number: number, bytes: Array(raw), why: "not valid UTF-8"))
                 continue
             }
-            lines[id] = String(decoding: raw, as: UTF8.self)
+            guard let id = idOf(raw) else {
+                unreadable.append(Unreadable(number: number, bytes: Array(raw), why: "no bead id"))
+                continue
+            }
+            guard lines[id] == nil else {
+                unreadable.append(Unreadable(number: number, bytes: Array(raw), why: "a second line for ID \(id)"))
+                continue
+            }
+            lines[id] = text
         }
         return (lines, unreadable)
     }
 
-    static let idKey: [UInt8] = Array("\"id\":\"".utf8)
+    /// The 1-based number of the line keyed `id` in `data` (for warnings), or nil.
+    static func lineNumber(of id: String, in data: Data) -> Int? {
+        var number = 0
+        for raw in [UInt8](data).split(separator: 0x0A, omittingEmptySubsequences: false) {
+            number += 1
+            if idOf(raw) == id { return number }
+        }
+        return nil
+    }
 
+    /// The value of the top-level `"id"` member of a JSON object line when it is a non-empty string, whatever
+    /// the spacing. A byte scan that tracks strings and nesting (no parse, so a sync of a large scope stays
+    /// cheap); an ID holding escapes, or a line the scan cannot follow, is read with the JSON parser.
     static func idOf(_ line: ArraySlice<UInt8>) -> String? {
-        let key = idKey
-        var i = line.startIndex
-        let end = line.endIndex
-        while i + key.count <= end {
-            if line[i] == key[0] && line[i..<(i + key.count)].elementsEqual(key) {
-                var j = i + key.count
-                let start = j
-                while j < end && line[j] != UInt8(ascii: "\"") {
-                    if line[j] == UInt8(ascii: "\\") { return nil }
-                    j += 1
+        var scanner = KeyScanner(line)
+        switch scanner.topLevelString("id") {
+        case .found(let id): return id.isEmpty ? nil : id
+        case .absent: return nil
+        case .needsParse:
+            guard let value = try? JSONValue.parse(bytes: Array(line)), let id = value["id"]?.stringValue, !id.isEmpty
+            else { return nil }
+            return id
+        }
+    }
+}
+
+/// Finds a top-level member of a one-line JSON object by scanning bytes. `Sendable`: a value.
+struct KeyScanner {
+    enum Outcome: Equatable {
+        case found(String)
+        case absent
+        /// The value holds escapes, or the line is not an object the scan can follow: parse it.
+        case needsParse
+    }
+
+    let bytes: ArraySlice<UInt8>
+    var i: Int
+
+    init(_ bytes: ArraySlice<UInt8>) {
+        self.bytes = bytes
+        i = bytes.startIndex
+    }
+
+    static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A }
+
+    mutating func skipSpaces() { while i < bytes.endIndex && KeyScanner.isSpace(bytes[i]) { i += 1 } }
+
+    /// Skips a string starting at `i` (a quote); returns its content range and whether it holds escapes.
+    mutating func string() -> (Range<Int>, escaped: Bool)? {
+        guard i < bytes.endIndex, bytes[i] == UInt8(ascii: "\"") else { return nil }
+        i += 1
+        let start = i
+        var escaped = false
+        while i < bytes.endIndex {
+            switch bytes[i] {
+            case UInt8(ascii: "\""):
+                let range = start..<i
+                i += 1
+                return (range, escaped)
+            case UInt8(ascii: "\\"):
+                escaped = true
+                i += 2
+            default:
+                i += 1
+            }
+        }
+        return nil
+    }
+
+    /// Skips any value starting at `i` (nested objects and arrays by depth, strings by quotes).
+    mutating func skipValue() -> Bool {
+        skipSpaces()
+        guard i < bytes.endIndex else { return false }
+        if bytes[i] == UInt8(ascii: "\"") { return string() != nil }
+        var depth = 0
+        while i < bytes.endIndex {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") {
+                guard string() != nil else { return false }
+                continue
+            }
+            if b == UInt8(ascii: "{") || b == UInt8(ascii: "[") {
+                depth += 1
+            } else if b == UInt8(ascii: "}") || b == UInt8(ascii: "]") {
+                if depth == 0 { return true }
+                depth -= 1
+                if depth == 0 {
+                    i += 1
+                    return true
                 }
-                guard j < end, j > start else { return nil }
-                return String(decoding: line[start..<j], as: UTF8.self)
+            } else if b == UInt8(ascii: ",") && depth == 0 {
+                return true
             }
             i += 1
         }
-        return nil
+        return depth == 0
+    }
+
+    /// The string value of top-level member `key`.
+    mutating func topLevelString(_ key: String) -> Outcome {
+        let want = Array(key.utf8)
+        skipSpaces()
+        guard i < bytes.endIndex, bytes[i] == UInt8(ascii: "{") else { return .absent }
+        i += 1
+        while true {
+            skipSpaces()
+            guard let (name, nameEscaped) = string() else {
+                return i < bytes.endIndex && bytes[i] == UInt8(ascii: "}") ? .absent : .needsParse
+            }
+            skipSpaces()
+            guard i < bytes.endIndex, bytes[i] == UInt8(ascii: ":") else { return .needsParse }
+            i += 1
+            skipSpaces()
+            if nameEscaped { return .needsParse }
+            if bytes[name].elementsEqual(want) {
+                guard i < bytes.endIndex, bytes[i] == UInt8(ascii: "\"") else { return .absent }
+                guard let (value, escaped) = string() else { return .needsParse }
+                if escaped { return .needsParse }
+                return .found(String(decoding: bytes[value], as: UTF8.self))
+            }
+            guard skipValue() else { return .needsParse }
+            skipSpaces()
+            guard i < bytes.endIndex else { return .needsParse }
+            if bytes[i] == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            return .absent
+        }
     }
 }
 

@@ -122,7 +122,8 @@ public enum SyncConfig {
             out += i == members.count - 1 ? "\n" : ",\n"
         }
         out += "}\n"
-        do { try AtomicFile.write(Array(out.utf8), to: LedgerDatabase.configPath(layout)) } catch {
+        // 0600: a remote URL may hold credentials (https://user:token@host/…).
+        do { try AtomicFile.write(Array(out.utf8), to: LedgerDatabase.configPath(layout), mode: 0o600) } catch {
             throw .store(.store(error))
         }
     }

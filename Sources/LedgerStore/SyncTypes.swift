@@ -28,7 +28,8 @@ public enum SyncError: Error, Sendable, Equatable, CustomStringConvertible {
             return "no remote named \(name): 'bd remote list' shows the configured ones"
         case .invalidRemote(let why):
             return why
-        case .remote(let name, let url, let error):
+        case .remote(let name, let rawURL, let error):
+            let url = GitRemoteURL.redacted(rawURL)
             let what: String
             switch error.kind {
             case .unreachable: what = "cannot reach remote \(name) (\(url))"
@@ -37,7 +38,8 @@ public enum SyncError: Error, Sendable, Equatable, CustomStringConvertible {
             case .authentication: what = "remote \(name) (\(url)) refused our credentials"
             default: what = "sync with remote \(name) (\(url)) failed"
             }
-            return "\(what): \(error.message) [\(error.operation)]; the local ledger is intact and usable; "
+            let detail = GitRemoteURL.redacting("\(error.message) [\(error.operation)]", url: rawURL)
+            return "\(what): \(detail); the local ledger is intact and usable; "
                 + "check the URL with 'bd remote list' and run 'bd sync' again"
         case .repository(let error):
             return "the sync repository failed: \(error); the local ledger is intact; run 'bd sync' again"

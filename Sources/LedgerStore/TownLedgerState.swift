@@ -81,11 +81,18 @@ public struct TownLedgerState: WALReplayable, Sendable {
     public init() {}
 
     /// The scope holding `id`: the longest scope prefix `P` with `id` starting `P-` (routes as Gas Town's
-    /// `routes.jsonl`), or nil.
+    /// `routes.jsonl`) when that scope holds the bead (or an alias of it); otherwise the scope that does hold it
+    /// (a bead merged or imported into a scope its ID does not route to: every bead `bd list` shows is reachable by
+    /// every command); otherwise the routed scope, or nil.
     public func scope(forID id: String) -> String? {
         var best: String?
         for prefix in scopes.keys where id.hasPrefix(prefix + "-") {
             if best == nil || prefix.count > best!.count { best = prefix }
+        }
+        if let best, let ledger = scopes[best], ledger.beads[id] != nil || ledger.aliases[id] != nil { return best }
+        for name in scopeNames {
+            let ledger = scopes[name]!
+            if ledger.beads[id] != nil || ledger.aliases[id] != nil { return name }
         }
         return best
     }

@@ -52,8 +52,21 @@ extension Membership.Instance {
     /// higher incarnation. About ourselves, a higher incarnation is an older life of ours: refute it.
     mutating func handleAlive(_ node: Membership.Node, incarnation inc: Membership.Incarnation, now t: Int64) {
         if node.name == myself.name {
+            let elsewhere = node.address != myself.address && phase == .running
+            if elsewhere, let mark = conflictMarks[node.address], inc > mark {
+                out.append(
+                    .identityConflict(name: myself.name, addresses: [node.address, myself.address], incarnation: inc))
+            }
             if inc > incarnation || (inc == incarnation && node.address != myself.address) {
                 refute(accused: inc, now: t)
+            }
+            if elsewhere {
+                if conflictMarks[node.address] == nil && conflictMarks.count >= 64, let oldest = conflictMarks.min(
+                    by: { $0.value < $1.value })
+                {
+                    conflictMarks[oldest.key] = nil
+                }
+                conflictMarks[node.address] = incarnation
             }
             return
         }
@@ -68,6 +81,16 @@ extension Membership.Instance {
             return
         }
         guard inc > r.member.incarnation else { return }
+        let previous = r.member.node.address
+        if node.address != previous && r.member.status.isLive {
+            if formerAddresses[node.name]?.contains(node.address) == true {
+                out.append(.identityConflict(name: node.name, addresses: [previous, node.address], incarnation: inc))
+            }
+            var former = (formerAddresses[node.name] ?? []).filter { $0 != previous && $0 != node.address }
+            former.append(previous)
+            if formerAddresses[node.name] == nil && formerAddresses.count >= 1024 { formerAddresses.removeAll() }
+            formerAddresses[node.name] = Array(former.suffix(4))
+        }
         setRecord(node.name, status: .alive, incarnation: inc, address: node.address, now: t)
         enqueue(.alive(node, incarnation: inc))
     }

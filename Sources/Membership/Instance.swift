@@ -41,6 +41,11 @@ extension Membership {
         var timerCounter: UInt64 = 0
         var lastMetadataBroadcast: Int64?
         var syncRequested: Set<String> = []
+        /// For each other address our name was heard alive from: our incarnation after we last answered it.
+        /// News from there above this mark means a live process answered our refutation (`identityConflict`).
+        var conflictMarks: [String: Incarnation] = [:]
+        /// Addresses other members left while alive, latest last (a few per member).
+        var formerAddresses: [String: [String]] = [:]
         var out: [Directive] = []
 
         /// ``updateMetadata(_:now:)`` was given metadata too large to gossip. Remove labels, rigs or

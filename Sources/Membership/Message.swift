@@ -105,5 +105,11 @@ extension Membership {
         case memberChanged(Member, previous: Status?)
         /// A failed or left member was forgotten after its retention.
         case memberRemoved(name: String)
+        /// Two live processes claim the name `name` (two holders of one identity, such as a copied
+        /// `.gt/pki`), at `addresses`. About ourselves: another process answered our refutation with alive news
+        /// from another address at an incarnation above ours (an earlier life of ours never does: its news
+        /// stops at the incarnation it died with). About another member: its address went back to one it had
+        /// just left, while it stayed alive (a node that moves does not move back and forth). Report it.
+        case identityConflict(name: String, addresses: [String], incarnation: Incarnation)
     }
 }

@@ -183,20 +183,48 @@ extension Node {
             certificate: PKI.info(identity.certificate, revocations: identity.revocations, settings: settings.pki),
             caFingerprint: authority?.fingerprint ?? "", peers: peers, components: components,
             revocations: identity.revocations.all.count,
-            refusals: await manager.recentRefusals().suffix(10).map(\.description))
+            refusals: await manager.recentRefusals().suffix(10).map(\.description),
+            warnings: context.warnings.current())
     }
 
-    /// Pings `request.address`: over the open link when the address is a known peer's, else over a fresh
-    /// connection made with this node's identity.
+    /// Pings `request.address` (`HOST:PORT`, or a member's name, looked up among the peers this node knows):
+    /// over the open link when the address is a known peer's, else over a fresh connection made with this
+    /// node's identity. A ping by name checks that the answering node's certificate carries that name.
     func pingThrough(_ request: PingRequest) async throws -> PingReport {
         guard let context, let identity else {
             throw ErrorReply(code: .unavailable, message: "the node is not serving")
         }
         let address: PeerAddress
-        do { address = try PeerAddress(parsing: request.address) } catch {
-            throw ErrorReply(code: .badRequest, message: error.description)
+        var expected: NodeName?
+        if let parsed = try? PeerAddress(parsing: request.address) {
+            address = parsed
+        } else if let name = try? NodeName(request.address) {
+            guard let known = context.box.peerAddresses[name] else {
+                let names = context.box.peerAddresses.keys.map(\.rawValue).sorted()
+                throw ErrorReply(
+                    code: .badRequest,
+                    message: "no member named \(name) is known to this node (known: "
+                        + "\(names.isEmpty ? "none" : names.joined(separator: ", "))); give HOST:PORT instead")
+            }
+            address = known
+            expected = name
+        } else {
+            throw ErrorReply(
+                code: .badRequest, message: "'\(request.address)' is neither HOST:PORT nor a member's name")
         }
-        let count = min(max(request.count ?? settings.pingCount, 1), 100)
+        let report = try await ping(address, count: request.count, identity: identity, context: context)
+        if let expected, report.peer != expected.rawValue {
+            throw ErrorReply(
+                code: .refused,
+                message: "\(address), where \(expected) was last seen, answered as \(report.peer)")
+        }
+        return report
+    }
+
+    private func ping(
+        _ address: PeerAddress, count requested: Int?, identity: NodeIdentity, context: NodeContext
+    ) async throws -> PingReport {
+        let count = min(max(requested ?? settings.pingCount, 1), 100)
         do {
             let connected = Set(await context.manager.connectedPeers())
             if let peer = context.box.peerAddresses.first(where: { $0.value == address && connected.contains($0.key) })?

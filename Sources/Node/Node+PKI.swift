@@ -86,17 +86,27 @@ extension Node {
             }
             pkiSettings.joinTokenLifetime = ttl
         }
+        var bound: NodeName?
+        if let name = request.name {
+            guard let valid = try? NodeName(name) else {
+                throw ErrorReply(code: .badRequest, message: "bad node name '\(name)': use 1-63 of a-z, 0-9, '-' and '.'")
+            }
+            bound = valid
+        }
         let pki = town.pki
         let lifetime = pkiSettings.joinTokenLifetime
         let now = Date()
         let chosen = pkiSettings
+        let name = bound
         let token = try await NodeBlocking.run { () throws(TransportError) -> JoinToken in
-            try PKI.makeJoinToken(at: pki, now: now, settings: chosen)
+            try PKI.makeJoinToken(at: pki, name: name, now: now, settings: chosen)
         }
-        context?.events.record(
-            "join_token_issued", ["expires_at": NodeLogger.timestamp(now.addingTimeInterval(lifetime))])
+        var fields = ["expires_at": NodeLogger.timestamp(now.addingTimeInterval(lifetime))]
+        if let name { fields["name"] = name.rawValue }
+        context?.events.record("join_token_issued", fields)
         return TokenReport(
-            token: token.description, caFingerprint: token.caFingerprint, expiresAt: now.addingTimeInterval(lifetime))
+            token: token.description, caFingerprint: token.caFingerprint, expiresAt: now.addingTimeInterval(lifetime),
+            name: name?.rawValue)
     }
 
     /// Revokes every known certificate of `request.node` (or one serial), applies it live, spreads it.

@@ -130,7 +130,7 @@ public actor Node {
         }
 
         try routes.install(options.components)
-        let manager = try makeManager(loaded)
+        let manager = try makeManager(loaded, log: log, events: events)
         let bound: PeerAddress
         do { bound = try await manager.listen(host: host, port: port) } catch { throw .transport(error) }
         let box = TransportBox(manager: manager, address: bound)
@@ -173,10 +173,14 @@ public actor Node {
     }
 
     /// The connection manager for `identity`, with the node's registry and message routing.
-    func makeManager(_ identity: NodeIdentity) throws(NodeError) -> ConnectionManager {
+    func makeManager(_ identity: NodeIdentity, log: NodeLogger, events: EventLog) throws(NodeError) -> ConnectionManager {
         var registry = MessageRegistry.core
         for descriptor in NodeMessageType.descriptors + routes.descriptors { registry.register(descriptor) }
-        let joinService = town.pki.holdsCA ? JoinService(directory: town.pki, settings: settings.pki) : nil
+        let joinService =
+            town.pki.holdsCA
+            ? JoinService(directory: town.pki, settings: settings.pki) { event in
+                Self.report(event, log: log, events: events)
+            } : nil
         do {
             return try ConnectionManager(
                 identity: identity, settings: settings.connections, registry: registry, joinService: joinService
@@ -244,6 +248,29 @@ public actor Node {
             log.info("component finished", ["component": name])
         case .stopped(let name, _):
             log.info("component stopped", ["component": name])
+        }
+    }
+
+    /// Writes what the join service saw to the log and the events file: every join, every refusal with its
+    /// reason and source (rate-limited by the service), and the certificates a `--replace` join revoked.
+    static func report(_ event: JoinEvent, log: NodeLogger, events: EventLog) {
+        switch event {
+        case .joined(let node, let source, let serial, let replaced):
+            let fields = [
+                "node": node, "source": source, "serial": serial,
+                "replaced": replaced.map(\.serial).joined(separator: ","),
+            ]
+            log.info(replaced.isEmpty ? "node joined" : "node joined, replacing its old certificate", fields)
+            events.record("node_joined", fields)
+            for entry in replaced {
+                events.record("peer_revoked", ["peer": entry.node, "serial": entry.serial, "source": "join --replace"])
+            }
+        case .refused(let node, let source, let reason, let limited, let suppressed):
+            var fields = ["node": node, "source": source, "reason": reason]
+            if suppressed > 0 { fields["suppressed"] = "\(suppressed)" }
+            if limited { fields["limited"] = "true" }
+            log.warning(limited ? "join refused (rate-limited)" : "join refused", fields)
+            events.record("join_refused", fields)
         }
     }
 

@@ -64,6 +64,8 @@ public final class NodeContext: Sendable {
     public let log: NodeLogger
     /// The node's events file (`<town>/.gt/events.jsonl`).
     public let events: EventLog
+    /// Warnings that `gt status` and `gt node list` show (a duplicate identity, …).
+    public let warnings = WarningBoard()
     let box: TransportBox
 
     init(name: NodeName, town: TownPaths, settings: NodeSettings, log: NodeLogger, events: EventLog, box: TransportBox)
@@ -146,5 +148,39 @@ final class TransportBox: @unchecked Sendable {
             return current
         }
         await manager.removePeer(peer)
+    }
+}
+
+/// Warnings a node shows in `gt status` and `gt node list` until they stop recurring: each is set under a
+/// key, with the time it was last seen, and dropped `retention` after that.
+///
+/// `@unchecked Sendable`: the table is guarded by `lock`.
+public final class WarningBoard: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [String: (text: String, seen: Date)] = [:]
+    /// How long a warning stays after it was last seen. Default 10 minutes.
+    public let retention: TimeInterval
+
+    public init(retention: TimeInterval = 600) { self.retention = retention }
+
+    /// Sets (or refreshes) the warning `key`; returns true when it was not shown before.
+    @discardableResult
+    public func set(_ key: String, _ text: String, now: Date = Date()) -> Bool {
+        lock.withLock {
+            let fresh = entries[key].map { now.timeIntervalSince($0.seen) >= retention } ?? true
+            entries[key] = (text, now)
+            return fresh
+        }
+    }
+
+    /// The warnings seen within `retention`, oldest key first.
+    public func current(now: Date = Date()) -> [String] {
+        lock.withLock {
+            entries = entries.filter { now.timeIntervalSince($0.value.seen) < retention }
+            return entries.sorted { $0.key < $1.key }.map { entry in
+                let ago = Int(now.timeIntervalSince(entry.value.seen))
+                return "\(entry.value.text) (last seen \(ago) s ago)"
+            }
+        }
     }
 }

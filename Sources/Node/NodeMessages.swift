@@ -127,9 +127,11 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var revocations: Int
     /// The latest refused connections and dropped links (newest last, at most 10).
     public var refusals: [String]
+    /// What needs the operator's attention (a duplicate identity, …), from `NodeContext.warnings`.
+    public var warnings: [String]
 
     enum CodingKeys: String, CodingKey {
-        case running, name, pid, listen, socket, certificate, peers, components, revocations, refusals
+        case running, name, pid, listen, socket, certificate, peers, components, revocations, refusals, warnings
         case startedAt = "started_at"
         case uptimeSeconds = "uptime_seconds"
         case holdsCA = "holds_ca"
@@ -183,7 +185,12 @@ public struct PingReport: Codable, Sendable, Equatable {
 public struct TokenRequest: Codable, Sendable, Equatable {
     /// Lifetime in seconds (default: `PKISettings.joinTokenLifetime`).
     public var ttl: Double?
-    public init(ttl: Double? = nil) { self.ttl = ttl }
+    /// The only node name the token admits (`--name`); nil: any name that is free.
+    public var name: String?
+    public init(ttl: Double? = nil, name: String? = nil) {
+        self.ttl = ttl
+        self.name = name
+    }
 }
 
 /// A join token as printed by `gt cluster token`.
@@ -193,17 +200,20 @@ public struct TokenReport: Codable, Sendable, Equatable {
     public var token: String
     public var caFingerprint: String
     public var expiresAt: Date
+    /// The node name the token is bound to, if any.
+    public var name: String?
 
     enum CodingKeys: String, CodingKey {
-        case token
+        case token, name
         case caFingerprint = "ca_fingerprint"
         case expiresAt = "expires_at"
     }
 
-    public init(token: String, caFingerprint: String, expiresAt: Date) {
+    public init(token: String, caFingerprint: String, expiresAt: Date, name: String? = nil) {
         self.token = token
         self.caFingerprint = caFingerprint
         self.expiresAt = expiresAt
+        self.name = name
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import LedgerStore
 import Transport
 
 /// The files of a town that the node daemon and the node commands use (DESIGN §10).
@@ -66,6 +67,43 @@ public struct TownNodeConfig: Sendable, Equatable {
         return try decode(data, path: town.townFile)
     }
 
+    /// Changes the `node` section of `town.json` (seeds, listen address, name), keeping every other key, under
+    /// an exclusive lock on `mayor/.town.json.lock` and with an atomic, fsynced replace: concurrent updates are
+    /// never lost. Blocking: call off the cooperative pool.
+    public static func update(_ town: TownPaths, _ change: (inout TownNodeConfig) -> Void) throws(NodeError) {
+        do throws(TransportError) {
+            try FileLock.withLock(town.townFile.replacingLastPathComponent(with: ".town.json.lock")) {
+                () throws(TransportError) in
+                guard let data = FileManager.default.contents(atPath: town.townFile) else {
+                    throw .pki("\(town.townFile) is missing")
+                }
+                guard var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+                    throw .pki("\(town.townFile) is not a JSON object; fix or restore it")
+                }
+                var config: TownNodeConfig
+                do throws(NodeError) { config = try decode(data, path: town.townFile) } catch {
+                    throw .pki(error.description)
+                }
+                change(&config)
+                var section = (object["node"] as? [String: Any]) ?? [:]
+                section["listen"] = config.listen
+                section["join"] = config.join.isEmpty ? nil : config.join
+                section["name"] = config.nodeName
+                object["node"] = section.isEmpty ? nil : section
+                do {
+                    let bytes = try JSONSerialization.data(
+                        withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+                    try AtomicFile.write(Array(bytes) + [0x0A], to: town.townFile)
+                } catch {
+                    throw .pki("cannot write \(town.townFile): \(error)")
+                }
+            }
+        } catch {
+            if case .pki(let why) = error { throw .io(why) }
+            throw .io(error.description)
+        }
+    }
+
     /// Decodes the file's bytes.
     public static func decode(_ data: Data, path: String) throws(NodeError) -> TownNodeConfig {
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
@@ -87,6 +125,13 @@ public struct TownNodeConfig: Sendable, Equatable {
             config.nodeName = text
         }
         return config
+    }
+}
+
+extension String {
+    /// This path with its last component replaced by `name`.
+    func replacingLastPathComponent(with name: String) -> String {
+        ((self as NSString).deletingLastPathComponent as NSString).appendingPathComponent(name)
     }
 }
 

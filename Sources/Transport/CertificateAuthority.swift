@@ -18,6 +18,11 @@ public struct PKISettings: Sendable {
     public var joinTokenLifetime: TimeInterval = 86_400
     /// Time a certificate-less join connection has to send its join request. Default 10 s.
     public var joinRequestTimeout: TimeInterval = 10
+    /// Refused joins from one source host within `joinRefusalWindow` after which its joins are refused unseen
+    /// (and reported once) until the window moves on. Default 5.
+    public var joinRefusalLimit = 5
+    /// The window of `joinRefusalLimit`. Default 60 s.
+    public var joinRefusalWindow: TimeInterval = 60
 
     public init() {}
 }

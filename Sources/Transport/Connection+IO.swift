@@ -50,14 +50,19 @@ extension Connection {
         readSourceSuspended = !wanted
     }
 
+    /// Time allowed from start to the peer's hello: shorter on accepted connections, so idle connections
+    /// from strangers free their handshake slot soon.
+    var handshakeLimit: TimeInterval {
+        role == .server ? min(settings.handshakeTimeout, settings.acceptHandshakeTimeout) : settings.handshakeTimeout
+    }
+
     func tick() {
         let now = DispatchTime.now().uptimeNanoseconds
         func elapsed(since start: UInt64) -> TimeInterval { TimeInterval(now &- start) / 1e9 }
         if state == .connecting && elapsed(since: startedAt) > settings.connectTimeout {
             shutdown(.timedOut("TCP connect took longer than \(settings.connectTimeout) s"), graceful: false)
-        } else if !established && elapsed(since: startedAt) > settings.handshakeTimeout {
-            shutdown(
-                .timedOut("no completed handshake and hello within \(settings.handshakeTimeout) s"), graceful: false)
+        } else if !established && elapsed(since: startedAt) > handshakeLimit {
+            shutdown(.timedOut("no completed handshake and hello within \(handshakeLimit) s"), graceful: false)
         } else if state == .open && decoder.hasPartialFrame && !lock.withLock({ readPaused })
             && elapsed(since: lastReadAt) > settings.partialFrameTimeout
         {

@@ -26,6 +26,8 @@ public final class Connection: @unchecked Sendable {
     let queue: DispatchQueue
     /// The name the client expects the server's certificate to carry (SNI and SAN check).
     let serverName: NodeName?
+    /// The remote host of an accepted connection (`127.0.0.1`; `local` on the Unix socket), else nil.
+    public let remoteHost: String?
 
     // Confined to `queue`.
     var fd: Int32 = -1
@@ -67,8 +69,12 @@ public final class Connection: @unchecked Sendable {
     var peerChainCertificates: [Certificate] = []
     var sendLimits: FrameLimits
 
-    init(role: Role, context: TLSContext?, serverName: NodeName?, limits: FrameLimits, settings: ConnectionSettings) {
+    init(
+        role: Role, context: TLSContext?, serverName: NodeName?, limits: FrameLimits, settings: ConnectionSettings,
+        remoteHost: String? = nil
+    ) {
         TransportSetup.ignoreSIGPIPE
+        self.remoteHost = remoteHost
         self.role = role
         self.context = context
         self.serverName = serverName
@@ -100,10 +106,11 @@ public final class Connection: @unchecked Sendable {
 
     /// Wraps an accepted socket; `handshake()` waits for the TLS handshake.
     static func accepted(
-        fd: Int32, context: TLSContext?, limits: FrameLimits, settings: ConnectionSettings
+        fd: Int32, context: TLSContext?, limits: FrameLimits, settings: ConnectionSettings, remoteHost: String? = nil
     ) -> Connection {
         let connection = Connection(
-            role: .server, context: context, serverName: nil, limits: limits, settings: settings)
+            role: .server, context: context, serverName: nil, limits: limits, settings: settings,
+            remoteHost: remoteHost ?? Socket.peerHost(fd))
         connection.queue.async { connection.startSession(fd: fd, connected: true) }
         return connection
     }

@@ -245,6 +245,10 @@ public actor ConnectionManager {
     /// misbehaviour (bad frames, timeouts, revocation), oldest first.
     public func recentRefusals() -> [TransportError] { refusalLog }
 
+    /// Accepted connections still in their TLS handshake or hello, by source host (see
+    /// `ConnectionSettings.maxPendingHandshakes`).
+    public func pendingHandshakes() -> [String: Int] { listener?.pendingHandshakesByHost ?? [:] }
+
     /// Tasks serving links (a reader and a keep-alive per link); they end with their link.
     public func liveLinkTaskCount() -> Int { linkTasks }
 
@@ -283,7 +287,10 @@ public actor ConnectionManager {
                 connection.abort(.joinRefused("this node does not hold the CA"))
                 return
             }
-            Task { await joinService.serve(connection, peer: peer) }
+            Task { [weak self] in
+                // A join that replaced a node revoked its certificates: apply and spread that at once.
+                for entry in await joinService.serve(connection, peer: peer) { await self?.publishRevocation(entry) }
+            }
             return
         }
         if let certificate = peer.certificate, revocations.isRevoked(serial: certificate.serial) {

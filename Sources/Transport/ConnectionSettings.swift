@@ -31,8 +31,18 @@ public struct ConnectionSettings: Sendable {
     /// default behaviour. Default 20 ms (under Linux's 40 ms minimum delayed-ACK timeout).
     public var acknowledgementDelay: TimeInterval? = 0.02
 
-    /// A listener closes new connections at once while this many are still in their handshake. Default 256.
+    /// An accepted connection that has not finished its TLS handshake and hello within this (or
+    /// `handshakeTimeout`, if shorter) is closed: an idle TCP connection holds a handshake slot only this long.
+    /// Default 3 s.
+    public var acceptHandshakeTimeout: TimeInterval = 3
+    /// A listener holds at most this many connections in their handshake. When it is full, a new connection
+    /// from a host with fewer pending handshakes than the busiest host takes the place of that host's oldest one;
+    /// otherwise it is closed at once. Established connections never count and are never closed for it.
+    /// Default 256.
     public var maxPendingHandshakes = 256
+    /// A TCP listener holds at most this many connections in their handshake from one source host; more from
+    /// that host are closed at once. The Unix socket has only the total cap. Default 16.
+    public var maxPendingHandshakesPerHost = 16
 
     /// Listen backlog of TCP and Unix listeners. Default 128.
     public var listenBacklog: Int32 = 128
@@ -41,6 +51,6 @@ public struct ConnectionSettings: Sendable {
 
     /// How often the connection checks its timeouts: a quarter of the shortest one, between 10 ms and 1 s.
     var tickInterval: TimeInterval {
-        min(1, max(0.01, min(connectTimeout, handshakeTimeout, partialFrameTimeout, idleTimeout) / 4))
+        min(1, max(0.01, min(connectTimeout, handshakeTimeout, acceptHandshakeTimeout, partialFrameTimeout, idleTimeout) / 4))
     }
 }

@@ -5,19 +5,29 @@ import Wire
 ///
 /// A caseless namespace; nothing to share.
 enum JoinMessages {
-    static func request(secret: String, csrPEM: String) -> [UInt8] {
+    /// Flag bit of the optional trailing byte: replace a node that holds the name (`gt node join --replace`).
+    static let replaceFlag: UInt8 = 1
+
+    /// The request: secret, CSR, then (only when set, so older CA nodes still read the rest) a flags byte.
+    static func request(secret: String, csrPEM: String, replace: Bool = false) -> [UInt8] {
         var writer = BinaryWriter()
         writer.write(secret)
         writer.write(csrPEM)
+        if replace { writer.write(replaceFlag) }
         return writer.bytes
     }
 
-    static func parseRequest(_ body: [UInt8]) throws(WireError) -> (secret: String, csrPEM: String) {
+    static func parseRequest(_ body: [UInt8]) throws(WireError) -> (secret: String, csrPEM: String, replace: Bool) {
         var reader = BinaryReader(body)
         let secret = try reader.readString("token secret")
         let csr = try reader.readString("certificate request")
+        var flags: UInt8 = 0
+        if reader.remainingCount > 0 { flags = try reader.readUInt8("join flags") }
         try reader.expectEnd()
-        return (secret, csr)
+        guard flags & ~replaceFlag == 0 else {
+            throw .invalidValue(field: "join flags", reason: "unknown flag bits \(flags)")
+        }
+        return (secret, csr, flags & replaceFlag != 0)
     }
 
     static func response(certificatePEM: String, caBundlePEM: String, revocations: String, cluster: String) -> [UInt8] {
@@ -42,23 +52,95 @@ enum JoinMessages {
     }
 }
 
+/// What the join service saw: for the CA node's log and events file.
+///
+/// `Sendable` because it is a plain value.
+public enum JoinEvent: Sendable, Equatable {
+    /// `node` joined from `source`; `replaced` lists the revoked certificates of a node it replaced.
+    case joined(node: String, source: String, serial: String, replaced: [RevocationEntry])
+    /// A join from `source` claiming `node` was refused for `reason` (never sent to a stranger). `limited`: this
+    /// source had too many refusals and was refused without a look at its request; `suppressed` counts the
+    /// refusals of this source not reported since the last report.
+    case refused(node: String, source: String, reason: String, limited: Bool, suppressed: Int)
+}
+
+/// Counts refused joins per source host in a sliding window: past `joinRefusalLimit` refusals within
+/// `joinRefusalWindow`, further joins from that host are refused unseen until the window moves on, and only
+/// the first of them is reported.
+///
+/// `@unchecked Sendable`: all state is guarded by `lock`.
+final class JoinRefusalLimiter: @unchecked Sendable {
+    private let lock = NSLock()
+    private let limit: Int
+    private let window: TimeInterval
+    private var refusals: [String: [Date]] = [:]
+    private var quiet: [String: Int] = [:]
+
+    init(limit: Int, window: TimeInterval) {
+        self.limit = max(1, limit)
+        self.window = window
+    }
+
+    /// True when `source` may have its request looked at.
+    func admits(_ source: String, now: Date = Date()) -> Bool {
+        lock.withLock {
+            let recent = (refusals[source] ?? []).filter { now.timeIntervalSince($0) < window }
+            refusals[source] = recent.isEmpty ? nil : recent
+            if recent.isEmpty { quiet[source] = nil }
+            return recent.count < limit
+        }
+    }
+
+    /// Counts one refusal of `source`; returns whether to report it and how many were kept quiet before it.
+    func refused(_ source: String, limited: Bool, now: Date = Date()) -> (report: Bool, suppressed: Int) {
+        lock.withLock {
+            if !limited {
+                refusals[source, default: []].append(now)
+                if refusals.count > 4096, let oldest = refusals.min(by: { ($0.value.last ?? now) < ($1.value.last ?? now) }) {
+                    refusals[oldest.key] = nil
+                }
+                let skipped = quiet[source] ?? 0
+                quiet[source] = nil
+                return (true, skipped)
+            }
+            // Limited: report the first one of a run, count the rest.
+            if let count = quiet[source] {
+                quiet[source] = count + 1
+                return (false, 0)
+            }
+            quiet[source] = 0
+            return (true, 0)
+        }
+    }
+}
+
 /// Signs certificates for joining nodes (one-time token) and renews certificates of members, on a node
 /// holding the CA key. A join connection carries exactly one `joinRequest`; anything else closes it and
-/// nothing reaches application code.
+/// nothing reaches application code. Refused joins are reported to `observer` with their reason and
+/// rate-limited per source host (`PKISettings.joinRefusalLimit`); a caller without a valid token is told
+/// only `JoinRefusal.strangerAnswer`.
 ///
-/// `Sendable`: immutable configuration; token bookkeeping is serialized by `PKI`.
+/// `Sendable`: immutable configuration; token bookkeeping is serialized by `PKI`, the limiter is locked.
 public final class JoinService: Sendable {
     public let directory: PKIDirectory
     public let settings: PKISettings
+    let observer: (@Sendable (JoinEvent) -> Void)?
+    let limiter: JoinRefusalLimiter
 
-    public init(directory: PKIDirectory, settings: PKISettings = PKISettings()) {
+    public init(
+        directory: PKIDirectory, settings: PKISettings = PKISettings(),
+        observer: (@Sendable (JoinEvent) -> Void)? = nil
+    ) {
         self.directory = directory
         self.settings = settings
+        self.observer = observer
+        limiter = JoinRefusalLimiter(limit: settings.joinRefusalLimit, window: settings.joinRefusalWindow)
     }
 
     /// Serves one join connection: reads the request, checks and consumes the token, signs the CSR, replies,
-    /// closes.
-    func serve(_ connection: Connection, peer: PeerInfo) async {
+    /// closes. Returns the revocations of a replaced node's certificates (the caller spreads them).
+    func serve(_ connection: Connection, peer: PeerInfo) async -> [RevocationEntry] {
+        let source = connection.remoteHost ?? "unknown"
         let limit = settings.joinRequestTimeout
         let timeout = Task {
             try await Task.sleep(nanoseconds: UInt64(limit * 1e9))
@@ -69,45 +151,91 @@ public final class JoinService: Sendable {
             let envelope = try? Envelope.decode(first, peer: peer.name), envelope.sender == peer.name
         else {
             connection.abort(.protocolViolation(.invalidValue(field: "join", reason: "no valid join request")))
-            return
+            return []
         }
         guard envelope.type == .joinRequest, envelope.kind == .request else {
             connection.abort(.helloRejected("a joining node may only send a join request"))
-            return
+            return []
         }
-        let reply: Envelope
-        do {
+        let outcome: Result<([UInt8], PKI.JoinAdmission), JoinRefusal>
+        let limited = !limiter.admits(source)
+        if !limited {
             let requestBody = envelope.body
-            let body = try await PKIQueue.run { () throws(TransportError) in
-                try self.join(requestBody, node: peer.name)
+            let node = peer.name
+            outcome = await withCheckedContinuation { continuation in
+                PKIQueue.queue.async {
+                    do throws(JoinRefusal) {
+                        continuation.resume(returning: .success(try self.join(requestBody, node: node)))
+                    } catch {
+                        continuation.resume(returning: .failure(error))
+                    }
+                }
             }
-            reply = Envelope(
+        } else {
+            outcome = .failure(
+                JoinRefusal(
+                    reason: "more than \(settings.joinRefusalLimit) refused joins from \(source) within "
+                        + "\(Int(settings.joinRefusalWindow)) s", tokenValid: false))
+        }
+        switch outcome {
+        case .success(let (body, admission)):
+            let reply = Envelope(
                 version: peer.version, kind: .response, type: .joinRequest, requestID: envelope.requestID,
                 sender: directory.localName ?? peer.name, body: body)
-        } catch {
-            var refusal = envelope.errorReply(ErrorReply(code: .refused, message: error.description), from: peer.name)
-            if let name = directory.localName { refusal.sender = name }
-            refusal.version = peer.version
-            try? await connection.send(refusal.encoded())
+            observer?(
+                .joined(
+                    node: peer.name.rawValue, source: source, serial: admission.certificate.serial,
+                    replaced: admission.revoked))
+            try? await connection.send(reply.encoded())
+            connection.close(reason: "join done")
+            return admission.revoked
+        case .failure(let refusal):
+            let (report, suppressed) = limiter.refused(source, limited: limited)
+            if report {
+                observer?(
+                    .refused(
+                        node: peer.name.rawValue, source: source, reason: refusal.reason, limited: limited,
+                        suppressed: suppressed))
+            }
+            let answer =
+                limited
+                ? "join refused: too many refused joins from this address; wait \(Int(settings.joinRefusalWindow)) s"
+                : refusal.answer
+            var reply = envelope.errorReply(ErrorReply(code: .refused, message: answer), from: peer.name)
+            if let name = directory.localName { reply.sender = name }
+            reply.version = peer.version
+            try? await connection.send(reply.encoded())
             connection.close(reason: "join refused")
-            return
+            return []
         }
-        try? await connection.send(reply.encoded())
-        connection.close(reason: "join done")
     }
 
-    private func join(_ body: [UInt8], node: NodeName) throws(TransportError) -> [UInt8] {
-        let parsed: (secret: String, csrPEM: String)
-        do { parsed = try JoinMessages.parseRequest(body) } catch { throw .protocolViolation(error) }
-        let request = try CertificateRequest(pem: parsed.csrPEM)
-        guard request.commonName == node.rawValue else {
-            throw .joinRefused("the certificate request names \(request.commonName), the hello \(node)")
+    private func join(_ body: [UInt8], node: NodeName) throws(JoinRefusal) -> ([UInt8], PKI.JoinAdmission) {
+        let parsed: (secret: String, csrPEM: String, replace: Bool)
+        do { parsed = try JoinMessages.parseRequest(body) } catch {
+            throw JoinRefusal(reason: "unreadable join request: \(error)", tokenValid: false)
         }
-        guard request.isSelfSigned else { throw .joinRefused("the certificate request's signature does not verify") }
-        _ = try directory.authority()  // fail before consuming the token if the CA key is unusable
-        try PKI.consumeJoinToken(at: directory, secret: parsed.secret, by: node)
-        let certificate = try PKI.issue(at: directory, request: request, name: node, settings: settings)
-        return try responseBody(certificate)
+        let request: CertificateRequest
+        do { request = try CertificateRequest(pem: parsed.csrPEM) } catch {
+            throw JoinRefusal(reason: "unreadable certificate request: \(error)", tokenValid: false)
+        }
+        guard request.commonName == node.rawValue else {
+            throw JoinRefusal(
+                reason: "the certificate request names \(request.commonName), the hello \(node)", tokenValid: false)
+        }
+        guard request.isSelfSigned else {
+            throw JoinRefusal(reason: "the certificate request's signature does not verify", tokenValid: false)
+        }
+        do { _ = try directory.authority() } catch {
+            // Fail before consuming the token if the CA key is unusable.
+            throw JoinRefusal(reason: error.description, tokenValid: false)
+        }
+        let admission = try PKI.admitJoin(
+            at: directory, secret: parsed.secret, request: request, name: node, replace: parsed.replace,
+            settings: settings)
+        do { return (try responseBody(admission.certificate), admission) } catch {
+            throw JoinRefusal(reason: error.description, tokenValid: true)
+        }
     }
 
     /// `renew` on the PKI queue (it signs and appends to `issued.jsonl`).
@@ -215,7 +343,7 @@ public enum JoinClient {
     /// and installs the signed certificate, the CA bundle and the revocations under `directory`.
     @discardableResult
     public static func join(
-        address: PeerAddress, token: JoinToken, nodeName: NodeName, directory: PKIDirectory,
+        address: PeerAddress, token: JoinToken, nodeName: NodeName, directory: PKIDirectory, replace: Bool = false,
         settings: ConnectionSettings = ConnectionSettings(), timeout: TimeInterval = 10
     ) async throws(TransportError) -> NodeIdentity {
         guard !FileManager.default.fileExists(atPath: directory.nodeCertificate.path) else {
@@ -240,7 +368,8 @@ public enum JoinClient {
         let reader = Task { await link.run() }
         defer { reader.cancel() }
         let response = try await link.request(
-            .joinRequest, body: JoinMessages.request(secret: token.secret, csrPEM: try request.pem()), timeout: timeout)
+            .joinRequest, body: JoinMessages.request(secret: token.secret, csrPEM: try request.pem(), replace: replace),
+            timeout: timeout)
         let parsed: (certificatePEM: String, caBundlePEM: String, revocations: String, cluster: String)
         do { parsed = try JoinMessages.parseResponse(response.body) } catch { throw .protocolViolation(error) }
         let certificate = try Certificate(pem: parsed.certificatePEM)

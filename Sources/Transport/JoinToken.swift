@@ -47,6 +47,20 @@ public struct JoinTokenRecord: Codable, Equatable, Sendable {
     /// When it was used, and by which node; nil while unused.
     public var usedAt: Int64?
     public var usedBy: String?
+    /// The node name the token admits (`gt cluster token --name`); nil admits any free name.
+    public var name: String?
+
+    public init(
+        secretSHA256: String, createdAt: Int64, expiresAt: Int64, usedAt: Int64? = nil, usedBy: String? = nil,
+        name: String? = nil
+    ) {
+        self.secretSHA256 = secretSHA256
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.usedAt = usedAt
+        self.usedBy = usedBy
+        self.name = name
+    }
 
     enum CodingKeys: String, CodingKey {
         case secretSHA256 = "secret_sha256"
@@ -54,5 +68,6 @@ public struct JoinTokenRecord: Codable, Equatable, Sendable {
         case expiresAt = "expires_at"
         case usedAt = "used_at"
         case usedBy = "used_by"
+        case name
     }
 }

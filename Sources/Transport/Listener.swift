@@ -18,7 +18,7 @@ public final class Listener: @unchecked Sendable {
     let onRefusal: @Sendable (TransportError) -> Void
     private let queue = DispatchQueue(label: "gastown.listener")
     private let pendingLock = NSLock()
-    private var pendingHandshakes = 0
+    private var pending = PendingHandshakes()
     private let source: DispatchSourceRead
     private let fd: Int32
 
@@ -68,24 +68,33 @@ public final class Listener: @unchecked Sendable {
     deinit { source.cancel() }
 
     private func acceptAll() {
+        let perHost = isUnix ? Int.max : settings.maxPendingHandshakesPerHost
         while let client = Socket.accept(fd) {
-            let admitted = pendingLock.withLock {
-                guard pendingHandshakes < settings.maxPendingHandshakes else { return false }
-                pendingHandshakes += 1
-                return true
+            let host = isUnix ? "local" : (Socket.peerHost(client) ?? "unknown")
+            let decision = pendingLock.withLock {
+                pending.admit(host: host, total: settings.maxPendingHandshakes, perHost: perHost)
             }
-            guard admitted else {
+            guard let (id, evicted) = decision else {
                 Glibc.close(client)
-                onRefusal(.unavailable("more than \(settings.maxPendingHandshakes) handshakes in progress"))
+                onRefusal(
+                    .unavailable(
+                        "refused a connection from \(host): more than \(settings.maxPendingHandshakes) handshakes in "
+                            + "progress, or \(settings.maxPendingHandshakesPerHost) from that host"))
                 continue
             }
             let connection = Connection.accepted(
-                fd: client, context: contextLock.withLock { currentContext }, limits: .general, settings: settings)
+                fd: client, context: contextLock.withLock { currentContext }, limits: .general, settings: settings,
+                remoteHost: host)
+            pendingLock.withLock { pending.attach(id, connection) }
+            if let evicted {
+                evicted.connection?.abort(.unavailable("handshake slot taken by a connection from another host"))
+                onRefusal(.unavailable("closed a pending handshake from \(evicted.host) to admit one from \(host)"))
+            }
             let local = self.local
             let onConnection = self.onConnection
             let onRefusal = self.onRefusal
             Task { [weak self] in
-                defer { self?.pendingLock.withLock { self?.pendingHandshakes -= 1 } }
+                defer { self?.pendingLock.withLock { self?.pending.finish(id) } }
                 do {
                     let peer = try await connection.establish(local: local, expectedPeer: nil, purpose: nil)
                     onConnection(connection, peer)
@@ -96,6 +105,14 @@ public final class Listener: @unchecked Sendable {
         }
     }
 
+    private var isUnix: Bool {
+        if case .unix = address { return true }
+        return false
+    }
+
+    /// How many connections are in their handshake now, by source host.
+    public var pendingHandshakesByHost: [String: Int] { pendingLock.withLock { pending.countsByHost } }
+
     /// Uses `context` for connections accepted from now on (a renewed certificate, a rotated CA set).
     public func updateContext(_ context: TLSContext) {
         contextLock.withLock { currentContext = context }
@@ -105,6 +122,69 @@ public final class Listener: @unchecked Sendable {
     public func close() {
         source.cancel()
         if case .unix(let path) = address { unlink(path) }
+    }
+}
+
+/// The connections a listener holds in their handshake, by source host: admission under the total and
+/// per-host caps, and the choice of which pending handshake gives way when the total is reached.
+///
+/// Not `Sendable`: the listener guards it with its lock.
+struct PendingHandshakes {
+    struct Entry {
+        var id: UInt64
+        var host: String
+        var connection: Connection?
+    }
+
+    private var byHost: [String: [Entry]] = [:]
+    private var nextID: UInt64 = 0
+    private(set) var count = 0
+
+    /// Admits a connection from `host`: returns its id and, when the total was reached, the entry it displaced
+    /// (the oldest pending handshake of the host holding the most, when that is more than `host` holds); nil when
+    /// it must be refused.
+    mutating func admit(host: String, total: Int, perHost: Int) -> (UInt64, Entry?)? {
+        let mine = byHost[host]?.count ?? 0
+        guard mine < perHost else { return nil }
+        var evicted: Entry?
+        if count >= total {
+            // The busiest host; on a tie, the one whose oldest handshake is oldest.
+            let busiest = byHost.max { left, right in
+                left.value.count != right.value.count
+                    ? left.value.count < right.value.count : (left.value.first?.id ?? 0) > (right.value.first?.id ?? 0)
+            }
+            guard let busiest, busiest.value.count > mine + 1 else { return nil }
+            evicted = byHost[busiest.key]?.removeFirst()
+            if byHost[busiest.key]?.isEmpty == true { byHost[busiest.key] = nil }
+            count -= 1
+        }
+        nextID += 1
+        byHost[host, default: []].append(Entry(id: nextID, host: host, connection: nil))
+        count += 1
+        return (nextID, evicted)
+    }
+
+    /// Records the connection of the admitted handshake `id`.
+    mutating func attach(_ id: UInt64, _ connection: Connection) {
+        for (host, entries) in byHost {
+            guard let index = entries.firstIndex(where: { $0.id == id }) else { continue }
+            byHost[host]?[index].connection = connection
+            return
+        }
+    }
+
+    /// Pending handshakes by source host.
+    var countsByHost: [String: Int] { byHost.mapValues(\.count) }
+
+    /// The handshake `id` ended (established, refused or evicted).
+    mutating func finish(_ id: UInt64) {
+        for (host, entries) in byHost {
+            guard let index = entries.firstIndex(where: { $0.id == id }) else { continue }
+            byHost[host]?.remove(at: index)
+            if byHost[host]?.isEmpty == true { byHost[host] = nil }
+            count -= 1
+            return
+        }
     }
 }
 

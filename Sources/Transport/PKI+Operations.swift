@@ -22,8 +22,9 @@ public struct CertificateInfo: Codable, Equatable, Sendable {
 /// A caseless namespace; nothing to share.
 public enum PKI {
     /// Serializes read-modify-write of the JSONL files (`tokens.jsonl`, `issued.jsonl`, `revocations.jsonl`)
-    /// within the process (one node process per directory).
-    private static let fileLock = NSLock()
+    /// within the process; `PKIDirectory.locked` adds the `flock` that orders other processes (the node and
+    /// any number of `gt` commands).
+    static let fileLock = NSLock()
 
     /// Creates the cluster CA and this node's identity under `directory`. Refuses to overwrite an existing CA.
     @discardableResult
@@ -47,53 +48,154 @@ public enum PKI {
         return try directory.loadIdentity()
     }
 
-    /// Issues a single-use join token (recording only the hash of its secret). Needs the CA key.
+    /// Issues a single-use join token (recording only the hash of its secret). Needs the CA key. With `name`,
+    /// the token admits only a node of that name.
     public static func makeJoinToken(
-        at directory: PKIDirectory, now: Date = Date(), settings: PKISettings = PKISettings()
+        at directory: PKIDirectory, name: NodeName? = nil, now: Date = Date(), settings: PKISettings = PKISettings()
     ) throws(TransportError) -> JoinToken {
         let authority = try directory.authority()
         let token = JoinToken(secret: hex(try secureRandomBytes(16)), caFingerprint: authority.certificate.fingerprint)
         let record = JoinTokenRecord(
             secretSHA256: token.secretHash, createdAt: Int64(now.timeIntervalSince1970),
-            expiresAt: Int64(now.addingTimeInterval(settings.joinTokenLifetime).timeIntervalSince1970))
-        fileLock.lock()
-        defer { fileLock.unlock() }
-        try directory.appendLine(encodeLine(record), to: directory.tokensFile, mode: 0o600)
+            expiresAt: Int64(now.addingTimeInterval(settings.joinTokenLifetime).timeIntervalSince1970),
+            name: name?.rawValue)
+        try directory.locked { () throws(TransportError) in
+            try directory.appendLine(encodeLine(record), to: directory.tokensFile, mode: 0o600)
+        }
         return token
     }
 
-    /// Marks the token with `secret` used by `node`. Throws `.joinRefused` when it is unknown, expired or
-    /// already used (a replay). Nothing is changed on refusal.
+    /// Every join token record in `tokens.jsonl` (unreadable lines are skipped).
+    public static func joinTokens(at directory: PKIDirectory) throws(TransportError) -> [JoinTokenRecord] {
+        guard FileManager.default.fileExists(atPath: directory.tokensFile.path) else { return [] }
+        var records: [JoinTokenRecord] = []
+        for line in try directory.read(directory.tokensFile).split(separator: "\n") where !line.isEmpty {
+            if let record = try? JSONDecoder().decode(JoinTokenRecord.self, from: Data(line.utf8)) {
+                records.append(record)
+            }
+        }
+        return records
+    }
+
+    /// Marks the token with `secret` used by `node`. Throws `.joinRefused` when it is unknown, expired, already
+    /// used (a replay) or bound to another name. Nothing is changed on refusal.
     public static func consumeJoinToken(
         at directory: PKIDirectory, secret: String, by node: NodeName, now: Date = Date()
     ) throws(TransportError) {
-        let hash = JoinToken(secret: secret, caFingerprint: "").secretHash
-        fileLock.lock()
-        defer { fileLock.unlock() }
-        do {
-            guard FileManager.default.fileExists(atPath: directory.tokensFile.path) else {
-                throw .joinRefused("unknown join token")
+        try directory.locked { () throws(TransportError) in
+            var records = try joinTokens(at: directory)
+            let index: Int
+            do throws(JoinRefusal) { index = try usableToken(in: records, secret: secret, for: node, now: now) } catch {
+                throw .joinRefused(error.reason)
             }
-            var records: [JoinTokenRecord] = []
-            for line in try directory.read(directory.tokensFile).split(separator: "\n") where !line.isEmpty {
-                if let record = try? JSONDecoder().decode(JoinTokenRecord.self, from: Data(line.utf8)) {
-                    records.append(record)
-                }
-            }
-            guard let index = records.firstIndex(where: { constantTimeEqual($0.secretSHA256, hash) }) else {
-                throw .joinRefused("unknown join token")
-            }
-            guard records[index].usedAt == nil else {
-                throw .joinRefused("this join token was already used by \(records[index].usedBy ?? "another node")")
-            }
-            guard Int64(now.timeIntervalSince1970) < records[index].expiresAt else {
-                throw .joinRefused("this join token expired")
-            }
-            records[index].usedAt = Int64(now.timeIntervalSince1970)
-            records[index].usedBy = node.rawValue
-            try directory.write(
-                records.map(encodeLine).joined(separator: "\n") + "\n", to: directory.tokensFile, mode: 0o600)
+            try markUsed(&records, index, by: node, now: now, at: directory)
         }
+    }
+
+    /// The index of the unused, unexpired token with `secret` that may admit `node`.
+    static func usableToken(
+        in records: [JoinTokenRecord], secret: String, for node: NodeName, now: Date
+    ) throws(JoinRefusal) -> Int {
+        let hash = JoinToken(secret: secret, caFingerprint: "").secretHash
+        guard let index = records.firstIndex(where: { constantTimeEqual($0.secretSHA256, hash) }) else {
+            throw JoinRefusal(reason: "unknown join token", tokenValid: false)
+        }
+        guard records[index].usedAt == nil else {
+            throw JoinRefusal(
+                reason: "this join token was already used by \(records[index].usedBy ?? "another node")",
+                tokenValid: false)
+        }
+        guard Int64(now.timeIntervalSince1970) < records[index].expiresAt else {
+            throw JoinRefusal(reason: "this join token expired", tokenValid: false)
+        }
+        if let bound = records[index].name, bound != node.rawValue {
+            throw JoinRefusal(
+                reason: "this join token was issued for node \(bound), not \(node); join with --node-name \(bound) "
+                    + "or ask for a token for \(node) ('gt cluster token --name \(node)')",
+                tokenValid: true)
+        }
+        return index
+    }
+
+    private static func markUsed(
+        _ records: inout [JoinTokenRecord], _ index: Int, by node: NodeName, now: Date, at directory: PKIDirectory
+    ) throws(TransportError) {
+        records[index].usedAt = Int64(now.timeIntervalSince1970)
+        records[index].usedBy = node.rawValue
+        try directory.write(
+            records.map(encodeLine).joined(separator: "\n") + "\n", to: directory.tokensFile, mode: 0o600)
+    }
+
+    /// What an admitted join produced: the new certificate, and the revocations of the certificates it replaced
+    /// (spread them with `ConnectionManager.publishRevocation`).
+    public struct JoinAdmission: Sendable {
+        public var certificate: Certificate
+        public var revoked: [RevocationEntry]
+    }
+
+    /// Admits a joining node, all under the PKI lock: checks the token (known, unused, unexpired, bound to this
+    /// name if bound at all) and that the name is free: the CA node's own name never is, and a name holding an
+    /// unrevoked, unexpired certificate is only given out with `replace`, which revokes those certificates
+    /// first. Then marks the token used and signs `request`. Nothing is changed on refusal.
+    public static func admitJoin(
+        at directory: PKIDirectory, secret: String, request: CertificateRequest, name: NodeName, replace: Bool,
+        now: Date = Date(), settings: PKISettings = PKISettings()
+    ) throws(JoinRefusal) -> JoinAdmission {
+        let outcome: Result<JoinAdmission, JoinRefusal>
+        do throws(TransportError) {
+            outcome = try directory.locked { () throws(TransportError) -> Result<JoinAdmission, JoinRefusal> in
+                var records = try joinTokens(at: directory)
+                let index: Int
+                do throws(JoinRefusal) {
+                    index = try usableToken(in: records, secret: secret, for: name, now: now)
+                } catch {
+                    return .failure(error)
+                }
+                if directory.localName == name {
+                    return .failure(
+                        JoinRefusal(
+                            reason: "\(name) is the name of the CA node itself; choose another --node-name",
+                            tokenValid: true))
+                }
+                let holding = try unrevokedCertificates(of: name, at: directory, now: now)
+                if !holding.isEmpty && !replace {
+                    let serials = holding.map(\.serial).joined(separator: ", ")
+                    return .failure(
+                        JoinRefusal(
+                            reason: "node \(name) already holds a certificate (serial \(serials)); choose another "
+                                + "--node-name, or pass --replace to revoke it and take the name",
+                            tokenValid: true))
+                }
+                var revoked: [RevocationEntry] = []
+                let authority = try directory.authority()
+                for record in holding {
+                    let entry = try RevocationEntry.revoking(
+                        serial: record.serial, node: record.node, by: authority, now: now)
+                    try directory.appendLine(entry.jsonLine(), to: directory.revocationsFile)
+                    revoked.append(entry)
+                }
+                try markUsed(&records, index, by: name, now: now, at: directory)
+                let certificate = try issueUnlocked(
+                    at: directory, request: request, name: name, now: now, settings: settings)
+                return .success(JoinAdmission(certificate: certificate, revoked: revoked))
+            }
+        } catch {
+            throw JoinRefusal(reason: error.description, tokenValid: false)
+        }
+        return try outcome.get()
+    }
+
+    /// Unexpired certificates of `name` in `issued.jsonl` that `revocations.jsonl` does not revoke.
+    static func unrevokedCertificates(
+        of name: NodeName, at directory: PKIDirectory, now: Date
+    ) throws(TransportError) -> [IssuedCertificate] {
+        let issued = try issuedCertificates(at: directory).filter {
+            $0.node == name.rawValue && $0.notAfter > Int64(now.timeIntervalSince1970)
+        }
+        guard !issued.isEmpty else { return [] }
+        let known = try directory.revocations(trusting: directory.trustedAuthorities())
+        var seen = Set<String>()
+        return issued.filter { !known.isRevoked(serial: $0.serial) && seen.insert($0.serial).inserted }
     }
 
     /// Signs `request` for `name` with the directory's CA and records the certificate in `issued.jsonl`
@@ -102,12 +204,18 @@ public enum PKI {
         at directory: PKIDirectory, request: CertificateRequest, name: NodeName, now: Date = Date(),
         settings: PKISettings = PKISettings()
     ) throws(TransportError) -> Certificate {
+        try directory.locked { () throws(TransportError) in
+            try issueUnlocked(at: directory, request: request, name: name, now: now, settings: settings)
+        }
+    }
+
+    private static func issueUnlocked(
+        at directory: PKIDirectory, request: CertificateRequest, name: NodeName, now: Date, settings: PKISettings
+    ) throws(TransportError) -> Certificate {
         let certificate = try directory.authority().issue(for: request, name: name, now: now, settings: settings)
         let record = IssuedCertificate(
             serial: certificate.serial, node: name.rawValue, fingerprint: certificate.fingerprint,
             notAfter: Int64(certificate.notAfter.timeIntervalSince1970))
-        fileLock.lock()
-        defer { fileLock.unlock() }
         try directory.appendLine(encodeLine(record), to: directory.issuedFile, mode: 0o644)
         return certificate
     }
@@ -196,12 +304,12 @@ public enum PKI {
     {
         let authorities = try directory.trustedAuthorities()
         guard entry.isValid(trusting: authorities) else { return false }
-        fileLock.lock()
-        defer { fileLock.unlock() }
-        let known = try directory.revocations(trusting: authorities)
-        guard !known.isRevoked(serial: entry.serial) else { return false }
-        try directory.appendLine(entry.jsonLine(), to: directory.revocationsFile)
-        return true
+        return try directory.locked { () throws(TransportError) -> Bool in
+            let known = try directory.revocations(trusting: authorities)
+            guard !known.isRevoked(serial: entry.serial) else { return false }
+            try directory.appendLine(entry.jsonLine(), to: directory.revocationsFile)
+            return true
+        }
     }
 
     /// Starts a CA rotation: the current CA certificate becomes `ca-previous.crt` (still trusted), a new CA
@@ -275,6 +383,29 @@ public struct IssuedCertificate: Codable, Equatable, Sendable {
         case serial, node, fingerprint
         case notAfter = "not_after"
     }
+}
+
+/// Why a join was refused. `reason` is for the CA node's log; the caller is told it only when it showed a
+/// valid, unused token (`tokenValid`): a stranger gets `strangerAnswer`, which says nothing of which node
+/// used a token or which names exist.
+///
+/// `Sendable` because it is a plain value.
+public struct JoinRefusal: Error, Equatable, Sendable {
+    public var reason: String
+    public var tokenValid: Bool
+
+    public init(reason: String, tokenValid: Bool) {
+        self.reason = reason
+        self.tokenValid = tokenValid
+    }
+
+    /// What a caller without a valid token is told.
+    public static let strangerAnswer =
+        "join refused: the token is not valid here (unknown, already used or expired); ask the cluster's operator "
+        + "for a new one ('gt cluster token' on the CA node)"
+
+    /// What the joining node is told.
+    public var answer: String { tokenValid ? "join refused: \(reason)" : Self.strangerAnswer }
 }
 
 /// Compares two strings in time independent of where they differ.

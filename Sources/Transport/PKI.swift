@@ -142,7 +142,18 @@ public struct PKIDirectory: Sendable {
             revocations: try revocations(trusting: authorities))
     }
 
-    /// Appends one line to a JSONL file (rewriting it atomically).
+    /// The sidecar lock file ordering every read-modify-write of this directory's JSONL files.
+    public var lockFile: URL { url.appendingPathComponent(".lock") }
+
+    /// Runs `body` holding this directory's lock: the process-wide `PKI.fileLock` and an exclusive `flock` on
+    /// `lockFile` (other processes). Not reentrant. Blocking: call off the cooperative pool.
+    func locked<T>(_ body: () throws(TransportError) -> T) throws(TransportError) -> T {
+        PKI.fileLock.lock()
+        defer { PKI.fileLock.unlock() }
+        return try FileLock.withLock(lockFile.path, body)
+    }
+
+    /// Appends one line to a JSONL file (rewriting it atomically). Call it inside `locked`.
     func appendLine(_ line: String, to file: URL, mode: mode_t = 0o644) throws(TransportError) {
         let existing = FileManager.default.fileExists(atPath: file.path) ? try read(file) : ""
         try write(existing + line + "\n", to: file, mode: mode)

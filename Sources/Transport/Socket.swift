@@ -171,6 +171,37 @@ enum Socket {
         return code
     }
 
+    /// The remote host of a connected TCP socket (`127.0.0.1`, `::1`), or `local` for a Unix socket, or nil.
+    static func peerHost(_ fd: Int32) -> String? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        guard result == 0 else { return nil }
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
+                    var raw = address.pointee.sin_addr
+                    guard inet_ntop(AF_INET, &raw, &buffer, socklen_t(buffer.count)) != nil else { return nil }
+                    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                }
+            }
+        case AF_INET6:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address in
+                    var raw = address.pointee.sin6_addr
+                    guard inet_ntop(AF_INET6, &raw, &buffer, socklen_t(buffer.count)) != nil else { return nil }
+                    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                }
+            }
+        case AF_UNIX: return "local"
+        default: return nil
+        }
+    }
+
     /// Accepts one connection (non-blocking, close-on-exec), or returns nil when none is pending.
     static func accept(_ listener: Int32) -> Int32? {
         let fd = Glibc.accept(listener, nil, nil)
@@ -178,5 +209,21 @@ enum Socket {
         _ = gtshim_set_nonblocking(fd)
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         return fd
+    }
+}
+
+/// Finds a TCP port to listen on, for a stable `node.listen` recorded at join time.
+///
+/// A caseless namespace; nothing to share.
+public enum PortProbe {
+    /// `preferred` when it can be bound on `host` now, else a free port the kernel picks; nil when neither.
+    public static func available(host: String, preferred: UInt16) -> UInt16? {
+        for port in [preferred, 0] {
+            if let (fd, bound) = try? Socket.listenTCP(host: host, port: port, backlog: 1) {
+                close(fd)
+                return bound
+            }
+        }
+        return nil
     }
 }

@@ -82,6 +82,35 @@ import Testing
             .wrongPrefix(id: "other-1", prefix: "t"))
     }
 
+    /// `validateRecord` is one set of checks for a create, an import and a sync merge (issue 10: remote beads
+    /// skipped them): the ID's prefix, length and characters, the title, priority, labels, self edges.
+    @Test func everyRecordIsCheckedByOneFunction() throws {
+        var h = Harness()
+        let longID = "t-" + String(repeating: "x", count: 5_000)
+        expectRefused(
+            &h, newBead(longID, "ok"),
+            .idInvalid(id: longID, why: "it has 5002 characters, at most 128 are allowed"))
+        expectRefused(&h, newBead("t-a b", "ok"), .idInvalid(id: "t-a b", why: "it holds U+20, which IDs cannot hold"))
+        expectRefused(
+            &h, newBead("t-a\u{1B}[2J", "ok"), .idInvalid(id: "t-a\u{1B}[2J", why: "it holds U+1B, which IDs cannot hold"))
+        expectRefused(&h, newBead("t-", "ok"), .wrongPrefix(id: "t-", prefix: "t"))
+        let longTitle = Bead(id: "t-imp", title: String(repeating: "T", count: 5_000), createdAt: h.time)
+        expectRefused(&h, .importBeads([longTitle]), .titleTooLong(length: 5_000, limit: 500))
+        let ledger = h.ledger
+        #expect(throws: LedgerError.wrongPrefix(id: "zz-foreign", prefix: "t")) {
+            try ledger.validateRecord(Bead(id: "zz-foreign", title: "x", createdAt: Timestamp(unixMillis: 1)))
+        }
+        var selfEdge = Bead(id: "t-self", title: "x", createdAt: Timestamp(unixMillis: 1))
+        selfEdge.status = .tombstone
+        selfEdge.dependencies = [Dependency(issueID: "t-self", dependsOnID: "t-self", type: .blocks, createdAt: h.time)]
+        #expect(throws: LedgerError.selfDependency("t-self")) { try ledger.validateRecord(selfEdge) }
+        selfEdge.dependencies = []
+        try ledger.validateRecord(selfEdge)
+        try ledger.validateRecord(Bead(id: "t-ok.1.x_y-z", title: "fine", createdAt: Timestamp(unixMillis: 1)))
+        let shown = LedgerError.idInvalid(id: longID, why: "too long").description
+        #expect(shown.count < 200 && shown.contains("5002 characters"))
+    }
+
     @Test func mutationsDoWhatTheySay() throws {
         var h = Harness()
         let a = try h.create("A")

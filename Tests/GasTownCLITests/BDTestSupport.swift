@@ -54,10 +54,6 @@ enum Samples {
             .deletingLastPathComponent().path
     }
 
-    static var beadsIssues: String {
-        URL(fileURLWithPath: repoRoot).deletingLastPathComponent().appendingPathComponent(
-            "shared/samples/beads/issues.jsonl"
-        )
-        .path
-    }
+    /// As `GasTownTestKit.SharedSamples` finds it (also from a worktree under /work/wt).
+    static var beadsIssues: String { SharedSamples.path("beads/issues.jsonl") }
 }

@@ -78,6 +78,38 @@ func seededRemote(_ temp: TempDirectory, name: String = "remote.git") async thro
         #expect(FileManager.default.fileExists(atPath: lock))
     }
 
+    /// A fetch (or branch move) killed while it held a local ref lock leaves `refs/remotes/…/x.lock` behind; once
+    /// stale the next fetch breaks it instead of failing "failed to lock file" for good (issue 10: the flaky
+    /// killedSyncsLoseNothing).
+    @Test func staleLocalRefLockLeftByAKilledFetchIsBroken() async throws {
+        let temp = try TempDirectory()
+        defer { temp.remove() }
+        let (remote, root) = try await seededRemote(temp)
+        var settings = GitSettings()
+        settings.refLockRetries = 5
+        settings.staleRefLockAge = .milliseconds(300)
+        let local = try await GitRepository.create(at: temp.sub("l.git"), bare: true, settings: settings)
+        let spec = "+refs/heads/*:refs/remotes/origin/ledger/*"
+        _ = try await local.fetch(from: temp.sub("remote.git"), refspecs: [spec], prune: true)
+        #expect(try await local.referenceTarget("refs/remotes/origin/ledger/main") == root)
+        let lock = temp.sub("l.git") + "/refs/remotes/origin/ledger/main.lock"
+        #expect(FileManager.default.createFile(atPath: lock, contents: Data()))
+        let tree = try await remote.updateTree(base: root, changes: ["b": bytes("b")])
+        let next = try await remote.commit(
+            tree: tree, parents: [root], message: "next\n", author: testAuthor, updateReference: "refs/heads/main")
+        _ = try await local.fetch(from: temp.sub("remote.git"), refspecs: [spec], prune: true)
+        #expect(try await local.referenceTarget("refs/remotes/origin/ledger/main") == next)
+        #expect(!FileManager.default.fileExists(atPath: lock))
+        // The same for a local branch moved by createBranch.
+        _ = try await local.fetch(from: temp.sub("remote.git"), refspecs: ["+refs/heads/main:refs/heads/main"])
+        let branchLock = temp.sub("l.git") + "/refs/heads/ledger/t.lock"
+        try await local.createBranch("ledger/t", at: root)
+        #expect(FileManager.default.createFile(atPath: branchLock, contents: Data()))
+        try await local.createBranch("ledger/t", at: next, force: true)
+        #expect(try await local.referenceTarget("refs/heads/ledger/t") == next)
+        #expect(GitRepository.fetchDestinations([spec, "refs/heads/a:refs/x/a"]) == ["refs/remotes/origin/ledger/", "refs/x/a"])
+    }
+
     @Test func compareAndSwapPushToPathRemote() async throws {
         let temp = try TempDirectory()
         defer { temp.remove() }
@@ -244,5 +276,29 @@ func seededRemote(_ temp: TempDirectory, name: String = "remote.git") async thro
             _ = try await local.push(unknown, to: "origin", branch: "main", expecting: root)
             Issue.record("pushing an unknown commit must fail")
         } catch { #expect(error.kind == .notFound) }
+    }
+}
+
+/// Credentials in remote URLs never reach output (issue 10).
+@Suite struct RemoteURLRedactionTests {
+    @Test func credentialsAreRedacted() {
+        let cases: [(String, String)] = [
+            ("https://alice:s3cret@host/x.git", "https://alice:***@host/x.git"),
+            ("https://ghp_0123456789abcdefghij@github.com/o/r.git", "https://***@github.com/o/r.git"),
+            ("https://ghp_0123456789abcdefghij:x-oauth-basic@github.com/r", "https://***:***@github.com/r"),
+            ("ssh://git:pw@host:22/r.git", "ssh://git:***@host:22/r.git"),
+            ("ssh://git@host/r.git", "ssh://git@host/r.git"),
+            ("git@github.com:o/r.git", "git@github.com:o/r.git"),
+            ("/srv/ledger.git", "/srv/ledger.git"),
+            ("file:///srv/a@b/ledger.git", "file:///srv/a@b/ledger.git"),
+            ("https://host/path@x", "https://host/path@x"),
+        ]
+        for (url, expected) in cases { #expect(GitRemoteURL.redacted(url) == expected, "\(url)") }
+        let url = "https://alice:p%40ssw0rd@host/x.git"
+        let message = "failed to connect to alice:p%40ssw0rd@host; auth p@ssw0rd refused for \(url)"
+        let redacted = GitRemoteURL.redacting(message, url: url)
+        #expect(!redacted.contains("p%40ssw0rd") && !redacted.contains("p@ssw0rd"), "\(redacted)")
+        #expect(redacted.contains("https://alice:***@host/x.git"))
+        #expect(GitRemoteURL.redacting("plain text", url: "/srv/x") == "plain text")
     }
 }

@@ -61,9 +61,10 @@ import Testing
             let (lines, _) = ScopeLines.split(Data(issues))
             let (stampLines, _) = ScopeLines.split(Data(stamps))
             let parsed = LedgerSync.parseChanged(
-                issues: lines, stamps: stampLines, against: ScopeLines(), commitMillis: 1_000, where: "fuzz")
+                issues: lines, stamps: stampLines, against: ScopeLines(), commitMillis: 1_000, where: "fuzz",
+                validating: Ledger(prefix: "t"))
             parsedBeads += parsed.beads.count
-            warnings += parsed.warnings.count
+            warnings += parsed.warnings.count + parsed.refused.count
             let replicaLine = Array("{\"replica\":\"r1\",\"merged\":\"\",\"stamp\":\"1.0@r1\",\"wall\":5}\n".utf8)
             _ = ReplicaEntry.decode(Data(Self.mutate(replicaLine, &rng)))
             // A merge record built from whatever parsed, then a mutated copy of it, through the store's replay path.

@@ -297,3 +297,55 @@ private func armed(_ directives: [Membership.Directive], _ id: Membership.TimerI
         #expect(differs)
     }
 }
+
+/// Issue 10: two live processes holding one name (a copied `.gt/pki`) are told apart from an earlier life.
+@Suite struct MembershipIdentityConflictTests {
+    private func conflicts(_ directives: [Membership.Directive]) -> [String] {
+        directives.compactMap { if case .identityConflict(_, let addresses, _) = $0 { addresses[0] } else { nil } }
+    }
+
+    private func aliveNews(_ address: String, _ incarnation: Membership.Incarnation) -> Membership.Message {
+        .gossip(from: node("x"), gossip: [.alive(Membership.Node(name: "me", address: address), incarnation: incarnation)])
+    }
+
+    @Test func aSecondProcessThatAnswersOurRefutationIsReported() {
+        var i = instance(knowing: ["x"])
+        // Our name heard alive from another address: refuted, not yet reported (it may be an earlier life).
+        #expect(conflicts(i.onMessage(aliveNews("copy:7946", 0), now: at(1))).isEmpty)
+        #expect(i.incarnation == 1)
+        #expect(conflicts(i.onMessage(aliveNews("copy:7946", 0), now: at(2))).isEmpty)
+        // It answers our refutation from above it: a live process holds our identity.
+        #expect(conflicts(i.onMessage(aliveNews("copy:7946", 2), now: at(3))) == ["copy:7946"])
+        #expect(i.incarnation == 3)
+        #expect(conflicts(i.onMessage(aliveNews("copy:7946", 4), now: at(4))) == ["copy:7946"])
+    }
+
+    @Test func anEarlierLifeAtAnotherAddressIsOnlyRefuted() {
+        var i = instance(knowing: ["x"])
+        for step in 1...5 {
+            #expect(conflicts(i.onMessage(aliveNews("old:7946", 5), now: at(Double(step)))).isEmpty)
+        }
+        #expect(i.incarnation == 6)
+        // News of our own address never counts.
+        #expect(conflicts(i.onMessage(aliveNews("me:7946", 9), now: at(7))).isEmpty)
+    }
+
+    @Test func aMemberWhoseAddressGoesBackAndForthIsReported() {
+        var i = instance(knowing: ["x", "y"])
+        func alive(_ address: String, _ incarnation: Membership.Incarnation) -> [Membership.Directive] {
+            i.onMessage(
+                .gossip(
+                    from: node("x"),
+                    gossip: [.alive(Membership.Node(name: "y", address: address), incarnation: incarnation)]),
+                now: at(Double(incarnation)))
+        }
+        // y moves once (a restart on another port): no conflict.
+        #expect(conflicts(alive("y:8000", 1)).isEmpty)
+        #expect(i.member(named: "y")?.node.address == "y:8000")
+        // And back, while alive: two processes answer as y.
+        let back = alive("y:7946", 2)
+        #expect(
+            back.contains(.identityConflict(name: "y", addresses: ["y:8000", "y:7946"], incarnation: 2)), "\(back)")
+        #expect(conflicts(alive("y:9000", 3)).isEmpty)
+    }
+}

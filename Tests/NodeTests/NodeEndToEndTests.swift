@@ -206,8 +206,11 @@ struct NodeEndToEndTests {
         let badToken = try await a.gt(["node", "join", "127.0.0.1:1", "not-a-token"])
         #expect(badToken.status == 1)
         #expect(badToken.stderr.contains("GTJ1-"))
-        let badAddress = try await a.gt(["node", "ping", "nowhere"])
+        let badAddress = try await a.gt(["node", "ping", "no where:x"])
         #expect(badAddress.status == 2)
+        // A member's name is looked up by the running node only.
+        let byName = try await a.gt(["node", "ping", "nowhere"])
+        #expect(byName.status == 1 && byName.stderr.contains("only the running node knows"))
         let token = try await a.gt(["cluster", "token"])
         #expect(token.status == 1)
         #expect(token.stderr.contains("CA key"))

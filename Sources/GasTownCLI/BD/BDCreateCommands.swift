@@ -161,7 +161,7 @@ public struct BDCreateCommand: CLICommand {
             context.console.out(bead.id)
         } else {
             context.console.out("✓ Created issue: \(bead.id)")
-            context.console.out("  Title: \(bead.title)")
+            context.console.out("  Title: \(TerminalText.oneLine(bead.title))")
             context.console.out("  Priority: P\(bead.priority)")
             context.console.out("  Status: \(bead.status.rawValue)")
         }

@@ -168,7 +168,7 @@ public struct BDDepListCommand: CLICommand {
             context.console.out(up ? "No issues depend on \(id)" : "\(id) has no dependencies")
         } else {
             context.console.out(up ? "Issues that depend on \(id):" : "\(id) depends on:")
-            for (b, t) in rows { context.console.out("  \(b.id): \(b.title) [P\(b.priority)] (\(t.rawValue))") }
+            for (b, t) in rows { context.console.out("  \(b.id): \(TerminalText.oneLine(b.title)) [P\(b.priority)] (\(t.rawValue))") }
         }
     }
 }
@@ -232,7 +232,7 @@ public struct BDDepTreeCommand: CLICommand {
             let edge = node.type.map { " (\($0.rawValue))" } ?? ""
             let cut = node.truncated ? " …" : ""
             context.console.out(
-                "\(indent)\(arrow)\(BDSupport.statusSymbol(b.status)) \(b.id): \(b.title) [P\(b.priority)] "
+                "\(indent)\(arrow)\(BDSupport.statusSymbol(b.status)) \(b.id): \(TerminalText.oneLine(b.title)) [P\(b.priority)] "
                     + "(\(b.status.rawValue))\(edge)\(cut)")
         }
         context.console.out("")

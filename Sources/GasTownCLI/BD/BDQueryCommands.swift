@@ -83,18 +83,19 @@ public struct BDShowCommand: CLICommand {
     }
 
     static func describe(_ b: Bead, _ ledger: Ledger) -> String {
-        var lines = ["\(BDSupport.statusSymbol(b.status)) \(b.id): \(b.title)"]
+        var lines = ["\(BDSupport.statusSymbol(b.status)) \(b.id): \(TerminalText.oneLine(b.title))"]
         lines.append("Status: \(b.status.rawValue)")
         lines.append("Priority: P\(b.priority)")
         lines.append("Type: \(b.issueType.rawValue)")
-        if !b.assignee.isEmpty { lines.append("Assignee: \(b.assignee)") }
+        if !b.assignee.isEmpty { lines.append("Assignee: \(TerminalText.oneLine(b.assignee))") }
         lines.append("Created: \(b.createdAt.text)\(b.createdBy.isEmpty ? "" : " by \(b.createdBy)")")
         lines.append("Updated: \(b.updatedAt.text)")
         if let closed = b.closedAt {
-            lines.append("Closed: \(closed.text)\(b.closeReason.isEmpty ? "" : " (\(b.closeReason))")")
+            lines.append(
+                "Closed: \(closed.text)\(b.closeReason.isEmpty ? "" : " (\(TerminalText.oneLine(b.closeReason)))")")
         }
-        if let ref = b.externalRef { lines.append("External Ref: \(ref)") }
-        if !b.labels.isEmpty { lines.append("Labels: [\(b.labels.joined(separator: " "))]") }
+        if let ref = b.externalRef { lines.append("External Ref: \(TerminalText.oneLine(ref))") }
+        if !b.labels.isEmpty { lines.append("Labels: [\(TerminalText.oneLine(b.labels.joined(separator: " ")))]") }
         for (title, text) in [
             ("Description", b.description), ("Design", b.design),
             ("Acceptance Criteria", b.acceptanceCriteria), ("Notes", b.notes),
@@ -110,7 +111,7 @@ public struct BDShowCommand: CLICommand {
                 let other = ledger.bead(d.dependsOnID)
                 lines.append(
                     "  → \(d.dependsOnID) [\(d.type.rawValue)]"
-                        + (other.map { ": \($0.title) [P\($0.priority)]" } ?? ""))
+                        + (other.map { ": \(TerminalText.oneLine($0.title)) [P\($0.priority)]" } ?? ""))
             }
         }
         let dependents = ledger.dependentIDs(of: b.id).sorted()
@@ -119,7 +120,7 @@ public struct BDShowCommand: CLICommand {
             lines.append("Blocks/children (\(dependents.count)):")
             for id in dependents {
                 let other = ledger.bead(id)
-                lines.append("  ← \(id)\(other.map { ": \($0.title) [P\($0.priority)]" } ?? "")")
+                lines.append("  ← \(id)\(other.map { ": \(TerminalText.oneLine($0.title)) [P\($0.priority)]" } ?? "")")
             }
         }
         if !b.comments.isEmpty {
@@ -290,7 +291,7 @@ public struct BDReadyCommand: CLICommand {
         } else {
             context.console.out("\n📋 Ready work (\(ready.count) issues with no blockers):\n")
             for (i, b) in ready.enumerated() {
-                context.console.out("\(i + 1). [P\(b.priority)] [\(b.issueType.rawValue)] \(b.id): \(b.title)")
+                context.console.out("\(i + 1). [P\(b.priority)] [\(b.issueType.rawValue)] \(b.id): \(TerminalText.oneLine(b.title))")
                 if let e = b.estimatedMinutes { context.console.out("   Estimate: \(e) min") }
                 if !b.assignee.isEmpty { context.console.out("   Assignee: \(b.assignee)") }
             }
@@ -332,7 +333,7 @@ public struct BDBlockedCommand: CLICommand {
         } else {
             context.console.out("\n🚫 Blocked issues (\(blocked.count)):\n")
             for item in blocked {
-                context.console.out("[P\(item.bead.priority)] \(item.bead.id): \(item.bead.title)")
+                context.console.out("[P\(item.bead.priority)] \(item.bead.id): \(TerminalText.oneLine(item.bead.title))")
                 context.console.out(
                     "  Blocked by \(item.blockedBy.count) open dependencies: [\(item.blockedBy.joined(separator: " "))]"
                 )

@@ -280,11 +280,11 @@ enum BDSupport {
     /// beads' `list` line: `bd-abc [P2] [task] open @bob [a b] - Title`.
     static func listLine(_ b: Bead) -> String {
         let pin = b.pinned ? "📌 " : ""
-        let assignee = b.assignee.isEmpty ? "" : " @\(b.assignee)"
-        let labels = b.labels.isEmpty ? "" : " [\(b.labels.joined(separator: " "))]"
+        let assignee = b.assignee.isEmpty ? "" : " @\(TerminalText.oneLine(b.assignee))"
+        let labels = b.labels.isEmpty ? "" : " [\(TerminalText.oneLine(b.labels.joined(separator: " ")))]"
         return
             "\(pin)\(b.id) [P\(b.priority)] [\(b.issueType.rawValue)] \(b.status.rawValue)"
-            + "\(assignee)\(labels) - \(b.title)"
+            + "\(assignee)\(labels) - \(TerminalText.oneLine(b.title))"
     }
 
     /// The status symbol beads uses in trees: ○ open, ◐ in progress, ● blocked, ✓ closed, ❄ deferred.

@@ -38,7 +38,13 @@ public struct BDImportCommand: CLICommand {
                 throw CLIError("cannot read \(path)", hint: "check the path given to -i", code: "not_found")
             }
             let beads: [Bead]
-            do { beads = try BeadCodec.decodeJSONL(String(decoding: data, as: UTF8.self)) } catch {
+            let text: String
+            switch TerminalText.decodeUTF8([UInt8](data)) {
+            case .success(let decoded): text = decoded
+            case .failure(let bad):
+                throw CLIError("import failed, nothing imported: \(path): \(bad)", code: "invalid_input")
+            }
+            do { beads = try BeadCodec.decodeJSONL(text) } catch {
                 throw CLIError("import failed, nothing imported: \(path): \(error)", code: "invalid_input")
             }
             return try BDImportCommand.importAll(beads, db: db, actor: actor)

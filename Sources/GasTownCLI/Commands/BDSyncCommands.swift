@@ -95,11 +95,12 @@ public struct BDRemoteAddCommand: CLICommand {
         do { try SyncConfig.add(SyncRemote(name: name, url: url), to: layout) } catch {
             throw CLIError(error.description, code: "invalid")
         }
+        let shown = GitRemoteURL.redacted(url)
         if context.jsonMode {
             BDSupport.printJSON(
-                .object([JSONMember("name", .string(name)), JSONMember("url", .string(url))]), context.console)
+                .object([JSONMember("name", .string(name)), JSONMember("url", .string(shown))]), context.console)
         } else {
-            context.console.out("✓ Added remote \(name) \(url)")
+            context.console.out("✓ Added remote \(name) \(shown)")
         }
     }
 }
@@ -114,13 +115,16 @@ public struct BDRemoteListCommand: CLICommand {
         let remotes = SyncConfig.remotes(StoreLayout(beadsDirectory: try context.beadsStore().path))
         if context.jsonMode {
             let items: [LedgerJSON] = remotes.map {
-                .object([JSONMember("name", .string($0.name)), JSONMember("url", .string($0.url))])
+                .object([
+                    JSONMember("name", .string($0.name)), JSONMember("url", .string(GitRemoteURL.redacted($0.url))),
+                ])
             }
             BDSupport.printJSON(.array(items), context.console)
         } else if remotes.isEmpty {
             context.console.out("No remotes: add one with 'bd remote add origin URL'")
         } else {
-            for r in remotes { context.console.out("\(r.name)\t\(r.url)") }
+            // Credentials in a URL are shown as *** (they stay in .beads/config.json, mode 0600).
+            for r in remotes { context.console.out("\(r.name)\t\(GitRemoteURL.redacted(r.url))") }
         }
     }
 }

@@ -83,7 +83,7 @@ public struct ClusterInitCommand: CLICommand {
             context.console.out("Created cluster '\(cluster)' with node \(node)")
             context.console.out("  CA fingerprint: \(output.caFingerprint)")
             context.console.out(
-                "  certificate:    valid until \(output.certificate.notAfter), renewed at \(output.certificate.renewAt)"
+                "  certificate:    valid until \(output.certificate.notAfter), \(NodeCLI.renewal(output.certificate.renewAt))"
             )
             context.console.out("  files:          \(output.pki)")
             context.console.out("  next:           gt up; then 'gt cluster token' for each node that joins")
@@ -91,7 +91,7 @@ public struct ClusterInitCommand: CLICommand {
     }
 }
 
-/// `gt cluster token [--ttl DURATION]`: a one-time join token.
+/// `gt cluster token [--ttl DURATION] [--name NODE]`: a one-time join token.
 public struct ClusterTokenCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
@@ -99,14 +99,24 @@ public struct ClusterTokenCommand: CLICommand {
             discussion: """
                 The token is a one-time secret plus the CA certificate's fingerprint, so the joining node pins
                 the CA. Only the secret's SHA-256 is stored (<town>/.gt/pki/tokens.jsonl); it is accepted once.
-                The running node issues it when it runs, so its token file has a single writer.
+                With --name, the token admits only a node of that name; without it, any name that holds no
+                unrevoked certificate. The running node issues it when it runs; otherwise the file is updated
+                under a lock (<town>/.gt/pki/.lock), so concurrent commands never lose a token.
                 """,
-            options: [.option("ttl", value: "DURATION", help: "lifetime: 90s, 15m, 2h, 7d", default: "24h")])
+            options: [
+                .option("ttl", value: "DURATION", help: "lifetime: 90s, 15m, 2h, 7d", default: "24h"),
+                .option("name", value: "NODE", help: "the only node name the token admits", default: "any free name"),
+            ])
     }
 
     var ttl: TimeInterval?
+    var name: String?
 
     public init(parsed: ParsedValues) throws(UsageError) {
+        name = parsed.string("name")
+        if let name, (try? NodeName(name)) == nil {
+            throw parsed.invalid("bad --name '\(name)': use 1-63 of a-z, 0-9, '-' and '.'")
+        }
         if let text = parsed.string("ttl") {
             guard let seconds = NodeCLI.duration(text), seconds <= 366 * 86_400 else {
                 throw parsed.invalid("bad --ttl '\(text)': expected a duration like 90s, 15m, 2h or 7d (at most 366d)")
@@ -122,7 +132,7 @@ public struct ClusterTokenCommand: CLICommand {
             defer { client.close() }
             do {
                 report = try await client.request(
-                    NodeMessageType.joinToken, TokenRequest(ttl: ttl), as: TokenReport.self)
+                    NodeMessageType.joinToken, TokenRequest(ttl: ttl, name: name), as: TokenReport.self)
             } catch {
                 throw NodeCLI.fail(error)
             }
@@ -132,21 +142,28 @@ public struct ClusterTokenCommand: CLICommand {
             let pki = town.pki
             let now = Date()
             let chosen = settings
+            let bound = name.flatMap { try? NodeName($0) }
             do {
                 let token = try await NodeBlocking.run { () throws(TransportError) -> JoinToken in
-                    try PKI.makeJoinToken(at: pki, now: now, settings: chosen)
+                    try PKI.makeJoinToken(at: pki, name: bound, now: now, settings: chosen)
                 }
                 report = TokenReport(
                     token: token.description, caFingerprint: token.caFingerprint,
-                    expiresAt: now.addingTimeInterval(chosen.joinTokenLifetime))
+                    expiresAt: now.addingTimeInterval(chosen.joinTokenLifetime), name: bound?.rawValue)
             } catch {
                 throw NodeCLI.fail(error)
             }
         }
         try context.report(report) {
             context.console.out(report.token)
-            context.console.progress(
-                "one-time join token, expires \(report.expiresAt); use: gt node join <address> <token>")
+            if let bound = report.name {
+                context.console.progress(
+                    "one-time join token for node \(bound), expires \(report.expiresAt); use: "
+                        + "gt node join <address> <token> --node-name \(bound)")
+            } else {
+                context.console.progress(
+                    "one-time join token, expires \(report.expiresAt); use: gt node join <address> <token>")
+            }
         }
     }
 }

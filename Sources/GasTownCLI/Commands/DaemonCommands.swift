@@ -12,10 +12,14 @@ public struct UpCommand: CLICommand {
                 Runs 'gt node run' as a background process (output in <town>/.gt/logs/node.out), records its pid
                 in <town>/.gt/node.pid, and waits until it answers on <town>/.gt/node.sock. A stale pid file or
                 socket left by a killed node is cleaned up. If the node dies while starting, its log is shown.
+                A town that joined a cluster (it has a node certificate but not the CA key) needs a node to
+                join through: node.join in mayor/town.json (recorded by 'gt node join'), or --join; with
+                neither, it refuses rather than start a separate one-node cluster, unless --alone.
                 """,
             options: [
                 .option("listen", value: "HOST:PORT", help: "where to listen (port 0: any free port)"),
                 NodeCLI.joinOption,
+                .flag("alone", help: "start a joined town's node without any seed (it waits for peers to dial it)"),
                 .option("timeout", value: "SECONDS", type: .integer(1...600), help: "how long to wait", default: "30"),
             ])
     }
@@ -23,11 +27,13 @@ public struct UpCommand: CLICommand {
     var listen: String?
     var seeds: [String]
     var timeout: Int
+    var alone: Bool
 
     public init(parsed: ParsedValues) throws(UsageError) {
         listen = parsed.string("listen")
         seeds = parsed.strings("join")
         timeout = try parsed.int("timeout") ?? 30
+        alone = parsed.flag("alone")
         try NodeCLI.checkAddresses([listen].compactMap { $0 } + seeds, parsed)
     }
 
@@ -50,6 +56,18 @@ public struct UpCommand: CLICommand {
         let pki = town.pki
         guard FileManager.default.fileExists(atPath: pki.nodeCertificate.path) else {
             throw NodeCLI.fail(NodeError.noIdentity("no \(pki.nodeCertificate.path)"))
+        }
+        if !pki.holdsCA && seeds.isEmpty && !alone {
+            let config: TownNodeConfig
+            do { config = try TownNodeConfig.load(town) } catch { throw NodeCLI.fail(error) }
+            if config.join.isEmpty {
+                throw CLIError(
+                    "this town joined a cluster, but \(town.townFile) names no node to join through (node.join), "
+                        + "so the node would start a separate one-node cluster",
+                    hint: "run 'gt up --join HOST:PORT' with the address of a cluster node, or 'gt up --alone' to "
+                        + "start without one (peers must then dial this node)",
+                    code: "no_seeds")
+            }
         }
         let pid = try spawn(town, context: context)
         do {
@@ -264,7 +282,8 @@ public struct StatusCommand: CLICommand {
         console.out("node \(status.name): running (pid \(status.pid), up \(Int(status.uptimeSeconds)) s)")
         console.out("  listen:      \(status.listen)")
         console.out("  socket:      \(status.socket)")
-        console.out("  certificate: serial \(status.certificate.serial), renew at \(status.certificate.renewAt)")
+        console.out(
+            "  certificate: serial \(status.certificate.serial), \(NodeCLI.renewal(status.certificate.renewAt))")
         console.out("  cluster CA:  \(status.caFingerprint)\(status.holdsCA ? " (this node holds the CA key)" : "")")
         console.out("  peers:       \(status.peers.isEmpty ? "none" : "")")
         for peer in status.peers {
@@ -278,5 +297,6 @@ public struct StatusCommand: CLICommand {
             console.out("  refused:")
             for refusal in status.refusals { console.out("    \(refusal)") }
         }
+        for warning in status.warnings { console.out("  WARNING:     \(warning)") }
     }
 }

@@ -65,7 +65,8 @@ public struct NodeRunCommand: CLICommand {
     }
 }
 
-/// `gt node join <address> <token> [--node-name NAME]`: gets this town's node certificate from a cluster.
+/// `gt node join <address> <token> [--node-name NAME] [--replace] [--listen HOST:PORT]`: gets this town's node
+/// certificate from a cluster and records the seed and a stable listen address in town.json.
 public struct NodeJoinCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
@@ -73,9 +74,18 @@ public struct NodeJoinCommand: CLICommand {
             discussion: """
                 Connects to a node holding the cluster CA, checks that it presents the CA the token pins, sends
                 a certificate request with the one-time token, and installs the signed certificate, the CA and
-                the revocations under <town>/.gt/pki/. Then start the node with 'gt up --join <address>'.
+                the revocations under <town>/.gt/pki/. The name must be free (hold no unrevoked certificate) and
+                match the token's --name if it was issued with one; --replace takes a name that is in use,
+                revoking the old holder's certificates first. The address is recorded as a seed (node.join in
+                mayor/town.json) with a stable listen address (node.listen), so a plain 'gt up' rejoins.
                 """,
-            options: [.option("node-name", value: "NAME", help: "this node's name", default: "the town's name")],
+            options: [
+                .option("node-name", value: "NAME", help: "this node's name", default: "the town's name"),
+                .flag("replace", help: "take a name in use: revoke its current certificates first"),
+                .option(
+                    "listen", value: "HOST:PORT", help: "where this node will listen (recorded as node.listen)",
+                    default: "node.listen, else port 7420 (or a free one) on loopback or all interfaces"),
+            ],
             arguments: [
                 ArgumentSpec("address", help: "HOST:PORT of a running node that holds the CA"),
                 ArgumentSpec("token", help: "the token printed by 'gt cluster token'"),
@@ -85,15 +95,19 @@ public struct NodeJoinCommand: CLICommand {
     var address: String
     var token: String
     var nodeName: String?
+    var replace: Bool
+    var listen: String?
 
     public init(parsed: ParsedValues) throws(UsageError) {
         address = parsed.argument("address")
         token = parsed.argument("token")
         nodeName = parsed.string("node-name")
+        replace = parsed.flag("replace")
+        listen = parsed.string("listen")
         if let nodeName, (try? NodeName(nodeName)) == nil {
             throw parsed.invalid("bad --node-name '\(nodeName)': use 1-63 of a-z, 0-9, '-' and '.'")
         }
-        try NodeCLI.checkAddresses([address], parsed)
+        try NodeCLI.checkAddresses([address] + [listen].compactMap { $0 }, parsed)
     }
 
     /// What `--json` prints.
@@ -102,11 +116,27 @@ public struct NodeJoinCommand: CLICommand {
         var address: String
         var caFingerprint: String
         var certificate: CertificateInfo
+        var listen: String
+        var seeds: [String]
 
         enum CodingKeys: String, CodingKey {
-            case node, address, certificate
+            case node, address, certificate, listen, seeds
             case caFingerprint = "ca_fingerprint"
         }
+    }
+
+    /// The listen address to record: `--listen`, else town.json's, else port 7420 (or a free port) on loopback
+    /// when the seed is on loopback, on all interfaces otherwise.
+    static func stableListen(flag: String?, config: TownNodeConfig?, seed: PeerAddress) -> String {
+        if let flag { return flag }
+        if let listen = config?.listen { return listen }
+        var host = "0.0.0.0"
+        if case .tcp(let seedHost, _) = seed, seedHost == "localhost" || seedHost.hasPrefix("127.") || seedHost == "::1"
+        {
+            host = "127.0.0.1"
+        }
+        let port = PortProbe.available(host: host, preferred: 7420) ?? 7420
+        return "\(host):\(port)"
     }
 
     public func run(_ context: CommandContext) async throws {
@@ -122,19 +152,40 @@ public struct NodeJoinCommand: CLICommand {
         }
         let identity: NodeIdentity
         do {
-            identity = try await JoinClient.join(address: peer, token: parsedToken, nodeName: name, directory: town.pki)
+            identity = try await JoinClient.join(
+                address: peer, token: parsedToken, nodeName: name, directory: town.pki, replace: replace)
         } catch {
             throw CLIError(error.description, hint: nil, code: "join_refused")
         }
+        let listenAddress = Self.stableListen(flag: listen, config: try? TownNodeConfig.load(town), seed: peer)
+        let seed = peer.description
+        let recorded: TownNodeConfig
+        do {
+            recorded = try await NodeBlocking.run { () throws(NodeError) -> TownNodeConfig in
+                try TownNodeConfig.update(town) { config in
+                    if !config.join.contains(seed) { config.join.append(seed) }
+                    config.listen = listenAddress
+                }
+                return try TownNodeConfig.load(town)
+            }
+        } catch {
+            throw CLIError(
+                "joined as \(identity.name), but could not record the seed in \(town.townFile): \(error)",
+                hint: "start the node with 'gt up --join \(seed)'", code: "io")
+        }
         let output = Output(
             node: identity.name.rawValue, address: peer.description, caFingerprint: parsedToken.caFingerprint,
-            certificate: PKI.info(identity.certificate, revocations: identity.revocations))
+            certificate: PKI.info(identity.certificate, revocations: identity.revocations),
+            listen: recorded.listen ?? listenAddress, seeds: recorded.join)
         try context.report(output) {
             context.console.out("Joined the cluster as node \(output.node)")
             let fingerprint = output.certificate.fingerprint.prefix(16)
             context.console.out("  certificate: \(fingerprint)…, valid until \(output.certificate.notAfter)")
             context.console.out("  cluster CA:  \(output.caFingerprint)")
-            context.console.out("  next:        gt up --join \(output.address)")
+            context.console.out(
+                "  recorded:    node.join \(output.seeds.joined(separator: ",")), node.listen \(output.listen) "
+                    + "(\(town.townFile))")
+            context.console.out("  next:        gt up")
         }
     }
 }
@@ -146,12 +197,13 @@ public struct NodePingCommand: CLICommand {
             name: "ping", abstract: "Ping a node over mutual TLS: its verified identity and round-trip time",
             discussion: """
                 Asks the running node to ping (over its link to that peer when it has one); when this town's
-                node is not running, connects directly with the town's identity.
+                node is not running, connects directly with the town's identity. A member's name (as in
+                'gt node list') is looked up by the running node, which checks the answer carries that name.
                 """,
             options: [
                 .option("count", short: "c", value: "N", type: .integer(1...100), help: "pings to send", default: "3")
             ],
-            arguments: [ArgumentSpec("address", help: "HOST:PORT of the node")])
+            arguments: [ArgumentSpec("address", help: "HOST:PORT of the node, or a member's name")])
     }
 
     var address: String
@@ -165,7 +217,9 @@ public struct NodePingCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) {
         address = parsed.argument("address")
         count = try parsed.int("count") ?? 3
-        try NodeCLI.checkAddresses([address], parsed)
+        if (try? PeerAddress(parsing: address)) == nil && (try? NodeName(address)) == nil {
+            throw parsed.invalid("bad address '\(address)': expected HOST:PORT or a member's name")
+        }
     }
 
     public func run(_ context: CommandContext) async throws {
@@ -180,6 +234,11 @@ public struct NodePingCommand: CLICommand {
                 throw CLIError(error.description, hint: Self.hint, code: "refused")
             }
         } else {
+            guard (try? PeerAddress(parsing: address)) != nil else {
+                throw CLIError(
+                    "'\(address)' is a member's name, and only the running node knows where members are",
+                    hint: "start it with 'gt up', or give the member's HOST:PORT", code: "not_running")
+            }
             let pki = town.pki
             let identity: NodeIdentity
             do {
@@ -291,7 +350,7 @@ public struct NodeCertShowCommand: CLICommand {
             context.console.out("serial:      \(output.serial)")
             context.console.out("fingerprint: \(output.fingerprint)")
             context.console.out("valid:       \(output.notBefore) to \(output.notAfter)")
-            context.console.out("renew at:    \(output.renewAt)")
+            context.console.out("renewal:     \(NodeCLI.renewal(output.renewAt))")
             context.console.out("revoked:     \(output.revoked ? "yes" : "no")")
             if let fingerprint = output.caFingerprint { context.console.out("cluster CA:  \(fingerprint)") }
             if let holds = output.holdsCA { context.console.out("holds CA:    \(holds ? "yes" : "no")") }
@@ -423,7 +482,7 @@ public struct NodeCertRenewCommand: CLICommand {
         }
         try context.report(info) {
             context.console.out(
-                "Renewed: serial \(info.serial), valid until \(info.notAfter), renew at \(info.renewAt)")
+                "Renewed: serial \(info.serial), valid until \(info.notAfter), \(NodeCLI.renewal(info.renewAt))")
         }
     }
 }

@@ -33,6 +33,13 @@ public struct NodeListCommand: CLICommand {
         let members = try await NodeMembershipCLI.request(
             context, MembershipControl.list, EmptyBody(), as: [MemberReport].self
         ).filter { (status == nil || $0.status == status) && (name == nil || $0.name == name) }
+        // Warnings (a duplicate identity) go to stderr, so the table and --json stay as they are.
+        let town = try NodeCLI.town(context)
+        if let client = await NodeCLI.client(town) {
+            defer { client.close() }
+            let status = try? await client.request(NodeMessageType.status, EmptyBody(), as: NodeStatus.self)
+            for warning in status?.warnings ?? [] { context.console.err("warning: \(warning)") }
+        }
         if context.jsonMode {
             try context.console.json(members)
             return
@@ -93,7 +100,8 @@ public struct NodeLeaveCommand: CLICommand {
             name: "leave", abstract: "Leave the cluster gracefully, then stop the node",
             discussion: """
                 Tells every live member that this node leaves (they list it as left, not failed), then asks
-                the node to shut down. Start it again with 'gt up'; it rejoins with a higher incarnation.
+                the node to shut down and waits (up to 10 s) for it to stop, then removes <town>/.gt/node.pid.
+                Start it again with 'gt up'; it rejoins with a higher incarnation.
                 """)
     }
 
@@ -102,7 +110,16 @@ public struct NodeLeaveCommand: CLICommand {
     public func run(_ context: CommandContext) async throws {
         let report = try await NodeMembershipCLI.request(
             context, MembershipControl.leave, EmptyBody(), as: MemberReport.self)
+        let town = try NodeCLI.town(context)
+        let pid = NodeCLI.recordedPid(town)
         _ = try? await NodeMembershipCLI.request(context, NodeMessageType.shutdown, EmptyBody(), as: EmptyBody.self)
+        // The node removes node.json and its socket itself; node.pid is gt up's, so it is removed here once the
+        // process it names is gone.
+        let deadline = Date().addingTimeInterval(10)
+        while let pid, NodeCLI.isAlive(pid), NodeCLI.isNodeProcess(pid), Date() < deadline {
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        if let pid, !(NodeCLI.isAlive(pid) && NodeCLI.isNodeProcess(pid)) { unlink(town.pidFile) }
         try context.report(report) {
             context.console.out("\(report.name) left the cluster; the node is stopping")
         }

@@ -59,6 +59,12 @@ enum NodeCLI {
         return try? NodeName(String(text.prefix(63)))
     }
 
+    /// When a certificate renews, in the right tense: "renews at <date>" ahead of it, "due for renewal since
+    /// <date>" once it has passed (the node renews it at its next check).
+    static func renewal(_ date: Date, now: Date = Date()) -> String {
+        date > now ? "renews at \(date)" : "due for renewal since \(date)"
+    }
+
     /// Parses `90`, `90s`, `15m`, `2h`, `7d` into seconds.
     static func duration(_ text: String) -> TimeInterval? {
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]

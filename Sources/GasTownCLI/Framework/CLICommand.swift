@@ -64,6 +64,13 @@ extension ProgramSpec {
     /// Runs this program with `arguments` (program name first) and returns the exit status. Ignores SIGPIPE.
     public func main(_ arguments: [String]) async -> Int32 {
         CommandRunner.prepareProcess()
+        // Swift's `CommandLine.arguments` quietly replaces bytes that are not UTF-8 with U+FFFD, which would store a
+        // title other than the one given: refuse them, from the bytes the process got.
+        if let problem = TerminalText.invalidUTF8Argument(CommandRunner.rawArguments()) {
+            let console = Console.standard(jsonMode: arguments.contains("--json"))
+            console.reportError("\(name): \(problem)", hint: nil, code: "invalid_utf8", textPrefix: "")
+            return ExitCode.usage.rawValue
+        }
         return await CommandRunner.run(arguments, program: self).rawValue
     }
 }

@@ -6,6 +6,14 @@ import Foundation
 public enum CommandRunner {
     /// Runs `arguments` (program name first, as in `CommandLine.arguments`) for `program`.
     /// `console` defaults to the process's stdout/stderr; `environment` and `cwd` to the process's own.
+    /// The process's arguments (program name first) as the bytes it was given.
+    static func rawArguments() -> [[UInt8]] {
+        (0..<Int(CommandLine.argc)).map { i in
+            guard let pointer = CommandLine.unsafeArgv[i] else { return [] }
+            return Array(UnsafeBufferPointer(start: pointer, count: strlen(pointer))).map { UInt8(bitPattern: $0) }
+        }
+    }
+
     public static func run(
         _ arguments: [String], program: ProgramSpec, stdout: any OutputSink = FileDescriptorSink.standardOutput,
         stderr: any OutputSink = FileDescriptorSink.standardError,

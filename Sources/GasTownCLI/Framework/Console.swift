@@ -112,14 +112,17 @@ public struct Console: Sendable {
             jsonStyle: jsonStyle)
     }
 
-    /// Writes text to stdout, adding a newline when missing.
+    /// Writes text to stdout, adding a newline when missing. Control characters are shown as escapes
+    /// (`TerminalText.escaped`): text output never carries terminal control sequences, whatever a bead holds.
     public func out(_ text: String) {
-        stdout.write(text.hasSuffix("\n") ? text : text + "\n")
+        let safe = TerminalText.escaped(text)
+        stdout.write(safe.hasSuffix("\n") ? safe : safe + "\n")
     }
 
-    /// Writes text to stderr, adding a newline when missing.
+    /// Writes text to stderr, adding a newline when missing, with control characters escaped as `out` does.
     public func err(_ text: String) {
-        stderr.write(text.hasSuffix("\n") ? text : text + "\n")
+        let safe = TerminalText.escaped(text)
+        stderr.write(safe.hasSuffix("\n") ? safe : safe + "\n")
     }
 
     /// Progress for long work, on stderr (so stdout stays parseable), suppressed in `--json` mode.

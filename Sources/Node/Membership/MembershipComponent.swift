@@ -82,6 +82,24 @@ public final class MembershipComponent: NodeComponent, @unchecked Sendable {
                 context.log.info("member \(member.status)", fields)
             case .removed(let name):
                 context.events.record("member_removed", ["member": name])
+            case .duplicateIdentity(let name, let addresses, let incarnation):
+                let own = name == shell.myself.name
+                let places = addresses.sorted().joined(separator: " and ")
+                let text =
+                    (own
+                        ? "duplicate identity: another live node also holds this node's certificate (\(name)), seen at "
+                        : "duplicate identity: two live nodes hold the certificate of \(name), seen at ")
+                    + "\(places) (a copied .gt/pki?); stop one, then 'gt node cert revoke \(name)' on the CA node "
+                    + "and rejoin the other with 'gt node join … --replace'"
+                // Recorded once per name until it has stopped recurring for the warning's retention.
+                if context.warnings.set("duplicate-identity \(name)", text) {
+                    let fields = [
+                        "member": name, "addresses": addresses.joined(separator: ","), "own": "\(own)",
+                        "incarnation": "\(incarnation)",
+                    ]
+                    context.events.record("duplicate_identity", fields)
+                    context.log.error("duplicate identity: two live processes hold one node name", fields)
+                }
             }
         }
         try Task.checkCancellation()

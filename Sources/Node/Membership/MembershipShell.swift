@@ -13,6 +13,9 @@ public enum MembershipEvent: Sendable, Hashable {
     case changed(Membership.Member, previous: Membership.Status?)
     /// A failed or left member was forgotten after its retention.
     case removed(name: String)
+    /// Two live processes hold the identity `name` (this node's or a member's), seen at `addresses` (see
+    /// `Membership.Directive.identityConflict`).
+    case duplicateIdentity(name: String, addresses: [String], incarnation: Membership.Incarnation)
 }
 
 /// The actor shell of SWIM membership: owns one `Membership.Instance`, feeds it events, carries out its
@@ -235,6 +238,8 @@ public actor MembershipShell {
                 publish(.changed(member, previous: previous))
             case .memberRemoved(let name):
                 publish(.removed(name: name))
+            case .identityConflict(let name, let addresses, let incarnation):
+                publish(.duplicateIdentity(name: name, addresses: addresses, incarnation: incarnation))
             }
         }
         reschedule()

@@ -1,5 +1,6 @@
 import Foundation
 import LedgerStore
+import Transport
 
 /// A rig's config, `<town>/<rig>/config.json`, in Gas Town's shape (`type` "rig", `version`, `name`, `git_url`,
 /// `default_branch`, `created_at`, `beads.prefix`) plus `runtime`, the rig's default agent runtime.
@@ -83,15 +84,32 @@ public struct RigRegistry: Sendable {
         return result
     }
 
-    /// Adds (or with `remove`, drops) one rig, durably (atomic replace).
+    /// Adds (or with `remove`, drops) one rig, durably (atomic replace), under an exclusive lock on
+    /// `mayor/.rigs.json.lock` so concurrent `gt rig add` never lose each other's rigs.
     public func update(name: String, entry: [String: Any]?) throws(TownError) {
-        var object = try load()
-        var rigs = (object["rigs"] as? [String: Any]) ?? [:]
-        rigs[name] = entry
-        object["rigs"] = rigs
-        if object["version"] == nil { object["version"] = 1 }
-        try TownJSON.writeObject(object, to: path)
+        nonisolated(unsafe) let entry = entry
+        var failure: TownError?
+        do {
+            try FileLock.withLock(lockPath) { () throws(TransportError) in
+                do throws(TownError) {
+                    var object = try load()
+                    var rigs = (object["rigs"] as? [String: Any]) ?? [:]
+                    rigs[name] = entry
+                    object["rigs"] = rigs
+                    if object["version"] == nil { object["version"] = 1 }
+                    try TownJSON.writeObject(object, to: path)
+                } catch {
+                    failure = error
+                }
+            }
+        } catch {
+            throw .io("cannot lock \(lockPath): \(error)")
+        }
+        if let failure { throw failure }
     }
+
+    /// The sidecar lock file of `update`.
+    var lockPath: String { ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(".rigs.json.lock") }
 
     func load() throws(TownError) -> [String: Any] {
         guard let data = FileManager.default.contents(atPath: path) else {

@@ -1,3 +1,4 @@
+import Git
 /// Everything the town workflow refuses or fails at, each saying what was wrong and what to do. When one of
 /// these is thrown by a validation, nothing was changed.
 /// `Sendable`: plain values.
@@ -55,7 +56,8 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
                     : " (rigs: \(known.joined(separator: ", "))); check the name with 'gt rig list'")
         case .prefixTaken(let prefix, let rig): "bead prefix '\(prefix)' is already used by \(rig); pass --prefix P"
         case .notARepository(let url, let reason):
-            "\(url) is not a git repository we can clone (\(reason)); check the URL (nothing was changed)"
+            GitRemoteURL.redacting("\(url) is not a git repository we can clone (\(reason))", url: url)
+                + "; check the URL (nothing was changed)"
         case .noSuchBead(let id): "no bead \(id); check the ID with 'bd list' (nothing was changed)"
         case .beadClosed(let id):
             "bead \(id) is closed; reopen it with 'bd reopen \(id)' before slinging (nothing was changed)"
