@@ -1,5 +1,6 @@
 import Foundation
 import MergeQueue
+import Transport
 
 /// A rig's merge-queue settings, the `merge_queue` object of `<town>/<rig>/config.json`:
 ///
@@ -96,15 +97,31 @@ public struct RigMergeQueueSettings: Codable, Sendable, Equatable {
 }
 
 extension TownWorkflow {
-    /// `gt rig set <rig> <key> <value>`: changes one merge-queue setting in the rig's config.json (atomic replace;
-    /// a bad key or value changes nothing). Returns the new config.
+    /// `gt rig set <rig> <key> <value>`: changes one merge-queue setting in the rig's config.json (atomic replace,
+    /// read and written under an exclusive lock on `<rig>/.config.json.lock` so concurrent sets keep each other's
+    /// keys; a bad key or value changes nothing). Returns the new config.
     @discardableResult
     public func setRigSetting(rig name: String, key: String, value: String) throws(TownError) -> RigConfig {
-        var config = try rig(name)
-        var settings = config.mergeQueue ?? RigMergeQueueSettings()
-        try settings.set(key, to: value)
-        config.mergeQueue = settings == RigMergeQueueSettings() ? nil : settings
-        try TownJSON.write(config, to: layout.rigConfig(name))
+        _ = try rig(name)
+        let lock = layout.rigDirectory(name) + "/.config.json.lock"
+        var result: Result<RigConfig, TownError> = .failure(.io("cannot lock \(lock)"))
+        do {
+            try FileLock.withLock(lock) { () throws(TransportError) in
+                do throws(TownError) {
+                    var config = try rig(name)
+                    var settings = config.mergeQueue ?? RigMergeQueueSettings()
+                    try settings.set(key, to: value)
+                    config.mergeQueue = settings == RigMergeQueueSettings() ? nil : settings
+                    try TownJSON.write(config, to: layout.rigConfig(name))
+                    result = .success(config)
+                } catch {
+                    result = .failure(error)
+                }
+            }
+        } catch {
+            throw .io("cannot lock \(lock): \(error)")
+        }
+        let config = try result.get()
         events.record("rig-set", ["rig": name, "key": key.replacingOccurrences(of: "-", with: "_"), "value": value])
         return config
     }
