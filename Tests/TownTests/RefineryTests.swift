@@ -428,7 +428,7 @@ struct RefinerySettingsTests {
                 default: bytes.insert(Array("{}[]\":,0-9a".utf8).randomElement(using: &random)!, at: index)
                 }
             }
-            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
             do {
                 if try TownJSON.read(RigConfig.self, from: path) != nil { decoded += 1 }
             } catch {

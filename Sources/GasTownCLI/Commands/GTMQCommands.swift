@@ -228,7 +228,8 @@ public struct GTRefineryRunCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let workflow = try await context.townWorkflow()
-        let refinery = try await GTTown.run { try RigRefinery(workflow: workflow, rig: rig) }
+        let refinery: RigRefinery
+        do { refinery = try RigRefinery(workflow: workflow, rig: rig) } catch { throw GTTown.cliError(error) }
         repeat {
             let report = try await GTTown.run { try await refinery.runUntilIdle() }
             if context.jsonMode {
@@ -271,7 +272,10 @@ public struct GTRigSetCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let workflow = try await context.townWorkflow()
-        let config = try await GTTown.run { try workflow.setRigSetting(rig: rig, key: key, value: value) }
+        let config: RigConfig
+        do { config = try workflow.setRigSetting(rig: rig, key: key, value: value) } catch {
+            throw GTTown.cliError(error)
+        }
         try context.report(config) { context.console.out("Set \(key) of rig '\(rig)' to '\(value)'") }
     }
 }
