@@ -147,13 +147,15 @@ import Testing
                     #expect(entry["reason"] == nil)
                 }
             }
-            // Landed: the good ones, in queue order (priority, then filing time), each one commit, linear.
+            // Landed: the good ones, in queue order (priority; among equals the one overlapping fewer others, so
+            // Hotel before Charlie, whose shared.txt Echo touches too; then filing time), each one commit, linear.
+            func overlaps(_ title: String) -> Int { title.contains("[conflict") ? 1 : 0 }
             func filed(_ entry: [String: Any]) -> Int64 {
                 Timestamp(entry["created_at"] as? String ?? "")?.unixNanos ?? 0
             }
             let expected = byTitle.filter { !bad.contains($0.key) }.sorted {
-                let a = ($0.value["priority"] as! Int, filed($0.value), $0.value["id"] as! String)
-                let b = ($1.value["priority"] as! Int, filed($1.value), $1.value["id"] as! String)
+                let a = ($0.value["priority"] as! Int, overlaps($0.key), filed($0.value), $0.value["id"] as! String)
+                let b = ($1.value["priority"] as! Int, overlaps($1.key), filed($1.value), $1.value["id"] as! String)
                 return a < b
             }.map(\.key)
             let landed = try await history(remote).dropFirst()
@@ -180,6 +182,12 @@ import Testing
             #expect(merges == expected.count)
             let events = TownEvents.read(town.layout.eventsFile)
             #expect(events.filter { $0["type"] == "mq-merged" }.count == expected.count)
+            // The conflict was seen early: the overlap on shared.txt was reported before anything merged.
+            let overlapAt = events.firstIndex {
+                $0["type"] == "mq-overlaps" && $0["overlaps"]?.contains("shared.txt") == true
+            }
+            let mergedAt = events.firstIndex { $0["type"] == "mq-merged" }
+            #expect(overlapAt != nil && mergedAt != nil && overlapAt! < mergedAt!, "\(events)")
 
             // The rework beads went back to the polecats with the output; the agents fix and call gt done again.
             let reworkIDs = bad.compactMap { byTitle[$0]?["rework_bead"] as? String }

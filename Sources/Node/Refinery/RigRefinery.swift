@@ -154,8 +154,11 @@ public actor RigRefinery {
         let repository = try await prepareRepository()
         self.repository = repository
         let tip = try await targetTip()
-        let requests = try await workflow.withLedger(mode: .read) { ledger throws(TownError) in
+        var requests = try await workflow.withLedger(mode: .read) { ledger throws(TownError) in
             workflow.queueRequests(rig: rig, in: ledger)
+        }
+        for index in requests.indices {
+            requests[index].files = await changedFiles(requests[index], tip: tip, in: repository)
         }
         var queue = MergeQueue.Queue(
             settings: settings.queueSettings, tip: MergeQueue.Commit(tip.hex), requests: requests,
@@ -489,6 +492,20 @@ public actor RigRefinery {
             throw .git("the Refinery of \(rigName) cannot use its clone \(path): \(error.message)")
         }
         return repository
+    }
+
+    /// The files a request's branch changes since it left the target (its diff against the merge base), for the
+    /// queue's early conflict reports and its overlap preference; empty when they cannot be read.
+    private func changedFiles(
+        _ request: MergeQueue.Request, tip: GitOID, in repository: GitRepository
+    ) async
+        -> Set<String>
+    {
+        guard let head = GitOID(hex: request.head.hex), await repository.contains(head),
+            let base = try? await repository.mergeBase(head, tip),
+            let files = try? await repository.changedFiles(from: base, to: head)
+        else { return [] }
+        return Set(files)
     }
 
     /// The target branch's tip on the rig's remote (fetched).
