@@ -39,7 +39,9 @@ let package = Package(
         // Shells
         .target(
             name: "Node",
-            dependencies: ["Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Sessions"],
+            dependencies: [
+                "Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Sessions", "MergeQueue",
+            ],
             swiftSettings: settings),
 
         // App and executables

@@ -57,9 +57,9 @@ import Testing
 
     /// A Gas Town command we lack names what to use instead (exit 2); a real typo still says "unknown command".
     @Test func missingGasTownCommandsSayWhatToUse() async throws {
-        let mq = try await BuiltBinaries.run(.gt, ["mq", "list"])
-        #expect(mq.status == 2 && mq.stdout.isEmpty, "\(mq)")
-        #expect(mq.stderr.contains("gt: 'mq' is not built here yet; use 'gt refinery queue"), "\(mq)")
+        let cat = try await BuiltBinaries.run(.gt, ["cat", "x-1"])
+        #expect(cat.status == 2 && cat.stdout.isEmpty, "\(cat)")
+        #expect(cat.stderr.contains("gt: 'cat' is not built here yet; use 'bd show"), "\(cat)")
         let unsling = try await BuiltBinaries.run(.gt, ["unsling", "x-1"])
         #expect(unsling.stderr.contains("use 'gt release <bead>'"), "\(unsling)")
         let doctor = try await BuiltBinaries.run(.gt, ["doctor", "--json"])

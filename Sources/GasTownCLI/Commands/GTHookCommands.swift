@@ -128,19 +128,19 @@ public struct GTWitnessPatrolCommand: CLICommand {
 public struct GTRefineryCommand: CommandGroup {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
-            name: "refinery", abstract: "The Refinery: merge requests filed by gt done",
-            subcommands: [GTRefineryQueueCommand.self])
+            name: "refinery", abstract: "The Refinery: the rig's merge queue (see also gt mq)",
+            subcommands: [GTRefineryQueueCommand.self, GTRefineryRunCommand.self])
     }
 
     public init() {}
 }
 
-/// `gt refinery queue [rig] [--all]`.
+/// `gt refinery queue [rig] [--all]`: `gt mq list`, by its older name.
 public struct GTRefineryQueueCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
-            name: "queue", aliases: ["list"], abstract: "List merge requests in queue order (priority, then age)",
-            options: [.flag("all", help: "include closed (merged or rejected) ones")],
+            name: "queue", abstract: "List merge requests in queue order (priority, then age); same as gt mq list",
+            options: [.flag("all", help: "include closed ones (merged, rework, conflict, rejected)")],
             arguments: [ArgumentSpec("rig", help: "only this rig", arity: .optional)])
     }
 
@@ -153,14 +153,6 @@ public struct GTRefineryQueueCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try await context.townWorkflow()
-        let queue = try await GTTown.run { try await workflow.mergeRequests(rig: rig, all: all) }
-        if context.jsonMode { return try context.console.json(queue) }
-        if queue.isEmpty { return context.console.out("No merge requests") }
-        for request in queue {
-            context.console.out(
-                "\(request.id)  [P\(request.priority)] \(request.status)  \(request.sourceBead) e\(request.leaseEpoch)  "
-                    + "\(request.branch) @ \(request.commit.prefix(12))  by \(request.worker)")
-        }
+        try await GTMQListCommand(rig: rig, all: all).run(context)
     }
 }

@@ -59,7 +59,6 @@ enum GTMissingCommands {
         ("metrics", "planned"),
         ("mol", "planned (formulas and molecules)"),
         ("mountain", "planned"),
-        ("mq", "use 'gt refinery queue [rig]' (the merge requests 'gt done' filed)"),
         ("namepool", "names come from a fixed pool (docs/town.md)"),
         ("notify", "planned"),
         ("nudge-poller", "'gt nudge' types into the session directly; no poller is needed"),

@@ -6,7 +6,7 @@ public struct GTRigCommand: CommandGroup {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "rig", abstract: "Manage rigs: project repositories worked on by polecats",
-            subcommands: [GTRigAddCommand.self, GTRigListCommand.self, GTRigRemoveCommand.self])
+            subcommands: [GTRigAddCommand.self, GTRigListCommand.self, GTRigRemoveCommand.self, GTRigSetCommand.self])
     }
 
     public init() {}
@@ -29,6 +29,11 @@ public struct GTRigAddCommand: CLICommand {
                 .option(
                     "max-polecats", value: "N", type: .integer(1...1000), help: "most polecats the rig may have",
                     default: "30"),
+                .option(
+                    "gate", value: "CMD",
+                    help:
+                        "the merge queue's gate command (run in a worktree of each candidate; none: merge after rebase)"
+                ),
             ],
             arguments: [ArgumentSpec("name", help: "the rig's name"), ArgumentSpec("git-url", help: "its repository")])
     }
@@ -38,9 +43,11 @@ public struct GTRigAddCommand: CLICommand {
     var prefix: String?
     var runtime: String?
     var maxPolecats: Int?
+    var gate: String?
 
     public init(parsed: ParsedValues) throws(UsageError) {
         maxPolecats = try parsed.int("max-polecats")
+        gate = parsed.string("gate")
         name = parsed.argument("name")
         url = parsed.argument("git-url")
         prefix = parsed.string("prefix")
@@ -57,14 +64,17 @@ public struct GTRigAddCommand: CLICommand {
                 || !FileManager.default.fileExists(atPath: context.absolutePath(url))
             ? url : context.absolutePath(url)
         let config = try await GTTown.run {
-            try await workflow.addRig(
+            let added = try await workflow.addRig(
                 name: name, gitURL: gitURL, prefix: prefix, runtime: runtime, maxPolecats: maxPolecats)
+            guard let gate else { return added }
+            return try workflow.setRigSetting(rig: name, key: "gate", value: gate)
         }
         try context.report(config) {
             context.console.out("Added rig '\(config.name)' (prefix \(config.beads.prefix)-) from \(config.gitURL)")
             context.console.out("  repository: \(workflow.layout.bareRepository(name))")
             context.console.out("  refinery:   \(workflow.layout.refineryClone(name))")
             if let runtime = config.runtime { context.console.out("  runtime:    \(runtime)") }
+            if let gate = config.mergeQueue?.gateCommand { context.console.out("  gate:       \(gate)") }
         }
     }
 }

@@ -22,10 +22,13 @@ public struct RigConfig: Codable, Sendable, Equatable {
     public var runtime: String?
     /// At most this many polecats in the rig (default: `TownSettings.maxPolecatsPerRig`).
     public var maxPolecats: Int?
+    /// The merge queue's settings (gate command, batch size, …); nil: the defaults, no gate.
+    public var mergeQueue: RigMergeQueueSettings?
 
     enum CodingKeys: String, CodingKey {
         case type, version, name, beads, runtime
         case maxPolecats = "max_polecats"
+        case mergeQueue = "merge_queue"
         case gitURL = "git_url"
         case defaultBranch = "default_branch"
         case createdAt = "created_at"

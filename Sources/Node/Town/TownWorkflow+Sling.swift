@@ -30,11 +30,13 @@ extension TownWorkflow {
     /// someone holds is taken over: the holder's claim is released in the same write as the new claim (the epoch
     /// still goes up by one, so the old holder's `gt done` is refused), a polecat of this town that held it is
     /// unhooked (session stopped, polecat idle), and a comment and a `sling-force` event record it. When a step
-    /// after the claim fails, the claim is released and the polecat set idle again.
+    /// after the claim fails, the claim is released and the polecat set idle again. `polecat` prefers that polecat
+    /// when it is idle (the Refinery sends rework back to whoever made it); `base` starts the work branch at that
+    /// commit instead of the default branch's tip when the rig's repository has it.
     public func sling(
-        bead id: String, rig requestedRig: String?, runtime requestedRuntime: String?, force: Bool = false
-    ) async throws(TownError) -> SlingResult
-    {
+        bead id: String, rig requestedRig: String?, runtime requestedRuntime: String?, force: Bool = false,
+        polecat preferred: String? = nil, base requestedBase: String? = nil
+    ) async throws(TownError) -> SlingResult {
         let rigs = try rigConfigs()
         return try await withLedger { ledger throws(TownError) in
             guard let bead = ledger.bead(id) else { throw .noSuchBead(id) }
@@ -60,15 +62,22 @@ extension TownWorkflow {
             guard let rig = rigs[rigName] else { throw .noSuchRig(name: rigName, known: rigs.keys.sorted()) }
             let runtimeText = requestedRuntime ?? rig.runtime ?? settings.defaultRuntime
             _ = try resolveRuntime(runtimeText, rig: rig.name)
-            let all = polecats(rig: rig, in: ledger)
+            // A removed polecat (its agent bead closed) keeps its name taken but gets no work.
+            let everyone = polecats(rig: rig, in: ledger)
+            let all = everyone.filter {
+                ledger.bead(PolecatState.beadID(prefix: rig.beads.prefix, rig: rig.name, name: $0.name))?.status
+                    != .closed
+            }
             var polecat: PolecatState
-            if let idle = all.first(where: \.isIdle) {
+            if let preferred, let mine = all.first(where: { $0.name == preferred && $0.isIdle }) {
+                polecat = mine
+            } else if let idle = all.first(where: \.isIdle) {
                 polecat = idle
             } else {
                 let limit = rig.maxPolecats ?? settings.maxPolecatsPerRig
                 guard all.count < limit else { throw .rigFull(rig: rig.name, limit: limit) }
                 polecat = try await createPolecat(
-                    rig: rig, name: TownWorkflow.freshName(taken: Set(all.map(\.name))), ledger: ledger)
+                    rig: rig, name: TownWorkflow.freshName(taken: Set(everyone.map(\.name))), ledger: ledger)
             }
             let agent = polecat.address
             let node = self.node
@@ -111,7 +120,7 @@ extension TownWorkflow {
                 _ = try? await sessions.kill(previousSession)
                 let worktree = layout.polecatWorktree(rig.name, polecat.name)
                 let (branch, base) = try await makeWorktree(
-                    rig: rig, polecat: polecat.name, bead: bead.id, epoch: epoch)
+                    rig: rig, polecat: polecat.name, bead: bead.id, epoch: epoch, base: requestedBase)
                 let hook = Hook(
                     town: layout.root, rig: rig.name, polecat: polecat.name, bead: bead.id, title: bead.title,
                     epoch: epoch, branch: branch, base: base, node: node, runtime: runtimeText,
@@ -146,8 +155,10 @@ extension TownWorkflow {
 
     /// Creates the polecat's worktree for one assignment (removing the previous one) on a new work branch at the
     /// tip of the rig's default branch. Returns the branch and its base commit.
-    func makeWorktree(rig: RigConfig, polecat: String, bead: String, epoch: Int) async throws(TownError)
-        -> (branch: String, base: String)
+    func makeWorktree(
+        rig: RigConfig, polecat: String, bead: String, epoch: Int, base requested: String? = nil
+    )
+        async throws(TownError) -> (branch: String, base: String)
     {
         let branch = Hook.branchName(node: node, polecat: polecat, bead: bead, epoch: epoch)
         try await removeWorktree(rig: rig, polecat: polecat)
@@ -155,7 +166,9 @@ extension TownWorkflow {
             let bare = try await GitRepository.open(at: layout.bareRepository(rig.name))
             let tip = try await bare.resolve("refs/heads/\(rig.defaultBranch)")
             let head = try await bare.resolve("HEAD")
-            guard let base = tip ?? head else {
+            var wanted: GitOID?
+            if let requested, let id = GitOID(hex: requested), await bare.contains(id) { wanted = id }
+            guard let base = wanted ?? tip ?? head else {
                 throw TownError.git("the rig's repository has no commit on \(rig.defaultBranch) to start from")
             }
             if try await bare.resolve("refs/heads/\(branch)") != nil {
