@@ -102,7 +102,8 @@ public enum ClaimRunner {
                 let beads = try database.write(scope: nil, routing: id, actor: claimant.assignee) {
                     (ledger) throws(LedgerError) -> [LedgerChange] in
                     guard let current = ledger.bead(id) else { throw .beadNotFound(id) }
-                    return claimChanges(current, claimant: claimant, expectedEpoch: expectedEpoch, force: takeOver,
+                    return claimChanges(
+                        current, claimant: claimant, expectedEpoch: expectedEpoch, force: takeOver,
                         time: time)
                 }
                 guard let bead = beads.compactMap({ $0 }).last else { return .refused("nothing was written") }

@@ -90,7 +90,8 @@ import Testing
         // The count starts again for the sync after the write.
         #expect(attempt.onSynced(.failed("lost push"), current: mine) == [.sync])
         #expect(attempt.onSynced(.failed("lost push"), current: mine) == [.sync])
-        #expect(attempt.onSynced(.failed("lost push"), current: mine) == [.report(.unconfirmed(mine, reason: "lost push"))])
+        #expect(
+            attempt.onSynced(.failed("lost push"), current: mine) == [.report(.unconfirmed(mine, reason: "lost push"))])
         var refused = ClaimAttempt(bead: "gt-1", claimant: alice, mode: .remote, syncAttempts: 2)
         _ = refused.start(current: nil)
         #expect(refused.onSynced(.failed("down"), current: nil) == [.sync])

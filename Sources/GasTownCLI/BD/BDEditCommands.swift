@@ -130,15 +130,20 @@ public struct BDUpdateCommand: CLICommand {
         // configured): when it is lost or refused, nothing else of the command is written.
         let claimed = claim ? try await BDClaimSync.claim(ids, context, force: force) : []
         let onlyClaim = fields.isEmpty && !close && add.isEmpty && remove.isEmpty && metadata.isEmpty
-        let updated = onlyClaim ? claimed : try await BDSupport.edit(claimed.isEmpty ? ids : claimed.map(\.id), context: context) {
-            bead, _ in
-            var changes: [LedgerChange] = []
-            if !fields.isEmpty { changes.append(.update(id: bead.id, fields: fields)) }
-            if !add.isEmpty || !remove.isEmpty { changes.append(.labels(id: bead.id, add: add, remove: remove)) }
-            for pair in metadata { changes.append(.setMetadata(id: bead.id, key: pair[0], value: .string(pair[1]))) }
-            if close { changes.append(.close(id: bead.id, reason: "Closed")) }
-            return changes
-        }
+        let updated =
+            onlyClaim
+            ? claimed
+            : try await BDSupport.edit(claimed.isEmpty ? ids : claimed.map(\.id), context: context) {
+                bead, _ in
+                var changes: [LedgerChange] = []
+                if !fields.isEmpty { changes.append(.update(id: bead.id, fields: fields)) }
+                if !add.isEmpty || !remove.isEmpty { changes.append(.labels(id: bead.id, add: add, remove: remove)) }
+                for pair in metadata {
+                    changes.append(.setMetadata(id: bead.id, key: pair[0], value: .string(pair[1])))
+                }
+                if close { changes.append(.close(id: bead.id, reason: "Closed")) }
+                return changes
+            }
         BDSupport.printEdited(updated, verb: "Updated issue:", context)
     }
 }

@@ -52,8 +52,8 @@ public struct BDDepAddCommand: CLICommand {
                 guard ledger.bead(issue) != nil else { throw LedgerError.beadNotFound(issue) }
                 // Former IDs left by a sync re-ID resolve to the bead's current one (docs/sync.md "Re-IDs").
                 return ledger.prepareDependency(
-                    id: ledger.resolve(issue), on: ledger.resolve(target), type: type, actor: actor, stamp: clock.stamp, time: clock.time,
-                    allowCycles: allowCycles)
+                    id: ledger.resolve(issue), on: ledger.resolve(target), type: type, actor: actor, stamp: clock.stamp,
+                    time: clock.time, allowCycles: allowCycles)
             }
         }
         if context.jsonMode {

@@ -50,7 +50,9 @@ enum BDClaimSync {
             let request = ClaimRunner.Request(
                 id: id, claimant: Claimant(assignee: actor, node: node), takeOver: force, time: BDSupport.now())
             let result = await ClaimRunner.claim(request, database: db, engine: engine)
-            if result.outcome.isWon, let bead = result.bead { out.append(bead) } else {
+            if result.outcome.isWon, let bead = result.bead {
+                out.append(bead)
+            } else {
                 failures.append((result.id, result.outcome))
             }
         }
