@@ -56,3 +56,46 @@ import Testing
         }
     }
 }
+
+/// A re-ID by the node's sync loop is told once (docs/sync.md "Re-IDs"): a warning in the log and a `ledger_reid`
+/// event in `events.jsonl`.
+@Suite struct NodeReIDTests {
+    @Test func aSyncThatReIDsRecordsOneEvent() async throws {
+        let directory = try TempDir(prefix: "gt-node-reid")
+        var settings = LedgerSyncLoopSettings()
+        settings.pathInterval = .seconds(600)
+        settings.notices = false
+        guard let (a, b) = try await LoopbackLedgerTown.pair(directory, settings: settings) else {
+            Issue.record("the two nodes did not settle")
+            return
+        }
+        do {
+            for (town, title) in [(a, "A's bead"), (b, "B's bead")] {
+                let database = town.database
+                _ = try await DedicatedThread.run { () throws(LedgerDatabaseError) in
+                    try database.write(scope: "hq", routing: nil) { ledger, clock throws(LedgerError) in
+                        var spec = NewBead(title: title)
+                        spec.explicitID = "hq-dup"
+                        return try ledger.prepareCreate(spec, actor: title, stamp: clock.stamp, time: clock.time)
+                    }
+                }
+            }
+            _ = try await a.sync.syncNow()
+            let reply = try await b.sync.syncNow()
+            let reIDs = reply.scopes.flatMap(\.reIDs)
+            #expect(reIDs.count == 1 && reIDs.first?.hasPrefix("hq-dup → ") == true, "\(reply)")
+            _ = try await b.sync.syncNow()
+            let events = (try? String(contentsOfFile: b.town.eventsFile, encoding: .utf8)) ?? ""
+            let lines = events.split(separator: "\n").filter { $0.contains("\"ledger_reid\"") }
+            #expect(lines.count == 1, "one ledger_reid event: \(events)")
+            #expect(lines.first?.contains("hq-dup") == true)
+            let newID = String(reIDs.first?.dropFirst("hq-dup → ".count) ?? "")
+            #expect(b.database.read { $0.scopes["hq"]?.beads[newID]?.title } == "B's bead")
+            #expect(b.database.read { $0.scopes["hq"]?.aliases["hq-dup"] } == newID)
+        } catch {
+            Issue.record("\(error)")
+        }
+        await b.stop()
+        await a.stop()
+    }
+}
