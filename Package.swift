@@ -33,7 +33,7 @@ let package = Package(
         // Edges
         .target(name: "Transport", dependencies: ["Wire", "COpenSSL", "CShims"], swiftSettings: settings),
         .target(name: "Git", dependencies: ["CGit2", "CShims"], swiftSettings: settings),
-        .target(name: "LedgerStore", dependencies: ["Beads", "Git", "CShims"], swiftSettings: settings),
+        .target(name: "LedgerStore", dependencies: ["Beads", "Git", "CShims", "Scheduling"], swiftSettings: settings),
         .target(name: "Sessions", dependencies: ["CShims"], swiftSettings: settings),
 
         // Shells
@@ -49,6 +49,7 @@ let package = Package(
             name: "GasTownCLI",
             dependencies: [
                 "Beads", "Wire", "Membership", "Formula", "Transport", "Git", "LedgerStore", "Sessions", "Node",
+                "Scheduling",
             ],
             swiftSettings: settings),
         .executableTarget(name: "gt", dependencies: ["GasTownCLI"], swiftSettings: settings),
@@ -72,7 +73,7 @@ let package = Package(
             swiftSettings: settings),
         .testTarget(name: "BeadsTests", dependencies: ["Beads", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: settings),
-        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: settings),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "FormulaTests", dependencies: ["Formula", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "MergeQueueTests", dependencies: ["MergeQueue", "GasTownTestKit"], swiftSettings: settings),

@@ -183,6 +183,13 @@ extension LedgerSync {
                 result.received += beads.count
                 result.lostClaims += report.lostClaims
                 result.reIDs += report.reIDs.map { "\($0.old) → \($0.new)" }
+                // Told once, at the sync that re-IDs (docs/sync.md "Re-IDs"): the bead that landed first keeps the ID.
+                for reID in report.reIDs {
+                    result.warnings.append(
+                        "\(where_): another replica minted \(reID.old) for a different bead, which landed first and "
+                            + "keeps that ID; this replica's bead is now \(reID.new) (its edges here follow; "
+                            + "\(reID.old) is kept as its alias, and 'bd show \(reID.old)' names both)")
+                }
             } catch let error as LedgerDatabaseError {
                 throw .store(error)
             } catch let error as StoreError {

@@ -4,10 +4,11 @@
 /// side already on the remote). Without a remote the write itself, a compare-and-swap on the local store, decides.
 ///
 /// A value type that does no I/O: the shell calls ``start(current:)`` and then feeds back the result of each
-/// directive it carried out. The shell MUST carry out the directives in order and report each one's result with
-/// the matching `on…` call; it MUST write exactly the change a `.write` asks for (a claim whose expected epoch is the
-/// one given, so a concurrent local claim fails the compare-and-swap instead of both landing). It MUST NOT report a
-/// sync as successful when its push was rejected and not retried to success.
+/// directive it carried out. A failed sync is retried (another `.sync`) up to `syncAttempts` times per step. The
+/// shell MUST carry out the directives in order and report each one's result with the matching `on…` call; it MUST
+/// write exactly the change a `.write` asks for (a claim whose expected epoch is the one given, so a concurrent local
+/// claim fails the compare-and-swap instead of both landing). It MUST NOT report a sync as successful when its push
+/// was rejected and not retried to success. `ClaimRunner` (LedgerStore) is the shell, for the node and embedded `bd`.
 ///
 /// `Sendable`: a plain value owned by one caller.
 public struct ClaimAttempt: Sendable {
@@ -64,12 +65,18 @@ public struct ClaimAttempt: Sendable {
     public private(set) var step: Step = .idle
     /// The lease our write produced, once written.
     public private(set) var written: Lease?
+    /// How many syncs of the current step may run in all before the step gives up (a failed sync is retried
+    /// until then: a remote briefly unreachable or contended past the engine's own push retries). Default 3.
+    public let syncAttempts: Int
+    /// Syncs of the current step that failed so far.
+    public private(set) var failedSyncs = 0
 
-    public init(bead: String, claimant: Claimant, mode: Mode, takeOver: Bool = false) {
+    public init(bead: String, claimant: Claimant, mode: Mode, takeOver: Bool = false, syncAttempts: Int = 3) {
         self.bead = bead
         self.claimant = claimant
         self.mode = mode
         self.takeOver = takeOver
+        self.syncAttempts = max(1, syncAttempts)
     }
 
     /// Starts the attempt; `current` is the bead's lease as the local store holds it now (nil: no such bead).
@@ -86,6 +93,11 @@ public struct ClaimAttempt: Sendable {
 
     /// A sync finished; `current` is the bead's lease in the store after it (nil: no such bead).
     public mutating func onSynced(_ result: SyncResult, current: Lease?) -> [Directive] {
+        guard step == .syncingBefore || step == .syncingAfter else { return [] }
+        if case .failed = result, failedSyncs + 1 < syncAttempts {
+            failedSyncs += 1
+            return [.sync]
+        }
         switch step {
         case .syncingBefore:
             if case .failed(let why) = result {
@@ -113,6 +125,7 @@ public struct ClaimAttempt: Sendable {
             written = lease
             if mode == .remote {
                 step = .syncingAfter
+                failedSyncs = 0
                 return [.sync]
             }
             return finish(.won(lease))

@@ -1,3 +1,4 @@
+import GasTownTestKit
 import Testing
 
 @testable import Scheduling
@@ -58,19 +59,46 @@ import Testing
     }
 
     @Test func failedSyncsRefuseBeforeAndLeaveTheClaimUnconfirmedAfter() {
-        var before = ClaimAttempt(bead: "gt-1", claimant: alice, mode: .remote)
+        var before = ClaimAttempt(bead: "gt-1", claimant: alice, mode: .remote, syncAttempts: 1)
         _ = before.start(current: nil)
         guard case .report(.refused(let why))? = before.onSynced(.failed("unreachable"), current: nil).first else {
             Issue.record("a failed first sync must refuse")
             return
         }
         #expect(why.contains("nothing was claimed"))
-        var after = ClaimAttempt(bead: "gt-1", claimant: alice, mode: .remote)
+        var after = ClaimAttempt(bead: "gt-1", claimant: alice, mode: .remote, syncAttempts: 1)
         _ = after.start(current: nil)
         _ = after.onSynced(.landed, current: Lease(holder: "", node: "", epoch: 0))
         let mine = Lease(holder: alice.assignee, node: "n1", epoch: 1)
         _ = after.onWritten(.written(mine))
         #expect(after.onSynced(.failed("gone"), current: mine) == [.report(.unconfirmed(mine, reason: "gone"))])
+    }
+
+    /// A failed sync is retried up to `syncAttempts` per step (a lost push, a remote briefly away): before the write
+    /// it is then refused, after the write unconfirmed; a sync that lands on a retry goes on as if the first had.
+    @Test func failedSyncsAreRetriedUpToTheLimitPerStep() {
+        var attempt = ClaimAttempt(bead: "gt-1", claimant: alice, mode: .remote, syncAttempts: 3)
+        #expect(attempt.start(current: nil) == [.sync])
+        #expect(attempt.onSynced(.failed("cut"), current: nil) == [.sync])
+        #expect(attempt.onSynced(.failed("cut"), current: nil) == [.sync])
+        let free = Lease(holder: "", node: "", epoch: 0)
+        #expect(
+            attempt.onSynced(.landed, current: free)
+                == [.write(bead: "gt-1", claimant: alice, expectedEpoch: 0, takeOver: false)])
+        let mine = Lease(holder: alice.assignee, node: "n1", epoch: 1)
+        #expect(attempt.onWritten(.written(mine)) == [.sync])
+        // The count starts again for the sync after the write.
+        #expect(attempt.onSynced(.failed("lost push"), current: mine) == [.sync])
+        #expect(attempt.onSynced(.failed("lost push"), current: mine) == [.sync])
+        #expect(
+            attempt.onSynced(.failed("lost push"), current: mine) == [.report(.unconfirmed(mine, reason: "lost push"))])
+        var refused = ClaimAttempt(bead: "gt-1", claimant: alice, mode: .remote, syncAttempts: 2)
+        _ = refused.start(current: nil)
+        #expect(refused.onSynced(.failed("down"), current: nil) == [.sync])
+        guard case .report(.refused)? = refused.onSynced(.failed("down"), current: nil).first else {
+            Issue.record("the last failed sync before the write refuses")
+            return
+        }
     }
 
     @Test func lateEventsAreIgnored() {
@@ -83,11 +111,12 @@ import Testing
 
     /// Claimants on separate replicas race through a model of the remote (merge: higher epoch wins, at equal
     /// epochs the remote's side; a sync is merge-then-push, atomic as the compare-and-swap push makes it), with
-    /// syncs failing at random. Over many seeds: at most one claimant is told it won, the bead's lease on the remote
-    /// is the winner's, and every loser's outcome names a lease that really was on its replica.
+    /// syncs failing at random (some after fetching and merging, their push lost). Over many seeds: at most one
+    /// claimant is told it won, the bead's lease on the remote is the winner's, and every loser's outcome names a
+    /// lease that really was on its replica.
     @Test(arguments: 0..<300)
     func racingClaimantsThroughTheRemoteHaveAtMostOneWinner(seed: UInt64) {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let count = 2 + Int(rng.next() % 4)
         var model = RemoteModel(replicas: count)
         var attempts = (0..<count).map { i in
@@ -105,7 +134,8 @@ import Testing
             switch directive {
             case .sync:
                 let fails = rng.next() % 5 == 0
-                if !fails { model.sync(i) }
+                // A failed sync either never reached the remote or fetched and merged but lost its push.
+                if !fails { model.sync(i) } else if rng.next() % 2 == 0 { model.fetch(i) }
                 pending[i] += attempts[i].onSynced(fails ? .failed("cut") : .landed, current: model.local[i])
             case .write(_, let claimant, let expected, _):
                 pending[i] += attempts[i].onWritten(model.write(i, claimant, expected: expected))
@@ -136,6 +166,9 @@ struct RemoteModel {
     /// The claim group's merge: the higher epoch wins; at equal epochs the side already on the remote.
     static func merge(local: Lease, remote: Lease) -> Lease { local.epoch > remote.epoch ? local : remote }
 
+    /// Fetch and merge only: the push was lost.
+    mutating func fetch(_ i: Int) { local[i] = RemoteModel.merge(local: local[i], remote: remote) }
+
     mutating func sync(_ i: Int) {
         local[i] = RemoteModel.merge(local: local[i], remote: remote)
         remote = local[i]
@@ -147,18 +180,5 @@ struct RemoteModel {
         if !current.isFree && !current.isHeld(by: claimant) { return .held(current) }
         local[i] = Lease(holder: claimant.assignee, node: claimant.node, epoch: current.epoch + 1)
         return .written(local[i])
-    }
-}
-
-/// SplitMix64: a small seeded generator for reproducible tests.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x1234_5678 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -126,22 +126,24 @@ public struct BDUpdateCommand: CLICommand {
         let (fields, close, add, remove, metadata) =
             (self.fields, self.close, addLabels, removeLabels, self.metadata.map { [$0.0, $0.1] })
         let (claim, force) = (self.claim, self.force)
-        let now = BDSupport.now()
-        let remoteClaim = claim && BDClaimSync.remoteConfigured(context)
-        let localClaim = claim && !remoteClaim
-        let onlyRemoteClaim = remoteClaim && fields.isEmpty && !close && add.isEmpty && remove.isEmpty && metadata.isEmpty
-        var updated = onlyRemoteClaim ? [] : try await BDSupport.edit(ids, context: context) { bead, actor in
-            var changes: [LedgerChange] = []
-            if !fields.isEmpty { changes.append(.update(id: bead.id, fields: fields)) }
-            if !add.isEmpty || !remove.isEmpty { changes.append(.labels(id: bead.id, add: add, remove: remove)) }
-            for pair in metadata { changes.append(.setMetadata(id: bead.id, key: pair[0], value: .string(pair[1]))) }
-            if localClaim {
-                changes += BDSupport.claimChanges(bead, actor: actor, node: "", force: force, time: now)
+        // The claim first, through the claim runner (local compare-and-swap, or through the remote when one is
+        // configured): when it is lost or refused, nothing else of the command is written.
+        let claimed = claim ? try await BDClaimSync.claim(ids, context, force: force) : []
+        let onlyClaim = fields.isEmpty && !close && add.isEmpty && remove.isEmpty && metadata.isEmpty
+        let updated =
+            onlyClaim
+            ? claimed
+            : try await BDSupport.edit(claimed.isEmpty ? ids : claimed.map(\.id), context: context) {
+                bead, _ in
+                var changes: [LedgerChange] = []
+                if !fields.isEmpty { changes.append(.update(id: bead.id, fields: fields)) }
+                if !add.isEmpty || !remove.isEmpty { changes.append(.labels(id: bead.id, add: add, remove: remove)) }
+                for pair in metadata {
+                    changes.append(.setMetadata(id: bead.id, key: pair[0], value: .string(pair[1])))
+                }
+                if close { changes.append(.close(id: bead.id, reason: "Closed")) }
+                return changes
             }
-            if close { changes.append(.close(id: bead.id, reason: "Closed")) }
-            return changes
-        }
-        if remoteClaim { updated = try await BDClaimSync.claim(ids, context, force: force) }
         BDSupport.printEdited(updated, verb: "Updated issue:", context)
     }
 }

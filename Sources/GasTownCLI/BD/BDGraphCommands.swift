@@ -50,9 +50,10 @@ public struct BDDepAddCommand: CLICommand {
         try await BDSupport.withLedger(context, mode: .write) { db in
             _ = try db.write(scope: nil, routing: issue) { (ledger, clock) throws(LedgerError) -> LedgerOp in
                 guard ledger.bead(issue) != nil else { throw LedgerError.beadNotFound(issue) }
+                // Former IDs left by a sync re-ID resolve to the bead's current one (docs/sync.md "Re-IDs").
                 return ledger.prepareDependency(
-                    id: issue, on: target, type: type, actor: actor, stamp: clock.stamp, time: clock.time,
-                    allowCycles: allowCycles)
+                    id: ledger.resolve(issue), on: ledger.resolve(target), type: type, actor: actor, stamp: clock.stamp,
+                    time: clock.time, allowCycles: allowCycles)
             }
         }
         if context.jsonMode {

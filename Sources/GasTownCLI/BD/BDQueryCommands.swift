@@ -38,21 +38,24 @@ public struct BDShowCommand: CLICommand {
     public func run(_ context: CommandContext) async throws {
         let ids = self.ids
         let json = context.jsonMode
-        let output: (LedgerJSON, String) = try await BDSupport.withLedger(context, mode: .read) { db in
+        let output: (LedgerJSON, String, [String]) = try await BDSupport.withLedger(context, mode: .read) { db in
             try db.read { state in
                 var items: [LedgerJSON] = []
                 var text: [String] = []
+                var notes: [String] = []
                 for id in ids {
                     let (bead, ledger) = try BDSupport.bead(id, in: state)
+                    if let note = BDSupport.aliasNote(id, ledger) { notes.append(note) }
                     if json {
                         items.append(BDShowCommand.details(bead, ledger))
                     } else {
                         text.append(BDShowCommand.describe(bead, ledger))
                     }
                 }
-                return (.array(items), text.joined(separator: "\n"))
+                return (.array(items), text.joined(separator: "\n"), notes)
             }
         }
+        for note in output.2 { context.console.err("note: \(note)") }
         if json { BDSupport.printJSON(output.0, context.console) } else { context.console.out(output.1) }
     }
 

@@ -218,31 +218,6 @@ enum BDSupport {
         return rigs.mapValues(\.prefix)
     }
 
-    /// The changes of a claim of `bead` by `actor` on `node`: a compare-and-swap on the epoch read. With `force`
-    /// and another holder, the holder's claim is released and the new claim taken in the same write (the lease
-    /// epoch still goes up by exactly one, so the old holder's `gt done` is refused by epoch), and a comment at
-    /// `time` records who forced it over whom.
-    static func claimChanges(
-        _ bead: Bead, actor: String, node: String, force: Bool, time: Timestamp
-    )
-        -> [LedgerChange]
-    {
-        let heldByOther = !bead.assignee.isEmpty && (bead.assignee != actor || bead.claimNode != node)
-        guard force, heldByOther else {
-            return [.claim(id: bead.id, assignee: actor, node: node, expectedEpoch: bead.leaseEpoch)]
-        }
-        let text =
-            "Claim forced by \(actor) over \(bead.assignee)\(bead.claimNode.isEmpty ? "" : " on \(bead.claimNode)") "
-            + "(lease epoch \(bead.leaseEpoch) → \(bead.leaseEpoch + 1))"
-        let comment = Comment(
-            id: (bead.comments.map(\.id).max() ?? 0) + 1, issueID: bead.id, author: actor, text: text, createdAt: time)
-        return [
-            .release(id: bead.id, assignee: bead.assignee),
-            .claim(id: bead.id, assignee: actor, node: node, expectedEpoch: bead.leaseEpoch),
-            .addComment(id: bead.id, comment),
-        ]
-    }
-
     /// A filter from the common filter flags (`-s -p -t -a -l --label-any --parent -n`); absent flags do not filter.
     static func filter(_ parsed: ParsedValues, limitDefault: Int = 0) throws(UsageError) -> BeadFilter {
         var f = BeadFilter()
@@ -346,6 +321,17 @@ enum BDSupport {
             return (b, ledger)
         }
         throw CLIError(LedgerError.beadNotFound(id).description, code: "not_found")
+    }
+
+    /// What to tell the user when `id` is a former ID left by a sync re-ID (docs/sync.md "Re-IDs"): the bead it
+    /// resolves to, or, when another bead still holds `id` (the one that landed first), which bead was re-IDed.
+    static func aliasNote(_ id: String, _ ledger: Ledger) -> String? {
+        guard let target = ledger.aliases[id], target != id, let moved = ledger.beads[target] else { return nil }
+        if ledger.beads[id] != nil {
+            return "\(id) also was the ID of \(target) (\(TerminalText.oneLine(moved.title))), re-IDed by a sync "
+                + "merge because another replica minted \(id) first; use \(target) for that bead"
+        }
+        return "\(id) was re-IDed to \(target) by a sync merge; showing \(target)"
     }
 
     /// The wall clock now, as a bead timestamp (for ready's defer_until and hybrid sort; reads happen here, in

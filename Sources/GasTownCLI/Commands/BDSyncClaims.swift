@@ -1,12 +1,14 @@
 import Beads
 import Foundation
 import LedgerStore
+import Scheduling
 
-/// Claims through the ledger remote (DESIGN §3 "Claims and fencing"): with a remote configured, `bd update --claim`
-/// and `bd ready --claim` sync first, write the claim group with the next lease epoch (a compare-and-swap on the
-/// epoch just read, node = this store's replica), sync again, and report success only if the push landed and the
-/// claim survived the merge. First to land wins; the loser is told and the command exits non-zero. Without a
-/// remote a claim stays a compare-and-swap on the local store (`BDSupport.edit`).
+/// Claims for `bd update --claim` and `bd ready --claim` (DESIGN §3 "Claims and fencing"): a thin client of
+/// `LedgerStore.ClaimRunner`, which runs the `Scheduling.ClaimAttempt` core. With a remote configured the runner
+/// syncs first, writes the claim group with the next lease epoch (a compare-and-swap on the epoch just read, node =
+/// this store's replica), syncs again, and reports success only if the push landed and the claim survived the merge.
+/// First to land wins; the loser is told and the command exits non-zero. Inside the node the store is the one the
+/// node holds and the engine the sync loop's (`BDSyncSupport.engine`); embedded `bd` opens both itself.
 ///
 /// A namespace; `Sendable` trivially.
 enum BDClaimSync {
@@ -16,14 +18,15 @@ enum BDClaimSync {
         return !SyncConfig.remotes(StoreLayout(beadsDirectory: location.path)).isEmpty
     }
 
-    /// Claims `ids` for the actor through the remote; returns the claimed beads. Throws when the remote cannot be
-    /// reached before the claim (nothing written), when the claim was written but not confirmed by a landed push
-    /// (it stays recorded locally and goes out with the next sync), or when another claim landed first.
-    /// With `force`, a claim someone else holds is taken over (`BDSupport.claimChanges`).
+    /// Claims `ids` for the actor (through the remote when one is configured); returns the claimed beads. Throws
+    /// when the remote cannot be reached before the claim (nothing written), when the claim was written but not
+    /// confirmed by a landed push (it stays recorded locally and goes out with the next sync), or when another
+    /// claim holds the bead or landed first. With `force`, a claim someone else holds is taken over.
     static func claim(_ ids: [String], _ context: CommandContext, force: Bool = false) async throws -> [Bead] {
         let layout = StoreLayout(beadsDirectory: try context.beadsStore().path)
         let actor = await context.actor()
-        let engine = await BDSyncSupport.engine(layout)
+        let remote = !SyncConfig.remotes(layout).isEmpty
+        let engine = remote ? await BDSyncSupport.engine(layout) : nil
         let held = try await BDSupport.heldDatabase(for: layout.root)
         let db: LedgerDatabase
         if let held { db = held } else { db = try await BDSyncSupport.open(layout) }
@@ -38,54 +41,51 @@ enum BDClaimSync {
     }
 
     static func claim(
-        _ ids: [String], actor: String, engine: LedgerSync, db: LedgerDatabase, force: Bool = false
+        _ ids: [String], actor: String, engine: LedgerSync?, db: LedgerDatabase, force: Bool = false
     ) async throws -> [Bead] {
-        do { _ = try await engine.sync(db) } catch {
-            throw CLIError(
-                "cannot claim \(ids.joined(separator: ", ")): \(error.description)", hint: "nothing was claimed",
-                code: "sync_failed")
-        }
-        let replica = db.read { $0.replicaID }
-        var epochs: [String: Int] = [:]
-        for id in ids {
-            let current = try db.read { state in try BDSupport.bead(id, in: state).bead }
-            let expected = current.leaseEpoch
-            let changes = BDSupport.claimChanges(
-                current, actor: actor, node: replica, force: force, time: BDSupport.now())
-            let written: Bead? = try await DedicatedThread.run { () throws(CLIError) -> Bead? in
-                do throws(LedgerDatabaseError) {
-                    return try db.write(scope: nil, routing: current.id, actor: actor) { _ in changes }
-                        .compactMap { $0 }.last
-                } catch {
-                    if case .ledger(.alreadyClaimed(let id, let holder, _, let epoch)) = error {
-                        // Someone's claim landed before ours was written (our sync just brought it in).
-                        throw CLIError(
-                            "claim of \(id) lost: already claimed by \(holder) at epoch \(epoch)",
-                            hint: "take it over with 'bd update \(id) --claim --force'", code: "claim_lost")
-                    }
-                    throw BDSupport.cliError(error)
-                }
-            }
-            epochs[current.id] = written?.leaseEpoch ?? expected + 1
-        }
-        do { _ = try await engine.sync(db) } catch {
-            throw CLIError(
-                "claim of \(ids.joined(separator: ", ")) not confirmed: \(error.description)",
-                hint: "the claim is recorded locally and counts only once a later 'bd sync' lands it",
-                code: "sync_failed")
-        }
+        let node = engine == nil ? "" : db.read { $0.replicaID }
         var out: [Bead] = []
-        var lost: [String] = []
-        for (id, epoch) in epochs.sorted(by: { $0.key < $1.key }) {
-            let bead = try db.read { state in try BDSupport.bead(id, in: state).bead }
-            if bead.assignee == actor && bead.claimNode == replica && bead.leaseEpoch == epoch {
+        var failures: [(String, ClaimOutcome)] = []
+        for id in ids {
+            let request = ClaimRunner.Request(
+                id: id, claimant: Claimant(assignee: actor, node: node), takeOver: force, time: BDSupport.now())
+            let result = await ClaimRunner.claim(request, database: db, engine: engine)
+            if result.outcome.isWon, let bead = result.bead {
                 out.append(bead)
             } else {
-                lost.append("claim of \(id) lost: already claimed by \(bead.assignee) at epoch \(bead.leaseEpoch)")
+                failures.append((result.id, result.outcome))
             }
         }
-        if !lost.isEmpty { throw CLIError(lost.joined(separator: "; "), code: "claim_lost") }
-        return out
+        guard let (firstID, first) = failures.first else { return out }
+        let message = failures.map { id, outcome in
+            if case .lost(let lease) = outcome, !lease.isFree, engine == nil {
+                // Local: the compare-and-swap refused it, said as the ledger says it.
+                return LedgerError.alreadyClaimed(id: id, by: lease.holder, node: lease.node, epoch: lease.epoch)
+                    .description
+            }
+            if case .lost(let lease) = outcome, !lease.isFree {
+                return "claim of \(id) lost: already claimed by \(lease.holder) at epoch \(lease.epoch)"
+                    + (lease.node.isEmpty ? "" : " (on \(lease.node))")
+            }
+            return "\(id): \(outcome)"
+        }.joined(separator: "; ")
+        switch first {
+        case .lost(let lease) where !lease.isFree:
+            throw CLIError(
+                message,
+                hint: "take it over with 'bd update \(firstID) --claim --force' (recorded in a comment; the lease "
+                    + "epoch goes up, so \(lease.holder)'s 'gt done' is refused), or ask \(lease.holder) to release it",
+                code: engine == nil ? "claimed" : "claim_lost")
+        case .lost: throw CLIError(message, code: "claim_lost")
+        case .unconfirmed:
+            throw CLIError(
+                message, hint: "the claim is recorded locally and counts only once a later 'bd sync' lands it",
+                code: "sync_failed")
+        case .refused(let why):
+            if why.hasPrefix("no bead") { throw CLIError(message, code: "not_found") }
+            throw CLIError(message, code: why.contains("cannot reach") ? "sync_failed" : "invalid")
+        case .won: return out
+        }
     }
 }
 
@@ -113,14 +113,7 @@ enum BDReadyClaim {
             throw CLIError(
                 "no ready work to claim", hint: "bd ready lists it; bd blocked shows what waits", code: "none")
         }
-        let claimed: [Bead]
-        if remote {
-            claimed = try await BDClaimSync.claim([first.id], context)
-        } else {
-            claimed = try await BDSupport.edit([first.id], context: context) { bead, actor in
-                [.claim(id: bead.id, assignee: actor, node: "", expectedEpoch: bead.leaseEpoch)]
-            }
-        }
+        let claimed = try await BDClaimSync.claim([first.id], context)
         BDSupport.printEdited(claimed, verb: "Claimed", context) { ": \($0.title) (epoch \($0.leaseEpoch))" }
     }
 }

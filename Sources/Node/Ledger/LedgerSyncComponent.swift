@@ -328,6 +328,19 @@ actor LedgerSyncDriver {
                 if scope.pushes > 0 { pushed[scope.scope] = commit }
             }
             outcome = .succeeded(commits: commits, pushed: pushed)
+            for scope in report.scopes {
+                for reID in scope.reIDs {
+                    let parts = reID.components(separatedBy: " → ")
+                    context.log.warning(
+                        "ledger sync re-IDed a bead", ["remote": remote, "scope": scope.scope, "re_id": reID])
+                    context.events.record(
+                        "ledger_reid",
+                        [
+                            "remote": remote, "scope": scope.scope, "old": parts.first ?? reID,
+                            "new": parts.count > 1 ? parts[1] : "",
+                        ])
+                }
+            }
             if core.remote(named: remote)?.failures ?? 0 > 0 {
                 context.log.info("ledger sync recovered", ["remote": remote])
             }
