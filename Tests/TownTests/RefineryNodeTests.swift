@@ -116,4 +116,86 @@ import Testing
             }
         }
     }
+
+    /// `gt up --listen 127.0.0.1:0 --json`: the node's listen address; its pid is remembered for cleanup.
+    func upWithAddress(_ town: TownFixture) async throws -> String {
+        let output = try await town.gt(["up", "--listen", "127.0.0.1:0", "--json"])
+        try expectOK(output)
+        if let pid = town.nodePID() { town.nodePIDs.append(pid) }
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any])
+        return try #require(object["listen"] as? String, "\(output.stdout)")
+    }
+
+    /// Two nodes with the same rig, sharing the ledger remote and the rig's git remote: only one holds the rig's
+    /// Refinery lease and runs its queue; `kill -9` of that node (by pid) during a gate run, and the other takes the
+    /// lease over after the grace period and finishes the queue, every request landing once.
+    @Test func twoNodesOneRefineryThenTheOtherTakesOverWhenItsHolderDies() async throws {
+        try await TownFixture.with(name: "alpha") { a in
+            try await TownFixture.with(name: "beta") { b in
+                let ledgerRemote = a.directory.join("ledger.git")
+                try await TownFixture.git(["init", "-q", "--bare", ledgerRemote], cwd: a.directory.path)
+                let started = a.directory.join("gate-started")
+                let pids = a.directory.join("gate-pids")
+                try a.directory.write(
+                    "gate.sh",
+                    """
+                    echo $$ >> \(pids)
+                    echo "$GT_MQ_COMMIT" >> \(started)
+                    sleep 3
+                    """)
+                for town in [a, b] { try RefineryNodeTests.fastRefinery(town, renew: 1, grace: 4) }
+                try expectOK(try await a.gt(["cluster", "init", "--name", "acme"]))
+                let address = try await upWithAddress(a)
+                let token = try await a.gt(["cluster", "token", "--name", "beta"])
+                try expectOK(token)
+                try expectOK(
+                    try await b.gt([
+                        "node", "join", address, token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+                    ]))
+                _ = try await upWithAddress(b)
+                for town in [a, b] { try expectOK(try await town.bd(["remote", "add", "origin", ledgerRemote])) }
+                let remote = try await base.makeRig(a, gate: "sh \(a.directory.join("gate.sh"))")
+                try expectOK(
+                    try await b.gt(["rig", "add", "demo", remote, "--gate", "sh \(a.directory.join("gate.sh"))"]))
+                // One holder, as both nodes see it.
+                var holders: [String] = []
+                let agreed = try await a.waitUntil(timeout: .seconds(60)) {
+                    holders = []
+                    for town in [a, b] {
+                        let bead = try await town.beads(scope: "demo").first {
+                            $0.id == RefineryLeaseRecord.beadID(prefix: "demo", rig: "demo")
+                        }
+                        holders.append(RefineryLeaseRecord.read(bead)?.lease.node ?? "")
+                    }
+                    return !holders[0].isEmpty && holders[0] == holders[1]
+                }
+                #expect(agreed, "\(holders)")
+                let before = try await base.history(remote).count
+                _ = try await base.work(a, [("Alpha", 1), ("Bravo", 2), ("Charlie", 3), ("Delta", 3)])
+                let gating = try await a.waitUntil(timeout: .seconds(60)) {
+                    !(a.directory.read("gate-started") ?? "").isEmpty
+                }
+                #expect(gating, "no gate started")
+                let holder = holders.first ?? ""
+                let (dead, survivor) = holder == a.layout.nodeName() ? (a, b) : (b, a)
+                let deadPID = try #require(dead.nodePID())
+                #expect(kill(deadPID, SIGKILL) == 0)
+                let merged = try await survivor.waitUntil(timeout: .seconds(120)) {
+                    let statuses = try await statuses(survivor)
+                    return statuses.count == 4 && statuses.values.allSatisfy { $0 == "merged" }
+                }
+                let final = try await statuses(survivor)
+                #expect(merged, "the survivor did not finish the queue: \(final)")
+                let landed = try await base.history(remote).dropFirst(before).map(\.subject)
+                #expect(landed.sorted() == ["Alpha", "Bravo", "Charlie", "Delta"], "\(landed)")
+                let bead = try await survivor.beads(scope: "demo").first {
+                    $0.id == RefineryLeaseRecord.beadID(prefix: "demo", rig: "demo")
+                }
+                #expect(RefineryLeaseRecord.read(bead)?.lease.node == survivor.layout.nodeName())
+                for pid in (a.directory.read("gate-pids") ?? "").split(separator: "\n").compactMap({ Int32($0) }) {
+                    kill(pid, SIGKILL)
+                }
+            }
+        }
+    }
 }
