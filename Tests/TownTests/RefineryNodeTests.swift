@@ -58,6 +58,10 @@ import Testing
             }
             let lease = try #require(RefineryLeaseRecord.read(leaseBead))
             #expect(lease.lease.node == town.layout.nodeName() && lease.lease.epoch >= 1, "\(lease)")
+            let status = try #require(try await base.json(town, ["mq", "status", "demo"]) as? [[String: Any]])
+            #expect(status.first?["lease_node"] as? String == town.layout.nodeName(), "\(status)")
+            let text = try await town.gt(["mq", "status", "demo"])
+            #expect(text.stdout.contains("lease held by node \(town.layout.nodeName())"), "\(text.stdout)")
             let run = try await town.gt(["refinery", "run", "demo", "--once"])
             try expectOK(run)
             #expect(run.stdout.contains("the node runs rig demo's Refinery"), "\(run.stdout)")

@@ -110,7 +110,10 @@ public struct GTMQStatusCommand: CLICommand {
             context.console.out(
                 "  refinery: "
                     + (status.refineryRunning
-                        ? "running on \(status.refineryNode ?? "?")" : "not running ('gt refinery run \(status.rig)')"))
+                        ? "running on \(status.refineryNode ?? "?")"
+                        : status.leaseNode.map { "idle" + ($0.isEmpty ? "" : " on \($0)") }
+                            ?? "not running ('gt refinery run \(status.rig)', or 'gt up')")
+                    + (status.leaseNode.map { "; lease held by node \($0) at epoch \(status.leaseEpoch ?? 0)" } ?? ""))
             for overlap in status.overlaps { context.console.out("  overlap:  \(overlap)") }
         }
     }
