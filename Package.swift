@@ -41,6 +41,7 @@ let package = Package(
             name: "Node",
             dependencies: [
                 "Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Sessions", "MergeQueue",
+                "Scheduling",
             ],
             swiftSettings: settings),
 

@@ -34,14 +34,17 @@ public struct NodeOptions: Sendable {
 /// A caseless namespace; nothing to share.
 public enum NodeComponents {
     /// The standard set, in start order: the `LedgerActor` (holding the town's store, running the CLI's
-    /// commands with `executor`), the `TownWitness`, which uses the store the ledger actor holds, and, when
+    /// commands with `executor`), the `TownWitness` and the `TownRefineries` (each rig's Refinery, held as a
+    /// lease), which use the store the ledger actor holds, and, when
     /// `membership` is given, the membership shell and the ledger sync loop (`LedgerSyncComponent`), which syncs
     /// the held store with the town's remotes and tells the members membership sees alive after each push.
     public static func standard(
         executor: (any NodeCommandExecutor)? = nil, membership: MembershipComponent? = nil
     ) -> [any NodeComponent] {
         let ledger = LedgerActor(executor: executor)
-        var components: [any NodeComponent] = [ledger, TownWitness(ledger: ledger.ledger)]
+        var components: [any NodeComponent] = [
+            ledger, TownWitness(ledger: ledger.ledger), TownRefineries(ledger: ledger.ledger),
+        ]
         if let membership {
             components.append(membership)
             components.append(LedgerSyncComponent(database: ledger.ledger, membership: membership))

@@ -110,7 +110,10 @@ public struct GTMQStatusCommand: CLICommand {
             context.console.out(
                 "  refinery: "
                     + (status.refineryRunning
-                        ? "running on \(status.refineryNode ?? "?")" : "not running ('gt refinery run \(status.rig)')"))
+                        ? "running on \(status.refineryNode ?? "?")"
+                        : status.leaseNode.map { "idle" + ($0.isEmpty ? "" : " on \($0)") }
+                            ?? "not running ('gt refinery run \(status.rig)', or 'gt up')")
+                    + (status.leaseNode.map { "; lease held by node \($0) at epoch \(status.leaseEpoch ?? 0)" } ?? ""))
             for overlap in status.overlaps { context.console.out("  overlap:  \(overlap)") }
         }
     }
@@ -228,6 +231,24 @@ public struct GTRefineryRunCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let workflow = try await context.townWorkflow()
+        if NodeLedgerHandle.current != nil {
+            // Forwarded to the running node: its Refinery (the rig's lease holder in the cluster) runs the queue.
+            let holder = try await GTTown.run { try await workflow.refineryHolder(rig) }
+            let text =
+                holder.map { "held by node \($0.node) at epoch \($0.epoch)" }
+                ?? "not claimed yet (the node claims it within seconds)"
+            if context.jsonMode {
+                try context.console.json([
+                    "rig": rig, "handled_by_node": "true", "holder": holder?.node ?? "",
+                    "epoch": holder.map { "\($0.epoch)" } ?? "",
+                ])
+            } else {
+                context.console.out(
+                    "the node runs rig \(rig)'s Refinery (\(text)); nothing to run here. "
+                        + "'gt mq status \(rig)' shows the queue; 'gt down' first to run it in this process.")
+            }
+            return
+        }
         let refinery: RigRefinery
         do { refinery = try RigRefinery(workflow: workflow, rig: rig) } catch { throw GTTown.cliError(error) }
         repeat {

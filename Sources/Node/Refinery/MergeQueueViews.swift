@@ -1,5 +1,6 @@
 import Beads
 import Foundation
+import Scheduling
 
 /// One merge request as `gt mq list/show` print it. `Sendable`: a plain value.
 public struct MQEntry: Sendable, Codable, Equatable {
@@ -64,6 +65,9 @@ public struct MQStatus: Sendable, Codable, Equatable {
     /// Whether a Refinery pass runs now (its process is alive), and where.
     public var refineryRunning: Bool
     public var refineryNode: String?
+    /// The node holding the rig's Refinery lease (the node's `TownRefineries`) and its epoch; nil when none does.
+    public var leaseNode: String?
+    public var leaseEpoch: Int?
     public var overlaps: [String]
 
     enum CodingKeys: String, CodingKey {
@@ -77,6 +81,8 @@ public struct MQStatus: Sendable, Codable, Equatable {
         case oldestWaitSeconds = "oldest_wait_seconds"
         case refineryRunning = "refinery_running"
         case refineryNode = "refinery_node"
+        case leaseNode = "lease_node"
+        case leaseEpoch = "lease_epoch"
     }
 }
 
@@ -145,6 +151,10 @@ extension TownWorkflow {
     /// `gt mq status [rig]`.
     public func mqStatus(rig name: String?) async throws(TownError) -> [MQStatus] {
         let entries = try await mqList(rig: name, all: true)
+        var leases: [String: Lease] = [:]
+        for rig in try mqRigs(name) {
+            if let lease = try await refineryLease(rig: rig)?.lease, !lease.isFree { leases[rig.name] = lease }
+        }
         return try mqRigs(name).map { rig in
             let settings = rig.mergeQueue ?? RigMergeQueueSettings()
             let queue = settings.queueSettings
@@ -166,6 +176,7 @@ extension TownWorkflow {
                 conflict: mine.filter { $0.status == "conflict" }.count,
                 rejected: mine.filter { $0.status == "rejected" }.count, oldest: oldest?.id,
                 oldestWaitSeconds: oldest?.waitSeconds, refineryRunning: live != nil, refineryNode: live?.node,
+                leaseNode: leases[rig.name]?.node, leaseEpoch: leases[rig.name]?.epoch,
                 overlaps: live?.overlaps ?? [])
         }
     }

@@ -99,6 +99,9 @@ public actor RigRefinery {
     private var overlaps: [String] = []
     private var report: RefineryReport
     private var reworks: [PendingRework] = []
+    /// Asked before every push (and every pass): false when this node no longer holds the rig's Refinery lease
+    /// (`TownRefineries`); the pass then stops without touching the target.
+    private var fence: (@Sendable () async -> Bool)?
 
     enum Event: Sendable {
         case rebased(MergeQueue.CandidateID, MergeQueue.RebaseResult)
@@ -128,6 +131,15 @@ public actor RigRefinery {
         }
     }
 
+    /// Sets the fence asked before every pass and push.
+    public func setFence(_ fence: (@Sendable () async -> Bool)?) { self.fence = fence }
+
+    private func checkFence() async throws(TownError) {
+        if let fence, !(await fence()) {
+            throw .io("this node no longer holds the Refinery lease of rig \(rigName); the pass stops")
+        }
+    }
+
     /// Cancels every gate still running (their processes are killed).
     public func stop() async { cancelGates() }
 
@@ -146,6 +158,7 @@ public actor RigRefinery {
         inbox = []
         reworks = []
         failureLogs = [:]
+        try await checkFence()
         let lock = try RigRefinery.lock(workflow.layout, rig: rigName)
         defer {
             writeStatus(running: false)
@@ -400,6 +413,7 @@ public actor RigRefinery {
             post(.pushed(push.commit, .aborted))
             return
         }
+        try await checkFence()
         let (moved, closed) = try await workflow.recordLanding(push, rig: rig)
         guard moved.isEmpty, closed.isEmpty else {
             for (bead, epoch) in moved { post(.epoch(bead, epoch)) }
