@@ -56,12 +56,12 @@ import Testing
         }
         for (title, _) in beads { try expectOK(try await town.gt(["sling", ids[title]!, "demo"])) }
         let filed = try await town.waitUntil(timeout: .seconds(90)) {
-            let requests = try town.beads(scope: "demo").filter { $0.issueType == .mergeRequest }
+            let requests = try await town.beads(scope: "demo").filter { $0.issueType == .mergeRequest }
             return Set(ids.values).isSubset(of: Set(requests.compactMap { $0.metadataString("source_bead") }))
         }
         #expect(filed, "not every bead filed a merge request")
         let idle = try await town.waitUntil(timeout: .seconds(60)) {
-            try town.beads(scope: "demo").compactMap(PolecatState.init(bead:)).allSatisfy(\.isIdle)
+            try await town.beads(scope: "demo").compactMap(PolecatState.init(bead:)).allSatisfy(\.isIdle)
         }
         #expect(idle, "the polecats did not finish gt done")
         return ids
@@ -173,7 +173,7 @@ import Testing
             #expect(runs >= 3 && runs <= 10, "gate runs \(runs)")
             #expect(scriptRuns <= runs && scriptRuns >= runs - (report["gates_cancelled"] as? Int ?? 0))
             // The ledger: sources of merged requests closed with the merge commit; CVs count the merges.
-            let ledger = try town.beads(scope: "demo")
+            let ledger = try await town.beads(scope: "demo")
             for title in expected {
                 let bead = try #require(ledger.first { $0.id == ids[title] })
                 #expect(bead.status == .closed && bead.metadataString("merge_commit")?.count == 40, "\(title)")
@@ -199,7 +199,7 @@ import Testing
             let broken = try #require(ledger.first { $0.id == byTitle["Bravo [break]"]?["rework_bead"] as? String })
             #expect(broken.description.contains("marker present"), "\(broken.description)")
             let refiled = try await town.waitUntil(timeout: .seconds(90)) {
-                let sources = try town.beads(scope: "demo").filter { $0.issueType == .mergeRequest }.compactMap {
+                let sources = try await town.beads(scope: "demo").filter { $0.issueType == .mergeRequest }.compactMap {
                     $0.metadataString("source_bead")
                 }
                 return Set(reworkIDs).isSubset(of: Set(sources))
@@ -207,7 +207,7 @@ import Testing
             #expect(refiled, "the rework beads were not done again")
             // Each went back to the polecat that made it (all were idle). When one polecat made two of them, its
             // second goes to the first idle polecat by name, which may be another maker: then only count them.
-            let redone = try town.beads(scope: "demo").filter { $0.issueType == .mergeRequest }
+            let redone = try await town.beads(scope: "demo").filter { $0.issueType == .mergeRequest }
             let makers = bad.compactMap { byTitle[$0]?["worker"] as? String }
             let takers = bad.compactMap { title in
                 redone.first { $0.metadataString("source_bead") == byTitle[title]?["rework_bead"] as? String }?
@@ -220,7 +220,7 @@ import Testing
             }
             let second = try #require(try await json(town, ["refinery", "run", "demo", "--once"]) as? [String: Any])
             #expect((second["merged"] as? [String])?.count == 3, "\(second)")
-            let after = try town.beads(scope: "demo")
+            let after = try await town.beads(scope: "demo")
             for title in bad {
                 #expect(after.first { $0.id == ids[title] }?.status == .closed, "\(title) closed by its rework")
             }
@@ -258,7 +258,7 @@ import Testing
             #expect(report["flakes"] as? Int ?? 0 >= 1, "\(report)")
             let entries = try await requests(town)
             #expect(entries.values.allSatisfy { $0["status"] as? String == "merged" }, "\(entries)")
-            let ledger = try town.beads(scope: "demo")
+            let ledger = try await town.beads(scope: "demo")
             #expect(ledger.contains { $0.issueType == .mergeRequest && $0.metadata.contains { $0.key == "flaky" } })
             for id in ids.values { #expect(ledger.first { $0.id == id }?.status == .closed) }
         }
@@ -339,7 +339,7 @@ import Testing
             _ = try await makeRig(town, gate: "sh \(town.directory.join("slow.sh"))")
             try expectOK(try await town.gt(["rig", "set", "demo", "gate-timeout", "1"]))
             _ = try await work(town, [("Slow", 2)])
-            let maker = try #require(try town.beads(scope: "demo").compactMap(PolecatState.init(bead:)).first)
+            let maker = try #require(try await town.beads(scope: "demo").compactMap(PolecatState.init(bead:)).first)
             try expectOK(try await town.gt(["polecat", "remove", "demo", maker.name]))
             let report = try #require(try await json(town, ["refinery", "run", "demo", "--once"]) as? [String: Any])
             #expect((report["rework"] as? [String])?.count == 1 && report["gate_runs"] as? Int == 2, "\(report)")
@@ -351,7 +351,7 @@ import Testing
                 let state = stat.split(separator: ")").last?.split(separator: " ").first ?? "X"
                 #expect(kill(pid, 0) != 0 || state == "Z", "gate process \(pid) still runs: \(stat)")
             }
-            let rework = try #require(try town.beads(scope: "demo").first { $0.id == entry["rework_bead"] as? String })
+            let rework = try #require(try await town.beads(scope: "demo").first { $0.id == entry["rework_bead"] as? String })
             #expect(!rework.assignee.isEmpty && !rework.assignee.hasSuffix("/\(maker.name)"), "\(rework.assignee)")
         }
     }
