@@ -1,5 +1,6 @@
 import Beads
 import Foundation
+import Town
 
 /// One merge request as `gt mq list/show` print it. `Sendable`: a plain value.
 public struct MQEntry: Sendable, Codable, Equatable {
