@@ -77,7 +77,7 @@ let package = Package(
             ],
             swiftSettings: settings),
         .testTarget(name: "BeadsTests", dependencies: ["Beads", "GasTownTestKit"], swiftSettings: settings),
-        .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: settings),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling"], swiftSettings: settings),
         .testTarget(name: "FormulaTests", dependencies: ["Formula", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "GasTownTestKit"], swiftSettings: settings),
