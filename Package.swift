@@ -37,10 +37,15 @@ let package = Package(
         .target(name: "Sessions", dependencies: ["CShims"], swiftSettings: settings),
 
         // Shells
+        // The town workflow (rigs, polecats, sling, done, mail, hooks): reaches the ledger through `HeldTownLedger`
+        // (the node's held store) or opens it embedded; the node assembles it as a component (TownWitness).
+        .target(
+            name: "Town", dependencies: ["Beads", "Git", "LedgerStore", "Sessions", "MergeQueue", "Transport"],
+            swiftSettings: settings),
         .target(
             name: "Node",
             dependencies: [
-                "Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Sessions", "MergeQueue",
+                "Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Sessions", "MergeQueue", "Town",
                 "Scheduling",
             ],
             swiftSettings: settings),
@@ -50,7 +55,7 @@ let package = Package(
             name: "GasTownCLI",
             dependencies: [
                 "Beads", "Wire", "Membership", "Formula", "Transport", "Git", "LedgerStore", "Sessions", "Node",
-                "Scheduling",
+                "Scheduling", "Town",
             ],
             swiftSettings: settings),
         .executableTarget(name: "gt", dependencies: ["GasTownCLI"], swiftSettings: settings),
@@ -69,11 +74,11 @@ let package = Package(
             name: "GasTownTestKit",
             dependencies: [
                 "Beads", "Wire", "Membership", "Formula", "MergeQueue", "Transport", "Git", "LedgerStore", "Sessions",
-                "Node",
+                "Node", "Town",
             ],
             swiftSettings: settings),
         .testTarget(name: "BeadsTests", dependencies: ["Beads", "GasTownTestKit"], swiftSettings: settings),
-        .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: settings),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "FormulaTests", dependencies: ["Formula", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "GasTownTestKit"], swiftSettings: settings),
@@ -96,7 +101,7 @@ let package = Package(
         .testTarget(
             name: "NodeTests", dependencies: ["Node", "GasTownCLI", "GasTownTestKit", "gt"], swiftSettings: settings),
         .testTarget(
-            name: "TownTests", dependencies: ["Node", "Beads", "LedgerStore", "GasTownTestKit", "gt"],
+            name: "TownTests", dependencies: ["Town", "Node", "Beads", "LedgerStore", "GasTownTestKit", "gt"],
             swiftSettings: settings),
     ]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import Node
 import Sessions
+import Town
 
 #if canImport(Glibc)
     import Glibc

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 extension Membership {
     /// Every interval and limit of the membership protocol, with HashiCorp memberlist's LAN defaults
     /// (the values serf uses), which DESIGN §5 adopts.
@@ -64,7 +58,7 @@ extension Membership {
 
         /// Minimum suspicion timeout for a cluster of `n` members (memberlist's `suspicionTimeout`).
         public func minSuspicionTimeout(members n: Int) -> Duration {
-            let scale = max(1.0, log10(Double(max(1, n))))
+            let scale = max(1.0, PureMath.log10(Double(max(1, n))))
             let ms =
                 Double(suspicionMultiplier) * (scale * 1000).rounded(.down) * Double(probeInterval.nanoseconds)
                 / 1e9
@@ -87,7 +81,9 @@ extension Membership {
         /// `max - (max - min) × log(c + 1) / log(k + 1)`, floored to ms, never below `min`.
         public func suspicionTimeout(confirmations c: Int, expected k: Int, min: Duration, max: Duration) -> Duration {
             if k < 1 { return min }
-            let frac = log(Double(c) + 1) / log(Double(k) + 1)
+            // Rounded to 12 places: the ratio of two logs is exact in rational cases (log 3 / log 9 = 0.5) only up
+            // to an ulp, and the floor to milliseconds below must not turn 17.5 s into 17.499 s.
+            let frac = (PureMath.log(Double(c) + 1) / PureMath.log(Double(k) + 1) * 1e12).rounded() / 1e12
             let maxS = Double(max.nanoseconds) / 1e9
             let minS = Double(min.nanoseconds) / 1e9
             let raw = maxS - frac * (maxS - minS)
@@ -97,13 +93,13 @@ extension Membership {
 
         /// How many times each gossip item is sent in a cluster of `n` members.
         public func retransmitLimit(members n: Int) -> Int {
-            retransmitMultiplier * Int(log10(Double(n + 1)).rounded(.up))
+            retransmitMultiplier * PureMath.ceilLog10(n + 1)
         }
 
         /// The push-pull interval for a cluster of `n` members (memberlist's `pushPullScale`).
         public func scaledPushPullInterval(members n: Int) -> Duration {
             if n <= pushPullScaleThreshold { return pushPullInterval }
-            let mult = (log2(Double(n)) - log2(Double(pushPullScaleThreshold))).rounded(.up) + 1
+            let mult = (PureMath.log2(Double(n)) - PureMath.log2(Double(pushPullScaleThreshold))).rounded(.up) + 1
             return pushPullInterval * Int(mult)
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Town
 import Transport
 import Wire
 

@@ -3,6 +3,7 @@ import Node
 import Testing
 
 @testable import GasTownCLI
+import Town
 
 /// The example files in `cluster-config/` are read with the decoders the node and `gt` use, so an example that the
 /// code would refuse (a renamed key, a wrong type) fails here.

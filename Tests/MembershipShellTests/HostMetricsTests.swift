@@ -1,4 +1,5 @@
 import Foundation
+import GasTownTestKit
 import Node
 import Testing
 
@@ -27,7 +28,7 @@ import Testing
 
     /// Seeded random and mutated procfs text must never crash the parsers.
     @Test func parsersSurviveRandomAndMutatedInput() {
-        var rng = SplitMix(seed: 0x5EED)
+        var rng = SplitMix64(seed: 0x5EED)
         let samples = [
             "0.52 0.58 0.59 1/345 12345\n", "MemTotal: 8 kB\nMemFree: 1 kB\nMemAvailable: 2 kB\n",
         ]
@@ -44,19 +45,6 @@ import Testing
             if let load = HostMetrics.parseLoadAverage(text) { #expect(load >= 0 && load.isFinite) }
             _ = HostMetrics.parseAvailableMemory(text)
         }
-    }
-}
-
-/// A small seeded generator for fuzz inputs.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

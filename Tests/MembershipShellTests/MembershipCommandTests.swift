@@ -1,4 +1,5 @@
 import Foundation
+import GasTownTestKit
 import Membership
 import Node
 import Testing
@@ -80,7 +81,7 @@ import Wire
     /// Control bodies come from the local socket: random and mutated bytes must give a `badRequest` error
     /// reply, never a crash.
     @Test func controlBodiesSurviveRandomAndMutatedInput() throws {
-        var rng = SplitMix(seed: 0xC0DE)
+        var rng = SplitMix64(seed: 0xC0DE)
         let valid = [
             Array(#"{"draining":true}"#.utf8),
             Array(#"{"peer":"n1","seconds":2,"frame_bytes":1024,"concurrency":2}"#.utf8),

@@ -1,4 +1,5 @@
 import Foundation
+import GasTownTestKit
 import Membership
 import Node
 import Testing

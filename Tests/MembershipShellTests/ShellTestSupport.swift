@@ -1,4 +1,5 @@
 import Foundation
+import GasTownTestKit
 import Membership
 import Node
 import Testing
@@ -114,16 +115,6 @@ final class LoopbackCluster: @unchecked Sendable {
         }
         await cluster.stopAll()
     }
-}
-
-/// Polls `condition` every 20 ms for up to `seconds`; true as soon as it holds.
-func eventually(_ seconds: Double, _ condition: () async -> Bool) async -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if await condition() { return true }
-        try? await Task.sleep(nanoseconds: 20_000_000)
-    }
-    return await condition()
 }
 
 extension MembershipShellSettings {

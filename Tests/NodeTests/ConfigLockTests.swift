@@ -2,6 +2,7 @@ import Foundation
 import GasTownTestKit
 import Node
 import Testing
+import Town
 
 /// Issue 10, hole 2: every read-modify-write of the town's config files takes a lock, so concurrent writers
 /// never lose each other's changes (`flock` excludes threads of one process as it does processes).

@@ -72,16 +72,6 @@ func isNodeProcess(_ pid: Int32) -> Bool {
     return words.count > index + 1 && words[index + 1] == "run"
 }
 
-/// Polls `condition` every 50 ms until it holds or `seconds` pass; returns whether it held.
-func eventually(_ seconds: Double = 15, _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(nanoseconds: 50_000_000)
-    }
-    return try await condition()
-}
-
 /// The names of the connected peers in a `gt status --json` object.
 func connectedPeers(_ status: [String: Any]) -> Set<String> {
     let peers = status["peers"] as? [[String: Any]] ?? []

@@ -61,16 +61,6 @@ func withProcessTown<T>(
     }
 }
 
-/// Polls `condition` every 20 ms for up to `timeout`.
-func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
-}
-
 /// A session name in `town`.
 func sessionName(_ town: TempDir, rig: String = "gastown", polecat: String = "nux", epoch: UInt64 = 1)
     -> SessionName

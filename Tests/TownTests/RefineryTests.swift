@@ -3,6 +3,7 @@ import Foundation
 import GasTownTestKit
 import Node
 import Testing
+import Town
 
 /// The Refinery with the built `gt`: real repositories (a bare rig remote), real gate scripts run as child
 /// processes, scripted `exec` agents that commit and call `gt done`, and `gt refinery run --once`.

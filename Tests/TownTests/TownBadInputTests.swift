@@ -3,6 +3,7 @@ import Foundation
 import GasTownTestKit
 import Node
 import Testing
+import Town
 
 /// Bad input through the built `gt`: a clear error, exit 1, and nothing changed (ledger, events, files).
 @Suite(.serialized) struct TownBadInputTests {

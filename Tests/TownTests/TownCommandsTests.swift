@@ -4,6 +4,7 @@ import GasTownTestKit
 import LedgerStore
 import Node
 import Testing
+import Town
 
 /// The other town commands through the built `gt`: polecats, crew, hook and prime, mail, nudge, handoff.
 @Suite(.serialized) struct TownCommandsTests {

@@ -2,6 +2,7 @@ import Beads
 import Foundation
 import Node
 import Testing
+import Town
 
 /// The pure parts of the town workflow: `gt done`'s state machine, derived IDs, runtimes, names, addresses.
 struct TownCoreTests {

@@ -4,6 +4,7 @@ import GasTownTestKit
 import Node
 import Sessions
 import Testing
+import Town
 
 #if canImport(Glibc)
     import Glibc

@@ -3,7 +3,7 @@ import Foundation
 import GasTownTestKit
 import Testing
 
-@testable import Node
+@testable import Town
 
 /// `gt done` interrupted at every step, in the worst place (the step's effect made, not yet recorded), then run
 /// again: it finishes, with one merge request, one release, one CV count.

@@ -3,6 +3,7 @@ import Foundation
 import GasTownTestKit
 import Node
 import Testing
+import Town
 
 /// The town's workflow with the built `gt`, real git, real tmux and scripted `exec` agents.
 @Suite(.serialized) struct TownEndToEndTests {

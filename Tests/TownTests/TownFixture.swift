@@ -4,6 +4,7 @@ import GasTownTestKit
 import LedgerStore
 import Node
 import Sessions
+import Town
 
 #if canImport(Glibc)
     import Glibc

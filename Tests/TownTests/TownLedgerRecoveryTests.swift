@@ -2,6 +2,7 @@ import Foundation
 import GasTownTestKit
 import Node
 import Testing
+import Town
 
 /// A torn write at the end of the town ledger's log is never cut silently: `gt` warns on stderr, the node logs a
 /// warning, and both record a `ledger_recovery` event naming what was cut and where its bytes are kept.

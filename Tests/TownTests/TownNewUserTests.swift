@@ -4,6 +4,7 @@ import GasTownTestKit
 import LedgerStore
 import Node
 import Testing
+import Town
 
 #if canImport(Glibc)
     import Glibc

@@ -3,6 +3,7 @@ import GasTownTestKit
 import Node
 import Sessions
 import Testing
+import Town
 
 /// Two towns on one host, both with a rig named alike and a polecat named alike: their tmux servers and
 /// session names never collide, and stopping one town's sessions leaves the other's running.

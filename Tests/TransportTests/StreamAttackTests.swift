@@ -1,4 +1,5 @@
 import Foundation
+import GasTownTestKit
 import Testing
 
 @testable import Transport

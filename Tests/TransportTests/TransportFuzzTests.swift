@@ -1,4 +1,5 @@
 import Foundation
+import GasTownTestKit
 import Testing
 
 @testable import Transport
@@ -7,18 +8,7 @@ import Testing
 /// Seeded random and mutated inputs into the Transport decoders of outside bytes: join bodies, tokens,
 /// revocation lines, PEM. Nothing may trap; valid seeds must still decode.
 @Suite struct TransportFuzzTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
-    static func mutate(_ input: [UInt8], _ rng: inout SplitMix) -> [UInt8] {
+    static func mutate(_ input: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         var bytes = input
         for _ in 0..<Int.random(in: 1...3, using: &rng) {
             guard !bytes.isEmpty else { return [UInt8.random(in: 0...255, using: &rng)] }
@@ -50,7 +40,7 @@ import Testing
             try RevocationEntry.revoking(serial: "AB", node: "x", by: ca.authority, now: Date()).jsonLine().utf8)
         #expect((try? JoinMessages.parseRequest(request)) != nil)
         #expect((try? JoinMessages.parseResponse(response)) != nil)
-        var rng = SplitMix(state: 0xF022)
+        var rng = SplitMix64(seed: 0xF022)
         var decoded = 0
         #expect(try JoinMessages.parseRequest(replacing).replace)
         #expect(try JSONDecoder().decode(JoinTokenRecord.self, from: Data(tokenLine)).name == "beta")

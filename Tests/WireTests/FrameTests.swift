@@ -1,22 +1,11 @@
+import GasTownTestKit
 import Testing
 
 @testable import Wire
 
-/// Deterministic generator for reproducible fuzzing.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite struct FrameTests {
     @Test func roundTripAcrossArbitraryChunks() throws {
-        var rng = SplitMix64(state: 7)
+        var rng = SplitMix64(seed: 7)
         let payloads: [[UInt8]] = (0..<200).map { i in
             (0..<(i * 37 % 3000)).map { _ in UInt8.random(in: 0...255, using: &rng) }
         }

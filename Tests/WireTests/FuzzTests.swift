@@ -1,3 +1,4 @@
+import GasTownTestKit
 import Testing
 
 @testable import Wire
@@ -26,7 +27,7 @@ import Testing
     }
 
     @Test func hundredThousandRandomAndMutatedFrames() throws {
-        var rng = SplitMix64(state: 0x5EED)
+        var rng = SplitMix64(seed: 0x5EED)
         let seeds = try Self.validFrames()
         var decodedEnvelopes = 0
         var frameErrors = 0

@@ -2,6 +2,7 @@ import Beads
 import Foundation
 import LedgerStore
 import Node
+import Town
 
 /// The ordered, Go-exact JSON value of the Beads core (the CLI's own `JSONValue` sorts keys).
 typealias LedgerJSON = Beads.JSONValue

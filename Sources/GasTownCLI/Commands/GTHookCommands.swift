@@ -1,5 +1,6 @@
 import Foundation
 import Node
+import Town
 
 /// `gt hook`: shows the hook (inside a worktree: its own; elsewhere: every hooked polecat of the town).
 public struct GTHookCommand: CLICommand {

@@ -1,5 +1,6 @@
 import Foundation
 import Node
+import Town
 
 /// `gt mq`: the merge queue (Gas Town's spelling).
 public struct GTMQCommand: CommandGroup {

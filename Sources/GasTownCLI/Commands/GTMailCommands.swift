@@ -1,5 +1,6 @@
 import Foundation
 import Node
+import Town
 
 /// `gt mail`: messages between agents and people (beads of type message in the town scope).
 public struct GTMailCommand: CommandGroup {

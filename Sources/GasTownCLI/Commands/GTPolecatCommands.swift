@@ -1,5 +1,6 @@
 import Foundation
 import Node
+import Town
 
 /// `gt polecat`: the rig's named workers.
 public struct GTPolecatCommand: CommandGroup {

@@ -1,5 +1,6 @@
 import Foundation
 import Node
+import Town
 
 /// `gt rig`: add, list and remove rigs (a project repository with its own ledger scope).
 public struct GTRigCommand: CommandGroup {

@@ -1,5 +1,6 @@
 import Foundation
 import Node
+import Town
 
 /// `gt sling <bead> [rig] [--runtime R]`: hooks a bead to a polecat of the rig and starts its session.
 public struct GTSlingCommand: CLICommand {

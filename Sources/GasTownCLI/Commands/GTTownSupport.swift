@@ -1,5 +1,6 @@
 import Foundation
 import Node
+import Town
 
 extension CommandContext {
     /// The town workflow for this command line: the town found by DESIGN §10's rule, the actor, and this `gt`

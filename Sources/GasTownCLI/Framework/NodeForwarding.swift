@@ -1,6 +1,7 @@
 import Foundation
 import LedgerStore
 import Node
+import Town
 import Transport
 import Wire
 
@@ -204,10 +205,12 @@ public struct CLICommandExecutor: NodeCommandExecutor {
         let out = BufferSink()
         let err = BufferSink()
         let code = await NodeLedgerHandle.$current.withValue(ledger) {
-            await CommandInput.$forwarded.withValue(request.stdin) {
-                await CommandRunner.run(
-                    [program.name] + request.arguments, program: program, stdout: out, stderr: err,
-                    environment: request.environment, cwd: request.directory)
+            await HeldTownLedgers.$current.withValue(ledger) {
+                await CommandInput.$forwarded.withValue(request.stdin) {
+                    await CommandRunner.run(
+                        [program.name] + request.arguments, program: program, stdout: out, stderr: err,
+                        environment: request.environment, cwd: request.directory)
+                }
             }
         }
         return NodeCommandReply(stdout: Data(out.text.utf8), stderr: Data(err.text.utf8), status: code.rawValue)

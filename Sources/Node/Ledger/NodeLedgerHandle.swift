@@ -1,5 +1,6 @@
 import Foundation
 import LedgerStore
+import Town
 
 /// The town ledger the node holds (`<town>/.beads`, opened once by the `LedgerActor` for the node's life), as
 /// the node's other parts reach it: the town workflow, the commands the node runs for the CLI, and the sync
@@ -25,16 +26,7 @@ public final class NodeLedgerHandle: @unchecked Sendable {
     /// Whether a node holds `town`'s lock (`.gt/node.lock`, taken by the node before the store's and kept for its
     /// life), tested with a non-blocking shared `flock` taken and dropped at once (the node retries its exclusive
     /// lock briefly, so the probe never makes a starting node fail).
-    public static func nodeHoldsLock(_ town: TownPaths) -> Bool {
-        let fd = open(town.lockFile, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
-            flock(fd, LOCK_UN)
-            return false
-        }
-        return errno == EWOULDBLOCK
-    }
+    public static func nodeHoldsLock(_ town: TownPaths) -> Bool { TownLayout(root: town.root).nodeHoldsLock }
 
     /// The handle the node's command executor sets around a command it runs for the CLI, so the command's
     /// ledger code (bd's `withLedger`, the town workflow) uses the held store instead of opening it.
@@ -116,6 +108,8 @@ public final class NodeLedgerHandle: @unchecked Sendable {
         next?.resume()
     }
 }
+
+extension NodeLedgerHandle: HeldTownLedger {}
 
 extension NodeLedgerHandle: LedgerDatabaseSource {
     /// The store the ledger actor holds, for the sync loop (nil until it is open).

@@ -1,5 +1,6 @@
 import Foundation
 import Membership
+import Town
 import Transport
 import Wire
 

@@ -1,6 +1,7 @@
 import Beads
 import Foundation
 import Scheduling
+import Town
 
 /// One merge request as `gt mq list/show` print it. `Sendable`: a plain value.
 public struct MQEntry: Sendable, Codable, Equatable {

@@ -1,6 +1,7 @@
 import Beads
 import Foundation
 import MergeQueue
+import Town
 
 /// The merge-request bead's metadata keys the Refinery reads and writes (besides `gt done`'s `branch`, `commit`,
 /// `lease_epoch`, `source_bead`, `target`, `worker`). A caseless namespace.

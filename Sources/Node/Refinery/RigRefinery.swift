@@ -3,6 +3,7 @@ import Foundation
 import Git
 import MergeQueue
 import Sessions
+import Town
 
 /// What one Refinery pass did. `Sendable`: a plain value.
 public struct RefineryReport: Sendable, Codable, Equatable {

@@ -50,7 +50,7 @@ public struct TownEvents: Sendable {
     }
 
     /// RFC 3339 with milliseconds, UTC.
-    static func timestamp(_ date: Date) -> String {
+    package static func timestamp(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.string(from: date)

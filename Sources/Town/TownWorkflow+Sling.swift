@@ -40,57 +40,31 @@ extension TownWorkflow {
         let rigs = try rigConfigs()
         return try await withLedger { ledger throws(TownError) in
             guard let bead = ledger.bead(id) else { throw .noSuchBead(id) }
-            if bead.status == .closed || bead.status == .tombstone { throw .beadClosed(bead.id) }
-            if LedgerSettings().infrastructureTypes.contains(bead.issueType) {
-                throw .notWork(id: bead.id, type: bead.issueType.rawValue)
-            }
-            let holder = bead.assignee
-            if !holder.isEmpty && !force {
-                if bead.status == .hooked {
-                    throw .beadHooked(id: bead.id, holder: holder, epoch: bead.leaseEpoch)
-                }
-                throw .beadClaimed(id: bead.id, holder: holder, epoch: bead.leaseEpoch)
-            }
-            let rigName: String
-            if let requestedRig {
-                rigName = requestedRig
-            } else if let owner = rigs.values.first(where: { bead.id.hasPrefix($0.beads.prefix + "-") }) {
-                rigName = owner.name
-            } else {
-                throw .noRigForBead(id: bead.id, known: rigs.keys.sorted())
-            }
-            guard let rig = rigs[rigName] else { throw .noSuchRig(name: rigName, known: rigs.keys.sorted()) }
+            let rig = try SlingPlan.target(bead: bead, requested: requestedRig, rigs: rigs, force: force)
             let runtimeText = requestedRuntime ?? rig.runtime ?? settings.defaultRuntime
             _ = try resolveRuntime(runtimeText, rig: rig.name)
             // A removed polecat (its agent bead closed) keeps its name taken but gets no work.
             let everyone = polecats(rig: rig, in: ledger)
-            let all = everyone.filter {
-                ledger.bead(PolecatState.beadID(prefix: rig.beads.prefix, rig: rig.name, name: $0.name))?.status
-                    != .closed
+            let removed = Set(
+                everyone.filter {
+                    ledger.bead(PolecatState.beadID(prefix: rig.beads.prefix, rig: rig.name, name: $0.name))?.status
+                        == .closed
+                }.map(\.name))
+            let plan = try SlingPlan.make(
+                bead: bead, rig: rig, runtime: runtimeText, polecats: everyone, removed: removed,
+                preferred: preferred, limit: rig.maxPolecats ?? settings.maxPolecatsPerRig)
+            let idleState: PolecatState
+            switch plan.pick {
+            case .existing(let state): idleState = state
+            case .create(let name): idleState = try await createPolecat(rig: rig, name: name, ledger: ledger)
             }
-            var polecat: PolecatState
-            if let preferred, let mine = all.first(where: { $0.name == preferred && $0.isIdle }) {
-                polecat = mine
-            } else if let idle = all.first(where: \.isIdle) {
-                polecat = idle
-            } else {
-                let limit = rig.maxPolecats ?? settings.maxPolecatsPerRig
-                guard all.count < limit else { throw .rigFull(rig: rig.name, limit: limit) }
-                polecat = try await createPolecat(
-                    rig: rig, name: TownWorkflow.freshName(taken: Set(everyone.map(\.name))), ledger: ledger)
-            }
-            let agent = polecat.address
+            let holder = plan.holder
+            let agent = idleState.address
             let node = self.node
-            let expected = bead.leaseEpoch
-            let epoch = expected + 1
-            let previousSession = polecat.sessionName(townRoot: layout.root)
-            let idleState = polecat
-            polecat.state = "working"
-            polecat.hookBead = bead.id
-            polecat.hookEpoch = epoch
-            polecat.sessionEpoch += 1
-            polecat.runtime = runtimeText
-            polecat.restarts = 0
+            let expected = plan.expectedEpoch
+            let epoch = plan.epoch
+            let previousSession = idleState.sessionName(townRoot: layout.root)
+            let polecat = plan.working(idleState)
             // The claim (a compare-and-swap on the epoch read), the hooked status and the polecat's new state go in
             // one all-or-nothing write when the bead lives in the rig's scope; a crash never leaves a claim
             // without a working polecat (for a bead of another scope, the Witness's pass releases such a claim).

@@ -30,7 +30,7 @@ public final class TownLedger: Sendable {
         case .success(let database):
             return TownLedger(database: database, actor: actor)
         case .failure(.store(.locked(_, let holder, _))):
-            if NodeLedgerHandle.nodeHoldsLock(TownPaths(root: layout.root)) {
+            if layout.nodeHoldsLock {
                 // The town's node started after this command chose embedded mode: never wait on (or write
                 // around) the node's store; nothing was written by this operation.
                 throw .nodeDown(

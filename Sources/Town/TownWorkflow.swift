@@ -30,9 +30,9 @@ public struct TownWorkflow: Sendable {
     /// CLI prints it on stderr, the node logs it as a warning. It is also recorded as a `ledger_recovery` event.
     public var warning: @Sendable (String) -> Void = { _ in }
     /// The store the node holds (its `LedgerActor`): when set, operations use it instead of opening the store,
-    /// one multi-step operation at a time (`NodeLedgerHandle.serialized`). Defaults to the handle of the command
-    /// the node is running (`NodeLedgerHandle.current`), nil outside the node.
-    public var heldLedger: NodeLedgerHandle? = NodeLedgerHandle.current
+    /// one multi-step operation at a time (`HeldTownLedger.serialized`). Defaults to the held ledger of the command
+    /// the node is running (`HeldTownLedgers.current`), nil outside the node.
+    public var heldLedger: (any HeldTownLedger)? = HeldTownLedgers.current
 
     /// A workflow for the town at `layout`. Throws when it is not a town.
     public init(
@@ -63,7 +63,7 @@ public struct TownWorkflow: Sendable {
 
     /// Runs `body` with the ledger open, closing it afterwards: as the writer, or (`mode` `.read`, for operations
     /// that only read) as a reader that changes no file of the store.
-    func withLedger<T>(
+    package func withLedger<T>(
         mode: StoreOpenMode = .write, _ body: (TownLedger) async throws(TownError) -> T
     ) async throws(TownError) -> T {
         if let held = heldLedger {
@@ -128,7 +128,7 @@ public struct TownWorkflow: Sendable {
     }
 
     /// Writes a polecat's state to its agent bead.
-    func save(_ polecat: PolecatState, prefix: String, ledger: TownLedger) async throws(TownError) {
+    package func save(_ polecat: PolecatState, prefix: String, ledger: TownLedger) async throws(TownError) {
         let id = PolecatState.beadID(prefix: prefix, rig: polecat.rig, name: polecat.name)
         try await ledger.setMetadata(id, [(PolecatState.metadataKey, polecat.json)])
     }
