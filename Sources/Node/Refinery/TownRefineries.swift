@@ -1,6 +1,7 @@
 import Beads
 import Foundation
 import Scheduling
+import Town
 import Wire
 
 /// The lease record of a rig's Refinery in the ledger: an agent bead `<prefix>-<rig>-refinery` whose metadata
