@@ -36,6 +36,9 @@ struct LedgerSyncEndToEndTests {
             let added = try await bd(town, ["remote", "add", "origin", remote])
             #expect(added.status == 0, "\(added)")
         }
+        // A `bd sync` right after `bd remote add` knows the new remote (make demo once failed here).
+        let first = try await bd(a, ["sync"])
+        #expect(first.status == 0, "\(first)")
         let created = try await bd(a, ["create", "made on alpha", "--silent"])
         #expect(created.status == 0, "\(created)")
         let id = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -385,6 +385,8 @@ actor LedgerSyncDriver {
     }
 
     func syncNow(remote: String?) async throws(ErrorReply) -> LedgerSyncReply {
+        // A `bd sync` right after `bd remote add` must know the new remote: read the remotes now.
+        remotesReadAt = nil
         await step()
         guard database != nil, !stopped else {
             throw ErrorReply(code: .unavailable, message: "the node has not opened the town ledger yet; retry")
