@@ -217,64 +217,45 @@ enum BDSyncSupport {
         return LedgerSync(layout: layout)
     }
 
-    /// Prints what the node's sync loop did for `bd sync` (as `print(_:_:quietWhenIdle:)`); a remote that failed is
-    /// an error after the scopes that synced are printed.
+    /// Prints what the node's sync loop did for `bd sync`, as an embedded sync prints; a remote that failed is an
+    /// error after the scopes that synced are printed.
     static func print(_ reply: LedgerSyncReply, _ context: CommandContext) throws {
-        if context.jsonMode {
-            BDSupport.printJSON(
-                .array(
-                    reply.scopes.map { s in
-                        .object([
-                            JSONMember("scope", .string(s.scope)), JSONMember("remote", .string(s.remote)),
-                            JSONMember("sent", .int(s.sent)), JSONMember("received", .int(s.received)),
-                            JSONMember("commits", .int(s.commits)), JSONMember("pushes", .int(s.pushes)),
-                            JSONMember("commit", .string(s.commit ?? "")), JSONMember("pruned", .int(s.pruned)),
-                            JSONMember("lost_claims", .array(s.lostClaims.map { .string($0) })),
-                            JSONMember("warnings", .array(s.warnings.map { .string($0) })),
-                        ])
-                    }), context.console)
-        } else {
-            for s in reply.scopes {
-                for w in s.warnings { context.console.err("warning: \(w)") }
-                for lost in s.lostClaims { context.console.err("claim of \(lost)") }
-                let idle = s.sent == 0 && s.received == 0 && s.commits == 0 && s.pruned == 0
-                var line = "ledger/\(s.scope) ⇄ \(s.remote): "
-                line += idle ? "up to date" : "sent \(s.sent), received \(s.received), \(s.commits) commit(s)"
-                if s.pruned > 0 { line += ", pruned \(s.pruned)" }
-                if !s.reIDs.isEmpty { line += ", re-IDed \(s.reIDs.joined(separator: ", "))" }
-                context.console.out(line + " at \(s.commit.map { String($0.prefix(12)) } ?? "-")")
-            }
-        }
+        print(reply.scopes, context, quietWhenIdle: false)
         if !reply.errors.isEmpty {
             throw CLIError(reply.errors.joined(separator: "; "), code: "sync_failed")
         }
     }
 
     static func print(_ report: SyncReport, _ context: CommandContext, quietWhenIdle: Bool) {
-        for w in report.warnings { context.console.err("warning: \(w)") }
-        for lost in report.lostClaims {
+        print(report.scopes.map(LedgerSyncScopeReport.init), context, quietWhenIdle: quietWhenIdle)
+    }
+
+    /// One printer for both paths: warnings and lost claims on stderr, then a line per scope (or beads' JSON array).
+    static func print(_ scopes: [LedgerSyncScopeReport], _ context: CommandContext, quietWhenIdle: Bool) {
+        for w in scopes.flatMap(\.warnings) { context.console.err("warning: \(w)") }
+        for lost in scopes.flatMap(\.lostClaims) {
             context.console.err(
                 "claim of \(lost.id) lost: already claimed by \(lost.winnerAssignee) at epoch \(lost.winnerEpoch)")
         }
         if context.jsonMode {
             BDSupport.printJSON(
                 .array(
-                    report.scopes.map { s in
+                    scopes.map { s in
                         .object([
                             JSONMember("scope", .string(s.scope)), JSONMember("remote", .string(s.remote)),
                             JSONMember("sent", .int(s.sent)), JSONMember("received", .int(s.received)),
                             JSONMember("commits", .int(s.commits)), JSONMember("pushes", .int(s.pushes)),
-                            JSONMember("commit", .string(s.commit?.hex ?? "")), JSONMember("pruned", .int(s.pruned)),
+                            JSONMember("commit", .string(s.commit ?? "")), JSONMember("pruned", .int(s.pruned)),
                             JSONMember("lost_claims", .array(s.lostClaims.map { .string($0.id) })),
                             JSONMember("warnings", .array(s.warnings.map { .string($0) })),
                         ])
                     }), context.console)
             return
         }
-        for s in report.scopes {
+        for s in scopes {
             let idle = s.sent == 0 && s.received == 0 && s.commits == 0 && s.pruned == 0
             if idle && quietWhenIdle { continue }
-            let at = s.commit.map { String($0.hex.prefix(12)) } ?? "-"
+            let at = s.commit.map { String($0.prefix(12)) } ?? "-"
             var line = "ledger/\(s.scope) ⇄ \(s.remote): "
             line += idle ? "up to date" : "sent \(s.sent), received \(s.received), \(s.commits) commit(s)"
             if s.pruned > 0 { line += ", pruned \(s.pruned)" }

@@ -77,8 +77,8 @@ public struct LedgerSyncScopeReport: Codable, Sendable, Equatable {
     public var commits: Int
     public var pushes: Int
     public var commit: String?
-    /// Local claims the merge gave to someone else, as "id: claimed by X".
-    public var lostClaims: [String]
+    /// Local claims the merge gave to someone else.
+    public var lostClaims: [LostClaimReport]
     public var reIDs: [String]
     public var pruned: Int
     public var warnings: [String]
@@ -97,10 +97,33 @@ public struct LedgerSyncScopeReport: Codable, Sendable, Equatable {
         commits = result.commits
         pushes = result.pushes
         commit = result.commit?.hex
-        lostClaims = result.lostClaims.map { "\($0)" }
+        lostClaims = result.lostClaims.map {
+            LostClaimReport(id: $0.id, winnerAssignee: $0.winnerAssignee, winnerEpoch: $0.winnerEpoch)
+        }
         reIDs = result.reIDs
         pruned = result.pruned
         warnings = result.warnings
+    }
+}
+
+/// A local claim a sync's merge gave to someone else: the bead and the lease that won.
+///
+/// `Sendable` because it is a plain value.
+public struct LostClaimReport: Codable, Sendable, Equatable {
+    public var id: String
+    public var winnerAssignee: String
+    public var winnerEpoch: Int
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case winnerAssignee = "winner_assignee"
+        case winnerEpoch = "winner_epoch"
+    }
+
+    public init(id: String, winnerAssignee: String, winnerEpoch: Int) {
+        self.id = id
+        self.winnerAssignee = winnerAssignee
+        self.winnerEpoch = winnerEpoch
     }
 }
 
