@@ -33,6 +33,17 @@ extension MembershipSimulator {
             let t = now
             guard let directives = nodes[node].instance?.onTimer(id, now: t) else { return }
             apply(directives, at: node)
+        case .refused(let node, let peer, let generation):
+            guard nodes[node].generation == generation, nodes[node].instance != nil else { return }
+            if nodes[node].paused {
+                nodes[node].backlog.append(kind)
+                return
+            }
+            let t = now
+            guard let directives = nodes[node].instance?.onConnectionRefused(name: Self.name(peer), now: t) else {
+                return
+            }
+            apply(directives, at: node)
         }
     }
 
@@ -62,7 +73,16 @@ extension MembershipSimulator {
             bytes = message.encode()
             nodes[from].bytesSent += bytes.count
         }
-        guard groups[from] == groups[to], nodes[to].instance != nil else { return }
+        guard groups[from] == groups[to] else { return }
+        guard nodes[to].instance != nil else {
+            // A round trip later the sender's kernel has the refusal (once per message, as a shell redialing).
+            if nodes[to].refuses {
+                schedule(
+                    clock + 2 * network.baseLatency.nanos,
+                    .refused(node: from, peer: to, generation: nodes[from].generation))
+            }
+            return
+        }
         if network.resetRate > 0, rng.unit() < network.resetRate { resetConnection(from, to) }
         if network.lossRate > 0, rng.unit() < network.lossRate { return }
         var delay = network.baseLatency.nanos + Int64(rng.unit() * Double(network.jitter.nanos))

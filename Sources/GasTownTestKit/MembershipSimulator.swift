@@ -46,6 +46,8 @@ public struct MembershipSimulator {
         var instance: Membership.Instance?
         var generation = 0
         var paused = false
+        /// Crashed with its host still up: connections to it are refused (the kernel answers with RST).
+        var refuses = false
         var backlog: [Event.Kind] = []
         var bytesSent = 0
         var messagesSent = 0
@@ -55,6 +57,8 @@ public struct MembershipSimulator {
         enum Kind {
             case deliver(from: Int, to: Int, Membership.Message?, [UInt8], epoch: UInt64, generation: Int)
             case timer(node: Int, Membership.TimerID, generation: Int)
+            /// `node`'s connection to `peer` was refused.
+            case refused(node: Int, peer: Int, generation: Int)
         }
         var time: Int64
         var seq: UInt64
@@ -133,6 +137,7 @@ public struct MembershipSimulator {
     public mutating func start(_ i: Int, seeds: [String], metadata: Membership.Metadata = Membership.Metadata()) {
         nodes[i].generation += 1
         nodes[i].paused = false
+        nodes[i].refuses = false
         nodes[i].backlog = []
         for j in 0..<size {
             resetConnection(i, j)
@@ -147,8 +152,12 @@ public struct MembershipSimulator {
         apply(directives, at: i)
     }
 
-    /// Crashes member `i` (kill -9): it stops at once, and what is in flight to it is lost.
-    public mutating func crash(_ i: Int) {
+    /// Crashes member `i` (kill -9): it stops at once, and what is in flight to it is lost. With
+    /// `refusesConnections` its host stays up, so a member sending to it learns at once that its connection
+    /// was refused (`Instance.onConnectionRefused`), as on a live host whose process died; without it (the
+    /// default) messages to it vanish, as with a powered-off host or a cut cable.
+    public mutating func crash(_ i: Int, refusesConnections: Bool = false) {
+        nodes[i].refuses = refusesConnections
         nodes[i].instance = nil
         nodes[i].generation += 1
         nodes[i].backlog = []
@@ -196,6 +205,15 @@ public struct MembershipSimulator {
     public mutating func inject(_ message: Membership.Message, to i: Int) {
         let t = now
         guard !nodes[i].paused, let directives = nodes[i].instance?.onMessage(message, now: t) else { return }
+        apply(directives, at: i)
+    }
+
+    /// Tells member `i` that its connection to member `peer` was refused, whatever `peer`'s state (a
+    /// listener restarting, say, to test that a live member refutes the suspicion this raises).
+    public mutating func injectRefusal(at i: Int, about peer: Int) {
+        let t = now
+        guard !nodes[i].paused, let directives = nodes[i].instance?.onConnectionRefused(name: Self.name(peer), now: t)
+        else { return }
         apply(directives, at: i)
     }
 

@@ -140,11 +140,26 @@ extension Membership.Instance {
         s.confirmations += 1
         let timeout = settings.suspicionTimeout(
             confirmations: s.confirmations, expected: s.expected, min: s.min, max: s.max)
-        s.deadline = s.start + timeout.nanoseconds
+        s.deadline = min(s.start + timeout.nanoseconds, s.cap)
         r.suspicion = s
         records[name] = r
         arm(.suspicion(name: name), at: max(t, s.deadline))
         return true
+    }
+
+    /// Local evidence bounds the suspicion of `name`: it ends by `cap` at the latest.
+    mutating func capSuspicion(_ name: String, at cap: Int64, now t: Int64) {
+        guard var r = records[name], var s = r.suspicion, cap < s.cap else { return }
+        s.cap = cap
+        guard cap < s.deadline else {
+            r.suspicion = s
+            records[name] = r
+            return
+        }
+        s.deadline = cap
+        r.suspicion = s
+        records[name] = r
+        arm(.suspicion(name: name), at: max(t, cap))
     }
 
     /// The suspicion timer fired: declare the member dead if it has not refuted.

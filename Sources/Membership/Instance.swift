@@ -220,6 +220,24 @@ extension Membership {
             return flush()
         }
 
+        /// The shell's connection to `name` was refused (nothing listens at its address any more: its
+        /// process died and the kernel answers for it). That is evidence a probe timeout is not, so a live
+        /// member is suspected at once, and the suspicion ends no later than `refusedSuspicionTimeout`
+        /// after this (Lifeguard's confirmations from other members may end it sooner, a refutation cancels
+        /// it). A member already suspected has its deadline moved up to that bound. Repeated refusals
+        /// change nothing more; unknown, dead or left members and ourselves are ignored.
+        public mutating func onConnectionRefused(name: String, now: Instant) -> [Directive] {
+            guard phase == .running, name != myself.name, let r = records[name], r.member.status.isLive else {
+                return []
+            }
+            let t = now.nanoseconds
+            if r.member.status == .alive {
+                handleSuspect(name: name, incarnation: r.member.incarnation, from: myself.name, now: t)
+            }
+            capSuspicion(name, at: t + settings.refusedSuspicionTimeout(members: liveMemberCount).nanoseconds, now: t)
+            return flush()
+        }
+
         /// The probe-timeout event by name: the same as `onTimer(.probeTimeout(seq: seq), now: now)`.
         public mutating func onProbeTimeout(seq: UInt32, now: Instant) -> [Directive] {
             onTimer(.probeTimeout(seq: seq), now: now)
@@ -350,6 +368,9 @@ extension Membership.Instance {
         var confirmers: Set<String>
         var confirmations: Int
         var deadline: Int64
+        /// The latest deadline local evidence allows (a refused connection: `refusedSuspicionTimeout` after
+        /// it); confirmations shrink the deadline but never move it past this.
+        var cap: Int64 = .max
     }
 
     /// The probe in progress.

@@ -70,6 +70,16 @@ extension Membership {
             minSuspicionTimeout(members: n) * suspicionMaxTimeoutMultiplier
         }
 
+        /// How long a suspicion backed by a refused connection may last at most
+        /// (`Instance.onConnectionRefused`): half the minimum suspicion timeout, but never less than two
+        /// probe intervals, which leaves a live member whose listener merely restarted a probe round to
+        /// hear of the suspicion and refute it. 2 s in clusters of up to 10 members, at the defaults.
+        public func refusedSuspicionTimeout(members n: Int) -> Duration {
+            let half = minSuspicionTimeout(members: n) / 2
+            let floor = probeInterval * 2
+            return half < floor ? floor : half
+        }
+
         /// Independent confirmations that shrink a suspicion timeout to its minimum (`mult - 2`, or 0 in
         /// clusters too small to provide them).
         public func suspicionConfirmations(members n: Int) -> Int {

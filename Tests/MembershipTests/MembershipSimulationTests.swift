@@ -204,3 +204,77 @@ import Testing
         #expect(summary.description.contains("5/5 detected"))
     }
 }
+
+/// A refused connection (the member's process died, its host answers with a reset) is evidence a probe
+/// timeout is not: members suspect at once and declare the member dead within `refusedSuspicionTimeout`.
+@Suite struct MembershipRefusedConnectionTests {
+    /// Simulated seconds from the crash until every live member holds the victim as dead.
+    static func detection(seed: UInt64, refuses: Bool) -> Double? {
+        guard var sim = Sim.converged(size: Sim.smallCluster, seed: seed) else { return nil }
+        let victim = 1 + Int(seed % UInt64(Sim.smallCluster - 1))
+        let start = sim.now.nanoseconds
+        sim.crash(victim, refusesConnections: refuses)
+        let bound = Sim.detectionBound(sim.settings, members: Sim.smallCluster)
+        guard sim.run(upTo: bound, checkEvery: .milliseconds(10), until: { Sim.allSeeDown($0, victim) }) else {
+            return nil
+        }
+        guard sim.deaths.allSatisfy({ $0.subject == victim }) else { return nil }
+        return Double(sim.now.nanoseconds - start) / 1e9
+    }
+
+    @Test func aRefusingCrashedMemberIsDeclaredDeadWithinTheRefusalBound() {
+        let settings = Membership.Settings()
+        let n = Sim.smallCluster
+        // Some member sends to the victim within a probe round (every member probes or gossips every second);
+        // its suspicion then ends within the refusal bound, and one gossip interval carries the death.
+        let bound =
+            (settings.probeInterval * (n - 1) + settings.refusedSuspicionTimeout(members: n) + settings.gossipInterval)
+        var refused: [Double] = []
+        var plain: [Double] = []
+        for seed in Sim.seeds {
+            guard let fast = Self.detection(seed: seed, refuses: true) else {
+                Issue.record("seed \(seed): not detected, or a live member was declared dead")
+                continue
+            }
+            #expect(fast <= Double(bound.components.seconds) + Double(bound.components.attoseconds) / 1e18, "seed \(seed): \(fast) s")
+            refused.append(fast)
+            if let slow = Self.detection(seed: seed, refuses: false) { plain.append(slow) }
+        }
+        let median = { (xs: [Double]) in xs.sorted()[xs.count / 2] }
+        #expect(refused.count == Sim.seeds.count && plain.count == Sim.seeds.count)
+        if !refused.isEmpty && !plain.isEmpty {
+            #expect(median(refused) <= 0.5 * median(plain), "median \(median(refused)) s against \(median(plain)) s")
+        }
+    }
+
+    @Test func aLiveMemberWronglyRefusedRefutesAndIsNeverDeclaredDead() {
+        for seed in Sim.seeds {
+            guard var sim = Sim.converged(size: Sim.smallCluster, seed: seed) else {
+                Issue.record("seed \(seed): no convergence")
+                continue
+            }
+            let observer = Int(seed % UInt64(Sim.smallCluster))
+            let subject = (observer + 1 + Int(seed % 3)) % Sim.smallCluster
+            sim.injectRefusal(at: observer, about: subject)
+            #expect(sim.view(of: observer, about: subject)?.status == .suspect, "seed \(seed)")
+            sim.run(for: .seconds(20))
+            #expect(sim.deaths.isEmpty, "seed \(seed): \(sim.deaths)")
+            #expect(sim.converged() && Sim.sameView(sim), "seed \(seed)")
+        }
+    }
+
+    @Test func refusalsAboutUnknownDeadOrSelfChangeNothing() {
+        guard var sim = Sim.converged(size: 4, seed: 7) else {
+            Issue.record("no convergence")
+            return
+        }
+        var me = sim.instance(0)!
+        #expect(me.onConnectionRefused(name: "node-0", now: sim.now).isEmpty)
+        #expect(me.onConnectionRefused(name: "nobody", now: sim.now).isEmpty)
+        sim.crash(3)
+        _ = sim.run(upTo: Sim.detectionBound(sim.settings, members: 4)) { Sim.allSeeDown($0, 3) }
+        var after = sim.instance(0)!
+        #expect(after.member(named: "node-3")?.status == .dead)
+        #expect(after.onConnectionRefused(name: "node-3", now: sim.now).isEmpty)
+    }
+}
