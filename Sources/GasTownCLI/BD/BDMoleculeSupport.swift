@@ -26,8 +26,10 @@ enum BDMolecules {
     }
 
     /// The directory whose `.beads/formulas` is searched first: the parent of the store (the town, or the project).
+    /// Under `gt` (`gt formula`, `gt mol`): the town root (`--town`, `GT_TOWN`, nearest `mayor/town.json`).
     static func townRoot(_ context: CommandContext) throws(CLIError) -> String {
-        (try context.beadsStore().path as NSString).deletingLastPathComponent
+        if context.program.name == "gt" { return try context.townRoot().path }
+        return (try context.beadsStore().path as NSString).deletingLastPathComponent
     }
 
     /// The formulas of the store's town over the built-ins.
