@@ -180,4 +180,35 @@ import Testing
             #expect(burn.code == .success, "\(burn)")
         }
     }
+
+    /// A patrol as a formula: Gas Town's built-in `mol-witness-patrol` poured as a wisp, walked step by step with
+    /// `bd close --continue`, then squashed: one persistent digest stays, the wisp's beads go.
+    @Test func theWitnessPatrolRunsAsAWispAndSquashesIntoADigest() async throws {
+        try await withStore { bd in
+            let poured = await bd.run(["mol", "wisp", "mol-witness-patrol", "--var", "rig=demo", "--json"])
+            #expect(poured.code == .success, "\(poured)")
+            let out = try #require(try json(poured.stdout) as? [String: Any])
+            let root = try #require(out["root_id"] as? String)
+            #expect(out["mode"] as? String == "wisp")
+            #expect(out["created"] as? Int == 10)
+            var step = try #require(
+                (try json(await bd.run(["ready", "--mol", root, "--json"]).stdout) as? [[String: Any]])?.first?["id"]
+                    as? String)
+            var worked: [String] = []
+            while worked.count < 20 {
+                worked.append(String(step.dropFirst(root.count + 1)))
+                let closed = try #require(
+                    try json(await bd.run(["close", step, "--continue", "--json"]).stdout) as? [String: Any])
+                if closed["complete"] as? Bool == true { break }
+                step = try #require((closed["next"] as? [String: Any])?["id"] as? String)
+            }
+            #expect(worked.first == "inbox-check")
+            #expect(worked.count == 9)
+            let squashed = await bd.run(["mol", "squash", root, "--json"])
+            #expect(squashed.code == .success, "\(squashed)")
+            let all = try #require(try json(await bd.run(["list", "--all", "--json"]).stdout) as? [[String: Any]])
+            #expect(all.count == 1, "\(all)")
+            #expect((all.first?["title"] as? String)?.hasPrefix("Digest: ") == true)
+        }
+    }
 }
