@@ -79,7 +79,14 @@ import Town
             let result = try JSONDecoder().decode(MoleculeSlingResult.self, from: Data(slung.stdout.utf8))
             #expect(!result.poured)
             #expect(result.slung.map(\.bead) == ["\(root).design"])
-            // A plain bead still slings the old way; a formula name without --on is not a bead.
+            // gt formula and gt mol are bd's verbs, finding the town's store and formulas.
+            let formulas = try await town.gt(["formula", "list", "--json"])
+            try expectOK(formulas)
+            #expect(formulas.stdout.contains("\"towers-of-hanoi\""))
+            let show = try await town.gt(["mol", "show", root])
+            try expectOK(show)
+            #expect(show.stdout.contains("\(root).design"), "\(show)")
+            // A formula that is not there changes nothing.
             let bad = try await town.gt(["sling", "no-such-formula", "--on", "demo-zzz"])
             #expect(bad.status != 0)
             #expect(bad.stderr.contains("no-such-formula"), "\(bad)")

@@ -41,6 +41,11 @@ public enum MoleculeOps {
     ) throws(MoleculeError) -> Continue {
         let molecule = try Molecule(stepID, in: ledger)
         let id = ledger.resolve(stepID)
+        guard Molecule.isRoot(molecule.root) else {
+            throw MoleculeError(
+                "\(stepID) is not a step of a molecule, so there is no next step to continue to",
+                hint: "close it without --continue: 'bd close \(stepID)'")
+        }
         guard id != molecule.root.id else {
             throw MoleculeError(
                 "\(stepID) is the root of a molecule, not a step: --continue closes a step and moves to the next",
