@@ -178,6 +178,8 @@ import Testing
             let notStep = await bd.run(["close", plain, "--continue"])
             #expect(notStep.code == .failure, "\(notStep)")
             #expect(notStep.stderr.contains("not a step of a molecule"), "\(notStep)")
+            #expect(notStep.stderr.contains("bd close \(plain)"), "\(notStep)")
+            #expect(!notStep.stderr.contains("invalid operation"), "\(notStep)")
             #expect(await bd.run(["show", plain, "--json"]).stdout.contains("\"open\""))
             let bonded = await bd.run(["mol", "bond", root, "shiny", "--var", "feature=x", "--json"])
             #expect(bonded.code == .success, "\(bonded)")

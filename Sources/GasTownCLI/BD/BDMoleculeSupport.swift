@@ -71,20 +71,25 @@ enum BDMolecules {
         return try await BDSupport.withLedger(context, mode: .write) { db in
             var result: MoleculePour.Result?
             var failure: MoleculeError?
-            _ = try db.write(scope: scope, routing: nil, actor: actor) {
-                (ledger) throws(LedgerError) -> [LedgerChange] in
-                let poured = try MoleculePour.changes(plan, in: ledger, actor: actor, time: now, attach: attach)
-                result = poured
-                guard let bond else { return poured.changes }
-                do throws(MoleculeError) {
-                    let after = try MoleculeOps.checked(poured.changes, on: ledger, actor: actor, time: now)
-                    return poured.changes + (try bond(after, poured))
-                } catch {
-                    failure = error
-                    throw .invalidOp(error.message)
+            do {
+                _ = try db.write(scope: scope, routing: nil, actor: actor) {
+                    (ledger) throws(LedgerError) -> [LedgerChange] in
+                    let poured = try MoleculePour.changes(plan, in: ledger, actor: actor, time: now, attach: attach)
+                    result = poured
+                    guard let bond else { return poured.changes }
+                    do throws(MoleculeError) {
+                        let after = try MoleculeOps.checked(poured.changes, on: ledger, actor: actor, time: now)
+                        return poured.changes + (try bond(after, poured))
+                    } catch {
+                        failure = error
+                        throw .invalidOp(error.message)
+                    }
                 }
+            } catch {
+                // The core's own refusal, with its hint, rather than the ledger's "invalid operation" wrapping.
+                if let failure { throw cliError(failure) }
+                throw error
             }
-            if let failure { throw cliError(failure) }
             return (result!.rootID, result!.beads)
         }
     }
@@ -110,17 +115,21 @@ enum BDMolecules {
         return try await BDSupport.withLedger(context, mode: .write) { db in
             var out: T?
             var failure: MoleculeError?
-            _ = try db.write(scope: nil, routing: id, actor: actor) { (ledger) throws(LedgerError) -> [LedgerChange] in
-                do throws(MoleculeError) {
-                    let (value, changes) = try make(ledger, actor, now)
-                    out = value
-                    return changes
-                } catch {
-                    failure = error
-                    throw .invalidOp(error.message)
+            do {
+                _ = try db.write(scope: nil, routing: id, actor: actor) { (ledger) throws(LedgerError) -> [LedgerChange] in
+                    do throws(MoleculeError) {
+                        let (value, changes) = try make(ledger, actor, now)
+                        out = value
+                        return changes
+                    } catch {
+                        failure = error
+                        throw .invalidOp(error.message)
+                    }
                 }
+            } catch {
+                if let failure { throw cliError(failure) }
+                throw error
             }
-            if let failure { throw cliError(failure) }
             return out!
         }
     }
