@@ -41,12 +41,13 @@ struct ScopeLines: Sendable, Equatable {
         return out
     }
 
-    /// Every line of `ledger` encoded.
+    /// Every line of `ledger` encoded, ephemeral beads left out.
     init(ledger: Ledger) {
         issues.reserveCapacity(ledger.beads.count)
         stamps.reserveCapacity(ledger.beads.count)
-        for (id, bead) in ledger.beads { issues[id] = BeadCodec.encodeLine(bead) }
-        for (id, s) in ledger.stamps { stamps[id] = s.json.compactText }
+        // Ephemeral beads (a wisp's) are never synced through git (beads: "JSONL export skips ephemeral issues").
+        for (id, bead) in ledger.beads where !bead.ephemeral { issues[id] = BeadCodec.encodeLine(bead) }
+        for (id, s) in ledger.stamps where issues[id] != nil { stamps[id] = s.json.compactText }
     }
 
     init() {}
@@ -61,6 +62,12 @@ struct ScopeLines: Sendable, Equatable {
         var changed = 0
         for (id, s) in ledger.stamps {
             guard let bead = ledger.beads[id] else { continue }
+            if bead.ephemeral {
+                if out.issues[id] != nil || out.stamps[id] != nil { changed += 1 }
+                out.issues[id] = nil
+                out.stamps[id] = nil
+                continue
+            }
             if let old = previous.stamps[id], old == s, out.issues[id] != nil, previous.beads[id] == bead { continue }
             changed += 1
             out.issues[id] = BeadCodec.encodeLine(bead)

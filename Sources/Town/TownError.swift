@@ -38,6 +38,8 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
     case git(String)
     case session(String)
     case io(String)
+    /// A formula that does not load or cook, or a molecule command refused (the text names file, line, field).
+    case formula(String)
     /// The node refused the request (its message is the workflow's error text).
     case refusedByNode(String)
     /// The town has a node and it did not come back in time.
@@ -99,6 +101,7 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
         case .git(let why): "git: \(why)"
         case .session(let why): "session: \(why)"
         case .io(let why): why
+        case .formula(let why): why
         case .refusedByNode(let why): why
         case .nodeDown(let why): why
         }

@@ -73,6 +73,7 @@ extension TownWorkflow {
                     "\n- status: \(bead.status.rawValue), priority P\(bead.priority), type \(bead.issueType.rawValue)"
                 if !bead.description.isEmpty { text += "\n\n## Description\n\(bead.description)" }
                 if !bead.acceptanceCriteria.isEmpty { text += "\n\n## Acceptance criteria\n\(bead.acceptanceCriteria)" }
+                text += moleculeSection(hooked: bead.id, agent: hook.agent, ledger: ledger) ?? ""
             }
             text += """
 

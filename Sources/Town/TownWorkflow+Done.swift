@@ -127,11 +127,12 @@ extension TownWorkflow {
             if let bead = ledger.bead(progress.bead), bead.assignee == agent, bead.leaseEpoch == progress.epoch {
                 let id = progress.bead
                 let request = progress.mergeRequest
+                // A molecule step the agent already closed (`bd close --continue`) stays closed.
+                let keepClosed = bead.status == .closed
                 try await ledger.batch(routing: id) { _ throws(LedgerError) in
-                    [
-                        .setMetadata(id: id, key: "merge_request", value: .string(request)),
-                        .update(id: id, fields: [.status(.inProgress)]), .release(id: id, assignee: agent),
-                    ]
+                    [.setMetadata(id: id, key: "merge_request", value: .string(request))]
+                        + (keepClosed ? [] : [.update(id: id, fields: [.status(.inProgress)])])
+                        + [.release(id: id, assignee: agent)]
                 }
             }
             unlink(TownLayout.hookFile(worktree: worktree))

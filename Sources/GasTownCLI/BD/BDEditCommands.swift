@@ -156,20 +156,29 @@ public struct BDCloseCommand: CLICommand {
             options: [
                 .option(
                     "reason", short: "r", aliases: ["resolution"], value: "TEXT", help: "reason for closing",
-                    default: "Closed")
+                    default: "Closed"),
+                .flag("continue", help: "a molecule step: close it and claim the molecule's next ready step"),
+                .flag("no-auto", help: "with --continue: show the next step without claiming it"),
             ],
             arguments: [ArgumentSpec("id", help: "issue IDs", arity: .variadic(min: 1))])
     }
 
     var ids: [String]
     var reason: String
+    var continueMolecule: Bool
+    var noAuto: Bool
     public init(parsed: ParsedValues) throws(UsageError) {
         ids = parsed.argumentList("id")
         reason = parsed.string("reason") ?? "Closed"
+        continueMolecule = parsed.flag("continue")
+        noAuto = parsed.flag("no-auto")
+        if continueMolecule && ids.count != 1 { throw parsed.invalid("--continue closes one molecule step: pass one ID") }
+        if noAuto && !continueMolecule { throw parsed.invalid("--no-auto goes with --continue") }
     }
 
     public func run(_ context: CommandContext) async throws {
         let reason = self.reason
+        if continueMolecule { return try await BDMolecules.closeAndContinue(ids[0], reason: reason, claim: !noAuto, context) }
         let closed = try await BDSupport.edit(ids, context: context) { bead, _ in
             [.close(id: bead.id, reason: reason)]
         }

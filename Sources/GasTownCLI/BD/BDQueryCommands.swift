@@ -263,20 +263,25 @@ public struct BDReadyCommand: CLICommand {
                     "sort", short: "s", value: "POLICY", type: .choice(["hybrid", "priority", "oldest"]),
                     help: "sort policy: hybrid|priority|oldest", default: "hybrid"),
                 .flag("claim", help: "claim the first ready issue (through the remote when one is configured)"),
+                .option("mol", value: "ID", help: "only the ready steps of this molecule, in step order"),
             ])
     }
 
     var filter: BeadFilter
     var sort: SortPolicy
     var claim: Bool
+    var molecule: String?
     public init(parsed: ParsedValues) throws(UsageError) {
         filter = try BDSupport.filter(parsed, limitDefault: 10)
         sort = SortPolicy(rawValue: parsed.string("sort") ?? "hybrid") ?? .hybrid
         claim = parsed.flag("claim")
+        molecule = parsed.string("mol")
+        if molecule != nil && claim { throw parsed.invalid("--mol lists a molecule's steps; claim one with bd update --claim") }
     }
 
     public func run(_ context: CommandContext) async throws {
         if claim { return try await BDReadyClaim.run(filter: filter, sort: sort, context) }
+        if let molecule { return try await BDMolecules.ready(molecule, limit: filter.limit, context) }
         let (filter, sort) = (self.filter, self.sort)
         let now = BDSupport.now()
         let ready: [Bead] = try await BDSupport.withLedger(context, mode: .read) { db in

@@ -35,7 +35,7 @@ public enum GT {
                     GTReleaseCommand.self,
                     GTDoneCommand.self, GTHookCommand.self, GTPrimeCommand.self, GTMailCommand.self,
                     GTNudgeCommand.self, GTHandoffCommand.self, GTWitnessCommand.self, GTRefineryCommand.self, GTMQCommand.self,
-                    GTTomlCommand.self,
+                    GTTomlCommand.self, BDFormulaCommand.self, BDMolCommand.self,
                 ])
         }
 
@@ -80,7 +80,8 @@ public enum BD {
                     BDDepCommand.self, BDLabelCommand.self, BDCommentsCommand.self, BDCommentCommand.self,
                     BDCountCommand.self, BDStatsCommand.self, BDImportCommand.self, BDExportCommand.self,
                     StoreWhereCommand.self, VersionCommand.self, BDSyncCommand.self, BDRemoteCommand.self,
-                    BDDoctorCommand.self,
+                    BDDoctorCommand.self, BDFormulaCommand.self, BDCookCommand.self, BDMolCommand.self,
+                    BDGateCommand.self,
                 ])
         }
 

@@ -12,7 +12,10 @@ public struct GTSlingCommand: CLICommand {
                 worktree at <town>/<rig>/polecats/<name>/ on the branch polecat/<node>/<name>/<bead>/e<epoch>,
                 writes the hook (.gt/hook.json) and starts the agent's session in tmux. The rig defaults to the one
                 whose prefix the bead carries. Only work is slung (not messages, agents, merge requests, molecules,
-                gates, convoys). A missing bead or rig, or a closed or already claimed bead, changes nothing; each
+                gates, convoys) — but a molecule's ready steps are: 'gt sling <molecule>' slings each ready step to a
+                polecat, and 'gt sling <formula> --on <bead> [--var k=v]' pours the formula (its root tracking the
+                bead, the variable 'issue' set to the bead when the formula declares it) and slings its first ready
+                steps. A missing bead or rig, or a closed or already claimed bead, changes nothing; each
                 refusal names the command that gets past it. --force takes over a bead someone holds: their claim
                 is released in the same write (the lease epoch still goes up by one, so their 'gt done' is
                 refused), a polecat of this town that held it is stopped and set idle, and a comment and a
@@ -21,9 +24,11 @@ public struct GTSlingCommand: CLICommand {
             options: [
                 .option("runtime", value: "R", help: "claude, codex, … or exec:'<command>' (default: the rig's)"),
                 .flag("force", help: "take over a bead someone else holds (recorded in a comment and an event)"),
+                .option("on", value: "BEAD", help: "the first argument is a formula: pour it onto BEAD, sling its steps"),
+                BDMolecules.varOption,
             ],
             arguments: [
-                ArgumentSpec("bead", help: "the bead to work on"),
+                ArgumentSpec("bead", help: "the bead to work on (a molecule: its ready steps; with --on: a formula)"),
                 ArgumentSpec("rig", help: "the rig (default: the bead's)", arity: .optional),
             ])
     }
@@ -32,9 +37,14 @@ public struct GTSlingCommand: CLICommand {
     var rig: String?
     var runtime: String?
     var force: Bool
+    var on: String?
+    var variables: [String: String]
 
     public init(parsed: ParsedValues) throws(UsageError) {
         bead = parsed.argument("bead")
+        on = parsed.string("on")
+        variables = try BDMolecules.variables(parsed)
+        if on == nil && !variables.isEmpty { throw parsed.invalid("--var goes with --on (gt sling <formula> --on <bead>)") }
         rig = parsed.optionalArgument("rig")
         runtime = parsed.string("runtime")
         force = parsed.flag("force")
@@ -45,6 +55,7 @@ public struct GTSlingCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let workflow = try await context.townWorkflow()
+        if let molecule = try await GTMoleculeSling.run(self, workflow, context) { return molecule }
         let result = try await GTTown.run {
             try await workflow.sling(bead: bead, rig: rig, runtime: runtime, force: force)
         }
