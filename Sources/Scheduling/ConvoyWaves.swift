@@ -46,6 +46,11 @@ public enum ConvoyWaves {
     public struct SetAside: Sendable, Hashable, Codable {
         public var id: String
         public var message: String
+
+        public init(id: String, message: String) {
+            self.id = id
+            self.message = message
+        }
     }
 
     /// A bead that waits, and on what. `Sendable`: a plain value.
@@ -55,6 +60,12 @@ public enum ConvoyWaves {
         public var blockers: [String]
         /// Why, in words.
         public var reason: String
+
+        public init(id: String, blockers: [String], reason: String) {
+            self.id = id
+            self.blockers = blockers
+            self.reason = reason
+        }
     }
 
     /// One plan. `Sendable`: a plain value.

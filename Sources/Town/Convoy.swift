@@ -181,6 +181,23 @@ public struct ConvoyView: Sendable, Codable, Equatable {
         case landedAt = "landed_at"
     }
 
+    public init(
+        id: String, name: String, status: String, tracked: [TrackedBeadView], done: Int, total: Int, landable: Bool,
+        launched: Bool, notify: [String], landedBy: String, landedAt: String
+    ) {
+        self.id = id
+        self.name = name
+        self.status = status
+        self.tracked = tracked
+        self.done = done
+        self.total = total
+        self.landable = landable
+        self.launched = launched
+        self.notify = notify
+        self.landedBy = landedBy
+        self.landedAt = landedAt
+    }
+
     /// The tracked beads that keep it from landing, each with why ("gt-abc (working)").
     public var pending: [String] { tracked.filter { !$0.done }.map { "\($0.id) (\($0.state.rawValue))" } }
 }
