@@ -81,7 +81,14 @@ extension TownWorkflow {
             var subscribers: [String] = []
             for address in notify + (human ? [AgentAddress.overseer] : []) {
                 let canonical = AgentAddress.canonical(address)
-                try checkRecipient(canonical, as: address, rigs: rigs, ledger: ledger)
+                do throws(TownError) {
+                    try checkRecipient(canonical, as: address, rigs: rigs, ledger: ledger)
+                } catch {
+                    guard case .unknownAddress(_, let reason, let valid) = error else { throw error }
+                    throw .convoyRefused(
+                        "cannot notify '\(address)': there is no such mailbox (\(reason)); mail goes to one of "
+                            + valid.joined(separator: ", "))
+                }
                 if !subscribers.contains(canonical) { subscribers.append(canonical) }
             }
             let list = subscribers
