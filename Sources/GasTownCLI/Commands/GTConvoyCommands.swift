@@ -167,7 +167,7 @@ public struct GTConvoyListCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "list", abstract: "List convoys with their progress (open ones unless --all)",
-            options: [.flag("all", short: "a", help: "include landed convoys")])
+            options: [.flag("all", help: "include landed convoys")])
     }
 
     var all: Bool
