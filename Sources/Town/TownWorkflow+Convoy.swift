@@ -106,8 +106,19 @@ extension TownWorkflow {
                         spec.issueType = .convoy
                         spec.description = "Convoy \(name): tracks \(tracked.joined(separator: ", "))"
                         spec.dependencies = tracked.map { DependencyKey(dependsOnID: $0, type: .tracks) }
-                        if !list.isEmpty { spec.metadata = [JSONMember(ConvoyKey.notify, .array(list.map(JSONValue.string)))] }
-                        return try ledger.prepareCreate(spec, actor: actor, stamp: clock.stamp, time: clock.time)
+                        if !list.isEmpty {
+                            spec.metadata = [JSONMember(ConvoyKey.notify, .array(list.map(JSONValue.string)))]
+                        }
+                        var op = try ledger.prepareCreate(spec, actor: actor, stamp: clock.stamp, time: clock.time)
+                        // One nanosecond apart, so the tracked beads list in the order they were named.
+                        if case .create(var bead, let cycles) = op.change {
+                            for index in bead.dependencies.indices {
+                                bead.dependencies[index].createdAt = Timestamp(
+                                    unixNanos: clock.time.unixNanos + Int64(index))
+                            }
+                            op.change = .create(bead, allowCycles: cycles)
+                        }
+                        return op
                     })
             else { throw .ledger("the convoy was not stored") }
             return bead
@@ -134,10 +145,12 @@ extension TownWorkflow {
             let actor = self.actor
             let time = Timestamp(unixNanos: LedgerDatabaseSettings.systemWallClock())
             try await ledger.batch(routing: convoyID) { _ throws(LedgerError) in
-                fresh.map {
+                fresh.enumerated().map { index, bead in
                     .addDependency(
                         id: convoyID,
-                        Dependency(issueID: convoyID, dependsOnID: $0, type: .tracks, createdAt: time, createdBy: actor),
+                        Dependency(
+                            issueID: convoyID, dependsOnID: bead, type: .tracks,
+                            createdAt: Timestamp(unixNanos: time.unixNanos + Int64(index)), createdBy: actor),
                         allowCycles: false)
                 }
             }

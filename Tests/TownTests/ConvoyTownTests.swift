@@ -91,6 +91,12 @@ import Town
             #expect(added["total"] as? Int == 2)
             let list = try await town.gt(["convoy", "list"])
             #expect(list.stdout.contains("Feature X") && list.stdout.contains("0/2"), "\(list)")
+            // Tracked beads list in the order they were named.
+            let c = try await town.createBead("Charlie", scope: "demo")
+            let ordered = try await object(town, ["convoy", "create", "Order", b, a])
+            #expect((ordered["tracked"] as? [[String: Any]])?.map { $0["id"] as? String } == [b, a])
+            let grown = try await object(town, ["convoy", "add", "Order", c, a])
+            #expect((grown["tracked"] as? [[String: Any]])?.map { $0["id"] as? String } == [b, a, c])
         }
     }
 
