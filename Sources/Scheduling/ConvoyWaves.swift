@@ -101,8 +101,10 @@ public enum ConvoyWaves {
                         + "rest of the convoy goes on: see 'bd show \(item.id)', fix it, then sling it by hand with "
                         + "'gt sling \(item.id)'"))
         }
-        let candidates = items.enumerated().filter { $0.element.phase == .pending && !setAsideIDs.contains($0.element.id) }
-            .sorted { ($0.element.priority, $0.offset) < ($1.element.priority, $1.offset) }.map(\.element)
+        let candidates = items.enumerated().filter {
+            $0.element.phase == .pending && !setAsideIDs.contains($0.element.id)
+        }
+        .sorted { ($0.element.priority, $0.offset) < ($1.element.priority, $1.offset) }.map(\.element)
         for item in candidates {
             if !item.openBlockers.isEmpty {
                 let asideBlockers = item.openBlockers.filter(setAsideIDs.contains)

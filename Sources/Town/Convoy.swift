@@ -264,7 +264,9 @@ public enum ConvoyCore {
     }
 
     /// One tracked bead's view. `slingFailures` and `asideMessage` come from the convoy's metadata.
-    public static func track(_ facts: TrackedFacts, slingFailures: Int = 0, asideMessage: String? = nil)
+    public static func track(
+        _ facts: TrackedFacts, slingFailures: Int = 0, asideMessage: String? = nil
+    )
         -> TrackedBeadView
     {
         let failures = slingFailures + sentBack(facts.mergeRequests)
@@ -281,7 +283,8 @@ public enum ConvoyCore {
             bead.metadataString(ConvoyKey.mergeCommit) ?? request?.metadataString(ConvoyKey.mergeCommit) ?? ""
         var node = bead.claimNode
         var polecat = bead.assignee
-        if polecat.isEmpty, let branch = request?.metadataString("branch"), let owner = branchOwner(branch, rig: facts.rig)
+        if polecat.isEmpty, let branch = request?.metadataString("branch"),
+            let owner = branchOwner(branch, rig: facts.rig)
         {
             (node, polecat) = owner
             if let worker = request?.metadataString("worker"), !worker.isEmpty { polecat = worker }
@@ -317,7 +320,8 @@ public enum ConvoyCore {
         let failures = self.failures(convoy)
         let aside = setAside(convoy)
         let tracked = trackedIDs(convoy).map { id in
-            track(byID[id] ?? TrackedFacts(id: id, bead: nil), slingFailures: failures[id] ?? 0, asideMessage: aside[id])
+            track(
+                byID[id] ?? TrackedFacts(id: id, bead: nil), slingFailures: failures[id] ?? 0, asideMessage: aside[id])
         }
         let done = tracked.filter(\.done).count
         let landed = convoy.status == .closed
@@ -332,7 +336,9 @@ public enum ConvoyCore {
     /// Why `view` may not land, or nil when it may: one line naming every bead that is not done.
     public static func refusal(_ view: ConvoyView) -> String? {
         if view.status == "landed" { return "convoy \(view.id) (\(view.name)) already landed" }
-        if view.tracked.isEmpty { return "convoy \(view.id) (\(view.name)) tracks no bead; add some with 'gt convoy add'" }
+        if view.tracked.isEmpty {
+            return "convoy \(view.id) (\(view.name)) tracks no bead; add some with 'gt convoy add'"
+        }
         guard !view.landable else { return nil }
         return "convoy \(view.id) (\(view.name)) is not done: \(view.total - view.done) of \(view.total) tracked beads "
             + "are not closed with a merged merge request: \(view.pending.joined(separator: ", "))"
@@ -346,7 +352,8 @@ public enum ConvoyCore {
     /// The mail each subscriber gets when the convoy lands: (subject, body).
     public static func landingMail(_ view: ConvoyView, node: String) -> (subject: String, body: String) {
         let lines = view.tracked.map { bead in
-            "- \(bead.id) \(bead.title)" + (bead.mergeCommit.isEmpty ? "" : " (merged in \(bead.mergeCommit.prefix(12)))")
+            "- \(bead.id) \(bead.title)"
+                + (bead.mergeCommit.isEmpty ? "" : " (merged in \(bead.mergeCommit.prefix(12)))")
         }
         return (
             "Convoy landed: \(view.name)",

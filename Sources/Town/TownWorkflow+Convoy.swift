@@ -55,7 +55,8 @@ public struct ConvoyLaunchResult: Sendable, Codable, Equatable {
 
 /// How a convoy bead is slung: the one place `gt convoy launch` hands work out (today `TownWorkflow.sling` on this
 /// node; the Mayor's placement can take it over by setting `TownWorkflow.convoySlinger`). `Sendable`: a closure.
-public typealias ConvoySlinger = @Sendable (TownWorkflow, _ bead: String, _ rig: String?, _ runtime: String?)
+public typealias ConvoySlinger =
+    @Sendable (TownWorkflow, _ bead: String, _ rig: String?, _ runtime: String?)
     async throws(TownError) -> SlingResult
 
 extension TownWorkflow {
@@ -67,11 +68,15 @@ extension TownWorkflow {
     /// `gt convoy create <name> <bead>…`: a convoy bead in `hq` tracking `beads` (each must exist in the town's
     /// ledger, in any scope), mailing `notify` (and the overseer with `human`) when it lands. A bad name, a name
     /// taken, an unknown bead or address changes nothing.
-    public func createConvoy(name: String, beads: [String], notify: [String] = [], human: Bool = false)
+    public func createConvoy(
+        name: String, beads: [String], notify: [String] = [], human: Bool = false
+    )
         async throws(TownError) -> ConvoyView
     {
         if let problem = ConvoyCore.nameProblem(name) { throw .convoyRefused(problem) }
-        guard !beads.isEmpty else { throw .convoyRefused("a convoy tracks at least one bead: name them after its name") }
+        guard !beads.isEmpty else {
+            throw .convoyRefused("a convoy tracks at least one bead: name them after its name")
+        }
         let rigs = try rigConfigs()
         let created: Bead = try await withLedger { ledger throws(TownError) in
             if let taken = convoyBeads(ledger).first(where: { $0.title == name }) {
@@ -124,7 +129,8 @@ extension TownWorkflow {
             return bead
         }
         events.record(
-            "convoy_created", ["convoy": created.id, "name": name, "beads": ConvoyCore.trackedIDs(created).joined(separator: ",")])
+            "convoy_created",
+            ["convoy": created.id, "name": name, "beads": ConvoyCore.trackedIDs(created).joined(separator: ",")])
         return try await convoyStatus(created.id)
     }
 
@@ -263,7 +269,9 @@ extension TownWorkflow {
                     taken.insert(spec.explicitID!)
                     let op = try hq.prepareCreate(
                         spec, actor: AgentAddress.mayor, stamp: HLCStamp(wallMillis: 0, node: ""), time: time)
-                    if case .create(let bead, let cycles) = op.change { changes.append(.create(bead, allowCycles: cycles)) }
+                    if case .create(let bead, let cycles) = op.change {
+                        changes.append(.create(bead, allowCycles: cycles))
+                    }
                 }
                 return changes
             }
@@ -285,7 +293,9 @@ extension TownWorkflow {
     /// The node's automatic landing: every open convoy that is complete, landed through the claim (`landConvoy`).
     /// Returns what was landed here or found landed elsewhere; a convoy whose landing failed is skipped (tried again
     /// at the next round), its error given to `failed`.
-    public func landCompleteConvoys(engine: LedgerSync? = nil, failed: (String, TownError) -> Void = { _, _ in })
+    public func landCompleteConvoys(
+        engine: LedgerSync? = nil, failed: (String, TownError) -> Void = { _, _ in }
+    )
         async throws(TownError) -> [ConvoyLandResult]
     {
         let ready = try await convoys().filter(\.landable).map(\.id)
@@ -323,7 +333,9 @@ extension TownWorkflow {
     }
 
     /// One wave of every launched, open convoy (the node's patrol).
-    public func continueLaunchedConvoys(slinger: ConvoySlinger = TownWorkflow.slingHere) async throws(TownError)
+    public func continueLaunchedConvoys(
+        slinger: ConvoySlinger = TownWorkflow.slingHere
+    ) async throws(TownError)
         -> [ConvoyLaunchResult]
     {
         let launched = try await withLedger(mode: .read) { ledger throws(TownError) in
@@ -336,7 +348,9 @@ extension TownWorkflow {
 
     /// Plans one wave of convoy `id` from the ledger, records what it sets aside, slings the rest (outside the
     /// ledger: each sling opens it itself) and records failed slings.
-    func launchWave(_ id: String, runtime: String?, slinger: ConvoySlinger) async throws(TownError)
+    func launchWave(
+        _ id: String, runtime: String?, slinger: ConvoySlinger
+    ) async throws(TownError)
         -> ConvoyLaunchResult
     {
         let rigs = try rigConfigs()
@@ -354,9 +368,11 @@ extension TownWorkflow {
             if !plan.setAside.isEmpty {
                 var aside = ConvoyCore.setAside(convoy)
                 for entry in plan.setAside { aside[entry.id] = entry.message }
-                try await ledger.setMetadata(convoy.id, [(ConvoyKey.setAside, Self.object(aside.mapValues(JSONValue.string)))])
+                try await ledger.setMetadata(
+                    convoy.id, [(ConvoyKey.setAside, Self.object(aside.mapValues(JSONValue.string)))])
                 for entry in plan.setAside {
-                    events.record("convoy_set_aside", ["convoy": convoy.id, "bead": entry.id, "message": entry.message])
+                    events.record(
+                        "convoy_set_aside", ["convoy": convoy.id, "bead": entry.id, "message": entry.message])
                 }
             }
             return (view, plan)
@@ -405,7 +421,9 @@ extension TownWorkflow {
         let named = all.filter { $0.title == reference }
         if let open = named.first(where: { $0.status != .closed }) ?? named.last { return open }
         if let bead = ledger.bead(reference), bead.status != .tombstone {
-            throw .convoyRefused("\(reference) is \(bead.issueType.rawValue == "" ? "a bead" : "a \(bead.issueType.rawValue)"), not a convoy")
+            throw .convoyRefused(
+                "\(reference) is \(bead.issueType.rawValue == "" ? "a bead" : "a \(bead.issueType.rawValue)"), not a convoy"
+            )
         }
         throw .noSuchConvoy(
             name: reference, known: all.filter { $0.status != .closed }.map { "\($0.id) (\($0.title))" })

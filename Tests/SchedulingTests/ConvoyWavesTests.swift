@@ -32,7 +32,8 @@ struct ConvoyWavesTests {
 
     @Test func capacityPerRigAndInAllAndPriorityOrder() {
         let items = [
-            Item(id: "x1", rig: "x", phase: .pending, priority: 3), Item(id: "x2", rig: "x", phase: .pending, priority: 0),
+            Item(id: "x1", rig: "x", phase: .pending, priority: 3),
+            Item(id: "x2", rig: "x", phase: .pending, priority: 0),
             Item(id: "x3", rig: "x", phase: .pending, priority: 2), Item(id: "y1", rig: "y", phase: .pending),
             Item(id: "z1", rig: "z", phase: .pending),
         ]
@@ -56,7 +57,8 @@ struct ConvoyWavesTests {
         let plan = ConvoyWaves.plan(items, capacity: ["r": 10])
         #expect(plan.sling == ["ok", "twice"])
         #expect(plan.setAside.map(\.id) == ["bad"])
-        #expect(plan.setAside[0].message.contains("failed 3 times") && plan.setAside[0].message.contains("gt sling bad"))
+        #expect(
+            plan.setAside[0].message.contains("failed 3 times") && plan.setAside[0].message.contains("gt sling bad"))
         #expect(plan.waiting == [.init(id: "after", blockers: ["bad"], reason: "waits for bad, which was set aside")])
         // Once set aside, it is not reported again, and nothing else can move: stuck.
         let later = [
@@ -114,7 +116,10 @@ struct ConvoyWavesTests {
             }
             let pending = items.filter { $0.phase == .pending && $0.failures < 3 }.map(\.id)
             #expect((plan.sling + plan.waiting.map(\.id)).sorted() == pending.sorted())
-            #expect(plan.setAside.map(\.id).sorted() == items.filter { ($0.phase == .pending || $0.phase == .inFlight) && $0.failures >= 3 }.map(\.id).sorted())
+            #expect(
+                plan.setAside.map(\.id).sorted()
+                    == items.filter { ($0.phase == .pending || $0.phase == .inFlight) && $0.failures >= 3 }.map(\.id)
+                    .sorted())
         }
     }
 }

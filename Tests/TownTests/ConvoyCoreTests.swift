@@ -220,7 +220,8 @@ struct ConvoyCoreTests {
             ])
         let mail = ConvoyCore.landingMail(view, node: "beta")
         #expect(mail.subject == "Convoy landed: Feature X")
-        #expect(mail.body.contains("landed on beta") && mail.body.contains("gt-a Title of gt-a (merged in abc123def456)"))
+        #expect(
+            mail.body.contains("landed on beta") && mail.body.contains("gt-a Title of gt-a (merged in abc123def456)"))
         #expect(ConvoyCore.landingReason(view, node: "beta") == "landed by beta: all 1 tracked beads merged")
         #expect(ConvoyCore.progressBar(done: 0, total: 4, width: 4) == "[░░░░] 0/4")
         #expect(ConvoyCore.progressBar(done: 2, total: 4, width: 4) == "[██░░] 2/4")

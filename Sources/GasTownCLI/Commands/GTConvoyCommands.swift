@@ -34,13 +34,13 @@ public struct GTConvoyCommand: CommandGroup {
                 + (view.launched && view.status != "landed" ? "  (launched)" : ""))
         guard beads else { return }
         for bead in view.tracked {
-            var where_ = bead.polecat.isEmpty ? "" : "  \(bead.polecat)"
-            if !bead.node.isEmpty { where_ += " on \(bead.node)" }
+            var placement = bead.polecat.isEmpty ? "" : "  \(bead.polecat)"
+            if !bead.node.isEmpty { placement += " on \(bead.node)" }
             let request = bead.mergeRequest.isEmpty ? "" : "  mr \(bead.mergeRequest) \(bead.mergeStatus)"
             let waits = bead.blockers.isEmpty ? "" : "  waits for \(bead.blockers.joined(separator: ", "))"
             let mark = bead.done ? "✓" : "·"
             context.console.out(
-                "  \(mark) \(bead.id)  \(bead.state.rawValue)\(where_)\(request)\(waits)  \(bead.title)")
+                "  \(mark) \(bead.id)  \(bead.state.rawValue)\(placement)\(request)\(waits)  \(bead.title)")
             if let aside = bead.setAside { context.console.out("      set aside: \(aside)") }
         }
         if !view.notify.isEmpty { context.console.out("  notifies: \(view.notify.joined(separator: ", "))") }
@@ -249,7 +249,8 @@ public struct GTConvoyLaunchCommand: CLICommand {
         if context.jsonMode { return try context.console.json(result) }
         context.console.out("Launched convoy \(result.convoy) (\(result.name))")
         for sling in result.slung {
-            context.console.out("  slung \(sling.bead) to \(sling.rig)/polecats/\(sling.polecat) (epoch \(sling.epoch))")
+            context.console.out(
+                "  slung \(sling.bead) to \(sling.rig)/polecats/\(sling.polecat) (epoch \(sling.epoch))")
         }
         for failure in result.failed {
             context.console.err("  sling of \(failure.bead) failed (\(failure.failures) so far): \(failure.error)")

@@ -77,8 +77,10 @@ public actor TownConvoys: NodeComponent {
             landed.append(result.convoy)
             log?.info(
                 "convoy landed",
-                ["convoy": result.convoy, "name": result.name, "epoch": "\(result.epoch)",
-                 "mailed": result.mailed.joined(separator: ",")])
+                [
+                    "convoy": result.convoy, "name": result.name, "epoch": "\(result.epoch)",
+                    "mailed": result.mailed.joined(separator: ","),
+                ])
         }
         for wave in try await workflow.continueLaunchedConvoys(slinger: slinger) {
             if !wave.slung.isEmpty || !wave.failed.isEmpty || !wave.setAside.isEmpty {
