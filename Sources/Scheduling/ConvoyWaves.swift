@@ -116,6 +116,13 @@ public enum ConvoyWaves {
                             : "waits for \(asideBlockers.joined(separator: ", ")), which was set aside"))
                 continue
             }
+            if item.rig.isEmpty {
+                plan.waiting.append(
+                    Waiting(
+                        id: item.id, blockers: [],
+                        reason: "belongs to no rig: sling it by hand with 'gt sling \(item.id) <rig>'"))
+                continue
+            }
             let room = free[item.rig] ?? 0
             guard room > 0, left > 0 else {
                 plan.waiting.append(

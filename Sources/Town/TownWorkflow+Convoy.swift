@@ -332,17 +332,22 @@ extension TownWorkflow {
         return try await launchWave(id, runtime: runtime, slinger: slinger)
     }
 
-    /// One wave of every launched, open convoy (the node's patrol).
+    /// One wave of every launched, open convoy (the node's patrol). A convoy whose wave failed is skipped (tried
+    /// again at the next round), its error given to `failed`.
     public func continueLaunchedConvoys(
-        slinger: ConvoySlinger = TownWorkflow.slingHere
-    ) async throws(TownError)
-        -> [ConvoyLaunchResult]
-    {
+        slinger: ConvoySlinger = TownWorkflow.slingHere, failed: (String, TownError) -> Void = { _, _ in }
+    ) async throws(TownError) -> [ConvoyLaunchResult] {
         let launched = try await withLedger(mode: .read) { ledger throws(TownError) in
             convoyBeads(ledger).filter { $0.status != .closed && ConvoyCore.isLaunched($0) }.map(\.id)
         }
         var results: [ConvoyLaunchResult] = []
-        for id in launched { results.append(try await launchWave(id, runtime: nil, slinger: slinger)) }
+        for id in launched {
+            do throws(TownError) {
+                results.append(try await launchWave(id, runtime: nil, slinger: slinger))
+            } catch {
+                failed(id, error)
+            }
+        }
         return results
     }
 

@@ -46,6 +46,8 @@ struct ConvoyWavesTests {
         #expect(capped.waiting.contains { $0.id == "y1" && $0.reason == "the cluster has no free slot" })
         #expect(!capped.finished && !capped.stuck)
         #expect(ConvoyWaves.plan(items, capacity: [:]).sling.isEmpty)
+        let noRig = ConvoyWaves.plan([Item(id: "hq-1", rig: "", phase: .pending)], capacity: ["": 3])
+        #expect(noRig.sling.isEmpty && noRig.waiting.first?.reason.contains("gt sling hq-1 <rig>") == true)
     }
 
     @Test func aBeadThatFailedThreeTimesIsSetAsideAndTheRestGoOn() {

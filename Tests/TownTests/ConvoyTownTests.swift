@@ -157,6 +157,33 @@ import Town
         }
     }
 
+    /// A bead whose sling fails is counted each time and, at the third failure, set aside with a message while
+    /// the rest of the convoy goes on; the failed slings leave the bead unclaimed.
+    @Test func aBeadThatFailsThreeTimesIsSetAside() async throws {
+        try await TownFixture.with { town in
+            try expectOK(try await town.gt(["rig", "add", "demo", town.source, "--runtime", "exec:'true'"]))
+            let bead = try await town.createBead("Doomed", scope: "demo")
+            try expectOK(try await town.gt(["convoy", "create", "Doom", bead]))
+            for attempt in 1...3 {
+                let wave = try await object(town, ["convoy", "launch", "Doom", "--runtime", "nosuch-runtime"])
+                let failed = try #require(wave["failed"] as? [[String: Any]])
+                #expect(failed.map { $0["bead"] as? String } == [bead] && failed[0]["failures"] as? Int == attempt)
+                #expect((failed[0]["error"] as? String)?.contains("nosuch-runtime") == true, "\(failed)")
+                #expect((wave["set_aside"] as? [Any])?.isEmpty == true)
+            }
+            let claimed = try await town.beads(scope: "demo").first { $0.id == bead }
+            #expect(claimed?.assignee == "" && claimed?.status == .open)
+            let text = try await town.gt(["convoy", "launch", "Doom"])
+            try expectOK(text)
+            #expect(text.stderr.contains("set aside: \(bead) failed 3 times"), "\(text)")
+            #expect(try await states(town, "Doom") == [bead: "set_aside"])
+            let again = try await object(town, ["convoy", "launch", "Doom"])
+            #expect((again["slung"] as? [Any])?.isEmpty == true && again["finished"] as? Bool == true)
+            #expect(events(town, "convoy_set_aside").count == 1)
+            #expect(events(town, "convoy_sling_failed").count == 3)
+        }
+    }
+
     /// Two towns share a ledger remote and see the same complete convoy; both run `gt convoy land` at once: the
     /// landing claim lets exactly one land it (one close, one convoy_landed event, one message per subscriber).
     @Test func twoTownsSharingALedgerRemoteLandAConvoyExactlyOnce() async throws {

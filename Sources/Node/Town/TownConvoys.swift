@@ -82,7 +82,10 @@ public actor TownConvoys: NodeComponent {
                     "mailed": result.mailed.joined(separator: ","),
                 ])
         }
-        for wave in try await workflow.continueLaunchedConvoys(slinger: slinger) {
+        let waves = try await workflow.continueLaunchedConvoys(slinger: slinger) { id, error in
+            log?.warning("convoy wave failed", ["convoy": id, "error": error.description])
+        }
+        for wave in waves {
             if !wave.slung.isEmpty || !wave.failed.isEmpty || !wave.setAside.isEmpty {
                 log?.info(
                     "convoy wave",
