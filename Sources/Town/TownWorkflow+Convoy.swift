@@ -20,7 +20,7 @@ public struct ConvoyLandResult: Sendable, Codable, Equatable {
     public var outcome: Outcome
     /// The node that landed (or lands) it.
     public var node: String
-    /// The landing claim's epoch (0 when this node did not claim).
+    /// The landing claim's epoch (for `landed_elsewhere`, the other node's; 0 when already landed).
     public var epoch: Int
     /// The addresses mailed.
     public var mailed: [String]
@@ -188,7 +188,14 @@ extension TownWorkflow {
     /// remote's sync, when the town has one), so exactly one node lands it: the winner closes it (reason and
     /// `landed_by`), mails its subscribers in the same write, and records a `convoy_landed` event. A convoy that is
     /// not done is refused naming the beads that are not, and nothing changes.
-    public func landConvoy(_ reference: String, engine: LedgerSync? = nil) async throws(TownError) -> ConvoyLandResult {
+    ///
+    /// `takeOver` takes over a landing claim another node holds (its landing never came: the node died between its
+    /// claim and its landing write); the epoch goes up, so the late write of the old holder's claim loses.
+    public func landConvoy(
+        _ reference: String, engine: LedgerSync? = nil, takeOver: Bool = false
+    )
+        async throws(TownError) -> ConvoyLandResult
+    {
         let rigs = try rigConfigs()
         let node = self.node
         return try await withLedger { ledger throws(TownError) in
@@ -201,7 +208,7 @@ extension TownWorkflow {
             }
             if let refusal = ConvoyCore.refusal(before) { throw .convoyRefused(refusal) }
             let request = ClaimRunner.Request(
-                id: convoy.id, claimant: Claimant(assignee: ConvoyKey.lander, node: node),
+                id: convoy.id, claimant: Claimant(assignee: ConvoyKey.lander, node: node), takeOver: takeOver,
                 time: Timestamp(unixNanos: LedgerDatabaseSettings.systemWallClock()))
             let claim = await ClaimRunner.claim(request, database: ledger.database, engine: engine)
             let lease: Lease
@@ -216,7 +223,8 @@ extension TownWorkflow {
                         node: current?.metadataString(ConvoyKey.landedBy) ?? other.node, epoch: 0, mailed: [])
                 }
                 return ConvoyLandResult(
-                    convoy: convoy.id, name: convoy.title, outcome: .landedElsewhere, node: other.node, epoch: 0,
+                    convoy: convoy.id, name: convoy.title, outcome: .landedElsewhere, node: other.node,
+                    epoch: other.epoch,
                     mailed: [])
             case .unconfirmed(_, let reason):
                 throw .ledger("the landing claim of \(convoy.id) was not confirmed by the ledger remote (\(reason))")
@@ -293,8 +301,10 @@ extension TownWorkflow {
     /// The node's automatic landing: every open convoy that is complete, landed through the claim (`landConvoy`).
     /// Returns what was landed here or found landed elsewhere; a convoy whose landing failed is skipped (tried again
     /// at the next round), its error given to `failed`.
+    /// `takeOver` says for which convoys a landing claim held by another node is taken over.
     public func landCompleteConvoys(
-        engine: LedgerSync? = nil, failed: (String, TownError) -> Void = { _, _ in }
+        engine: LedgerSync? = nil, takeOver: (String) -> Bool = { _ in false },
+        failed: (String, TownError) -> Void = { _, _ in }
     )
         async throws(TownError) -> [ConvoyLandResult]
     {
@@ -302,7 +312,7 @@ extension TownWorkflow {
         var results: [ConvoyLandResult] = []
         for id in ready {
             do throws(TownError) {
-                results.append(try await landConvoy(id, engine: engine))
+                results.append(try await landConvoy(id, engine: engine, takeOver: takeOver(id)))
             } catch {
                 failed(id, error)
             }

@@ -236,6 +236,46 @@ import Town
         }
     }
 
+    /// A node that won the landing claim and died before its landing write: another town's node, sharing the
+    /// ledger remote, sees the claim unchanged on a complete convoy for the grace period, takes it over at the next
+    /// epoch and lands the convoy.
+    @Test func aLandingClaimLeftByADeadNodeIsTakenOverAfterTheGrace() async throws {
+        try await TownFixture.with(name: "alpha") { alpha in
+            try await TownFixture.with(name: "beta") { beta in
+                let ledgerRemote = alpha.directory.join("ledger.git")
+                try await TownFixture.git(["init", "-q", "--bare", ledgerRemote], cwd: alpha.directory.path)
+                for town in [alpha, beta] {
+                    try expectOK(try await town.gt(["rig", "add", "demo", alpha.source, "--runtime", "exec:'true'"]))
+                    try expectOK(try await town.bd(["remote", "add", "origin", ledgerRemote]))
+                }
+                let a = try await mergedBead(alpha, "Alpha")
+                let convoy = try #require(try await object(alpha, ["convoy", "create", "Orphan", a])["id"] as? String)
+                // alpha's landing claim lands on the remote, and alpha dies before closing the convoy.
+                try expectOK(try await alpha.bd(["--actor", "convoy-lander", "update", convoy, "--claim"]))
+                try expectOK(try await alpha.bd(["sync"]))
+                let path = beta.layout.townFile
+                var config = try #require(
+                    try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+                        as? [String: Any])
+                config["convoy"] = ["poll_seconds": 0.5, "landing_grace_seconds": 2]
+                try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]).write(
+                    to: URL(fileURLWithPath: path))
+                try await beta.up()
+                var view: [String: Any] = [:]
+                let landed = try await beta.waitUntil(timeout: .seconds(60)) {
+                    view = try await object(beta, ["convoy", "status", convoy])
+                    return view["status"] as? String == "landed"
+                }
+                #expect(landed, "\(view)")
+                #expect(view["landed_by"] as? String == "beta", "\(view)")
+                let bead = try await beta.beads(scope: "hq").first { $0.id == convoy }
+                #expect(bead?.leaseEpoch == 2 && bead?.assignee == "", "\(String(describing: bead))")
+                #expect(events(beta, "convoy_landed").count == 1)
+                try expectOK(try await beta.gt(["down"]))
+            }
+        }
+    }
+
     /// With the node running: `gt convoy launch` slings the first wave, the node's Refinery merges it, the node's
     /// convoy patrol slings the next wave once its blocker closed, and lands the convoy by itself.
     @Test func theNodeSlingsTheNextWavesAndLandsTheConvoy() async throws {

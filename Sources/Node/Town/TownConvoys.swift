@@ -1,5 +1,6 @@
 import Foundation
 import LedgerStore
+import Scheduling
 import Town
 
 /// The node's convoy patrol (DESIGN §6): every `poll_seconds` it lands each open convoy whose tracked beads are all
@@ -8,7 +9,11 @@ import Town
 /// blockers close (`TownWorkflow.continueLaunchedConvoys`, through `slinger`). The landing claim goes through the
 /// node's ledger sync loop's engine when the town's ledger has a remote.
 ///
-/// Timing from `town.json` `convoy` {`poll_seconds`} (default 5). `Sendable`: an actor.
+/// A landing claim another node holds on a complete convoy that stays unchanged for `landing_grace_seconds` (that
+/// node died between its claim and its landing write) is taken over at the next epoch.
+///
+/// Timing from `town.json` `convoy` {`poll_seconds`, `landing_grace_seconds`} (defaults 5, 180). `Sendable`: an
+/// actor.
 public actor TownConvoys: NodeComponent {
     public nonisolated let name = "convoys"
     let ledger: NodeLedgerHandle?
@@ -16,6 +21,12 @@ public actor TownConvoys: NodeComponent {
     var workflow: TownWorkflow?
     var log: NodeLogger?
     var poll: Duration = .seconds(5)
+    /// How long another node's landing claim may stay unchanged on a complete convoy before this node takes it
+    /// over (`Scheduling.Takeover`, on this node's monotonic clock). Default 180 s.
+    var grace: Duration = .seconds(180)
+    /// Landing claims of other nodes seen on complete convoys: (node, epoch) and when first seen so (monotonic ns).
+    var stale: [String: (node: String, epoch: Int, since: Int64)] = [:]
+    let origin = ContinuousClock.now
     /// Convoys this node landed (for status and tests).
     public private(set) var landed: [String] = []
 
@@ -46,6 +57,12 @@ public actor TownConvoys: NodeComponent {
         {
             poll = .milliseconds(Int64(max(0.05, seconds.doubleValue) * 1000))
         }
+        if let data = FileManager.default.contents(atPath: layout.townFile),
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+            let convoy = object["convoy"] as? [String: Any], let seconds = convoy["landing_grace_seconds"] as? NSNumber
+        {
+            grace = .milliseconds(Int64(max(0.05, seconds.doubleValue) * 1000))
+        }
     }
 
     public func run() async throws {
@@ -57,6 +74,11 @@ public actor TownConvoys: NodeComponent {
     }
 
     public func stop() async {}
+
+    func now() -> Int64 {
+        let c = (ContinuousClock.now - origin).components
+        return c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
+    }
 
     /// One round: land what is complete, then sling the next waves.
     public func patrol() async throws {
@@ -70,8 +92,29 @@ public actor TownConvoys: NodeComponent {
             if engine == nil { return }
         }
         let log = self.log
-        let results = try await workflow.landCompleteConvoys(engine: engine) { id, error in
+        let now = self.now()
+        var settings = Takeover.Settings()
+        settings.grace = grace
+        let due = Set(
+            stale.filter { _, seen in
+                let lease = Lease(holder: "convoy-lander", node: seen.node, epoch: seen.epoch)
+                return Takeover.decide(
+                    lease: lease, liveness: .unknown, firstSeenUnknown: seen.since, now: now,
+                    settings: settings) == .takeOver
+            }.keys)
+        let results = try await workflow.landCompleteConvoys(engine: engine, takeOver: { due.contains($0) }) {
+            id, error in
             log?.warning("convoy landing failed", ["convoy": id, "error": error.description])
+        }
+        var seen: [String: (node: String, epoch: Int, since: Int64)] = [:]
+        for result in results where result.outcome == .landedElsewhere {
+            let previous = stale[result.convoy]
+            let unchanged = previous.map { $0.node == result.node && $0.epoch == result.epoch } ?? false
+            seen[result.convoy] = (result.node, result.epoch, unchanged ? previous!.since : now)
+        }
+        stale = seen
+        for result in results where due.contains(result.convoy) && result.outcome == .landed {
+            log?.info("convoy landing taken over", ["convoy": result.convoy, "epoch": "\(result.epoch)"])
         }
         for result in results where result.outcome == .landed {
             landed.append(result.convoy)
