@@ -40,7 +40,7 @@ let package = Package(
         // The town workflow (rigs, polecats, sling, done, mail, hooks): reaches the ledger through `HeldTownLedger`
         // (the node's held store) or opens it embedded; the node assembles it as a component (TownWitness).
         .target(
-            name: "Town", dependencies: ["Beads", "Formula", "Git", "LedgerStore", "Sessions", "MergeQueue", "Transport"],
+            name: "Town", dependencies: ["Beads", "Formula", "Git", "LedgerStore", "Sessions", "MergeQueue", "Transport", "Scheduling"],
             swiftSettings: settings),
         .target(
             name: "Node",

@@ -174,7 +174,10 @@ extension Ledger {
         _ dep: Dependency, of bead: Bead, allowCycles: Bool, pending: [Dependency]
     ) throws(LedgerError) {
         guard dep.dependsOnID != bead.id else { throw .selfDependency(bead.id) }
-        guard beads[dep.dependsOnID] != nil else {
+        // A `tracks` edge may name a bead of another scope (a convoy in `hq` tracking rig beads, as Gas Town's
+        // convoys do): that scope checks it exists (`TownWorkflow.createConvoy`); it never blocks ready work.
+        let otherScope = dep.type == .tracks && !dep.dependsOnID.hasPrefix(prefix + "-")
+        guard beads[dep.dependsOnID] != nil || otherScope else {
             throw .dependencyTargetMissing(id: bead.id, target: dep.dependsOnID)
         }
         if (bead.dependencies + pending).contains(where: { $0.key == dep.key }) {

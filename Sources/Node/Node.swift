@@ -35,8 +35,9 @@ public struct NodeOptions: Sendable {
 /// A caseless namespace; nothing to share.
 public enum NodeComponents {
     /// The standard set, in start order: the `LedgerActor` (holding the town's store, running the CLI's
-    /// commands with `executor`), the `TownWitness` and the `TownRefineries` (each rig's Refinery, held as a
-    /// lease), which use the store the ledger actor holds, and, when
+    /// commands with `executor`), the `TownWitness`, the `TownRefineries` (each rig's Refinery, held as a
+    /// lease) and `TownConvoys` (lands complete convoys, slings launched ones' waves), which use the store the
+    /// ledger actor holds, and, when
     /// `membership` is given, the membership shell and the ledger sync loop (`LedgerSyncComponent`), which syncs
     /// the held store with the town's remotes and tells the members membership sees alive after each push.
     public static func standard(
@@ -45,6 +46,7 @@ public enum NodeComponents {
         let ledger = LedgerActor(executor: executor)
         var components: [any NodeComponent] = [
             ledger, TownWitness(ledger: ledger.ledger), TownRefineries(ledger: ledger.ledger),
+            TownConvoys(ledger: ledger.ledger),
         ]
         if let membership {
             components.append(membership)

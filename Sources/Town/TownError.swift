@@ -44,6 +44,13 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
     case refusedByNode(String)
     /// The town has a node and it did not come back in time.
     case nodeDown(String)
+    /// No convoy of that ID or name (with the convoys there are).
+    case noSuchConvoy(name: String, known: [String])
+    /// A convoy of that name exists already.
+    case convoyExists(name: String, id: String)
+    /// A convoy that may not land (not every tracked bead merged, landed already, tracks nothing), or a bad convoy
+    /// request (an empty name, no beads): the text says which.
+    case convoyRefused(String)
 
     public var description: String {
         switch self {
@@ -104,6 +111,15 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
         case .formula(let why): why
         case .refusedByNode(let why): why
         case .nodeDown(let why): why
+        case .noSuchConvoy(let name, let known):
+            "no convoy '\(name)'"
+                + (known.isEmpty
+                    ? "; create one with 'gt convoy create <name> <bead>…'"
+                    : " (convoys: \(known.joined(separator: ", "))); see 'gt convoy list'") + " (nothing was changed)"
+        case .convoyExists(let name, let id):
+            "a convoy named '\(name)' exists already (\(id)); add beads to it with 'gt convoy add \(id) <bead>…' or pick "
+                + "another name (nothing was changed)"
+        case .convoyRefused(let why): "\(why) (nothing was changed)"
         }
     }
 

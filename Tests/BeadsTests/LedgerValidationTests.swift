@@ -26,6 +26,27 @@ import Testing
         return .create(b, allowCycles: false)
     }
 
+    /// A `tracks` edge (a convoy's) may name a bead of another scope, which this scope cannot check; to this scope's
+    /// own IDs, and for every other edge type, the target must exist.
+    @Test func tracksEdgesMayNameBeadsOfOtherScopes() throws {
+        var h = Harness()
+        let a = try h.create("Convoy")
+        let other = Dependency(issueID: a, dependsOnID: "web-abc", type: .tracks, createdAt: h.time)
+        try h.run(.addDependency(id: a, other, allowCycles: false))
+        #expect(h.ledger.bead(a)?.dependencies.map(\.dependsOnID) == ["web-abc"])
+        var own = other
+        own.dependsOnID = "t-nope"
+        expectRefused(
+            &h, .addDependency(id: a, own, allowCycles: false), .dependencyTargetMissing(id: a, target: "t-nope"))
+        var blocks = other
+        blocks.type = .blocks
+        blocks.dependsOnID = "web-def"
+        expectRefused(
+            &h, .addDependency(id: a, blocks, allowCycles: false), .dependencyTargetMissing(id: a, target: "web-def"))
+        // A tracked bead of another scope never blocks ready work.
+        #expect(h.ledger.ready(now: h.time).contains { $0.id == a })
+    }
+
     @Test func everyValidationErrorLeavesTheLedgerUnchanged() throws {
         var h = Harness()
         let a = try h.create("A")

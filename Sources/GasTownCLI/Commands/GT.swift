@@ -35,6 +35,7 @@ public enum GT {
                     GTReleaseCommand.self,
                     GTDoneCommand.self, GTHookCommand.self, GTPrimeCommand.self, GTMailCommand.self,
                     GTNudgeCommand.self, GTHandoffCommand.self, GTWitnessCommand.self, GTRefineryCommand.self, GTMQCommand.self,
+                    GTConvoyCommand.self,
                     GTTomlCommand.self, BDFormulaCommand.self, BDMolCommand.self,
                 ])
         }

@@ -26,7 +26,6 @@ enum GTMissingCommands {
         ("commit", "commit with git in the worktree, then run 'gt done'"),
         ("compact", "wisps are squashed or burned one by one: 'gt mol squash <wisp>' (a digest), 'gt mol burn <wisp>'"),
         ("config", "edit <town>/mayor/town.json, <town>/settings/ and <town>/<rig>/config.json (docs/town.md)"),
-        ("convoy", "planned (batches of work across rigs); follow work with 'bd list' and 'gt hook' meanwhile"),
         ("costs", "planned"),
         ("cycle", "sessions live in the town's own tmux server ('tmux -L gt-<town-id> ls')"),
         ("daemon", "use 'gt up', 'gt down' and 'gt status' (the node is the daemon)"),

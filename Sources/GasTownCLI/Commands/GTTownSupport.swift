@@ -70,8 +70,9 @@ enum GTTown {
         switch error {
         case .notATown: code = "no_town"
         case .invalidName: code = "bad_name"
-        case .rigExists, .polecatExists, .prefixTaken: code = "exists"
-        case .noSuchRig, .noSuchBead, .noSuchPolecat, .noSuchAgent, .noSuchMessage, .unknownAddress, .noRigForBead:
+        case .rigExists, .polecatExists, .prefixTaken, .convoyExists: code = "exists"
+        case .noSuchRig, .noSuchBead, .noSuchPolecat, .noSuchAgent, .noSuchMessage, .unknownAddress, .noRigForBead,
+            .noSuchConvoy:
             code = "not_found"
         case .notWork: code = "not_work"
         case .nothingToRelease: code = "not_claimed"
@@ -83,6 +84,7 @@ enum GTTown {
         case .dirtyWorktree: code = "dirty"
         case .staleEpoch: code = "stale_epoch"
         case .badRuntime: code = "bad_runtime"
+        case .convoyRefused: code = "refused"
         default: code = "failed"
         }
         return CLIError(error.description, code: code)
