@@ -38,6 +38,27 @@ public enum Backoff {
     }
 }
 
+/// Who wants to hear that a dial to a peer was refused (ECONNREFUSED: nothing listens at its address, so
+/// its process died on a host that is up), such as the membership shell, for which that is evidence of a
+/// crash a probe timeout is not. Observers are called on the dialing task; they must not block.
+///
+/// `@unchecked Sendable`: the observer list is guarded by `lock`.
+public final class PeerRefusals: @unchecked Sendable {
+    private let lock = NSLock()
+    private var observers: [@Sendable (NodeName) -> Void] = []
+
+    init() {}
+
+    /// Calls `observer` with the peer's name for every refused dial from now on.
+    public func observe(_ observer: @escaping @Sendable (NodeName) -> Void) {
+        lock.withLock { observers.append(observer) }
+    }
+
+    func report(_ peer: NodeName) {
+        for observer in lock.withLock({ observers }) { observer(peer) }
+    }
+}
+
 /// A connection slot: one per peer and purpose.
 struct LinkKey: Hashable, Sendable {
     var peer: NodeName
@@ -56,6 +77,8 @@ public actor ConnectionManager {
     public nonisolated let settings: ConnectionManagerSettings
     /// The revocations this node enforces (shared with every identity it is given).
     public nonisolated let revocations: RevocationList
+    /// Refused dials, for observers (the membership shell).
+    public nonisolated let refusals = PeerRefusals()
     /// The identity presented on new connections (replaced by `updateIdentity` after renewal or rotation).
     public private(set) var identity: NodeIdentity
     private var context: TLSContext
@@ -463,6 +486,7 @@ public actor ConnectionManager {
                     adopt(connection, info)
                     if currentLink(key) == nil { failures += 1 }
                 } catch {
+                    if case .system(_, let code) = error, code == ECONNREFUSED { refusals.report(key.peer) }
                     failures += 1
                 }
             } else {

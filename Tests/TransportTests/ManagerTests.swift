@@ -252,3 +252,21 @@ extension Array {
         return result
     }
 }
+
+@Suite struct PeerRefusalTests {
+    /// A peer whose process is gone refuses the redial; observers hear of it (the membership shell's evidence
+    /// of a crash). A peer that merely restarts its links is not reported while it listens.
+    @Test func aDialToAStoppedPeerIsReportedAsRefused() async throws {
+        let ca = try TestCA()
+        let alpha = try await TestNode(identity: try ca.identity("alpha"))
+        let bravo = try await TestNode(identity: try ca.identity("bravo"))
+        let refused = Inbox()
+        alpha.manager.refusals.observe { peer in refused.add(peer, []) }
+        await alpha.manager.addPeer(name("bravo"), at: bravo.address)
+        _ = try await alpha.manager.request(TestNode.echo, body: [1], to: name("bravo"))
+        #expect(refused.count == 0, "bravo listens: no refusal")
+        await bravo.manager.shutdown(graceful: false)
+        #expect(await eventually(10) { refused.all.contains { $0.0 == name("bravo") } })
+        await alpha.manager.shutdown()
+    }
+}

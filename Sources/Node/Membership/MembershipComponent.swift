@@ -62,6 +62,10 @@ public final class MembershipComponent: NodeComponent, @unchecked Sendable {
         let me = Membership.Node(name: context.name.rawValue, address: context.listenAddress.description)
         let shell = MembershipShell(myself: me, metadata: metadata, links: links, settings: settings)
         lock.withLock { current = (shell, context) }
+        context.manager.refusals.observe { [weak shell] peer in
+            guard let shell else { return }
+            Task { await shell.connectionRefused(peer) }
+        }
         var all: [String] = []
         for seed in seeds + config.join where !all.contains(seed) { all.append(seed) }
         await shell.start(seeds: all)

@@ -147,6 +147,13 @@ public actor MembershipShell {
         carryOut(instance.onMessage(message, authenticatedPeer: peer.rawValue, now: now))
     }
 
+    /// The transport's dial to `peer` was refused (nothing listens at its address: its process died on a
+    /// host that is up). Evidence for the instance (`onConnectionRefused`): suspect at once, dead sooner.
+    public func connectionRefused(_ peer: NodeName) {
+        guard started, !stopped else { return }
+        carryOut(instance.onConnectionRefused(name: peer.rawValue, now: now))
+    }
+
     /// Changes this node's metadata (slots, agents, labels, rigs, runtimes, version…) and gossips it. The
     /// version is managed by the instance; load average and free memory are refreshed by the shell.
     public func updateMetadata(

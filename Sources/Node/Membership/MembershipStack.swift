@@ -55,6 +55,10 @@ public final class MembershipStack: @unchecked Sendable {
         shell = MembershipShell(
             myself: me, metadata: metadata, links: links, settings: settings, readsHostMetrics: readsHostMetrics)
         box.shell = shell
+        manager.refusals.observe { [weak shell] peer in
+            guard let shell else { return }
+            Task { await shell.connectionRefused(peer) }
+        }
     }
 
     /// Stops the shell (without leaving) and shuts the transport down: to others this node has failed.
