@@ -190,7 +190,7 @@ import Testing
     }
 
     /// Random bytes as `--require` text never crash the parser, and what it accepts prints back to itself.
-    @Test func requirementsParserFuzz() {
+    @Test func requirementsParserFuzz() throws {
         var random = SplitMix64(seed: 13)
         let alphabet = Array("ab=,= \u{7F}\u{0}é1")
         for _ in 0..<3000 {
