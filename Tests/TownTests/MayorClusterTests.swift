@@ -21,7 +21,9 @@ import Testing
         var node = object["node"] as? [String: Any] ?? [:]
         node["slots"] = slots
         object["node"] = node
-        object["placement"] = ["failover_grace_seconds": grace]
+        object["placement"] = [
+            "failover_grace_seconds": grace, "rules": [["rig": "secret", "require": ["org": "nobody"]]],
+        ] as [String: Any]
         try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             .write(to: URL(fileURLWithPath: path))
     }
@@ -110,7 +112,15 @@ import Testing
                     #expect((queued["reason"] as? String ?? "").contains("gpu=h100"), "\(gpu.stdout)")
                     let probeBead = try await a.beads(scope: "demo").first { $0.id == probe }
                     #expect(probeBead?.assignee == "" && probeBead?.status == .open, "a queued bead stays open")
+                    // A policy that keeps rig secret off every node: refused, nothing changed.
+                    let policed = try await a.createBead("Policed", scope: "demo")
+                    let refused = try await a.gt(["sling", policed, "secret", "--require", "os=linux"])
+                    #expect(refused.status != 0)
+                    #expect(refused.stderr.contains("placement policy excludes every node"), "\(refused)")
+                    let policedBead = try await a.beads(scope: "demo").first { $0.id == policed }
+                    #expect(policedBead?.assignee == "" && policedBead?.status == .open && policedBead?.leaseEpoch == 0)
                     let queue = try await a.gt(["mayor", "queue"])
+                    #expect(!queue.stdout.contains(policed), "a refused bead is not queued: \(queue)")
                     #expect(queue.stdout.contains(probe) && queue.stdout.contains("gpu=h100"), "\(queue)")
 
                     // Six beads slung from alpha with no rig named: two slots per node, so all three get work.
