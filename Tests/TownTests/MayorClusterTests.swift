@@ -11,7 +11,8 @@ import Testing
 /// The Mayor across three real nodes on loopback (separate towns, one cluster CA, one ledger remote, the same rig
 /// added on each from one git remote, scripted `exec` agents): beads slung from one node spread over all three,
 /// none is worked twice; `kill -9` of a node holding hooked work, and its beads finish on the others. Bad input
-/// (`--node` unknown, `--require` a label nobody has) changes nothing or queues with the label named.
+/// (`--node` unknown, a policy excluding every node, `--require` a label nobody has) changes nothing or queues with
+/// the label named; the dead node, back, has its late `gt done` refused by epoch.
 @Suite(.serialized) struct MayorClusterTests {
     /// town.json: two slots per node and a short failover grace.
     static func configure(_ town: TownFixture, slots: Int, grace: Double) throws {
@@ -125,6 +126,7 @@ import Testing
 
                     // Six beads slung from alpha with no rig named: two slots per node, so all three get work.
                     var placed: [String: String] = [:]
+                    var polecats: [String: String] = [:]
                     for i in 1...6 {
                         let id = try await a.createBead("Work \(i)", scope: "demo")
                         let output = try await a.gt(["sling", id, "--json"])
@@ -133,6 +135,7 @@ import Testing
                             try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any])
                         #expect(reply["status"] as? String == "admitted", "\(output.stdout)")
                         placed[id] = reply["node"] as? String ?? ""
+                        polecats[id] = reply["polecat"] as? String ?? ""
                     }
                     #expect(Set(placed.values) == Set(names), "every node gets work: \(placed)")
                     for name in names { #expect(placed.values.filter { $0 == name }.count == 2, "\(placed)") }
@@ -174,6 +177,22 @@ import Testing
                         (a.directory.read("alpha/.gt/events.jsonl") ?? "")
                         + (c.directory.read("gamma/.gt/events.jsonl") ?? "")
                     #expect(events.contains("mayor-failover"), "no failover event")
+
+                    // beta comes back: once its ledger has the new epoch, its late gt done in the old worktree is
+                    // refused by epoch, the worktree is kept, and nothing more is filed.
+                    let late = try #require(victimBeads.first)
+                    try await b.up()
+                    let learned = try await b.waitUntil(timeout: .seconds(60)) {
+                        (try await b.beads(scope: "demo").first { $0.id == late }?.leaseEpoch ?? 0) >= 2
+                    }
+                    #expect(learned, "beta's ledger did not learn the new epoch")
+                    let worktree = b.town + "/demo/polecats/" + (polecats[late] ?? "")
+                    #expect(FileManager.default.fileExists(atPath: worktree), "the dead node's worktree is kept")
+                    let done = try await b.gt(["done"], cwd: worktree)
+                    #expect(done.status != 0, "\(done)")
+                    #expect(done.stderr.contains("lease epoch") && done.stderr.contains("may not finish"), "\(done)")
+                    let after = try await requests(a)
+                    #expect(after[late]?.count == 1, "\(String(describing: after[late]))")
                     for town in towns { await town.cleanUp() }
                 }
             }
