@@ -32,7 +32,7 @@ extension Membership {
         public var description: String {
             switch self {
             case .truncated(let f, let o): "membership message truncated reading \(f) at byte \(o)"
-            case .unsupportedVersion(let v): "membership codec version \(v) is not supported (this build reads 1 and 2)"
+            case .unsupportedVersion(let v): "membership codec version \(v) is not supported (this build reads 1, 2 and 3)"
             case .unknownMessageType(let t): "unknown membership message type \(t)"
             case .unknownGossipKind(let k): "unknown gossip item kind \(k)"
             case .unknownStatus(let s): "unknown member status \(s)"
@@ -50,6 +50,8 @@ extension Membership {
 /// Appends the compact binary form: LEB128 varints, length-prefixed UTF-8 strings.
 struct ByteWriter {
     var bytes: [UInt8] = []
+    /// The codec version being written (3 adds metadata's reserved slots).
+    var codec: UInt8 = 2
 
     mutating func byte(_ b: UInt8) { bytes.append(b) }
 
@@ -85,6 +87,8 @@ struct ByteReader {
     let bytes: [UInt8]
     var offset = 0
     let limits: Membership.CodecLimits
+    /// The codec version being read (3 adds metadata's reserved slots).
+    var codec: UInt8 = 2
 
     var remaining: Int { bytes.count - offset }
 
@@ -142,8 +146,24 @@ struct ByteReader {
 
 extension Membership.Message {
     /// The codec version written as the first byte. Version 2 adds the elision flags of the type byte;
-    /// version 1 (no flags) is still read.
+    /// version 1 (no flags) is still read. Version 3 is version 2 plus a trailing `reservedSlots` varint in every
+    /// metadata; it is written only when some metadata in the message has reserved slots, so a cluster of older
+    /// nodes (which read 1 and 2) keeps reading every message without reservations.
     public static let codecVersion: UInt8 = 2
+    /// The version written for a message carrying reserved slots.
+    public static let reservationCodecVersion: UInt8 = 3
+
+    /// Whether any metadata in this message has reserved slots (then it needs codec version 3).
+    var carriesReservations: Bool {
+        func any(_ gossip: [Membership.Gossip]) -> Bool {
+            gossip.contains { if case .metadata(_, let md) = $0 { return md.reservedSlots != 0 } else { return false } }
+        }
+        switch self {
+        case .ping(_, _, _, let g), .pingRequest(_, _, _, _, let g), .ack(_, _, let g), .gossip(_, let g): return any(g)
+        case .nack: return false
+        case .pushPull(_, _, _, let members): return members.contains { $0.metadata.reservedSlots != 0 }
+        }
+    }
 
     /// Type-byte flag: the sender is left out (it is the link's authenticated peer).
     static let senderElided: UInt8 = 0x10
@@ -161,7 +181,8 @@ extension Membership.Message {
     /// ``decode(_:limits:sender:receiver:)``.
     public func encode(for receiver: String?) -> [UInt8] {
         var w = ByteWriter()
-        w.byte(Self.codecVersion)
+        w.codec = carriesReservations ? Self.reservationCodecVersion : Self.codecVersion
+        w.byte(w.codec)
         let elideSender: Bool
         if case .pushPull = self { elideSender = false } else { elideSender = receiver != nil }
         let senderFlag = elideSender ? Self.senderElided : 0
@@ -218,7 +239,8 @@ extension Membership.Message {
         }
         var r = ByteReader(bytes: bytes, limits: limits)
         let version = try r.byte("codec version")
-        guard version == 1 || version == codecVersion else { throw .unsupportedVersion(version) }
+        guard (1...reservationCodecVersion).contains(version) else { throw .unsupportedVersion(version) }
+        r.codec = version
         let typeByte = try r.byte("message type")
         let flags = version == 1 ? 0 : typeByte & (senderElided | targetElided)
         let type = version == 1 ? typeByte : typeByte & 0x0F
@@ -351,6 +373,7 @@ extension ByteWriter {
         for r in md.runtimes { string(r) }
         string(md.softwareVersion)
         bool(md.draining)
+        if codec >= 3 { varint(UInt64(md.reservedSlots)) }
     }
 }
 
@@ -415,6 +438,7 @@ extension ByteReader {
         for _ in 0..<nt { md.runtimes.append(try string("runtime")) }
         md.softwareVersion = try string("software version")
         md.draining = try bool("draining")
+        if codec >= 3 { md.reservedSlots = try uint32("reserved slots") }
         return md
     }
 }

@@ -26,12 +26,17 @@ extension Membership {
         public var softwareVersion: String
         /// True while the node takes no new work.
         public var draining: Bool
+        /// Slots reserved for beads the Mayor admitted whose sessions have not started yet (docs/scheduling.md).
+        /// Placement counts a node's free capacity as `freeSlots` (the Mayor publishes it net of running and
+        /// reserved agents) and its total as `freeSlots + runningAgents + reservedSlots`. Encoded only by codec
+        /// version 3; a message whose metadata all have 0 here is written as version 2, byte for byte as before.
+        public var reservedSlots: UInt32
 
         /// Makes metadata; every field has an empty default.
         public init(
             version: UInt64 = 0, freeSlots: UInt32 = 0, runningAgents: UInt32 = 0, loadAverageMilli: UInt32 = 0,
             freeMemoryBytes: UInt64 = 0, labels: Labels = Labels(), rigs: [String] = [], runtimes: [String] = [],
-            softwareVersion: String = "", draining: Bool = false
+            softwareVersion: String = "", draining: Bool = false, reservedSlots: UInt32 = 0
         ) {
             self.version = version
             self.freeSlots = freeSlots
@@ -43,6 +48,7 @@ extension Membership {
             self.runtimes = runtimes
             self.softwareVersion = softwareVersion
             self.draining = draining
+            self.reservedSlots = reservedSlots
         }
 
         /// The load average as a floating-point number.

@@ -39,7 +39,8 @@ public enum NodeComponents {
     /// lease) and `TownConvoys` (lands complete convoys, slings launched ones' waves), which use the store the
     /// ledger actor holds, and, when
     /// `membership` is given, the membership shell and the ledger sync loop (`LedgerSyncComponent`), which syncs
-    /// the held store with the town's remotes and tells the members membership sees alive after each push.
+    /// the held store with the town's remotes and tells the members membership sees alive after each push, and the
+    /// `Mayor` (placement, admission, failover: docs/scheduling.md).
     public static func standard(
         executor: (any NodeCommandExecutor)? = nil, membership: MembershipComponent? = nil
     ) -> [any NodeComponent] {
@@ -51,6 +52,7 @@ public enum NodeComponents {
         if let membership {
             components.append(membership)
             components.append(LedgerSyncComponent(database: ledger.ledger, membership: membership))
+            components.append(Mayor(membership: membership, ledger: ledger.ledger))
         }
         return components
     }

@@ -55,7 +55,8 @@ public enum Takeover {
         return now >= due ? .takeOver : .waitUntil(at: due)
     }
 
-    static func nanoseconds(_ duration: Duration) -> Int64 {
+    /// `duration` in whole nanoseconds.
+    public static func nanoseconds(_ duration: Duration) -> Int64 {
         let c = duration.components
         return c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
     }

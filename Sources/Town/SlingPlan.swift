@@ -52,9 +52,10 @@ public struct SlingPlan: Sendable, Equatable {
     /// polecat limit. The preferred polecat when it is idle, else the first idle one, else a fresh name.
     public static func make(
         bead: Bead, rig: RigConfig, runtime: String, polecats: [PolecatState], removed: Set<String>,
-        preferred: String?, limit: Int
+        preferred: String?, limit: Int, namespace: String? = nil
     ) throws(TownError) -> SlingPlan {
-        let active = polecats.filter { !removed.contains($0.name) }
+        let prefix = namespace.map { "\($0)-" } ?? ""
+        let active = polecats.filter { !removed.contains($0.name) && $0.name.hasPrefix(prefix) }
         let pick: Pick
         if let preferred, let mine = active.first(where: { $0.name == preferred && $0.isIdle }) {
             pick = .existing(mine)
@@ -62,7 +63,7 @@ public struct SlingPlan: Sendable, Equatable {
             pick = .existing(idle)
         } else {
             guard active.count < limit else { throw .rigFull(rig: rig.name, limit: limit) }
-            pick = .create(name: TownWorkflow.freshName(taken: Set(polecats.map(\.name))))
+            pick = .create(name: TownWorkflow.freshName(taken: Set(polecats.map(\.name)), prefix: prefix))
         }
         return SlingPlan(
             bead: bead.id, rig: rig.name, runtime: runtime, pick: pick, expectedEpoch: bead.leaseEpoch,

@@ -81,6 +81,10 @@ extension TownWorkflow {
                 for var polecat in polecats(rig: rig, in: ledger) where !polecat.isIdle {
                     let worktree = layout.polecatWorktree(rig.name, polecat.name)
                     let bead = ledger.bead(polecat.hookBead)
+                    // Another node's polecat (the ledger is shared in a cluster): its own Witness looks after it.
+                    if let bead, !bead.claimNode.isEmpty, bead.claimNode != node, bead.assignee == polecat.address {
+                        continue
+                    }
                     if let progress = try? TownJSON.read(
                         DoneProgress.self, from: TownLayout.doneFile(worktree: worktree)),
                         progress.bead == polecat.hookBead, progress.epoch == polecat.hookEpoch

@@ -52,7 +52,7 @@ extension TownWorkflow {
                 }.map(\.name))
             let plan = try SlingPlan.make(
                 bead: bead, rig: rig, runtime: runtimeText, polecats: everyone, removed: removed,
-                preferred: preferred, limit: rig.maxPolecats ?? settings.maxPolecatsPerRig)
+                preferred: preferred, limit: rig.maxPolecats ?? settings.maxPolecatsPerRig, namespace: polecatNamespace)
             let idleState: PolecatState
             switch plan.pick {
             case .existing(let state): idleState = state
@@ -91,6 +91,11 @@ extension TownWorkflow {
             }
             do {
                 if !sameScope { try await save(polecat, prefix: rig.beads.prefix, ledger: ledger) }
+                if let afterClaim {
+                    do { try await afterClaim(bead.id, epoch) } catch {
+                        throw (error as? TownError) ?? .ledger("the claim of \(bead.id) at epoch \(epoch): \(error)")
+                    }
+                }
                 _ = try? await sessions.kill(previousSession)
                 let worktree = layout.polecatWorktree(rig.name, polecat.name)
                 let (branch, base) = try await makeWorktree(

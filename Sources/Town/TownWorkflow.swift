@@ -33,6 +33,14 @@ public struct TownWorkflow: Sendable {
     /// one multi-step operation at a time (`HeldTownLedger.serialized`). Defaults to the held ledger of the command
     /// the node is running (`HeldTownLedgers.current`), nil outside the node.
     public var heldLedger: (any HeldTownLedger)? = HeldTownLedgers.current
+    /// In a cluster, the polecats this node may pick and create: those named `<namespace>-…` (the Mayor sets it to
+    /// the node's name, docs/scheduling.md), so two nodes sharing one ledger never hook the same polecat. Nil: every
+    /// polecat of the rig (one node).
+    public var polecatNamespace: String?
+    /// Called by `sling` once the claim is written locally and before the worktree and session are made, with the
+    /// bead and the epoch claimed: the Mayor syncs the claim to the ledger remote here and throws when another node's
+    /// claim won, so no session starts on a claim that did not land (the claim is then released locally).
+    public var afterClaim: (@Sendable (String, Int) async throws -> Void)?
 
     /// A workflow for the town at `layout`. Throws when it is not a town.
     public init(
@@ -152,11 +160,11 @@ public struct TownWorkflow: Sendable {
     }
 
     /// An unused name from the pool (then `polecat-<n>`).
-    static func freshName(taken: Set<String>) -> String {
-        if let name = TownNames.polecatPool.first(where: { !taken.contains($0) }) { return name }
+    static func freshName(taken: Set<String>, prefix: String = "") -> String {
+        if let name = TownNames.polecatPool.first(where: { !taken.contains(prefix + $0) }) { return prefix + name }
         var index = taken.count + 1
-        while taken.contains("polecat-\(index)") { index += 1 }
-        return "polecat-\(index)"
+        while taken.contains("\(prefix)polecat-\(index)") { index += 1 }
+        return "\(prefix)polecat-\(index)"
     }
 
     /// The runtime a choice names: a preset (built-ins, then the town's and the rig's settings files) or

@@ -30,6 +30,9 @@ import Town
         #expect(node.labels.org == "example")
         #expect(node.labels.region != nil)
         #expect(node.runtimes.contains("exec"))
+        let mayor = try MayorConfig.decode(data, path: "\(name).town.json")
+        #expect(mayor.policy.rules == [.init(rig: "webapp", require: ["org": "example"])])
+        #expect(mayor.grace == .seconds(180))
     }
 
     @Test func rigExampleDecodes() throws {

@@ -24,6 +24,8 @@ struct MessageGenerator {
             org: int(2) == 1 ? string() : nil, region: int(2) == 1 ? string() : nil,
             os: int(2) == 1 ? "linux" : nil, gpu: int(2) == 1 ? string() : nil)
         for _ in 0..<int(3) { md.labels.custom[string()] = string() }
+        // A quarter carry reservations (codec version 3).
+        if int(4) == 0 { md.reservedSlots = UInt32(1 + int(5)) }
         return md
     }
 

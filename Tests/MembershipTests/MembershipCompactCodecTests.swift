@@ -132,3 +132,32 @@ import Testing
         #expect(pushPulls == [""])
     }
 }
+
+/// Reserved slots (the Mayor's admissions) travel in codec version 3, written only when some metadata carries
+/// them: a message without reservations is the version-2 bytes older nodes read.
+@Suite struct MembershipReservedSlotsCodecTests {
+    let me = Membership.Node(name: "a", address: "h:1")
+
+    @Test func reservationsNeedVersionThreeAndRoundTrip() throws {
+        var md = Membership.Metadata(version: 4, freeSlots: 3, runningAgents: 1, rigs: ["demo"])
+        let plain = Membership.Message.gossip(from: me, gossip: [.metadata(name: "a", md)])
+        #expect(plain.encode().first == 2)
+        md.reservedSlots = 2
+        let reserved = Membership.Message.gossip(from: me, gossip: [.metadata(name: "a", md)])
+        let bytes = reserved.encode()
+        #expect(bytes.first == 3)
+        #expect(bytes.count == plain.encode().count + 1)
+        #expect(try Membership.Message.decode(bytes) == reserved)
+        let member = Membership.Member(node: me, incarnation: 1, status: .alive, metadata: md)
+        let push = Membership.Message.pushPull(from: me, isResponse: false, isJoin: true, members: [member])
+        #expect(push.encode().first == 3)
+        #expect(try Membership.Message.decode(push.encode()) == push)
+        // A version-2 message never carries reservations, and version 4 is not read.
+        var v2 = bytes
+        v2[0] = 2
+        #expect(throws: Membership.DecodeError.self) { try Membership.Message.decode(v2) }
+        var v4 = bytes
+        v4[0] = 4
+        #expect(throws: Membership.DecodeError.unsupportedVersion(4)) { try Membership.Message.decode(v4) }
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import Node
+import Scheduling
 import Town
 
 /// `gt sling <bead> [rig] [--runtime R]`: hooks a bead to a polecat of the rig and starts its session.
@@ -20,12 +21,21 @@ public struct GTSlingCommand: CLICommand {
                 is released in the same write (the lease epoch still goes up by one, so their 'gt done' is
                 refused), a polecat of this town that held it is stopped and set idle, and a comment and a
                 sling-force event record who forced it.
+
+                In a cluster (the town's node runs with other members), a bead slung with no rig goes to the node the
+                Mayor picks (docs/scheduling.md): one that has the rig, a free slot, the --require labels and the
+                placement policy's, not draining, among the least loaded; the target claims it (synced through the
+                ledger before its session starts) or refuses and the next is asked. When no node can take it now the
+                bead is queued on this node and placed when one has room (the reason is printed). --node sends it to
+                that node. A rig named without --node or --require slings here, as on one node.
                 """,
             options: [
                 .option("runtime", value: "R", help: "claude, codex, … or exec:'<command>' (default: the rig's)"),
                 .flag("force", help: "take over a bead someone else holds (recorded in a comment and an event)"),
                 .option("on", value: "BEAD", help: "the first argument is a formula: pour it onto BEAD, sling its steps"),
                 BDMolecules.varOption,
+                .option("node", value: "NAME", help: "in a cluster: the node to work it on"),
+                .option("require", value: "K=V,…", help: "in a cluster: labels the node must carry (gpu=true,region=eu)"),
             ],
             arguments: [
                 ArgumentSpec("bead", help: "the bead to work on (a molecule: its ready steps; with --on: a formula)"),
@@ -39,6 +49,8 @@ public struct GTSlingCommand: CLICommand {
     var force: Bool
     var on: String?
     var variables: [String: String]
+    var node: String?
+    var require: [String: String]
 
     public init(parsed: ParsedValues) throws(UsageError) {
         bead = parsed.argument("bead")
@@ -48,12 +60,36 @@ public struct GTSlingCommand: CLICommand {
         rig = parsed.optionalArgument("rig")
         runtime = parsed.string("runtime")
         force = parsed.flag("force")
+        node = parsed.string("node")
+        require = [:]
         if let runtime, runtime.trimmingCharacters(in: .whitespaces).isEmpty {
             throw parsed.invalid("the runtime is empty: use claude, codex, gemini, … or exec:'<command>'")
+        }
+        if let node, node.isEmpty { throw parsed.invalid("--node needs a node name (see gt node list)") }
+        if let text = parsed.string("require") {
+            do { require = try Placement.parseRequirements(text) } catch {
+                throw parsed.invalid("--require: \(error.message)")
+            }
         }
     }
 
     public func run(_ context: CommandContext) async throws {
+        let root = try context.townRoot().path
+        let wantsMayor = node != nil || !require.isEmpty
+        var mayor = NodeLedgerHandle.current != nil ? Mayor.running(town: root) : nil
+        if let found = mayor, !wantsMayor {
+            let clustered = await found.inCluster()
+            if rig != nil || force || on != nil || !clustered { mayor = nil }
+        }
+        if let mayor {
+            guard !force else { throw CLIError("--force is not placed by the Mayor: name the rig", code: "usage") }
+            return try await place(mayor, context)
+        }
+        if wantsMayor {
+            throw CLIError(
+                "--node and --require place work in a cluster: start the town's node (gt up) joined to one "
+                    + "(gt node join)", code: "no_cluster")
+        }
         let workflow = try await context.townWorkflow()
         if let molecule = try await GTMoleculeSling.run(self, workflow, context) { return molecule }
         let result = try await GTTown.run {
@@ -66,6 +102,28 @@ public struct GTSlingCommand: CLICommand {
         context.console.out("  branch:   \(result.branch)")
         context.console.out("  worktree: \(result.worktree)")
         context.console.out("  session:  \(result.session) (\(result.runtime))")
+    }
+
+    /// Places the bead through this node's Mayor (the command runs inside the node).
+    func place(_ mayor: Mayor, _ context: CommandContext) async throws {
+        let placement: MayorPlacement
+        do {
+            placement = try await mayor.place(bead: bead, rig: rig, runtime: runtime, require: require, node: node)
+        } catch {
+            throw CLIError(error.message, code: "placement_refused")
+        }
+        if context.jsonMode { return try context.console.json(placement) }
+        guard placement.admitted else {
+            context.console.out("Queued \(placement.bead) (rig \(placement.rig)): \(placement.reason)")
+            context.console.out("  it is slung when a node has room; see gt mayor queue")
+            return
+        }
+        context.console.out(
+            "Slung \(placement.bead) to \(placement.rig)/polecats/\(placement.polecat) on node \(placement.node) "
+                + "(lease epoch \(placement.epoch))")
+        for refusal in placement.tried { context.console.out("  refused first: \(refusal)") }
+        context.console.out("  branch:   \(placement.branch)")
+        context.console.out("  session:  \(placement.session) (\(placement.runtime))")
     }
 }
 

@@ -157,6 +157,8 @@ public struct MemberReport: Codable, Sendable, Equatable {
     public var incarnation: UInt64
     public var freeSlots: UInt32
     public var runningAgents: UInt32
+    /// Slots the Mayor reserved for admitted beads whose sessions have not started.
+    public var reservedSlots: UInt32
     public var loadAverage: Double
     public var freeMemoryBytes: UInt64
     /// org, region, os, gpu and custom labels, flattened (`key=value`).
@@ -171,6 +173,7 @@ public struct MemberReport: Codable, Sendable, Equatable {
         case name, address, status, incarnation, labels, rigs, runtimes, version, draining
         case freeSlots = "free_slots"
         case runningAgents = "running_agents"
+        case reservedSlots = "reserved_slots"
         case loadAverage = "load_average"
         case freeMemoryBytes = "free_memory_bytes"
         case metadataVersion = "metadata_version"
@@ -185,6 +188,7 @@ public struct MemberReport: Codable, Sendable, Equatable {
         incarnation = member.incarnation
         freeSlots = md.freeSlots
         runningAgents = md.runningAgents
+        reservedSlots = md.reservedSlots
         loadAverage = md.loadAverage
         freeMemoryBytes = md.freeMemoryBytes
         var labels = md.labels.custom

@@ -1,0 +1,204 @@
+import Foundation
+import Scheduling
+import Wire
+
+/// Message types of the Mayor (`Mayor`, docs/scheduling.md). Numbers 300–319 belong to the Mayor. JSON bodies
+/// (`NodeJSON`).
+///
+/// A caseless namespace; nothing to share.
+public enum MayorMessageType {
+    /// Peer request: `MayorAdmitRequest` ("admit bead B for rig R") → `MayorAdmitReply` (admitted with node,
+    /// polecat and epoch, or refused with the reason).
+    public static let admit = MessageType(rawValue: 300)
+    /// Local request (`gt sling --queue` and tests): `EmptyBody` → `MayorQueueReport`.
+    public static let queue = MessageType(rawValue: 301)
+
+    public static let descriptors: [MessageDescriptor] = [
+        MessageDescriptor(type: admit, name: "mayor-admit"),
+        MessageDescriptor(type: queue, name: "mayor-queue"),
+    ]
+}
+
+/// Body of `mayor-admit`: the placer asks the target to take `bead` for `rig`. `force` (failover) takes over the
+/// claim of a holder whose node has been dead for the grace period. `Sendable`: a plain value.
+public struct MayorAdmitRequest: Codable, Sendable, Equatable {
+    public var bead: String
+    public var rig: String
+    /// The runtime named on `gt sling --runtime` (nil: the rig's).
+    public var runtime: String?
+    public var force: Bool
+    /// The node that placed it.
+    public var placer: String
+
+    public init(bead: String, rig: String, runtime: String? = nil, force: Bool = false, placer: String) {
+        self.bead = bead
+        self.rig = rig
+        self.runtime = runtime
+        self.force = force
+        self.placer = placer
+    }
+
+    /// Longest bead, rig or runtime text accepted.
+    public static let maxFieldBytes = 1024
+
+    /// Decodes and checks a request from a peer; a bad one is a `badRequest` saying what was wrong.
+    public static func decode(_ bytes: [UInt8]) throws(ErrorReply) -> MayorAdmitRequest {
+        let request = try NodeJSON.decode(MayorAdmitRequest.self, from: bytes)
+        for (field, value) in [("bead", request.bead), ("rig", request.rig), ("placer", request.placer)] {
+            guard !value.isEmpty, value.utf8.count <= maxFieldBytes else {
+                throw ErrorReply(code: .badRequest, message: "mayor-admit: \(field) must be 1 to \(maxFieldBytes) bytes")
+            }
+        }
+        if let runtime = request.runtime, runtime.isEmpty || runtime.utf8.count > maxFieldBytes {
+            throw ErrorReply(code: .badRequest, message: "mayor-admit: runtime must be 1 to \(maxFieldBytes) bytes")
+        }
+        return request
+    }
+}
+
+/// Answer to `mayor-admit`. `Sendable`: a plain value.
+public struct MayorAdmitReply: Codable, Sendable, Equatable {
+    public var admitted: Bool
+    /// The node that admitted (or refused).
+    public var node: String
+    public var bead: String
+    public var rig: String
+    public var polecat: String
+    public var epoch: Int
+    public var branch: String
+    public var session: String
+    public var runtime: String
+    /// Why it was refused (empty when admitted).
+    public var reason: String
+    /// A refusal about the bead itself (missing, closed, already claimed): no other node would take it either.
+    public var final: Bool
+
+    public init(
+        admitted: Bool, node: String, bead: String, rig: String, polecat: String = "", epoch: Int = 0,
+        branch: String = "", session: String = "", runtime: String = "", reason: String = "", final: Bool = false
+    ) {
+        self.admitted = admitted
+        self.node = node
+        self.bead = bead
+        self.rig = rig
+        self.polecat = polecat
+        self.epoch = epoch
+        self.branch = branch
+        self.session = session
+        self.runtime = runtime
+        self.reason = reason
+        self.final = final
+    }
+
+    /// A refusal.
+    public static func refused(_ request: MayorAdmitRequest, node: String, _ reason: String, final: Bool = false)
+        -> MayorAdmitReply
+    {
+        MayorAdmitReply(admitted: false, node: node, bead: request.bead, rig: request.rig, reason: reason, final: final)
+    }
+}
+
+/// What `Mayor.place` did with a bead: admitted somewhere, or queued until membership reports room.
+/// `Sendable`: a plain value.
+public struct MayorPlacement: Codable, Sendable, Equatable {
+    /// `admitted` or `queued`.
+    public var status: String
+    public var bead: String
+    public var rig: String
+    /// The node that admitted it (empty when queued).
+    public var node: String
+    public var polecat: String
+    public var epoch: Int
+    public var branch: String
+    public var session: String
+    public var runtime: String
+    /// Why it is queued (or why the nodes before the admitting one refused).
+    public var reason: String
+    /// The nodes asked, in order, with each refusal.
+    public var tried: [String]
+
+    public var admitted: Bool { status == "admitted" }
+}
+
+/// One bead waiting for room (`<town>/.gt/mayor-queue.json`). `Sendable`: a plain value.
+public struct MayorQueueEntry: Codable, Sendable, Equatable {
+    public var bead: String
+    public var rig: String
+    public var runtime: String?
+    public var require: [String: String]
+    /// Why it could not be placed when last tried.
+    public var reason: String
+    /// When it was queued (ISO 8601, for people).
+    public var queuedAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case bead, rig, runtime, require, reason
+        case queuedAt = "queued_at"
+    }
+}
+
+/// Answer to `mayor-queue`. `Sendable`: a plain value.
+public struct MayorQueueReport: Codable, Sendable, Equatable {
+    public var node: String
+    public var queued: [MayorQueueEntry]
+    /// Beads of dead nodes this node re-slung since it started.
+    public var failedOver: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case node, queued
+        case failedOver = "failed_over"
+    }
+}
+
+/// The Mayor's part of town.json: the cluster's placement policy and failover timing.
+///
+/// ```json
+/// "placement": {"rules": [{"rig": "secret", "require": {"org": "acme"}}], "failover_grace_seconds": 180}
+/// ```
+/// Sendable: plain value.
+public struct MayorConfig: Sendable, Equatable {
+    public var policy = Placement.Policy()
+    /// How long a node must have been reported dead before its hooked beads are re-slung. Default 180 s.
+    public var grace: Duration = .seconds(180)
+    /// `node.slots` when set (else the sum of the rigs' `max_polecats`).
+    public var slots: Int?
+
+    public init() {}
+
+    /// Reads `placement` (and `node.slots`) from town.json's bytes; a wrong shape is an error naming the key.
+    public static func decode(_ data: Data, path: String) throws(NodeError) -> MayorConfig {
+        var config = MayorConfig()
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw .badConfig("\(path) is not a JSON object")
+        }
+        if let node = object["node"] as? [String: Any], let slots = node["slots"] as? Int { config.slots = slots }
+        guard let section = object["placement"] else { return config }
+        guard let placement = section as? [String: Any] else {
+            throw .badConfig("\(path): placement must be an object, like {\"rules\": [...]}")
+        }
+        for key in placement.keys where !["rules", "failover_grace_seconds"].contains(key) {
+            throw .badConfig("\(path): placement.\(key) is not a known key (rules, failover_grace_seconds)")
+        }
+        if let rules = placement["rules"] {
+            guard let list = rules as? [Any] else { throw .badConfig("\(path): placement.rules must be a list") }
+            for (index, item) in list.enumerated() {
+                guard let rule = item as? [String: Any], let rig = rule["rig"] as? String, !rig.isEmpty,
+                    let require = rule["require"] as? [String: String], !require.isEmpty,
+                    rule.keys.allSatisfy({ ["rig", "require"].contains($0) })
+                else {
+                    throw .badConfig(
+                        "\(path): placement.rules[\(index)] must be {\"rig\": NAME or \"*\", \"require\": {LABEL: VALUE, …}}"
+                    )
+                }
+                config.policy.rules.append(Placement.Policy.Rule(rig: rig, require: require))
+            }
+        }
+        if let grace = placement["failover_grace_seconds"] {
+            guard let seconds = grace as? Double, seconds >= 0, seconds <= 86_400 else {
+                throw .badConfig("\(path): placement.failover_grace_seconds must be a number from 0 to 86400")
+            }
+            config.grace = .milliseconds(Int64(seconds * 1000))
+        }
+        return config
+    }
+}
