@@ -32,7 +32,7 @@ let package = Package(
 
         // Edges
         .target(name: "Transport", dependencies: ["Wire", "COpenSSL", "CShims"], swiftSettings: settings),
-        .target(name: "Git", dependencies: ["CGit2", "CShims"], swiftSettings: settings),
+        .target(name: "Git", dependencies: ["CGit2", "CShims", "COpenSSL"], swiftSettings: settings),
         .target(name: "LedgerStore", dependencies: ["Beads", "Git", "CShims", "Scheduling"], swiftSettings: settings),
         .target(name: "Sessions", dependencies: ["CShims"], swiftSettings: settings),
 

@@ -9,4 +9,5 @@
 #include <openssl/rand.h>
 #include <openssl/ec.h>
 #include <openssl/bio.h>
+#include <openssl/hmac.h>
 #endif

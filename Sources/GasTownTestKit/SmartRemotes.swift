@@ -208,6 +208,20 @@ public final class SSHServer: Sendable {
     /// The path of a repository made by `makeRepository(_:)`.
     public func path(of name: String) -> String { directory.join("repos/\(name).git") }
 
+    /// The `known_hosts` line for this server (`[127.0.0.1]:port ssh-ed25519 AAAA…`), as written to
+    /// `knownHostsPath`.
+    public var knownHostsLine: String {
+        ((try? String(contentsOfFile: knownHostsPath, encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Runs `ssh-keygen` with `arguments` (to hash a known_hosts file with `-H -f`, make another key with
+    /// `-q -t ed25519 -N "" -f`); throws with its output when it fails.
+    public static func sshKeygen(_ arguments: [String]) async throws {
+        try await SmartRemoteEnvironment.run(
+            "/usr/bin/ssh-keygen", arguments, environment: ProcessInfo.processInfo.environment)
+    }
+
     /// What sshd logged so far (for failure messages).
     public var log: String { (try? String(contentsOfFile: directory.join("sshd.log"), encoding: .utf8)) ?? "" }
 

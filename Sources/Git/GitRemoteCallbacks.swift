@@ -15,6 +15,8 @@ final class RemoteCallbacks {
     var updatedTips: [GitFetchResult.Tip] = []
     /// How many times credentials were asked for: libgit2 asks again after a refusal, so we stop at a limit.
     var credentialRequests = 0
+    /// The remote's URL, for the port of an ssh host-key check (`[host]:port` in known_hosts).
+    var remoteURL: String?
     /// Called from `push_negotiation`, after the remote's refs were read and before anything is written.
     var onPushNegotiation: (() -> Void)?
 
@@ -47,10 +49,25 @@ final class RemoteCallbacks {
                 return git_credential_userpass_plaintext_new(out, name, password)
             }
         }
-        callbacks.certificate_check = { _, valid, _, payload in
+        callbacks.certificate_check = { cert, valid, host, payload in
             guard let payload else { return valid != 0 ? 0 : -1 }
             let state = Unmanaged<RemoteCallbacks>.fromOpaque(payload).takeUnretainedValue()
             if valid != 0 || !state.settings.verifyCertificates { return 0 }
+            guard let cert, cert.pointee.cert_type == GIT_CERT_HOSTKEY_LIBSSH2, let host else {
+                return GIT_ECERTIFICATE.rawValue
+            }
+            // libgit2 1.5 reads no known_hosts (valid is always 0 for ssh): check the key ourselves.
+            let refusal: String? = cert.withMemoryRebound(to: git_cert_hostkey.self, capacity: 1) { pointer in
+                guard let key = RemoteCallbacks.hostKey(pointer.pointee) else {
+                    return "the ssh server's host key was not available to check; refusing to connect"
+                }
+                return GitSSHHostKeyCheck.refusal(
+                    host: String(cString: host), url: state.remoteURL, key: key,
+                    settings: state.settings.sshHostKeys)
+            }
+            guard let refusal else { return 0 }
+            // libgit2 keeps an error set by the callback as the operation's message.
+            git_error_set_str(Int32(GIT_ERROR_SSH.rawValue), refusal)
             return GIT_ECERTIFICATE.rawValue
         }
         callbacks.push_update_reference = { refname, status, payload in
@@ -79,6 +96,22 @@ final class RemoteCallbacks {
                     new: GitOID(new)))
             return 0
         }
+    }
+}
+
+extension RemoteCallbacks {
+    /// The URL a libgit2 remote object connects to.
+    static func url(of remote: OpaquePointer) -> String? { git_remote_url(remote).map { String(cString: $0) } }
+
+    /// The host key libgit2 hands the certificate callback: the raw blob, else its SHA-256.
+    static func hostKey(_ cert: git_cert_hostkey) -> GitSSHHostKey? {
+        if cert.type.rawValue & GIT_CERT_SSH_RAW.rawValue != 0, let raw = cert.hostkey, cert.hostkey_len > 0 {
+            return GitSSHHostKey(blob: Data(bytes: raw, count: cert.hostkey_len))
+        }
+        if cert.type.rawValue & GIT_CERT_SSH_SHA256.rawValue != 0 {
+            return withUnsafeBytes(of: cert.hash_sha256) { GitSSHHostKey(sha256: Data($0)) }
+        }
+        return nil
     }
 }
 

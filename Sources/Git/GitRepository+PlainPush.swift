@@ -20,6 +20,7 @@ extension GitRepository {
         _ = try updateReference(source, to: commit, expecting: nil, message: "push source")
         defer { try? deleteReference(source) }
         let callbacks = RemoteCallbacks(settings: settings)
+        callbacks.remoteURL = RemoteCallbacks.url(of: remote)
         callbacks.onPushNegotiation = beforeUpdate
         var options = git_push_options()
         git_push_options_init(&options, UInt32(GIT_PUSH_OPTIONS_VERSION))

@@ -56,6 +56,7 @@ extension GitRepository {
                 "a URL has no configured refspecs: pass some, e.g. +refs/heads/*:refs/remotes/<name>/*")
         }
         let callbacks = RemoteCallbacks(settings: settings)
+        callbacks.remoteURL = RemoteCallbacks.url(of: remoteObject)
         var options = git_fetch_options()
         git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
         callbacks.install(into: &options.callbacks)
@@ -282,6 +283,7 @@ extension GitRepository {
         let remoteObject = try openRemote(remote, operation: operation)
         defer { git_remote_free(remoteObject) }
         let callbacks = RemoteCallbacks(settings: settings)
+        callbacks.remoteURL = RemoteCallbacks.url(of: remoteObject)
         var remoteCallbacks = git_remote_callbacks()
         git_remote_init_callbacks(&remoteCallbacks, UInt32(GIT_REMOTE_CALLBACKS_VERSION))
         callbacks.install(into: &remoteCallbacks)

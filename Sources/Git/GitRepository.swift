@@ -137,6 +137,7 @@ public actor GitRepository {
                 git_repository_free(probe)
             }
             let callbacks = RemoteCallbacks(settings: settings)
+            callbacks.remoteURL = url
             var options = git_clone_options()
             git_clone_options_init(&options, UInt32(GIT_CLONE_OPTIONS_VERSION))
             options.bare = bare ? 1 : 0

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Every interval and limit of the `Git` module, with its default.
 ///
 /// Sendable: yes, a plain value.
@@ -18,8 +20,11 @@ public struct GitSettings: Sendable, Equatable {
     public var loosePushCommitLimit: Int = 32
     /// Credentials offered to ssh and https remotes. Default `.sshAgent` (the ssh agent, then nothing).
     public var credentials: GitCredentials = .sshAgent
-    /// Whether https remotes must present a certificate the system trusts. Default `true`.
+    /// Whether remotes must prove who they are: https remotes a certificate the system trusts, ssh remotes a host
+    /// key listed for them in `sshHostKeys.knownHostsFiles`. Default `true`; `false` checks neither.
     public var verifyCertificates: Bool = true
+    /// Where ssh host keys are looked up, and whether an unknown host's key is added on first use.
+    public var sshHostKeys = GitSSHHostKeySettings()
     /// Stack size of each repository's git thread, in bytes. Default 4 MiB.
     public var threadStackSize: Int = 4 << 20
 
@@ -39,4 +44,38 @@ public enum GitCredentials: Sendable, Equatable {
     case sshKey(publicKeyPath: String?, privateKeyPath: String, passphrase: String?)
     /// A user name and password (or token) for https remotes.
     case userPassword(user: String, password: String)
+}
+
+/// How ssh host keys are checked (libgit2 1.5 checks none itself: `GitSSHHostKeyCheck` does, in the certificate
+/// callback).
+///
+/// Sendable: yes, a plain value.
+public struct GitSSHHostKeySettings: Sendable, Equatable {
+    /// The `known_hosts` files read, in order; `nil` (default) means ssh's defaults: `~/.ssh/known_hosts`,
+    /// `~/.ssh/known_hosts2`, `/etc/ssh/ssh_known_hosts`, `/etc/ssh/ssh_known_hosts2` (missing files are skipped).
+    public var knownHostsFiles: [String]? = nil
+    /// Accept the key of a host no file knows, appending it to the first file (ssh's
+    /// `StrictHostKeyChecking=accept-new`). A changed or revoked key is refused all the same. Default `false`; also
+    /// on when the environment has `GT_SSH_ACCEPT_NEW=1`.
+    public var acceptNew: Bool = false
+
+    public init(knownHostsFiles: [String]? = nil, acceptNew: Bool = false) {
+        self.knownHostsFiles = knownHostsFiles
+        self.acceptNew = acceptNew
+    }
+
+    /// The files to read: `knownHostsFiles`, or ssh's defaults under the home directory (`HOME`, else the
+    /// password database).
+    public var files: [String] {
+        if let knownHostsFiles { return knownHostsFiles }
+        let home = ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? NSHomeDirectory()
+        return [
+            "\(home)/.ssh/known_hosts", "\(home)/.ssh/known_hosts2", "/etc/ssh/ssh_known_hosts",
+            "/etc/ssh/ssh_known_hosts2",
+        ]
+    }
+
+    /// `acceptNew`, or `GT_SSH_ACCEPT_NEW=1` in the environment.
+    public var acceptsNew: Bool { acceptNew || ProcessInfo.processInfo.environment["GT_SSH_ACCEPT_NEW"] == "1" }
 }

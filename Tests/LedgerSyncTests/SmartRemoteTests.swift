@@ -16,8 +16,8 @@ enum SmartTransport: String, CaseIterable, Sendable, CustomTestStringConvertible
 /// One running smart server and a bare repository on it.
 final class SmartRemote: Sendable {
     let url: String
-    /// Replica settings for this transport: ssh host keys cannot be verified yet (see `sshHostKeyCheck`), so the
-    /// ssh runs turn `verifyCertificates` off; credentials are the default, the ssh agent.
+    /// Replica settings for this transport: over ssh the host key is checked against the server's known_hosts file
+    /// (`SSHServer.knownHostsPath`, see `sshHostKeyCheck`); credentials are the default, the ssh agent.
     let settings: SyncSettings
     /// The repository's path on disk (the server side), to inspect it without the network.
     let path: String
@@ -36,7 +36,7 @@ final class SmartRemote: Sendable {
             let server = try await SSHServer.start()
             (daemon, sshd) = (nil, server)
             var settings = TestReplica.fastSettings
-            settings.git.verifyCertificates = false
+            settings.git.sshHostKeys = GitSSHHostKeySettings(knownHostsFiles: [server.knownHostsPath])
             self.settings = settings
             url = try await server.makeRepository("ledger")
             path = server.path(of: "ledger")
@@ -146,22 +146,86 @@ final class SmartRemote: Sendable {
     }
 
     /// libgit2 1.5 (Debian 12) hands the ssh host key to the certificate callback with `valid` 0 always (it reads
-    /// no known_hosts), and ours refuses an unverified certificate while `verifyCertificates` is on (the default):
-    /// so today an ssh:// remote works only with verification off. This pins that behaviour and its message until
-    /// host keys are checked against known_hosts (then this test changes to expect success).
+    /// no known_hosts); ours checks it against the known_hosts files of `GitSettings.sshHostKeys`. A host listed
+    /// with its key (plain, or hashed by `ssh-keygen -H`) syncs; an unknown host and a changed key are refused with
+    /// what to do, and the local ledger is untouched; accept-new adds an unknown host's line once.
     @Test func sshHostKeyCheck() async throws {
-        let remote = try await SmartRemote(.ssh)
-        let a = try TestReplica(name: "a", remote: remote.url)
-        defer { a.close() }
-        _ = try await a.create("stays local")
-        do {
-            try await a.sync()
-            Issue.record("an ssh sync with an unverifiable host key succeeded")
-        } catch {
-            #expect("\(error)".contains("hostkey check"), "\(error)")
-            #expect("\(error)".contains("the local ledger is intact"), "\(error)")
+        let server = try await SSHServer.start()
+        let url = try await server.makeRepository("ledger")
+        let files = try TempDir(prefix: "gt-knownhosts")
+        func settings(_ file: String, acceptNew: Bool = false) -> SyncSettings {
+            var settings = TestReplica.fastSettings
+            settings.git.sshHostKeys = GitSSHHostKeySettings(knownHostsFiles: [file], acceptNew: acceptNew)
+            return settings
         }
-        #expect(a.ledger.beads.count == 1)
-        await remote.stop()
+        func write(_ text: String, _ name: String) throws -> String {
+            let path = files.join(name)
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        func syncRefused(_ file: String, _ name: String) async throws -> String {
+            let replica = try TestReplica(name: name, remote: url, settings: settings(file))
+            defer { replica.close() }
+            _ = try await replica.create("stays local")
+            do {
+                try await replica.sync()
+                Issue.record("\(name): an ssh sync with a host key not in \(file) succeeded")
+                return ""
+            } catch {
+                #expect("\(error)".contains("the local ledger is intact"), "\(error)")
+                #expect(replica.ledger.beads.count == 1)
+                return "\(error)"
+            }
+        }
+        // Known, plain `[127.0.0.1]:port` entry (as ssh-keyscan writes it).
+        let plain = try write(server.knownHostsLine + "\n", "plain")
+        let a = try TestReplica(name: "a", remote: url, settings: settings(plain))
+        defer { a.close() }
+        let x = try await a.create("over a checked host key")
+        #expect(try await a.sync().commits == 1)
+
+        // Known through a hashed entry, hashed by OpenSSH itself.
+        let hashed = try write(server.knownHostsLine + "\n", "hashed")
+        try await SSHServer.sshKeygen(["-H", "-f", hashed])
+        let hashedText = try String(contentsOfFile: hashed, encoding: .utf8)
+        #expect(hashedText.hasPrefix("|1|") && !hashedText.contains("127.0.0.1"), "\(hashedText)")
+        let b = try TestReplica(name: "b", remote: url, settings: settings(hashed))
+        defer { b.close() }
+        try await b.sync()
+        #expect(b.ledger.bead(x) != nil)
+
+        // Unknown host: refused, saying how to add it.
+        let empty = try write("# nothing here\n", "empty")
+        let unknown = try await syncRefused(empty, "c")
+        #expect(unknown.contains("is not in \(empty)"), "\(unknown)")
+        #expect(unknown.contains("ssh-keyscan -p \(server.port) -t ssh-ed25519 127.0.0.1 >> \(empty)"), "\(unknown)")
+
+        // Changed key: another ed25519 key listed for the same [host]:port.
+        try await SSHServer.sshKeygen(["-q", "-t", "ed25519", "-N", "", "-C", "other", "-f", files.join("other")])
+        let otherKey = try String(contentsOfFile: files.join("other.pub"), encoding: .utf8)
+            .split(separator: " ").prefix(2).joined(separator: " ")
+        let changedFile = try write("[127.0.0.1]:\(server.port) \(otherKey)\n", "changed")
+        let changed = try await syncRefused(changedFile, "d")
+        #expect(changed.contains("has CHANGED") && changed.contains("\(changedFile) line 1"), "\(changed)")
+        #expect(changed.contains("ssh-keygen -R '[127.0.0.1]:\(server.port)'"), "\(changed)")
+
+        // A changed key is refused with accept-new on as well.
+        let e = try TestReplica(name: "e", remote: url, settings: settings(changedFile, acceptNew: true))
+        defer { e.close() }
+        await #expect(throws: (any Error).self) { try await e.sync() }
+
+        // Accept-new: an unknown host's line is appended once, then the host is known without it.
+        let fresh = files.join("ssh/known_hosts")
+        let f = try TestReplica(name: "f", remote: url, settings: settings(fresh, acceptNew: true))
+        defer { f.close() }
+        try await f.sync()
+        let added = try String(contentsOfFile: fresh, encoding: .utf8)
+        #expect(added == server.knownHostsLine + "\n", "\(added)")
+        let g = try TestReplica(name: "g", remote: url, settings: settings(fresh))
+        defer { g.close() }
+        try await g.sync()
+        #expect(g.ledger.bead(x) != nil)
+        #expect(try String(contentsOfFile: fresh, encoding: .utf8) == added)
+        await server.stop()
     }
 }
