@@ -35,7 +35,7 @@ public enum GT {
                     GTReleaseCommand.self,
                     GTDoneCommand.self, GTHookCommand.self, GTPrimeCommand.self, GTMailCommand.self,
                     GTNudgeCommand.self, GTHandoffCommand.self, GTWitnessCommand.self, GTRefineryCommand.self, GTMQCommand.self,
-                    GTTomlCommand.self,
+                    GTTomlCommand.self, GTHeartbeatCommand.self, GTHealthCommand.self, GTEscalationsCommand.self,
                 ])
         }
 

@@ -27,6 +27,7 @@ extension CommandContext {
         embedded: (TownWorkflow) async throws -> Response
     ) async throws -> Response {
         let layout = TownLayout(root: try townRoot().path)
+        AgentActivity.recordCall(from: cwd, command: request.operation.rawValue)
         if NodeLedgerHandle.current == nil, TownAgentChannel.townHasNode(layout) {
             let console = self.console
             return try await GTTown.run {
