@@ -95,6 +95,8 @@ import Town
                 FileManager.default.fileExists(atPath: worktrees["prompt"]! + "/approved")
             }
             #expect(approved, "the Witness did not answer the permission prompt")
+            // The event is written once the keys are sent, which may be just after the script moved on.
+            _ = await eventually(20) { Self.actions(town, agents["prompt"]!).contains { $0["action"] == "dismiss-dialog" } }
             let answer = Self.actions(town, agents["prompt"]!).first { $0["action"] == "dismiss-dialog" }
             #expect(answer?["state"] == "stalled-at-prompt")
             #expect(answer?["outcome"] == "done")
