@@ -29,6 +29,7 @@ let package = Package(
         .target(name: "Scheduling", swiftSettings: settings),
         .target(name: "Formula", dependencies: ["Beads"], exclude: ["Builtin/LICENSE"], swiftSettings: settings),
         .target(name: "MergeQueue", swiftSettings: settings),
+        .target(name: "Health", swiftSettings: settings),
 
         // Edges
         .target(name: "Transport", dependencies: ["Wire", "COpenSSL", "CShims"], swiftSettings: settings),
@@ -46,7 +47,7 @@ let package = Package(
             name: "Node",
             dependencies: [
                 "Beads", "Wire", "Membership", "Transport", "Git", "LedgerStore", "Sessions", "MergeQueue", "Town",
-                "Scheduling",
+                "Scheduling", "Health",
             ],
             swiftSettings: settings),
 
@@ -55,7 +56,7 @@ let package = Package(
             name: "GasTownCLI",
             dependencies: [
                 "Beads", "Wire", "Membership", "Formula", "Transport", "Git", "LedgerStore", "Sessions", "Node",
-                "Scheduling", "Town",
+                "Scheduling", "Town", "Health",
             ],
             swiftSettings: settings),
         .executableTarget(name: "gt", dependencies: ["GasTownCLI"], swiftSettings: settings),
@@ -83,6 +84,7 @@ let package = Package(
         .testTarget(name: "FormulaTests", dependencies: ["Formula", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(name: "MergeQueueTests", dependencies: ["MergeQueue", "GasTownTestKit"], swiftSettings: settings),
+        .testTarget(name: "HealthTests", dependencies: ["Health"], swiftSettings: settings),
         .testTarget(
             name: "MembershipShellTests",
             dependencies: ["Node", "Membership", "Transport", "Wire", "GasTownCLI", "GasTownTestKit"],

@@ -143,6 +143,18 @@ public struct TmuxDriver: SessionDriver {
         guard entered.status == 0 else { throw try await sendFailure(name, entered) }
     }
 
+    /// Sends tmux key names (`Enter`, `Down`, `Escape`, `2`, …) to the session, one `send-keys` each, pausing
+    /// `settings.enterDelay` between them (a dialog's answer). Throws `.noSuchSession` for a name whose epoch is not
+    /// the running one.
+    public func sendKeys(_ keys: [String], to name: SessionName) async throws(SessionError) {
+        guard name.town == town else { throw .noSuchSession(name.rendered) }
+        for (index, key) in keys.enumerated() {
+            if index > 0 { try? await Task.sleep(for: settings.enterDelay) }
+            let sent = try await tmux(["send-keys", "-t", target(name), key])
+            guard sent.status == 0 else { throw try await sendFailure(name, sent) }
+        }
+    }
+
     /// `kill-session` (tmux sends SIGHUP to the pane's processes), then SIGKILL to the pane's process group
     /// if any of it still runs after `settings.killGrace`, so an agent that ignores SIGHUP is not left behind.
     public func kill(_ name: SessionName) async throws(SessionError) -> Bool {

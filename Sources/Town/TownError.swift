@@ -30,6 +30,8 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
     case notInWorktree(String)
     case dirtyWorktree(path: String, files: [String])
     case staleEpoch(bead: String, hooked: Int, current: Int)
+    /// A Witness action aimed at a session epoch (or bead) that is no longer the polecat's: refused, nothing done.
+    case fenced(String)
     case badRuntime(String)
     case badHookFile(path: String, reason: String)
     case noSuchAgent(String)
@@ -100,6 +102,7 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
             "the worktree \(path) has uncommitted changes: \(files.joined(separator: ", ")); commit or discard them, then run 'gt done' again (nothing was changed)"
         case .staleEpoch(let bead, let hooked, let current):
             "bead \(bead) moved on to lease epoch \(current); this worktree holds epoch \(hooked) and may not finish it"
+        case .fenced(let why): why
         case .badRuntime(let text): "bad runtime: \(text)"
         case .badHookFile(let path, let reason): "hook file \(path) is unreadable (\(reason)); re-sling the bead"
         case .noSuchAgent(let name): "no agent '\(name)'; address agents as <rig>/polecats/<name>"

@@ -69,8 +69,10 @@ extension TownWorkflow {
     /// GUPP: every hooked polecat keeps working. For each working polecat: an unfinished `gt done` is finished; a
     /// running session is left alone; a dead one is started again from the hook (next session epoch), up to
     /// `maxSessionRestarts` times per assignment, after which the claim is released and a failure counted.
-    /// Run at node start and by the Witness on every patrol. Touches only this town's sessions.
-    public func recover() async throws(TownError) -> RecoveryReport {
+    /// Run at node start and by the Witness on every patrol. Touches only this town's sessions. With `restartDead`
+    /// false (the node's patrols, where the health rules confirm a death and count crash loops before restarting),
+    /// dead sessions are left to the caller.
+    public func recover(restartDead: Bool = true) async throws(TownError) -> RecoveryReport {
         var report = RecoveryReport()
         let rigs = try rigConfigs()
         if rigs.isEmpty { return report }
@@ -107,6 +109,7 @@ extension TownWorkflow {
                         report.found.append(polecat.address)
                         continue
                     }
+                    if !restartDead { continue }
                     if polecat.restarts >= settings.maxSessionRestarts {
                         let address = polecat.address
                         try await ledger.write(routing: bead.id) { _, clock, actor in

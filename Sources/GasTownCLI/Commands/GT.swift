@@ -38,6 +38,7 @@ public enum GT {
                     GTNudgeCommand.self, GTHandoffCommand.self, GTWitnessCommand.self, GTRefineryCommand.self, GTMQCommand.self,
                     GTConvoyCommand.self,
                     GTTomlCommand.self, BDFormulaCommand.self, BDMolCommand.self,
+                    GTHeartbeatCommand.self, GTHealthCommand.self, GTEscalationsCommand.self,
                 ])
         }
 

@@ -98,8 +98,8 @@ public struct GTHandoffCommand: CLICommand {
 public struct GTWitnessCommand: CommandGroup {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
-            name: "witness", abstract: "The Witness: session liveness of this node's polecats",
-            subcommands: [GTWitnessPatrolCommand.self])
+            name: "witness", abstract: "The Witness: health of this node's polecats",
+            subcommands: [GTWitnessPatrolCommand.self, GTWitnessStatusCommand.self, GTWitnessHistoryCommand.self])
     }
 
     public init() {}

@@ -42,8 +42,6 @@ enum GTMissingCommands {
         ("feed", "follow <town>/.gt/events.jsonl ('tail -f' it for a live feed)"),
         ("forget", "planned (memories)"),
         ("git-init", "use 'gt install <dir>' for the town and 'gt rig add <name> <git-url>' for a repository"),
-        ("health", "use 'gt status' (the node) and 'gt hook' (the sessions)"),
-        ("heartbeat", "the Witness checks sessions itself; agents need no heartbeat"),
         ("hooks", "'gt sling' installs each runtime's hook file (docs/sessions.md)"),
         ("info", "use 'gt version' and 'gt where'"),
         ("init", "use 'gt rig add <name> <git-url>'"),

@@ -27,14 +27,19 @@ extension CommandContext {
         embedded: (TownWorkflow) async throws -> Response
     ) async throws -> Response {
         let layout = TownLayout(root: try townRoot().path)
+        let response: Response
         if NodeLedgerHandle.current == nil, TownAgentChannel.townHasNode(layout) {
             let console = self.console
-            return try await GTTown.run {
+            response = try await GTTown.run {
                 try await TownAgentChannel.send(request, to: layout, as: Response.self) { console.progress($0) }
             }
+        } else {
+            let workflow = try await townWorkflow()
+            response = try await GTTown.run { try await embedded(workflow) }
         }
-        let workflow = try await townWorkflow()
-        return try await GTTown.run { try await embedded(workflow) }
+        // Evidence for the Witness (last `gt` call); only after success, so a refused command changes nothing.
+        AgentActivity.recordCall(from: cwd, command: request.operation.rawValue)
+        return response
     }
 
     /// Who is speaking for mail and handoff: `--from`, else the agent's address from its environment (`$GT_ROLE`,

@@ -1,4 +1,5 @@
 import Foundation
+import Health
 import Town
 import Transport
 import Wire
@@ -8,7 +9,10 @@ import Wire
 /// then it patrols as this node's Witness every `TownSettings.witnessInterval`, doing the same, so a session
 /// that dies while its polecat is hooked is restarted (up to `maxSessionRestarts` per assignment). It acts only
 /// on this town's sessions. A failed pass is logged and retried at the next patrol; a town with no rigs costs
-/// nothing (the ledger is not even opened).
+/// nothing (the ledger is not even opened). Each patrol then runs the health rules (`WitnessHealth.swift`,
+/// docs/health.md): hung, looping, stalled-at-prompt, zombie and dead sessions are confirmed, acted on and
+/// escalated; restarts of dead sessions after the start-up pass are the health rules' (confirmed, crash loops
+/// counted), not the recovery pass's.
 ///
 /// `Sendable`: an actor.
 public actor TownWitness: NodeComponent {
@@ -22,11 +26,20 @@ public actor TownWitness: NodeComponent {
     var log: NodeLogger?
     /// Passes run since start (for status and tests).
     public private(set) var passes = 0
+    /// The health rules' thresholds: given, else read from `<town>/settings/health.json` at start.
+    var healthSettings: HealthSettings?
+    /// The patrol interval: `settings.witnessInterval`, unless `settings/health.json` sets `patrol_interval`.
+    var patrolInterval: Duration
+    /// The health rules' core and the escalations (set up at start).
+    var monitor = HealthMonitor()
+    var mailer: EscalationMailer?
 
-    /// A witness with `settings`.
-    public init(settings: TownSettings = TownSettings(), ledger: NodeLedgerHandle? = nil) {
+    /// A witness with `settings` (and `health` thresholds; nil reads the town's `settings/health.json`).
+    public init(settings: TownSettings = TownSettings(), ledger: NodeLedgerHandle? = nil, health: HealthSettings? = nil) {
         self.settings = settings
         self.ledger = ledger
+        self.healthSettings = health
+        self.patrolInterval = settings.witnessInterval
     }
 
     public func start(in context: NodeContext) async throws {
@@ -43,6 +56,18 @@ public actor TownWitness: NodeComponent {
             }
             workflow?.heldLedger = ledger
         }
+        let layout = TownLayout(root: context.town.root)
+        if healthSettings == nil {
+            do {
+                let (loaded, interval) = try HealthSettingsFile.load(layout)
+                healthSettings = loaded
+                if let interval { patrolInterval = interval }
+            } catch {
+                context.log.warning("health settings unusable; using the defaults", ["error": error.description])
+            }
+        }
+        monitor = HealthMonitor(settings: healthSettings ?? HealthSettings())
+        mailer = EscalationMailer(layout: layout, settings: healthSettings ?? HealthSettings())
         let log = context.log
         workflow?.warning = { log.warning("town ledger recovery", ["detail": $0]) }
         let report = try await pass(full: true)
@@ -63,9 +88,10 @@ public actor TownWitness: NodeComponent {
 
     public func run() async throws {
         while !Task.isCancelled {
-            try await Task.sleep(for: settings.witnessInterval)
+            try await Task.sleep(for: patrolInterval)
             do {
                 let report = try await pass(full: false)
+                await healthPatrol()
                 if !report.restarted.isEmpty || !report.failed.isEmpty || !report.finishedDone.isEmpty {
                     log?.info(
                         "witness patrol",
@@ -104,6 +130,6 @@ public actor TownWitness: NodeComponent {
         guard let workflow else { return RecoveryReport() }
         passes += 1
         if !full, try !workflow.hasHookedWork() { return RecoveryReport() }
-        return try await workflow.recover()
+        return try await workflow.recover(restartDead: full)
     }
 }
