@@ -218,4 +218,29 @@ import Testing
             #expect((all.first?["title"] as? String)?.hasPrefix("Digest: ") == true)
         }
     }
+
+    /// `bd export` leaves a wisp's ephemeral beads out, as beads' export and our sync do; `--include-ephemeral`
+    /// keeps them. A poured (persistent) molecule is exported either way.
+    @Test func exportLeavesWispsOutUnlessAskedFor() async throws {
+        try await withStore { bd in
+            let wisp = await bd.run(["mol", "wisp", "towers-of-hanoi", "--json"])
+            #expect(wisp.code == .success, "\(wisp)")
+            let pour = await bd.run(["mol", "pour", "towers-of-hanoi", "--json"])
+            #expect(pour.code == .success, "\(pour)")
+            let wispRoot = try #require((try json(wisp.stdout) as? [String: Any])?["root_id"] as? String)
+            let pourRoot = try #require((try json(pour.stdout) as? [String: Any])?["root_id"] as? String)
+            func exportedIDs(_ extra: [String]) async throws -> [String] {
+                let out = await bd.run(["export"] + extra)
+                #expect(out.code == .success, "\(out)")
+                return try out.stdout.split(separator: "\n").map {
+                    try #require((try json(String($0)) as? [String: Any])?["id"] as? String)
+                }
+            }
+            let plain = try await exportedIDs([])
+            #expect(plain.contains(pourRoot) && plain.count > 1)
+            #expect(!plain.contains { $0 == wispRoot || $0.hasPrefix(wispRoot + ".") }, "\(plain)")
+            let all = try await exportedIDs(["--include-ephemeral"])
+            #expect(all.contains(wispRoot) && all.count == 2 * plain.count, "\(all.count) vs \(plain.count)")
+        }
+    }
 }

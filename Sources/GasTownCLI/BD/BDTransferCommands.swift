@@ -102,7 +102,8 @@ public struct BDImportCommand: CLICommand {
 }
 
 /// `bd export [-o FILE]`: every issue as sorted JSONL in beads' export shape; also refreshes the store's per-scope
-/// `export/<scope>/issues.jsonl` and `stamps.jsonl`.
+/// `export/<scope>/issues.jsonl` and `stamps.jsonl`. Ephemeral beads (wisps) are left out, as beads' export does and
+/// as the sync does; `--include-ephemeral` keeps them.
 public struct BDExportCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
@@ -113,23 +114,30 @@ public struct BDExportCommand: CLICommand {
                     "format", short: "f", value: "FORMAT", type: .choice(["jsonl"]), help: "export format",
                     default: "jsonl"),
                 FilterFlags.status,
+                .flag("include-ephemeral", help: "also export ephemeral beads (wisps), which are never synced"),
             ])
     }
 
     var output: String?
     var statuses: Set<BeadStatus> = []
+    var includeEphemeral = false
     public init(parsed: ParsedValues) throws(UsageError) {
         output = parsed.string("output")
+        includeEphemeral = parsed.flag("include-ephemeral")
         for s in parsed.strings("status") { statuses.insert(try BDSupport.status(s, command: parsed.commandPath)) }
     }
 
     public func run(_ context: CommandContext) async throws {
         let statuses = self.statuses
+        let includeEphemeral = self.includeEphemeral
         let text: String = try await BDSupport.withLedger(context, mode: .read) { db in
             _ = try db.exportScopes()
             return db.read { state in
                 let all = state.scopeNames.flatMap { state.scopes[$0]!.beads.values }
-                return BeadCodec.encodeJSONL(all.filter { statuses.isEmpty || statuses.contains($0.status) })
+                return BeadCodec.encodeJSONL(
+                    all.filter {
+                        (includeEphemeral || !$0.ephemeral) && (statuses.isEmpty || statuses.contains($0.status))
+                    })
             }
         }
         if let output {
