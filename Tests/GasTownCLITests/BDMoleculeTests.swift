@@ -1,3 +1,4 @@
+import Formula
 import Foundation
 import GasTownTestKit
 import Testing
@@ -241,6 +242,49 @@ import Testing
             #expect(!plain.contains { $0 == wispRoot || $0.hasPrefix(wispRoot + ".") }, "\(plain)")
             let all = try await exportedIDs(["--include-ephemeral"])
             #expect(all.contains(wispRoot) && all.count == 2 * plain.count, "\(all.count) vs \(plain.count)")
+        }
+    }
+
+    /// Our patrol formulas (`mol-refinery-patrol`, `mol-deacon-patrol`): each pours as a wisp, is worked step by step
+    /// with `bd close --continue` and squashes into one digest; every `gt`/`bd` command their steps tell an agent to
+    /// run names a real command of our trees.
+    @Test func thePatrolFormulasRunAsWispsAndNameOnlyRealCommands() async throws {
+        for (name, steps) in [("mol-refinery-patrol", 4), ("mol-deacon-patrol", 5)] {
+            try await withStore { bd in
+                let poured = await bd.run(["mol", "wisp", name, "--var", "rig=demo", "--json"])
+                #expect(poured.code == .success, "\(name): \(poured)")
+                let root = try #require((try json(poured.stdout) as? [String: Any])?["root_id"] as? String)
+                var step = try #require(
+                    (try json(await bd.run(["ready", "--mol", root, "--json"]).stdout) as? [[String: Any]])?
+                        .first?["id"] as? String)
+                var worked = 0
+                while worked < 10 {
+                    worked += 1
+                    let closed = try #require(
+                        try json(await bd.run(["close", step, "--continue", "--json"]).stdout) as? [String: Any])
+                    if closed["complete"] as? Bool == true { break }
+                    step = try #require((closed["next"] as? [String: Any])?["id"] as? String)
+                }
+                #expect(worked == steps, "\(name)")
+                #expect(await bd.run(["mol", "squash", root]).code == .success)
+            }
+            let text = try #require(PatrolFormulas.texts[name])
+            var named = 0
+            for line in text.split(separator: "\n") {
+                let words = line.trimmingCharacters(in: .whitespaces).split(separator: " ").map(String.init)
+                guard let program = words.first, program == "gt" || program == "bd" else { continue }
+                named += 1
+                var configuration = (program == "gt" ? GT.program : BD.program).root.configuration
+                for word in words.dropFirst().prefix(while: { !$0.hasPrefix("<") && !$0.hasPrefix("-") }) {
+                    guard !configuration.subcommands.isEmpty else { break }
+                    let sub = configuration.subcommands.first { $0.configuration.answers(to: word) }
+                    #expect(sub != nil, "\(name): '\(line)' names no command")
+                    guard let sub else { break }
+                    configuration = sub.configuration
+                }
+                #expect(configuration.subcommands.isEmpty, "\(name): '\(line)' names a group, not a command")
+            }
+            #expect(named >= 4, "\(name)")
         }
     }
 }

@@ -2,7 +2,7 @@ import Formula
 import Foundation
 
 /// The formulas a town sees, as Gas Town searches them: `<town>/.beads/formulas/<name>.formula.toml` first, then the
-/// built-in ones (`BuiltinFormulas`). The one place that reads formula files from disk; the `Formula` core only
+/// built-in ones (`BuiltinFormulas`, then our `PatrolFormulas`). The one place that reads formula files from disk; the `Formula` core only
 /// sees their bytes.
 public enum TownFormulas {
     /// `<town>/.beads/formulas`.
@@ -36,6 +36,7 @@ public enum TownFormulas {
         -> FormulaLibrary
     {
         let local = try await BlockingWork.run { () throws(CLIError) in try read(directory: directory(town: town)) }
-        return FormulaLibrary(source: LayeredFormulaSource([local, BuiltinFormulas()]), settings: settings)
+        return FormulaLibrary(
+            source: LayeredFormulaSource([local, BuiltinFormulas(), PatrolFormulas()]), settings: settings)
     }
 }
