@@ -20,8 +20,17 @@ extension TownWorkflow {
     public func slingFormula(
         _ plan: MoleculePlan, on beadID: String, rig: String?, runtime: String?
     ) async throws(TownError) -> MoleculeSlingResult {
+        let root = try await pourFormula(plan, on: beadID)
+        var result = try await slingMolecule(root, rig: rig, runtime: runtime)
+        result.poured = true
+        return result
+    }
+
+    /// Pours `plan` in the scope of `beadID`, its root tracking the bead, in one all-or-nothing write; returns the
+    /// root's ID. Nothing is slung (in a cluster the Mayor places the steps).
+    public func pourFormula(_ plan: MoleculePlan, on beadID: String) async throws(TownError) -> String {
         let now = Timestamp(unixNanos: Int64(Date().timeIntervalSince1970 * 1e9))
-        let root: String = try await withLedger { ledger throws(TownError) in
+        return try await withLedger { ledger throws(TownError) in
             guard let bead = ledger.bead(beadID) else { throw .noSuchBead(beadID) }
             guard bead.status != .closed else { throw .beadClosed(beadID) }
             let actor = ledger.actor
@@ -37,18 +46,12 @@ extension TownWorkflow {
             events.record("mol-pour", ["molecule": id, "formula": plan.formula, "on": bead.id])
             return id
         }
-        var result = try await slingMolecule(root, rig: rig, runtime: runtime)
-        result.poured = true
-        return result
     }
 
-    /// `gt sling <molecule>`: slings each ready step of the molecule like a bead (`sling(bead:)`: a polecat each,
-    /// placed by the usual sling path). A step that cannot be slung is reported, the others still go.
-    public func slingMolecule(_ id: String, rig: String?, runtime: String?) async throws(TownError)
-        -> MoleculeSlingResult
-    {
+    /// The root of the molecule `id` belongs to, and its steps ready now (natural order).
+    public func readySteps(of id: String) async throws(TownError) -> (root: String, ready: [String]) {
         let now = Timestamp(unixNanos: Int64(Date().timeIntervalSince1970 * 1e9))
-        let (root, ready): (String, [String]) = try await withLedger(mode: .read) { ledger throws(TownError) in
+        return try await withLedger(mode: .read) { ledger throws(TownError) in
             guard let scope = ledger.scope(of: id), let value = ledger.database.read({ $0.scopes[scope] }) else {
                 throw .noSuchBead(id)
             }
@@ -57,6 +60,14 @@ extension TownWorkflow {
                 return (m.root.id, m.ready(now: now).map(\.id))
             } catch { throw .formula(error.description) }
         }
+    }
+
+    /// `gt sling <molecule>`: slings each ready step of the molecule like a bead (`sling(bead:)`: a polecat each,
+    /// placed by the usual sling path). A step that cannot be slung is reported, the others still go.
+    public func slingMolecule(_ id: String, rig: String?, runtime: String?) async throws(TownError)
+        -> MoleculeSlingResult
+    {
+        let (root, ready) = try await readySteps(of: id)
         var out = MoleculeSlingResult(molecule: root, poured: false, slung: [], refused: [:])
         for step in ready {
             do {

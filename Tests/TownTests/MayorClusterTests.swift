@@ -193,6 +193,49 @@ import Testing
                     #expect(done.stderr.contains("lease epoch") && done.stderr.contains("may not finish"), "\(done)")
                     let after = try await requests(a)
                     #expect(after[late]?.count == 1, "\(String(describing: after[late]))")
+
+                    // A molecule across the cluster: a formula of three parallel steps and a join, poured on alpha
+                    // and its ready steps placed by the Mayor like beads; two slots per node, so they cannot all
+                    // land on one node, and the join waits.
+                    let formulas = a.town + "/.beads/formulas"
+                    try FileManager.default.createDirectory(atPath: formulas, withIntermediateDirectories: true)
+                    try """
+                        formula = "fanout"
+                        [[steps]]
+                        id = "left"
+                        title = "Left"
+                        [[steps]]
+                        id = "middle"
+                        title = "Middle"
+                        [[steps]]
+                        id = "right"
+                        title = "Right"
+                        [[steps]]
+                        id = "join"
+                        title = "Join"
+                        needs = ["left", "middle", "right"]
+                        """.write(toFile: formulas + "/fanout.formula.toml", atomically: true, encoding: .utf8)
+                    let back = try await a.waitUntil(timeout: .seconds(60)) {
+                        let now = try await members(a)
+                        return names.allSatisfy { now[$0]?["status"] as? String == "alive" }
+                    }
+                    #expect(back, "beta did not come back alive")
+                    let feature = try await a.createBead("Feature", scope: "demo")
+                    let sling = try await a.gt(["sling", "fanout", "--on", feature, "--json"])
+                    try expectOK(sling)
+                    let molecule = try #require(
+                        try JSONSerialization.jsonObject(with: Data(sling.stdout.utf8)) as? [String: Any])
+                    let steps = try #require(molecule["placed"] as? [[String: Any]], "\(sling.stdout)")
+                    let root = molecule["molecule"] as? String ?? ""
+                    #expect(molecule["poured"] as? Bool == true)
+                    #expect((molecule["refused"] as? [String: Any])?.isEmpty == true, "\(sling.stdout)")
+                    #expect(
+                        Set(steps.compactMap { $0["bead"] as? String })
+                            == [root + ".left", root + ".middle", root + ".right"], "\(sling.stdout)")
+                    #expect(steps.allSatisfy { $0["status"] as? String == "admitted" }, "\(sling.stdout)")
+                    #expect(Set(steps.compactMap { $0["node"] as? String }).count >= 2, "\(sling.stdout)")
+                    let join = try await a.beads(scope: "demo").first { $0.id == root + ".join" }
+                    #expect(join?.status == .open && join?.assignee == "", "the join waits for its steps")
                     for town in towns { await town.cleanUp() }
                 }
             }

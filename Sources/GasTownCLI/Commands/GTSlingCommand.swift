@@ -27,7 +27,8 @@ public struct GTSlingCommand: CLICommand {
                 placement policy's, not draining, among the least loaded; the target claims it (synced through the
                 ledger before its session starts) or refuses and the next is asked. When no node can take it now the
                 bead is queued on this node and placed when one has room (the reason is printed). --node sends it to
-                that node. A rig named without --node or --require slings here, as on one node.
+                that node. A rig named without --node or --require slings here, as on one node. A molecule (or a
+                formula with --on, poured here) has each ready step placed by the Mayor in the same way.
                 """,
             options: [
                 .option("runtime", value: "R", help: "claude, codex, … or exec:'<command>' (default: the rig's)"),
@@ -79,10 +80,12 @@ public struct GTSlingCommand: CLICommand {
         var mayor = NodeLedgerHandle.current != nil ? Mayor.running(town: root) : nil
         if let found = mayor, !wantsMayor {
             let clustered = await found.inCluster()
-            if rig != nil || force || on != nil || !clustered { mayor = nil }
+            if rig != nil || force || !clustered { mayor = nil }
         }
         if let mayor {
             guard !force else { throw CLIError("--force is not placed by the Mayor: name the rig", code: "usage") }
+            let workflow = try await context.townWorkflow()
+            if let molecule = try await GTMoleculeSling.place(self, mayor, workflow, context) { return molecule }
             return try await place(mayor, context)
         }
         if wantsMayor {
