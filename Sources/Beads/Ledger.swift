@@ -162,6 +162,29 @@ public struct Ledger: Sendable {
 
     static func isDone(_ status: BeadStatus) -> Bool { status == .closed || status == .tombstone }
 
+    /// The IDs of the beads `ready` and `blocked` can look at: every bead that is not closed or a tombstone, and,
+    /// transitively, every bead one of those depends on (any edge type, so parents and blockers with their own
+    /// blockers) and the children of the spawner of every waits-for edge among them. A ledger built from only these
+    /// beads has the same open set, blocked set and descendants of open beads as this one (the store's snapshot
+    /// writes them first, so `bd ready` decodes only them: docs/ledger-store.md).
+    public func readyClosure() -> Set<String> {
+        var closure = Set<String>()
+        var work: [String] = []
+        for bead in beads.values where !Ledger.isDone(bead.status) { work.append(bead.id) }
+        while let id = work.popLast() {
+            guard let bead = beads[id], closure.insert(id).inserted else { continue }
+            for d in bead.dependencies {
+                if beads[d.dependsOnID] != nil && !closure.contains(d.dependsOnID) { work.append(d.dependsOnID) }
+                if d.type == .waitsFor {
+                    for kid in children[Ledger.waitsForGate(d).spawner] ?? [] where !closure.contains(kid) {
+                        work.append(kid)
+                    }
+                }
+            }
+        }
+        return closure
+    }
+
     /// The direct reasons `bead` is blocked: targets of blocks/conditional-blocks edges that are not closed,
     /// and spawners of waits-for edges whose gate is still shut. Parent-child blocking is not included.
     public func directBlockers(of bead: Bead) -> [String] {

@@ -108,6 +108,15 @@ public enum LedgerBenchmarks {
     ) async throws -> (
         node: [Double], embedded: [Double]
     ) {
+        let result = try await readyProcessNodeVersusEmbedded(count: 10_000, runs: runs)
+        return (result.node, result.embedded)
+    }
+
+    /// `readyProcessNodeVersusEmbedded10k` with `count` beads in the `hq` scope; also the node's resident memory
+    /// (VmRSS, MiB) holding them, read after the timed runs.
+    public static func readyProcessNodeVersusEmbedded(
+        count: Int, runs: Int = 20
+    ) async throws -> (node: [Double], embedded: [Double], nodeRSSMiB: Double) {
         let directory = try temporaryDirectory("gt-bench-ready-node")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let town = directory + "/town"
@@ -116,7 +125,7 @@ public enum LedgerBenchmarks {
         try await DedicatedThread.run { () throws in
             let db = try LedgerDatabase.open(StoreLayout(beadsDirectory: town + "/.beads"))
             defer { db.close() }
-            let beads = BeadsFixtures.ledger(count: 10_000, prefix: "hq").sortedBeads
+            let beads = BeadsFixtures.ledger(count: count, prefix: "hq").sortedBeads
             _ = try db.write(scope: "hq", routing: nil) { (_, clock) throws(LedgerError) -> LedgerOp in
                 LedgerOp(actor: "bench", stamp: clock.stamp, time: clock.time, change: .importBeads(beads))
             }
@@ -126,15 +135,21 @@ public enum LedgerBenchmarks {
         let up = try await BuiltBinaries.run(.gt, ["up", "--listen", "127.0.0.1:0"], cwd: town)
         precondition(up.status == 0, "gt up failed: \(up)")
         let node: [Double]
+        var rss = 0.0
         do {
             _ = try await ProcessBenchmarks.runMilliseconds(.bd, arguments, runs: 2, cwd: town)
             node = try await ProcessBenchmarks.runMilliseconds(.bd, arguments, runs: runs, cwd: town)
+            if let text = try? String(contentsOfFile: town + "/.gt/node.pid", encoding: .utf8),
+                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
+                rss = TownBenchmarks.rssMiB(pid)
+            }
         } catch {
             _ = try? await BuiltBinaries.run(.gt, ["down"], cwd: town)
             throw error
         }
         _ = try await BuiltBinaries.run(.gt, ["down"], cwd: town)
-        return (node, embedded)
+        return (node, embedded, rss)
     }
 
     static func temporaryDirectory(_ prefix: String) throws -> String {

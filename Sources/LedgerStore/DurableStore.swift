@@ -18,6 +18,8 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
     public let settings: StoreSettings
     /// What opening found and repaired.
     public let recovery: RecoveryReport
+    /// Whether the state is a partial view decoded by the `readView` given to `openBlocking` (a reader only).
+    public let isReadView: Bool
 
     private let lock = NSLock()
     private var state: State
@@ -35,8 +37,10 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
 
     private init(
         layout: StoreLayout, settings: StoreSettings, recovery: RecoveryReport, state: State,
-        absorbedCommit: String?, writer: WALWriter?, storeLock: StoreLock, replayedBytes: Int, snapshotBytes: Int
+        absorbedCommit: String?, writer: WALWriter?, storeLock: StoreLock, replayedBytes: Int, snapshotBytes: Int,
+        isReadView: Bool = false
     ) {
+        self.isReadView = isReadView
         self.layout = layout
         self.settings = settings
         self.recovery = recovery
@@ -54,9 +58,15 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
     /// the store if needed and cuts a torn tail, keeping its bytes aside; a reader (`.read`) changes no file. See
     /// `StoreOpenMode` and `recovery` for what was found. Blocking: for synchronous programs (embedded `bd`); async
     /// callers use `open(_:settings:mode:holder:) async`.
+    ///
+    /// `readView` (honoured for `.read` only): a decoder of the newest snapshot's state into a partial state for one
+    /// query (`TownLedgerState.init(readyView:)`), used when no record follows the snapshot (a partial state cannot
+    /// replay records); when it returns nil, or records follow, the state is decoded in full. `isReadView` says
+    /// which.
     public static func openBlocking(
         _ layout: StoreLayout, settings: StoreSettings = StoreSettings(), mode: StoreOpenMode = .write,
-        holder: String = StoreLock.describeCurrentProcess()
+        holder: String = StoreLock.describeCurrentProcess(),
+        readView: ((UnsafeRawBufferPointer) throws -> State?)? = nil
     ) throws(StoreError) -> DurableStore {
         if mode.writes { try FileIO.makeDirectory(layout.root) }
         let storeLock = try StoreLock.acquire(
@@ -72,30 +82,60 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
             var absorbed: String?
             var replayedBytes = 0
             var snapshotBytes = 0
+            // With a read view, the snapshot's decoding waits until it is known whether records follow it.
+            let viewDecoder = mode.writes ? nil : readView
+            var deferredSnapshot: StoreSnapshot?
+            var deferredRecords: [WALRecord] = []
+            var isReadView = false
+            func restoreFully(_ snapshot: StoreSnapshot) throws(StoreError) {
+                do {
+                    state = try snapshot.state.withUnsafeBytes { try State(snapshotBytes: $0) }
+                } catch {
+                    throw .corruptSnapshot(
+                        path: layout.snapshotPath(coveredSequence: snapshot.coveredSequence), reason: "\(error)")
+                }
+            }
+            func apply(_ record: WALRecord) throws(StoreError) {
+                replayedBytes += record.body.count
+                do { try state.apply(record: Data(record.body)) } catch {
+                    throw .replayFailed(sequence: record.sequence, reason: "\(error)")
+                }
+            }
             let recovered = try WALRecovery.recover(
                 layout: layout, settings: settings, mode: mode, report: &report,
                 restore: { (snapshot) throws(StoreError) in
                     guard let snapshot else { return }
                     absorbed = snapshot.absorbedCommit
                     snapshotBytes = snapshot.state.count
-                    do {
-                        state = try snapshot.state.withUnsafeBytes { try State(snapshotBytes: $0) }
-                    } catch {
-                        throw .corruptSnapshot(
-                            path: layout.snapshotPath(coveredSequence: snapshot.coveredSequence), reason: "\(error)")
+                    if viewDecoder != nil {
+                        deferredSnapshot = snapshot
+                    } else {
+                        try restoreFully(snapshot)
                     }
                 },
                 replay: { (record) throws(StoreError) in
                     switch record.kind {
                     case .payload:
-                        replayedBytes += record.body.count
-                        do { try state.apply(record: Data(record.body)) } catch {
-                            throw .replayFailed(sequence: record.sequence, reason: "\(error)")
-                        }
+                        if deferredSnapshot != nil { deferredRecords.append(record) } else { try apply(record) }
                     case .absorbedCommit:
                         absorbed = String(decoding: record.body, as: UTF8.self)
                     }
                 })
+            if let snapshot = deferredSnapshot, let viewDecoder {
+                func decodeView() throws(StoreError) -> State? {
+                    do { return try snapshot.state.withUnsafeBytes { try viewDecoder($0) } } catch {
+                        throw .corruptSnapshot(
+                            path: layout.snapshotPath(coveredSequence: snapshot.coveredSequence), reason: "\(error)")
+                    }
+                }
+                if deferredRecords.isEmpty, let view = try decodeView() {
+                    state = view
+                    isReadView = true
+                } else {
+                    try restoreFully(snapshot)
+                    for record in deferredRecords { try apply(record) }
+                }
+            }
             var writer: WALWriter?
             if mode.writes {
                 let target = try WALRecovery.openForAppend(recovered, layout: layout)
@@ -107,7 +147,7 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
             let store = DurableStore(
                 layout: layout, settings: settings, recovery: report, state: state, absorbedCommit: absorbed,
                 writer: writer, storeLock: storeLock, replayedBytes: replayedBytes,
-                snapshotBytes: snapshotBytes)
+                snapshotBytes: snapshotBytes, isReadView: isReadView)
             store.snapshotIfExpensiveReplay()
             return store
         } catch {

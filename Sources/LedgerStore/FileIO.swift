@@ -62,7 +62,24 @@ enum FileIO {
     static func readFile(_ path: String) throws(StoreError) -> [UInt8] {
         let fd = try open(path, flags: O_RDONLY)
         defer { close(fd) }
-        var result: [UInt8] = []
+        // Read straight into an array of the file's size (no chunk copies, no regrowth: a snapshot is megabytes),
+        // then on in chunks should the file have grown meanwhile.
+        var info = stat()
+        let size = fstat(fd, &info) == 0 ? max(Int(info.st_size), 0) : 0
+        var result = [UInt8](repeating: 0, count: size)
+        var filled = 0
+        while filled < size {
+            let count = result.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, size - filled) }
+            if count < 0 {
+                if gtshim_errno() == EINTR { continue }
+                throw fail("read", path)
+            }
+            if count == 0 {
+                result.removeLast(size - filled)
+                return result
+            }
+            filled += count
+        }
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }

@@ -136,15 +136,20 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
     /// no file changed), `.write` for the rest, `.repair` to accept cutting a damaged tail (`bd doctor --repair`).
     /// Throws `.notInitialized` when there is no store, `.logMissing` (changing nothing) when its `config.json` is
     /// there but its log is not. What the open found is in `recovery`. Blocking.
+    ///
+    /// `readyView` (with `.read`): load only what `ready` and `blocked` read when the newest snapshot has its ready
+    /// closure and no record follows it (`TownLedgerState.init(readyView:)`, `isReadyView`); otherwise in full.
     public static func open(
         _ layout: StoreLayout, settings: LedgerDatabaseSettings = LedgerDatabaseSettings(),
-        mode: StoreOpenMode = .write
+        mode: StoreOpenMode = .write, readyView: Bool = false
     ) throws(LedgerDatabaseError) -> LedgerDatabase {
         guard let prefix = readConfigPrefix(layout) else { throw .notInitialized(path: layout.root) }
         guard hasLog(layout) else { throw logMissing(layout, missingLogDetail) }
         let store: DurableStore<TownLedgerState>
         do {
-            store = try DurableStore<TownLedgerState>.openBlocking(layout, settings: settings.store, mode: mode)
+            store = try DurableStore<TownLedgerState>.openBlocking(
+                layout, settings: settings.store, mode: mode,
+                readView: readyView ? { bytes in try TownLedgerState(readyView: bytes) } : nil)
         } catch {
             throw .store(error)
         }
@@ -173,6 +178,9 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
             path: layout.root, detail: detail,
             remote: SyncConfig.remotes(layout).first.map { GitRemoteURL.redacted($0.url) })
     }
+
+    /// Whether this is a ready view (`open(_:settings:mode:readyView:)`): only the beads `ready` and `blocked` read.
+    public var isReadyView: Bool { store.isReadView }
 
     /// What opening found: snapshot used, records replayed, damage at the end of the log (`RecoveryReport.warnings`).
     public var recovery: RecoveryReport { store.recovery }

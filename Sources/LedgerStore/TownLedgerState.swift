@@ -63,13 +63,15 @@ public enum LedgerDatabaseError: Error, Sendable, Equatable, CustomStringConvert
 /// `{"t":"replica","replica":ID}` (written once at init), `{"t":"scope","scope":P}` (a new scope), and
 /// `{"t":"op","scope":P,"op":<LedgerOp JSON>}` (one ledger write), `{"t":"ops","scope":P,"ops":[…]}` (several
 /// ops of one command, all or nothing). The snapshot is JSON lines: a header
-/// `{"v":1,"replica":…,"max_stamp":…}`, then per scope `{"scope":P,"beads":N,"stamps":M}` followed by N bead
-/// lines (beads' export shape) and M `stamps.jsonl` lines.
+/// `{"v":2,"replica":…,"max_stamp":…}`, then per scope `{"scope":P,"beads":N,"stamps":M,"ready":K,"ready_stamps":L}`
+/// followed by N bead lines (beads' export shape) and M `stamps.jsonl` lines. Version 2 writes first the K beads of
+/// `Ledger.readyClosure()` (and their L stamps), each group sorted by ID, so `init(readyView:)` decodes only those;
+/// version 1 (no `ready` counts, any order) still loads in full.
 ///
 /// `Sendable`: dictionaries of `Sendable` values.
 public struct TownLedgerState: WALReplayable, Sendable {
     /// Snapshot format version.
-    public static let snapshotVersion = 1
+    public static let snapshotVersion = 2
 
     /// The stable ID of this store's replica (the HLC node), generated at init.
     public internal(set) var replicaID = ""
@@ -215,16 +217,21 @@ public struct TownLedgerState: WALReplayable, Sendable {
         out.append(0x0A)
         for name in scopeNames {
             let ledger = scopes[name]!
+            // The lines of `exportJSONL()` and `exportStampsJSONL()`, the ready closure's first, encoded in parallel
+            // chunks.
+            let closure = ledger.readyClosure()
+            let sorted = ledger.sortedBeads
+            let beads = sorted.filter { closure.contains($0.id) } + sorted.filter { !closure.contains($0.id) }
+            let allStamps = ledger.stamps.values.sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
+            let readyStamps = allStamps.filter { closure.contains($0.id) }
+            let stamps = readyStamps + allStamps.filter { !closure.contains($0.id) }
             JSONValue.object([
                 JSONMember("scope", .string(name)), JSONMember("beads", .int(ledger.beads.count)),
-                JSONMember("stamps", .int(ledger.stamps.count)),
+                JSONMember("stamps", .int(ledger.stamps.count)), JSONMember("ready", .int(closure.count)),
+                JSONMember("ready_stamps", .int(readyStamps.count)),
             ]).write(to: &out)
             out.append(0x0A)
-            // The same bytes as `exportJSONL()` and `exportStampsJSONL()`, encoded in parallel chunks.
-            out += SnapshotLineEncoder.encode(ledger.sortedBeads) { bead, line in
-                BeadCodec.encode(bead).write(to: &line)
-            }
-            let stamps = ledger.stamps.values.sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
+            out += SnapshotLineEncoder.encode(beads) { bead, line in BeadCodec.encode(bead).write(to: &line) }
             out += SnapshotLineEncoder.encode(stamps) { stamp, line in stamp.json.write(to: &line) }
         }
         return Data(out)
@@ -245,6 +252,26 @@ public struct TownLedgerState: WALReplayable, Sendable {
     /// Decodes snapshot bytes in place (no copy of the multi-megabyte text): splits the lines, then decodes the bead
     /// and stamp lines of each scope in parallel chunks (`SnapshotLineDecoder`), then builds each ledger once.
     init(decoding bytes: UnsafeBufferPointer<UInt8>) throws {
+        guard let state = try TownLedgerState(decoding: bytes, readyViewOnly: false) else {
+            throw LedgerDatabaseError.badRecord("snapshot could not be decoded")
+        }
+        self = state
+    }
+
+    /// The ready view of a snapshot: per scope, only the beads of its ready closure (`Ledger.readyClosure()`) and
+    /// their stamps, which is all `ready` and `blocked` read. Nil when the snapshot is of version 1 (no closure
+    /// written): decode it in full. Throws as `init(snapshot:)` on bad bytes. Not a state to apply records to.
+    public init?(readyView snapshotBytes: UnsafeRawBufferPointer) throws {
+        guard
+            let state = try TownLedgerState(decoding: snapshotBytes.bindMemory(to: UInt8.self), readyViewOnly: true)
+        else { return nil }
+        self = state
+    }
+
+    /// Decodes every scope in full, or (`readyViewOnly`) only the ready closure written first, returning nil when
+    /// the snapshot has none (version 1).
+    init?(decoding bytes: UnsafeBufferPointer<UInt8>, readyViewOnly: Bool) throws {
+        self.init()
         let lines = SnapshotLineDecoder.lineRanges(bytes)
         var index = 0
         func next() throws -> JSONValue {
@@ -255,12 +282,14 @@ public struct TownLedgerState: WALReplayable, Sendable {
             }
         }
         let header = try next()
-        guard header["v"]?.intValue == TownLedgerState.snapshotVersion,
+        let version = header["v"]?.intValue
+        guard version == 1 || version == TownLedgerState.snapshotVersion,
             let replica = header["replica"]?.stringValue,
             let max = header["max_stamp"]?.stringValue.flatMap(HLCStamp.init(text:))
         else { throw LedgerDatabaseError.badRecord("snapshot header \(header.compactText)") }
         replicaID = replica
         maxStamp = max
+        if readyViewOnly && version == 1 { return nil }
         while index < lines.count {
             let head = try next()
             guard let name = head["scope"]?.stringValue, let beadCount = head["beads"]?.intValue,
@@ -269,8 +298,16 @@ public struct TownLedgerState: WALReplayable, Sendable {
             guard lines.count - index >= beadCount, lines.count - index - beadCount >= stampCount else {
                 throw LedgerDatabaseError.badRecord("snapshot cut short")
             }
-            let beadLines = Array(lines[index..<(index + beadCount)])
-            let stampLines = Array(lines[(index + beadCount)..<(index + beadCount + stampCount)])
+            var beadTake = beadCount
+            var stampTake = stampCount
+            if version != 1 {
+                guard let ready = head["ready"]?.intValue, let readyStamps = head["ready_stamps"]?.intValue,
+                    (0...beadCount).contains(ready), (0...stampCount).contains(readyStamps)
+                else { throw LedgerDatabaseError.badRecord("snapshot scope header \(head.compactText)") }
+                if readyViewOnly { (beadTake, stampTake) = (ready, readyStamps) }
+            }
+            let beadLines = Array(lines[index..<(index + beadTake)])
+            let stampLines = Array(lines[(index + beadCount)..<(index + beadCount + stampTake)])
             let beads = try SnapshotLineDecoder.decode(bytes, beadLines, firstLine: index + 1) {
                 value throws(BeadDecodeError) in try BeadCodec.decode(value)
             }
@@ -293,8 +330,11 @@ enum SnapshotLineDecoder {
     /// The byte ranges of the non-empty lines of `bytes` (separated by `\n`).
     static func lineRanges(_ bytes: UnsafeBufferPointer<UInt8>) -> [Range<Int>] {
         var ranges: [Range<Int>] = []
+        guard let base = bytes.baseAddress else { return ranges }
         var start = 0
-        for i in 0..<bytes.count where bytes[i] == 0x0A {
+        // memchr: the newline search is most of the work for lines a ready view then skips.
+        while start < bytes.count, let found = memchr(base + start, 0x0A, bytes.count - start) {
+            let i = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
             if i > start { ranges.append(start..<i) }
             start = i + 1
         }

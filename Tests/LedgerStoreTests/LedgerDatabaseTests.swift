@@ -216,6 +216,7 @@ import Testing
                 #expect(copy.scopes == state.scopes && copy.maxStamp == state.maxStamp)
             }
             _ = try? TownLedgerState(snapshot: Data(bytes))
+            _ = try? bytes.withUnsafeBytes { try TownLedgerState(readyView: $0) }
         }
     }
 

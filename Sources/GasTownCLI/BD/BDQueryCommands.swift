@@ -284,7 +284,9 @@ public struct BDReadyCommand: CLICommand {
         if let molecule { return try await BDMolecules.ready(molecule, limit: filter.limit, context) }
         let (filter, sort) = (self.filter, self.sort)
         let now = BDSupport.now()
-        let ready: [Bead] = try await BDSupport.withLedger(context, mode: .read) { db in
+        // Embedded, only the ready closure of each scope is loaded (`--parent` names any bead, so it loads all).
+        let ready: [Bead] = try await BDSupport.withLedger(context, mode: .read, readyView: filter.parent == nil) {
+            db in
             db.read { state in
                 var unlimited = filter
                 unlimited.limit = 0
@@ -323,7 +325,8 @@ public struct BDBlockedCommand: CLICommand {
         var query = BeadFilter()
         query.parent = parent
         let filter = query
-        let blocked: [BlockedBead] = try await BDSupport.withLedger(context, mode: .read) { db in
+        let blocked: [BlockedBead] = try await BDSupport.withLedger(context, mode: .read, readyView: parent == nil) {
+            db in
             db.read { state in state.scopeNames.flatMap { state.scopes[$0]!.blocked(filter: filter) } }
         }
         if context.jsonMode {

@@ -16,8 +16,11 @@ enum BDSupport {
     /// closes the store. Every `bd` verb that touches the ledger goes through here, saying how: `.read` for verbs
     /// that only read (shared lock, no file of the store changed, a damaged log tail reported but not cut),
     /// `.write` for the rest. What the open found wrong is printed on stderr (`warning: …`), in `--json` mode too.
+    /// `readyView`: embedded, load only what `ready` and `blocked` read (`LedgerDatabase.open(readyView:)`); `body`
+    /// then must read nothing else.
     static func withLedger<T: Sendable>(
-        _ context: CommandContext, mode: StoreOpenMode, _ body: @escaping @Sendable (any LedgerAccess) throws -> T
+        _ context: CommandContext, mode: StoreOpenMode, readyView: Bool = false,
+        _ body: @escaping @Sendable (any LedgerAccess) throws -> T
     ) async throws -> T {
         let location = try context.beadsStore()
         let console = context.console
@@ -27,7 +30,7 @@ enum BDSupport {
             }
         }
         return try await BlockingWork.run { () throws -> T in
-            let db = try connect(beadsDirectory: location.path, mode: mode, console: console)
+            let db = try connect(beadsDirectory: location.path, mode: mode, readyView: readyView, console: console)
             defer { db.close() }
             do { return try body(db) } catch let error as LedgerDatabaseError { throw cliError(error) }
         }
@@ -59,7 +62,7 @@ enum BDSupport {
     /// takes it before the store's): the lock is tried every 50 ms for up to 10 s, and a node that appears meanwhile
     /// ends the attempt with `NodeAppeared` (nothing opened, nothing written), so the command goes to the node.
     static func connect(
-        beadsDirectory: String, mode: StoreOpenMode, console: Console
+        beadsDirectory: String, mode: StoreOpenMode, readyView: Bool = false, console: Console
     ) throws -> LedgerDatabase {
         let layout = StoreLayout(beadsDirectory: beadsDirectory)
         let town =
@@ -70,7 +73,7 @@ enum BDSupport {
         while true {
             if let town, NodeForwarding.nodeHoldsLock(town) { throw NodeAppeared() }
             do {
-                let db = try LedgerDatabase.open(layout, settings: settings, mode: mode)
+                let db = try LedgerDatabase.open(layout, settings: settings, mode: mode, readyView: readyView)
                 warn(db.recovery, console)
                 return db
             } catch .store(.locked) where town != nil && Date() < deadline {
