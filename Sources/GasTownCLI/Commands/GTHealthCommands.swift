@@ -129,12 +129,17 @@ public struct GTWitnessHistoryCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "history", abstract: "The Witness's actions (nudges, dialog answers, restarts, …) with evidence",
+            options: [.flag("evidence", help: "also print each action's evidence and the pane's last lines")],
             arguments: [ArgumentSpec("polecat", help: "<rig>/<name> or <rig>/polecats/<name>", arity: .optional)])
     }
 
     var polecat: String?
+    var evidence: Bool
 
-    public init(parsed: ParsedValues) throws(UsageError) { polecat = parsed.optionalArgument("polecat") }
+    public init(parsed: ParsedValues) throws(UsageError) {
+        polecat = parsed.optionalArgument("polecat")
+        evidence = parsed.flag("evidence")
+    }
 
     public func run(_ context: CommandContext) async throws {
         let layout = TownLayout(root: try context.townRoot().path)
@@ -154,6 +159,12 @@ public struct GTWitnessHistoryCommand: CLICommand {
                 context.console.out(
                     "\(event["ts"] ?? "")  \(event["agent"] ?? "")  \(event["state"] ?? "") → \(event["action"] ?? "") "
                         + "(\(event["outcome"] ?? "")) e\(event["session_epoch"] ?? "")  \(event["reason"] ?? "")")
+                guard evidence else { continue }
+                if let text = event["evidence"], !text.isEmpty { context.console.out("    evidence: \(text)") }
+                for line in (event["pane_tail"] ?? "").split(separator: "\n", omittingEmptySubsequences: false)
+                where !line.allSatisfy(\.isWhitespace) {
+                    context.console.out("    | \(line)")
+                }
             }
         }
     }
