@@ -110,11 +110,25 @@ import Town
                     try expectOK(try await a.gt(["convoy", "create", "Spread", "--human"] + beads))
                     let launch = try await object(a, ["convoy", "launch", "Spread"])
                     let slung = try #require(launch["slung"] as? [[String: Any]], "\(launch)")
+                    for sling in slung {
+                        #expect(names.contains(sling["node"] as? String ?? ""), "sling results name the node: \(sling)")
+                    }
+                    // The launch and the node's patrol place all twelve (4 slots on each of 3 nodes): each node's
+                    // sling events say what it runs.
                     var placed: [String: String] = [:]
-                    for sling in slung { placed[sling["bead"] as? String ?? ""] = sling["node"] as? String ?? "" }
-                    #expect(Set(placed.keys).isSubset(of: Set(beads)), "\(launch)")
+                    let allPlaced = try await a.waitUntil(timeout: .seconds(60)) {
+                        placed = [:]
+                        for town in towns {
+                            for event in TownEvents.read(town.layout.eventsFile) where event["type"] == "sling" {
+                                if let bead = event["bead"] { placed[bead] = town.layout.nodeName() }
+                            }
+                        }
+                        return Set(placed.keys) == Set(beads)
+                    }
+                    #expect(allPlaced, "not every bead was slung: \(placed)")
                     #expect(Set(placed.values) == Set(names), "every node runs some of the convoy: \(placed)")
-                    for (bead, node) in placed { #expect(names.contains(node), "\(bead) placed on '\(node)'") }
+                    let failures = TownEvents.read(a.layout.eventsFile).filter { $0["type"] == "convoy_sling_failed" }
+                    #expect(failures.isEmpty, "no convoy sling failed: \(failures)")
 
                     // kill -9 beta while its agents work (by pid): its beads are re-slung and finish elsewhere.
                     let victim = b.layout.nodeName()
@@ -143,7 +157,8 @@ import Town
                     for id in beads {
                         let bead = final.first { $0.id == id }
                         #expect(bead?.status == .closed, "\(id): \(String(describing: bead))")
-                        #expect(!(bead?.metadataString("merge_commit") ?? "").isEmpty, "\(id) has no merge commit")
+                        let commit = bead?.metadataString("merge_commit") ?? ""
+                        #expect(commit.count == 40, "\(id) has no merge commit: '\(commit)'")
                     }
                     for id in victimBeads {
                         let branch = counts[id]?.first ?? ""

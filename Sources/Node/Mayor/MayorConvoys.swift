@@ -8,7 +8,8 @@ extension Mayor {
     /// spreads over the cluster; otherwise `gt sling` on this node. A bead this slinger handed to the Mayor in the
     /// last `memory` is not placed again (the placing node's ledger learns the other node's claim only at its next
     /// sync): it is reported as waiting with the Mayor (nil). A queued bead is nil too: the Mayor slings it when a
-    /// node has room. A refusal is a failed sling (`TownError.refusedByNode`). One memory per town in a process (the
+    /// node has room; so is a refusal because someone holds the bead now (placed meanwhile by the Mayor's queue or
+    /// failover, or a claim that reached the ledger after the wave was planned). A refusal is a failed sling (`TownError.refusedByNode`). One memory per town in a process (the
     /// patrol and `gt convoy launch` share it).
     public static func convoySlinger(town root: String) -> ConvoySlinger {
         let key = URL(fileURLWithPath: root).standardizedFileURL.path
@@ -17,14 +18,28 @@ extension Mayor {
             guard let mayor = Mayor.running(town: root), await mayor.inCluster() else {
                 return try await workflow.sling(bead: bead, rig: rig, runtime: runtime)
             }
-            if recent.contains(bead) { return nil }
+            // Marked before placing: the launch and the patrol's wave may reach the same bead at once.
+            guard recent.insertIfAbsent(bead) else { return nil }
+            if await mayor.inFlight.contains(bead) { return nil }
             let placement: MayorPlacement
             do throws(Mayor.Refusal) {
                 placement = try await mayor.place(bead: bead, rig: rig, runtime: runtime, require: [:], node: nil)
             } catch {
+                // Another placement of it (the Mayor's queue) is under way: not a failure of this one.
+                if error.message.hasSuffix("is being placed already") { return nil }
+                // Someone holds it now (the Mayor's queue or failover placed it, or a node's claim reached this
+                // ledger since the wave was planned): it is in flight, not a failed sling.
+                if error.message.contains("is already hooked by") || error.message.contains(" is held by ") {
+                    return nil
+                }
+                if let database = await mayor.database(), let now = Mayor.bead(bead, in: database),
+                    !now.assignee.isEmpty
+                {
+                    return nil
+                }
+                recent.remove(bead)
                 throw .refusedByNode(error.message)
             }
-            recent.insert(bead)
             guard placement.admitted else { return nil }
             return SlingResult(
                 bead: placement.bead, rig: placement.rig, polecat: placement.polecat, epoch: placement.epoch,
@@ -63,5 +78,16 @@ final class RecentPlacements: @unchecked Sendable {
         }
     }
 
-    func insert(_ bead: String) { lock.withLock { placed[bead] = ContinuousClock.now } }
+    /// Marks `bead` now; false when it was marked within `memory` already.
+    func insertIfAbsent(_ bead: String) -> Bool {
+        lock.withLock {
+            let now = ContinuousClock.now
+            placed = placed.filter { now - $0.value < memory }
+            if placed[bead] != nil { return false }
+            placed[bead] = now
+            return true
+        }
+    }
+
+    func remove(_ bead: String) { _ = lock.withLock { placed.removeValue(forKey: bead) } }
 }
