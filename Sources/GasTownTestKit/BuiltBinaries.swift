@@ -23,8 +23,14 @@ public enum BuiltBinaries {
         public var stderr: String
         /// Whether the run was killed for exceeding its time limit.
         public var timedOut: Bool
+        /// The command that ran (executable, then arguments) and where, so a failure names what failed.
+        public var command: [String] = []
+        public var cwd: String? = nil
 
-        public var description: String { "status \(status)\nstdout:\n\(stdout)\nstderr:\n\(stderr)" }
+        public var description: String {
+            let ran = command.isEmpty ? "" : "command: \(command.joined(separator: " "))\(cwd.map { " (in \($0))" } ?? "")\n"
+            return "\(ran)status \(status)\(timedOut ? " (timed out)" : "")\nstdout:\n\(stdout)\nstderr:\n\(stderr)"
+        }
     }
 
     /// Why a binary could not be run.
@@ -118,7 +124,7 @@ public enum BuiltBinaries {
             ? 128 + process.terminationStatus : process.terminationStatus
         return Output(
             status: status, stdout: capture.read("stdout") ?? "", stderr: capture.read("stderr") ?? "",
-            timedOut: exited.timedOut)
+            timedOut: exited.timedOut, command: [executable] + arguments, cwd: cwd)
     }
 }
 

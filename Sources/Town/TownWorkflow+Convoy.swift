@@ -53,11 +53,13 @@ public struct ConvoyLaunchResult: Sendable, Codable, Equatable {
     }
 }
 
-/// How a convoy bead is slung: the one place `gt convoy launch` hands work out (today `TownWorkflow.sling` on this
-/// node; the Mayor's placement can take it over by setting `TownWorkflow.convoySlinger`). `Sendable`: a closure.
+/// How a convoy bead is slung: the one place `gt convoy launch` hands work out (`TownWorkflow.sling` on this node
+/// by default; in a cluster the node's Mayor places it on whichever node has room: `Mayor.convoySlinger`). Returns
+/// nil when the placer queued the bead until a node has room (not a failure: the placer slings it later).
+/// `Sendable`: a closure.
 public typealias ConvoySlinger =
     @Sendable (TownWorkflow, _ bead: String, _ rig: String?, _ runtime: String?)
-    async throws(TownError) -> SlingResult
+    async throws(TownError) -> SlingResult?
 
 extension TownWorkflow {
     /// The default `ConvoySlinger`: `gt sling <bead> [rig]` on this node.
@@ -394,11 +396,16 @@ extension TownWorkflow {
         }
         var slung: [SlingResult] = []
         var failed: [ConvoyLaunchResult.Failure] = []
+        var queued: [ConvoyWaves.Waiting] = []
         let rigOf = Dictionary(view.tracked.map { ($0.id, $0.rig) }, uniquingKeysWith: { first, _ in first })
         for bead in plan.sling {
             do throws(TownError) {
                 let rig = rigOf[bead].flatMap { $0.isEmpty ? nil : $0 }
-                slung.append(try await slinger(self, bead, rig, runtime))
+                if let result = try await slinger(self, bead, rig, runtime) {
+                    slung.append(result)
+                } else {
+                    queued.append(.init(id: bead, blockers: [], reason: "queued by the Mayor until a node has room"))
+                }
             } catch {
                 let count = try await withLedger { ledger throws(TownError) -> Int in
                     guard let convoy = ledger.bead(id) else { return 0 }
@@ -413,7 +420,7 @@ extension TownWorkflow {
         }
         return ConvoyLaunchResult(
             convoy: view.id, name: view.name, slung: slung, failed: failed, setAside: plan.setAside,
-            waiting: plan.waiting, finished: plan.finished, stuck: plan.stuck && slung.isEmpty)
+            waiting: plan.waiting + queued, finished: plan.finished, stuck: plan.stuck && slung.isEmpty)
     }
 
     // MARK: - Ledger reading

@@ -15,9 +15,27 @@ public struct SlingResult: Sendable, Codable, Equatable {
     public var runtime: String
     /// With `--force`: whose claim was taken over (nil otherwise).
     public var takenFrom: String?
+    /// The node that runs the work when another node's Mayor placed it (nil: this node).
+    public var node: String? = nil
+
+    public init(
+        bead: String, rig: String, polecat: String, epoch: Int, branch: String, worktree: String, session: String,
+        runtime: String, takenFrom: String? = nil, node: String? = nil
+    ) {
+        self.bead = bead
+        self.rig = rig
+        self.polecat = polecat
+        self.epoch = epoch
+        self.branch = branch
+        self.worktree = worktree
+        self.session = session
+        self.runtime = runtime
+        self.takenFrom = takenFrom
+        self.node = node
+    }
 
     enum CodingKeys: String, CodingKey {
-        case bead, rig, polecat, epoch, branch, worktree, session, runtime
+        case bead, rig, polecat, epoch, branch, worktree, session, runtime, node
         case takenFrom = "taken_from"
     }
 }

@@ -245,12 +245,19 @@ public struct GTConvoyLaunchCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let workflow = try await context.townWorkflow()
-        let result = try await GTTown.run { try await workflow.launchConvoy(convoy, runtime: runtime) }
+        // Inside the node: through its Mayor, which places each bead on whichever node has room when clustered.
+        let slinger =
+            NodeLedgerHandle.current != nil
+            ? Mayor.convoySlinger(town: try context.townRoot().path) : TownWorkflow.slingHere
+        let result = try await GTTown.run {
+            try await workflow.launchConvoy(convoy, runtime: runtime, slinger: slinger)
+        }
         if context.jsonMode { return try context.console.json(result) }
         context.console.out("Launched convoy \(result.convoy) (\(result.name))")
         for sling in result.slung {
             context.console.out(
-                "  slung \(sling.bead) to \(sling.rig)/polecats/\(sling.polecat) (epoch \(sling.epoch))")
+                "  slung \(sling.bead) to \(sling.rig)/polecats/\(sling.polecat)"
+                    + (sling.node.map { " on node \($0)" } ?? "") + " (epoch \(sling.epoch))")
         }
         for failure in result.failed {
             context.console.err("  sling of \(failure.bead) failed (\(failure.failures) so far): \(failure.error)")

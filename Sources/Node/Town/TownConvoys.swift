@@ -17,7 +17,8 @@ import Town
 public actor TownConvoys: NodeComponent {
     public nonisolated let name = "convoys"
     let ledger: NodeLedgerHandle?
-    let slinger: ConvoySlinger
+    var slinger: ConvoySlinger
+    let slingerGiven: Bool
     var workflow: TownWorkflow?
     var log: NodeLogger?
     var poll: Duration = .seconds(5)
@@ -31,14 +32,17 @@ public actor TownConvoys: NodeComponent {
     public private(set) var landed: [String] = []
 
     /// The patrol, using the store the node's `LedgerActor` holds; `slinger` hands out launched convoys' beads
-    /// (default: `gt sling` on this node).
-    public init(ledger: NodeLedgerHandle? = nil, slinger: @escaping ConvoySlinger = TownWorkflow.slingHere) {
+    /// (default: `Mayor.convoySlinger`, through the node's Mayor when it runs in a cluster, else `gt sling` on this
+    /// node).
+    public init(ledger: NodeLedgerHandle? = nil, slinger: ConvoySlinger? = nil) {
         self.ledger = ledger
-        self.slinger = slinger
+        self.slinger = slinger ?? TownWorkflow.slingHere
+        slingerGiven = slinger != nil
     }
 
     public func start(in context: NodeContext) async throws {
         log = context.log
+        if !slingerGiven { slinger = Mayor.convoySlinger(town: context.town.root) }
         let executable =
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
