@@ -121,6 +121,17 @@ public actor Mayor: NodeComponent {
                 throw ErrorReply(code: .refused, message: "mayor-queue is local only")
             }
             return NodeJSON.encode(queueReport())
+        case MayorMessageType.drain:
+            guard message.peer.purpose == .local else {
+                throw ErrorReply(code: .refused, message: "mayor-drain is local only: run gt node drain on the node")
+            }
+            let request = try NodeJSON.decode(MayorDrainRequest.self, from: message.envelope.body)
+            return NodeJSON.encode(try await drain(request))
+        case MayorMessageType.status:
+            guard message.peer.purpose == .local else {
+                throw ErrorReply(code: .refused, message: "mayor-status is local only")
+            }
+            return NodeJSON.encode(await clusterStatus())
         default:
             throw ErrorReply(code: .unknownMessageType, message: "mayor does not handle \(message.envelope.type)")
         }
@@ -396,7 +407,11 @@ public actor Mayor: NodeComponent {
             Task { await self.publish() }
         }
         let sync = LedgerSyncComponent.running(store: context.town.root + "/.beads")
-        if let database = await database(), Self.bead(request.bead, in: database) == nil || request.force {
+        // A bead missing here, taken over, or still held in this node's copy (released elsewhere a moment ago,
+        // gt node drain --move) is synced first.
+        if let database = await database(),
+            Self.bead(request.bead, in: database).map({ !$0.assignee.isEmpty }) ?? true || request.force
+        {
             _ = try? await sync?.syncNow()
         }
         do {

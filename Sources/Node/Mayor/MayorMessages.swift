@@ -12,10 +12,16 @@ public enum MayorMessageType {
     public static let admit = MessageType(rawValue: 300)
     /// Local request (`gt sling --queue` and tests): `EmptyBody` → `MayorQueueReport`.
     public static let queue = MessageType(rawValue: 301)
+    /// Local request (`gt node drain [--move]`, `gt node undrain`): `MayorDrainRequest` → `MayorDrainReport`.
+    public static let drain = MessageType(rawValue: 302)
+    /// Local request (`gt status` in a cluster): `EmptyBody` → `MayorClusterStatus`.
+    public static let status = MessageType(rawValue: 303)
 
     public static let descriptors: [MessageDescriptor] = [
         MessageDescriptor(type: admit, name: "mayor-admit"),
         MessageDescriptor(type: queue, name: "mayor-queue"),
+        MessageDescriptor(type: drain, name: "mayor-drain"),
+        MessageDescriptor(type: status, name: "mayor-status"),
     ]
 }
 
@@ -148,6 +154,88 @@ public struct MayorQueueReport: Codable, Sendable, Equatable {
         case node, queued
         case failedOver = "failed_over"
     }
+}
+
+/// Body of `mayor-drain`: start draining (`draining`), and with `move` hand this node's hooked work and queue to
+/// other nodes; `draining: false` takes new work again. `Sendable`: a plain value.
+public struct MayorDrainRequest: Codable, Sendable, Equatable {
+    public var draining: Bool
+    public var move: Bool
+
+    public init(draining: Bool, move: Bool = false) {
+        self.draining = draining
+        self.move = move
+    }
+}
+
+/// One bead `gt node drain --move` handed off: its pushed branch and where it went. `Sendable`: a plain value.
+public struct MayorMove: Codable, Sendable, Equatable {
+    public var bead: String
+    /// The agent that held it here.
+    public var from: String
+    /// The work branch pushed to the rig's remote before the session stopped ("" when it could not be pushed).
+    public var branch: String
+    /// `admitted` (on `node`), `queued` (placed again when a node has room) or `failed` (see `reason`).
+    public var status: String
+    public var node: String
+    public var epoch: Int
+    public var reason: String
+}
+
+/// Answer to `mayor-drain`. `Sendable`: a plain value.
+public struct MayorDrainReport: Codable, Sendable, Equatable {
+    public var node: String
+    public var draining: Bool
+    /// Hooked beads handed to other nodes (`--move`).
+    public var moved: [MayorMove]
+    /// Beads of this node's queue placed elsewhere (`--move`).
+    public var placedFromQueue: [String]
+    /// Beads still in this node's queue (its Mayor keeps placing them on other nodes while it runs).
+    public var queued: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case node, draining, moved, queued
+        case placedFromQueue = "placed_from_queue"
+    }
+}
+
+/// Answer to `mayor-status`: the cluster as this node's Mayor sees it. `Sendable`: plain values.
+public struct MayorClusterStatus: Codable, Sendable, Equatable {
+    /// One member. `Sendable`: plain values.
+    public struct NodeView: Codable, Sendable, Equatable {
+        public var name: String
+        public var status: String
+        public var draining: Bool
+        public var slots: Int
+        public var used: Int
+        public var free: Int
+        public var reserved: Int
+        public var rigs: [String]
+        /// The polecats working on this node (from the shared ledger): address and hooked bead.
+        public var polecats: [PolecatView]
+    }
+
+    /// A polecat at work. `Sendable`: plain values.
+    public struct PolecatView: Codable, Sendable, Equatable {
+        public var agent: String
+        public var bead: String
+        public var epoch: Int
+    }
+
+    /// An open convoy's progress. `Sendable`: plain values.
+    public struct ConvoySummary: Codable, Sendable, Equatable {
+        public var id: String
+        public var name: String
+        public var done: Int
+        public var total: Int
+    }
+
+    /// The node that answered.
+    public var node: String
+    public var nodes: [NodeView]
+    /// The answering node's Mayor queue.
+    public var queued: [MayorQueueEntry]
+    public var convoys: [ConvoySummary]
 }
 
 /// The Mayor's part of town.json: the cluster's placement policy and failover timing.
