@@ -47,16 +47,7 @@ extension TownWorkflow {
     public func slingMolecule(_ id: String, rig: String?, runtime: String?) async throws(TownError)
         -> MoleculeSlingResult
     {
-        let now = Timestamp(unixNanos: Int64(Date().timeIntervalSince1970 * 1e9))
-        let (root, ready): (String, [String]) = try await withLedger(mode: .read) { ledger throws(TownError) in
-            guard let scope = ledger.scope(of: id), let value = ledger.database.read({ $0.scopes[scope] }) else {
-                throw .noSuchBead(id)
-            }
-            do throws(MoleculeError) {
-                let m = try Molecule(id, in: value)
-                return (m.root.id, m.ready(now: now).map(\.id))
-            } catch { throw .formula(error.description) }
-        }
+        let (root, ready) = try await moleculeReadySteps(id)
         var out = MoleculeSlingResult(molecule: root, poured: false, slung: [], refused: [:])
         for step in ready {
             do {
@@ -66,6 +57,21 @@ extension TownWorkflow {
             }
         }
         return out
+    }
+
+    /// The molecule's root and its steps ready now (what `gt sling <molecule>` slings; in a cluster the Mayor
+    /// places each).
+    public func moleculeReadySteps(_ id: String) async throws(TownError) -> (root: String, ready: [String]) {
+        let now = Timestamp(unixNanos: Int64(Date().timeIntervalSince1970 * 1e9))
+        return try await withLedger(mode: .read) { ledger throws(TownError) in
+            guard let scope = ledger.scope(of: id), let value = ledger.database.read({ $0.scopes[scope] }) else {
+                throw .noSuchBead(id)
+            }
+            do throws(MoleculeError) {
+                let m = try Molecule(id, in: value)
+                return (m.root.id, m.ready(now: now).map(\.id))
+            } catch { throw .formula(error.description) }
+        }
     }
 
     /// The molecule section of `gt prime` for a polecat whose hook holds `hooked`: the molecule, how far it is,

@@ -169,4 +169,27 @@ import Testing
             }
         }
     }
+
+    /// `gt sling <molecule>` in a cluster places the molecule's ready steps through the Mayor (the root is no work).
+    @Test func slingAMoleculeInAClusterPlacesItsReadySteps() async throws {
+        try await TownFixture.with(name: "alpha") { a in
+            try await TownFixture.with(name: "beta") { b in
+                try await form([a, b], slots: 2, delay: 1)
+                let poured = try await a.bd(["mol", "pour", "shiny", "--rig", "demo", "--var", "feature=x", "--json"])
+                try expectOK(poured)
+                let root = try #require(try json(poured)["root_id"] as? String, "\(poured)")
+                let slung = try await a.gt(["sling", root, "--json"])
+                try expectOK(slung)
+                let result = try json(slung)
+                #expect(result["molecule"] as? String == root, "\(slung.stdout)")
+                let placed = result["placed"] as? [[String: Any]] ?? []
+                #expect(placed.map { $0["bead"] as? String } == ["\(root).design"], "\(slung.stdout)")
+                #expect(placed.allSatisfy { $0["status"] as? String == "admitted" }, "\(slung.stdout)")
+                let names = [a.layout.nodeName(), b.layout.nodeName()]
+                #expect(placed.allSatisfy { names.contains($0["node"] as? String ?? "") }, "\(slung.stdout)")
+                let rootBead = try await a.beads(scope: "demo").first { $0.id == root }
+                #expect(rootBead?.assignee == "" && rootBead?.leaseEpoch == 0, "the root is not slung as a bead")
+            }
+        }
+    }
 }

@@ -83,6 +83,10 @@ public struct GTSlingCommand: CLICommand {
         }
         if let mayor {
             guard !force else { throw CLIError("--force is not placed by the Mayor: name the rig", code: "usage") }
+            let workflow = try await context.townWorkflow()
+            if try await GTTown.run({ try await workflow.isMolecule(bead) }) {
+                return try await placeMolecule(mayor, workflow, context)
+            }
             return try await place(mayor, context)
         }
         if wantsMayor {
@@ -102,6 +106,44 @@ public struct GTSlingCommand: CLICommand {
         context.console.out("  branch:   \(result.branch)")
         context.console.out("  worktree: \(result.worktree)")
         context.console.out("  session:  \(result.session) (\(result.runtime))")
+    }
+
+    /// What `gt sling <molecule>` did in a cluster: each ready step placed by the Mayor. `Sendable`: plain values.
+    struct MoleculePlacement: Encodable, Sendable {
+        var molecule: String
+        var placed: [MayorPlacement]
+        /// Steps the Mayor refused, with why.
+        var refused: [String: String]
+    }
+
+    /// `gt sling <molecule>` in a cluster: the molecule's ready steps, each placed through the Mayor like a bead.
+    func placeMolecule(_ mayor: Mayor, _ workflow: TownWorkflow, _ context: CommandContext) async throws {
+        let (root, ready) = try await GTTown.run { try await workflow.moleculeReadySteps(bead) }
+        var result = MoleculePlacement(molecule: root, placed: [], refused: [:])
+        for step in ready {
+            do {
+                result.placed.append(
+                    try await mayor.place(bead: step, rig: rig, runtime: runtime, require: require, node: node))
+            } catch {
+                result.refused[step] = error.message
+            }
+        }
+        if context.jsonMode { try context.console.json(result) } else {
+            for placement in result.placed {
+                context.console.out(
+                    placement.admitted
+                        ? "Slung \(placement.bead) to \(placement.rig)/polecats/\(placement.polecat) on node "
+                            + "\(placement.node) (lease epoch \(placement.epoch))"
+                        : "Queued \(placement.bead) (rig \(placement.rig)): \(placement.reason)")
+            }
+            for (step, why) in result.refused.sorted(by: { $0.key < $1.key }) {
+                context.console.err("not slung: \(step): \(why)")
+            }
+            if ready.isEmpty { context.console.out("No step of \(root) is ready ('bd mol show \(root)')") }
+        }
+        if result.placed.isEmpty && !result.refused.isEmpty {
+            throw CLIError("no ready step of \(root) could be slung", code: "refused")
+        }
     }
 
     /// Places the bead through this node's Mayor (the command runs inside the node).
