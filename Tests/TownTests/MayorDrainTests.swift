@@ -10,7 +10,7 @@ import Testing
     let cluster = MayorClusterTests()
 
     /// Forms the cluster of `towns` (the first holds the CA), each with rig demo whose agent works `delay` seconds.
-    func form(_ towns: [TownFixture], slots: Int, delay: Double) async throws {
+    func form(_ towns: [TownFixture], slots: Int, delay: Double, agentScript: String? = nil) async throws {
         let a = towns[0]
         let ledgerRemote = a.directory.join("ledger.git")
         try await TownFixture.git(["init", "-q", "--bare", ledgerRemote], cwd: a.directory.path)
@@ -30,7 +30,11 @@ import Testing
         }
         for town in towns {
             try expectOK(try await town.bd(["remote", "add", "origin", ledgerRemote]))
-            let agent = try town.writeAgent(delay: delay)
+            var agent = try town.writeAgent(delay: delay)
+            if let agentScript {
+                try town.directory.write("agent.sh", agentScript)
+                agent = town.directory.join("agent.sh")
+            }
             try expectOK(
                 try await town.gt([
                     "rig", "add", "demo", rigRemote, "--runtime", "exec:'sh \(agent)'", "--max-polecats", "10",
@@ -189,6 +193,54 @@ import Testing
                 #expect(placed.allSatisfy { names.contains($0["node"] as? String ?? "") }, "\(slung.stdout)")
                 let rootBead = try await a.beads(scope: "demo").first { $0.id == root }
                 #expect(rootBead?.assignee == "" && rootBead?.leaseEpoch == 0, "the root is not slung as a bead")
+            }
+        }
+    }
+
+    /// `gt nudge` of an agent working on another node is forwarded there (mayor-nudge) and typed into its session;
+    /// mail to it (a bead in the shared ledger) reaches its node's inbox.
+    @Test func nudgeAndMailReachAnAgentOnAnotherNode() async throws {
+        try await TownFixture.with(name: "alpha") { a in
+            try await TownFixture.with(name: "beta") { b in
+                // The agent waits for one line typed into its session, writes it down, then finishes.
+                let script = """
+                    #!/bin/sh
+                    read line
+                    echo "$GT_BEAD $line" >> "$GT_TOWN/../nudged.log"
+                    echo "$line" > "work-$GT_BEAD.txt"
+                    git add -A
+                    git -c user.name="$GT_POLECAT" -c user.email=polecat@gt commit -qm "work on $GT_BEAD" || true
+                    gt done
+                    """
+                try await form([a, b], slots: 2, delay: 0, agentScript: script)
+                let beta = b.layout.nodeName()
+                let id = try await a.createBead("Wait for a nudge", scope: "demo")
+                let reply = try await sling(a, id, node: beta)
+                let polecat = try #require(reply["polecat"] as? String)
+                let address = "demo/polecats/\(polecat)"
+
+                let mail = try await a.gt(["mail", "send", address, "-s", "Cross-node hello", "-m", "from alpha"])
+                try expectOK(mail)
+                var inbox = ""
+                let delivered = try await b.waitUntil(timeout: .seconds(60)) {
+                    inbox = try await b.gt(["mail", "inbox", "--from", address]).stdout
+                    return inbox.contains("Cross-node hello")
+                }
+                #expect(delivered, "beta's inbox for \(address): \(inbox)")
+
+                let nudged = try await a.gt(["nudge", address, "hello from alpha"])
+                try expectOK(nudged)
+                #expect(nudged.stdout.contains("on node \(beta)"), "\(nudged)")
+                var log = ""
+                let typed = try await b.waitUntil(timeout: .seconds(60)) {
+                    log = b.directory.read("nudged.log") ?? ""
+                    return log.contains("\(id) hello from alpha")
+                }
+                #expect(typed, "the agent on beta did not get the nudge: \(log)")
+                #expect((b.directory.read("beta/.gt/events.jsonl") ?? "").contains("nudge-received"))
+                // A nudge of an agent nobody has is refused.
+                let unknown = try await a.gt(["nudge", "demo/polecats/nobody", "hi"])
+                #expect(unknown.status != 0, "\(unknown)")
             }
         }
     }

@@ -147,4 +147,41 @@ extension Mayor {
         }
         return MayorClusterStatus(node: me, nodes: nodes, queued: queue, convoys: convoys)
     }
+
+    /// `gt nudge <agent> <text>` in a cluster: typed into the agent's session here when it works here (or is idle,
+    /// or its node is unknown), else forwarded with `mayor-nudge` to the node its hooked bead is claimed on, which
+    /// types it there. A refusal there (no such session) comes back as the error.
+    public func nudge(agent address: String, text: String) async throws(Refusal) -> MayorNudgeReply {
+        guard let context else { throw Refusal(message: "the Mayor is not running") }
+        let canonical = AgentAddress.canonical(address)
+        let workflow: TownWorkflow
+        do { workflow = try await makeWorkflow(context) } catch { throw Refusal(message: "\(error)") }
+        let agents = (try? await workflow.listAgents()) ?? []
+        let node = agents.first { $0.address == canonical }?.node ?? ""
+        if node.isEmpty || node == me {
+            do {
+                let session = try await workflow.nudge(agent: address, text: text)
+                return MayorNudgeReply(node: me, agent: canonical, session: session)
+            } catch {
+                throw Refusal(message: error.description)
+            }
+        }
+        guard let name = try? NodeName(node) else { throw Refusal(message: "\(canonical) works on \(node), not a node name") }
+        if context.box.peerTable[name]?.1.contains(.general) != true,
+            let member = await membership.shell?.member(named: node),
+            let address = try? PeerAddress(parsing: member.node.address)
+        {
+            await context.addPeer(name, at: address, purposes: [.general])
+        }
+        do {
+            let envelope = try await context.request(
+                MayorMessageType.nudge, body: NodeJSON.encode(MayorNudgeRequest(agent: canonical, text: text, from: me)),
+                to: name, timeout: 60)
+            let reply = try NodeJSON.decode(MayorNudgeReply.self, from: envelope.body)
+            context.events.record("nudge-forwarded", ["agent": canonical, "to": node])
+            return reply
+        } catch {
+            throw Refusal(message: "\(canonical) works on \(node), which did not take the nudge: \(error)")
+        }
+    }
 }

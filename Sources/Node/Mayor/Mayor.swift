@@ -132,6 +132,21 @@ public actor Mayor: NodeComponent {
                 throw ErrorReply(code: .refused, message: "mayor-status is local only")
             }
             return NodeJSON.encode(await clusterStatus())
+        case MayorMessageType.nudge:
+            guard message.peer.purpose != .local else {
+                throw ErrorReply(code: .refused, message: "mayor-nudge comes from peers; use gt nudge")
+            }
+            let request = try MayorNudgeRequest.decode(message.envelope.body)
+            guard let context else { throw ErrorReply(code: .unavailable, message: "the Mayor is not running") }
+            do {
+                let session = try await makeWorkflow(context).nudge(agent: request.agent, text: request.text)
+                context.events.record("nudge-received", ["agent": request.agent, "from": request.from])
+                return NodeJSON.encode(MayorNudgeReply(node: me, agent: request.agent, session: session))
+            } catch let error as TownError {
+                throw ErrorReply(code: .refused, message: "\(me): \(error.description)")
+            } catch {
+                throw ErrorReply(code: .refused, message: "\(me): \(error)")
+            }
         default:
             throw ErrorReply(code: .unknownMessageType, message: "mayor does not handle \(message.envelope.type)")
         }

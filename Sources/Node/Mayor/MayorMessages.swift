@@ -16,12 +16,15 @@ public enum MayorMessageType {
     public static let drain = MessageType(rawValue: 302)
     /// Local request (`gt status` in a cluster): `EmptyBody` → `MayorClusterStatus`.
     public static let status = MessageType(rawValue: 303)
+    /// Peer request (`gt nudge` of an agent working on another node): `MayorNudgeRequest` → `MayorNudgeReply`.
+    public static let nudge = MessageType(rawValue: 304)
 
     public static let descriptors: [MessageDescriptor] = [
         MessageDescriptor(type: admit, name: "mayor-admit"),
         MessageDescriptor(type: queue, name: "mayor-queue"),
         MessageDescriptor(type: drain, name: "mayor-drain"),
         MessageDescriptor(type: status, name: "mayor-status"),
+        MessageDescriptor(type: nudge, name: "mayor-nudge"),
     ]
 }
 
@@ -154,6 +157,44 @@ public struct MayorQueueReport: Codable, Sendable, Equatable {
         case node, queued
         case failedOver = "failed_over"
     }
+}
+
+/// Body of `mayor-nudge`: type `text` into `agent`'s session on the node that receives it. `Sendable`: plain values.
+public struct MayorNudgeRequest: Codable, Sendable, Equatable {
+    public var agent: String
+    public var text: String
+    /// The node that forwarded it.
+    public var from: String
+
+    public init(agent: String, text: String, from: String) {
+        self.agent = agent
+        self.text = text
+        self.from = from
+    }
+
+    /// Longest agent address accepted; longest text.
+    public static let maxAgentBytes = 1024
+    public static let maxTextBytes = 64 * 1024
+
+    /// Decodes and checks a request from a peer; a bad one is a `badRequest` saying what was wrong.
+    public static func decode(_ bytes: [UInt8]) throws(ErrorReply) -> MayorNudgeRequest {
+        let request = try NodeJSON.decode(MayorNudgeRequest.self, from: bytes)
+        guard !request.agent.isEmpty, request.agent.utf8.count <= maxAgentBytes else {
+            throw ErrorReply(code: .badRequest, message: "mayor-nudge: agent must be 1 to \(maxAgentBytes) bytes")
+        }
+        guard request.text.utf8.count <= maxTextBytes else {
+            throw ErrorReply(code: .badRequest, message: "mayor-nudge: text must be at most \(maxTextBytes) bytes")
+        }
+        return request
+    }
+}
+
+/// Answer to `mayor-nudge` (and what `Mayor.nudge` returns): the node whose session got the text.
+/// `Sendable`: plain values.
+public struct MayorNudgeReply: Codable, Sendable, Equatable {
+    public var node: String
+    public var agent: String
+    public var session: String
 }
 
 /// Body of `mayor-drain`: start draining (`draining`), and with `move` hand this node's hooked work and queue to
