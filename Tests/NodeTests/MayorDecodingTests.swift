@@ -29,6 +29,49 @@ import Wire
         }
     }
 
+    @Test func aNudgeRequestRoundTripsAndBadOnesSayWhatIsWrong() throws {
+        let request = MayorNudgeRequest(agent: "demo/polecats/beta-furiosa", text: "look at the tests", from: "alpha")
+        #expect(try MayorNudgeRequest.decode(NodeJSON.encode(request)) == request)
+        let long = String(repeating: "x", count: MayorNudgeRequest.maxTextBytes + 1)
+        let bad: [(String, String)] = [
+            (#"{"agent": "", "text": "hi", "from": "a"}"#, "agent"),
+            (#"{"agent": "demo/x", "text": "\#(long)", "from": "a"}"#, "text"),
+            (#"{"agent": "demo/x", "from": "a"}"#, "text"),
+            ("[]", "MayorNudgeRequest"),
+        ]
+        for (text, field) in bad {
+            do {
+                _ = try MayorNudgeRequest.decode(Array(text.utf8))
+                Issue.record("accepted \(text.prefix(80))")
+            } catch {
+                #expect(error.code == .badRequest, "\(text.prefix(80))")
+                #expect(error.message.contains(field), "\(text.prefix(80)): \(error.message)")
+            }
+        }
+    }
+
+    @Test func fuzzedNudgeBodiesNeverCrashTheDecoder() {
+        var random = SplitMix64(seed: 304)
+        let valid = Array(NodeJSON.encode(MayorNudgeRequest(agent: "demo/polecats/a", text: "hello", from: "alpha")))
+        var rejected = 0
+        for round in 0..<3000 {
+            var bytes = valid
+            switch round % 3 {
+            case 0: bytes[Int(random.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: random.next())
+            case 1: bytes.removeLast(1 + Int(random.next() % UInt64(bytes.count - 1)))
+            default: bytes = (0..<Int(random.next() % 40)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            }
+            do {
+                let decoded = try MayorNudgeRequest.decode(bytes)
+                #expect(!decoded.agent.isEmpty)
+            } catch {
+                #expect(!error.message.isEmpty)
+                rejected += 1
+            }
+        }
+        #expect(rejected > 1000)
+    }
+
     @Test func fuzzedAdmitBodiesNeverCrashTheDecoder() {
         var random = SplitMix64(seed: 300)
         let valid = Array(
