@@ -10,12 +10,16 @@ import Wire
     @Test func anAdmitRequestRoundTripsAndBadOnesSayWhatIsWrong() throws {
         let request = MayorAdmitRequest(bead: "demo-abc", rig: "demo", runtime: "exec:'sh a.sh'", force: true, placer: "alpha")
         #expect(try MayorAdmitRequest.decode(NodeJSON.encode(request)) == request)
+        let moved = MayorAdmitRequest(bead: "demo-abc", rig: "demo", placer: "beta", base: "polecat/beta/x/demo-abc/e1")
+        #expect(try MayorAdmitRequest.decode(NodeJSON.encode(moved)) == moved)
         let bad: [(String, String)] = [
             (#"{"bead": "", "rig": "demo", "force": false, "placer": "a"}"#, "bead"),
             (#"{"bead": "x", "rig": "", "force": false, "placer": "a"}"#, "rig"),
             (#"{"bead": "x", "rig": "demo", "force": false, "placer": ""}"#, "placer"),
             (#"{"bead": "x", "rig": "demo", "runtime": "", "force": false, "placer": "a"}"#, "runtime"),
             (#"{"bead": "x", "rig": "demo"}"#, "force"),
+            (#"{"bead": "x", "rig": "demo", "force": false, "placer": "a", "base": ""}"#, "base"),
+            (#"{"bead": "x", "rig": "demo", "force": false, "placer": "a", "base": "-delete"}"#, "base"),
             ("[]", "MayorAdmitRequest"),
         ]
         for (text, field) in bad {

@@ -69,7 +69,21 @@ import Testing
             try await TownFixture.with(name: "beta") { b in
                 try await TownFixture.with(name: "gamma") { c in
                     let towns = [a, b, c]
-                    try await form(towns, slots: 3, delay: 40)
+                    // The agent commits early work at once (a moved bead's next polecat finds it and says so), works
+                    // 40 s, commits the rest and is done.
+                    let script = """
+                        #!/bin/sh
+                        if test -f "early-$GT_BEAD.txt"; then echo "$GT_BEAD" >> "$GT_TOWN/../inherited.log"; fi
+                        echo "early work on $GT_BEAD by $GT_POLECAT" > "early-$GT_BEAD.txt"
+                        git add -A
+                        git -c user.name="$GT_POLECAT" -c user.email=polecat@gt commit -qm "early $GT_BEAD" || true
+                        sleep 40
+                        echo "work on $GT_BEAD by $GT_POLECAT" > "work-$GT_BEAD.txt"
+                        git add -A
+                        git -c user.name="$GT_POLECAT" -c user.email=polecat@gt commit -qm "work on $GT_BEAD" || true
+                        gt done
+                        """
+                    try await form(towns, slots: 3, delay: 40, agentScript: script)
                     let (alpha, beta, gamma) = (a.layout.nodeName(), b.layout.nodeName(), c.layout.nodeName())
 
                     // Two beads working on beta, one on gamma.
@@ -104,7 +118,14 @@ import Testing
                     work.append(fresh)
 
                     // gt status on alpha: every node with its slots, gamma draining, beta's polecats.
-                    let statusOutput = try await a.gt(["status", "--json"])
+                    // (beta's slot numbers reach alpha by gossip: wait for them.)
+                    var statusOutput = try await a.gt(["status", "--json"])
+                    _ = try await a.waitUntil(timeout: .seconds(30)) {
+                        statusOutput = try await a.gt(["status", "--json"])
+                        let nodes = (try? json(statusOutput))?["cluster"].flatMap { ($0 as? [String: Any])?["nodes"] }
+                        let beta = (nodes as? [[String: Any]])?.first { $0["name"] as? String == beta }
+                        return (beta?["used"] as? Int ?? 0) >= 2 && (beta?["polecats"] as? [Any])?.count ?? 0 >= 2
+                    }
                     try expectOK(statusOutput)
                     let status = try json(statusOutput)
                     let clusterView = try #require(status["cluster"] as? [String: Any], "\(statusOutput.stdout)")
@@ -153,6 +174,12 @@ import Testing
                     #expect(counts[work[2]]?.first?.contains("/\(gamma)/") == true, "running work finishes on gamma")
                     for id in onBeta {
                         #expect(counts[id]?.first?.contains("/\(beta)/") == false, "\(id): \(String(describing: counts[id]))")
+                    }
+                    // The moved beads' work was kept: their polecats on alpha started from beta's pushed branches.
+                    let inherited = a.directory.read("inherited.log") ?? ""
+                    for id in onBeta { #expect(inherited.contains(id), "\(id) started afresh: \(inherited)") }
+                    for id in work where !onBeta.contains(id) {
+                        #expect(!inherited.contains(id), "\(id) was never moved: \(inherited)")
                     }
                     let final = try await a.beads(scope: "demo")
                     for id in onBeta {

@@ -94,7 +94,9 @@ extension Mayor {
         }
         inFlight.remove(bead.id)
         do {
-            let placement = try await place(bead: bead.id, rig: rig, runtime: nil, require: [:], node: nil)
+            let placement = try await place(
+                bead: bead.id, rig: rig, runtime: nil, require: [:], node: nil,
+                base: move.branch.isEmpty ? nil : move.branch)
             move.status = placement.status
             move.node = placement.node
             if placement.admitted { move.epoch = placement.epoch }

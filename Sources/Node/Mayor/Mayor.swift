@@ -1,5 +1,6 @@
 import Beads
 import Foundation
+import Git
 import LedgerStore
 import Membership
 import Scheduling
@@ -188,12 +189,13 @@ public actor Mayor: NodeComponent {
     /// take it now. A policy that keeps it off every node, or a bead that cannot be slung at all (missing, closed,
     /// held), is a `Refusal`.
     public func place(
-        bead id: String, rig requestedRig: String?, runtime: String?, require: [String: String], node: String?
+        bead id: String, rig requestedRig: String?, runtime: String?, require: [String: String], node: String?,
+        base: String? = nil
     ) async throws(Refusal) -> MayorPlacement {
         guard let context else { throw Refusal(message: "the Mayor is not running") }
         let bead = try await checkSlingable(id)
         let rig = requestedRig ?? rigName(for: bead)
-        let request = MayorAdmitRequest(bead: bead.id, rig: rig, runtime: runtime, placer: me)
+        let request = MayorAdmitRequest(bead: bead.id, rig: rig, runtime: runtime, placer: me, base: base)
         if let node {
             let names = await memberNames()
             guard names.contains(node) else {
@@ -447,8 +449,9 @@ public actor Mayor: NodeComponent {
                             + "(epoch \(now.leaseEpoch))")
                 }
             }
+            let base = await baseCommit(request, context: context)
             let result = try await workflow.sling(
-                bead: request.bead, rig: request.rig, runtime: request.runtime, force: request.force)
+                bead: request.bead, rig: request.rig, runtime: request.runtime, force: request.force, base: base)
             context.events.record(
                 "mayor-admit",
                 [
@@ -462,6 +465,22 @@ public actor Mayor: NodeComponent {
             return .refused(request, node: me, error.description, final: Self.isFinal(error))
         } catch {
             return .refused(request, node: me, "\(error)")
+        }
+    }
+
+    /// The commit of the request's base branch, fetched from the rig's remote into the rig's repository (nil
+    /// when none is asked or it cannot be fetched: the work then starts from the default branch, with a warning).
+    func baseCommit(_ request: MayorAdmitRequest, context: NodeContext) async -> String? {
+        guard let branch = request.base else { return nil }
+        let bare = TownLayout(root: context.town.root).bareRepository(request.rig)
+        do {
+            let repository = try await GitRepository.open(at: bare)
+            let tracking = "refs/remotes/origin/gt-base/\(branch)"
+            _ = try await repository.fetch(from: "origin", refspecs: ["+refs/heads/\(branch):\(tracking)"])
+            return try await repository.resolve(tracking)?.hex
+        } catch {
+            context.log.warning("mayor: base branch not fetched", ["bead": request.bead, "branch": branch])
+            return nil
         }
     }
 

@@ -38,13 +38,19 @@ public struct MayorAdmitRequest: Codable, Sendable, Equatable {
     public var force: Bool
     /// The node that placed it.
     public var placer: String
+    /// A branch on the rig's remote the new work branch starts from (a bead moved off a draining node keeps its
+    /// work); nil: the rig's default branch.
+    public var base: String?
 
-    public init(bead: String, rig: String, runtime: String? = nil, force: Bool = false, placer: String) {
+    public init(
+        bead: String, rig: String, runtime: String? = nil, force: Bool = false, placer: String, base: String? = nil
+    ) {
         self.bead = bead
         self.rig = rig
         self.runtime = runtime
         self.force = force
         self.placer = placer
+        self.base = base
     }
 
     /// Longest bead, rig or runtime text accepted.
@@ -60,6 +66,10 @@ public struct MayorAdmitRequest: Codable, Sendable, Equatable {
         }
         if let runtime = request.runtime, runtime.isEmpty || runtime.utf8.count > maxFieldBytes {
             throw ErrorReply(code: .badRequest, message: "mayor-admit: runtime must be 1 to \(maxFieldBytes) bytes")
+        }
+        if let base = request.base, base.isEmpty || base.utf8.count > maxFieldBytes || base.hasPrefix("-") {
+            throw ErrorReply(
+                code: .badRequest, message: "mayor-admit: base must be a branch name of 1 to \(maxFieldBytes) bytes")
         }
         return request
     }
