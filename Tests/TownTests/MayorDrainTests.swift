@@ -134,7 +134,9 @@ import Testing
                     let gammaView = nodes.first { $0["name"] as? String == gamma }
                     #expect(gammaView?["draining"] as? Bool == true, "\(nodes)")
                     let betaView = try #require(nodes.first { $0["name"] as? String == beta })
-                    let betaPolecats = (betaView["polecats"] as? [[String: Any]] ?? []).compactMap { $0["bead"] as? String }
+                    let betaPolecats = (betaView["polecats"] as? [[String: Any]] ?? []).compactMap {
+                        $0["bead"] as? String
+                    }
                     #expect(Set(betaPolecats).isSuperset(of: work[0...1]), "\(betaView)")
                     #expect(betaView["slots"] as? Int == 3 && (betaView["used"] as? Int ?? 0) >= 2, "\(betaView)")
                     #expect(status["name"] as? String == alpha, "the node's own status is kept: \(statusOutput.stdout)")
@@ -173,7 +175,8 @@ import Testing
                     for id in work { #expect(counts[id]?.count == 1, "\(id): \(String(describing: counts[id]))") }
                     #expect(counts[work[2]]?.first?.contains("/\(gamma)/") == true, "running work finishes on gamma")
                     for id in onBeta {
-                        #expect(counts[id]?.first?.contains("/\(beta)/") == false, "\(id): \(String(describing: counts[id]))")
+                        let branch = String(describing: counts[id])
+                        #expect(counts[id]?.first?.contains("/\(beta)/") == false, "\(id): \(branch)")
                     }
                     // The moved beads' work was kept: their polecats on alpha started from beta's pushed branches.
                     let inherited = a.directory.read("inherited.log") ?? ""
@@ -195,7 +198,8 @@ import Testing
                     try expectOK(undrained)
                     #expect(undrained.stdout.contains("\(gamma) takes new work"), "\(undrained)")
                     let contradiction = try await c.gt(["node", "drain", "--move", "--undo"])
-                    #expect(contradiction.status != 0 && contradiction.stderr.contains("contradict"), "\(contradiction)")
+                    #expect(
+                        contradiction.status != 0 && contradiction.stderr.contains("contradict"), "\(contradiction)")
                 }
             }
         }

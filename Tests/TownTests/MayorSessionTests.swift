@@ -19,7 +19,8 @@ import Testing
             let first = try await town.gt(["mayor", "attach", "--runtime", runtime])
             try expectOK(first)
             #expect(first.stdout.contains("Started the Mayor's session"), "\(first)")
-            #expect(first.stdout.contains("attach with  tmux -L gt-") && first.stdout.contains(" attach -t gt-"), "\(first)")
+            #expect(
+                first.stdout.contains("attach with  tmux -L gt-") && first.stdout.contains(" attach -t gt-"), "\(first)")
             let ran = try await town.waitUntil(timeout: .seconds(30)) {
                 (town.directory.read("mayor-saw.txt") ?? "").contains("global coordinator")
             }

@@ -368,8 +368,9 @@ public struct StatusCommand: CLICommand {
             let state = node.status + (node.draining ? " draining" : "")
             let reserved = node.reserved > 0 ? ", \(node.reserved) reserved" : ""
             lines.append(
-                "    \(node.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(state)  slots \(node.used)/\(node.slots) "
-                    + "(\(node.free) free\(reserved))  rigs \(node.rigs.isEmpty ? "-" : node.rigs.joined(separator: ","))")
+                "    \(node.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(state)  "
+                    + "slots \(node.used)/\(node.slots) (\(node.free) free\(reserved))  "
+                    + "rigs \(node.rigs.isEmpty ? "-" : node.rigs.joined(separator: ","))")
             for polecat in node.polecats {
                 lines.append("      \(polecat.agent)  \(polecat.bead) (epoch \(polecat.epoch))")
             }

@@ -152,7 +152,10 @@ public struct NodeDrainCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) {
         undo = parsed.flag("undo")
         move = parsed.flag("move")
-        if undo && move { throw UsageError(command: "gt node drain", reason: .invalid("--move and --undo contradict each other: use one")) }
+        if undo && move {
+            throw UsageError(
+                command: "gt node drain", reason: .invalid("--move and --undo contradict each other: use one"))
+        }
     }
 
     init(undo: Bool) {

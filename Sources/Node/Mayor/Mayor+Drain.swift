@@ -168,7 +168,9 @@ extension Mayor {
                 throw Refusal(message: error.description)
             }
         }
-        guard let name = try? NodeName(node) else { throw Refusal(message: "\(canonical) works on \(node), not a node name") }
+        guard let name = try? NodeName(node) else {
+            throw Refusal(message: "\(canonical) works on \(node), not a node name")
+        }
         if context.box.peerTable[name]?.1.contains(.general) != true,
             let member = await membership.shell?.member(named: node),
             let address = try? PeerAddress(parsing: member.node.address)
@@ -177,7 +179,8 @@ extension Mayor {
         }
         do {
             let envelope = try await context.request(
-                MayorMessageType.nudge, body: NodeJSON.encode(MayorNudgeRequest(agent: canonical, text: text, from: me)),
+                MayorMessageType.nudge,
+                body: NodeJSON.encode(MayorNudgeRequest(agent: canonical, text: text, from: me)),
                 to: name, timeout: 60)
             let reply = try NodeJSON.decode(MayorNudgeReply.self, from: envelope.body)
             context.events.record("nudge-forwarded", ["agent": canonical, "to": node])
