@@ -33,6 +33,18 @@ import Wire
         }
     }
 
+    @Test func aQueueFileWithoutBaseStillReadsAndOneWithBaseKeepsIt() throws {
+        let old =
+            #"[{"bead": "demo-a", "rig": "demo", "require": {}, "reason": "full", "#
+            + #""queued_at": "2026-12-03T22:00:00Z"}]"#
+        let entries = try JSONDecoder().decode([MayorQueueEntry].self, from: Data(old.utf8))
+        #expect(entries.count == 1 && entries[0].base == nil && entries[0].bead == "demo-a")
+        var moved = entries[0]
+        moved.base = "polecat/beta/x/demo-a/e1"
+        let again = try JSONDecoder().decode(MayorQueueEntry.self, from: JSONEncoder().encode(moved))
+        #expect(again == moved)
+    }
+
     @Test func aNudgeRequestRoundTripsAndBadOnesSayWhatIsWrong() throws {
         let request = MayorNudgeRequest(agent: "demo/polecats/beta-furiosa", text: "look at the tests", from: "alpha")
         #expect(try MayorNudgeRequest.decode(NodeJSON.encode(request)) == request)

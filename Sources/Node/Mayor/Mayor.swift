@@ -301,7 +301,7 @@ public actor Mayor: NodeComponent {
     func enqueue(_ request: MayorAdmitRequest, require: [String: String], reason: String) async -> MayorPlacement {
         let entry = MayorQueueEntry(
             bead: request.bead, rig: request.rig, runtime: request.runtime, require: require, reason: reason,
-            queuedAt: ISO8601DateFormatter().string(from: Date()))
+            queuedAt: ISO8601DateFormatter().string(from: Date()), base: request.base)
         if let index = queue.firstIndex(where: { $0.bead == request.bead }) {
             queue[index] = entry
         } else {
@@ -532,7 +532,8 @@ public actor Mayor: NodeComponent {
     func retryQueue() async {
         guard let context, !queue.isEmpty else { return }
         for entry in queue where !inFlight.contains(entry.bead) {
-            let request = MayorAdmitRequest(bead: entry.bead, rig: entry.rig, runtime: entry.runtime, placer: me)
+            let request = MayorAdmitRequest(
+                bead: entry.bead, rig: entry.rig, runtime: entry.runtime, placer: me, base: entry.base)
             guard let database = ledger.database else { return }
             let bead = Self.bead(entry.bead, in: database)
             guard let bead, bead.status != .closed, bead.status != .tombstone, bead.assignee.isEmpty else {

@@ -149,9 +149,11 @@ public struct MayorQueueEntry: Codable, Sendable, Equatable {
     public var reason: String
     /// When it was queued (ISO 8601, for people).
     public var queuedAt: String
+    /// The branch its work starts from (a bead moved off a draining node); nil: the default branch.
+    public var base: String? = nil
 
     enum CodingKeys: String, CodingKey {
-        case bead, rig, runtime, require, reason
+        case bead, rig, runtime, require, reason, base
         case queuedAt = "queued_at"
     }
 }
