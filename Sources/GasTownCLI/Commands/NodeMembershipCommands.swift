@@ -164,9 +164,18 @@ public struct NodeDrainCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let report = try await NodeMembershipCLI.request(
-            context, MayorMessageType.drain, MayorDrainRequest(draining: !undo, move: move),
-            as: MayorDrainReport.self, timeout: 1800)
+        let report: MayorDrainReport
+        do {
+            report = try await NodeMembershipCLI.request(
+                context, MayorMessageType.drain, MayorDrainRequest(draining: !undo, move: move),
+                as: MayorDrainReport.self, timeout: 1800)
+        } catch where !move {
+            // A node whose Mayor is not running (a bad placement section in town.json) still drains.
+            let member = try await NodeMembershipCLI.request(
+                context, MembershipControl.drain, DrainRequest(draining: !undo), as: MemberReport.self)
+            report = MayorDrainReport(
+                node: member.name, draining: member.draining, moved: [], placedFromQueue: [], queued: [])
+        }
         try context.report(report) {
             context.console.out(
                 report.draining

@@ -246,6 +246,14 @@ public struct MayorDrainReport: Codable, Sendable, Equatable {
     /// Beads still in this node's queue (its Mayor keeps placing them on other nodes while it runs).
     public var queued: [String]
 
+    public init(node: String, draining: Bool, moved: [MayorMove], placedFromQueue: [String], queued: [String]) {
+        self.node = node
+        self.draining = draining
+        self.moved = moved
+        self.placedFromQueue = placedFromQueue
+        self.queued = queued
+    }
+
     enum CodingKeys: String, CodingKey {
         case node, draining, moved, queued
         case placedFromQueue = "placed_from_queue"
