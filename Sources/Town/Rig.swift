@@ -24,9 +24,12 @@ public struct RigConfig: Codable, Sendable, Equatable {
     public var maxPolecats: Int?
     /// The merge queue's settings (gate command, batch size, …); nil: the defaults, no gate.
     public var mergeQueue: RigMergeQueueSettings?
+    /// A shell command run in each new polecat worktree before its session starts (`gt rig set <rig> setup CMD`);
+    /// nil: none. Its output goes to the worktree's `.gt/setup.log`.
+    public var setup: String?
 
     enum CodingKeys: String, CodingKey {
-        case type, version, name, beads, runtime
+        case type, version, name, beads, runtime, setup
         case maxPolecats = "max_polecats"
         case mergeQueue = "merge_queue"
         case gitURL = "git_url"

@@ -3,6 +3,7 @@ import Foundation
 import Git
 import LedgerStore
 import Sessions
+import Transport
 
 extension TownWorkflow {
     /// The default bead prefix of a rig: its letters and digits, at most 4, never `hq`.
@@ -86,6 +87,69 @@ extension TownWorkflow {
             try? FileManager.default.removeItem(atPath: staging)
             throw (error as? TownError) ?? .io("\(error)")
         }
+    }
+
+    /// `gt rig set <rig> setup CMD` (empty: none): the command run in each new polecat worktree of the rig before
+    /// its session starts, written to the rig's config under its lock.
+    public func setRigSetup(rig name: String, command: String) throws(TownError) -> RigConfig {
+        _ = try rig(name)
+        let lock = layout.rigDirectory(name) + "/.config.json.lock"
+        var result: Result<RigConfig, TownError> = .failure(.io("cannot lock \(lock)"))
+        do {
+            try FileLock.withLock(lock) { () throws(TransportError) in
+                do throws(TownError) {
+                    var config = try rig(name)
+                    let trimmed = command.trimmingCharacters(in: .whitespacesAndNewlines)
+                    config.setup = trimmed.isEmpty ? nil : command
+                    try TownJSON.write(config, to: layout.rigConfig(name))
+                    result = .success(config)
+                } catch {
+                    result = .failure(error)
+                }
+            }
+        } catch {
+            throw .io("cannot lock \(lock): \(error)")
+        }
+        let config = try result.get()
+        events.record("rig-set", ["rig": name, "key": "setup", "value": command])
+        return config
+    }
+
+    /// The path of the setup command's output in a polecat worktree.
+    public static func setupLog(worktree: String) -> String { worktree + "/.gt/setup.log" }
+
+    /// Runs the rig's setup command in a new polecat worktree (the hook's variables in its environment, output to
+    /// `.gt/setup.log`, at most 10 minutes); a failure is an error naming the exit status, the last output lines
+    /// and the log (the sling then releases the claim).
+    func runSetup(_ command: String, hook: Hook, worktree: String) async throws(TownError) {
+        let log = TownWorkflow.setupLog(worktree: worktree)
+        unlink(log)
+        let environment = [
+            "GT_TOWN": layout.root, "GT_RIG": hook.rig, "GT_POLECAT": hook.polecat, "GT_BEAD": hook.bead,
+            "GT_LEASE_EPOCH": String(hook.epoch), "BEADS_DIR": layout.beadsDirectory,
+        ]
+        let outcome: LoggedCommandOutcome
+        do {
+            outcome = try await LoggedCommand.run(
+                command, in: worktree, environment: environment, logPath: log, timeout: .seconds(600))
+        } catch {
+            throw .session("the setup command of rig \(hook.rig) did not start: \(error.description)")
+        }
+        guard !outcome.succeeded else {
+            events.record("setup", ["rig": hook.rig, "polecat": hook.polecat, "bead": hook.bead, "log": log])
+            return
+        }
+        let why =
+            outcome.timedOut
+            ? "ran longer than 10 minutes" : outcome.signaled ? "was killed by signal \(outcome.status)"
+            : "failed (exit \(outcome.status))"
+        let output = FileManager.default.contents(atPath: log).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let tail = output.split(separator: "\n").suffix(5).joined(separator: " | ")
+        events.record(
+            "setup-failed", ["rig": hook.rig, "polecat": hook.polecat, "bead": hook.bead, "why": why, "log": log])
+        throw .session(
+            "the setup command of rig \(hook.rig) \(why) in \(worktree)\(tail.isEmpty ? "" : ": \(tail)"); "
+                + "its output is in \(log); \(hook.bead) was released (fix it with gt rig set \(hook.rig) setup CMD)")
     }
 
     /// Adds `.gt/` to the bare repository's `info/exclude` (shared by all its worktrees), so hook and progress

@@ -125,6 +125,7 @@ extension TownWorkflow {
                 try hook.write(worktree: worktree)
                 events.record(
                     "hook", ["agent": polecat.address, "bead": bead.id, "epoch": String(epoch), "worktree": worktree])
+                if let setup = rig.setup { try await runSetup(setup, hook: hook, worktree: worktree) }
                 try await startSession(hook: hook, worktree: worktree)
                 let session = polecat.sessionName(townRoot: layout.root).description
                 events.record(

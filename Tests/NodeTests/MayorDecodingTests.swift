@@ -10,12 +10,16 @@ import Wire
     @Test func anAdmitRequestRoundTripsAndBadOnesSayWhatIsWrong() throws {
         let request = MayorAdmitRequest(bead: "demo-abc", rig: "demo", runtime: "exec:'sh a.sh'", force: true, placer: "alpha")
         #expect(try MayorAdmitRequest.decode(NodeJSON.encode(request)) == request)
+        let moved = MayorAdmitRequest(bead: "demo-abc", rig: "demo", placer: "beta", base: "polecat/beta/x/demo-abc/e1")
+        #expect(try MayorAdmitRequest.decode(NodeJSON.encode(moved)) == moved)
         let bad: [(String, String)] = [
             (#"{"bead": "", "rig": "demo", "force": false, "placer": "a"}"#, "bead"),
             (#"{"bead": "x", "rig": "", "force": false, "placer": "a"}"#, "rig"),
             (#"{"bead": "x", "rig": "demo", "force": false, "placer": ""}"#, "placer"),
             (#"{"bead": "x", "rig": "demo", "runtime": "", "force": false, "placer": "a"}"#, "runtime"),
             (#"{"bead": "x", "rig": "demo"}"#, "force"),
+            (#"{"bead": "x", "rig": "demo", "force": false, "placer": "a", "base": ""}"#, "base"),
+            (#"{"bead": "x", "rig": "demo", "force": false, "placer": "a", "base": "-delete"}"#, "base"),
             ("[]", "MayorAdmitRequest"),
         ]
         for (text, field) in bad {
@@ -27,6 +31,61 @@ import Wire
                 #expect(error.message.contains(field), "\(text): \(error.message)")
             }
         }
+    }
+
+    @Test func aQueueFileWithoutBaseStillReadsAndOneWithBaseKeepsIt() throws {
+        let old =
+            #"[{"bead": "demo-a", "rig": "demo", "require": {}, "reason": "full", "#
+            + #""queued_at": "2026-12-03T22:00:00Z"}]"#
+        let entries = try JSONDecoder().decode([MayorQueueEntry].self, from: Data(old.utf8))
+        #expect(entries.count == 1 && entries[0].base == nil && entries[0].bead == "demo-a")
+        var moved = entries[0]
+        moved.base = "polecat/beta/x/demo-a/e1"
+        let again = try JSONDecoder().decode(MayorQueueEntry.self, from: JSONEncoder().encode(moved))
+        #expect(again == moved)
+    }
+
+    @Test func aNudgeRequestRoundTripsAndBadOnesSayWhatIsWrong() throws {
+        let request = MayorNudgeRequest(agent: "demo/polecats/beta-furiosa", text: "look at the tests", from: "alpha")
+        #expect(try MayorNudgeRequest.decode(NodeJSON.encode(request)) == request)
+        let long = String(repeating: "x", count: MayorNudgeRequest.maxTextBytes + 1)
+        let bad: [(String, String)] = [
+            (#"{"agent": "", "text": "hi", "from": "a"}"#, "agent"),
+            (#"{"agent": "demo/x", "text": "\#(long)", "from": "a"}"#, "text"),
+            (#"{"agent": "demo/x", "from": "a"}"#, "text"),
+            ("[]", "MayorNudgeRequest"),
+        ]
+        for (text, field) in bad {
+            do {
+                _ = try MayorNudgeRequest.decode(Array(text.utf8))
+                Issue.record("accepted \(text.prefix(80))")
+            } catch {
+                #expect(error.code == .badRequest, "\(text.prefix(80))")
+                #expect(error.message.contains(field), "\(text.prefix(80)): \(error.message)")
+            }
+        }
+    }
+
+    @Test func fuzzedNudgeBodiesNeverCrashTheDecoder() {
+        var random = SplitMix64(seed: 304)
+        let valid = Array(NodeJSON.encode(MayorNudgeRequest(agent: "demo/polecats/a", text: "hello", from: "alpha")))
+        var rejected = 0
+        for round in 0..<3000 {
+            var bytes = valid
+            switch round % 3 {
+            case 0: bytes[Int(random.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: random.next())
+            case 1: bytes.removeLast(1 + Int(random.next() % UInt64(bytes.count - 1)))
+            default: bytes = (0..<Int(random.next() % 40)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            }
+            do {
+                let decoded = try MayorNudgeRequest.decode(bytes)
+                #expect(!decoded.agent.isEmpty)
+            } catch {
+                #expect(!error.message.isEmpty)
+                rejected += 1
+            }
+        }
+        #expect(rejected > 1000)
     }
 
     @Test func fuzzedAdmitBodiesNeverCrashTheDecoder() {

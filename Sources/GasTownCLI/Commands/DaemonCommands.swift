@@ -247,7 +247,13 @@ public struct DownCommand: CLICommand {
 /// `gt status`: asks the node over its Unix socket; says "not running" otherwise.
 public struct StatusCommand: CLICommand {
     public static var configuration: CommandConfiguration {
-        CommandConfiguration(name: "status", abstract: "Show whether this town's node runs, its peers and components")
+        CommandConfiguration(
+            name: "status", abstract: "Show whether this town's node runs, its peers and components, and the cluster",
+            discussion: """
+                In a cluster (more than one member) it also shows every node with its slots used and free,
+                whether it is draining, the polecats working on it, the open convoys and this node's Mayor queue;
+                --json adds them under "cluster".
+                """)
     }
 
     public init(parsed: ParsedValues) throws(UsageError) {}
@@ -298,8 +304,9 @@ public struct StatusCommand: CLICommand {
             }
             return
         }
+        let cluster = await askCluster(town)
         if context.jsonMode {
-            try context.console.json(status)
+            try context.console.json(StatusOutput(status: status, cluster: cluster))
             return
         }
         let console = context.console
@@ -322,5 +329,60 @@ public struct StatusCommand: CLICommand {
             for refusal in status.refusals { console.out("    \(refusal)") }
         }
         for warning in status.warnings { console.out("  WARNING:     \(warning)") }
+        if let cluster { for line in Self.clusterLines(cluster) { console.out(line) } }
+    }
+
+    /// The node's status with the cluster's (in a cluster) under `cluster`, for `--json`.
+    struct StatusOutput: Encodable {
+        var status: NodeStatus
+        var cluster: MayorClusterStatus?
+
+        enum Keys: String, CodingKey { case cluster }
+
+        func encode(to encoder: any Encoder) throws {
+            try status.encode(to: encoder)
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encodeIfPresent(cluster, forKey: .cluster)
+        }
+    }
+
+    /// The cluster as the node's Mayor sees it, when the node is in a cluster of more than one member.
+    func askCluster(_ town: TownPaths) async -> MayorClusterStatus? {
+        guard let client = await NodeCLI.client(town) else { return nil }
+        defer { client.close() }
+        guard
+            let cluster = try? await client.request(
+                MayorMessageType.status, EmptyBody(), as: MayorClusterStatus.self, timeout: settings.statusTimeout),
+            cluster.nodes.count > 1
+        else { return nil }
+        return cluster
+    }
+
+    /// The text of the cluster part of `gt status`.
+    static func clusterLines(_ cluster: MayorClusterStatus) -> [String] {
+        let used = cluster.nodes.reduce(0) { $0 + $1.used }
+        let slots = cluster.nodes.reduce(0) { $0 + $1.slots }
+        var lines = ["  cluster:     \(cluster.nodes.count) nodes, slots \(used)/\(slots) used (docs/scheduling.md)"]
+        let width = max(4, cluster.nodes.map(\.name.count).max() ?? 0)
+        for node in cluster.nodes {
+            let state = node.status + (node.draining ? " draining" : "")
+            let reserved = node.reserved > 0 ? ", \(node.reserved) reserved" : ""
+            lines.append(
+                "    \(node.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(state)  "
+                    + "slots \(node.used)/\(node.slots) (\(node.free) free\(reserved))  "
+                    + "rigs \(node.rigs.isEmpty ? "-" : node.rigs.joined(separator: ","))")
+            for polecat in node.polecats {
+                lines.append("      \(polecat.agent)  \(polecat.bead) (epoch \(polecat.epoch))")
+            }
+        }
+        lines.append("  convoys:     \(cluster.convoys.isEmpty ? "none open" : "")")
+        for convoy in cluster.convoys {
+            lines.append("    \(convoy.id)  \(convoy.name)  \(convoy.done)/\(convoy.total) done")
+        }
+        lines.append("  queued:      \(cluster.queued.isEmpty ? "none (on \(cluster.node))" : "")")
+        for entry in cluster.queued {
+            lines.append("    \(entry.bead)  rig \(entry.rig): \(entry.reason)")
+        }
+        return lines
     }
 }

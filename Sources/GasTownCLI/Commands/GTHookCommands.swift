@@ -64,6 +64,19 @@ public struct GTNudgeCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
+        // In a cluster the Mayor forwards a nudge to the node the agent works on (docs/scheduling.md).
+        if NodeLedgerHandle.current != nil, let mayor = Mayor.running(town: try context.townRoot().path),
+            await mayor.inCluster()
+        {
+            let reply: MayorNudgeReply
+            do { reply = try await mayor.nudge(agent: agent, text: text) } catch {
+                throw CLIError(error.message, code: "nudge_refused")
+            }
+            if context.jsonMode {
+                return try context.console.json(["agent": reply.agent, "session": reply.session, "node": reply.node])
+            }
+            return context.console.out("Nudged \(reply.agent) (\(reply.session)) on node \(reply.node)")
+        }
         let workflow = try await context.townWorkflow()
         let session = try await GTTown.run { try await workflow.nudge(agent: agent, text: text) }
         if context.jsonMode { return try context.console.json(["agent": agent, "session": session]) }

@@ -275,6 +275,8 @@ public struct GTRigSetCommand: CLICommand {
         CommandConfiguration(
             name: "set", abstract: "Change a rig's merge-queue setting (gate, batch_size, …)",
             discussion: "Keys:\n"
+                + "  setup: a shell command run in each new polecat worktree before its session starts (output in "
+                + "the worktree's .gt/setup.log; a failure releases the bead; empty: none)\n"
                 + RigMergeQueueSettings.keys.map { "  \($0.key): \($0.help)" }.joined(separator: "\n"),
             arguments: [
                 ArgumentSpec("rig", help: "the rig"), ArgumentSpec("key", help: "the setting"),
@@ -295,7 +297,12 @@ public struct GTRigSetCommand: CLICommand {
     public func run(_ context: CommandContext) async throws {
         let workflow = try await context.townWorkflow()
         let config: RigConfig
-        do { config = try workflow.setRigSetting(rig: rig, key: key, value: value) } catch {
+        do {
+            config =
+                key == "setup"
+                ? try workflow.setRigSetup(rig: rig, command: value)
+                : try workflow.setRigSetting(rig: rig, key: key, value: value)
+        } catch {
             throw GTTown.cliError(error)
         }
         try context.report(config) { context.console.out("Set \(key) of rig '\(rig)' to '\(value)'") }

@@ -12,7 +12,7 @@ public struct GTMayorCommand: CommandGroup {
                 (docs/scheduling.md). 'gt mayor queue' lists the beads that node has queued until a node has room,
                 and those it re-slung from dead nodes.
                 """,
-            subcommands: [GTMayorQueueCommand.self])
+            subcommands: [GTMayorQueueCommand.self, GTMayorAttachCommand.self])
     }
 
     public init() {}
@@ -45,6 +45,49 @@ public struct GTMayorQueueCommand: CLICommand {
         if !report.failedOver.isEmpty {
             context.console.out("Re-slung from dead nodes: \(report.failedOver.joined(separator: ", "))")
         }
+    }
+}
+
+/// `gt mayor attach [--runtime R]`: starts (or finds) the Mayor's agent session and attaches the terminal to it;
+/// with no terminal it leaves it detached and prints how to attach.
+public struct GTMayorAttachCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "attach", abstract: "Start (or find) the Mayor's agent session and attach to it",
+            discussion: """
+                The session (Gas Town's hq-mayor) runs in <town>/mayor with the runtime given (default: the
+                town's), GT_ROLE=mayor and GT_SCOPE=town; the Mayor's role context is written to
+                <town>/mayor/.gt/mayor-context.md (GT_ROLE_CONTEXT) and given as its first prompt. A running
+                session is reused. With a terminal (and no node running the command) the terminal is attached
+                with tmux; otherwise the session stays detached and the tmux attach command is printed.
+                """,
+            options: [.option("runtime", value: "R", help: "the agent runtime: claude, codex, … or exec:'<command>'")])
+    }
+
+    var runtime: String?
+
+    public init(parsed: ParsedValues) throws(UsageError) {
+        runtime = parsed.string("runtime")
+        if let runtime, runtime.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw parsed.invalid("the runtime is empty: use claude, codex, gemini, … or exec:'<command>'")
+        }
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let workflow = try await context.townWorkflow()
+        let result = try await GTTown.run { try await workflow.startMayorSession(runtime: runtime) }
+        if context.jsonMode { return try context.console.json(result) }
+        context.console.out(
+            "\(result.started ? "Started" : "Found") the Mayor's session \(result.session) (\(result.runtime)) "
+                + "in \(result.directory)")
+        let interactive = NodeLedgerHandle.current == nil && isatty(0) != 0 && isatty(1) != 0
+        if interactive, !result.attach.isEmpty {
+            let words = ["tmux"] + result.attach.split(separator: " ").dropFirst().map(String.init)
+            var argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+            execvp("tmux", &argv)
+            context.console.err("could not run tmux (errno \(errno))")
+        }
+        if !result.attach.isEmpty { context.console.out("  no terminal here: attach with  \(result.attach)") }
     }
 }
 

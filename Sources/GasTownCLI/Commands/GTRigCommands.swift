@@ -35,6 +35,9 @@ public struct GTRigAddCommand: CLICommand {
                     help:
                         "the merge queue's gate command (run in a worktree of each candidate; none: merge after rebase)"
                 ),
+                .option(
+                    "setup", value: "CMD",
+                    help: "a shell command run in each new polecat worktree before its session (gt rig set … setup)"),
             ],
             arguments: [ArgumentSpec("name", help: "the rig's name"), ArgumentSpec("git-url", help: "its repository")])
     }
@@ -45,10 +48,12 @@ public struct GTRigAddCommand: CLICommand {
     var runtime: String?
     var maxPolecats: Int?
     var gate: String?
+    var setup: String?
 
     public init(parsed: ParsedValues) throws(UsageError) {
         maxPolecats = try parsed.int("max-polecats")
         gate = parsed.string("gate")
+        setup = parsed.string("setup")
         name = parsed.argument("name")
         url = parsed.argument("git-url")
         prefix = parsed.string("prefix")
@@ -67,7 +72,9 @@ public struct GTRigAddCommand: CLICommand {
         let config = try await GTTown.run {
             let added = try await workflow.addRig(
                 name: name, gitURL: gitURL, prefix: prefix, runtime: runtime, maxPolecats: maxPolecats)
-            guard let gate else { return added }
+            var config = added
+            if let setup { config = try workflow.setRigSetup(rig: name, command: setup) }
+            guard let gate else { return config }
             return try workflow.setRigSetting(rig: name, key: "gate", value: gate)
         }
         try context.report(config) {
@@ -76,6 +83,7 @@ public struct GTRigAddCommand: CLICommand {
             context.console.out("  refinery:   \(workflow.layout.refineryClone(name))")
             if let runtime = config.runtime { context.console.out("  runtime:    \(runtime)") }
             if let gate = config.mergeQueue?.gateCommand { context.console.out("  gate:       \(gate)") }
+            if let setup = config.setup { context.console.out("  setup:      \(setup)") }
         }
     }
 }

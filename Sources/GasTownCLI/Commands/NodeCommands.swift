@@ -12,7 +12,7 @@ public struct NodeGroup: CommandGroup {
             subcommands: [
                 NodeRunCommand.self, NodeJoinCommand.self, NodePingCommand.self, NodeCertGroup.self,
                 NodeListCommand.self, NodeInfoCommand.self, NodeLeaveCommand.self, NodeDrainCommand.self,
-                NodeFloodCommand.self,
+                NodeUndrainCommand.self,                NodeFloodCommand.self,
             ])
     }
 

@@ -126,30 +126,91 @@ public struct NodeLeaveCommand: CLICommand {
     }
 }
 
-/// `gt node drain [--undo]`: stop (or resume) taking new work; the flag spreads by gossip.
+/// `gt node drain [--move] [--undo]`: stop taking new work at once (the flag spreads by gossip); with `--move`, hand
+/// this node's hooked work and queue to other nodes. `gt node undrain` (= `drain --undo`) takes new work again.
 public struct NodeDrainCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "drain", abstract: "Stop taking new work (the draining flag spreads to every member)",
             discussion: """
-                Sets this node's draining flag in its membership metadata: schedulers on every node stop
-                placing new work here; running work goes on. --undo clears the flag.
+                Sets this node's draining flag in its membership metadata at once: no Mayor places new work here
+                and this node refuses mayor-admit. Running work goes on and finishes here. With --move, each
+                bead hooked here is handed off now: its session is stopped and its lease released at a new epoch
+                (gt release), its work branch is pushed to the rig's remote (named in a comment on the bead), and
+                the Mayor places it on another node, which claims it at the next epoch; this node's Mayor queue is
+                placed elsewhere too. --undo (or gt node undrain) clears the flag. See docs/operations.md.
                 """,
-            options: [.flag("undo", help: "clear the draining flag: take new work again")])
+            options: [
+                .flag("move", help: "hand hooked work and queued beads to other nodes now"),
+                .flag("undo", help: "clear the draining flag: take new work again (gt node undrain)"),
+            ])
     }
 
     var undo: Bool
+    var move: Bool
 
     public init(parsed: ParsedValues) throws(UsageError) {
         undo = parsed.flag("undo")
+        move = parsed.flag("move")
+        if undo && move {
+            throw UsageError(
+                command: "gt node drain", reason: .invalid("--move and --undo contradict each other: use one"))
+        }
+    }
+
+    init(undo: Bool) {
+        self.undo = undo
+        self.move = false
     }
 
     public func run(_ context: CommandContext) async throws {
-        let report = try await NodeMembershipCLI.request(
-            context, MembershipControl.drain, DrainRequest(draining: !undo), as: MemberReport.self)
-        try context.report(report) {
-            context.console.out(report.draining ? "\(report.name) is draining" : "\(report.name) takes new work")
+        let report: MayorDrainReport
+        do {
+            report = try await NodeMembershipCLI.request(
+                context, MayorMessageType.drain, MayorDrainRequest(draining: !undo, move: move),
+                as: MayorDrainReport.self, timeout: 1800)
+        } catch where !move {
+            // A node whose Mayor is not running (a bad placement section in town.json) still drains.
+            let member = try await NodeMembershipCLI.request(
+                context, MembershipControl.drain, DrainRequest(draining: !undo), as: MemberReport.self)
+            report = MayorDrainReport(
+                node: member.name, draining: member.draining, moved: [], placedFromQueue: [], queued: [])
         }
+        try context.report(report) {
+            context.console.out(
+                report.draining
+                    ? "\(report.node) is draining: no new work is placed here" : "\(report.node) takes new work")
+            for moved in report.moved {
+                let whereTo =
+                    moved.status == "admitted"
+                    ? "to \(moved.node) at epoch \(moved.epoch)" : "\(moved.status): \(moved.reason)"
+                context.console.out(
+                    "  moved \(moved.bead) from \(moved.from) \(whereTo)"
+                        + (moved.branch.isEmpty ? "" : " (work kept on \(moved.branch))"))
+            }
+            if !report.placedFromQueue.isEmpty {
+                context.console.out("  placed from the queue: \(report.placedFromQueue.joined(separator: ", "))")
+            }
+            if !report.queued.isEmpty {
+                context.console.out(
+                    "  still queued here (placed on other nodes when one has room): "
+                        + report.queued.joined(separator: ", "))
+            }
+        }
+    }
+}
+
+/// `gt node undrain`: the same as `gt node drain --undo` (take new work again).
+public struct NodeUndrainCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "undrain", abstract: "Take new work again (clears the draining flag; = gt node drain --undo)")
+    }
+
+    public init(parsed: ParsedValues) throws(UsageError) {}
+
+    public func run(_ context: CommandContext) async throws {
+        try await NodeDrainCommand(undo: true).run(context)
     }
 }
 
@@ -157,7 +218,8 @@ public struct NodeDrainCommand: CLICommand {
 enum NodeMembershipCLI {
     /// One request to the running node; a clear error when it is not running.
     static func request<Response: Decodable>(
-        _ context: CommandContext, _ type: MessageType, _ body: some Encodable, as: Response.Type
+        _ context: CommandContext, _ type: MessageType, _ body: some Encodable, as: Response.Type,
+        timeout: TimeInterval = 15
     ) async throws -> Response {
         let town = try NodeCLI.town(context)
         guard let client = await NodeCLI.client(town) else {
@@ -167,7 +229,7 @@ enum NodeMembershipCLI {
         }
         defer { client.close() }
         do {
-            return try await client.request(type, body, as: Response.self)
+            return try await client.request(type, body, as: Response.self, timeout: timeout)
         } catch {
             throw NodeCLI.fail(error)
         }

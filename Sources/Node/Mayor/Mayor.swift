@@ -1,5 +1,6 @@
 import Beads
 import Foundation
+import Git
 import LedgerStore
 import Membership
 import Scheduling
@@ -121,6 +122,32 @@ public actor Mayor: NodeComponent {
                 throw ErrorReply(code: .refused, message: "mayor-queue is local only")
             }
             return NodeJSON.encode(queueReport())
+        case MayorMessageType.drain:
+            guard message.peer.purpose == .local else {
+                throw ErrorReply(code: .refused, message: "mayor-drain is local only: run gt node drain on the node")
+            }
+            let request = try NodeJSON.decode(MayorDrainRequest.self, from: message.envelope.body)
+            return NodeJSON.encode(try await drain(request))
+        case MayorMessageType.status:
+            guard message.peer.purpose == .local else {
+                throw ErrorReply(code: .refused, message: "mayor-status is local only")
+            }
+            return NodeJSON.encode(await clusterStatus())
+        case MayorMessageType.nudge:
+            guard message.peer.purpose != .local else {
+                throw ErrorReply(code: .refused, message: "mayor-nudge comes from peers; use gt nudge")
+            }
+            let request = try MayorNudgeRequest.decode(message.envelope.body)
+            guard let context else { throw ErrorReply(code: .unavailable, message: "the Mayor is not running") }
+            do {
+                let session = try await makeWorkflow(context).nudge(agent: request.agent, text: request.text)
+                context.events.record("nudge-received", ["agent": request.agent, "from": request.from])
+                return NodeJSON.encode(MayorNudgeReply(node: me, agent: request.agent, session: session))
+            } catch let error as TownError {
+                throw ErrorReply(code: .refused, message: "\(me): \(error.description)")
+            } catch {
+                throw ErrorReply(code: .refused, message: "\(me): \(error)")
+            }
         default:
             throw ErrorReply(code: .unknownMessageType, message: "mayor does not handle \(message.envelope.type)")
         }
@@ -162,12 +189,13 @@ public actor Mayor: NodeComponent {
     /// take it now. A policy that keeps it off every node, or a bead that cannot be slung at all (missing, closed,
     /// held), is a `Refusal`.
     public func place(
-        bead id: String, rig requestedRig: String?, runtime: String?, require: [String: String], node: String?
+        bead id: String, rig requestedRig: String?, runtime: String?, require: [String: String], node: String?,
+        base: String? = nil
     ) async throws(Refusal) -> MayorPlacement {
         guard let context else { throw Refusal(message: "the Mayor is not running") }
         let bead = try await checkSlingable(id)
         let rig = requestedRig ?? rigName(for: bead)
-        let request = MayorAdmitRequest(bead: bead.id, rig: rig, runtime: runtime, placer: me)
+        let request = MayorAdmitRequest(bead: bead.id, rig: rig, runtime: runtime, placer: me, base: base)
         if let node {
             let names = await memberNames()
             guard names.contains(node) else {
@@ -273,7 +301,7 @@ public actor Mayor: NodeComponent {
     func enqueue(_ request: MayorAdmitRequest, require: [String: String], reason: String) async -> MayorPlacement {
         let entry = MayorQueueEntry(
             bead: request.bead, rig: request.rig, runtime: request.runtime, require: require, reason: reason,
-            queuedAt: ISO8601DateFormatter().string(from: Date()))
+            queuedAt: ISO8601DateFormatter().string(from: Date()), base: request.base)
         if let index = queue.firstIndex(where: { $0.bead == request.bead }) {
             queue[index] = entry
         } else {
@@ -396,7 +424,11 @@ public actor Mayor: NodeComponent {
             Task { await self.publish() }
         }
         let sync = LedgerSyncComponent.running(store: context.town.root + "/.beads")
-        if let database = await database(), Self.bead(request.bead, in: database) == nil || request.force {
+        // A bead missing here, taken over, or still held in this node's copy (released elsewhere a moment ago,
+        // gt node drain --move) is synced first.
+        if let database = await database(),
+            Self.bead(request.bead, in: database).map({ !$0.assignee.isEmpty }) ?? true || request.force
+        {
             _ = try? await sync?.syncNow()
         }
         do {
@@ -417,8 +449,9 @@ public actor Mayor: NodeComponent {
                             + "(epoch \(now.leaseEpoch))")
                 }
             }
+            let base = await baseCommit(request, context: context)
             let result = try await workflow.sling(
-                bead: request.bead, rig: request.rig, runtime: request.runtime, force: request.force)
+                bead: request.bead, rig: request.rig, runtime: request.runtime, force: request.force, base: base)
             context.events.record(
                 "mayor-admit",
                 [
@@ -432,6 +465,22 @@ public actor Mayor: NodeComponent {
             return .refused(request, node: me, error.description, final: Self.isFinal(error))
         } catch {
             return .refused(request, node: me, "\(error)")
+        }
+    }
+
+    /// The commit of the request's base branch, fetched from the rig's remote into the rig's repository (nil
+    /// when none is asked or it cannot be fetched: the work then starts from the default branch, with a warning).
+    func baseCommit(_ request: MayorAdmitRequest, context: NodeContext) async -> String? {
+        guard let branch = request.base else { return nil }
+        let bare = TownLayout(root: context.town.root).bareRepository(request.rig)
+        do {
+            let repository = try await GitRepository.open(at: bare)
+            let tracking = "refs/remotes/origin/gt-base/\(branch)"
+            _ = try await repository.fetch(from: "origin", refspecs: ["+refs/heads/\(branch):\(tracking)"])
+            return try await repository.resolve(tracking)?.hex
+        } catch {
+            context.log.warning("mayor: base branch not fetched", ["bead": request.bead, "branch": branch])
+            return nil
         }
     }
 
@@ -483,7 +532,8 @@ public actor Mayor: NodeComponent {
     func retryQueue() async {
         guard let context, !queue.isEmpty else { return }
         for entry in queue where !inFlight.contains(entry.bead) {
-            let request = MayorAdmitRequest(bead: entry.bead, rig: entry.rig, runtime: entry.runtime, placer: me)
+            let request = MayorAdmitRequest(
+                bead: entry.bead, rig: entry.rig, runtime: entry.runtime, placer: me, base: entry.base)
             guard let database = ledger.database else { return }
             let bead = Self.bead(entry.bead, in: database)
             guard let bead, bead.status != .closed, bead.status != .tombstone, bead.assignee.isEmpty else {
