@@ -43,14 +43,11 @@ public final class MembershipComponent: NodeComponent, @unchecked Sendable {
 
     public func start(in context: NodeContext) async throws {
         let town = context.town
-        let (identity, config, rigs, advertised) = try await NodeBlocking.run {
-            () throws -> (NodeIdentity, TownNodeConfig, [String: RigConfig], MembershipTownConfig) in
-            let data = FileManager.default.contents(atPath: town.townFile) ?? Data("{}".utf8)
-            return (
-                try town.pki.loadIdentity(), try TownNodeConfig.load(town), Self.rigs(town),
-                try MembershipTownConfig.decode(data, path: town.townFile)
-            )
+        let (identity, rigs) = try await NodeBlocking.run { () throws -> (NodeIdentity, [String: RigConfig]) in
+            (try town.pki.loadIdentity(), Self.rigs(town))
         }
+        let config = TownNodeConfig(context.townFile)
+        let advertised = MembershipTownConfig(context.townFile.node)
         let links = try MembershipLinks(
             identity: identity, settings: settings, connectionSettings: context.settings.connections.connection,
             manager: { context.manager },

@@ -123,20 +123,13 @@ public actor TownRefineries: NodeComponent {
         }
         self.workflow = workflow
         node = workflow.node
-        readSettings(layout)
+        readSettings(context.townFile)
     }
 
-    func readSettings(_ layout: TownLayout) {
-        guard let data = FileManager.default.contents(atPath: layout.townFile),
-            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-            let refinery = object["refinery"] as? [String: Any]
-        else { return }
-        func seconds(_ key: String) -> Duration? {
-            (refinery[key] as? NSNumber).map { .milliseconds(Int64(max(0.05, $0.doubleValue) * 1000)) }
-        }
-        if let renew = seconds("lease_renew_seconds") { claimSettings.renewEvery = renew }
-        if let grace = seconds("lease_grace_seconds") { claimSettings.grace = grace }
-        if let poll = seconds("poll_seconds") { self.poll = poll }
+    func readSettings(_ file: TownFile) {
+        if let renew = file.refinery.leaseRenew { claimSettings.renewEvery = renew }
+        if let grace = file.refinery.leaseGrace { claimSettings.grace = grace }
+        if let poll = file.refinery.poll { self.poll = poll }
         tick = min(.seconds(1), claimSettings.renewEvery / 2)
     }
 

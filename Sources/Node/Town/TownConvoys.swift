@@ -51,18 +51,8 @@ public actor TownConvoys: NodeComponent {
             workflow.heldLedger = ledger
         }
         self.workflow = workflow
-        if let data = FileManager.default.contents(atPath: layout.townFile),
-            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-            let convoy = object["convoy"] as? [String: Any], let seconds = convoy["poll_seconds"] as? NSNumber
-        {
-            poll = .milliseconds(Int64(max(0.05, seconds.doubleValue) * 1000))
-        }
-        if let data = FileManager.default.contents(atPath: layout.townFile),
-            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-            let convoy = object["convoy"] as? [String: Any], let seconds = convoy["landing_grace_seconds"] as? NSNumber
-        {
-            grace = .milliseconds(Int64(max(0.05, seconds.doubleValue) * 1000))
-        }
+        if let seconds = context.townFile.convoy.poll { poll = seconds }
+        if let seconds = context.townFile.convoy.landingGrace { grace = seconds }
     }
 
     public func run() async throws {
