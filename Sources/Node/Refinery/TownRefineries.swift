@@ -110,17 +110,7 @@ public actor TownRefineries: NodeComponent {
     public func start(in context: NodeContext) async throws {
         log = context.log
         events = context.events
-        let executable =
-            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            ?? CommandLine.arguments[0]
-        let layout = TownLayout(root: context.town.root)
-        var workflow = try await TownWorkflow(layout: layout, actor: "refinery", gtExecutable: executable)
-        if let ledger {
-            guard await ledger.waitForDatabase(timeout: 60) != nil else {
-                throw TownError.ledger("the town ledger did not open: \(ledger.lastError ?? "still opening")")
-            }
-            workflow.heldLedger = ledger
-        }
+        let workflow = try await TownWorkflow.forComponent(context, actor: "refinery", ledger: ledger)
         self.workflow = workflow
         node = workflow.node
         readSettings(context.townFile)

@@ -39,18 +39,7 @@ public actor TownConvoys: NodeComponent {
 
     public func start(in context: NodeContext) async throws {
         log = context.log
-        let executable =
-            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            ?? CommandLine.arguments[0]
-        let layout = TownLayout(root: context.town.root)
-        var workflow = try await TownWorkflow(layout: layout, actor: "mayor/", gtExecutable: executable)
-        if let ledger {
-            guard await ledger.waitForDatabase(timeout: 60) != nil else {
-                throw TownError.ledger("the town ledger did not open: \(ledger.lastError ?? "still opening")")
-            }
-            workflow.heldLedger = ledger
-        }
-        self.workflow = workflow
+        workflow = try await TownWorkflow.forComponent(context, actor: "mayor/", ledger: ledger)
         if let seconds = context.townFile.convoy.poll { poll = seconds }
         if let seconds = context.townFile.convoy.landingGrace { grace = seconds }
     }
