@@ -147,7 +147,11 @@ public actor Node {
             let pid = NodeRuntimeInfo.load(town).map { "pid \($0.pid)" } ?? "lock \(town.lockFile) is held"
             throw .alreadyRunning(pid)
         }
-        let config = try await NodeBlocking.run { () throws(NodeError) in try TownNodeConfig.load(town) }
+        // town.json is read once, here (`TownFile`, its one reader); every component takes the decoded value.
+        let townFile = try await NodeBlocking.run { () throws(NodeError) -> TownFile in
+            do throws(TownFileError) { return try TownFile.load(town.townFile) } catch { throw NodeError(error) }
+        }
+        let config = TownNodeConfig(townFile)
         let loaded = try await loadIdentity()
         identity = loaded
         let log = NodeLogger(label: "node \(loaded.name)", path: town.logFile, echo: options.echoLog)
@@ -167,7 +171,7 @@ public actor Node {
         do { bound = try await manager.listen(host: host, port: port) } catch { throw .transport(error) }
         let box = TransportBox(manager: manager, address: bound)
         let context = NodeContext(
-            name: loaded.name, town: town, settings: settings, log: log, events: events, box: box)
+            name: loaded.name, town: town, townFile: townFile, settings: settings, log: log, events: events, box: box)
         self.context = context
         seenSerials = Set(await NodeBlocking.run { KnownPeerRecord.load(town) }.map { "\($0.node)/\($0.serial)" })
         pkiStamp = PKIStamp.read(town)

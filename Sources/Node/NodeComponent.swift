@@ -1,4 +1,5 @@
 import Foundation
+import Town
 import Transport
 import Wire
 
@@ -58,6 +59,9 @@ public final class NodeContext: Sendable {
     public let name: NodeName
     /// The town's files.
     public let town: TownPaths
+    /// The town's `mayor/town.json` as the node read it when it started (every component takes its settings
+    /// from here rather than reading the file again).
+    public let townFile: TownFile
     /// The node's settings.
     public let settings: NodeSettings
     /// The node's log (`<town>/.gt/logs/node.log`).
@@ -68,10 +72,13 @@ public final class NodeContext: Sendable {
     public let warnings = WarningBoard()
     let box: TransportBox
 
-    init(name: NodeName, town: TownPaths, settings: NodeSettings, log: NodeLogger, events: EventLog, box: TransportBox)
-    {
+    init(
+        name: NodeName, town: TownPaths, townFile: TownFile, settings: NodeSettings, log: NodeLogger, events: EventLog,
+        box: TransportBox
+    ) {
         self.name = name
         self.town = town
+        self.townFile = townFile
         self.settings = settings
         self.log = log
         self.events = events

@@ -1,4 +1,5 @@
 import Foundation
+import Town
 
 /// A small logger in swift-log's shape (label, level, message, metadata) writing lines to a file (and,
 /// for a foreground node, to stderr). Writes go through a serial dispatch queue, never the cooperative pool.
@@ -73,35 +74,25 @@ public final class NodeLogger: @unchecked Sendable {
 }
 
 /// `<town>/.gt/events.jsonl`: one JSON object per line, `{"ts": …, "type": …, "node": …, …fields}`, appended
-/// through a serial dispatch queue.
+/// through a serial dispatch queue by `TownEvents.append` (the file's one writer, shared with the workflow).
 ///
-/// `@unchecked Sendable`: the file handle is used only on `queue`; the rest is immutable.
+/// `@unchecked Sendable`: the queue orders the writes; the rest is immutable.
 public final class EventLog: @unchecked Sendable {
     private let queue = DispatchQueue(label: "gastown.node.events")
-    private let fd: Int32
+    private let path: String?
     private let node: String
 
     public init(path: String?, node: String) {
         self.node = node
-        fd = path.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) } ?? -1
+        self.path = path
     }
 
-    deinit {
-        queue.sync {}
-        if fd >= 0 { close(fd) }
-    }
+    deinit { queue.sync {} }
 
     /// Appends one event of `type` with string `fields`.
     public func record(_ type: String, _ fields: [String: String] = [:]) {
-        var object: [String: String] = fields
-        object["ts"] = NodeLogger.timestamp(Date())
-        object["type"] = type
-        object["node"] = node
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-        let line = Array(data) + [0x0A]
-        queue.async { [fd] in
-            if fd >= 0 { _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
-        }
+        guard let path, let line = TownEvents.line(type, fields, node: node) else { return }
+        queue.async { TownEvents.append(line, to: path) }
     }
 
     /// Waits until every event recorded so far is written.

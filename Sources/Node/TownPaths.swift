@@ -1,6 +1,7 @@
 import Foundation
 import LedgerStore
 import Transport
+import Town
 
 /// The files of a town that the node daemon and the node commands use (DESIGN §10).
 ///
@@ -59,72 +60,54 @@ public struct TownNodeConfig: Sendable, Equatable {
         self.nodeName = nodeName
     }
 
-    /// Reads `town.json`; a missing file or section gives the defaults, malformed JSON an error.
-    public static func load(_ town: TownPaths) throws(NodeError) -> TownNodeConfig {
-        guard let data = FileManager.default.contents(atPath: town.townFile) else {
-            throw .notATown("\(town.townFile) is missing")
-        }
-        return try decode(data, path: town.townFile)
+    /// The `node` section of a decoded `town.json` (and the town's name).
+    public init(_ file: TownFile) {
+        self.init(listen: file.node.listen, join: file.node.join, townName: file.name, nodeName: file.node.name)
     }
 
-    /// Changes the `node` section of `town.json` (seeds, listen address, name), keeping every other key, under
-    /// an exclusive lock on `mayor/.town.json.lock` and with an atomic, fsynced replace: concurrent updates are
-    /// never lost. Blocking: call off the cooperative pool.
+    /// Reads `town.json` (through `TownFile`, its one reader); a missing section gives the defaults, a missing
+    /// file `.notATown`, malformed JSON `.badConfig`.
+    public static func load(_ town: TownPaths) throws(NodeError) -> TownNodeConfig {
+        do throws(TownFileError) { return TownNodeConfig(try TownFile.load(town.townFile)) } catch {
+            throw NodeError(error)
+        }
+    }
+
+    /// Changes the `node` section of `town.json` (seeds, listen address, name), keeping every other key, through
+    /// `TownFile.update` (an exclusive lock on `mayor/.town.json.lock`, an atomic, fsynced replace): concurrent
+    /// updates are never lost. Blocking: call off the cooperative pool.
     public static func update(_ town: TownPaths, _ change: (inout TownNodeConfig) -> Void) throws(NodeError) {
-        do throws(TransportError) {
-            try FileLock.withLock(town.townFile.replacingLastPathComponent(with: ".town.json.lock")) {
-                () throws(TransportError) in
-                guard let data = FileManager.default.contents(atPath: town.townFile) else {
-                    throw .pki("\(town.townFile) is missing")
-                }
-                guard var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-                    throw .pki("\(town.townFile) is not a JSON object; fix or restore it")
-                }
-                var config: TownNodeConfig
-                do throws(NodeError) { config = try decode(data, path: town.townFile) } catch {
-                    throw .pki(error.description)
-                }
+        do throws(TownFileError) {
+            try TownFile.update(town.townFile) { file, object in
+                var config = TownNodeConfig(file)
                 change(&config)
                 var section = (object["node"] as? [String: Any]) ?? [:]
                 section["listen"] = config.listen
                 section["join"] = config.join.isEmpty ? nil : config.join
                 section["name"] = config.nodeName
                 object["node"] = section.isEmpty ? nil : section
-                do {
-                    let bytes = try JSONSerialization.data(
-                        withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-                    try AtomicFile.write(Array(bytes) + [0x0A], to: town.townFile)
-                } catch {
-                    throw .pki("cannot write \(town.townFile): \(error)")
-                }
             }
         } catch {
-            if case .pki(let why) = error { throw .io(why) }
-            throw .io(error.description)
+            throw .io(error.message)
         }
     }
 
     /// Decodes the file's bytes.
     public static func decode(_ data: Data, path: String) throws(NodeError) -> TownNodeConfig {
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw .badConfig("\(path) is not a JSON object")
+        do throws(TownFileError) { return TownNodeConfig(try TownFile.decode(data, path: path)) } catch {
+            throw NodeError(error)
         }
-        var config = TownNodeConfig(townName: object["name"] as? String)
-        guard let node = object["node"] else { return config }
-        guard let section = node as? [String: Any] else { throw .badConfig("\(path): \"node\" must be an object") }
-        if let listen = section["listen"] {
-            guard let text = listen as? String else { throw .badConfig("\(path): node.listen must be a string") }
-            config.listen = text
+    }
+}
+
+extension NodeError {
+    /// A `town.json` that could not be read: missing is `.notATown`, malformed `.badConfig`, else `.io`.
+    public init(_ error: TownFileError) {
+        switch error.kind {
+        case .missing: self = .notATown(error.message)
+        case .malformed: self = .badConfig(error.message)
+        case .io: self = .io(error.message)
         }
-        if let join = section["join"] {
-            guard let list = join as? [String] else { throw .badConfig("\(path): node.join must be a list of strings") }
-            config.join = list
-        }
-        if let name = section["name"] {
-            guard let text = name as? String else { throw .badConfig("\(path): node.name must be a string") }
-            config.nodeName = text
-        }
-        return config
     }
 }
 

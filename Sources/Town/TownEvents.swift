@@ -24,21 +24,37 @@ public struct TownEvents: Sendable {
     /// Appends one event of `type` (sling, hook, done, mail, restart, …). Failures to write are ignored: the
     /// ledger, not this log, is the record of what happened.
     public func record(_ type: String, _ fields: [String: String] = [:]) {
+        guard let line = TownEvents.line(type, fields, node: node) else { return }
+        TownEvents.append(line, to: path)
+    }
+
+    /// One event's line: the JSON object of `fields` with `ts` (now), `type` and `node`, keys sorted, and a
+    /// trailing newline.
+    public static func line(_ type: String, _ fields: [String: String], node: String) -> [UInt8]? {
         var object = fields
         object["ts"] = TownEvents.timestamp(Date())
         object["type"] = type
         object["node"] = node
         guard
-            var data = try? JSONSerialization.data(
+            let data = try? JSONSerialization.data(
                 withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        else { return }
-        data.append(0x0A)
-        try? FileManager.default.createDirectory(
-            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        else { return nil }
+        return Array(data) + [0x0A]
+    }
+
+    /// Appends `line` to the events file at `path` (creating it and its directory): the one writer of
+    /// `events.jsonl`. One `write` on an `O_APPEND` descriptor, so lines of several processes never interleave.
+    /// Failures are ignored. Blocking (a small local write).
+    public static func append(_ line: [UInt8], to path: String) {
+        var fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        if fd < 0 {
+            try? FileManager.default.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        }
         guard fd >= 0 else { return }
         defer { close(fd) }
-        _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
     /// Every event in the file, oldest first (lines that do not parse are skipped).

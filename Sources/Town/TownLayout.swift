@@ -52,15 +52,12 @@ public struct TownLayout: Sendable, Equatable {
     /// path). Two towns on one host (even with the same name) get different tmux servers and session names.
     public var hostID: String { TownID(townRoot: root).rawValue }
 
-    /// This node's name: `node.name` in `town.json`, else the town's `name`, else `local`.
+    /// This node's name: `node.name` in `town.json`, else the town's `name`, else `local` (also when the file
+    /// is missing or malformed).
     public func nodeName() -> String {
-        guard let data = FileManager.default.contents(atPath: townFile),
-            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-        else { return "local" }
-        if let node = object["node"] as? [String: Any], let name = node["name"] as? String, !name.isEmpty {
-            return name
-        }
-        return (object["name"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? "local"
+        guard let file = try? TownFile.load(townFile) else { return "local" }
+        if let name = file.node.name, !name.isEmpty { return name }
+        return file.name.flatMap { $0.isEmpty ? nil : $0 } ?? "local"
     }
 
     /// The nearest directory at or above `directory` holding `.gt/hook.json` or `.gt/done.json`: the polecat

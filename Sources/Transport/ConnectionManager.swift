@@ -45,17 +45,36 @@ public enum Backoff {
 /// `@unchecked Sendable`: the observer list is guarded by `lock`.
 public final class PeerRefusals: @unchecked Sendable {
     private let lock = NSLock()
-    private var observers: [@Sendable (NodeName) -> Void] = []
+    private var observers: [Int: @Sendable (NodeName) -> Void] = [:]
+    private var nextToken = 0
+
+    /// Names one observer so it can be dropped (`stopObserving`). `Sendable`: a plain value.
+    public struct Token: Hashable, Sendable {
+        let value: Int
+    }
 
     init() {}
 
-    /// Calls `observer` with the peer's name for every refused dial from now on.
-    public func observe(_ observer: @escaping @Sendable (NodeName) -> Void) {
-        lock.withLock { observers.append(observer) }
+    /// Calls `observer` with the peer's name for every refused dial from now on, until `stopObserving(token)`.
+    @discardableResult
+    public func observe(_ observer: @escaping @Sendable (NodeName) -> Void) -> Token {
+        lock.withLock {
+            nextToken += 1
+            observers[nextToken] = observer
+            return Token(value: nextToken)
+        }
     }
 
+    /// Drops the observer `token` names (a component that stops drops its observer, so restarts do not pile up).
+    public func stopObserving(_ token: Token) {
+        _ = lock.withLock { observers.removeValue(forKey: token.value) }
+    }
+
+    /// How many observers are registered (for tests).
+    public var observerCount: Int { lock.withLock { observers.count } }
+
     func report(_ peer: NodeName) {
-        for observer in lock.withLock({ observers }) { observer(peer) }
+        for observer in lock.withLock({ Array(observers.values) }) { observer(peer) }
     }
 }
 

@@ -269,4 +269,20 @@ extension Array {
         #expect(await eventually(10) { refused.all.contains { $0.0 == name("bravo") } })
         await alpha.manager.shutdown()
     }
+
+    /// An observer is kept until its token is dropped (a restarted membership component does not pile them up).
+    @Test func observersAreDroppedByTheirToken() async throws {
+        let ca = try TestCA()
+        let alpha = try await TestNode(identity: try ca.identity("alpha"))
+        let refusals = alpha.manager.refusals
+        let first = refusals.observe { _ in }
+        let second = refusals.observe { _ in }
+        #expect(first != second && refusals.observerCount == 2)
+        refusals.stopObserving(first)
+        refusals.stopObserving(first)
+        #expect(refusals.observerCount == 1)
+        refusals.stopObserving(second)
+        #expect(refusals.observerCount == 0)
+        await alpha.manager.shutdown()
+    }
 }

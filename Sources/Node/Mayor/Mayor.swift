@@ -78,14 +78,12 @@ public actor Mayor: NodeComponent {
     public func start(in context: NodeContext) async throws {
         self.context = context
         let town = context.town
-        let (config, queue) = try await NodeBlocking.run { () throws -> (MayorConfig, [MayorQueueEntry]) in
-            let data = FileManager.default.contents(atPath: town.townFile) ?? Data("{}".utf8)
+        let config = MayorConfig(context.townFile)
+        let queue = try await NodeBlocking.run { () throws -> [MayorQueueEntry] in
             let queuePath = Mayor.queuePath(town)
-            let queue =
-                try FileManager.default.contents(atPath: queuePath).map {
-                    try JSONDecoder().decode([MayorQueueEntry].self, from: $0)
-                } ?? []
-            return (try MayorConfig.decode(data, path: town.townFile), queue)
+            return try FileManager.default.contents(atPath: queuePath).map {
+                try JSONDecoder().decode([MayorQueueEntry].self, from: $0)
+            } ?? []
         }
         self.config = config
         self.queue = queue

@@ -1,5 +1,6 @@
 import Foundation
 import Scheduling
+import Town
 import Wire
 
 /// Message types of the Mayor (`Mayor`, docs/scheduling.md). Numbers 300–319 belong to the Mayor. JSON bodies
@@ -314,40 +315,18 @@ public struct MayorConfig: Sendable, Equatable {
 
     public init() {}
 
-    /// Reads `placement` (and `node.slots`) from town.json's bytes; a wrong shape is an error naming the key.
+    /// The Mayor's part of a decoded town.json.
+    public init(_ file: TownFile) {
+        policy.rules = file.placement.rules
+        if let grace = file.placement.failoverGrace { self.grace = grace }
+        slots = file.node.slots
+    }
+
+    /// Reads `placement` (and `node.slots`) from town.json's bytes (through `TownFile`, its one reader); a wrong
+    /// shape is an error naming the key.
     public static func decode(_ data: Data, path: String) throws(NodeError) -> MayorConfig {
-        var config = MayorConfig()
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw .badConfig("\(path) is not a JSON object")
+        do throws(TownFileError) { return MayorConfig(try TownFile.decode(data, path: path)) } catch {
+            throw NodeError(error)
         }
-        if let node = object["node"] as? [String: Any], let slots = node["slots"] as? Int { config.slots = slots }
-        guard let section = object["placement"] else { return config }
-        guard let placement = section as? [String: Any] else {
-            throw .badConfig("\(path): placement must be an object, like {\"rules\": [...]}")
-        }
-        for key in placement.keys where !["rules", "failover_grace_seconds"].contains(key) {
-            throw .badConfig("\(path): placement.\(key) is not a known key (rules, failover_grace_seconds)")
-        }
-        if let rules = placement["rules"] {
-            guard let list = rules as? [Any] else { throw .badConfig("\(path): placement.rules must be a list") }
-            for (index, item) in list.enumerated() {
-                guard let rule = item as? [String: Any], let rig = rule["rig"] as? String, !rig.isEmpty,
-                    let require = rule["require"] as? [String: String], !require.isEmpty,
-                    rule.keys.allSatisfy({ ["rig", "require"].contains($0) })
-                else {
-                    throw .badConfig(
-                        "\(path): placement.rules[\(index)] must be {\"rig\": NAME or \"*\", \"require\": {LABEL: VALUE, …}}"
-                    )
-                }
-                config.policy.rules.append(Placement.Policy.Rule(rig: rig, require: require))
-            }
-        }
-        if let grace = placement["failover_grace_seconds"] {
-            guard let seconds = grace as? Double, seconds >= 0, seconds <= 86_400 else {
-                throw .badConfig("\(path): placement.failover_grace_seconds must be a number from 0 to 86400")
-            }
-            config.grace = .milliseconds(Int64(seconds * 1000))
-        }
-        return config
     }
 }

@@ -24,6 +24,8 @@ public final class MembershipComponent: NodeComponent, @unchecked Sendable {
     let baseMetadata: Membership.Metadata
     private let lock = NSLock()
     private var current: (shell: MembershipShell, context: NodeContext)?
+    /// The refused-dial observer registered at start, dropped at stop.
+    private var refusalObserver: PeerRefusals.Token?
 
     /// - Parameters:
     ///   - seeds: addresses to join through, besides town.json's `node.join`.
@@ -43,14 +45,11 @@ public final class MembershipComponent: NodeComponent, @unchecked Sendable {
 
     public func start(in context: NodeContext) async throws {
         let town = context.town
-        let (identity, config, rigs, advertised) = try await NodeBlocking.run {
-            () throws -> (NodeIdentity, TownNodeConfig, [String: RigConfig], MembershipTownConfig) in
-            let data = FileManager.default.contents(atPath: town.townFile) ?? Data("{}".utf8)
-            return (
-                try town.pki.loadIdentity(), try TownNodeConfig.load(town), Self.rigs(town),
-                try MembershipTownConfig.decode(data, path: town.townFile)
-            )
+        let (identity, rigs) = try await NodeBlocking.run { () throws -> (NodeIdentity, [String: RigConfig]) in
+            (try town.pki.loadIdentity(), Self.rigs(town))
         }
+        let config = TownNodeConfig(context.townFile)
+        let advertised = MembershipTownConfig(context.townFile.node)
         let links = try MembershipLinks(
             identity: identity, settings: settings, connectionSettings: context.settings.connections.connection,
             manager: { context.manager },
@@ -62,10 +61,11 @@ public final class MembershipComponent: NodeComponent, @unchecked Sendable {
         let me = Membership.Node(name: context.name.rawValue, address: context.listenAddress.description)
         let shell = MembershipShell(myself: me, metadata: metadata, links: links, settings: settings)
         lock.withLock { current = (shell, context) }
-        context.manager.refusals.observe { [weak shell] peer in
+        let token = context.manager.refusals.observe { [weak shell] peer in
             guard let shell else { return }
             Task { await shell.connectionRefused(peer) }
         }
+        lock.withLock { refusalObserver = token }
         var all: [String] = []
         for seed in seeds + config.join where !all.contains(seed) { all.append(seed) }
         await shell.start(seeds: all)
@@ -112,8 +112,13 @@ public final class MembershipComponent: NodeComponent, @unchecked Sendable {
 
     /// Leaves gracefully (bounded by `leaveFlushTimeout`).
     public func stop() async {
-        guard let (shell, _) = lock.withLock({ current }) else { return }
-        lock.withLock { current = nil }
+        guard let (shell, context) = lock.withLock({ current }) else { return }
+        let token = lock.withLock { () -> PeerRefusals.Token? in
+            current = nil
+            defer { refusalObserver = nil }
+            return refusalObserver
+        }
+        if let token { context.manager.refusals.stopObserving(token) }
         await shell.leave()
         await shell.stop()
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Membership
+import Town
 
 /// The membership part of town.json's `node` section: what this node advertises to the cluster.
 ///
@@ -21,40 +22,27 @@ public struct MembershipTownConfig: Sendable, Equatable {
     /// No settings.
     public init() {}
 
-    /// Reads the `node` section of town.json's bytes; a wrong type is an error naming the key.
+    /// The membership part of a decoded town.json's `node` section.
+    public init(_ node: TownFile.NodeSection) {
+        for (key, value) in node.labels {
+            switch key {
+            case "org": labels.org = value
+            case "region": labels.region = value
+            case "os": labels.os = value
+            case "gpu": labels.gpu = value
+            default: labels.custom[key] = value
+            }
+        }
+        slots = node.slots.map { UInt32($0) }
+        runtimes = node.runtimes
+    }
+
+    /// Reads the `node` section of town.json's bytes (through `TownFile`, its one reader); a wrong type is an
+    /// error naming the key.
     public static func decode(_ data: Data, path: String) throws(NodeError) -> MembershipTownConfig {
-        var config = MembershipTownConfig()
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw .badConfig("\(path) is not a JSON object")
+        do throws(TownFileError) { return MembershipTownConfig(try TownFile.decode(data, path: path).node) } catch {
+            throw NodeError(error)
         }
-        guard let section = object["node"] as? [String: Any] else { return config }
-        if let labels = section["labels"] {
-            guard let map = labels as? [String: String] else {
-                throw .badConfig("\(path): node.labels must be an object of strings, like {\"region\": \"eu\"}")
-            }
-            for (key, value) in map {
-                switch key {
-                case "org": config.labels.org = value
-                case "region": config.labels.region = value
-                case "os": config.labels.os = value
-                case "gpu": config.labels.gpu = value
-                default: config.labels.custom[key] = value
-                }
-            }
-        }
-        if let slots = section["slots"] {
-            guard let number = slots as? Int, (0...100_000).contains(number) else {
-                throw .badConfig("\(path): node.slots must be a whole number from 0 to 100000")
-            }
-            config.slots = UInt32(number)
-        }
-        if let runtimes = section["runtimes"] {
-            guard let list = runtimes as? [String] else {
-                throw .badConfig("\(path): node.runtimes must be a list of strings")
-            }
-            config.runtimes = list
-        }
-        return config
     }
 
     /// `metadata` with these settings applied (labels set here win; lists replace empty ones).

@@ -110,33 +110,16 @@ public actor TownRefineries: NodeComponent {
     public func start(in context: NodeContext) async throws {
         log = context.log
         events = context.events
-        let executable =
-            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            ?? CommandLine.arguments[0]
-        let layout = TownLayout(root: context.town.root)
-        var workflow = try await TownWorkflow(layout: layout, actor: "refinery", gtExecutable: executable)
-        if let ledger {
-            guard await ledger.waitForDatabase(timeout: 60) != nil else {
-                throw TownError.ledger("the town ledger did not open: \(ledger.lastError ?? "still opening")")
-            }
-            workflow.heldLedger = ledger
-        }
+        let workflow = try await TownWorkflow.forComponent(context, actor: "refinery", ledger: ledger)
         self.workflow = workflow
         node = workflow.node
-        readSettings(layout)
+        readSettings(context.townFile)
     }
 
-    func readSettings(_ layout: TownLayout) {
-        guard let data = FileManager.default.contents(atPath: layout.townFile),
-            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-            let refinery = object["refinery"] as? [String: Any]
-        else { return }
-        func seconds(_ key: String) -> Duration? {
-            (refinery[key] as? NSNumber).map { .milliseconds(Int64(max(0.05, $0.doubleValue) * 1000)) }
-        }
-        if let renew = seconds("lease_renew_seconds") { claimSettings.renewEvery = renew }
-        if let grace = seconds("lease_grace_seconds") { claimSettings.grace = grace }
-        if let poll = seconds("poll_seconds") { self.poll = poll }
+    func readSettings(_ file: TownFile) {
+        if let renew = file.refinery.leaseRenew { claimSettings.renewEvery = renew }
+        if let grace = file.refinery.leaseGrace { claimSettings.grace = grace }
+        if let poll = file.refinery.poll { self.poll = poll }
         tick = min(.seconds(1), claimSettings.renewEvery / 2)
     }
 

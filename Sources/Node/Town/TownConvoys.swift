@@ -43,30 +43,9 @@ public actor TownConvoys: NodeComponent {
     public func start(in context: NodeContext) async throws {
         log = context.log
         if !slingerGiven { slinger = Mayor.convoySlinger(town: context.town.root) }
-        let executable =
-            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            ?? CommandLine.arguments[0]
-        let layout = TownLayout(root: context.town.root)
-        var workflow = try await TownWorkflow(layout: layout, actor: "mayor/", gtExecutable: executable)
-        if let ledger {
-            guard await ledger.waitForDatabase(timeout: 60) != nil else {
-                throw TownError.ledger("the town ledger did not open: \(ledger.lastError ?? "still opening")")
-            }
-            workflow.heldLedger = ledger
-        }
-        self.workflow = workflow
-        if let data = FileManager.default.contents(atPath: layout.townFile),
-            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-            let convoy = object["convoy"] as? [String: Any], let seconds = convoy["poll_seconds"] as? NSNumber
-        {
-            poll = .milliseconds(Int64(max(0.05, seconds.doubleValue) * 1000))
-        }
-        if let data = FileManager.default.contents(atPath: layout.townFile),
-            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-            let convoy = object["convoy"] as? [String: Any], let seconds = convoy["landing_grace_seconds"] as? NSNumber
-        {
-            grace = .milliseconds(Int64(max(0.05, seconds.doubleValue) * 1000))
-        }
+        workflow = try await TownWorkflow.forComponent(context, actor: "mayor/", ledger: ledger)
+        if let seconds = context.townFile.convoy.poll { poll = seconds }
+        if let seconds = context.townFile.convoy.landingGrace { grace = seconds }
     }
 
     public func run() async throws {
