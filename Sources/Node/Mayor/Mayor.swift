@@ -54,6 +54,10 @@ public actor Mayor: NodeComponent {
     /// Beads being placed right now (a sling or a failover in flight), so a tick does not place them twice.
     var inFlight: Set<String> = []
     var failedOver: [String] = []
+    /// The lease epoch each bead this node re-slung from a dead node was admitted at. Until this node's ledger has
+    /// caught up with that epoch the bead still reads as the dead node's, and must not be re-slung again (which
+    /// would force a second epoch over the first re-sling's live session).
+    var failoverEpochs: [String: Int] = [:]
     var random = SystemRandomNumberGenerator()
 
     public init(membership: MembershipComponent, ledger: NodeLedgerHandle, settings: Settings = Settings()) {
@@ -591,6 +595,7 @@ public actor Mayor: NodeComponent {
         var settings = Takeover.Settings()
         settings.grace = config.grace
         for bead in orphans where !inFlight.contains(bead.id) {
+            if let admitted = failoverEpochs[bead.id], bead.leaseEpoch < admitted { continue }
             let lease = Lease(holder: bead.assignee, node: bead.claimNode, epoch: bead.leaseEpoch)
             guard let since = dead[bead.claimNode],
                 Takeover.decide(lease: lease, liveness: .dead(since: since), now: now, settings: settings) == .takeOver,
@@ -607,6 +612,7 @@ public actor Mayor: NodeComponent {
                 if reply.admitted {
                     admitted = true
                     failedOver.append(bead.id)
+                    failoverEpochs[bead.id] = reply.epoch
                     context.events.record(
                         "mayor-failover",
                         [
