@@ -152,6 +152,65 @@ public enum LedgerBenchmarks {
         return (node, embedded, rss)
     }
 
+    /// Durable creates per second from `clients` concurrent client processes, each running `bd -C <town> create`
+    /// `each` times one after another, against one `gt install`ed town: through its running node (`gt up`), and
+    /// embedded (no node, every process takes the store's lock in turn). Every printed ID is then looked up in
+    /// `bd list --all --limit 0 --json`; a missing one throws (an acknowledged write lost).
+    public static func createsFromClientProcesses(
+        clients: Int = 8, each: Int = 25
+    ) async throws -> (throughNode: Double, embedded: Double) {
+        let directory = try temporaryDirectory("gt-bench-creates-node")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let town = directory + "/town"
+        let install = try await BuiltBinaries.run(.gt, ["install", town], cwd: directory)
+        precondition(install.status == 0, "gt install failed: \(install)")
+        func round(_ tag: String) async throws -> Double {
+            let clock = ContinuousClock()
+            let start = clock.now
+            let ids = try await withThrowingTaskGroup(of: [String].self) { group in
+                for client in 0..<clients {
+                    group.addTask {
+                        var ids: [String] = []
+                        for i in 0..<each {
+                            let out = try await BuiltBinaries.run(
+                                .bd, ["-C", town, "create", "\(tag) \(client)-\(i)", "--silent"], cwd: town)
+                            guard out.status == 0 else { throw BenchFailure("bd create failed: \(out)") }
+                            ids.append(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+                        }
+                        return ids
+                    }
+                }
+                var all: [String] = []
+                for try await part in group { all += part }
+                return all
+            }
+            let elapsed = seconds(clock.now - start)
+            let list = try await BuiltBinaries.run(.bd, ["-C", town, "list", "--all", "--limit", "0", "--json"], cwd: town)
+            let missing = ids.filter { !list.stdout.contains("\"\($0)\"") }
+            guard list.status == 0, missing.isEmpty else {
+                throw BenchFailure("\(missing.count) acknowledged creates missing (\(missing.prefix(3))): \(list.status)")
+            }
+            return Double(ids.count) / elapsed
+        }
+        let embedded = try await round("embedded")
+        let up = try await BuiltBinaries.run(.gt, ["up", "--listen", "127.0.0.1:0"], cwd: town)
+        precondition(up.status == 0, "gt up failed: \(up)")
+        do {
+            let node = try await round("node")
+            _ = try await BuiltBinaries.run(.gt, ["down"], cwd: town)
+            return (node, embedded)
+        } catch {
+            _ = try? await BuiltBinaries.run(.gt, ["down"], cwd: town)
+            throw error
+        }
+    }
+
+    /// A benchmark that found something wrong. `Sendable`: a string.
+    struct BenchFailure: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
     static func temporaryDirectory(_ prefix: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

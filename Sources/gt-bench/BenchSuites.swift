@@ -64,6 +64,15 @@ enum BenchSuites {
                     n.p95, e.median, e.p95))
             return lines
         },
+        BenchSuite(name: "node-creates", title: "Durable creates from 8 client processes, through the node and embedded") {
+            let creates = try await LedgerBenchmarks.createsFromClientProcesses(clients: 8, each: 25)
+            return [
+                String(
+                    format: "- `bd create` as a whole process, 8 clients × 25, every printed ID then found in `bd list`: "
+                        + "through the node %.0f creates/s, embedded (no node) %.0f creates/s", creates.throughNode,
+                    creates.embedded)
+            ]
+        },
         BenchSuite(
             name: "scale",
             title: "Cost follows the change: one 100,000-bead scope (GT_BENCH_SCALE_BEADS overrides the count)"
