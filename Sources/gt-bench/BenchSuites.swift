@@ -23,8 +23,13 @@ enum BenchMachine {
             ?? "unknown cpu"
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let memory = ProcessInfo.processInfo.physicalMemory >> 30
+        #if DEBUG
+            let build = "debug build (figures not comparable: run `make bench`)"
+        #else
+            let build = "release build"
+        #endif
         return "# gt-bench \(GasTownVersion.current)\n\nmeasured \(date) on \(cpu), \(cores) cores, \(memory) GiB, "
-            + "release build"
+            + build
     }
 }
 
