@@ -416,6 +416,49 @@ extension JSONValue {
         }
     }
 
+    /// Go's `json.Encoder` with `SetIndent("", "  ")` (what beads and Gas Town print for `--json`): two-space
+    /// indent, `"key": value`, `{}`/`[]` when empty, strings escaped as `write(to:)` does, and a trailing newline.
+    /// Members keep their order (sort them first for Go's map order).
+    public var indentedText: String {
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        writeIndented(to: &out, depth: 0)
+        out.append(UInt8(ascii: "\n"))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the indented encoding of this value, its nested lines indented `depth + 1` levels.
+    public func writeIndented(to out: inout [UInt8], depth: Int) {
+        func newline(_ level: Int) {
+            out.append(UInt8(ascii: "\n"))
+            out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * level))
+        }
+        switch self {
+        case .array(let elements) where !elements.isEmpty:
+            out.append(UInt8(ascii: "["))
+            for (i, e) in elements.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                newline(depth + 1)
+                e.writeIndented(to: &out, depth: depth + 1)
+            }
+            newline(depth)
+            out.append(UInt8(ascii: "]"))
+        case .object(let members) where !members.isEmpty:
+            out.append(UInt8(ascii: "{"))
+            for (i, m) in members.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                newline(depth + 1)
+                JSONValue.writeString(m.key, to: &out)
+                out.append(contentsOf: [UInt8(ascii: ":"), UInt8(ascii: " ")])
+                m.value.writeIndented(to: &out, depth: depth + 1)
+            }
+            newline(depth)
+            out.append(UInt8(ascii: "}"))
+        default:
+            write(to: &out)
+        }
+    }
+
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// Writes a JSON string literal exactly as Go's encoding/json (with HTML escaping) does.

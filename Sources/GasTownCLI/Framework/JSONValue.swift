@@ -1,3 +1,4 @@
+import Beads
 import Foundation
 
 /// A JSON document as a value, with a writer that formats like Go's `json.Encoder` with
@@ -54,49 +55,21 @@ public enum JSONValue: Sendable, Equatable, Codable {
         }
     }
 
-    /// The document in Go's indented layout, ending with a newline.
-    public var formatted: String {
-        var text = ""
-        write(into: &text, indent: "")
-        return text + "\n"
-    }
+    /// The document in Go's indented layout, ending with a newline, written by the ledger's one Go-style JSON
+    /// writer (`Beads.JSONValue.indentedText`); object keys sorted, as Go sorts map keys.
+    public var formatted: String { ledgerValue.indentedText }
 
-    private func write(into text: inout String, indent: String) {
+    /// The same document as the ledger's JSON value (numbers as Go prints them, members sorted by key).
+    var ledgerValue: LedgerJSON {
         switch self {
-        case .null: text += "null"
-        case .bool(let value): text += value ? "true" : "false"
-        case .int(let value): text += String(value)
-        case .double(let value): text += JSONValue.format(value)
-        case .string(let value): JSONValue.quote(value, into: &text)
-        case .array(let items):
-            if items.isEmpty {
-                text += "[]"
-                return
-            }
-            let inner = indent + "  "
-            text += "[\n"
-            for (position, item) in items.enumerated() {
-                text += inner
-                item.write(into: &text, indent: inner)
-                text += position == items.count - 1 ? "\n" : ",\n"
-            }
-            text += indent + "]"
+        case .null: .null
+        case .bool(let value): .bool(value)
+        case .int(let value): .number(String(value))
+        case .double(let value): value.isFinite ? .number(JSONValue.format(value)) : .null
+        case .string(let value): .string(value)
+        case .array(let items): .array(items.map(\.ledgerValue))
         case .object(let members):
-            if members.isEmpty {
-                text += "{}"
-                return
-            }
-            let inner = indent + "  "
-            text += "{\n"
-            let keys = members.keys.sorted()
-            for (position, key) in keys.enumerated() {
-                text += inner
-                JSONValue.quote(key, into: &text)
-                text += ": "
-                members[key, default: .null].write(into: &text, indent: inner)
-                text += position == keys.count - 1 ? "\n" : ",\n"
-            }
-            text += indent + "}"
+            .object(members.keys.sorted().map { JSONMember($0, members[$0, default: .null].ledgerValue) })
         }
     }
 
@@ -104,26 +77,5 @@ public enum JSONValue: Sendable, Equatable, Codable {
         guard value.isFinite else { return "null" }
         if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
         return "\(value)"
-    }
-
-    static func quote(_ string: String, into text: inout String) {
-        text += "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029 {
-                    text += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                        + String(scalar.value, radix: 16)
-                } else {
-                    text.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        text += "\""
     }
 }
