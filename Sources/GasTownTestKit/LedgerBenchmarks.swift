@@ -174,7 +174,7 @@ public enum LedgerBenchmarks {
                         for i in 0..<each {
                             let out = try await BuiltBinaries.run(
                                 .bd, ["-C", town, "create", "\(tag) \(client)-\(i)", "--silent"], cwd: town)
-                            guard out.status == 0 else { throw BenchFailure("bd create failed: \(out)") }
+                            guard out.status == 0 else { throw TownBenchmarks.BenchmarkFailure(message: "bd create failed: \(out)") }
                             ids.append(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
                         }
                         return ids
@@ -188,7 +188,7 @@ public enum LedgerBenchmarks {
             let list = try await BuiltBinaries.run(.bd, ["-C", town, "list", "--all", "--limit", "0", "--json"], cwd: town)
             let missing = ids.filter { !list.stdout.contains("\"\($0)\"") }
             guard list.status == 0, missing.isEmpty else {
-                throw BenchFailure("\(missing.count) acknowledged creates missing (\(missing.prefix(3))): \(list.status)")
+                throw TownBenchmarks.BenchmarkFailure(message: "\(missing.count) acknowledged creates missing (\(missing.prefix(3))): \(list.status)")
             }
             return Double(ids.count) / elapsed
         }
@@ -203,12 +203,6 @@ public enum LedgerBenchmarks {
             _ = try? await BuiltBinaries.run(.gt, ["down"], cwd: town)
             throw error
         }
-    }
-
-    /// A benchmark that found something wrong. `Sendable`: a string.
-    struct BenchFailure: Error, CustomStringConvertible {
-        var description: String
-        init(_ description: String) { self.description = description }
     }
 
     static func temporaryDirectory(_ prefix: String) throws -> String {

@@ -130,6 +130,19 @@ enum BenchSuites {
             let resources = try await TownBenchmarks.nodeResources()
             return ["- \(sling) (anchor: Gas Town ~5 s worktree creation; goal ≤ 1 s)", "- \(resources)"]
         },
+        BenchSuite(name: "health", title: "Health: the Witness's detection latency per failure, its cost per polecat") {
+            let detection = try await HealthBenchmarks.detection(hungAfter: 20)
+            let cost = try await TownBenchmarks.nodeResources(
+                idlePolecats: 80, workingPolecats: 20, window: .seconds(20))
+            return [
+                "- \(detection) (anchors: Gas Town's 3-minute heartbeat and 30-minute GUPP thresholds, Gas City's 30 s "
+                    + "patrol; monitoring tokens: 0, the rules are mechanical)",
+                "- 100 polecats (80 idle, 20 working in tmux), Witness patrolling every 2 s: \(cost); "
+                    + String(
+                        format: "%.1f %% of a core per 100 working polecats at that rate",
+                        cost.cpuPercentPerWorkingPolecat * 100),
+            ]
+        },
         BenchSuite(name: "transport", title: "Transport: mutual TLS 1.3 frames, round trips, handshakes") {
             let frames = try await TransportBenchmarks.oneWayFrames(size: 1024, count: 200_000)
             let roundTrips = try await TransportBenchmarks.requestResponse(size: 1024, count: 20_000)
