@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN := $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 RELBIN := $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
 
-.PHONY: all bootstrap build release test test-unit test-e2e test-cluster demo bench clean
+.PHONY: all bootstrap build release test test-unit test-e2e test-cluster test-soak demo bench clean
 
 all: build
 
@@ -25,6 +25,11 @@ test: build
 # Multi-process cluster tests alone (real `gt node run` processes on loopback with real TLS; under a minute).
 test-cluster: build
 	GT_BIN_DIR=$(BIN) Tests/cluster/membership.sh
+
+# The soak run (issue 14): a healthy heartbeating agent never touched by the Witness over 10 minutes.
+test-soak: build
+	$(SWIFT) build --build-tests
+	GT_SOAK_SECONDS=$${GT_SOAK_SECONDS:-600} $(SWIFT) test --skip-build --filter WitnessSoakTests
 
 demo: build
 	scripts/demo
