@@ -64,7 +64,9 @@ public struct FreezeRecord: Sendable, Codable, Equatable {
 extension TownWorkflow {
     /// The cluster's freeze record as this node's ledger holds it (nil: never frozen).
     public func freezeState() async throws(TownError) -> FreezeRecord? {
-        try await withLedger(mode: .read) { ledger throws(TownError) in FreezeRecord.read(ledger.bead(FreezeRecord.beadID)) }
+        try await withLedger(mode: .read) { ledger throws(TownError) in
+            FreezeRecord.read(ledger.bead(FreezeRecord.beadID))
+        }
     }
 
     /// Throws `.frozen` when the cluster is frozen (a sling, a placement, a merge pass are held).

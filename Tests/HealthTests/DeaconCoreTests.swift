@@ -51,7 +51,8 @@ import Testing
         }
         #expect(last == 5)
         core.onActorStarted("witness", at: 1000)
-        #expect(core.onActorFailed("witness", error: "e", at: 1000 + settings.resetAfter) == .restart(actor: "witness", after: 1))
+        let afterHealthy = core.onActorFailed("witness", error: "e", at: 1000 + settings.resetAfter)
+        #expect(afterHealthy == .restart(actor: "witness", after: 1))
     }
 
     @Test func dogsRunOnTheirSchedulesAndNeverTwiceAtOnce() {
