@@ -53,6 +53,8 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A convoy that may not land (not every tracked bead merged, landed already, tracks nothing), or a bad convoy
     /// request (an empty name, no beads): the text says which.
     case convoyRefused(String)
+    /// The cluster is frozen (`gt estop`): the text says by whom, when, why, and that `gt thaw` resumes.
+    case frozen(String)
 
     public var description: String {
         switch self {
@@ -123,6 +125,7 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
             "a convoy named '\(name)' exists already (\(id)); add beads to it with 'gt convoy add \(id) <bead>…' or pick "
                 + "another name (nothing was changed)"
         case .convoyRefused(let why): "\(why) (nothing was changed)"
+        case .frozen(let why): why
         }
     }
 

@@ -57,6 +57,7 @@ extension TownWorkflow {
     ) async throws(TownError) -> SlingResult {
         let rigs = try rigConfigs()
         return try await withLedger { ledger throws(TownError) in
+            try refuseWhenFrozen(ledger)
             guard let bead = ledger.bead(id) else { throw .noSuchBead(id) }
             let rig = try SlingPlan.target(bead: bead, requested: requestedRig, rigs: rigs, force: force)
             let runtimeText = requestedRuntime ?? rig.runtime ?? settings.defaultRuntime

@@ -64,8 +64,9 @@ public struct GTHealthCommand: CLICommand {
         var at: Double
         var polecats: [WitnessReport.Polecat]
         var rateLimits: [WitnessReport.RateLimit]
+        var freeze: FreezeRecord?
         enum CodingKeys: String, CodingKey {
-            case node, at, polecats
+            case node, at, polecats, freeze
             case rateLimits = "rate_limits"
         }
     }
@@ -73,9 +74,16 @@ public struct GTHealthCommand: CLICommand {
     public func run(_ context: CommandContext) async throws {
         let report = try WitnessReports.load(context)
         try context.report(
-            Output(node: report.node, at: report.at, polecats: report.polecats, rateLimits: report.rateLimits)
+            Output(
+                node: report.node, at: report.at, polecats: report.polecats, rateLimits: report.rateLimits,
+                freeze: report.freeze)
         ) {
             let age = WitnessReports.age(WitnessReports.now() - report.at)
+            if let freeze = report.freeze {
+                context.console.out(
+                    "FROZEN (gt estop by \(freeze.by) on \(freeze.node) at \(freeze.at)"
+                        + (freeze.reason.isEmpty ? "" : ": \(freeze.reason)") + "): sessions paused; 'gt thaw' resumes")
+            }
             if report.polecats.isEmpty { context.console.out("No hooked polecats (Witness on \(report.node), \(age) ago)") }
             for polecat in report.polecats {
                 context.console.out(

@@ -90,6 +90,7 @@ enum GTTown {
         case .staleEpoch: code = "stale_epoch"
         case .badRuntime: code = "bad_runtime"
         case .convoyRefused: code = "refused"
+        case .frozen: code = "frozen"
         default: code = "failed"
         }
         return CLIError(error.description, code: code)

@@ -347,6 +347,7 @@ public actor Mayor: NodeComponent {
     /// The bead, refused when it cannot be slung at all (nothing is changed).
     func checkSlingable(_ id: String) async throws(Refusal) -> Bead {
         guard let database = await database() else { throw Refusal(message: "the town ledger is not open") }
+        if let freeze = Self.freeze(in: database) { throw Refusal(message: freeze.refusal) }
         guard let bead = Self.bead(id, in: database), bead.status != .tombstone else {
             throw Refusal(message: "no bead \(id): see bd list")
         }
@@ -357,6 +358,12 @@ public actor Mayor: NodeComponent {
                     + "release it with gt release \(id) first")
         }
         return bead
+    }
+
+    /// The cluster's freeze record when it is frozen (`gt estop`): nothing is placed, admitted or failed over.
+    static func freeze(in database: LedgerDatabase) -> FreezeRecord? {
+        guard let record = FreezeRecord.read(bead(FreezeRecord.beadID, in: database)), record.frozen else { return nil }
+        return record
     }
 
     /// The rig of the bead: the local rig whose prefix is the bead's scope, else the scope itself.
@@ -406,6 +413,9 @@ public actor Mayor: NodeComponent {
     /// not here yet, runs the town's sling (its claim synced before the session starts), frees the reservation.
     public func admit(_ request: MayorAdmitRequest) async -> MayorAdmitReply {
         guard let context else { return .refused(request, node: "", "the Mayor is not running") }
+        if let database = ledger.database, let freeze = Self.freeze(in: database) {
+            return .refused(request, node: me, freeze.refusal, final: true)
+        }
         if await membership.shell?.metadata.draining == true {
             return .refused(request, node: me, "\(me) is draining")
         }
@@ -526,6 +536,8 @@ public actor Mayor: NodeComponent {
 
     func tick() async {
         await publish()
+        // A frozen cluster (gt estop) places nothing: the queue waits, dead nodes' beads stay where they are.
+        if let database = ledger.database, Self.freeze(in: database) != nil { return }
         await retryQueue()
         await failover()
     }

@@ -201,6 +201,11 @@ public actor TownRefineries: NodeComponent {
             await refinery.setFence { [weak self] in await self?.holds(rig, epoch: epoch) ?? false }
             while !Task.isCancelled {
                 guard let self, await self.holds(rig, epoch: epoch) else { return }
+                // A frozen cluster (gt estop): the Refinery holds its lease and merges nothing until gt thaw.
+                if (try? await workflow.freezeState())?.frozen == true {
+                    try? await Task.sleep(for: poll)
+                    continue
+                }
                 do {
                     let report = try await refinery.runUntilIdle()
                     if !report.merged.isEmpty || !report.rework.isEmpty || !report.conflict.isEmpty {

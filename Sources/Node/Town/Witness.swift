@@ -33,6 +33,11 @@ public actor TownWitness: NodeComponent {
     /// The health rules' core and the escalations (set up at start).
     var monitor = HealthMonitor()
     var mailer: EscalationMailer?
+    /// The emergency stop's core, and the freeze record while this node's sessions are held (nil: not frozen).
+    var freezeGate = FreezeGate()
+    var freeze: FreezeRecord?
+    /// The start-up pass was held by a freeze: it runs at the thaw.
+    var startPassPending = false
 
     /// A witness with `settings` (and `health` thresholds; nil reads the town's `settings/health.json`).
     public init(settings: TownSettings = TownSettings(), ledger: NodeLedgerHandle? = nil, health: HealthSettings? = nil) {
@@ -70,6 +75,11 @@ public actor TownWitness: NodeComponent {
         mailer = EscalationMailer(layout: layout, settings: healthSettings ?? HealthSettings())
         let log = context.log
         workflow?.warning = { log.warning("town ledger recovery", ["detail": $0]) }
+        guard await freezePatrol() else {
+            startPassPending = true
+            context.log.info("town re-prime held: the cluster is frozen (gt estop); it runs at gt thaw")
+            return
+        }
         let report = try await pass(full: true)
         context.events.record(
             "restart",
@@ -90,7 +100,9 @@ public actor TownWitness: NodeComponent {
         while !Task.isCancelled {
             try await Task.sleep(for: patrolInterval)
             do {
-                let report = try await pass(full: false)
+                guard await freezePatrol() else { continue }
+                let report = try await pass(full: startPassPending)
+                startPassPending = false
                 await healthPatrol()
                 if !report.restarted.isEmpty || !report.failed.isEmpty || !report.finishedDone.isEmpty {
                     log?.info(

@@ -159,16 +159,15 @@ extension TownWitness {
                 WitnessReport.RateLimit(
                     account: $0.account, until: $0.until, seenAt: $0.seenAt, polecat: $0.polecat, message: $0.message)
             },
-            escalations: (mailer?.book.all ?? []).map(WitnessReport.EscalationLine.init))
+            escalations: (mailer?.book.all ?? []).map(WitnessReport.EscalationLine.init), freeze: freeze)
         try? TownJSON.write(report, to: WitnessReport.path(workflow.layout))
     }
 }
 
 /// The process table, read from `/proc`. A caseless namespace.
 enum ProcessTree {
-    /// Whether a process named one of `names` (its `comm`, or the base name of its first argument) runs at `root`
-    /// or below it.
-    static func any(named names: [String], under root: Int32) -> Bool {
+    /// Each process's parent and names (its `comm`, and the base name of its first argument).
+    static func table() -> (children: [Int32: [Int32]], names: [Int32: [String]]) {
         var children: [Int32: [Int32]] = [:]
         var namesByPID: [Int32: [String]] = [:]
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
@@ -188,14 +187,48 @@ enum ProcessTree {
             }
             namesByPID[pid] = own
         }
-        var stack = [root]
+        return (children, namesByPID)
+    }
+
+    /// `root` and every process below it, parents before children.
+    static func descendants(of root: Int32, in children: [Int32: [Int32]]) -> [Int32] {
+        var order: [Int32] = []
+        var queue = [root]
         var seen: Set<Int32> = []
-        while let pid = stack.popLast() {
+        while !queue.isEmpty {
+            let pid = queue.removeFirst()
             guard seen.insert(pid).inserted else { continue }
-            if let own = namesByPID[pid], own.contains(where: names.contains) { return true }
-            stack += children[pid] ?? []
+            order.append(pid)
+            queue += children[pid] ?? []
         }
-        return false
+        return order
+    }
+
+    /// Whether a process named one of `names` runs at `root` or below it.
+    static func any(named names: [String], under root: Int32) -> Bool {
+        let (children, namesByPID) = table()
+        return descendants(of: root, in: children).contains { pid in
+            namesByPID[pid]?.contains(where: names.contains) == true
+        }
+    }
+
+    /// Sends `signal` to every process below `root`, and to `root` itself when `includeRoot` (parents first; for
+    /// SIGSTOP the tree is read again until no new process appears, so a child forked meanwhile is stopped too).
+    /// Returns the pids signalled.
+    @discardableResult
+    static func signal(_ signal: Int32, under root: Int32, includeRoot: Bool = true) -> [Int32] {
+        var done: Set<Int32> = includeRoot ? [] : [root]
+        var order: [Int32] = []
+        for _ in 0..<5 {
+            let fresh = descendants(of: root, in: table().children).filter { !done.contains($0) }
+            if fresh.isEmpty { break }
+            for pid in fresh where kill(pid, signal) == 0 || errno != ESRCH {
+                done.insert(pid)
+                order.append(pid)
+            }
+            if signal != SIGSTOP { break }
+        }
+        return order
     }
 }
 

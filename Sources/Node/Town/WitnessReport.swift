@@ -88,18 +88,24 @@ public struct WitnessReport: Codable, Sendable, Equatable {
     public var polecats: [Polecat]
     public var rateLimits: [RateLimit]
     public var escalations: [EscalationLine]
+    /// The cluster's freeze (`gt estop`) when it holds this node's sessions; nil otherwise.
+    public var freeze: FreezeRecord?
 
     enum CodingKeys: String, CodingKey {
-        case node, at, polecats, escalations
+        case node, at, polecats, escalations, freeze
         case rateLimits = "rate_limits"
     }
 
-    public init(node: String, at: Double, polecats: [Polecat], rateLimits: [RateLimit], escalations: [EscalationLine]) {
+    public init(
+        node: String, at: Double, polecats: [Polecat], rateLimits: [RateLimit], escalations: [EscalationLine],
+        freeze: FreezeRecord? = nil
+    ) {
         self.node = node
         self.at = at
         self.polecats = polecats
         self.rateLimits = rateLimits
         self.escalations = escalations
+        self.freeze = freeze
     }
 
     /// The report file of `layout`.
