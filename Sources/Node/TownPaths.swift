@@ -32,6 +32,9 @@ public struct TownPaths: Sendable, Equatable {
     public var consoleFile: String { logsDirectory + "/node.out" }
     /// One JSON object per event.
     public var eventsFile: String { stateDirectory + "/events.jsonl" }
+    /// Present while the node is draining (`gt node drain`), so a restarted node keeps draining until
+    /// `gt node undrain`.
+    public var drainingFile: String { stateDirectory + "/draining" }
     /// Certificates of peers this node has seen (`gt node cert show|revoke <node>` read it).
     public var knownPeersFile: String { stateDirectory + "/pki/known-peers.jsonl" }
 }

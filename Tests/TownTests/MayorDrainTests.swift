@@ -193,10 +193,24 @@ import Testing
                         !final.contains { $0.claimNode == beta && ($0.status == .hooked || $0.status == .inProgress) })
                     #expect(final.first { $0.id == refusedBead }?.status == .open, "the refused bead was never placed")
 
-                    // gt node undrain: gamma takes new work again.
+                    // The flag outlives a restart: gamma stopped and started again comes back draining.
+                    #expect(FileManager.default.fileExists(atPath: c.town + "/.gt/draining"))
+                    try expectOK(try await c.gt(["down"]))
+                    try await c.up()
+                    var own: [String: [String: Any]] = [:]
+                    let stillDraining = try await a.waitUntil(timeout: .seconds(30)) {
+                        own = try await cluster.members(c)
+                        seen = try await cluster.members(a)
+                        return own[gamma]?["draining"] as? Bool == true && seen[gamma]?["status"] as? String == "alive"
+                            && seen[gamma]?["draining"] as? Bool == true
+                    }
+                    #expect(stillDraining, "gamma restarted is not draining: own \(String(describing: own[gamma])), alpha's view \(String(describing: seen[gamma]))")
+
+                    // gt node undrain: gamma takes new work again (and the record is gone for the next restart).
                     let undrained = try await c.gt(["node", "undrain"])
                     try expectOK(undrained)
                     #expect(undrained.stdout.contains("\(gamma) takes new work"), "\(undrained)")
+                    #expect(!FileManager.default.fileExists(atPath: c.town + "/.gt/draining"))
                     let contradiction = try await c.gt(["node", "drain", "--move", "--undo"])
                     #expect(
                         contradiction.status != 0 && contradiction.stderr.contains("contradict"), "\(contradiction)")

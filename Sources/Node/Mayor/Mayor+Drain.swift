@@ -13,10 +13,10 @@ extension Mayor {
     /// placed again on another node, which claims it at the next epoch), and this node's queue is placed on other
     /// nodes now. Without `move`, running work finishes here.
     public func drain(_ request: MayorDrainRequest) async throws(ErrorReply) -> MayorDrainReport {
-        guard let context, let shell = membership.shell else {
+        guard let context, membership.shell != nil else {
             throw ErrorReply(code: .unavailable, message: "membership is not running on this node: nothing to drain")
         }
-        do { try await shell.setDraining(request.draining) } catch {
+        do { try await membership.setDraining(request.draining) } catch {
             throw ErrorReply(code: .refused, message: error.description)
         }
         context.events.record(request.draining ? "node-drain" : "node-undrain", ["move": String(request.move)])

@@ -58,6 +58,11 @@ public final class MembershipComponent: NodeComponent, @unchecked Sendable {
         if metadata.labels.os == nil { metadata.labels.os = "linux" }
         if metadata.rigs.isEmpty { metadata.rigs = rigs.keys.sorted() }
         if advertised.slots == nil && metadata.freeSlots == 0 { metadata.freeSlots = Self.slots(rigs) }
+        let drainingFile = context.town.drainingFile
+        if await NodeBlocking.run({ FileManager.default.fileExists(atPath: drainingFile) }) {
+            metadata.draining = true
+            context.log.info("draining (as before the restart; gt node undrain takes work again)")
+        }
         let me = Membership.Node(name: context.name.rawValue, address: context.listenAddress.description)
         let shell = MembershipShell(myself: me, metadata: metadata, links: links, settings: settings)
         lock.withLock { current = (shell, context) }
@@ -136,7 +141,30 @@ public final class MembershipComponent: NodeComponent, @unchecked Sendable {
             let request = try MembershipControl.decode(FloodRequest.self, from: message.envelope.body)
             return MembershipControl.encode(try await Self.flood(request, context: context))
         }
+        if message.envelope.type == MembershipControl.drain, message.peer.purpose == .local {
+            let request = try MembershipControl.decode(DrainRequest.self, from: message.envelope.body)
+            do { try await setDraining(request.draining) } catch {
+                throw ErrorReply(code: .refused, message: error.description)
+            }
+            return MembershipControl.encode(MemberReport(await shell.ownMember))
+        }
         return try await MembershipControl.answer(message, with: shell)
+    }
+
+    /// Sets (or clears) the draining flag in this node's membership metadata and records it in the town's
+    /// `.gt/draining`, so a restarted node comes back draining (until `gt node undrain`). The file is written
+    /// first: a node that stops halfway comes back draining, the safe side.
+    public func setDraining(_ draining: Bool) async throws(Membership.Instance.MetadataTooLarge) {
+        guard let (shell, context) = lock.withLock({ current }) else { return }
+        let path = context.town.drainingFile
+        let recorded = await NodeBlocking.run { () -> Bool in
+            if draining { return FileManager.default.createFile(atPath: path, contents: Data("draining\n".utf8)) }
+            return unlink(path) == 0 || errno == ENOENT
+        }
+        if !recorded {
+            context.log.warning("could not record the draining flag", ["path": path, "draining": "\(draining)"])
+        }
+        try await shell.setDraining(draining)
     }
 
     /// Sends pings with `frameBytes` bodies to the peer on the general link, `concurrency` at a time, for
