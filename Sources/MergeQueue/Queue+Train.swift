@@ -388,13 +388,13 @@ extension MergeQueue.Queue {
 
     /// Does whatever can be done now, and returns it.
     mutating func step() -> [MergeQueue.Directive] {
-        if started {
-            resolveHead()
-            advancePush()
-            build()
-            fillGates()
-            reportOverlaps()
-        }
+        // Before `start`, what events decided (a stale epoch refused at filing) waits in `out` for it.
+        guard started else { return [] }
+        resolveHead()
+        advancePush()
+        build()
+        fillGates()
+        reportOverlaps()
         defer { out = [] }
         return out
     }

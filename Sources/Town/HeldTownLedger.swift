@@ -13,6 +13,13 @@ public protocol HeldTownLedger: AnyObject, Sendable {
     var lastError: String? { get }
     /// Runs `body` as the only multi-step workflow operation at a time (FIFO); reentrant within one task tree.
     func serialized<T>(_ body: () async throws -> T) async rethrows -> T
+    /// Told that the workflow filed or requeued work in `scopes` that a part of the node waits for (a merge
+    /// request for the Refinery), so that part wakes at once instead of at its next poll. Default: nothing.
+    func workFiled(scopes: [String])
+}
+
+extension HeldTownLedger {
+    public func workFiled(scopes: [String]) {}
 }
 
 /// The held ledger of the command the node is running for the CLI (set by the node's command executor), so the

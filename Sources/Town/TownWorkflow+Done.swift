@@ -123,6 +123,8 @@ extension TownWorkflow {
                 ]
                 return try ledger.prepareCreate(spec, actor: actor, stamp: clock.stamp, time: clock.time)
             }
+            // The node's Refinery of this rig wakes now instead of at its next poll.
+            heldLedger?.workFiled(scopes: [rig.beads.prefix])
         case .releaseHook:
             if let bead = ledger.bead(progress.bead), bead.assignee == agent, bead.leaseEpoch == progress.epoch {
                 let id = progress.bead

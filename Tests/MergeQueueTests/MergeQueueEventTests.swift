@@ -73,6 +73,24 @@ import Testing
         #expect(sim.merged == [MQ.name(0), MQ.name(2)] && sim.cancelledGates == 1 && sim.endViolations().isEmpty)
     }
 
+    /// What is decided before `start` (a stale request at `init` or filed, events that step the queue such as the
+    /// working branches the shell reports first) waits for `start`: no verdict is lost.
+    @Test func eventsBeforeStartKeepTheirVerdictsForStart() {
+        var queue = MergeQueue.Queue(
+            tip: "t", requests: [MQ.request(0, epoch: 1, beadEpoch: 2), MQ.request(1)], now: .zero)
+        let early = queue.onWorkingBranches(
+            [MergeQueue.WorkingBranch(name: "polecat/n/x/bd-9/e1", files: ["a.swift"])], now: MQ.at(1))
+        let filed = queue.onRequestAdded(MQ.request(2, epoch: 3, beadEpoch: 4), now: MQ.at(2))
+        #expect(early.isEmpty && filed.isEmpty, "nothing is handed out before start")
+        let directives = queue.start(now: MQ.at(3))
+        #expect(
+            directives.verdicts.map(\.request) == [MQ.name(0), MQ.name(2)]
+                && directives.verdicts.allSatisfy {
+                    if case .rejected(.staleEpoch) = $0.outcome { true } else { false }
+                }, "\(directives)")
+        #expect(directives.rebases.map(\.ids) == [[MQ.name(1)]])
+    }
+
     @Test func anEpochMovingDuringAPushIsDecidedByThePush() {
         func pushing() -> (MergeQueue.Queue, MergeQueue.Push) {
             var queue = MergeQueue.Queue(

@@ -15,11 +15,11 @@ import Testing
     let base = RefineryTests()
 
     /// Short lease and poll times in `town.json` (`refinery`), so a test does not wait the defaults.
-    static func fastRefinery(_ town: TownFixture, renew: Double = 1, grace: Double = 4) throws {
+    static func fastRefinery(_ town: TownFixture, renew: Double = 1, grace: Double = 4, poll: Double = 1) throws {
         let path = town.layout.townFile
         let data = try #require(FileManager.default.contents(atPath: path))
         var object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        object["refinery"] = ["lease_renew_seconds": renew, "lease_grace_seconds": grace, "poll_seconds": 1]
+        object["refinery"] = ["lease_renew_seconds": renew, "lease_grace_seconds": grace, "poll_seconds": poll]
         try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             .write(to: URL(fileURLWithPath: path))
     }
@@ -66,6 +66,32 @@ import Testing
             try expectOK(run)
             #expect(run.stdout.contains("the node runs rig demo's Refinery"), "\(run.stdout)")
             #expect(ids.count == 2)
+        }
+    }
+
+    /// `gt done` wakes the node's Refinery: with an hour between passes, a request filed after a pass still lands.
+    /// Alpha lands first (by whichever pass); Bravo is filed only once Alpha is merged, so the pass that merged
+    /// Alpha had built its queue without Bravo, and only a wake (not the poll) can start the pass that lands it.
+    @Test func gtDoneWakesTheNodesRefineryWithNoPoll() async throws {
+        try await TownFixture.with { town in
+            try RefineryNodeTests.fastRefinery(town, poll: 3600)
+            try await town.up()
+            let remote = try await base.makeRig(town, gate: "true")
+            _ = try await base.work(town, [("Alpha", 1)])
+            let first = try await town.waitUntil(timeout: .seconds(90)) {
+                try await statuses(town).values.contains("merged")
+            }
+            let afterFirst = try await statuses(town)
+            #expect(first, "\(afterFirst)")
+            _ = try await base.work(town, [("Bravo", 2)])
+            let merged = try await town.waitUntil(timeout: .seconds(90)) {
+                let statuses = try await statuses(town)
+                return statuses.count == 2 && statuses.values.allSatisfy { $0 == "merged" }
+            }
+            let final = try await statuses(town)
+            #expect(merged, "the request filed after the pass waited for the hour-long poll: \(final)")
+            let subjects = try await base.history(remote).map(\.subject)
+            #expect(subjects.suffix(2) == ["Alpha", "Bravo"], "\(subjects)")
         }
     }
 
@@ -133,11 +159,79 @@ import Testing
     /// Two nodes with the same rig, sharing the ledger remote and the rig's git remote: only one holds the rig's
     /// Refinery lease and runs its queue; `kill -9` of that node (by pid) during a gate run, and the other takes the
     /// lease over after the grace period and finishes the queue, every request landing once.
+    /// Two nodes `a` and `b` of one cluster, sharing a ledger remote, both with rig `demo` (gate `gate`, the
+    /// scripted agent as runtime) on one git remote; waits until both see one holder of the rig's Refinery lease.
+    /// Returns the rig's remote and the holder's node name.
+    func twoNodes(
+        _ a: TownFixture, _ b: TownFixture, gate: String, poll: Double = 1
+    ) async throws -> (remote: String, holder: String) {
+        let ledgerRemote = a.directory.join("ledger.git")
+        try await TownFixture.git(["init", "-q", "--bare", ledgerRemote], cwd: a.directory.path)
+        for town in [a, b] { try RefineryNodeTests.fastRefinery(town, renew: 1, grace: 4, poll: poll) }
+        try expectOK(try await a.gt(["cluster", "init", "--name", "acme"]))
+        let address = try await upWithAddress(a)
+        let token = try await a.gt(["cluster", "token", "--name", "beta"])
+        try expectOK(token)
+        try expectOK(
+            try await b.gt([
+                "node", "join", address, token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+            ]))
+        _ = try await upWithAddress(b)
+        for town in [a, b] { try expectOK(try await town.bd(["remote", "add", "origin", ledgerRemote])) }
+        let remote = try await base.makeRig(a, gate: gate)
+        try expectOK(
+            try await b.gt([
+                "rig", "add", "demo", remote, "--gate", gate, "--runtime",
+                "exec:'sh \(a.directory.join("agent.sh"))'", "--max-polecats", "16",
+            ]))
+        // One holder, as both nodes see it.
+        var holders: [String] = []
+        let agreed = try await a.waitUntil(timeout: .seconds(60)) {
+            holders = []
+            for town in [a, b] {
+                let bead = try await town.beads(scope: "demo").first {
+                    $0.id == RefineryLeaseRecord.beadID(prefix: "demo", rig: "demo")
+                }
+                holders.append(RefineryLeaseRecord.read(bead)?.lease.node ?? "")
+            }
+            return !holders[0].isEmpty && holders[0] == holders[1]
+        }
+        #expect(agreed, "\(holders)")
+        return (remote, holders.first ?? "")
+    }
+
+    /// A sync that brings in a merge request wakes the holder's Refinery: with an hour between passes on both
+    /// nodes, a request filed by `gt done` on the node that does not hold the rig's lease reaches the holder by the
+    /// ledger sync, and lands. As in `gtDoneWakesTheNodesRefineryWithNoPoll`, the second request is filed only
+    /// once the first is merged, so no pass that was already due can take it.
+    @Test func aSyncedMergeRequestWakesTheHoldersRefinery() async throws {
+        try await TownFixture.with(name: "alpha") { a in
+            try await TownFixture.with(name: "beta") { b in
+                let (remote, holder) = try await twoNodes(a, b, gate: "true", poll: 3600)
+                let filer = holder == a.layout.nodeName() ? b : a
+                #expect(holder != filer.layout.nodeName() && !holder.isEmpty)
+                _ = try await base.work(filer, [("Alpha", 1)])
+                let first = try await filer.waitUntil(timeout: .seconds(90)) {
+                    try await statuses(filer).values.contains("merged")
+                }
+                let afterFirst = try await statuses(filer)
+                #expect(first, "\(afterFirst)")
+                _ = try await base.work(filer, [("Bravo", 2)])
+                let merged = try await filer.waitUntil(timeout: .seconds(90)) {
+                    let statuses = try await statuses(filer)
+                    return statuses.count == 2 && statuses.values.allSatisfy { $0 == "merged" }
+                }
+                let final = try await statuses(filer)
+                #expect(merged, "the synced request waited for the hour-long poll: \(final)")
+                let subjects = try await base.history(remote).map(\.subject)
+                #expect(subjects.suffix(2) == ["Alpha", "Bravo"], "\(subjects)")
+            }
+        }
+    }
+
     @Test func twoNodesOneRefineryThenTheOtherTakesOverWhenItsHolderDies() async throws {
         try await TownFixture.with(name: "alpha") { a in
             try await TownFixture.with(name: "beta") { b in
-                let ledgerRemote = a.directory.join("ledger.git")
-                try await TownFixture.git(["init", "-q", "--bare", ledgerRemote], cwd: a.directory.path)
                 let started = a.directory.join("gate-started")
                 let pids = a.directory.join("gate-pids")
                 try a.directory.write(
@@ -147,40 +241,13 @@ import Testing
                     echo "$GT_MQ_COMMIT" >> \(started)
                     sleep 3
                     """)
-                for town in [a, b] { try RefineryNodeTests.fastRefinery(town, renew: 1, grace: 4) }
-                try expectOK(try await a.gt(["cluster", "init", "--name", "acme"]))
-                let address = try await upWithAddress(a)
-                let token = try await a.gt(["cluster", "token", "--name", "beta"])
-                try expectOK(token)
-                try expectOK(
-                    try await b.gt([
-                        "node", "join", address, token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
-                    ]))
-                _ = try await upWithAddress(b)
-                for town in [a, b] { try expectOK(try await town.bd(["remote", "add", "origin", ledgerRemote])) }
-                let remote = try await base.makeRig(a, gate: "sh \(a.directory.join("gate.sh"))")
-                try expectOK(
-                    try await b.gt(["rig", "add", "demo", remote, "--gate", "sh \(a.directory.join("gate.sh"))"]))
-                // One holder, as both nodes see it.
-                var holders: [String] = []
-                let agreed = try await a.waitUntil(timeout: .seconds(60)) {
-                    holders = []
-                    for town in [a, b] {
-                        let bead = try await town.beads(scope: "demo").first {
-                            $0.id == RefineryLeaseRecord.beadID(prefix: "demo", rig: "demo")
-                        }
-                        holders.append(RefineryLeaseRecord.read(bead)?.lease.node ?? "")
-                    }
-                    return !holders[0].isEmpty && holders[0] == holders[1]
-                }
-                #expect(agreed, "\(holders)")
+                let (remote, holder) = try await twoNodes(a, b, gate: "sh \(a.directory.join("gate.sh"))")
                 let before = try await base.history(remote).count
                 _ = try await base.work(a, [("Alpha", 1), ("Bravo", 2), ("Charlie", 3), ("Delta", 3)])
                 let gating = try await a.waitUntil(timeout: .seconds(60)) {
                     !(a.directory.read("gate-started") ?? "").isEmpty
                 }
                 #expect(gating, "no gate started")
-                let holder = holders.first ?? ""
                 let (dead, survivor) = holder == a.layout.nodeName() ? (a, b) : (b, a)
                 let deadPID = try #require(dead.nodePID())
                 #expect(kill(deadPID, SIGKILL) == 0)

@@ -12,6 +12,13 @@ import Wire
 public protocol LedgerDatabaseSource: Sendable {
     /// The open ledger, or nil while it is not open (the loop then waits and asks again).
     func heldLedgerDatabase() async -> LedgerDatabase?
+    /// Told after a sync merged in beads changed elsewhere, in `scopes` (the node's handle wakes its Refinery).
+    /// Default: nothing.
+    func synced(scopes: [String])
+}
+
+extension LedgerDatabaseSource {
+    public func synced(scopes: [String]) {}
 }
 
 /// A database opened by the caller, handed to the loop as it is. `Sendable`: `LedgerDatabase` is.
@@ -328,6 +335,10 @@ actor LedgerSyncDriver {
                 if scope.pushes > 0 { pushed[scope.scope] = commit }
             }
             outcome = .succeeded(commits: commits, pushed: pushed)
+            // Beads other nodes changed came in: the parts of the node waiting for work look (the Refinery wakes
+            // when a new merge request arrived).
+            let received = Set(report.scopes.filter { $0.received > 0 }.map(\.scope))
+            if !received.isEmpty { source.synced(scopes: received.sorted()) }
             for scope in report.scopes {
                 for reID in scope.reIDs {
                     let parts = reID.components(separatedBy: " → ")

@@ -13,12 +13,13 @@ import Town
 ///
 /// `@unchecked Sendable`: every mutable field is guarded by `lock`.
 public final class NodeLedgerHandle: @unchecked Sendable {
-    private let lock = NSLock()
+    fileprivate let lock = NSLock()
     private var current: LedgerDatabase?
     private var failure: String?
     private var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
     private var gateHeld = false
     private var gateQueue: [CheckedContinuation<Void, Never>] = []
+    fileprivate var observers: [@Sendable (NodeLedgerChange) -> Void] = []
 
     /// Whether the current task runs inside `serialized` (a nested operation does not wait for itself).
     @TaskLocal static var insideGate = false
@@ -109,7 +110,39 @@ public final class NodeLedgerHandle: @unchecked Sendable {
     }
 }
 
-extension NodeLedgerHandle: HeldTownLedger {}
+extension NodeLedgerHandle: HeldTownLedger {
+    /// Tells every observer (`observeWork`) that work was filed in `scopes` (a `gt done` run in the node filed a
+    /// merge request, `gt mq retry` queued one again).
+    public func workFiled(scopes: [String]) { notify(.filed(scopes: scopes)) }
+}
+
+/// What changed in the held ledger, for the parts of the node that wake on it (the Refinery). `Sendable`: a plain
+/// value.
+public enum NodeLedgerChange: Sendable, Equatable {
+    /// This node's workflow filed work in these scopes (a merge request).
+    case filed(scopes: [String])
+    /// A ledger sync merged in beads other nodes changed, in these scopes.
+    case synced(scopes: [String])
+}
+
+extension NodeLedgerHandle {
+    /// Calls `observer` (on whatever thread notifies; keep it short and hand off to a task) for every change
+    /// reported from now on, until the node stops.
+    public func observeWork(_ observer: @escaping @Sendable (NodeLedgerChange) -> Void) {
+        lock.withLock { observers.append(observer) }
+    }
+
+    /// A ledger sync merged in beads changed elsewhere, in `scopes`.
+    public func synced(scopes: [String]) {
+        guard !scopes.isEmpty else { return }
+        notify(.synced(scopes: scopes))
+    }
+
+    func notify(_ change: NodeLedgerChange) {
+        let list = lock.withLock { observers }
+        for observer in list { observer(change) }
+    }
+}
 
 extension NodeLedgerHandle: LedgerDatabaseSource {
     /// The store the ledger actor holds, for the sync loop (nil until it is open).

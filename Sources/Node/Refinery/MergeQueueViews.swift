@@ -69,7 +69,10 @@ public struct MQStatus: Sendable, Codable, Equatable {
     /// The node holding the rig's Refinery lease (the node's `TownRefineries`) and its epoch; nil when none does.
     public var leaseNode: String?
     public var leaseEpoch: Int?
+    /// Pairs of work items (queued requests, pushed branches of working polecats) touching common files, as the
+    /// last Refinery pass saw them, and when that was.
     public var overlaps: [String]
+    public var overlapsAt: String?
 
     enum CodingKeys: String, CodingKey {
         case rig, target, gate, queued, testing, merged, rework, conflict, rejected, oldest, overlaps
@@ -84,6 +87,7 @@ public struct MQStatus: Sendable, Codable, Equatable {
         case refineryNode = "refinery_node"
         case leaseNode = "lease_node"
         case leaseEpoch = "lease_epoch"
+        case overlapsAt = "overlaps_at"
     }
 }
 
@@ -163,6 +167,8 @@ extension TownWorkflow {
             let open = mine.filter { $0.status == "queued" || $0.status == "testing" }
             let oldest = open.max { ($0.waitSeconds ?? 0, $1.id) < ($1.waitSeconds ?? 0, $0.id) }
             let live = liveRefinery(rig: rig.name)
+            // The last pass's overlaps stay valid after it ended (the node passes again at every poll or wake).
+            let last = try? TownJSON.read(RefineryLiveStatus.self, from: RigRefinery.statusFile(layout, rig: rig.name))
             return MQStatus(
                 rig: rig.name, target: rig.defaultBranch,
                 gateMode: settings.gateCommand == nil ? "rebase-only" : "gate",
@@ -178,7 +184,7 @@ extension TownWorkflow {
                 rejected: mine.filter { $0.status == "rejected" }.count, oldest: oldest?.id,
                 oldestWaitSeconds: oldest?.waitSeconds, refineryRunning: live != nil, refineryNode: live?.node,
                 leaseNode: leases[rig.name]?.node, leaseEpoch: leases[rig.name]?.epoch,
-                overlaps: live?.overlaps ?? [])
+                overlaps: last?.overlaps ?? [], overlapsAt: (last?.overlaps.isEmpty ?? true) ? nil : last?.updatedAt)
         }
     }
 
@@ -227,6 +233,7 @@ extension TownWorkflow {
                 ]
             }
             events.record("mq-retry", ["rig": rig.name, "merge_request": id, "retry_count": String(retries)])
+            heldLedger?.workFiled(scopes: [rig.beads.prefix])
             return entry(ledger.bead(id) ?? bead, rig: rig, testing: [], now: Date())
         }
     }

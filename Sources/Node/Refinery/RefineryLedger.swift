@@ -67,6 +67,24 @@ extension TownWorkflow {
         }
     }
 
+    /// Of the work branches `names` (`polecat/<node>/<name>/<bead>/e<epoch>`), those still being worked on: the
+    /// bead is in rig `rig`'s scope, open, hooked (assigned) at that epoch, and no merge request names the branch.
+    func workingBranches(_ names: Set<String>, rig: RigConfig, in ledger: TownLedger) -> Set<String> {
+        let filed = Set(
+            ledger.beads(scope: rig.beads.prefix) { $0.issueType == .mergeRequest }.compactMap {
+                $0.metadataString("branch")
+            })
+        return names.filter { name in
+            let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 5, parts[0] == "polecat", parts[4].hasPrefix("e"),
+                let epoch = Int(parts[4].dropFirst()), !filed.contains(name), ledger.scope(of: String(parts[3])) == rig.beads.prefix,
+                let bead = ledger.bead(String(parts[3]))
+            else { return false }
+            return bead.status != .closed && bead.status != .tombstone && !bead.assignee.isEmpty
+                && bead.leaseEpoch == epoch
+        }
+    }
+
     /// Before a push: records `landing = commit` on every request, unless a work bead's epoch moved past its
     /// request's, or a request was closed meanwhile (`gt mq reject`): then nothing is written and those are
     /// returned.

@@ -98,6 +98,17 @@ public actor RigRefinery {
     private var candidateRefs: [MergeQueue.CandidateID: [String]] = [:]
     private var failureLogs: [String: String] = [:]
     private var overlaps: [String] = []
+    /// The overlaps last written to the events log (a pass reports them again; the log says it once per change).
+    private var loggedOverlaps: [String]?
+    /// A wake that came while no nap was running: the next nap ends at once.
+    private var wakePending = false
+    private var nap: (id: Int, continuation: CheckedContinuation<Void, Never>, timer: Task<Void, Never>)?
+    private var naps = 0
+    /// The open requests (ID, commit, retries) the last pass built its queue from: a sync bringing in anything
+    /// else wakes the Refinery (`wakeIfNewRequests`).
+    private var known: Set<String> = []
+    /// Wakes received (for tests and the node's log).
+    public private(set) var wakes = 0
     private var report: RefineryReport
     private var reworks: [PendingRework] = []
     /// Asked before every push (and every pass): false when this node no longer holds the rig's Refinery lease
@@ -124,13 +135,74 @@ public actor RigRefinery {
 
     // MARK: Running
 
-    /// Passes until cancelled: the node's main loop for this rig's claim.
+    /// Passes until cancelled: the node's main loop for this rig's claim. Between passes it naps for
+    /// `pollInterval`, or until `wake()`.
     public func run() async throws {
         while !Task.isCancelled {
             _ = try await runUntilIdle()
-            try await Task.sleep(for: pollInterval)
+            await napUntilWoken(upTo: pollInterval)
         }
     }
+
+    /// A new request is there (`gt done` filed one here, a sync brought one in): the nap between passes ends now,
+    /// or, when a pass runs, the next pass starts as soon as it ends instead of after the poll interval.
+    public func wake() {
+        wakes += 1
+        if let nap {
+            self.nap = nil
+            nap.timer.cancel()
+            nap.continuation.resume()
+        } else {
+            wakePending = true
+        }
+    }
+
+    /// Wakes the Refinery when the ledger holds an open request of this rig that the last pass did not build its
+    /// queue from (new, or with a new commit or retry count). Returns whether it woke it. Cheap: one read of the
+    /// held ledger, no git.
+    @discardableResult
+    public func wakeIfNewRequests() async -> Bool {
+        guard let current = try? await openRequestKeys(), !current.isSubset(of: known) else { return false }
+        wake()
+        return true
+    }
+
+    /// Waits up to `duration`, or until `wake()` (at once when a wake came since the last nap), or cancellation.
+    public func napUntilWoken(upTo duration: Duration) async {
+        if wakePending || Task.isCancelled {
+            wakePending = false
+            return
+        }
+        naps += 1
+        let id = naps
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let timer = Task { [weak self] in
+                    try? await Task.sleep(for: duration)
+                    await self?.endNap(id)
+                }
+                nap = (id, continuation, timer)
+            }
+        } onCancel: {
+            Task { await self.endNap(id) }
+        }
+    }
+
+    private func endNap(_ id: Int) {
+        guard let nap, nap.id == id else { return }
+        self.nap = nil
+        nap.timer.cancel()
+        nap.continuation.resume()
+    }
+
+    private func openRequestKeys() async throws(TownError) -> Set<String> {
+        let rig = self.rig
+        return try await workflow.withLedger(mode: .read) { ledger throws(TownError) in
+            Set(workflow.queueRequests(rig: rig, in: ledger).map(Self.key))
+        }
+    }
+
+    static func key(_ request: MergeQueue.Request) -> String { "\(request.id)@\(request.head.hex)#\(request.retries)" }
 
     /// Sets the fence asked before every pass and push.
     public func setFence(_ fence: (@Sendable () async -> Bool)?) { self.fence = fence }
@@ -159,6 +231,7 @@ public actor RigRefinery {
         inbox = []
         reworks = []
         failureLogs = [:]
+        overlaps = []
         try await checkFence()
         let lock = try RigRefinery.lock(workflow.layout, rig: rigName)
         defer {
@@ -171,12 +244,19 @@ public actor RigRefinery {
         var requests = try await workflow.withLedger(mode: .read) { ledger throws(TownError) in
             workflow.queueRequests(rig: rig, in: ledger)
         }
+        known = Set(requests.map(Self.key))
         for index in requests.indices {
             requests[index].files = await changedFiles(requests[index], tip: tip, in: repository)
+        }
+        let working = await workingBranches(tip: tip, in: repository)
+        if loggedOverlaps == nil {
+            loggedOverlaps = (try? TownJSON.read(RefineryLiveStatus.self, from: Self.statusFile(workflow.layout, rig: rigName)))?.overlaps ?? []
         }
         var queue = MergeQueue.Queue(
             settings: settings.queueSettings, tip: MergeQueue.Commit(tip.hex), requests: requests,
             now: Self.now())
+        // Known before anything is decided: the first batch already prefers requests overlapping fewer others.
+        _ = queue.onWorkingBranches(working, now: Self.now())
         var directives = queue.start(now: Self.now())
         self.queue = queue
         do {
@@ -281,9 +361,11 @@ public actor RigRefinery {
                 ])
         case .overlaps(let list):
             overlaps = list.map { "\($0.first) ~ \($0.second): \($0.files.joined(separator: ", "))" }
-            if !list.isEmpty {
+            // Said once per change: a pass rebuilds the queue, which reports the same set again.
+            if !list.isEmpty, overlaps != loggedOverlaps {
                 workflow.events.record("mq-overlaps", ["rig": rigName, "overlaps": overlaps.joined(separator: " | ")])
             }
+            loggedOverlaps = overlaps
         }
     }
 
@@ -521,6 +603,36 @@ public actor RigRefinery {
             let files = try? await repository.changedFiles(from: base, to: head)
         else { return [] }
         return Set(files)
+    }
+
+    /// The pushed branches of polecats still working (fetched with the remote's heads): work branches
+    /// `polecat/<node>/<name>/<bead>/e<epoch>` whose bead is open and hooked at that epoch with no merge request
+    /// filed for the branch, each with the files it changes since it left the target. The queue reports their
+    /// overlaps with each other and with queued requests before anything merges, and lands the request that
+    /// overlaps fewer others first.
+    private func workingBranches(tip: GitOID, in repository: GitRepository) async -> [MergeQueue.WorkingBranch] {
+        let prefix = "origin/"
+        guard let branches = try? await repository.branches(.remote) else { return [] }
+        let pushed = branches.compactMap { branch -> (String, GitOID)? in
+            guard branch.name.hasPrefix(prefix + "polecat/") else { return nil }
+            return (String(branch.name.dropFirst(prefix.count)), branch.target)
+        }
+        guard !pushed.isEmpty else { return [] }
+        let rig = self.rig
+        let names = Set(pushed.map(\.0))
+        guard
+            let working = try? await workflow.withLedger(mode: .read, { ledger throws(TownError) in
+                workflow.workingBranches(names, rig: rig, in: ledger)
+            })
+        else { return [] }
+        var result: [MergeQueue.WorkingBranch] = []
+        for (name, head) in pushed where working.contains(name) {
+            guard let base = try? await repository.mergeBase(head, tip),
+                let files = try? await repository.changedFiles(from: base, to: head), !files.isEmpty
+            else { continue }
+            result.append(MergeQueue.WorkingBranch(name: name, files: Set(files)))
+        }
+        return result
     }
 
     /// The target branch's tip on the rig's remote (fetched).

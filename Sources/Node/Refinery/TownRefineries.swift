@@ -114,6 +114,29 @@ public actor TownRefineries: NodeComponent {
         self.workflow = workflow
         node = workflow.node
         readSettings(context.townFile)
+        // Wakes: a merge request filed on this node (`gt done`, `gt mq retry`) wakes its rig's Refinery at once; a
+        // sync that brought in beads of a rig wakes it when they hold a request its last pass did not see.
+        ledger?.observeWork { [weak self] change in
+            guard let self else { return }
+            Task { await self.changed(change) }
+        }
+    }
+
+    /// A change of the held ledger: wakes the Refineries of the rigs it concerns.
+    func changed(_ change: NodeLedgerChange) async {
+        guard let workflow, let rigs = try? workflow.rigConfigs() else { return }
+        switch change {
+        case .filed(let scopes):
+            for (name, config) in rigs where scopes.contains(config.beads.prefix) {
+                await runners[name]?.refinery.wake()
+            }
+        case .synced(let scopes):
+            for (name, config) in rigs where scopes.contains(config.beads.prefix) {
+                if let refinery = runners[name]?.refinery, await refinery.wakeIfNewRequests() {
+                    log?.info("refinery woken by a synced merge request", ["rig": name])
+                }
+            }
+        }
     }
 
     func readSettings(_ file: TownFile) {
@@ -220,7 +243,8 @@ public actor TownRefineries: NodeComponent {
                 } catch {
                     if !Task.isCancelled { log?.warning("refinery pass failed", ["rig": rig, "error": "\(error)"]) }
                 }
-                try? await Task.sleep(for: poll)
+                // Until the next poll, or a wake: a merge request filed here or synced in.
+                await refinery.napUntilWoken(upTo: poll)
             }
         }
         runners[rig] = Runner(epoch: epoch, refinery: refinery, task: task)
