@@ -15,11 +15,15 @@ public struct UpCommand: CLICommand {
                 A town that joined a cluster (it has a node certificate but not the CA key) needs a node to
                 join through: node.join in mayor/town.json (recorded by 'gt node join'), or --join; with
                 neither, it refuses rather than start a separate one-node cluster, unless --alone.
+                --config FILE (a cluster-config/*.town.json) is checked first (gt cluster-config check) and its
+                node, placement, refinery and convoy sections are written into mayor/town.json before the node
+                starts; a file with any problem is refused and nothing is changed.
                 """,
             options: [
                 .option("listen", value: "HOST:PORT", help: "where to listen (port 0: any free port)"),
                 NodeCLI.joinOption,
                 .flag("alone", help: "start a joined town's node without any seed (it waits for peers to dial it)"),
+                .option("config", value: "FILE", help: "a cluster config (town.json): checked, then applied"),
                 .option("timeout", value: "SECONDS", type: .integer(1...600), help: "how long to wait", default: "30"),
             ])
     }
@@ -28,8 +32,10 @@ public struct UpCommand: CLICommand {
     var seeds: [String]
     var timeout: Int
     var alone: Bool
+    var config: String?
 
     public init(parsed: ParsedValues) throws(UsageError) {
+        config = parsed.string("config")
         listen = parsed.string("listen")
         seeds = parsed.strings("join")
         timeout = try parsed.int("timeout") ?? 30
@@ -43,6 +49,11 @@ public struct UpCommand: CLICommand {
             defer { client.close() }
             let status = try? await client.request(NodeMessageType.status, EmptyBody(), as: NodeStatus.self)
             if let status {
+                if let config {
+                    throw CLIError(
+                        "node \(status.name) already runs (pid \(status.pid)); --config \(config) was not applied",
+                        hint: "stop it with 'gt down', then 'gt up --config \(config)'", code: "running")
+                }
                 try report(context, status, started: false)
                 return
             }
@@ -51,6 +62,10 @@ public struct UpCommand: CLICommand {
             throw CLIError(
                 "a node (pid \(pid)) runs for this town but does not answer on \(town.socket)",
                 hint: "wait, or stop it with 'gt down'", code: "not_answering")
+        }
+        if let config {
+            let name = try await ClusterConfigCLI.apply(config, to: town, context: context)
+            context.console.progress("applied \(config) to \(town.townFile) (node \(name))")
         }
         for stale in [town.pidFile, town.runtimeFile] { unlink(stale) }
         let pki = town.pki
