@@ -44,12 +44,66 @@ import Wire
     }
 
     func startNode(_ town: TownPaths) async throws -> (Node, FederationComponent) {
+        let (node, federation, _) = try await startNodeWithLedger(town)
+        return (node, federation)
+    }
+
+    func startNodeWithLedger(_ town: TownPaths) async throws -> (Node, FederationComponent, NodeLedgerHandle) {
         let ledger = LedgerActor()
         let federation = FederationComponent(ledger: ledger.ledger, reloadInterval: .milliseconds(200))
         let node = Node(
             town: town.root, options: NodeOptions(listen: "127.0.0.1:0", components: [ledger, federation]))
         try await node.start()
-        return (node, federation)
+        return (node, federation, ledger.ledger)
+    }
+
+    /// A local bead of A blocked by `external:hop://beta/api/ap-1` stays blocked until ap-1 closes in B; then A's
+    /// node records the remote close on the edge and the bead is ready.
+    @Test func aRemoteBeadBlocksALocalOneUntilItClosesInB() async throws {
+        let directory = try TempDir(prefix: "gt-federation-ext")
+        let portB = try Self.freePort()
+        let a = try makeOrg(directory, name: "a1", org: "alpha", federationPort: nil)
+        let b = try makeOrg(directory, name: "b1", org: "beta", federationPort: portB)
+        // Poll external dependencies often.
+        let townFile = a.root + "/mayor/town.json"
+        let text = try String(contentsOfFile: townFile, encoding: .utf8)
+            .replacingOccurrences(of: #""organization": "alpha""#, with: #""organization": "alpha", "poll_seconds": 0.2"#)
+        try text.write(toFile: townFile, atomically: true, encoding: .utf8)
+        _ = try FederationDirectory(URL(fileURLWithPath: a.stateDirectory + "/federation"))
+            .add(bundle: export(b, org: "beta", port: portB), policy: .none, ownAuthorities: [])
+        _ = try FederationDirectory(URL(fileURLWithPath: b.stateDirectory + "/federation"))
+            .add(bundle: export(a, org: "alpha", port: nil), policy: FederationPolicy(read: .init(rigs: ["api"])), ownAuthorities: [])
+        // A's wb-1 depends on B's ap-1.
+        let store = try LedgerDatabase.open(StoreLayout(beadsDirectory: a.root + "/.beads"))
+        let edge = Dependency(
+            issueID: "wb-1", dependsOnID: "external:hop://beta/api/ap-1", type: .blocks,
+            createdAt: Timestamp("2026-01-01T00:00:00Z")!)
+        _ = try store.write(scope: "wb", routing: "wb-1", actor: "test") { _ in
+            [.addDependency(id: "wb-1", edge, allowCycles: false)]
+        }
+        store.close()
+        let (nodeB, _, ledgerB) = try await startNodeWithLedger(b)
+        let (nodeA, _, ledgerA) = try await startNodeWithLedger(a)
+        do {
+            let databaseA = try #require(await ledgerA.waitForDatabase(timeout: 10))
+            let databaseB = try #require(await ledgerB.waitForDatabase(timeout: 10))
+            func blocked() -> Bool { databaseA.read { $0.scopes["wb"]?.blockedIDs.contains("wb-1") ?? false } }
+            #expect(blocked())
+            // Several polls see ap-1 open: still blocked.
+            try await Task.sleep(for: .seconds(1.5))
+            #expect(blocked())
+            _ = try databaseB.write(scope: "ap", routing: "ap-1", actor: "test") { _ in [.close(id: "ap-1", reason: "done")] }
+            #expect(await eventually(15) { !blocked() })
+            let resolved = databaseA.read { $0.scopes["wb"]?.bead("wb-1")?.dependencies.first }
+            #expect(resolved.map(ExternalDependency.isResolved) == true)
+            #expect(databaseA.read { $0.scopes["wb"]?.ready(now: Timestamp("2026-06-01T00:00:00Z")!).map(\.id) } == ["wb-1"])
+        } catch {
+            await nodeA.shutdown(reason: "test failed")
+            await nodeB.shutdown(reason: "test failed")
+            throw error
+        }
+        await nodeA.shutdown(reason: "test done")
+        await nodeB.shutdown(reason: "test done")
     }
 
     func export(_ town: TownPaths, org: String, port: UInt16?) throws -> [UInt8] {
