@@ -177,7 +177,14 @@ extension Ledger {
         // A `tracks` edge may name a bead of another scope (a convoy in `hq` tracking rig beads, as Gas Town's
         // convoys do): that scope checks it exists (`TownWorkflow.createConvoy`); it never blocks ready work.
         let otherScope = dep.type == .tracks && !dep.dependsOnID.hasPrefix(prefix + "-")
-        guard beads[dep.dependsOnID] != nil || otherScope else {
+        // An `external:` target lives in another project or organization (beads' external dependencies); it is
+        // checked where it lives, and blocks until it is recorded resolved (`ExternalDependency`).
+        if ExternalDependency.isExternal(dep.dependsOnID) {
+            guard ExternalDependency.hop(dep.dependsOnID) != nil || !dep.dependsOnID.hasPrefix("external:hop:") else {
+                // `external:hop:…` that is not a valid `hop://org/rig/id` address.
+                throw .dependencyTargetMissing(id: bead.id, target: dep.dependsOnID)
+            }
+        } else if beads[dep.dependsOnID] == nil && !otherScope {
             throw .dependencyTargetMissing(id: bead.id, target: dep.dependsOnID)
         }
         if (bead.dependencies + pending).contains(where: { $0.key == dep.key }) {

@@ -193,6 +193,9 @@ public struct Ledger: Sendable {
             switch d.type {
             case .blocks, .conditionalBlocks:
                 if let target = beads[d.dependsOnID], !Ledger.isDone(target.status) { out.append(d.dependsOnID) }
+                if ExternalDependency.isExternal(d.dependsOnID) && !ExternalDependency.isResolved(d) {
+                    out.append(d.dependsOnID)
+                }
             case .waitsFor:
                 let gate = Ledger.waitsForGate(d)
                 let kids = children[gate.spawner] ?? []
@@ -215,6 +218,7 @@ public struct Ledger: Sendable {
             switch d.type {
             case .blocks, .conditionalBlocks:
                 if let target = beads[d.dependsOnID], !Ledger.isDone(target.status) { return true }
+                if ExternalDependency.isExternal(d.dependsOnID) && !ExternalDependency.isResolved(d) { return true }
             case .waitsFor:
                 let gate = Ledger.waitsForGate(d)
                 let kids = children[gate.spawner] ?? []

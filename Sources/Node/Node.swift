@@ -47,7 +47,7 @@ public enum NodeComponents {
         let ledger = LedgerActor(executor: executor)
         var components: [any NodeComponent] = [
             ledger, TownWitness(ledger: ledger.ledger), TownRefineries(ledger: ledger.ledger),
-            TownConvoys(ledger: ledger.ledger),
+            TownConvoys(ledger: ledger.ledger), FederationComponent(ledger: ledger.ledger),
         ]
         if let membership {
             components.append(membership)

@@ -30,7 +30,8 @@ public struct TownFileError: Error, Sendable, Equatable, CustomStringConvertible
 ///           "slots": 4, "runtimes": ["claude"]},
 ///  "refinery": {"lease_renew_seconds": 20, "lease_grace_seconds": 90, "poll_seconds": 5},
 ///  "convoy": {"poll_seconds": 5, "landing_grace_seconds": 180},
-///  "placement": {"rules": [{"rig": "secret", "require": {"org": "acme"}}], "failover_grace_seconds": 180}}
+///  "placement": {"rules": [{"rig": "secret", "require": {"org": "acme"}}], "failover_grace_seconds": 180},
+///  "federation": {"listen": "HOST:PORT", "organization": "acme", "poll_seconds": 5}}
 /// ```
 /// Every section and key is optional; a key of the wrong type is an error naming the file and the key. Keys it
 /// does not know are kept by `update`.
@@ -82,6 +83,19 @@ public struct TownFile: Sendable, Equatable {
     }
 
     /// The file these values came from.
+    /// The `federation` section: where this node's federation listener serves peer organizations, and the
+    /// organization name it exports (docs/federation.md).
+    public struct FederationSection: Sendable, Equatable {
+        /// `federation.listen`: `HOST:PORT` of the federation listener (absent: no listener, outbound only).
+        public var listen: String?
+        /// `federation.organization`: the name in `gt federation export` (default: the cluster's name).
+        public var organization: String?
+        /// `federation.poll_seconds`: how often `external:` dependencies on remote beads are checked. Default 5.
+        public var poll: Duration?
+
+        public init() {}
+    }
+
     public var path: String
     /// The town's `name`.
     public var name: String?
@@ -89,6 +103,7 @@ public struct TownFile: Sendable, Equatable {
     public var refinery = RefinerySection()
     public var convoy = ConvoySection()
     public var placement = PlacementSection()
+    public var federation = FederationSection()
 
     /// No settings (every default), as if read from `path` holding `{}`.
     public init(path: String) { self.path = path }
@@ -129,6 +144,15 @@ public struct TownFile: Sendable, Equatable {
         }
         if let placement = object["placement"] {
             try decodePlacement(placement, into: &file.placement, bad)
+        }
+        if let federation = object["federation"] {
+            guard let section = federation as? [String: Any] else { throw bad(": federation must be an object") }
+            for key in ["listen", "organization"] {
+                if let value = section[key], !(value is String) { throw bad(": federation.\(key) must be a string") }
+            }
+            file.federation.listen = section["listen"] as? String
+            file.federation.organization = section["organization"] as? String
+            file.federation.poll = try seconds(section, "federation", "poll_seconds", bad)
         }
         return file
     }

@@ -36,6 +36,20 @@ public struct BDShowCommand: CLICommand {
     public init(parsed: ParsedValues) throws(UsageError) { ids = parsed.argumentList("id") }
 
     public func run(_ context: CommandContext) async throws {
+        if ids.contains(where: { $0.hasPrefix(HopAddress.scheme) }) {
+            var addresses: [HopAddress] = []
+            for id in ids {
+                guard let address = HopAddress(id) else {
+                    throw CLIError(
+                        "'\(id.prefix(200))' is not a remote bead address",
+                        hint: "use hop://<org>/<rig>/<bead-id> (and do not mix local ids with hop:// addresses)",
+                        code: "bad_address")
+                }
+                addresses.append(address)
+            }
+            try await BDFederatedReads.show(context, addresses)
+            return
+        }
         let ids = self.ids
         let json = context.jsonMode
         let output: (LedgerJSON, String, [String]) = try await BDSupport.withLedger(context, mode: .read) { db in
@@ -148,6 +162,8 @@ public struct BDListCommand: CLICommand {
                     "sort", value: "FIELD", type: .choice(["priority", "created", "updated", "id", "title", "status"]),
                     help: "sort by priority|created|updated|id|title|status", default: "priority"),
                 .flag("reverse", short: "r", help: "reverse the order"),
+                .option("org", value: "ORG", help: "list a peer organization's beads (with --rig; docs/federation.md)"),
+                .option("rig", value: "RIG", help: "the peer organization's rig (with --org)"),
             ])
     }
 
@@ -155,14 +171,35 @@ public struct BDListCommand: CLICommand {
     var all: Bool
     var sort: String?
     var reverse: Bool
+    var org: String?
+    var rig: String?
+    var remoteStatus: String?
+    var remoteType: String?
     public init(parsed: ParsedValues) throws(UsageError) {
         filter = try BDSupport.filter(parsed, limitDefault: 50)
         all = parsed.flag("all")
         sort = parsed.string("sort")
         reverse = parsed.flag("reverse")
+        org = parsed.string("org")
+        rig = parsed.string("rig")
+        if org != nil || rig != nil {
+            guard org != nil, rig != nil else { throw parsed.invalid("--org and --rig go together") }
+            let statuses = parsed.strings("status")
+            let types = parsed.strings("type")
+            guard statuses.count <= 1, types.count <= 1 else {
+                throw parsed.invalid("with --org, give at most one --status and one --type")
+            }
+            remoteStatus = statuses.first
+            remoteType = types.first
+        }
     }
 
     public func run(_ context: CommandContext) async throws {
+        if let org, let rig {
+            try await BDFederatedReads.list(
+                context, org: org, rig: rig, status: remoteStatus, type: remoteType, limit: filter.limit)
+            return
+        }
         let (filter, all, sort, reverse) = (self.filter, self.all, self.sort, self.reverse)
         let rows: [(Bead, Int, Int)] = try await BDSupport.withLedger(context, mode: .read) { db in
             db.read { state in

@@ -1,0 +1,197 @@
+import Beads
+import Foundation
+import GasTownTestKit
+import LedgerStore
+import Node
+import Testing
+import Transport
+import Wire
+
+/// Two or three clusters on loopback, each with its own CA, in one process (real TLS, real listeners, real
+/// ledgers): A reads B's allowed rig, a denied rig is refused, a cluster C that nobody added gets nothing even
+/// with a certificate naming one of A's nodes, and a peer organization's certificate never passes on A's
+/// cluster listener.
+@Suite(.serialized) struct FederationTests {
+    static func freePort() throws -> UInt16 {
+        let listener = try Listener(
+            host: "127.0.0.1", port: 0,
+            context: try TLSContext(identity: try CertificateAuthority.create(clusterName: "p", now: Date()).makeIdentity(for: NodeName("p"))),
+            local: try NodeName("p"), onConnection: { connection, _ in connection.close() })
+        guard case .tcp(_, let port) = listener.address else { return 0 }
+        return port
+    }
+
+    /// A town `name` of organization `org` with a rig `api` (prefix ap) and `web` (prefix wb), one bead in each.
+    func makeOrg(_ directory: TempDir, name: String, org: String, federationPort: UInt16?) throws -> TownPaths {
+        let town = TownPaths(root: directory.join(name))
+        let listen = federationPort.map { #", "listen": "127.0.0.1:\#($0)""# } ?? ""
+        try directory.write(
+            "\(name)/mayor/town.json",
+            #"{"name": "\#(name)", "type": "town", "version": 2, "federation": {"organization": "\#(org)"\#(listen)}}"#)
+        try directory.write(
+            "\(name)/mayor/rigs.json",
+            #"{"rigs": {"api": {"git_url": "", "beads": {"prefix": "ap"}}, "web": {"git_url": "", "beads": {"prefix": "wb"}}}}"#)
+        try PKI.initCluster(at: town.pki, clusterName: org, nodeName: try NodeName(name))
+        let store = try LedgerDatabase.initialize(StoreLayout(beadsDirectory: town.root + "/.beads"), prefix: "hq")
+        for (scope, id) in [("ap", "ap-1"), ("wb", "wb-1")] {
+            try store.addScope(scope)
+            let line = #"{"id":"\#(id)","title":"\#(org) bead \#(id)","status":"open","priority":1,"issue_type":"task","created_at":"2025-12-01T00:00:00Z","updated_at":"2025-12-01T00:00:00Z"}"#
+            let bead = try BeadCodec.decodeJSONL(line + "\n")[0]
+            _ = try store.write(scope: scope, routing: nil, actor: "test") { _ in [.create(bead, allowCycles: false)] }
+        }
+        store.close()
+        return town
+    }
+
+    func startNode(_ town: TownPaths) async throws -> (Node, FederationComponent) {
+        let (node, federation, _) = try await startNodeWithLedger(town)
+        return (node, federation)
+    }
+
+    func startNodeWithLedger(_ town: TownPaths) async throws -> (Node, FederationComponent, NodeLedgerHandle) {
+        let ledger = LedgerActor()
+        let federation = FederationComponent(ledger: ledger.ledger, reloadInterval: .milliseconds(200))
+        let node = Node(
+            town: town.root, options: NodeOptions(listen: "127.0.0.1:0", components: [ledger, federation]))
+        try await node.start()
+        return (node, federation, ledger.ledger)
+    }
+
+    /// A local bead of A blocked by `external:hop://beta/api/ap-1` stays blocked until ap-1 closes in B; then A's
+    /// node records the remote close on the edge and the bead is ready.
+    @Test func aRemoteBeadBlocksALocalOneUntilItClosesInB() async throws {
+        let directory = try TempDir(prefix: "gt-federation-ext")
+        let portB = try Self.freePort()
+        let a = try makeOrg(directory, name: "a1", org: "alpha", federationPort: nil)
+        let b = try makeOrg(directory, name: "b1", org: "beta", federationPort: portB)
+        // Poll external dependencies often.
+        let townFile = a.root + "/mayor/town.json"
+        let text = try String(contentsOfFile: townFile, encoding: .utf8)
+            .replacingOccurrences(of: #""organization": "alpha""#, with: #""organization": "alpha", "poll_seconds": 0.2"#)
+        try text.write(toFile: townFile, atomically: true, encoding: .utf8)
+        _ = try FederationDirectory(URL(fileURLWithPath: a.stateDirectory + "/federation"))
+            .add(bundle: export(b, org: "beta", port: portB), policy: .none, ownAuthorities: [])
+        _ = try FederationDirectory(URL(fileURLWithPath: b.stateDirectory + "/federation"))
+            .add(bundle: export(a, org: "alpha", port: nil), policy: FederationPolicy(read: .init(rigs: ["api"])), ownAuthorities: [])
+        // A's wb-1 depends on B's ap-1.
+        let store = try LedgerDatabase.open(StoreLayout(beadsDirectory: a.root + "/.beads"))
+        let edge = Dependency(
+            issueID: "wb-1", dependsOnID: "external:hop://beta/api/ap-1", type: .blocks,
+            createdAt: Timestamp("2026-01-01T00:00:00Z")!)
+        _ = try store.write(scope: "wb", routing: "wb-1", actor: "test") { _ in
+            [.addDependency(id: "wb-1", edge, allowCycles: false)]
+        }
+        store.close()
+        let (nodeB, _, ledgerB) = try await startNodeWithLedger(b)
+        let (nodeA, _, ledgerA) = try await startNodeWithLedger(a)
+        do {
+            let databaseA = try #require(await ledgerA.waitForDatabase(timeout: 10))
+            let databaseB = try #require(await ledgerB.waitForDatabase(timeout: 10))
+            func blocked() -> Bool { databaseA.read { $0.scopes["wb"]?.blockedIDs.contains("wb-1") ?? false } }
+            #expect(blocked())
+            // Several polls see ap-1 open: still blocked.
+            try await Task.sleep(for: .seconds(1.5))
+            #expect(blocked())
+            _ = try databaseB.write(scope: "ap", routing: "ap-1", actor: "test") { _ in [.close(id: "ap-1", reason: "done")] }
+            #expect(await eventually(15) { !blocked() })
+            let resolved = databaseA.read { $0.scopes["wb"]?.bead("wb-1")?.dependencies.first }
+            #expect(resolved.map(ExternalDependency.isResolved) == true)
+            #expect(databaseA.read { $0.scopes["wb"]?.ready(now: Timestamp("2026-06-01T00:00:00Z")!).map(\.id) } == ["wb-1"])
+        } catch {
+            await nodeA.shutdown(reason: "test failed")
+            await nodeB.shutdown(reason: "test failed")
+            throw error
+        }
+        await nodeA.shutdown(reason: "test done")
+        await nodeB.shutdown(reason: "test done")
+    }
+
+    func export(_ town: TownPaths, org: String, port: UInt16?) throws -> [UInt8] {
+        let node = try town.pki.loadIdentity().name.rawValue
+        return try TrustBundle.make(
+            organization: try OrganizationName(org), authority: try town.pki.authority(),
+            endpoints: port.map { [FederationEndpoint(node: node, address: "127.0.0.1:\($0)")] } ?? []
+        ).encoded()
+    }
+
+    @Test func aReadsAllowedRigsOfBAndNothingElse() async throws {
+        let directory = try TempDir(prefix: "gt-federation")
+        let portB = try Self.freePort()
+        let a = try makeOrg(directory, name: "a1", org: "alpha", federationPort: nil)
+        let b = try makeOrg(directory, name: "b1", org: "beta", federationPort: portB)
+        let dirA = FederationDirectory(URL(fileURLWithPath: a.stateDirectory + "/federation"))
+        let dirB = FederationDirectory(URL(fileURLWithPath: b.stateDirectory + "/federation"))
+        _ = try dirA.add(bundle: export(b, org: "beta", port: portB), policy: .none, ownAuthorities: [])
+        _ = try dirB.add(
+            bundle: export(a, org: "alpha", port: nil), policy: FederationPolicy(read: .init(rigs: ["api"])),
+            ownAuthorities: [])
+        let (nodeB, _) = try await startNode(b)
+        let (nodeA, federationA) = try await startNode(a)
+        do {
+            // Allowed rig: answered from B's ledger.
+            var reply: FederatedReadReply?
+            #expect(
+                await eventually(15) {
+                    reply = try? await federationA.read(org: "beta", FederatedReadRequest(rig: "api", query: .show(id: "ap-1")))
+                    return reply != nil
+                })
+            #expect(reply?.organization == "beta")
+            #expect(reply?.beads.count == 1 && reply?.beads.first?.contains("beta bead ap-1") == true)
+            let listed = try await federationA.read(
+                org: "beta", FederatedReadRequest(rig: "api", query: .list(status: nil, type: nil, limit: 10)))
+            #expect(listed.beads.count == 1)
+            // Denied rig: refused with a clear message.
+            do {
+                _ = try await federationA.read(org: "beta", FederatedReadRequest(rig: "web", query: .show(id: "wb-1")))
+                Issue.record("a denied rig was read")
+            } catch let reply as ErrorReply {
+                #expect(reply.code == .refused)
+                #expect(reply.message.contains("does not let alpha read rig 'web'"))
+            }
+            // Unknown organization.
+            do {
+                _ = try await federationA.read(org: "gamma", FederatedReadRequest(rig: "api", query: .show(id: "ap-1")))
+                Issue.record("an unknown organization was read")
+            } catch let reply as ErrorReply {
+                #expect(reply.message.contains("unknown organization 'gamma'"))
+            }
+
+            // C, never added by anyone, with a certificate naming A's node: refused by B's federation listener
+            // and by A's cluster listener.
+            let caC = try CertificateAuthority.create(clusterName: "gamma", now: Date())
+            let impostor = try caC.makeIdentity(for: NodeName("a1"))
+            let contextC = try TLSContext(identity: impostor.federated(trusting: [try b.pki.trustedAuthorities()[0]]))
+            await #expect(throws: TransportError.self) {
+                _ = try await Dialer.connect(
+                    to: .tcp(host: "127.0.0.1", port: portB), peer: NodeName("b1"), context: contextC,
+                    local: NodeName("a1"))
+            }
+            let runtimeA = try #require(NodeRuntimeInfo.load(a))
+            let clusterA = try PeerAddress(parsing: runtimeA.listen)
+            let contextC2 = try TLSContext(identity: impostor.federated(trusting: [try a.pki.trustedAuthorities()[0]]))
+            await #expect(throws: TransportError.self) {
+                _ = try await Dialer.connect(to: clusterA, peer: NodeName("a1"), context: contextC2, local: NodeName("a1"))
+            }
+            // B is a trusted peer for federation, but its certificate is not one of A's nodes: A's cluster
+            // listener refuses it too.
+            let identityB = try b.pki.loadIdentity()
+            let contextB = try TLSContext(identity: identityB.federated(trusting: [try a.pki.trustedAuthorities()[0]]))
+            await #expect(throws: TransportError.self) {
+                _ = try await Dialer.connect(to: clusterA, peer: NodeName("a1"), context: contextB, local: NodeName("b1"))
+            }
+            // After B removes A, A gets nothing.
+            _ = try dirB.remove("alpha")
+            #expect(
+                await eventually(15) {
+                    (try? await federationA.read(org: "beta", FederatedReadRequest(rig: "api", query: .show(id: "ap-1"))))
+                        == nil
+                })
+        } catch {
+            await nodeA.shutdown(reason: "test failed")
+            await nodeB.shutdown(reason: "test failed")
+            throw error
+        }
+        await nodeA.shutdown(reason: "test done")
+        await nodeB.shutdown(reason: "test done")
+    }
+}
