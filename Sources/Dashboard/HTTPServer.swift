@@ -131,6 +131,7 @@ final class HTTPConnection: @unchecked Sendable, HTTPEventStream {
     var lastActivity = DispatchTime.now().uptimeNanoseconds
     var requestStarted: UInt64?
     var closeAfterFlush = false
+    var readEOF = false
     private let openLock = NSLock()
     private var open = true
 
@@ -151,11 +152,20 @@ final class HTTPConnection: @unchecked Sendable, HTTPEventStream {
 
     func start() {
         queue.async { [self] in
+            // The descriptor is closed only once both sources are cancelled: closing it earlier lets a new
+            // connection reuse the number while libdispatch still watches the old registration (its events lost).
+            let fd = self.fd
+            let sources = DispatchGroup()
+            sources.enter()
+            sources.enter()
+            sources.notify(queue: queue) { Glibc.close(fd) }
             let read = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
             read.setEventHandler { [weak self] in self?.readable() }
+            read.setCancelHandler { sources.leave() }
             readSource = read
             let write = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: queue)
             write.setEventHandler { [weak self] in self?.writable() }
+            write.setCancelHandler { sources.leave() }
             writeSource = write
             write.activate()
             write.suspend()
@@ -229,6 +239,10 @@ final class HTTPConnection: @unchecked Sendable, HTTPEventStream {
                         armWrite(true)
                         break
                     }
+                    if code == SSL_ERROR_ZERO_RETURN {
+                        peerFinished()
+                        return
+                    }
                     shutdown()
                     return
                 }
@@ -243,7 +257,7 @@ final class HTTPConnection: @unchecked Sendable, HTTPEventStream {
                     return
                 }
                 if result == 0 {
-                    shutdown()
+                    peerFinished()
                     return
                 }
                 count = result
@@ -255,6 +269,20 @@ final class HTTPConnection: @unchecked Sendable, HTTPEventStream {
             inbound += chunk[0..<count]
         }
         if state == .reading { parseNext() }
+    }
+
+    /// The client closed its sending side (a half-close, `curl` or a test client): answer what it sent, then close.
+    private func peerFinished() {
+        readEOF = true
+        readSource?.cancel()
+        readSource = nil
+        switch state {
+        case .reading:
+            parseNext()
+            if state == .reading { shutdown() }
+        case .streaming: shutdown()
+        default: break
+        }
     }
 
     private var maxRequestBytes: Int {
@@ -295,6 +323,10 @@ final class HTTPConnection: @unchecked Sendable, HTTPEventStream {
             }
             respond(response, keepAlive: keepAlive)
         case .stream(let head, let open):
+            if readEOF {
+                shutdown()
+                return
+            }
             state = .streaming
             outbound += head.encoded(keepAlive: true, streaming: true)
             flush()
@@ -302,7 +334,8 @@ final class HTTPConnection: @unchecked Sendable, HTTPEventStream {
         }
     }
 
-    private func respond(_ response: HTTPResponse, keepAlive: Bool) {
+    private func respond(_ response: HTTPResponse, keepAlive requested: Bool) {
+        let keepAlive = requested && !readEOF
         outbound += response.encoded(keepAlive: keepAlive)
         if keepAlive {
             state = .reading
@@ -411,7 +444,9 @@ final class HTTPConnection: @unchecked Sendable, HTTPEventStream {
             SSL_free(ssl)
             self.ssl = nil
         }
-        Glibc.close(fd)
+        if readSource == nil && writeSource == nil { Glibc.close(fd) }
+        readSource = nil
+        writeSource = nil
         server?.finished(self)
     }
 }
