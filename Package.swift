@@ -51,12 +51,20 @@ let package = Package(
             ],
             swiftSettings: settings),
 
+        // The web dashboard each node serves (HTTP/1.1 + SSE, JSON API, HTML pages): docs/dashboard.md.
+        .target(
+            name: "Dashboard",
+            dependencies: [
+                "Beads", "Node", "Town", "Transport", "LedgerStore", "Scheduling", "Membership", "COpenSSL", "CShims",
+            ],
+            swiftSettings: settings),
+
         // App and executables
         .target(
             name: "GasTownCLI",
             dependencies: [
                 "Beads", "Wire", "Membership", "Formula", "Transport", "Git", "LedgerStore", "Sessions", "Node",
-                "Scheduling", "Town", "Health",
+                "Scheduling", "Town", "Health", "Dashboard",
             ],
             swiftSettings: settings),
         .executableTarget(name: "gt", dependencies: ["GasTownCLI"], swiftSettings: settings),
@@ -102,6 +110,9 @@ let package = Package(
             name: "GasTownCLITests", dependencies: ["GasTownCLI", "Formula", "GasTownTestKit"], swiftSettings: settings),
         .testTarget(
             name: "NodeTests", dependencies: ["Node", "GasTownCLI", "GasTownTestKit", "gt"], swiftSettings: settings),
+        .testTarget(
+            name: "DashboardTests", dependencies: ["Dashboard", "Node", "Wire", "Beads", "LedgerStore", "Transport", "GasTownCLI", "GasTownTestKit", "gt"],
+            swiftSettings: settings),
         .testTarget(
             name: "TownTests", dependencies: ["Town", "Node", "Beads", "LedgerStore", "GasTownTestKit", "gt"],
             swiftSettings: settings),

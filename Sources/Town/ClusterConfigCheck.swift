@@ -66,7 +66,8 @@ public struct ClusterConfigReport: Sendable, Equatable, Codable {
 }
 
 /// The validator of the files in `cluster-config/` (`gt cluster-config check`, `gt up --config`): a town file
-/// (`mayor/town.json` with `node`, `placement`, `refinery` and `convoy` sections) or a rig's `config.json`.
+/// (`mayor/town.json` with `node`, `placement`, `refinery`, `convoy`, `federation` and `dashboard` sections) or
+/// a rig's `config.json`.
 /// Pure: bytes in, a report out; no I/O. It reports every problem it finds (not only the first), each naming the
 /// field and what is allowed, and it agrees with the decoders the node uses (`TownFile`, `RigConfig`): a file
 /// it passes, they accept.
@@ -74,10 +75,13 @@ public enum ClusterConfigCheck {
     /// The keys of a town file's top level that this project or Gas Town reads.
     static let townKeys: Set<String> = [
         "type", "version", "name", "owner", "public_name", "created_at", "node", "placement", "refinery", "convoy",
+        "federation", "dashboard",
     ]
     static let nodeKeys: Set<String> = ["listen", "join", "name", "labels", "slots", "runtimes"]
     static let refineryKeys: Set<String> = ["lease_renew_seconds", "lease_grace_seconds", "poll_seconds"]
     static let convoyKeys: Set<String> = ["poll_seconds", "landing_grace_seconds"]
+    static let federationKeys: Set<String> = ["listen", "organization", "poll_seconds"]
+    static let dashboardKeys: Set<String> = ["listen", "enabled"]
     static let rigKeys: Set<String> = [
         "type", "version", "name", "git_url", "default_branch", "created_at", "beads", "runtime", "max_polecats",
         "merge_queue", "setup",
@@ -174,6 +178,31 @@ public enum ClusterConfigCheck {
             unknownKeys(section, allowed: keys, prefix: name + ".", &walk)
             for key in section.keys.sorted() where keys.contains(key) {
                 number(section[key]!, field: "\(name).\(key)", range: 0...31_536_000, whole: false, &walk)
+            }
+        }
+        if let federation = object["federation"] {
+            if let section = federation as? [String: Any] {
+                unknownKeys(section, allowed: federationKeys, prefix: "federation.", &walk)
+                if let listen = section["listen"] { address(listen, field: "federation.listen", &walk) }
+                optionalString(section, "organization", "federation.", &walk)
+                if let poll = section["poll_seconds"] {
+                    number(poll, field: "federation.poll_seconds", range: 0...31_536_000, whole: false, &walk)
+                }
+            } else {
+                walk.add(
+                    "federation", "must be an object like {\"listen\": \"0.0.0.0:7947\"}, got \(show(federation))")
+            }
+        }
+        if let dashboard = object["dashboard"] {
+            if let section = dashboard as? [String: Any] {
+                unknownKeys(section, allowed: dashboardKeys, prefix: "dashboard.", &walk)
+                if let listen = section["listen"] { address(listen, field: "dashboard.listen", &walk) }
+                if let enabled = section["enabled"], isNumber(enabled) || !(enabled is Bool) {
+                    walk.add("dashboard.enabled", "must be true or false, got \(show(enabled))")
+                }
+            } else {
+                walk.add(
+                    "dashboard", "must be an object like {\"listen\": \"127.0.0.1:8420\"}, got \(show(dashboard))")
             }
         }
     }

@@ -31,7 +31,8 @@ public struct TownFileError: Error, Sendable, Equatable, CustomStringConvertible
 ///  "refinery": {"lease_renew_seconds": 20, "lease_grace_seconds": 90, "poll_seconds": 5},
 ///  "convoy": {"poll_seconds": 5, "landing_grace_seconds": 180},
 ///  "placement": {"rules": [{"rig": "secret", "require": {"org": "acme"}}], "failover_grace_seconds": 180},
-///  "federation": {"listen": "HOST:PORT", "organization": "acme", "poll_seconds": 5}}
+///  "federation": {"listen": "HOST:PORT", "organization": "acme", "poll_seconds": 5},
+///  "dashboard": {"listen": "127.0.0.1:8420", "enabled": true}}
 /// ```
 /// Every section and key is optional; a key of the wrong type is an error naming the file and the key. Keys it
 /// does not know are kept by `update`.
@@ -82,7 +83,16 @@ public struct TownFile: Sendable, Equatable {
         public init() {}
     }
 
-    /// The file these values came from.
+    /// The `dashboard` section: where the node's web dashboard listens (`gt node run --dashboard` wins).
+    public struct DashboardSection: Sendable, Equatable {
+        /// `HOST:PORT`; beyond loopback the dashboard serves HTTPS with a login token (docs/dashboard.md).
+        public var listen: String?
+        /// `false` turns the dashboard off.
+        public var enabled = true
+
+        public init() {}
+    }
+
     /// The `federation` section: where this node's federation listener serves peer organizations, and the
     /// organization name it exports (docs/federation.md).
     public struct FederationSection: Sendable, Equatable {
@@ -96,6 +106,7 @@ public struct TownFile: Sendable, Equatable {
         public init() {}
     }
 
+    /// The file these values came from.
     public var path: String
     /// The town's `name`.
     public var name: String?
@@ -104,6 +115,7 @@ public struct TownFile: Sendable, Equatable {
     public var convoy = ConvoySection()
     public var placement = PlacementSection()
     public var federation = FederationSection()
+    public var dashboard = DashboardSection()
 
     /// No settings (every default), as if read from `path` holding `{}`.
     public init(path: String) { self.path = path }
@@ -153,6 +165,19 @@ public struct TownFile: Sendable, Equatable {
             file.federation.listen = section["listen"] as? String
             file.federation.organization = section["organization"] as? String
             file.federation.poll = try seconds(section, "federation", "poll_seconds", bad)
+        }
+        if let dashboard = object["dashboard"] {
+            guard let section = dashboard as? [String: Any] else { throw bad(": dashboard must be an object") }
+            if let listen = section["listen"] {
+                guard let text = listen as? String else {
+                    throw bad(": dashboard.listen must be a string like \"127.0.0.1:8420\"")
+                }
+                file.dashboard.listen = text
+            }
+            if let enabled = section["enabled"] {
+                guard let flag = enabled as? Bool else { throw bad(": dashboard.enabled must be true or false") }
+                file.dashboard.enabled = flag
+            }
         }
         return file
     }

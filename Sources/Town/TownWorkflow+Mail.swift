@@ -18,7 +18,8 @@ public struct MailView: Sendable, Codable, Equatable {
         case replyTo = "reply_to"
     }
 
-    init(_ bead: Bead) {
+    /// The message a bead of type message holds (the dashboard lists them from the node's held ledger).
+    public init(_ bead: Bead) {
         id = bead.id
         from = bead.metadataString("from") ?? bead.createdBy
         to = bead.assignee

@@ -32,8 +32,9 @@ public enum PeerAddress: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Thin non-blocking socket calls. Every function returns a file descriptor or throws `.system`.
-enum Socket {
+/// Thin non-blocking socket calls. Every function returns a file descriptor or throws `.system`. `package`: the
+/// dashboard's HTTP server (module Dashboard) listens and accepts with them too.
+package enum Socket {
     static func resolve(host: String, port: UInt16, passive: Bool) throws(TransportError) -> (Int32, [UInt8]) {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -55,7 +56,7 @@ enum Socket {
         return fd
     }
 
-    static func setNoDelay(_ fd: Int32) {
+    package static func setNoDelay(_ fd: Int32) {
         var one: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
@@ -72,7 +73,9 @@ enum Socket {
     }
 
     /// A listening TCP socket; returns the fd and the bound port (useful with port 0).
-    static func listenTCP(host: String, port: UInt16, backlog: Int32) throws(TransportError) -> (Int32, UInt16) {
+    package static func listenTCP(
+        host: String, port: UInt16, backlog: Int32
+    ) throws(TransportError) -> (Int32, UInt16) {
         let (family, address) = try resolve(host: host, port: port, passive: true)
         let fd = try make(family: family)
         var one: Int32 = 1
@@ -172,7 +175,7 @@ enum Socket {
     }
 
     /// The remote host of a connected TCP socket (`127.0.0.1`, `::1`), or `local` for a Unix socket, or nil.
-    static func peerHost(_ fd: Int32) -> String? {
+    package static func peerHost(_ fd: Int32) -> String? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let result = withUnsafeMutablePointer(to: &storage) {
@@ -203,7 +206,7 @@ enum Socket {
     }
 
     /// Accepts one connection (non-blocking, close-on-exec), or returns nil when none is pending.
-    static func accept(_ listener: Int32) -> Int32? {
+    package static func accept(_ listener: Int32) -> Int32? {
         let fd = Glibc.accept(listener, nil, nil)
         guard fd >= 0 else { return nil }
         _ = gtshim_set_nonblocking(fd)

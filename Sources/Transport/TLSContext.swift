@@ -16,9 +16,13 @@ public final class TLSContext: @unchecked Sendable {
         case acceptingJoins
         /// Client without a certificate that verifies the server by a pinned CA fingerprint after the handshake.
         case joinClient
+        /// Server side that asks no client certificate: the dashboard's HTTPS (browsers authenticate with a
+        /// login token instead). Never used for node-to-node connections.
+        case httpsServer
     }
 
-    let pointer: OpaquePointer
+    /// The `SSL_CTX` (`package`: the dashboard's HTTPS server makes its `SSL` objects from it).
+    package let pointer: OpaquePointer
     public let mode: Mode
     /// The node identity presented (nil for `joinClient`).
     public let identity: NodeIdentity?
@@ -65,7 +69,7 @@ public final class TLSContext: @unchecked Sendable {
         switch mode {
         case .mutual: SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
         case .acceptingJoins: SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
-        case .joinClient: SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
+        case .joinClient, .httpsServer: SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
         }
         ERR_clear_error()
     }

@@ -22,6 +22,7 @@ public struct UpCommand: CLICommand {
             options: [
                 .option("listen", value: "HOST:PORT", help: "where to listen (port 0: any free port)"),
                 NodeCLI.joinOption,
+                NodeCLI.dashboardOption,
                 .flag("alone", help: "start a joined town's node without any seed (it waits for peers to dial it)"),
                 .option("config", value: "FILE", help: "a cluster config (town.json): checked, then applied"),
                 .option("timeout", value: "SECONDS", type: .integer(1...600), help: "how long to wait", default: "30"),
@@ -33,6 +34,7 @@ public struct UpCommand: CLICommand {
     var timeout: Int
     var alone: Bool
     var config: String?
+    var dashboard: String?
 
     public init(parsed: ParsedValues) throws(UsageError) {
         config = parsed.string("config")
@@ -40,7 +42,8 @@ public struct UpCommand: CLICommand {
         seeds = parsed.strings("join")
         timeout = try parsed.int("timeout") ?? 30
         alone = parsed.flag("alone")
-        try NodeCLI.checkAddresses([listen].compactMap { $0 } + seeds, parsed)
+        dashboard = parsed.string("dashboard")
+        try NodeCLI.checkAddresses([listen, dashboard].compactMap { $0 } + seeds, parsed)
     }
 
     public func run(_ context: CommandContext) async throws {
@@ -145,6 +148,7 @@ public struct UpCommand: CLICommand {
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         var arguments = ["node", "run", "--town", town.root]
         if let listen { arguments += ["--listen", listen] }
+        if let dashboard { arguments += ["--dashboard", dashboard] }
         for seed in seeds { arguments += ["--join", seed] }
         let fd = open(town.consoleFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else {

@@ -1,3 +1,4 @@
+import Dashboard
 import Foundation
 import Membership
 import Node
@@ -34,16 +35,19 @@ public struct NodeRunCommand: CLICommand {
                     "listen", value: "HOST:PORT", help: "where to listen (port 0: any free port)",
                     default: "town.json node.listen, else 127.0.0.1:7420"),
                 NodeCLI.joinOption,
+                NodeCLI.dashboardOption,
             ])
     }
 
     var listen: String?
     var seeds: [String]
+    var dashboard: String?
 
     public init(parsed: ParsedValues) throws(UsageError) {
         listen = parsed.string("listen")
         seeds = parsed.strings("join")
-        try NodeCLI.checkAddresses([listen].compactMap { $0 } + seeds, parsed)
+        dashboard = parsed.string("dashboard")
+        try NodeCLI.checkAddresses([listen, dashboard].compactMap { $0 } + seeds, parsed)
     }
 
     public func run(_ context: CommandContext) async throws {
@@ -52,7 +56,9 @@ public struct NodeRunCommand: CLICommand {
             seeds: seeds, metadata: Membership.Metadata(softwareVersion: GasTownVersion.current))
         let options = NodeOptions(
             listen: listen, seeds: seeds, echoLog: isatty(2) != 0,
-            components: NodeComponents.standard(executor: CLICommandExecutor(), membership: membership))
+            components: DashboardComponent.adding(
+                to: NodeComponents.standard(executor: CLICommandExecutor(), membership: membership),
+                settings: DashboardSettings(listen: dashboard)))
         let runtime: NodeRuntimeInfo
         do {
             runtime = try await Node.runForeground(town: town.root, options: options)

@@ -21,6 +21,11 @@ enum NodeCLI {
     static let joinOption = OptionSpec.option(
         "join", value: "HOST:PORT", kind: .repeated, help: "a node of the cluster to join")
 
+    static let dashboardOption = OptionSpec.option(
+        "dashboard", value: "HOST:PORT",
+        help: "where the web dashboard listens (beyond loopback: HTTPS with a login token; see 'gt dashboard')",
+        default: "town.json dashboard.listen, else 127.0.0.1 at the node's port + 1000")
+
     /// Checks that every one of `addresses` is `HOST:PORT`; a usage error naming the first that is not.
     static func checkAddresses(_ addresses: [String], _ parsed: ParsedValues) throws(UsageError) {
         for address in addresses where (try? PeerAddress(parsing: address)) == nil {
