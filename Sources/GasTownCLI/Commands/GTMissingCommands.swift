@@ -28,7 +28,6 @@ enum GTMissingCommands {
         ("costs", "planned"),
         ("cycle", "sessions live in the town's own tmux server ('tmux -L gt-<town-id> ls')"),
         ("daemon", "use 'gt up', 'gt down' and 'gt status' (the node is the daemon)"),
-        ("dashboard", "planned; use 'gt status', 'gt hook' and 'gt refinery queue'"),
         ("deacon", "planned; the node's Witness patrols every 2 s ('gt witness patrol' runs one pass)"),
         ("directive", "planned"),
         ("disable", "use 'gt down' (stops the node)"),
