@@ -139,7 +139,7 @@ struct GasTownMigrationTests {
         // Mail, settings, worktrees.
         #expect(report["mail"] as? [String] == [GasTownSampleTown.mailBead])
         let mail = try await BuiltBinaries.run(
-            .gt, ["--town", town, "mail", "inbox", "gastown/polecats/nux", "--json"], cwd: town)
+            .gt, ["--town", town, "mail", "inbox", "--from", "gastown/polecats/nux", "--json"], cwd: town)
         #expect(mail.stdout.contains(GasTownSampleTown.mailBead), "\(mail)")
         #expect(Set(report["settings"] as? [String] ?? []) == ["settings/config.json", "settings/agents.json"])
         #expect(
