@@ -10,6 +10,11 @@ extension GitRepository {
         git_remote_free(remote)
     }
 
+    /// Points a named remote at another URL, keeping its remote-tracking branches (`git remote set-url`).
+    public func setRemoteURL(_ name: String, url: String) throws(GitError) {
+        try check(git_remote_set_url(handle, name, url), "set the URL of remote \(name) to \(url)")
+    }
+
     /// Removes a named remote and its remote-tracking branches. Removing a missing remote is `.notFound`.
     public func removeRemote(_ name: String) throws(GitError) {
         try check(git_remote_delete(handle, name), "remove remote \(name)")

@@ -18,7 +18,8 @@ extension TownWorkflow {
     /// `mayor/rigs.json`. The rig is built in a staging directory and renamed into place; a URL that is not a
     /// repository leaves nothing behind.
     public func addRig(
-        name: String, gitURL: String, prefix requested: String?, runtime: String?, maxPolecats: Int? = nil
+        name: String, gitURL: String, prefix requested: String?, runtime: String?, maxPolecats: Int? = nil,
+        cloneFrom: String? = nil
     ) async throws(TownError) -> RigConfig {
         guard TownNames.isValid(name), !["mayor", "deacon", "settings"].contains(name) else {
             throw .invalidName(kind: "rig", name: name)
@@ -42,18 +43,29 @@ extension TownWorkflow {
             throw .io("cannot create \(staging): \(error)")
         }
         do {
+            // `cloneFrom` (gt migrate: a local copy of the rig found in the old town) is cloned instead of the URL,
+            // whose origin the clones then name, so pushes go to the rig's remote.
+            let source = cloneFrom ?? gitURL
             let bare: GitRepository
             do {
-                bare = try await GitRepository.clone(from: gitURL, to: staging + "/.repo.git", bare: true)
+                bare = try await GitRepository.clone(from: source, to: staging + "/.repo.git", bare: true)
             } catch {
-                throw TownError.notARepository(url: gitURL, reason: error.message)
+                throw TownError.notARepository(url: source, reason: error.message)
             }
             let branch = (try? await bare.headBranch()) ?? "main"
             try TownWorkflow.excludeWorkflowFiles(bareRepository: staging + "/.repo.git")
+            let refinery: GitRepository
             do {
-                _ = try await GitRepository.clone(from: gitURL, to: staging + "/refinery/rig", bare: false)
+                refinery = try await GitRepository.clone(from: source, to: staging + "/refinery/rig", bare: false)
             } catch {
                 throw TownError.git("cannot clone the Refinery's copy: \(error.message)")
+            }
+            if cloneFrom != nil {
+                do throws(GitError) {
+                    for repository in [bare, refinery] { try await repository.setRemoteURL("origin", url: gitURL) }
+                } catch {
+                    throw TownError.git("cannot point origin at \(gitURL): \(error.message)")
+                }
             }
             for directory in ["polecats", "crew"] {
                 try? FileManager.default.createDirectory(
