@@ -21,6 +21,7 @@ test: build
 	$(SWIFT) test --no-parallel
 	scripts/test-e2e
 	GT_BIN_DIR=$(BIN) Tests/cluster/membership.sh
+	GT_BIN_DIR=$(BIN) Tests/cluster/partition.sh
 
 # Multi-process cluster tests alone (real `gt node run` processes on loopback with real TLS, then three nodes
 # in network namespaces cut apart and healed; about two minutes; the partition test skips without `ip netns`).

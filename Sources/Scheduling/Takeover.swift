@@ -97,3 +97,61 @@ public enum Placer {
         return z ^ (z >> 31)
     }
 }
+
+/// The taker's record of which members are dead and since when (DESIGN §3, §6), with the majority rule that keeps
+/// a cut-off node from taking over the rest of the cluster's work.
+///
+/// A node sees a majority when more than half of the members it counts (every member but those that left
+/// gracefully, itself included) are alive or suspect; a cluster of one or two counted members always does (there a
+/// cut-off node cannot be told from a dead one, and the ledger remote's compare-and-swap decides between the two
+/// sides). While a node does not see a majority, its own view is the suspect one (it is more likely cut off than
+/// the others dead), so the clocks of the dead members are held at the present: their grace period starts again
+/// only once a majority is back in view. A node that was cut off therefore cannot take over work just after a heal,
+/// before membership has shown it the rest alive again, on the strength of deaths it observed while alone.
+///
+/// A value with no I/O and no clock: `observe` takes the member view and the monotonic instant.
+public struct DeathWatch: Sendable, Hashable {
+    /// A member as the membership view reports it.
+    public enum Status: Sendable, Hashable {
+        case alive, dead, left
+    }
+
+    /// What an observation changed, for the shell to log.
+    public enum Change: Sendable, Hashable {
+        /// The node lost sight of a majority: `live` of `counted` members alive.
+        case majorityLost(live: Int, counted: Int)
+        /// A majority is in view again: dead members' grace periods start now.
+        case majorityRegained(live: Int, counted: Int)
+    }
+
+    /// When each dead or left member was first seen so (monotonic nanoseconds), while a majority was in view.
+    public private(set) var deadSince: [String: Int64] = [:]
+    /// Whether the last observation saw a majority.
+    public private(set) var seesMajority = true
+
+    public init() {}
+
+    /// The majority rule alone: `live` alive members (ourselves included) among `counted`.
+    public static func isMajority(live: Int, counted: Int) -> Bool {
+        counted <= 2 || live * 2 > counted
+    }
+
+    /// Takes in the current member view at monotonic `now`; returns the change of majority, if any.
+    @discardableResult
+    public mutating func observe(_ members: [String: Status], now: Int64) -> Change? {
+        let counted = members.values.filter { $0 != .left }.count
+        let live = members.values.filter { $0 == .alive }.count
+        let majority = Self.isMajority(live: live, counted: counted)
+        // A death counts from when it was first seen with a majority in view: from now, unless this observation
+        // and the one before both saw a majority.
+        let keep = majority && seesMajority
+        var next: [String: Int64] = [:]
+        for (name, status) in members where status != .alive {
+            next[name] = keep ? (deadSince[name] ?? now) : now
+        }
+        deadSince = next
+        defer { seesMajority = majority }
+        if majority == seesMajority { return nil }
+        return majority ? .majorityRegained(live: live, counted: counted) : .majorityLost(live: live, counted: counted)
+    }
+}

@@ -63,4 +63,46 @@ import Testing
         #expect(Placer.weight("gt-1", "alpha") == Placer.weight("gt-1", "alpha"))
         #expect(Placer.weight("gt-1", "alpha") != Placer.weight("gt-1", "alphb"))
     }
+
+    @Test func theMajorityRuleCountsEveryoneButLeftMembers() {
+        #expect(DeathWatch.isMajority(live: 2, counted: 3))
+        #expect(!DeathWatch.isMajority(live: 1, counted: 3))
+        #expect(!DeathWatch.isMajority(live: 2, counted: 4), "half is not a majority")
+        #expect(DeathWatch.isMajority(live: 3, counted: 5))
+        #expect(DeathWatch.isMajority(live: 1, counted: 2), "two nodes: the ledger remote decides")
+        #expect(DeathWatch.isMajority(live: 1, counted: 1))
+        var watch = DeathWatch()
+        #expect(watch.observe(["a": .alive, "b": .left, "c": .left, "d": .dead], now: 0) == nil, "a and d are counted")
+        #expect(watch.deadSince == ["b": 0, "c": 0, "d": 0])
+    }
+
+    @Test func aCutOffNodesDeathClocksStandStillUntilAMajorityIsBack() {
+        var watch = DeathWatch()
+        let cut: [String: DeathWatch.Status] = ["n0": .dead, "n1": .dead, "n2": .alive]
+        #expect(watch.observe(["n0": .alive, "n1": .alive, "n2": .alive], now: 0) == nil)
+        #expect(watch.observe(cut, now: 1 * second) == .majorityLost(live: 1, counted: 3))
+        #expect(!watch.seesMajority)
+        for t in 2...600 { #expect(watch.observe(cut, now: Int64(t) * second) == nil) }
+        #expect(watch.deadSince == ["n0": 600 * second, "n1": 600 * second], "held at the present")
+        // The heal shows n0 alive first: n1's grace starts now, not from the cut ten minutes ago.
+        #expect(
+            watch.observe(["n0": .alive, "n1": .dead, "n2": .alive], now: 601 * second)
+                == .majorityRegained(live: 2, counted: 3))
+        #expect(watch.deadSince == ["n1": 601 * second])
+        let settings = Takeover.Settings()
+        #expect(
+            Takeover.decide(lease: held, liveness: .dead(since: watch.deadSince["n1"]!), now: 602 * second, settings: settings)
+                == .waitUntil(at: 781 * second))
+        #expect(watch.observe(["n0": .alive, "n1": .alive, "n2": .alive], now: 603 * second) == nil)
+        #expect(watch.deadSince.isEmpty)
+    }
+
+    @Test func theMajoritySideKeepsItsClockFromTheFirstReport() {
+        var watch = DeathWatch()
+        let view: [String: DeathWatch.Status] = ["n0": .alive, "n1": .alive, "n2": .dead]
+        #expect(watch.observe(view, now: 5 * second) == nil)
+        #expect(watch.observe(view, now: 100 * second) == nil)
+        #expect(watch.deadSince == ["n2": 5 * second])
+        #expect(watch.seesMajority)
+    }
 }

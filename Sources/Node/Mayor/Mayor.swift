@@ -49,8 +49,8 @@ public actor Mayor: NodeComponent {
     /// Beads admitted here whose sling has not finished: expiry on the monotonic clock (nanoseconds).
     var reservations: [String: Int64] = [:]
     var queue: [MayorQueueEntry] = []
-    /// When each member was first seen dead or left (monotonic nanoseconds), cleared when it is alive again.
-    var deadSince: [String: Int64] = [:]
+    /// When each member was first seen dead or left while a majority was in view (the majority rule, DESIGN §6).
+    var deaths = DeathWatch()
     /// Beads being placed right now (a sling or a failover in flight), so a tick does not place them twice.
     var inFlight: Set<String> = []
     var failedOver: [String] = []
@@ -581,17 +581,30 @@ public actor Mayor: NodeComponent {
         let now = Self.monotonic()
         let members = await shell.members
         var live: [String] = []
+        var view: [String: DeathWatch.Status] = [:]
         for member in members {
             switch member.status {
             case .alive, .suspect:
-                deadSince[member.name] = nil
                 live.append(member.name)
-            case .dead, .left:
-                if deadSince[member.name] == nil { deadSince[member.name] = now }
+                view[member.name] = .alive
+            case .dead: view[member.name] = .dead
+            case .left: view[member.name] = .left
             }
         }
-        guard !deadSince.isEmpty else { return }
-        let dead = deadSince
+        switch deaths.observe(view, now: now) {
+        case .majorityLost(let alive, let counted):
+            context.log.warning(
+                "no majority in view: not taking over dead members' work until one is",
+                ["alive": String(alive), "members": String(counted)])
+            context.events.record("mayor-no-majority", ["alive": String(alive), "members": String(counted)])
+        case .majorityRegained(let alive, let counted):
+            context.log.info(
+                "a majority is in view again: dead members' grace periods start now",
+                ["alive": String(alive), "members": String(counted)])
+        case nil: break
+        }
+        guard deaths.seesMajority, !deaths.deadSince.isEmpty else { return }
+        let dead = deaths.deadSince
         let orphans: [Bead] = database.read { state in
             var out: [Bead] = []
             for scope in state.scopes.values {
