@@ -74,6 +74,25 @@ import Wire
         reopened.close()
     }
 
+    /// A component waiting for a ledger that never opens (the node stopping while it starts) is released by
+    /// cancellation, not after the whole timeout: a stopping node used to wait 60 s for its convoy patrol.
+    @Test func waitingForTheLedgerEndsWhenCancelled() async throws {
+        let handle = NodeLedgerHandle()
+        let started = ContinuousClock.now
+        let wait = Task { await handle.waitForDatabase(timeout: 600) }
+        try await Task.sleep(for: .milliseconds(100))
+        wait.cancel()
+        #expect(await wait.value == nil)
+        #expect(ContinuousClock.now - started < .seconds(300), "the wait outlived its cancellation")
+        // Cancelled before it began: returns at once too.
+        let early = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await handle.waitForDatabase(timeout: 600)
+        }
+        #expect(await early.value == nil)
+        #expect(ContinuousClock.now - started < .seconds(300))
+    }
+
     @Test func aNodeWithoutACommandRunnerRefusesCommandsClearly() async throws {
         let directory = try TempDir(prefix: "gt-node-ledger-bare")
         let town = try makeLedgerTown(directory, name: "bare")

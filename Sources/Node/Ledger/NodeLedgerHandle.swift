@@ -57,21 +57,35 @@ public final class NodeLedgerHandle: @unchecked Sendable {
     public func waitForDatabase(timeout: TimeInterval) async -> LedgerDatabase? {
         if let database { return database }
         let key = UUID()
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready: Bool = lock.withLock {
-                if current != nil { return true }
-                waiters[key] = continuation
-                return false
+        // Cancellation (the node stopping while a component starts) ends the wait at once: without it a stopping
+        // node waited out the whole timeout in a component whose ledger never opened.
+        let drop: @Sendable () -> Void = {
+            let waiter = self.lock.withLock { self.waiters.removeValue(forKey: key) }
+            waiter?.resume()
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready: Bool = lock.withLock {
+                    if current != nil { return true }
+                    waiters[key] = continuation
+                    return false
+                }
+                if ready {
+                    continuation.resume()
+                    return
+                }
+                // Cancelled before the waiter was registered: the handler found nothing to drop.
+                if Task.isCancelled {
+                    drop()
+                    return
+                }
+                Task {
+                    try? await Task.sleep(nanoseconds: UInt64(max(0, timeout) * 1e9))
+                    drop()
+                }
             }
-            if ready {
-                continuation.resume()
-                return
-            }
-            Task {
-                try? await Task.sleep(nanoseconds: UInt64(max(0, timeout) * 1e9))
-                let waiter = self.lock.withLock { self.waiters.removeValue(forKey: key) }
-                waiter?.resume()
-            }
+        } onCancel: {
+            drop()
         }
         return database
     }
