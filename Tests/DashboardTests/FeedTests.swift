@@ -1,5 +1,6 @@
 import Foundation
 import GasTownTestKit
+import Sessions
 import Testing
 
 @testable import Dashboard
@@ -38,29 +39,24 @@ struct FeedTests {
         #expect(FeedView.render(calm)[2] == "PROBLEMS: none")
     }
 
-    /// Runs tmux with the test's private socket directory.
-    func tmux(_ arguments: [String], _ socketDirectory: String) async throws -> BuiltBinaries.Output {
-        try await BuiltBinaries.run(
-            executable: "/usr/bin/tmux", ["-L", "gt-feed-test", "-f", "/dev/null"] + arguments,
-            environment: ["TMUX_TMPDIR": socketDirectory], timeout: .seconds(20))
-    }
-
     @Test func aSlungBeadMovesThroughItsStatesInTheFeed() async throws {
         try await DashboardCluster.with(names: ["solo"]) { cluster in
             _ = try await cluster.up("solo")
             try cluster.expectOK(
                 try await cluster.gt(["rig", "add", "demo", cluster.rigRemote, "--runtime", "exec:'sh \(cluster.agent)'"]))
-            let sockets = cluster.directory.join("tmux")
-            try FileManager.default.createDirectory(atPath: sockets, withIntermediateDirectories: true)
+            // A tmux server of its own (not the node's), a shell in it, and `gt feed` typed into that shell.
+            var settings = SessionSettings()
+            settings.tmuxSocketName = "gt-feed-test-\(getpid())"
+            settings.paneColumns = 160
+            settings.paneRows = 60
+            let town = cluster.town("solo")
+            let tmux = TmuxDriver(townRoot: town, tmuxPath: "/usr/bin/tmux", settings: settings)
+            let name = SessionName(town: TownID(townRoot: town), rig: "feed", polecat: "watch", epoch: 1)
             let gt = try BuiltBinaries.path(of: .gt)
-            try cluster.expectOK(
-                try await tmux(
-                    ["new-session", "-d", "-s", "feed", "-x", "160", "-y", "60", "-c", cluster.town("solo")], sockets))
             do {
-                try cluster.expectOK(try await tmux(["send-keys", "-t", "feed", "\(gt) feed --interval 0.3", "Enter"], sockets))
-                func screen() async -> String {
-                    (try? await tmux(["capture-pane", "-p", "-t", "feed"], sockets))?.stdout ?? ""
-                }
+                _ = try await tmux.start(SessionSpec(name: name, workingDirectory: town, command: "exec sh"))
+                try await tmux.sendText("\(gt) feed --interval 0.3", to: name)
+                func screen() async -> String { (try? await tmux.capture(name))?.text ?? "" }
                 let started = await poll(.seconds(15)) { await screen().contains("GasTown feed · node solo") }
                 let first = await screen()
                 #expect(started, "\(first)")
@@ -71,7 +67,9 @@ struct FeedTests {
                 // The polecat works on it (hooked, working), then it is done: its merge request is merged.
                 var seen: [String] = []
                 _ = await poll(.seconds(40)) {
-                    let lines = await screen().split(separator: "\n")
+                    let lines = await screen().split(separator: "\n").map {
+                        String($0).trimmingCharacters(in: .whitespaces)
+                    }
                     if !seen.contains("working"), lines.contains(where: { $0.contains(" working ") && $0.contains(bead) }) {
                         seen.append("working")
                     }
@@ -82,12 +80,12 @@ struct FeedTests {
                 }
                 let last = await screen()
                 #expect(seen.first == "working" && seen.last == "merged", "states seen: \(seen)\n\(last)")
-                _ = try? await tmux(["send-keys", "-t", "feed", "C-c"], sockets)
+                try await tmux.sendKeys(["C-c"], to: name)
             } catch {
-                _ = try? await tmux(["kill-server"], sockets)
+                try? await tmux.killServer()
                 throw error
             }
-            _ = try? await tmux(["kill-server"], sockets)
+            try? await tmux.killServer()
 
             // --json: the last events, then new ones, as JSON lines, until stopped.
             let json = try await BuiltBinaries.run(
