@@ -82,7 +82,8 @@ public struct FeedSnapshot: Sendable, Equatable {
     struct NodesBody: Decodable { var nodes: [Member] }
     struct PolecatsBody: Decodable { var polecats: [Polecat] }
     struct ConvoysBody: Decodable { var convoys: [Convoy] }
-    struct MergeQueueBody: Decodable { var mergeRequests: [MergeRequest]
+    struct MergeQueueBody: Decodable {
+        var mergeRequests: [MergeRequest]
         enum CodingKeys: String, CodingKey { case mergeRequests = "merge_requests" }
     }
 
@@ -135,8 +136,10 @@ public enum FeedView {
 
     /// The screen: at most `height` lines (the events section takes what is left), each cut to `width` columns.
     public static func render(_ snapshot: FeedSnapshot, width: Int = 100, height: Int = 40) -> [String] {
-        var lines = ["GasTown feed · node \(snapshot.node) · \(snapshot.members.count) nodes, "
-            + "\(snapshot.polecats.filter { $0.state == "working" }.count) working polecats"]
+        var lines = [
+            "GasTown feed · node \(snapshot.node) · \(snapshot.members.count) nodes, "
+                + "\(snapshot.polecats.filter { $0.state == "working" }.count) working polecats"
+        ]
         let problems = problems(snapshot)
         lines.append("")
         lines.append(problems.isEmpty ? "PROBLEMS: none" : "PROBLEMS (\(problems.count))")

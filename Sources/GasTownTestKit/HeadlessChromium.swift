@@ -67,7 +67,9 @@ public final class HeadlessChromium: @unchecked Sendable {
     }
 
     /// Starts a headless browser with a fresh profile and a `width`×`height` window.
-    public static func launch(executable path: String, width: Int = 1280, height: Int = 860) throws
+    public static func launch(
+        executable path: String, width: Int = 1280, height: Int = 860
+    ) throws
         -> HeadlessChromium
     {
         let profile = NSTemporaryDirectory() + "gt-chromium-" + UUID().uuidString
@@ -103,7 +105,9 @@ public final class HeadlessChromium: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, null, 2)
         posix_spawn_file_actions_adddup2(&actions, childReads, 3)
         posix_spawn_file_actions_adddup2(&actions, childWrites, 4)
-        let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.compactMap { Int32($0) }
+        let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.compactMap {
+            Int32($0)
+        }
         for descriptor in descriptors ?? Array(5..<256) where descriptor > 4 {
             posix_spawn_file_actions_addclose(&actions, descriptor)
         }
@@ -140,7 +144,9 @@ public final class HeadlessChromium: @unchecked Sendable {
     }
 
     /// Launches a browser, runs `body` with it and closes it whatever happens.
-    public static func with<T>(executable path: String, _ body: (HeadlessChromium) async throws -> T) async throws
+    public static func with<T>(
+        executable path: String, _ body: (HeadlessChromium) async throws -> T
+    ) async throws
         -> T
     {
         let browser = try launch(executable: path)
@@ -223,7 +229,9 @@ public final class HeadlessChromium: @unchecked Sendable {
     /// Sends `method` with `params` (to the page `session` when given) and returns the reply's `result`; throws the
     /// protocol's error, or when no reply came within `commandTimeout`.
     @discardableResult
-    public func send(_ method: String, _ params: [String: Any] = [:], session: String? = nil) async throws
+    public func send(
+        _ method: String, _ params: [String: Any] = [:], session: String? = nil
+    ) async throws
         -> [String: Any]
     {
         let (id, isClosed) = lock.withLock { () -> (Int, Bool) in
@@ -243,7 +251,8 @@ public final class HeadlessChromium: @unchecked Sendable {
             continuation?.resume(throwing: Failure("\(method): no reply from the browser within \(timeout)"))
         }
         defer { timer.cancel() }
-        let reply = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Message, any Error>) in
+        let reply = try await withCheckedThrowingContinuation {
+            (continuation: CheckedContinuation<Message, any Error>) in
             lock.withLock { pending[id] = continuation }
             writer.async { [self] in
                 let written = frame.withUnsafeBytes { raw -> Bool in

@@ -167,14 +167,18 @@ struct DashboardBrowserTests {
         try await DashboardCluster.with { cluster in
             try await cluster.start()
             try cluster.expectOK(
-                try await cluster.gt(["rig", "add", "demo", cluster.rigRemote, "--runtime", "exec:'sh \(cluster.agent)'"]))
+                try await cluster.gt([
+                    "rig", "add", "demo", cluster.rigRemote, "--runtime", "exec:'sh \(cluster.agent)'",
+                ]))
             let fromBeta = try await cluster.bd(["create", "Paint the bridge", "--silent"], in: "beta")
             try cluster.expectOK(fromBeta)
             let betaBead = fromBeta.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
             // Work on alpha: one polecat working, one done (its merge request in the queue), a convoy, mail.
-            let survey = try await cluster.bd(["create", "Survey the valley", "--rig", "demo", "--silent"], in: "alpha")
-            let quick = try await cluster.bd(["create", "Quick fix of the sign", "--rig", "demo", "--silent"], in: "alpha")
+            let survey = try await cluster.bd(
+                ["create", "Survey the valley", "--rig", "demo", "--silent"], in: "alpha")
+            let quick = try await cluster.bd(
+                ["create", "Quick fix of the sign", "--rig", "demo", "--silent"], in: "alpha")
             try cluster.expectOK(survey)
             try cluster.expectOK(quick)
             let (surveyID, quickID) = (
@@ -219,7 +223,8 @@ struct DashboardBrowserTests {
                     #expect(try await page.waitFor("document.getElementById('live-state').textContent === 'live'"))
                     if let screenshots {
                         try FileManager.default.createDirectory(atPath: screenshots, withIntermediateDirectories: true)
-                        try await page.screenshot().write(to: URL(fileURLWithPath: "\(screenshots)/dashboard-\(name).png"))
+                        try await page.screenshot().write(
+                            to: URL(fileURLWithPath: "\(screenshots)/dashboard-\(name).png"))
                     }
                 }
                 #expect(page.consoleErrors() == [], "console errors: \(page.consoleErrors())")

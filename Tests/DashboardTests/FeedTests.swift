@@ -17,12 +17,16 @@ struct FeedTests {
                 .init(name: "beta", status: "dead", freeSlots: 0, runningAgents: 0, draining: false, isSelf: false),
             ],
             polecats: [
-                .init(agent: "demo/polecats/ace", state: "working", hookBead: "de-1", hookTitle: "Paint", health: "hung",
+                .init(
+                    agent: "demo/polecats/ace", state: "working", hookBead: "de-1", hookTitle: "Paint", health: "hung",
                     reason: "no output for 300 s"),
-                .init(agent: "demo/polecats/bo", state: "idle", hookBead: "", hookTitle: "", health: "idle", reason: ""),
+                .init(
+                    agent: "demo/polecats/bo", state: "idle", hookBead: "", hookTitle: "", health: "idle", reason: ""),
             ],
             convoys: [.init(id: "hq-cv-1", name: "Bridge", status: "open", done: 1, total: 2)],
-            mergeRequests: [.init(id: "de-mr-1", rig: "demo", sourceBead: "de-2", status: "conflict", reason: "README")],
+            mergeRequests: [
+                .init(id: "de-mr-1", rig: "demo", sourceBead: "de-2", status: "conflict", reason: "README")
+            ],
             events: [["ts": "2026-12-04T17:00:00Z", "node": "alpha", "type": "sling", "bead": "de-1"]])
         let lines = FeedView.render(snapshot, width: 200, height: 100)
         let text = lines.joined(separator: "\n")
@@ -43,7 +47,9 @@ struct FeedTests {
         try await DashboardCluster.with(names: ["solo"]) { cluster in
             _ = try await cluster.up("solo")
             try cluster.expectOK(
-                try await cluster.gt(["rig", "add", "demo", cluster.rigRemote, "--runtime", "exec:'sh \(cluster.agent)'"]))
+                try await cluster.gt([
+                    "rig", "add", "demo", cluster.rigRemote, "--runtime", "exec:'sh \(cluster.agent)'",
+                ]))
             // A tmux server of its own (not the node's), a shell in it, and `gt feed` typed into that shell.
             var settings = SessionSettings()
             settings.tmuxSocketName = "gt-feed-test-\(getpid())"
@@ -60,7 +66,8 @@ struct FeedTests {
                 let started = await poll(.seconds(15)) { await screen().contains("GasTown feed · node solo") }
                 let first = await screen()
                 #expect(started, "\(first)")
-                let created = try await cluster.bd(["create", "Quick sign repaint", "--rig", "demo", "--silent"], in: "solo")
+                let created = try await cluster.bd(
+                    ["create", "Quick sign repaint", "--rig", "demo", "--silent"], in: "solo")
                 try cluster.expectOK(created)
                 let bead = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
                 try cluster.expectOK(try await cluster.gt(["sling", bead]))
@@ -70,16 +77,25 @@ struct FeedTests {
                     let lines = await screen().split(separator: "\n").map {
                         String($0).trimmingCharacters(in: .whitespaces)
                     }
-                    if !seen.contains("working"), lines.contains(where: { $0.contains(" working ") && $0.contains(bead) }) {
+                    if !seen.contains("working"),
+                        lines.contains(where: { $0.contains(" working ") && $0.contains(bead) })
+                    {
                         seen.append("working")
                     }
                     for status in ["queued", "testing", "merged"] where !seen.contains(status) {
-                        if lines.contains(where: { $0.contains(bead) && $0.hasSuffix(" " + status) }) { seen.append(status) }
+                        if lines.contains(where: { $0.contains(bead) && $0.hasSuffix(" " + status) }) {
+                            seen.append(status)
+                        }
                     }
                     return seen.contains("merged")
                 }
                 let last = await screen()
                 #expect(seen.first == "working" && seen.last == "merged", "states seen: \(seen)\n\(last)")
+                if let directory = ProcessInfo.processInfo.environment["GT_SCREENSHOTS_DIR"], !directory.isEmpty {
+                    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                    try await Task.sleep(for: .seconds(1))  // the events of the merge too
+                    try await screen().write(toFile: directory + "/feed.txt", atomically: true, encoding: .utf8)
+                }
                 try await tmux.sendKeys(["C-c"], to: name)
             } catch {
                 try? await tmux.killServer()

@@ -51,12 +51,14 @@ public struct GTFeedCommand: CLICommand {
         guard !info.tls, let port = UInt16(info.listen.split(separator: ":").last ?? "") else {
             throw CLIError(
                 "gt feed reads the dashboard on loopback; this node serves it on \(info.listen) with TLS",
-                hint: "run 'gt up --dashboard 127.0.0.1:0' for a loopback dashboard, or open 'gt dashboard' in a browser",
+                hint:
+                    "run 'gt up --dashboard 127.0.0.1:0' for a loopback dashboard, or open 'gt dashboard' in a browser",
                 code: "unsupported")
         }
         let host = info.listen.hasPrefix("[") ? "::1" : "127.0.0.1"
         if context.jsonMode {
-            try await FeedHTTP.streamEvents(host: host, port: port) { line in context.console.stdout.write(line + "\n") }
+            try await FeedHTTP.streamEvents(host: host, port: port) { line in context.console.stdout.write(line + "\n")
+            }
             return
         }
         let terminal = isatty(1) != 0
@@ -103,7 +105,8 @@ enum FeedHTTP {
             let fd = connectLoopback(host: host, port: port)
             guard fd >= 0 else { return .failure(unreachable(host, port)) }
             defer { close(fd) }
-            let request = "GET \(path) HTTP/1.1\r\nHost: \(host == "::1" ? "[::1]" : host):\(port)\r\n"
+            let request =
+                "GET \(path) HTTP/1.1\r\nHost: \(host == "::1" ? "[::1]" : host):\(port)\r\n"
                 + "Connection: close\r\n\r\n"
             guard sendAll(fd, Array(request.utf8)) else { return .failure(unreachable(host, port)) }
             var response: [UInt8] = []
@@ -135,7 +138,8 @@ enum FeedHTTP {
             let fd = connectLoopback(host: host, port: port)
             guard fd >= 0 else { return unreachable(host, port) }
             defer { close(fd) }
-            let request = "GET /events HTTP/1.1\r\nHost: \(host == "::1" ? "[::1]" : host):\(port)\r\n"
+            let request =
+                "GET /events HTTP/1.1\r\nHost: \(host == "::1" ? "[::1]" : host):\(port)\r\n"
                 + "Accept: text/event-stream\r\n\r\n"
             guard sendAll(fd, Array(request.utf8)) else { return unreachable(host, port) }
             var pending: [UInt8] = []
