@@ -243,6 +243,25 @@ struct DashboardBrowserTests {
         }
     }
 
+    /// The client's console check can fail: a console.error and an uncaught exception in a page are both reported.
+    @Test func theBrowserClientCollectsConsoleErrorsAndExceptions() async throws {
+        if ProcessInfo.processInfo.environment["GT_SKIP_BROWSER"] == "1" { return }
+        let chromium = try #require(HeadlessChromium.executable(), "Chromium is not installed: run scripts/bootstrap")
+        try await HeadlessChromium.with(executable: chromium) { browser in
+            let page = try await browser.newPage()
+            #expect(page.consoleErrors() == [])
+            _ = try await page.evaluate("setTimeout(function () { console.error('boom'); notAFunction(); }, 0); 1")
+            let seen = await poll(.seconds(10)) { page.consoleErrors().count >= 2 }
+            let errors = page.consoleErrors()
+            #expect(seen, "\(errors)")
+            #expect(errors.contains("console.error: boom"), "\(errors)")
+            #expect(
+                errors.contains { $0.hasPrefix("uncaught: ReferenceError: notAFunction is not defined") }, "\(errors)")
+            let png = try await page.screenshot()
+            #expect(png.starts(with: [0x89, 0x50, 0x4e, 0x47]))
+        }
+    }
+
     static func quote(_ text: String) -> String {
         let data = (try? JSONSerialization.data(withJSONObject: [text])) ?? Data("[\"\"]".utf8)
         return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
