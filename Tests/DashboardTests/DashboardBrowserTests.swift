@@ -32,13 +32,13 @@ final class DashboardCluster: @unchecked Sendable {
         try await git(["-C", source, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"])
         try await git(["clone", "-q", "--bare", source, rigRemote])
         try await git(["init", "-q", "--bare", ledgerRemote])
-        // The scripted agent: a bead titled "Quick …" is committed and done after 2 s (a merge request); others work on.
+        // The scripted agent: a bead titled "Quick …" is committed and done after 3 s (a merge request); others work on.
         try directory.write(
             "agent.sh",
             """
             case "$GT_BEAD_TITLE" in
             Quick*)
-              sleep 2
+              sleep 3
               echo "work on $GT_BEAD" > "work-$GT_BEAD.txt"
               git add -A
               git -c user.name="$GT_POLECAT" -c user.email=polecat@gt commit -qm "work on $GT_BEAD"
@@ -133,16 +133,6 @@ final class DashboardCluster: @unchecked Sendable {
     }
 }
 
-/// Polls `condition` every 200 ms until it holds or `timeout` passes; returns whether it held.
-func poll(_ timeout: Duration, _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(200))
-    }
-    return try await condition()
-}
-
 /// The dashboard in a real browser (issue 17): Debian's headless Chromium, driven over the DevTools pipe, opens
 /// every page of alpha's dashboard while a 3-node cluster runs (three `gt up` processes, real TLS, one ledger remote,
 /// a rig with a working polecat, a merged merge request, a convoy, mail). Each page loads with no console error and
@@ -193,7 +183,9 @@ struct DashboardBrowserTests {
             try cluster.expectOK(try await cluster.gt(["convoy", "create", "Bridge works", surveyID, quickID]))
             try cluster.expectOK(
                 try await cluster.gt(["mail", "send", "overseer", "-s", "Valley survey started", "-m", "on alpha"]))
-            #expect(await poll(.seconds(40)) { await cluster.allAlive() }, "alpha does not see all 3 nodes alive")
+            #expect(
+                await eventually(timeout: .seconds(40), every: .milliseconds(200)) { await cluster.allAlive() },
+                "alpha does not see all 3 nodes alive")
 
             let info = try await cluster.gt(["dashboard", "--json"])
             try cluster.expectOK(info)
@@ -210,7 +202,7 @@ struct DashboardBrowserTests {
                     ("convoys", "convoys", ["Bridge works", surveyID, quickID]),
                     ("merge-queue", "merge-queue", [quickID]),
                     ("mail", "mail", ["Valley survey started", "overseer"]),
-                    ("live", "live", ["node_started"]),
+                    ("live", "live", ["convoy_created", "Bridge works"]),
                     ("beads", "beads", [betaBead, "Paint the bridge", "Survey the valley"]),
                 ]
                 for (path, name, texts) in pages {
@@ -251,7 +243,9 @@ struct DashboardBrowserTests {
             let page = try await browser.newPage()
             #expect(page.consoleErrors() == [])
             _ = try await page.evaluate("setTimeout(function () { console.error('boom'); notAFunction(); }, 0); 1")
-            let seen = await poll(.seconds(10)) { page.consoleErrors().count >= 2 }
+            let seen = await eventually(timeout: .seconds(10), every: .milliseconds(200)) {
+                page.consoleErrors().count >= 2
+            }
             let errors = page.consoleErrors()
             #expect(seen, "\(errors)")
             #expect(errors.contains("console.error: boom"), "\(errors)")

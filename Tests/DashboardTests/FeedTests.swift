@@ -63,7 +63,9 @@ struct FeedTests {
                 _ = try await tmux.start(SessionSpec(name: name, workingDirectory: town, command: "exec sh"))
                 try await tmux.sendText("\(gt) feed --interval 0.3", to: name)
                 func screen() async -> String { (try? await tmux.capture(name))?.text ?? "" }
-                let started = await poll(.seconds(15)) { await screen().contains("GasTown feed · node solo") }
+                let started = await eventually(timeout: .seconds(15), every: .milliseconds(200)) {
+                    await screen().contains("GasTown feed · node solo")
+                }
                 let first = await screen()
                 #expect(started, "\(first)")
                 let created = try await cluster.bd(
@@ -73,7 +75,7 @@ struct FeedTests {
                 try cluster.expectOK(try await cluster.gt(["sling", bead]))
                 // The polecat works on it (hooked, working), then it is done: its merge request is merged.
                 var seen: [String] = []
-                _ = await poll(.seconds(40)) {
+                _ = await eventually(timeout: .seconds(40), every: .milliseconds(200)) {
                     let lines = await screen().split(separator: "\n").map {
                         String($0).trimmingCharacters(in: .whitespaces)
                     }
