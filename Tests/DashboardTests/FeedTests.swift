@@ -43,6 +43,19 @@ struct FeedTests {
         #expect(FeedView.render(calm)[2] == "PROBLEMS: none")
     }
 
+    /// Bad input and no node: a clear error, non-zero exit, nothing on stdout.
+    @Test func withoutANodeOrWithABadIntervalItSaysWhatToDo() async throws {
+        let directory = try TempDir(prefix: "gt-feed-bad")
+        let town = directory.join("idle")
+        let install = try await BuiltBinaries.run(.gt, ["install", town], cwd: directory.path, timeout: .seconds(30))
+        #expect(install.status == 0, "\(install)")
+        let down = try await BuiltBinaries.run(.gt, ["feed", "--once"], cwd: town, timeout: .seconds(30))
+        #expect(down.status == 1 && down.stdout.isEmpty, "\(down)")
+        #expect(down.stderr.contains("no node (or no dashboard) runs") && down.stderr.contains("gt up"), "\(down)")
+        let bad = try await BuiltBinaries.run(.gt, ["feed", "--interval", "0"], cwd: town, timeout: .seconds(30))
+        #expect(bad.status == 2 && bad.stderr.contains("--interval must be a number of seconds"), "\(bad)")
+    }
+
     @Test func aSlungBeadMovesThroughItsStatesInTheFeed() async throws {
         try await DashboardCluster.with(names: ["solo"]) { cluster in
             _ = try await cluster.up("solo")
