@@ -111,7 +111,11 @@ let package = Package(
         .testTarget(
             name: "NodeTests", dependencies: ["Node", "GasTownCLI", "GasTownTestKit", "gt"], swiftSettings: settings),
         .testTarget(
-            name: "DashboardTests", dependencies: ["Dashboard", "Node", "Wire", "Beads", "LedgerStore", "Transport", "GasTownCLI", "GasTownTestKit", "gt"],
+            name: "DashboardTests",
+            dependencies: [
+                "Dashboard", "Node", "Wire", "Beads", "LedgerStore", "Transport", "Sessions", "Town", "GasTownCLI",
+                "GasTownTestKit", "gt", "bd",
+            ],
             swiftSettings: settings),
         .testTarget(
             name: "TownTests", dependencies: ["Town", "Node", "Beads", "LedgerStore", "GasTownTestKit", "gt"],

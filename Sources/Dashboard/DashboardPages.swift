@@ -175,6 +175,17 @@ public enum DashboardPages {
                     esc(m.lease_epoch), esc(m.reason || "")];
                 }), "The merge queue is empty.");
             },
+            beads: async function () {
+              const data = await getJSON("/api/ledger/beads?limit=200");
+              const shown = table(["Bead", "Title", "Type", "Status", "Priority", "Assignee", "Epoch", "Updated"],
+                data.beads.filter(function (b) { return b.status !== "tombstone"; }).map(function (b) {
+                  return [esc(b.id), esc(b.title), esc(b.issue_type), badge(b.status),
+                    '<span class="num">' + esc(b.priority) + "</span>", esc(b.assignee), esc(b.lease_epoch),
+                    esc((b.updated_at || "").replace("T", " ").slice(0, 19))];
+                }), "The ledger is empty: 'bd create' adds a bead.");
+              return shown + (data.next_cursor ? '<p class="muted">The first 200 beads; the API pages on ' +
+                "(/api/ledger/beads?cursor=…).</p>" : "");
+            },
             mail: async function () {
               const data = await getJSON("/api/mail");
               return table(["When", "From", "To", "Subject", ""],

@@ -31,7 +31,7 @@ public enum DashboardRoutes {
     /// The HTML pages, by path, with their titles (in the navigation's order).
     public static let pages: [(path: String, title: String)] = [
         ("/", "Nodes"), ("/rigs", "Rigs"), ("/polecats", "Polecats"), ("/convoys", "Convoys"),
-        ("/merge-queue", "Merge queue"), ("/mail", "Mail"), ("/live", "Live events"),
+        ("/merge-queue", "Merge queue"), ("/beads", "Beads"), ("/mail", "Mail"), ("/live", "Live events"),
     ]
 
     public static let all: [DashboardRoute] =

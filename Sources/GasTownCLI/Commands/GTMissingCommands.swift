@@ -37,7 +37,6 @@ enum GTMissingCommands {
         ("dolt", "there is no Dolt server: the ledger is a write-ahead log in <town>/.beads (docs/bd.md)"),
         ("enable", "use 'gt up' (starts the node)"),
         ("escalate", "mail the overseer: 'gt mail send overseer -s SUBJECT -m TEXT'"),
-        ("feed", "follow <town>/.gt/events.jsonl ('tail -f' it for a live feed)"),
         ("forget", "planned (memories)"),
         ("git-init", "use 'gt install <dir>' for the town and 'gt rig add <name> <git-url>' for a repository"),
         ("hooks", "'gt sling' installs each runtime's hook file (docs/sessions.md)"),

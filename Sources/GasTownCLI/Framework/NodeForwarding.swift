@@ -19,6 +19,8 @@ public enum CommandPlacement {
     static let local: Set<[String]> = [
         ["gt", "install"], ["gt", "where"], ["gt", "version"], ["gt", "up"], ["gt", "down"], ["gt", "status"],
         ["gt", "node"], ["gt", "cluster"], ["gt", "toml"], ["bd", "init"], ["bd", "where"], ["bd", "version"],
+        // It follows the node's dashboard API from this process (and never ends, so it could not be forwarded).
+        ["gt", "feed"],
     ]
 
     /// Last path words of commands that only read: safe to send again when the node went away mid-request.

@@ -338,7 +338,13 @@ actor LedgerSyncDriver {
             // Beads other nodes changed came in: the parts of the node waiting for work look (the Refinery wakes
             // when a new merge request arrived).
             let received = Set(report.scopes.filter { $0.received > 0 }.map(\.scope))
-            if !received.isEmpty { source.synced(scopes: received.sorted()) }
+            if !received.isEmpty {
+                source.synced(scopes: received.sorted())
+                // Told to whoever watches the events (the dashboard's pages fetch again, `gt feed` shows it).
+                let count = report.scopes.filter { $0.remote == remote }.reduce(0) { $0 + $1.received }
+                let scopes = received.sorted().joined(separator: ",")
+                context.events.record("ledger_received", ["remote": remote, "scopes": scopes, "beads": "\(count)"])
+            }
             for scope in report.scopes {
                 for reID in scope.reIDs {
                     let parts = reID.components(separatedBy: " → ")
