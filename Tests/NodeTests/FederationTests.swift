@@ -106,6 +106,52 @@ import Wire
         await nodeB.shutdown(reason: "test done")
     }
 
+    /// Bad input through the real add path: a bundle not signed by the CA it carries, and a second bundle for an
+    /// organization already present, are refused with messages saying what is wrong and what to do, and
+    /// `peers.json` stays byte for byte what it was.
+    @Test func aForgedBundleOrADuplicateOrganizationChangesNothing() throws {
+        let directory = try TempDir(prefix: "gt-federation-bad")
+        let a = try makeOrg(directory, name: "a1", org: "alpha", federationPort: nil)
+        let b = try makeOrg(directory, name: "b1", org: "beta", federationPort: 7601)
+        let c = try makeOrg(directory, name: "c1", org: "gamma", federationPort: 7602)
+        let dirA = FederationDirectory(URL(fileURLWithPath: a.stateDirectory + "/federation"))
+        let own = try a.pki.trustedAuthorities()
+        _ = try dirA.add(bundle: export(b, org: "beta", port: 7601), policy: .none, ownAuthorities: own)
+        let before = try Data(contentsOf: dirA.peersFile)
+
+        // gamma's bundle, but carrying beta's CA certificate: the signature is gamma's CA's, not the carried one's.
+        var forged = try JSONSerialization.jsonObject(with: Data(export(c, org: "gamma", port: 7602))) as! [String: Any]
+        forged["ca_pem"] = try b.pki.authority().certificate.pem()
+        forged["organization"] = "delta"
+        let forgedBytes = Array(try JSONSerialization.data(withJSONObject: forged))
+        do {
+            _ = try dirA.add(bundle: forgedBytes, policy: .none, ownAuthorities: own)
+            Issue.record("a forged bundle was added")
+        } catch {
+            #expect("\(error)".contains("not signed by its CA"), "\(error)")
+        }
+        // A bundle of the organization already present (freshly exported: same name, same CA).
+        do {
+            _ = try dirA.add(bundle: export(b, org: "beta", port: 7601), policy: .none, ownAuthorities: own)
+            Issue.record("a second bundle of beta was added")
+        } catch {
+            #expect("\(error)".contains("organization 'beta' is already present"), "\(error)")
+            #expect("\(error)".contains("gt federation remove beta"), "\(error)")
+        }
+        // Another organization under the name beta (gamma's CA, signed by it): refused by name, unchanged.
+        do {
+            _ = try dirA.add(bundle: export(c, org: "beta", port: 7602), policy: .none, ownAuthorities: own)
+            Issue.record("a second organization named beta was added")
+        } catch {
+            #expect("\(error)".contains("already present"), "\(error)")
+        }
+        #expect(try Data(contentsOf: dirA.peersFile) == before)
+        #expect(try dirA.peers().map(\.organization.rawValue) == ["beta"])
+        // gamma itself (a properly signed bundle) still adds: the refusals were about the input, not the file.
+        _ = try dirA.add(bundle: export(c, org: "gamma", port: 7602), policy: .none, ownAuthorities: own)
+        #expect(try dirA.peers().map(\.organization.rawValue) == ["beta", "gamma"])
+    }
+
     func export(_ town: TownPaths, org: String, port: UInt16?) throws -> [UInt8] {
         let node = try town.pki.loadIdentity().name.rawValue
         return try TrustBundle.make(

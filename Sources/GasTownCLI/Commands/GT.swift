@@ -31,7 +31,7 @@ public enum GT {
                 subcommands: [
                     InstallCommand.self, TownWhereCommand.self, VersionCommand.self, UpCommand.self, DownCommand.self,
                     StatusCommand.self, DashboardCommand.self, NodeGroup.self, ClusterGroup.self, ClusterConfigGroup.self,
-                    FederationGroup.self, GTMigrateCommand.self,
+                    FederationGroup.self, GTDelegateCommand.self, GTMigrateCommand.self,
                     GTRigCommand.self, GTPolecatCommand.self, GTCrewCommand.self, GTSlingCommand.self, GTMayorCommand.self,
                     GTAgentsCommand.self,
                     GTReleaseCommand.self,
