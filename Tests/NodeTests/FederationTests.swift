@@ -152,6 +152,103 @@ import Wire
         #expect(try dirA.peers().map(\.organization.rawValue) == ["beta", "gamma"])
     }
 
+    /// Delegation between two clusters on loopback (real TLS, real ledgers): beta's policy lets alpha delegate one
+    /// bead at a time. An accepted delegation is recorded on both sides (alpha's bead held by federation/beta,
+    /// beta's linked bead pointing back by external_ref and label); a second one meets the concurrent-beads budget;
+    /// a deadline passing releases alpha's bead and closes beta's linked bead; then the budget has room again.
+    /// alpha's policy for beta has no `delegate`: beta's delegation to alpha is refused. Reputation counts follow.
+    @Test func delegationIsAdmittedRecordedBudgetedAndExpires() async throws {
+        let directory = try TempDir(prefix: "gt-federation-delegate")
+        let portA = try Self.freePort()
+        let portB = try Self.freePort()
+        let a = try makeOrg(directory, name: "a1", org: "alpha", federationPort: portA)
+        let b = try makeOrg(directory, name: "b1", org: "beta", federationPort: portB)
+        for town in [a, b] {
+            let file = town.root + "/mayor/town.json"
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+                .replacingOccurrences(of: #""federation": {"#, with: #""federation": {"poll_seconds": 0.2, "#)
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+        }
+        let dirA = FederationDirectory(URL(fileURLWithPath: a.stateDirectory + "/federation"))
+        let dirB = FederationDirectory(URL(fileURLWithPath: b.stateDirectory + "/federation"))
+        _ = try dirA.add(bundle: export(b, org: "beta", port: portB), policy: .none, ownAuthorities: [])
+        _ = try dirB.add(
+            bundle: export(a, org: "alpha", port: portA),
+            policy: FederationPolicy(delegate: true, budgets: .init(concurrentBeads: 1)), ownAuthorities: [])
+        let (nodeB, federationB, ledgerB) = try await startNodeWithLedger(b)
+        let (nodeA, federationA, ledgerA) = try await startNodeWithLedger(a)
+        do {
+            let databaseA = try #require(await ledgerA.waitForDatabase(timeout: 10))
+            let databaseB = try #require(await ledgerB.waitForDatabase(timeout: 10))
+            func beadA(_ id: String) -> Bead? { databaseA.read { state in state.scopes.values.compactMap { $0.bead(id) }.first } }
+            func beadB(_ id: String) -> Bead? { databaseB.read { state in state.scopes.values.compactMap { $0.bead(id) }.first } }
+            func state(_ bead: Bead?) -> String? { bead?.metadataValue("delegation")?["state"]?.stringValue }
+            let deadline = UInt64(Date().timeIntervalSince1970) + 3
+            var first: FederatedDelegateReply?
+            #expect(
+                await eventually(15) {
+                    first = try? await federationA.delegate(
+                        LocalDelegateRequest(
+                            organization: "beta", bead: "wb-1", rig: "api", gate: "make test", budgetMilliHours: 1500,
+                            deadline: deadline))
+                    return first != nil
+                })
+            let reply = try #require(first)
+            #expect(reply.outcome == .accepted && reply.rig == "api", "\(reply)")
+            let linked = try #require(beadB(reply.bead))
+            #expect(linked.id.hasPrefix("ap-"))
+            #expect(linked.externalRef == "hop://alpha/web/wb-1")
+            #expect(linked.labels.contains("delegated-from:alpha") && linked.labels.contains("delegated"))
+            #expect(linked.title == "alpha bead wb-1")
+            #expect(linked.description.contains("make test"))
+            #expect(state(linked) == "accepted")
+            let held = try #require(beadA("wb-1"))
+            #expect(held.assignee == "federation/beta" && held.status == .inProgress, "\(held.assignee) \(held.status)")
+            #expect(state(held) == "accepted")
+            #expect(held.metadataValue("delegation")?["remote"]?.stringValue == "hop://beta/api/\(reply.bead)")
+            // Delegating it again while it is out: refused here, nothing sent.
+            await #expect(throws: ErrorReply.self) {
+                _ = try await federationA.delegate(
+                    LocalDelegateRequest(organization: "beta", bead: "wb-1", rig: "api", gate: "true", budgetMilliHours: 0, deadline: 0))
+            }
+            // The concurrent-beads budget (1) is taken: the next one is an explicit budget exhaustion.
+            let second = try await federationA.delegate(
+                LocalDelegateRequest(organization: "beta", bead: "ap-1", rig: "api", gate: "true", budgetMilliHours: 0, deadline: 0))
+            #expect(second.outcome == .budgetExhausted, "\(second)")
+            #expect(second.reason.contains("concurrent_beads"), "\(second.reason)")
+            #expect(state(beadA("ap-1")) == "budget_exhausted")
+            #expect(beadA("ap-1")?.assignee == "")
+            // beta's policy for alpha says nothing of the reverse: alpha's for beta has no delegate.
+            let reverse = try await federationB.delegate(
+                LocalDelegateRequest(organization: "alpha", bead: "wb-1", rig: "", gate: "true", budgetMilliHours: 0, deadline: 0))
+            #expect(reverse.outcome == .refused && reverse.reason.contains("--allow-delegate"), "\(reverse)")
+            #expect(state(beadB("wb-1")) == "refused")
+            // The deadline passes: alpha's bead is released back (open, unassigned), beta's linked bead closed.
+            #expect(await eventually(15) { state(beadA("wb-1")) == "expired" })
+            let released = try #require(beadA("wb-1"))
+            #expect(released.assignee == "" && released.status == .open, "\(released.assignee) \(released.status)")
+            #expect(await eventually(15) { beadB(reply.bead)?.status == .closed })
+            #expect(beadB(reply.bead)?.closeReason.contains("deadline passed") == true)
+            // The budget has room again.
+            let third = try await federationA.delegate(
+                LocalDelegateRequest(organization: "beta", bead: "ap-1", rig: "api", gate: "true", budgetMilliHours: 0, deadline: 0))
+            #expect(third.outcome == .accepted, "\(third)")
+            // Reputation, as gt federation show prints it: alpha counted 3 sent to beta (one late); beta counted 2
+            // taken from alpha (one late) and 1 it sent to alpha (refused).
+            let repA = try dirA.peer("beta").reputation
+            #expect(repA.delegated == 3 && repA.late == 1 && repA.accepted == 0 && repA.rejected == 0, "\(repA)")
+            #expect(await eventually(5, sync: { (try? dirB.peer("alpha").reputation.late) == 1 }))
+            let repB = try dirB.peer("alpha").reputation
+            #expect(repB.delegated == 3 && repB.late == 1, "\(repB)")
+        } catch {
+            await nodeA.shutdown(reason: "test failed")
+            await nodeB.shutdown(reason: "test failed")
+            throw error
+        }
+        await nodeA.shutdown(reason: "test done")
+        await nodeB.shutdown(reason: "test done")
+    }
+
     func export(_ town: TownPaths, org: String, port: UInt16?) throws -> [UInt8] {
         let node = try town.pki.loadIdentity().name.rawValue
         return try TrustBundle.make(

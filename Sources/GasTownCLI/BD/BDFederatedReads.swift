@@ -22,7 +22,7 @@ enum BDFederatedReads {
         } catch {
             if case .pki(let message) = error {
                 throw CLIError(
-                    message, hint: "get its trust bundle (`gt federation export` on its CA node), then `gt federation add BUNDLE`",
+                    message, hint: "its trust bundle comes from `gt federation export` on that organization's CA node",
                     code: "unknown_organization")
             }
             throw CLIError("\(error)", code: "federation")

@@ -138,7 +138,7 @@ extension FederationComponent {
     // MARK: Requester
 
     /// `gt delegate`: sends `local` to its organization and records the outcome on the bead.
-    func delegate(_ local: LocalDelegateRequest) async throws -> FederatedDelegateReply {
+    public func delegate(_ local: LocalDelegateRequest) async throws -> FederatedDelegateReply {
         guard let ledger, let database = await ledger.waitForDatabase(timeout: 5), let context else {
             throw ErrorReply(code: .unavailable, message: "the ledger of this node is not open; retry")
         }
