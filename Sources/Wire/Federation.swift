@@ -154,7 +154,8 @@ public struct FederatedReadReply: Equatable, Sendable {
 /// Body (version 1): version u8 (1), origin short string (`hop://<org>/<rig>/<id>`), rig short string, title
 /// string (at most `maxTitleBytes`), description string (at most `maxDescriptionBytes`), gate string (at most
 /// `maxGateBytes`, not empty), budget u32 (thousandths of an agent-hour; 0 = none), deadline u64 (Unix seconds;
-/// 0 = none). Decoding checks every field and refuses trailing bytes. `Sendable`: a plain value.
+/// 0 = none), return-to string (the git remote the receiver pushes the finished branch to, at most `maxGateBytes`;
+/// empty = none). Decoding checks every field and refuses trailing bytes. `Sendable`: a plain value.
 public struct FederatedDelegateRequest: Equatable, Sendable {
     public static let version: UInt8 = 1
     /// 2,000 bytes (a bead title is at most 500 characters).
@@ -173,11 +174,14 @@ public struct FederatedDelegateRequest: Equatable, Sendable {
     public var budgetMilliHours: UInt32
     /// Unix seconds (0: no deadline).
     public var deadline: UInt64
+    /// Where the receiver pushes the finished branch (`delegated/<receiver>/<bead>`): a git remote URL or path.
+    public var returnTo: String
 
     public init(
         origin: String, rig: String, title: String, description: String, gate: String, budgetMilliHours: UInt32 = 0,
-        deadline: UInt64 = 0
+        deadline: UInt64 = 0, returnTo: String = ""
     ) {
+        self.returnTo = returnTo
         self.origin = origin
         self.rig = rig
         self.title = title
@@ -197,6 +201,7 @@ public struct FederatedDelegateRequest: Equatable, Sendable {
         writer.write(gate)
         writer.write(budgetMilliHours)
         writer.write(deadline)
+        writer.write(returnTo)
         return writer.bytes
     }
 
@@ -213,7 +218,11 @@ public struct FederatedDelegateRequest: Equatable, Sendable {
         let gate = try reader.readString("gate")
         let budget = try reader.readUInt32("budget")
         let deadline = try reader.readUInt64("deadline")
+        let returnTo = try reader.readString("return_to")
         try reader.expectEnd()
+        guard returnTo.utf8.count <= maxGateBytes, !returnTo.contains("\n") else {
+            throw .invalidValue(field: "return_to", reason: "over \(maxGateBytes) bytes or several lines")
+        }
         guard origin.hasPrefix("hop://"), origin.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw .invalidValue(field: "origin", reason: "not a hop:// address")
         }
@@ -232,7 +241,7 @@ public struct FederatedDelegateRequest: Equatable, Sendable {
         guard deadline <= UInt64(Int64.max) else { throw .invalidValue(field: "deadline", reason: "out of range") }
         return FederatedDelegateRequest(
             origin: origin, rig: rig, title: title, description: description, gate: gate, budgetMilliHours: budget,
-            deadline: deadline)
+            deadline: deadline, returnTo: returnTo)
     }
 }
 
@@ -291,5 +300,53 @@ public struct FederatedDelegateReply: Equatable, Sendable {
             throw .invalidValue(field: "bead", reason: "an accepted delegation names its bead, a refused one none")
         }
         return FederatedDelegateReply(outcome: outcome, bead: bead, rig: rig, reason: reason)
+    }
+}
+
+extension MessageType {
+    /// The requester tells the receiver how a delegation ended (`FederatedDelegationVerdict`; empty answer).
+    public static let federatedDelegationVerdict = MessageType(rawValue: 404)
+}
+
+/// How a delegation ended, as the requester tells the receiver: the delegation's origin (`hop://` address of the
+/// requester's bead), the verdict (0 accepted: merged; 1 rejected: the gate failed; 2 withdrawn: expired; 3 withdrawn:
+/// budget exhausted) and the gate's output (at most 64 KiB).
+///
+/// Body (version 1): version u8 (1), origin short string, verdict u8, output string. `Sendable`: a plain value.
+public struct FederatedDelegationVerdict: Equatable, Sendable {
+    public static let version: UInt8 = 1
+    public var origin: String
+    public var verdict: UInt8
+    public var output: String
+
+    public init(origin: String, verdict: UInt8, output: String = "") {
+        self.origin = origin
+        self.verdict = verdict
+        self.output = output
+    }
+
+    public func encoded() -> [UInt8] {
+        var writer = BinaryWriter()
+        writer.write(Self.version)
+        writer.writeShort(origin)
+        writer.write(verdict)
+        writer.write(output)
+        return writer.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(WireError) -> FederatedDelegationVerdict {
+        var reader = BinaryReader(bytes)
+        let version = try reader.readUInt8("version")
+        guard version == Self.version else {
+            throw .invalidValue(field: "version", reason: "verdict version \(version), this node speaks 1")
+        }
+        let origin = try reader.readShortString("origin")
+        let verdict = try reader.readUInt8("verdict")
+        let output = try reader.readString("output")
+        try reader.expectEnd()
+        guard origin.hasPrefix("hop://") else { throw .invalidValue(field: "origin", reason: "not a hop:// address") }
+        guard verdict <= 3 else { throw .invalidValue(field: "verdict", reason: "\(verdict) is not 0-3") }
+        guard output.utf8.count <= 64 * 1024 else { throw .invalidValue(field: "output", reason: "over 64 KiB") }
+        return FederatedDelegationVerdict(origin: origin, verdict: verdict, output: output)
     }
 }

@@ -184,13 +184,15 @@ import Wire
             func beadB(_ id: String) -> Bead? { databaseB.read { state in state.scopes.values.compactMap { $0.bead(id) }.first } }
             func state(_ bead: Bead?) -> String? { bead?.metadataValue("delegation")?["state"]?.stringValue }
             let deadline = UInt64(Date().timeIntervalSince1970) + 3
+            // Where beta would push the finished branch (nothing is finished in this test).
+            let returnTo = directory.join("return.git")
             var first: FederatedDelegateReply?
             #expect(
                 await eventually(15) {
                     first = try? await federationA.delegate(
                         LocalDelegateRequest(
                             organization: "beta", bead: "wb-1", rig: "api", gate: "make test", budgetMilliHours: 1500,
-                            deadline: deadline))
+                            deadline: deadline, returnTo: returnTo))
                     return first != nil
                 })
             let reply = try #require(first)
@@ -202,6 +204,7 @@ import Wire
             #expect(linked.title == "alpha bead wb-1")
             #expect(linked.description.contains("make test"))
             #expect(state(linked) == "accepted")
+            #expect(linked.metadataValue("delegation")?["return_to"]?.stringValue == returnTo)
             let held = try #require(beadA("wb-1"))
             #expect(held.assignee == "federation/beta" && held.status == .inProgress, "\(held.assignee) \(held.status)")
             #expect(state(held) == "accepted")
@@ -209,18 +212,18 @@ import Wire
             // Delegating it again while it is out: refused here, nothing sent.
             await #expect(throws: ErrorReply.self) {
                 _ = try await federationA.delegate(
-                    LocalDelegateRequest(organization: "beta", bead: "wb-1", rig: "api", gate: "true", budgetMilliHours: 0, deadline: 0))
+                    LocalDelegateRequest(organization: "beta", bead: "wb-1", rig: "api", gate: "true", budgetMilliHours: 0, deadline: 0, returnTo: returnTo))
             }
             // The concurrent-beads budget (1) is taken: the next one is an explicit budget exhaustion.
             let second = try await federationA.delegate(
-                LocalDelegateRequest(organization: "beta", bead: "ap-1", rig: "api", gate: "true", budgetMilliHours: 0, deadline: 0))
+                LocalDelegateRequest(organization: "beta", bead: "ap-1", rig: "api", gate: "true", budgetMilliHours: 0, deadline: 0, returnTo: returnTo))
             #expect(second.outcome == .budgetExhausted, "\(second)")
             #expect(second.reason.contains("concurrent_beads"), "\(second.reason)")
             #expect(state(beadA("ap-1")) == "budget_exhausted")
             #expect(beadA("ap-1")?.assignee == "")
             // beta's policy for alpha says nothing of the reverse: alpha's for beta has no delegate.
             let reverse = try await federationB.delegate(
-                LocalDelegateRequest(organization: "alpha", bead: "wb-1", rig: "", gate: "true", budgetMilliHours: 0, deadline: 0))
+                LocalDelegateRequest(organization: "alpha", bead: "wb-1", rig: "", gate: "true", budgetMilliHours: 0, deadline: 0, returnTo: returnTo))
             #expect(reverse.outcome == .refused && reverse.reason.contains("--allow-delegate"), "\(reverse)")
             #expect(state(beadB("wb-1")) == "refused")
             // The deadline passes: alpha's bead is released back (open, unassigned), beta's linked bead closed.
@@ -231,7 +234,7 @@ import Wire
             #expect(beadB(reply.bead)?.closeReason.contains("deadline passed") == true)
             // The budget has room again.
             let third = try await federationA.delegate(
-                LocalDelegateRequest(organization: "beta", bead: "ap-1", rig: "api", gate: "true", budgetMilliHours: 0, deadline: 0))
+                LocalDelegateRequest(organization: "beta", bead: "ap-1", rig: "api", gate: "true", budgetMilliHours: 0, deadline: 0, returnTo: returnTo))
             #expect(third.outcome == .accepted, "\(third)")
             // Reputation, as gt federation show prints it: alpha counted 3 sent to beta (one late); beta counted 2
             // taken from alpha (one late) and 1 it sent to alpha (refused).
@@ -247,6 +250,58 @@ import Wire
         }
         await nodeA.shutdown(reason: "test done")
         await nodeB.shutdown(reason: "test done")
+    }
+
+    /// The requester's acceptance gate runs on the returned branch in a sandbox: a fresh clone in a temporary
+    /// directory outside the town, as its working directory, with an environment of PATH, HOME, TMPDIR (both inside
+    /// the sandbox), LANG and GT_DELEGATION_BRANCH only; the sandbox is removed afterwards. A failing gate's output
+    /// comes back; a branch that is not there fails with a message saying so.
+    @Test func theAcceptanceGateRunsInASandbox() async throws {
+        let directory = try TempDir(prefix: "gt-federation-gate")
+        func git(_ arguments: [String], in cwd: String) async throws {
+            let out = try await BuiltBinaries.run(
+                executable: "/usr/bin/git",
+                ["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"] + arguments,
+                cwd: cwd)
+            #expect(out.status == 0, "\(out)")
+        }
+        let bare = directory.join("return.git")
+        try await git(["init", "-q", "--bare", bare], in: directory.path)
+        try await git(["init", "-q", directory.join("work")], in: directory.path)
+        try directory.write("work/DELEGATED.md", "done by beta\n")
+        try await git(["add", "-A"], in: directory.join("work"))
+        try await git(["commit", "-q", "-m", "delegated work"], in: directory.join("work"))
+        try await git(["push", "-q", bare, "HEAD:refs/heads/delegated/beta/wb-1"], in: directory.join("work"))
+
+        let (passed, output) = await FederationComponent.runSandboxedGate(
+            "test -f DELEGATED.md && env && echo cwd=$(pwd)", remote: bare, branch: "delegated/beta/wb-1")
+        #expect(passed, "\(output)")
+        var variables: [String: String] = [:]
+        for line in output.split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            variables[String(line[..<equals])] = String(line[line.index(after: equals)...])
+        }
+        let shell: Set<String> = ["PWD", "SHLVL", "_", "OLDPWD", "cwd"]
+        let given: Set<String> = ["PATH", "HOME", "TMPDIR", "LANG", "GT_DELEGATION_BRANCH"]
+        #expect(Set(variables.keys).subtracting(shell) == given, "\(variables.keys.sorted())")
+        #expect(variables["GT_DELEGATION_BRANCH"] == "delegated/beta/wb-1")
+        let sandbox = try #require(variables["HOME"].map { ($0 as NSString).deletingLastPathComponent })
+        #expect(sandbox.contains("gt-delegation-gate-"), "\(sandbox)")
+        #expect(variables["cwd"] == sandbox + "/checkout", "\(variables["cwd"] ?? "")")
+        #expect(variables["TMPDIR"]?.hasPrefix(sandbox) == true)
+        #expect(!sandbox.hasPrefix(directory.path))
+        // Nothing of this process's environment (where a town, a store or an agent socket would be named) leaks.
+        for key in ProcessInfo.processInfo.environment.keys where !given.contains(key) && !shell.contains(key) {
+            #expect(variables[key] == nil, "\(key) leaked into the gate")
+        }
+        #expect(!FileManager.default.fileExists(atPath: sandbox), "the sandbox was not removed")
+
+        let (failed, failure) = await FederationComponent.runSandboxedGate(
+            "echo 'FAIL: no CHANGELOG'; exit 3", remote: bare, branch: "delegated/beta/wb-1")
+        #expect(!failed && failure.contains("FAIL: no CHANGELOG"), "\(failure)")
+        let (missing, why) = await FederationComponent.runSandboxedGate(
+            "true", remote: bare, branch: "delegated/beta/nothing")
+        #expect(!missing && why.contains("could not be checked out"), "\(why)")
     }
 
     func export(_ town: TownPaths, org: String, port: UInt16?) throws -> [UInt8] {

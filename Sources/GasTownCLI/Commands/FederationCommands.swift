@@ -335,9 +335,14 @@ public struct GTDelegateCommand: CLICommand {
                 link, through this town's running node. ORG's policy for us must allow delegation
                 (gt federation add … --allow-delegate) and its budgets (concurrent_beads, agent_hours) must have
                 room. ORG records a linked bead in its own ledger (label delegated-from:<us>, external_ref the
-                hop:// address) and slings it on its own nodes. Here the bead is held by federation/ORG until
-                the delegation ends; when the deadline passes first it is released back to us (open, unassigned).
-                A refusal, an exhausted budget and an expiry are recorded on the bead (metadata "delegation").
+                hop:// address) and slings it on its own nodes. When its polecat is done, ORG pushes the branch
+                delegated/ORG/<bead> to --return-to (default: the bead's rig's remote). This node then runs the
+                gate in a sandbox (a fresh clone in a temporary directory, an environment of PATH, HOME and
+                TMPDIR only) and, when it passes, files a merge request the rig's Refinery merges; when it fails,
+                the bead comes back to us with the gate's output as a comment. Here the bead is held by
+                federation/ORG until then; when the deadline passes first it is released back to us (open,
+                unassigned). A refusal, an exhausted budget and an expiry are recorded on the bead (metadata
+                "delegation"), and every outcome counts in `gt federation show ORG`.
                 """,
             options: [
                 .option("to", value: "ORG", help: "the organization to delegate to (one added with gt federation add)"),
@@ -345,6 +350,9 @@ public struct GTDelegateCommand: CLICommand {
                 .option("rig", value: "RIG", help: "the receiver's rig to land in", default: "the receiver's only rig"),
                 .option("budget", value: "HOURS", help: "agent-hours the receiver may spend", default: "no limit"),
                 .option("deadline", value: "DURATION", help: "how long the receiver has (90s, 30m, 2h, 7d)", default: "none"),
+                .option(
+                    "return-to", value: "URL", help: "the git remote the receiver pushes the finished branch to",
+                    default: "the bead's rig's remote"),
             ],
             arguments: [ArgumentSpec("bead", help: "the local bead to delegate")])
     }
@@ -355,9 +363,11 @@ public struct GTDelegateCommand: CLICommand {
     var rig: String
     var budgetMilliHours: UInt32
     var deadlineSeconds: TimeInterval?
+    var returnTo: String
 
     public init(parsed: ParsedValues) throws(UsageError) {
         bead = parsed.argument("bead")
+        returnTo = parsed.string("return-to") ?? ""
         guard let to = parsed.string("to"), !to.isEmpty else { throw parsed.invalid("--to ORG is required") }
         guard let gate = parsed.string("gate"), !gate.allSatisfy(\.isWhitespace) else {
             throw parsed.invalid("--gate '<command>' is required: the acceptance gate the returned work must pass")
@@ -404,7 +414,7 @@ public struct GTDelegateCommand: CLICommand {
         let deadline = deadlineSeconds.map { Date().addingTimeInterval($0) }
         let request = LocalDelegateRequest(
             organization: to, bead: bead, rig: rig, gate: gate, budgetMilliHours: budgetMilliHours,
-            deadline: deadline.map { UInt64($0.timeIntervalSince1970.rounded(.up)) } ?? 0)
+            deadline: deadline.map { UInt64($0.timeIntervalSince1970.rounded(.up)) } ?? 0, returnTo: returnTo)
         let client: NodeClient
         do {
             client = try await NodeClient.connect(town)

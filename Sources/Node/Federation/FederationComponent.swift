@@ -46,6 +46,8 @@ public actor FederationComponent: NodeComponent {
     var externals: ExternalDependencyPoller?
     /// How a delegated bead is scheduled on our nodes (default: `Mayor.convoySlinger`, the normal sling path).
     let slinger: ConvoySlinger?
+    /// Delegated beads whose returned branch is being gated now.
+    var gating: Set<String> = []
 
     public init(ledger: NodeLedgerHandle?, reloadInterval: Duration = .seconds(2), slinger: ConvoySlinger? = nil) {
         self.ledger = ledger
@@ -113,6 +115,8 @@ public actor FederationComponent: NodeComponent {
                 sinceExternals = .zero
                 await externals?.pollOnce()
                 await expireDelegations(now: Self.unixNow())
+                await returnFinishedWork(now: Self.unixNow())
+                await collectReturnedWork(now: Self.unixNow())
             }
         }
         throw CancellationError()
@@ -130,6 +134,7 @@ public actor FederationComponent: NodeComponent {
         var registry = MessageRegistry.core
         registry.register(MessageDescriptor(type: .federatedRead, name: "federated-read"))
         registry.register(MessageDescriptor(type: .federatedDelegate, name: "federated-delegate"))
+        registry.register(MessageDescriptor(type: .federatedDelegationVerdict, name: "federated-delegation-verdict"))
         return registry
     }
 
@@ -229,7 +234,7 @@ public actor FederationComponent: NodeComponent {
 
     /// Answers a peer organization's request, after identifying it by the CA that verified its certificate.
     func serve(_ message: InboundMessage) async throws -> [UInt8] {
-        guard message.envelope.type == .federatedRead || message.envelope.type == .federatedDelegate,
+        guard [.federatedRead, .federatedDelegate, .federatedDelegationVerdict].contains(message.envelope.type),
             message.envelope.kind == .request
         else {
             throw ErrorReply(
@@ -241,6 +246,7 @@ public actor FederationComponent: NodeComponent {
             throw ErrorReply(code: .refused, message: "your organization is not a federation peer of \(organization)")
         }
         if message.envelope.type == .federatedDelegate { return try await serveDelegation(message, from: peer) }
+        if message.envelope.type == .federatedDelegationVerdict { return try await serveVerdict(message, from: peer) }
         let identity = FederatedIdentity(anchorFingerprint: peer.caFingerprint, name: message.peer.name)
         let request: FederatedReadRequest
         do {

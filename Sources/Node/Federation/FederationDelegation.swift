@@ -1,5 +1,6 @@
 import Beads
 import Foundation
+import Git
 import LedgerStore
 import Scheduling
 import Town
@@ -17,7 +18,8 @@ extension MessageType {
 /// receiver's rig `rig` (empty: the receiver picks), with acceptance gate `gate`, budget and deadline.
 ///
 /// Body: organization short string, bead short string, rig short string, gate string, budget u32 (thousandths of an
-/// agent-hour; 0 none), deadline u64 (Unix seconds; 0 none). `Sendable`: a plain value.
+/// agent-hour; 0 none), deadline u64 (Unix seconds; 0 none), return-to string (a git remote; empty: the bead's rig's
+/// remote). `Sendable`: a plain value.
 public struct LocalDelegateRequest: Equatable, Sendable {
     public var organization: String
     public var bead: String
@@ -25,8 +27,13 @@ public struct LocalDelegateRequest: Equatable, Sendable {
     public var gate: String
     public var budgetMilliHours: UInt32
     public var deadline: UInt64
+    public var returnTo: String
 
-    public init(organization: String, bead: String, rig: String, gate: String, budgetMilliHours: UInt32, deadline: UInt64) {
+    public init(
+        organization: String, bead: String, rig: String, gate: String, budgetMilliHours: UInt32, deadline: UInt64,
+        returnTo: String = ""
+    ) {
+        self.returnTo = returnTo
         self.organization = organization
         self.bead = bead
         self.rig = rig
@@ -43,6 +50,7 @@ public struct LocalDelegateRequest: Equatable, Sendable {
         writer.write(gate)
         writer.write(budgetMilliHours)
         writer.write(deadline)
+        writer.write(returnTo)
         return writer.bytes
     }
 
@@ -51,7 +59,8 @@ public struct LocalDelegateRequest: Equatable, Sendable {
         let value = LocalDelegateRequest(
             organization: try reader.readShortString("organization"), bead: try reader.readShortString("bead"),
             rig: try reader.readShortString("rig"), gate: try reader.readString("gate"),
-            budgetMilliHours: try reader.readUInt32("budget"), deadline: try reader.readUInt64("deadline"))
+            budgetMilliHours: try reader.readUInt32("budget"), deadline: try reader.readUInt64("deadline"),
+            returnTo: try reader.readString("return_to"))
         try reader.expectEnd()
         return value
     }
@@ -72,6 +81,8 @@ struct DelegationRecord: Sendable, Equatable {
     var budgetHours: Double
     var remote = ""
     var reason = ""
+    /// The git remote the receiver pushes the finished branch to.
+    var returnTo = ""
 
     var request: Delegation.Request {
         Delegation.Request(
@@ -88,6 +99,7 @@ struct DelegationRecord: Sendable, Equatable {
         ]
         if !remote.isEmpty { members.append(JSONMember("remote", .string(remote))) }
         if !reason.isEmpty { members.append(JSONMember("reason", .string(reason))) }
+        if !returnTo.isEmpty { members.append(JSONMember("return_to", .string(returnTo))) }
         return .object(members)
     }
 
@@ -124,7 +136,11 @@ struct DelegationRecord: Sendable, Equatable {
         budgetHours = number("budget_hours")
         remote = value["remote"]?.stringValue ?? ""
         reason = value["reason"]?.stringValue ?? ""
+        returnTo = value["return_to"]?.stringValue ?? ""
     }
+
+    /// The bead id at the end of the origin's `hop://org/rig/id`.
+    var originBead: String { String(origin.split(separator: "/").last ?? "") }
 }
 
 extension FederationComponent {
@@ -172,6 +188,12 @@ extension FederationComponent {
                 code: .badRequest, message: "\(bead.id) is held by \(bead.assignee); unsling it before delegating it")
         }
         let rigName = rigs.first(where: { $0.value.prefix == scope })?.key ?? scope
+        let returnTo = local.returnTo.isEmpty ? (rigs[rigName]?.gitURL ?? "") : local.returnTo
+        guard !returnTo.isEmpty else {
+            throw ErrorReply(
+                code: .badRequest,
+                message: "\(bead.id) is in no rig with a git remote: name where the branch comes back with --return-to URL")
+        }
         let request = Delegation.Request(
             origin: "hop://\(organization)/\(rigName)/\(bead.id)", gate: local.gate,
             budgetHours: local.budgetMilliHours > 0 ? Double(local.budgetMilliHours) / 1000 : nil,
@@ -185,7 +207,7 @@ extension FederationComponent {
         }
         let wire = FederatedDelegateRequest(
             origin: request.origin, rig: local.rig, title: bead.title, description: bead.description, gate: local.gate,
-            budgetMilliHours: local.budgetMilliHours, deadline: local.deadline)
+            budgetMilliHours: local.budgetMilliHours, deadline: local.deadline, returnTo: returnTo)
         let reply = try await sendDelegation(wire, to: entry.peer, manager: entry.manager)
         var directives = requester.start().filter { if case .send = $0 { return false } else { return true } }
         switch reply.outcome {
@@ -197,6 +219,7 @@ extension FederationComponent {
             role: "requester", peer: local.organization, state: requester.state, request: request,
             remote: reply.outcome == .accepted ? "hop://\(local.organization)/\(reply.rig)/\(reply.bead)" : "",
             reason: reply.reason)
+        record.returnTo = returnTo
         record.state = requester.state
         try await carryOut(directives, requester: record, bead: bead.id, scope: scope)
         context.events.record(
@@ -208,16 +231,23 @@ extension FederationComponent {
     func sendDelegation(_ request: FederatedDelegateRequest, to peer: PeerOrganization, manager: ConnectionManager)
         async throws -> FederatedDelegateReply
     {
+        let body = try await send(.federatedDelegate, request.encoded(), to: peer, manager: manager)
+        do { return try FederatedDelegateReply.decode(body) } catch {
+            throw ErrorReply(code: .internalError, message: "organization \(peer.organization) answered garbage: \(error)")
+        }
+    }
+
+    /// Sends one request of `type` to `peer`, trying its bundle's endpoints in order; the answer's body.
+    func send(_ type: MessageType, _ body: [UInt8], to peer: PeerOrganization, manager: ConnectionManager)
+        async throws -> [UInt8]
+    {
         var failures: [String] = []
         for endpoint in peer.endpoints {
             guard let node = try? NodeName(endpoint.node), let address = try? PeerAddress(parsing: endpoint.address)
             else { continue }
             await manager.addPeer(node, at: address)
             do {
-                let reply = try await manager.request(.federatedDelegate, body: request.encoded(), to: node, timeout: 10)
-                do { return try FederatedDelegateReply.decode(reply.body) } catch {
-                    throw ErrorReply(code: .internalError, message: "organization \(peer.organization) answered garbage: \(error)")
-                }
+                return try await manager.request(type, body: body, to: node, timeout: 10).body
             } catch let error as TransportError {
                 if case .remoteError(let reply) = error { throw reply }
                 failures.append("\(node) at \(address): \(error)")
@@ -229,8 +259,8 @@ extension FederationComponent {
     }
 
     /// Carries out a requester's directives on local bead `id` (in `scope`): the record, the hold, the release,
-    /// reputation. `runGate`, `merge` and `tell` are logged: returning the branch is not built yet
-    /// (docs/federation.md, "Not done").
+    /// the merge request for the Refinery, reputation, and the verdict to the receiver. `runGate` is the caller's
+    /// (the return patrol runs the gate and feeds its result back).
     func carryOut(_ directives: [Delegation.Requester.Directive], requester record: DelegationRecord, bead id: String, scope: String)
         async throws
     {
@@ -238,6 +268,8 @@ extension FederationComponent {
         var changes: [LedgerChange] = []
         let holder = Self.delegatedAssignee(record.peer)
         let node = context?.name.rawValue ?? ""
+        var verdicts: [Delegation.Verdict] = []
+        var mergeRequest: Bead?
         for directive in directives {
             switch directive {
             case .record(let state):
@@ -252,22 +284,99 @@ extension FederationComponent {
                 bumpReputation(record.peer, count.rawValue)
             case .recordGateOutput(let output):
                 changes.append(
-                    .addComment(id: id, Comment(id: 0, issueID: id, author: "federation/", text: "gate output:\n" + output, createdAt: Timestamp(unixMillis: Int64(Date().timeIntervalSince1970 * 1000)))))
-            case .send, .runGate, .merge, .tell:
-                context?.log.info("delegation directive not carried out (not built)", ["bead": id, "directive": "\(directive)"])
+                    .addComment(
+                        id: id,
+                        Comment(
+                            id: 0, issueID: id, author: "federation/",
+                            text: "acceptance gate of the work returned by \(record.peer) failed:\n" + output,
+                            createdAt: Timestamp(unixMillis: Int64(Date().timeIntervalSince1970 * 1000)))))
+            case .merge(let branch):
+                // The Refinery merges it like a polecat's work: a merge request for the returned branch, then the
+                // hold is released as `gt done` releases its hook.
+                mergeRequest = try await fileMergeRequest(bead: id, scope: scope, branch: branch, peer: record.peer)
+                if let request = mergeRequest {
+                    changes.append(.setMetadata(id: id, key: "merge_request", value: .string(request.id)))
+                    changes.append(.release(id: id, assignee: holder))
+                }
+            case .tell(let verdict):
+                verdicts.append(verdict)
+            case .send, .runGate:
+                break
             }
         }
-        guard !changes.isEmpty else { return }
-        let list = changes
-        _ = try await NodeBlocking.run { () throws(LedgerDatabaseError) -> [Bead?] in
-            try database.write(scope: scope, routing: id, actor: "federation/") { ledger in
-                guard let current = ledger.bead(id) else { return [] }
-                // A release applies only while our delegation hold is on it (a refused delegation was never held).
-                return list.filter {
-                    if case .release = $0 { return current.assignee == holder }
-                    return true
+        if !changes.isEmpty {
+            let list = changes
+            _ = try await NodeBlocking.run { () throws(LedgerDatabaseError) -> [Bead?] in
+                try database.write(scope: scope, routing: id, actor: "federation/") { ledger in
+                    guard let current = ledger.bead(id) else { return [] }
+                    // A release applies only while our delegation hold is on it (a refused delegation was never held).
+                    return list.filter {
+                        if case .release = $0 { return current.assignee == holder }
+                        return true
+                    }
                 }
             }
+        }
+        if mergeRequest != nil { ledger?.workFiled(scopes: [scope]) }
+        for verdict in verdicts { await tell(verdict, origin: record.origin, peer: record.peer) }
+    }
+
+    /// Files the merge request of a returned, accepted branch in rig scope `scope`, as `gt done` files a polecat's.
+    func fileMergeRequest(bead id: String, scope: String, branch: String, peer: String) async throws -> Bead? {
+        guard let context, let database = ledger?.database else { return nil }
+        let workflow = try await TownWorkflow.forComponent(context, actor: "federation/", ledger: ledger)
+        let configs = try workflow.rigConfigs()
+        guard let rig = configs.values.first(where: { $0.beads.prefix == scope }) else {
+            throw ErrorReply(code: .internalError, message: "no rig has scope \(scope)")
+        }
+        let repository = try await GitRepository.open(at: GitRemoteURL.localPath(rig.gitURL))
+        guard let commit = try await repository.referenceTarget("refs/heads/" + branch) else {
+            throw ErrorReply(code: .internalError, message: "branch \(branch) is gone from \(rig.gitURL)")
+        }
+        let current = database.read { $0.scopes[scope]?.bead(id) }
+        let epoch = current?.leaseEpoch ?? 0
+        let title = current?.title ?? id
+        var spec = NewBead(title: String("Merge \(id): \(title)".prefix(500)))
+        spec.explicitID = "\(id)-mr-\(peer)-e\(epoch)"
+        spec.issueType = .mergeRequest
+        spec.assignee = "\(rig.name)/refinery"
+        spec.priority = current?.priority ?? 2
+        spec.description = """
+            branch: \(branch)
+            target: \(rig.defaultBranch)
+            source_issue: \(id)
+            commit: \(commit.hex)
+            lease_epoch: \(epoch)
+            worker: federation/\(peer)
+            """
+        spec.metadata = [
+            JSONMember("branch", .string(branch)), JSONMember("commit", .string(commit.hex)),
+            JSONMember("lease_epoch", .number(String(epoch))), JSONMember("source_bead", .string(id)),
+            JSONMember("target", .string(rig.defaultBranch)), JSONMember("worker", .string("federation/\(peer)")),
+        ]
+        let made = spec
+        return try await NodeBlocking.run { () throws(LedgerDatabaseError) -> Bead? in
+            if let existing = database.read({ $0.scopes[scope]?.bead(made.explicitID!) }) { return existing }
+            return try database.write(scope: scope, routing: nil) { (ledger, clock) throws(LedgerError) -> LedgerOp in
+                try ledger.prepareCreate(made, actor: "federation/\(peer)", stamp: clock.stamp, time: clock.time)
+            }.bead
+        }
+    }
+
+    /// Tells `peer` how the delegation of `origin` ended (logged when it cannot be reached: its own deadline and
+    /// budget still end the work there).
+    func tell(_ verdict: Delegation.Verdict, origin: String, peer: String) async {
+        guard let name = try? OrganizationName(peer), let entry = outbound[name] else { return }
+        let message: FederatedDelegationVerdict
+        switch verdict {
+        case .accepted: message = FederatedDelegationVerdict(origin: origin, verdict: 0)
+        case .rejected(let output): message = FederatedDelegationVerdict(origin: origin, verdict: 1, output: String(output.suffix(60_000)))
+        case .withdrawn(let state): message = FederatedDelegationVerdict(origin: origin, verdict: state == .budgetExhausted ? 3 : 2)
+        }
+        do {
+            _ = try await send(.federatedDelegationVerdict, message.encoded(), to: entry.peer, manager: entry.manager)
+        } catch {
+            context?.log.warning("delegation verdict not delivered", ["organization": peer, "origin": origin, "error": "\(error)"])
         }
     }
 
@@ -337,6 +446,8 @@ extension FederationComponent {
         }
         let prefix = rigs[rigName]!.prefix
         var receiver = Delegation.Receiver(request: request, peer: org)
+        var receiverRecord = DelegationRecord(role: "receiver", peer: org, state: .accepted, request: request)
+        receiverRecord.returnTo = wire.returnTo
         var spec = NewBead(title: String(wire.title.prefix(500)))
         spec.description =
             "Delegated by organization \(org) (\(wire.origin)).\nAcceptance gate, run by \(org) on the returned branch: "
@@ -344,7 +455,7 @@ extension FederationComponent {
         spec.labels = ["delegated", label]
         spec.externalRef = wire.origin
         spec.metadata = [
-            JSONMember(DelegationRecord.key, DelegationRecord(role: "receiver", peer: org, state: .accepted, request: request).json)
+            JSONMember(DelegationRecord.key, receiverRecord.json)
         ]
         let newBead = spec
         let created: Bead?
