@@ -72,4 +72,28 @@ import Testing
             #expect(list.status == 0 && list.stdout.contains("beta") && !list.stdout.contains("delta"), "\(list)")
         }
     }
+
+    /// `gt delegate` bad input: missing --to or --gate, a bad budget or deadline are usage errors (exit 2); an
+    /// organization never added is named, with how to add it (exit 1), before any node is needed.
+    @Test func delegateRefusesBadInput() async throws {
+        try await TempDir.with(prefix: "gt-delegate-cli") { temp in
+            let town = temp.join("alpha")
+            let installed = try await BuiltBinaries.run(.gt, ["install", town, "--name", "alpha"])
+            #expect(installed.status == 0, "\(installed)")
+            let cases: [([String], String)] = [
+                (["delegate", "al-1", "--gate", "true"], "--to ORG is required"),
+                (["delegate", "al-1", "--to", "beta"], "--gate '<command>' is required"),
+                (["delegate", "al-1", "--to", "beta", "--gate", "true", "--budget", "-2"], "not a positive number"),
+                (["delegate", "al-1", "--to", "beta", "--gate", "true", "--deadline", "soon"], "not a duration"),
+            ]
+            for (arguments, message) in cases {
+                let out = try await BuiltBinaries.run(.gt, ["--town", town] + arguments, cwd: town)
+                #expect(out.status == 2 && out.stderr.contains(message), "\(out)")
+            }
+            let unknown = try await BuiltBinaries.run(
+                .gt, ["--town", town, "delegate", "al-1", "--to", "beta", "--gate", "true"], cwd: town)
+            #expect(unknown.status == 1, "\(unknown)")
+            #expect(unknown.stderr.contains("unknown organization 'beta'") && unknown.stderr.contains("gt federation add"), "\(unknown)")
+        }
+    }
 }
