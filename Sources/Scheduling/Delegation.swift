@@ -62,8 +62,10 @@ public enum Delegation {
 
         public var description: String {
             switch self {
-            case .notAllowed: return "the policy does not let this organization delegate work (add it with --allow-delegate)"
-            case .concurrentBeads(let limit): return "budget exhausted: \(limit) delegated bead(s) already in progress (budgets.concurrent_beads)"
+            case .notAllowed:
+                return "the policy does not let this organization delegate work (add it with --allow-delegate)"
+            case .concurrentBeads(let limit):
+                return "budget exhausted: \(limit) delegated bead(s) already in progress (budgets.concurrent_beads)"
             case .agentHours(let asked, let left):
                 return "budget exhausted: \(asked) agent-hours asked, \(left) left (budgets.agent_hours)"
             case .deadlinePassed: return "the deadline has already passed"
@@ -123,10 +125,14 @@ public enum Delegation {
         if request.gate.allSatisfy(\.isWhitespace) {
             return .badRequest("no acceptance gate command")
         }
-        if let hours = request.budgetHours, !(hours > 0) { return .badRequest("the budget must be a positive number of hours") }
+        if let hours = request.budgetHours, !(hours > 0) {
+            return .badRequest("the budget must be a positive number of hours")
+        }
         guard allowance.mayDelegate else { return .notAllowed }
         if let deadline = request.deadline, deadline <= now { return .deadlinePassed }
-        if let limit = allowance.concurrentBeads, allowance.inProgress >= limit { return .concurrentBeads(limit: limit) }
+        if let limit = allowance.concurrentBeads, allowance.inProgress >= limit {
+            return .concurrentBeads(limit: limit)
+        }
         if let total = allowance.agentHours {
             let left = max(0, total - allowance.hoursUsed)
             let asked = request.budgetHours ?? 0
@@ -344,7 +350,9 @@ public enum Delegation {
             hoursUsed += hours
             guard let budget = request.budgetHours, hoursUsed >= budget else { return [] }
             state = .budgetExhausted
-            return [.stopWork, .tellBudgetExhausted, .closeLinkedBead(reason: "budget exhausted (\(budget) agent-hours)")]
+            return [
+                .stopWork, .tellBudgetExhausted, .closeLinkedBead(reason: "budget exhausted (\(budget) agent-hours)"),
+            ]
         }
 
         /// Time passes: at the deadline, work still in progress stops.
@@ -361,7 +369,9 @@ public enum Delegation {
                 return [.count(.accepted), .closeLinkedBead(reason: "merged by \(peer)")]
             case (.returned, .rejected(let output)):
                 state = .rejected
-                return [.count(.rejected), .closeLinkedBead(reason: "rejected by \(peer)'s gate: \(output.prefix(200))")]
+                return [
+                    .count(.rejected), .closeLinkedBead(reason: "rejected by \(peer)'s gate: \(output.prefix(200))"),
+                ]
             case (.accepted, .withdrawn(let why)), (.returned, .withdrawn(let why)):
                 let stop: [Directive] = state == .accepted ? [.stopWork] : []
                 state = why == .budgetExhausted ? .budgetExhausted : .expired

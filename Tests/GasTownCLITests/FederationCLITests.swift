@@ -11,11 +11,15 @@ import Testing
         let town = temp.join(name)
         let installed = try await BuiltBinaries.run(.gt, ["install", town, "--name", name])
         #expect(installed.status == 0, "\(installed)")
-        let initialized = try await BuiltBinaries.run(.gt, ["--town", town, "cluster", "init", "--name", name], cwd: town)
+        let initialized = try await BuiltBinaries.run(
+            .gt, ["--town", town, "cluster", "init", "--name", name], cwd: town)
         #expect(initialized.status == 0, "\(initialized)")
         let exported = try await BuiltBinaries.run(
-            .gt, ["--town", town, "federation", "export", "-o", temp.join("\(name).bundle"), "--endpoint",
-                  "127.0.0.1:\(port)"], cwd: town)
+            .gt,
+            [
+                "--town", town, "federation", "export", "-o", temp.join("\(name).bundle"), "--endpoint",
+                "127.0.0.1:\(port)",
+            ], cwd: town)
         #expect(exported.status == 0, "\(exported)")
         return town
     }
@@ -26,7 +30,8 @@ import Testing
             _ = try await organization(temp, "beta", port: 7702)
             _ = try await organization(temp, "gamma", port: 7703)
             let added = try await BuiltBinaries.run(
-                .gt, ["--town", alpha, "federation", "add", temp.join("beta.bundle"), "--allow-read", "api"], cwd: alpha)
+                .gt, ["--town", alpha, "federation", "add", temp.join("beta.bundle"), "--allow-read", "api"], cwd: alpha
+            )
             #expect(added.status == 0 && added.stdout.contains("Added organization beta"), "\(added)")
             let peersFile = alpha + "/.gt/federation/peers.json"
             let before = try #require(FileManager.default.contents(atPath: peersFile))
@@ -38,9 +43,11 @@ import Testing
             let betaObject = try #require(try JSONSerialization.jsonObject(with: betaBundle) as? [String: Any])
             forged["ca_pem"] = betaObject["ca_pem"]
             forged["organization"] = "delta"
-            try JSONSerialization.data(withJSONObject: forged).write(to: URL(fileURLWithPath: temp.join("forged.bundle")))
+            try JSONSerialization.data(withJSONObject: forged).write(
+                to: URL(fileURLWithPath: temp.join("forged.bundle")))
             let refused = try await BuiltBinaries.run(
-                .gt, ["--town", alpha, "federation", "add", temp.join("forged.bundle"), "--allow-read", "*"], cwd: alpha)
+                .gt, ["--town", alpha, "federation", "add", temp.join("forged.bundle"), "--allow-read", "*"], cwd: alpha
+            )
             #expect(refused.status == 1, "\(refused)")
             #expect(refused.stderr.contains("not signed by its CA"), "\(refused)")
             #expect(refused.stderr.contains("nothing was changed"), "\(refused)")
@@ -93,7 +100,9 @@ import Testing
             let unknown = try await BuiltBinaries.run(
                 .gt, ["--town", town, "delegate", "al-1", "--to", "beta", "--gate", "true"], cwd: town)
             #expect(unknown.status == 1, "\(unknown)")
-            #expect(unknown.stderr.contains("unknown organization 'beta'") && unknown.stderr.contains("gt federation add"), "\(unknown)")
+            #expect(
+                unknown.stderr.contains("unknown organization 'beta'") && unknown.stderr.contains("gt federation add"),
+                "\(unknown)")
         }
     }
 }

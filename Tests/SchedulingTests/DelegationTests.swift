@@ -39,15 +39,21 @@ import Testing
         // Malformed first: even a peer that may not delegate learns its request was malformed.
         var noGate = request
         noGate.gate = "  "
-        #expect(Delegation.admit(noGate, allowance: Delegation.Allowance(mayDelegate: false), now: 0)
-            == .badRequest("no acceptance gate command"))
+        #expect(
+            Delegation.admit(noGate, allowance: Delegation.Allowance(mayDelegate: false), now: 0)
+                == .badRequest("no acceptance gate command"))
         var negative = request
         negative.budgetHours = -1
-        #expect(Delegation.admit(negative, allowance: open, now: 0) == .badRequest("the budget must be a positive number of hours"))
+        #expect(
+            Delegation.admit(negative, allowance: open, now: 0)
+                == .badRequest("the budget must be a positive number of hours"))
         // The policy is checked before the budget: a denied peer is told it is denied, not that it is over budget.
-        #expect(Delegation.admit(request, allowance: Delegation.Allowance(mayDelegate: false, concurrentBeads: 0), now: 0)
-            == .notAllowed)
-        for refusal: Delegation.Refusal in [.notAllowed, .concurrentBeads(limit: 1), .agentHours(asked: 1, left: 0), .deadlinePassed] {
+        #expect(
+            Delegation.admit(request, allowance: Delegation.Allowance(mayDelegate: false, concurrentBeads: 0), now: 0)
+                == .notAllowed)
+        for refusal: Delegation.Refusal in [
+            .notAllowed, .concurrentBeads(limit: 1), .agentHours(asked: 1, left: 0), .deadlinePassed,
+        ] {
             #expect(!refusal.description.isEmpty)
         }
         #expect(Delegation.Refusal.notAllowed.description.contains("--allow-delegate"))
@@ -61,8 +67,14 @@ import Testing
         #expect(r.start() == [.send(request), .record(.requested), .count(.delegated)])
         #expect(r.onAccepted(remoteBead: "ap-9") == [.record(.accepted)])
         #expect(r.remoteBead == "ap-9")
-        #expect(r.onBranchReturned("delegated/al-1", now: 500) == [.record(.returned), .runGate(command: "make test", branch: "delegated/al-1")])
-        #expect(r.onGateFinished(passed: true, output: "ok") == [.merge(branch: "delegated/al-1"), .record(.merged), .count(.accepted), .tell(.accepted)])
+        #expect(
+            r.onBranchReturned("delegated/al-1", now: 500) == [
+                .record(.returned), .runGate(command: "make test", branch: "delegated/al-1"),
+            ])
+        #expect(
+            r.onGateFinished(passed: true, output: "ok") == [
+                .merge(branch: "delegated/al-1"), .record(.merged), .count(.accepted), .tell(.accepted),
+            ])
         #expect(r.state == .merged && r.state.isFinal && !r.late && r.gateOutput == "ok")
     }
 
@@ -70,10 +82,11 @@ import Testing
         var r = R(request: request, peer: "beta")
         _ = r.onAccepted(remoteBead: "ap-9")
         _ = r.onBranchReturned("b", now: 10)
-        #expect(r.onGateFinished(passed: false, output: "FAIL: 1 test") == [
-            .recordGateOutput("FAIL: 1 test"), .record(.rejected), .count(.rejected), .releaseBead,
-            .tell(.rejected(gateOutput: "FAIL: 1 test")),
-        ])
+        #expect(
+            r.onGateFinished(passed: false, output: "FAIL: 1 test") == [
+                .recordGateOutput("FAIL: 1 test"), .record(.rejected), .count(.rejected), .releaseBead,
+                .tell(.rejected(gateOutput: "FAIL: 1 test")),
+            ])
         #expect(r.state == .rejected && r.gateOutput == "FAIL: 1 test")
         // A second gate result (a duplicate) changes nothing.
         #expect(r.onGateFinished(passed: true, output: "") == [])
@@ -85,7 +98,8 @@ import Testing
             var r = R(request: request, peer: "beta")
             if accepted { _ = r.onAccepted(remoteBead: "ap-9") }
             #expect(r.onTick(now: 999) == [])
-            #expect(r.onTick(now: 1_000) == [.record(.expired), .count(.late), .releaseBead, .tell(.withdrawn(.expired))])
+            #expect(
+                r.onTick(now: 1_000) == [.record(.expired), .count(.late), .releaseBead, .tell(.withdrawn(.expired))])
             #expect(r.state == .expired && r.late)
             #expect(r.onTick(now: 2_000) == [])
             // The branch arriving after that is not taken; the receiver is told again to stop.
@@ -97,7 +111,10 @@ import Testing
         // A branch arriving at the deadline, before any tick saw it: expired, not gated.
         var r = R(request: request, peer: "beta")
         _ = r.onAccepted(remoteBead: "ap-9")
-        #expect(r.onBranchReturned("b", now: 1_000) == [.record(.expired), .count(.late), .releaseBead, .tell(.withdrawn(.expired))])
+        #expect(
+            r.onBranchReturned("b", now: 1_000) == [
+                .record(.expired), .count(.late), .releaseBead, .tell(.withdrawn(.expired)),
+            ])
         // No deadline: time never expires it.
         var forever = R(request: Delegation.Request(origin: "o", gate: "true"), peer: "beta")
         #expect(forever.onTick(now: .max) == [])
@@ -130,9 +147,15 @@ import Testing
             switch state {
             case .requested: break
             case .accepted: _ = r.onAccepted(remoteBead: "x")
-            case .returned: _ = r.onAccepted(remoteBead: "x"); _ = r.onBranchReturned("b", now: 1)
-            case .merged: _ = r.onBranchReturned("b", now: 1); _ = r.onGateFinished(passed: true, output: "")
-            case .rejected: _ = r.onBranchReturned("b", now: 1); _ = r.onGateFinished(passed: false, output: "")
+            case .returned:
+                _ = r.onAccepted(remoteBead: "x")
+                _ = r.onBranchReturned("b", now: 1)
+            case .merged:
+                _ = r.onBranchReturned("b", now: 1)
+                _ = r.onGateFinished(passed: true, output: "")
+            case .rejected:
+                _ = r.onBranchReturned("b", now: 1)
+                _ = r.onGateFinished(passed: false, output: "")
             case .refused: _ = r.onRefused(.notAllowed)
             case .expired: _ = r.onTick(now: 1_000)
             case .budgetExhausted: _ = r.onBudgetExhausted()
@@ -158,7 +181,8 @@ import Testing
                 let directives = event(&r)
                 if state.isFinal {
                     #expect(r == start, "\(state) changed on \(name)")
-                    let allowed: [R.Directive] = name == "branch" && (state == .expired || state == .budgetExhausted)
+                    let allowed: [R.Directive] =
+                        name == "branch" && (state == .expired || state == .budgetExhausted)
                         ? [.tell(.withdrawn(state))] : []
                     #expect(directives == allowed, "\(state) on \(name): \(directives)")
                 } else if directives.isEmpty {
@@ -187,7 +211,10 @@ import Testing
         var w = V(request: request, peer: "alpha")
         _ = w.onLinkedBeadCreated("ap-9")
         _ = w.onWorkDone(branch: "b", now: 1)
-        #expect(w.onVerdict(.rejected(gateOutput: "FAIL")) == [.count(.rejected), .closeLinkedBead(reason: "rejected by alpha's gate: FAIL")])
+        #expect(
+            w.onVerdict(.rejected(gateOutput: "FAIL")) == [
+                .count(.rejected), .closeLinkedBead(reason: "rejected by alpha's gate: FAIL"),
+            ])
         #expect(w.state == .rejected)
         #expect(w.onVerdict(.accepted) == [])
     }
@@ -196,25 +223,40 @@ import Testing
         var v = V(request: request, peer: "alpha")
         _ = v.onLinkedBeadCreated("ap-9")
         #expect(v.onTick(now: 999) == [])
-        #expect(v.onTick(now: 1_000) == [.stopWork, .count(.late), .closeLinkedBead(reason: "deadline passed; released back to alpha")])
+        #expect(
+            v.onTick(now: 1_000) == [
+                .stopWork, .count(.late), .closeLinkedBead(reason: "deadline passed; released back to alpha"),
+            ])
         #expect(v.state == .expired)
         #expect(v.onWorkDone(branch: "b", now: 1_001) == [])
         // Done after the deadline, before a tick: not returned.
         var late = V(request: request, peer: "alpha")
-        #expect(late.onWorkDone(branch: "b", now: 1_000) == [.stopWork, .count(.late), .closeLinkedBead(reason: "deadline passed; released back to alpha")])
+        #expect(
+            late.onWorkDone(branch: "b", now: 1_000) == [
+                .stopWork, .count(.late), .closeLinkedBead(reason: "deadline passed; released back to alpha"),
+            ])
         // The budget: hours add up; reaching it stops the work.
         var b = V(request: request, peer: "alpha")
         #expect(b.onHoursUsed(1.5) == [])
         #expect(b.onHoursUsed(-3) == [])
-        #expect(b.onHoursUsed(0.5) == [.stopWork, .tellBudgetExhausted, .closeLinkedBead(reason: "budget exhausted (2.0 agent-hours)")])
+        #expect(
+            b.onHoursUsed(0.5) == [
+                .stopWork, .tellBudgetExhausted, .closeLinkedBead(reason: "budget exhausted (2.0 agent-hours)"),
+            ])
         #expect(b.state == .budgetExhausted && b.hoursUsed == 2)
         #expect(b.onHoursUsed(1) == [])
         // A withdrawal while working stops the agent; after returning, there is nothing to stop.
         var x = V(request: request, peer: "alpha")
-        #expect(x.onVerdict(.withdrawn(.expired)) == [.stopWork, .count(.late), .closeLinkedBead(reason: "withdrawn by alpha (expired)")])
+        #expect(
+            x.onVerdict(.withdrawn(.expired)) == [
+                .stopWork, .count(.late), .closeLinkedBead(reason: "withdrawn by alpha (expired)"),
+            ])
         var y = V(request: request, peer: "alpha")
         _ = y.onWorkDone(branch: "b", now: 1)
-        #expect(y.onVerdict(.withdrawn(.expired)) == [.count(.late), .closeLinkedBead(reason: "withdrawn by alpha (expired)")])
+        #expect(
+            y.onVerdict(.withdrawn(.expired)) == [
+                .count(.late), .closeLinkedBead(reason: "withdrawn by alpha (expired)"),
+            ])
         #expect(y.state == .expired)
         // No budget, no deadline: neither stops it.
         var free = V(request: Delegation.Request(origin: "o", gate: "true"), peer: "alpha")

@@ -62,15 +62,20 @@ extension FederationComponent {
                     if case .rejected(let current, let reason) = result, current != commit {
                         throw ErrorReply(
                             code: .internalError,
-                            message: "\(record.returnTo) already has \(branch) at \(current?.hex.prefix(12) ?? "?"): \(reason)")
+                            message:
+                                "\(record.returnTo) already has \(branch) at \(current?.hex.prefix(12) ?? "?"): \(reason)"
+                        )
                     }
-                    context.log.info("delegated work returned", ["bead": bead.id, "to": record.returnTo, "branch": branch])
+                    context.log.info(
+                        "delegated work returned", ["bead": bead.id, "to": record.returnTo, "branch": branch])
                     context.events.record(
-                        "delegation_returned", ["bead": bead.id, "organization": record.peer, "branch": branch, "commit": commitHex])
+                        "delegation_returned",
+                        ["bead": bead.id, "organization": record.peer, "branch": branch, "commit": commitHex])
                 }
                 let requestID = request.id
                 var changes: [LedgerChange] = [.close(id: requestID, reason: "returned to \(record.peer) as \(target)")]
-                if case .returnBranch? = directives.first {} else {
+                if case .returnBranch? = directives.first {
+                } else {
                     // Too late: the receiver's own directives close the linked bead.
                     try await carryOut(directives, receiver: record, state: receiver.state, bead: bead, scope: scope)
                     changes = [.close(id: requestID, reason: "deadline passed; not returned")]

@@ -120,7 +120,8 @@ struct DelegationRecord: Sendable, Equatable {
 
     init?(_ bead: Bead) {
         guard let value = bead.metadataValue(Self.key), let role = value["role"]?.stringValue,
-            let peer = value["peer"]?.stringValue, let state = value["state"]?.stringValue.flatMap(Delegation.State.init),
+            let peer = value["peer"]?.stringValue,
+            let state = value["state"]?.stringValue.flatMap(Delegation.State.init),
             let origin = value["origin"]?.stringValue, let gate = value["gate"]?.stringValue
         else { return nil }
         func number(_ key: String) -> Double {
@@ -163,7 +164,9 @@ extension FederationComponent {
             let known = peers.isEmpty ? "none added yet" : peers.map(\.organization.rawValue).joined(separator: ", ")
             throw ErrorReply(
                 code: .badRequest,
-                message: "unknown organization '\(local.organization.prefix(63))' (known: \(known)); add its bundle with `gt federation add`")
+                message:
+                    "unknown organization '\(local.organization.prefix(63))' (known: \(known)); add its bundle with `gt federation add`"
+            )
         }
         let town = context.town
         let rigs = try await NodeBlocking.run { () throws(TownError) in
@@ -181,7 +184,8 @@ extension FederationComponent {
         guard bead.status != .closed else { throw ErrorReply(code: .badRequest, message: "\(bead.id) is closed") }
         if let record = DelegationRecord(bead), !record.state.isFinal {
             throw ErrorReply(
-                code: .badRequest, message: "\(bead.id) is already delegated to \(record.peer) (\(record.state.rawValue))")
+                code: .badRequest,
+                message: "\(bead.id) is already delegated to \(record.peer) (\(record.state.rawValue))")
         }
         guard bead.assignee.isEmpty else {
             throw ErrorReply(
@@ -192,7 +196,8 @@ extension FederationComponent {
         guard !returnTo.isEmpty else {
             throw ErrorReply(
                 code: .badRequest,
-                message: "\(bead.id) is in no rig with a git remote: name where the branch comes back with --return-to URL")
+                message:
+                    "\(bead.id) is in no rig with a git remote: name where the branch comes back with --return-to URL")
         }
         let request = Delegation.Request(
             origin: "hop://\(organization)/\(rigName)/\(bead.id)", gate: local.gate,
@@ -223,22 +228,28 @@ extension FederationComponent {
         record.state = requester.state
         try await carryOut(directives, requester: record, bead: bead.id, scope: scope)
         context.events.record(
-            "delegation", ["bead": bead.id, "to": local.organization, "state": requester.state.rawValue, "remote": reply.bead])
+            "delegation",
+            ["bead": bead.id, "to": local.organization, "state": requester.state.rawValue, "remote": reply.bead])
         return reply
     }
 
     /// Sends one delegation to `peer`, trying its bundle's endpoints in order.
-    func sendDelegation(_ request: FederatedDelegateRequest, to peer: PeerOrganization, manager: ConnectionManager)
+    func sendDelegation(
+        _ request: FederatedDelegateRequest, to peer: PeerOrganization, manager: ConnectionManager
+    )
         async throws -> FederatedDelegateReply
     {
         let body = try await send(.federatedDelegate, request.encoded(), to: peer, manager: manager)
         do { return try FederatedDelegateReply.decode(body) } catch {
-            throw ErrorReply(code: .internalError, message: "organization \(peer.organization) answered garbage: \(error)")
+            throw ErrorReply(
+                code: .internalError, message: "organization \(peer.organization) answered garbage: \(error)")
         }
     }
 
     /// Sends one request of `type` to `peer`, trying its bundle's endpoints in order; the answer's body.
-    func send(_ type: MessageType, _ body: [UInt8], to peer: PeerOrganization, manager: ConnectionManager)
+    func send(
+        _ type: MessageType, _ body: [UInt8], to peer: PeerOrganization, manager: ConnectionManager
+    )
         async throws -> [UInt8]
     {
         var failures: [String] = []
@@ -255,13 +266,18 @@ extension FederationComponent {
         }
         throw ErrorReply(
             code: .unavailable,
-            message: "organization \(peer.organization) is unreachable: \(failures.isEmpty ? "its bundle lists no endpoint" : failures.joined(separator: "; "))")
+            message:
+                "organization \(peer.organization) is unreachable: \(failures.isEmpty ? "its bundle lists no endpoint" : failures.joined(separator: "; "))"
+        )
     }
 
     /// Carries out a requester's directives on local bead `id` (in `scope`): the record, the hold, the release,
     /// the merge request for the Refinery, reputation, and the verdict to the receiver. `runGate` is the caller's
     /// (the return patrol runs the gate and feeds its result back).
-    func carryOut(_ directives: [Delegation.Requester.Directive], requester record: DelegationRecord, bead id: String, scope: String)
+    func carryOut(
+        _ directives: [Delegation.Requester.Directive], requester record: DelegationRecord, bead id: String,
+        scope: String
+    )
         async throws
     {
         guard let database = ledger?.database else { return }
@@ -276,7 +292,9 @@ extension FederationComponent {
                 var updated = record
                 updated.state = state
                 changes.append(.setMetadata(id: id, key: DelegationRecord.key, value: updated.json))
-                if state == .accepted { changes.append(.claim(id: id, assignee: holder, node: node, expectedEpoch: nil)) }
+                if state == .accepted {
+                    changes.append(.claim(id: id, assignee: holder, node: node, expectedEpoch: nil))
+                }
             case .releaseBead:
                 changes.append(.release(id: id, assignee: holder))
                 changes.append(.update(id: id, fields: [.status(.open)]))
@@ -370,13 +388,16 @@ extension FederationComponent {
         let message: FederatedDelegationVerdict
         switch verdict {
         case .accepted: message = FederatedDelegationVerdict(origin: origin, verdict: 0)
-        case .rejected(let output): message = FederatedDelegationVerdict(origin: origin, verdict: 1, output: String(output.suffix(60_000)))
-        case .withdrawn(let state): message = FederatedDelegationVerdict(origin: origin, verdict: state == .budgetExhausted ? 3 : 2)
+        case .rejected(let output):
+            message = FederatedDelegationVerdict(origin: origin, verdict: 1, output: String(output.suffix(60_000)))
+        case .withdrawn(let state):
+            message = FederatedDelegationVerdict(origin: origin, verdict: state == .budgetExhausted ? 3 : 2)
         }
         do {
             _ = try await send(.federatedDelegationVerdict, message.encoded(), to: entry.peer, manager: entry.manager)
         } catch {
-            context?.log.warning("delegation verdict not delivered", ["organization": peer, "origin": origin, "error": "\(error)"])
+            context?.log.warning(
+                "delegation verdict not delivered", ["organization": peer, "origin": origin, "error": "\(error)"])
         }
     }
 
@@ -414,14 +435,16 @@ extension FederationComponent {
             mayDelegate: peer.policy.delegate, concurrentBeads: peer.policy.budgets.concurrentBeads,
             agentHours: peer.policy.budgets.agentHours, inProgress: inProgress, hoursUsed: 0)
         if let refusal = Delegation.admit(request, allowance: allowance, now: Self.unixNow()) {
-            context.events.record("delegation_refused", ["organization": org, "origin": wire.origin, "reason": "\(refusal)"])
+            context.events.record(
+                "delegation_refused", ["organization": org, "origin": wire.origin, "reason": "\(refusal)"])
             let outcome: FederatedDelegateReply.Outcome
             switch refusal {
             case .concurrentBeads, .agentHours: outcome = .budgetExhausted
             default: outcome = .refused
             }
             return FederatedDelegateReply(
-                outcome: outcome, reason: "organization \(organization) refused: \(refusal)").encoded()
+                outcome: outcome, reason: "organization \(organization) refused: \(refusal)"
+            ).encoded()
         }
         let town = context.town
         let rigs = try await NodeBlocking.run { () throws(TownError) in
@@ -432,7 +455,8 @@ extension FederationComponent {
             guard rigs[wire.rig] != nil else {
                 return FederatedDelegateReply(
                     outcome: .refused,
-                    reason: "organization \(organization) has no rig '\(wire.rig)' (rigs: \(rigs.keys.sorted().joined(separator: ", ")))"
+                    reason:
+                        "organization \(organization) has no rig '\(wire.rig)' (rigs: \(rigs.keys.sorted().joined(separator: ", ")))"
                 ).encoded()
             }
             rigName = wire.rig
@@ -441,7 +465,8 @@ extension FederationComponent {
         } else {
             return FederatedDelegateReply(
                 outcome: .refused,
-                reason: "organization \(organization) has \(rigs.count) rigs (\(rigs.keys.sorted().joined(separator: ", "))): name one with --rig"
+                reason:
+                    "organization \(organization) has \(rigs.count) rigs (\(rigs.keys.sorted().joined(separator: ", "))): name one with --rig"
             ).encoded()
         }
         let prefix = rigs[rigName]!.prefix
@@ -466,14 +491,18 @@ extension FederationComponent {
                 }.bead
             }
         } catch {
-            throw ErrorReply(code: .internalError, message: "organization \(organization) could not record the delegation: \(error)")
+            throw ErrorReply(
+                code: .internalError, message: "organization \(organization) could not record the delegation: \(error)")
         }
-        guard let bead = created else { throw ErrorReply(code: .internalError, message: "the ledger did not return the new bead") }
+        guard let bead = created else {
+            throw ErrorReply(code: .internalError, message: "the ledger did not return the new bead")
+        }
         for directive in receiver.start() {
             if case .count(let count) = directive { bumpReputation(org, count.rawValue) }
         }
         let slings = receiver.onLinkedBeadCreated(bead.id)
-        context.events.record("delegation_accepted", ["organization": org, "origin": wire.origin, "bead": bead.id, "rig": rigName])
+        context.events.record(
+            "delegation_accepted", ["organization": org, "origin": wire.origin, "bead": bead.id, "rig": rigName])
         for case .sling(let id) in slings { scheduleSling(id, rig: rigName) }
         return FederatedDelegateReply(outcome: .accepted, bead: bead.id, rig: rigName).encoded()
     }
@@ -487,7 +516,8 @@ extension FederationComponent {
                 let workflow = try await TownWorkflow.forComponent(context, actor: "federation/", ledger: self.ledger)
                 let slinger = await self.slinger ?? Mayor.convoySlinger(town: context.town.root)
                 let result = try await slinger(workflow, id, rig, nil)
-                context.log.info("delegated bead slung", ["bead": id, "polecat": result.map { "\($0.polecat)" } ?? "queued"])
+                context.log.info(
+                    "delegated bead slung", ["bead": id, "polecat": result.map { "\($0.polecat)" } ?? "queued"])
             } catch {
                 context.log.warning("delegated bead not slung; it stays ready", ["bead": id, "error": "\(error)"])
             }
@@ -528,7 +558,8 @@ extension FederationComponent {
                     try await carryOut(directives, receiver: record, state: receiver.state, bead: bead, scope: scope)
                 }
                 context?.log.info("delegation expired", ["bead": bead.id, "peer": record.peer, "role": record.role])
-                context?.events.record("delegation_expired", ["bead": bead.id, "peer": record.peer, "role": record.role])
+                context?.events.record(
+                    "delegation_expired", ["bead": bead.id, "peer": record.peer, "role": record.role])
             } catch {
                 context?.log.warning("delegation expiry not recorded", ["bead": bead.id, "error": "\(error)"])
             }
@@ -552,7 +583,8 @@ extension FederationComponent {
                 changes.append(.close(id: bead.id, reason: reason))
             case .stopWork, .createLinkedBead, .sling, .returnBranch, .tellBudgetExhausted:
                 // Stopping a polecat's session and returning the branch are not built yet (docs/federation.md).
-                context?.log.info("delegation directive not carried out (not built)", ["bead": bead.id, "directive": "\(directive)"])
+                context?.log.info(
+                    "delegation directive not carried out (not built)", ["bead": bead.id, "directive": "\(directive)"])
             }
         }
         let list = changes
