@@ -363,21 +363,22 @@ public enum Delegation {
 
         /// The requester's verdict.
         public mutating func onVerdict(_ verdict: Verdict) -> [Directive] {
-            switch (state, verdict) {
-            case (.returned, .accepted):
+            // The requester's verdict is final whether or not our own return was recorded yet (it found the branch on
+            // its remote first): work still in progress here stops.
+            guard state == .accepted || state == .returned else { return [] }
+            let stop: [Directive] = state == .accepted ? [.stopWork] : []
+            switch verdict {
+            case .accepted:
                 state = .merged
-                return [.count(.accepted), .closeLinkedBead(reason: "merged by \(peer)")]
-            case (.returned, .rejected(let output)):
+                return stop + [.count(.accepted), .closeLinkedBead(reason: "merged by \(peer)")]
+            case .rejected(let output):
                 state = .rejected
-                return [
+                return stop + [
                     .count(.rejected), .closeLinkedBead(reason: "rejected by \(peer)'s gate: \(output.prefix(200))"),
                 ]
-            case (.accepted, .withdrawn(let why)), (.returned, .withdrawn(let why)):
-                let stop: [Directive] = state == .accepted ? [.stopWork] : []
+            case .withdrawn(let why):
                 state = why == .budgetExhausted ? .budgetExhausted : .expired
                 return stop + [.count(.late), .closeLinkedBead(reason: "withdrawn by \(peer) (\(why.rawValue))")]
-            default:
-                return []
             }
         }
 

@@ -155,8 +155,10 @@ import Wire
     /// Delegation between two clusters on loopback (real TLS, real ledgers): beta's policy lets alpha delegate one
     /// bead at a time. An accepted delegation is recorded on both sides (alpha's bead held by federation/beta,
     /// beta's linked bead pointing back by external_ref and label); a second one meets the concurrent-beads budget;
-    /// a deadline passing releases alpha's bead and closes beta's linked bead; then the budget has room again.
-    /// alpha's policy for beta has no `delegate`: beta's delegation to alpha is refused. Reputation counts follow.
+    /// a deadline passing releases alpha's bead and closes beta's linked bead; then the budget has room again, and
+    /// a returned branch that fails alpha's gate comes back to alpha with the gate's output while beta's linked bead
+    /// closes with the verdict. alpha's policy for beta has no `delegate`: beta's delegation to alpha is refused.
+    /// Reputation counts follow.
     @Test func delegationIsAdmittedRecordedBudgetedAndExpires() async throws {
         let directory = try TempDir(prefix: "gt-federation-delegate")
         let portA = try Self.freePort()
@@ -234,15 +236,32 @@ import Wire
             #expect(beadB(reply.bead)?.closeReason.contains("deadline passed") == true)
             // The budget has room again.
             let third = try await federationA.delegate(
-                LocalDelegateRequest(organization: "beta", bead: "ap-1", rig: "api", gate: "true", budgetMilliHours: 0, deadline: 0, returnTo: returnTo))
+                LocalDelegateRequest(
+                    organization: "beta", bead: "ap-1", rig: "api", gate: "echo 'FAIL: 2 tests'; exit 1",
+                    budgetMilliHours: 0, deadline: 0, returnTo: returnTo))
             #expect(third.outcome == .accepted, "\(third)")
-            // Reputation, as gt federation show prints it: alpha counted 3 sent to beta (one late); beta counted 2
-            // taken from alpha (one late) and 1 it sent to alpha (refused).
+            // The work comes back: the branch beta pushes to the return remote (made here as beta's node would).
+            try await Self.git(["init", "-q", "--bare", returnTo], in: directory.path)
+            try await Self.git(["init", "-q", directory.join("work")], in: directory.path)
+            try directory.write("work/DELEGATED.md", "done by beta\n")
+            try await Self.git(["add", "-A"], in: directory.join("work"))
+            try await Self.git(["commit", "-q", "-m", "ap-1 by beta"], in: directory.join("work"))
+            try await Self.git(["push", "-q", returnTo, "HEAD:refs/heads/delegated/beta/ap-1"], in: directory.join("work"))
+            // alpha finds it, runs the gate, which fails: the work is alpha's again with the gate's output, and
+            // beta's linked bead is closed with the verdict.
+            #expect(await eventually(15) { state(beadA("ap-1")) == "rejected" })
+            let rejected = try #require(beadA("ap-1"))
+            #expect(rejected.assignee == "" && rejected.status == .open, "\(rejected.assignee) \(rejected.status)")
+            #expect(rejected.comments.contains { $0.text.contains("FAIL: 2 tests") }, "\(rejected.comments.map(\.text))")
+            #expect(await eventually(15) { beadB(third.bead)?.status == .closed })
+            #expect(beadB(third.bead)?.closeReason.contains("rejected by alpha's gate: FAIL: 2 tests") == true)
+            // Reputation, as gt federation show prints it: alpha counted 3 sent to beta (one late, one rejected);
+            // beta counted 2 taken from alpha (one late, one rejected) and 1 it sent to alpha (refused).
             let repA = try dirA.peer("beta").reputation
-            #expect(repA.delegated == 3 && repA.late == 1 && repA.accepted == 0 && repA.rejected == 0, "\(repA)")
-            #expect(await eventually(5, sync: { (try? dirB.peer("alpha").reputation.late) == 1 }))
+            #expect(repA.delegated == 3 && repA.late == 1 && repA.accepted == 0 && repA.rejected == 1, "\(repA)")
+            #expect(await eventually(5, sync: { (try? dirB.peer("alpha").reputation.rejected) == 1 }))
             let repB = try dirB.peer("alpha").reputation
-            #expect(repB.delegated == 3 && repB.late == 1, "\(repB)")
+            #expect(repB.delegated == 3 && repB.late == 1 && repB.rejected == 1, "\(repB)")
         } catch {
             await nodeA.shutdown(reason: "test failed")
             await nodeB.shutdown(reason: "test failed")
@@ -256,15 +275,18 @@ import Wire
     /// directory outside the town, as its working directory, with an environment of PATH, HOME, TMPDIR (both inside
     /// the sandbox), LANG and GT_DELEGATION_BRANCH only; the sandbox is removed afterwards. A failing gate's output
     /// comes back; a branch that is not there fails with a message saying so.
+    /// The git CLI, for making test repositories (gt itself uses libgit2).
+    static func git(_ arguments: [String], in cwd: String) async throws {
+        let out = try await BuiltBinaries.run(
+            executable: "/usr/bin/git",
+            ["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"] + arguments,
+            cwd: cwd)
+        #expect(out.status == 0, "\(out)")
+    }
+
     @Test func theAcceptanceGateRunsInASandbox() async throws {
         let directory = try TempDir(prefix: "gt-federation-gate")
-        func git(_ arguments: [String], in cwd: String) async throws {
-            let out = try await BuiltBinaries.run(
-                executable: "/usr/bin/git",
-                ["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"] + arguments,
-                cwd: cwd)
-            #expect(out.status == 0, "\(out)")
-        }
+        func git(_ arguments: [String], in cwd: String) async throws { try await Self.git(arguments, in: cwd) }
         let bare = directory.join("return.git")
         try await git(["init", "-q", "--bare", bare], in: directory.path)
         try await git(["init", "-q", directory.join("work")], in: directory.path)

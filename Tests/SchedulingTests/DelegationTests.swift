@@ -217,6 +217,16 @@ import Testing
             ])
         #expect(w.state == .rejected)
         #expect(w.onVerdict(.accepted) == [])
+        // A verdict while still working here (the requester found the branch first): final, and the work stops.
+        var early = V(request: request, peer: "alpha")
+        _ = early.onLinkedBeadCreated("ap-9")
+        #expect(
+            early.onVerdict(.rejected(gateOutput: "FAIL"))
+                == [.stopWork, .count(.rejected), .closeLinkedBead(reason: "rejected by alpha's gate: FAIL")])
+        #expect(early.state == .rejected)
+        var merged = V(request: request, peer: "alpha")
+        #expect(merged.onVerdict(.accepted) == [.stopWork, .count(.accepted), .closeLinkedBead(reason: "merged by alpha")])
+        #expect(merged.onVerdict(.rejected(gateOutput: "late")) == [] && merged.state == .merged)
     }
 
     @Test func theReceiverStopsAtTheDeadlineTheBudgetOrAWithdrawal() {
