@@ -575,16 +575,30 @@ extension FederationComponent {
         var updated = record
         updated.state = state
         var changes: [LedgerChange] = [.setMetadata(id: bead.id, key: DelegationRecord.key, value: updated.json)]
+        var stopped = false
         for directive in directives {
             switch directive {
             case .count(let count): bumpReputation(record.peer, count.rawValue)
+            case .stopWork:
+                // `gt release`: the polecat's session stops, it goes idle, and the lease epoch goes up so its late
+                // `gt done` is refused.
+                guard let context, !bead.assignee.isEmpty || bead.status == .hooked || bead.status == .inProgress
+                else { continue }
+                do {
+                    let workflow = try await TownWorkflow.forComponent(context, actor: "federation/", ledger: ledger)
+                    _ = try await workflow.release(bead: bead.id, reason: "the delegation from \(record.peer) ended")
+                    stopped = true
+                } catch {
+                    context.log.warning("delegated work not stopped", ["bead": bead.id, "error": "\(error)"])
+                }
             case .closeLinkedBead(let reason):
-                if !bead.assignee.isEmpty { changes.append(.release(id: bead.id, assignee: bead.assignee)) }
+                if !stopped && !bead.assignee.isEmpty {
+                    changes.append(.release(id: bead.id, assignee: bead.assignee))
+                }
                 changes.append(.close(id: bead.id, reason: reason))
-            case .stopWork, .createLinkedBead, .sling, .returnBranch, .tellBudgetExhausted:
-                // Stopping a polecat's session and returning the branch are not built yet (docs/federation.md).
-                context?.log.info(
-                    "delegation directive not carried out (not built)", ["bead": bead.id, "directive": "\(directive)"])
+            case .createLinkedBead, .sling, .returnBranch, .tellBudgetExhausted:
+                // Done where the delegation is admitted and returned; nothing is left for them here.
+                break
             }
         }
         let list = changes
