@@ -1,4 +1,4 @@
-/// Message types of federation between organizations (400–419): reads of another organization's beads.
+/// Message types of federation between organizations (400–419): reads of another organization's beads, and delegation.
 /// A federated request travels on a link of the federation trust domain (`Transport`'s `FederationDirectory`),
 /// never on a cluster link. Bodies carry their own version byte so they can grow without a new type.
 extension MessageType {
