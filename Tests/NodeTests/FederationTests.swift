@@ -257,13 +257,28 @@ import Wire
             #expect(rejected.comments.contains { $0.text.contains("FAIL: 2 tests") }, "\(rejected.comments.map(\.text))")
             #expect(await eventually(15) { beadB(third.bead)?.status == .closed })
             #expect(beadB(third.bead)?.closeReason.contains("rejected by alpha's gate: FAIL: 2 tests") == true)
-            // Reputation, as gt federation show prints it: alpha counted 3 sent to beta (one late, one rejected);
-            // beta counted 2 taken from alpha (one late, one rejected) and 1 it sent to alpha (refused).
+            // An agent-hours budget (--budget 0.001: 3.6 s from acceptance) runs out before any branch comes back:
+            // budget_exhausted on both sides, the bead alpha's again.
+            #expect(await eventually(15) { beadB(third.bead)?.status == .closed })
+            let fourth = try await federationA.delegate(
+                LocalDelegateRequest(
+                    organization: "beta", bead: "wb-1", rig: "api", gate: "true", budgetMilliHours: 1, deadline: 0,
+                    returnTo: returnTo))
+            #expect(fourth.outcome == .accepted, "\(fourth)")
+            #expect(await eventually(15) { state(beadA("wb-1")) == "budget_exhausted" })
+            #expect(beadA("wb-1")?.assignee == "" && beadA("wb-1")?.status == .open)
+            #expect(await eventually(15) { beadB(fourth.bead)?.status == .closed })
+            #expect(beadB(fourth.bead)?.closeReason.contains("budget exhausted") == true, "\(beadB(fourth.bead)?.closeReason ?? "")")
+            #expect(state(beadB(fourth.bead)) == "budget_exhausted")
+            // Reputation, as gt federation show prints it: alpha counted 4 sent to beta (one late, one rejected);
+            // beta counted 3 taken from alpha (one late, one rejected) and 1 it sent to alpha (refused).
             let repA = try dirA.peer("beta").reputation
-            #expect(repA.delegated == 3 && repA.late == 1 && repA.accepted == 0 && repA.rejected == 1, "\(repA)")
+            #expect(repA.delegated == 4 && repA.late == 1 && repA.accepted == 0 && repA.rejected == 1, "\(repA)")
             #expect(await eventually(5, sync: { (try? dirB.peer("alpha").reputation.rejected) == 1 }))
             let repB = try dirB.peer("alpha").reputation
-            #expect(repB.delegated == 3 && repB.late == 1 && repB.rejected == 1, "\(repB)")
+            #expect(repB.delegated == 4 && repB.late == 1 && repB.rejected == 1, "\(repB)")
+            // Agent-hours of delegated work, as admission counts them against budgets.agent_hours.
+            #expect(FederationComponent.agentHours([(0, 3600), (7200, nil), (10_000, nil)], now: 9000) == 1.5)
         } catch {
             await nodeA.shutdown(reason: "test failed")
             await nodeB.shutdown(reason: "test failed")

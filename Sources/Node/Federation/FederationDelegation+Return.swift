@@ -126,6 +126,7 @@ extension FederationComponent {
 
     func gate(bead id: String, scope: String, record: DelegationRecord, branch: String, now: Int64) async {
         defer { gating.remove(id) }
+        // From accepted (a returned record whose gate was interrupted is gated again).
         var requester = Delegation.Requester(request: record.request, peer: record.peer)
         _ = requester.onAccepted(remoteBead: record.remote)
         var current = record
@@ -214,9 +215,7 @@ extension FederationComponent {
         }
         // Nothing open for it (already closed here, or never ours): nothing to do; the answer is the same.
         guard let (scope, bead, record) = found else { return [] }
-        var receiver = Delegation.Receiver(request: record.request, peer: org)
-        _ = receiver.onLinkedBeadCreated(bead.id)
-        if record.state == .returned { _ = receiver.onWorkDone(branch: "", now: 0) }
+        var receiver = record.receiver(bead.id)
         let directives: [Delegation.Receiver.Directive]
         switch verdict.verdict {
         case 0: directives = receiver.onVerdict(.accepted)

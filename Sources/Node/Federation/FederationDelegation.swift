@@ -80,6 +80,8 @@ struct DelegationRecord: Sendable, Equatable {
     var deadline: Int64
     var budgetHours: Double
     var remote = ""
+    /// Unix seconds when the receiver took it (0: not yet): agent-hours are counted from here, on both sides.
+    var acceptedAt: Int64 = 0
     var reason = ""
     /// The git remote the receiver pushes the finished branch to.
     var returnTo = ""
@@ -96,6 +98,7 @@ struct DelegationRecord: Sendable, Equatable {
             JSONMember("state", .string(state.rawValue)), JSONMember("origin", .string(origin)),
             JSONMember("gate", .string(gate)), JSONMember("deadline", .number(String(deadline))),
             JSONMember("budget_hours", .number(String(budgetHours))),
+            JSONMember("accepted_at", .number(String(acceptedAt))),
         ]
         if !remote.isEmpty { members.append(JSONMember("remote", .string(remote))) }
         if !reason.isEmpty { members.append(JSONMember("reason", .string(reason))) }
@@ -138,6 +141,23 @@ struct DelegationRecord: Sendable, Equatable {
         remote = value["remote"]?.stringValue ?? ""
         reason = value["reason"]?.stringValue ?? ""
         returnTo = value["return_to"]?.stringValue ?? ""
+        acceptedAt = Int64(number("accepted_at"))
+    }
+
+    /// The requester's state machine in this record's (non-final) state.
+    var requester: Delegation.Requester {
+        var machine = Delegation.Requester(request: request, peer: peer)
+        if state != .requested { _ = machine.onAccepted(remoteBead: remote) }
+        if state == .returned { _ = machine.onBranchReturned("", now: Int64.min) }
+        return machine
+    }
+
+    /// The receiver's state machine in this record's (non-final) state, for linked bead `id`.
+    func receiver(_ id: String) -> Delegation.Receiver {
+        var machine = Delegation.Receiver(request: request, peer: peer)
+        _ = machine.onLinkedBeadCreated(id)
+        if state == .returned { _ = machine.onWorkDone(branch: "", now: Int64.min) }
+        return machine
     }
 
     /// The bead id at the end of the origin's `hop://org/rig/id`.
@@ -225,6 +245,7 @@ extension FederationComponent {
             remote: reply.outcome == .accepted ? "hop://\(local.organization)/\(reply.rig)/\(reply.bead)" : "",
             reason: reply.reason)
         record.returnTo = returnTo
+        if reply.outcome == .accepted { record.acceptedAt = Self.unixNow() }
         record.state = requester.state
         try await carryOut(directives, requester: record, bead: bead.id, scope: scope)
         context.events.record(
@@ -426,14 +447,19 @@ extension FederationComponent {
             budgetHours: wire.budgetMilliHours > 0 ? Double(wire.budgetMilliHours) / 1000 : nil,
             deadline: wire.deadline > 0 ? Int64(wire.deadline) : nil)
         let label = Self.delegatedFromLabel(org)
-        let inProgress: Int = database.read { state in
-            state.scopes.values.reduce(0) { total, led in
-                total + led.list().filter { $0.labels.contains(label) && $0.status != .closed }.count
+        let now = Self.unixNow()
+        let (inProgress, hoursUsed): (Int, Double) = database.read { state in
+            let linked = state.scopes.values.flatMap { $0.list().filter { $0.labels.contains(label) } }
+            let open = linked.filter { $0.status != .closed }.count
+            let spans = linked.compactMap { bead -> (Int64, Int64?)? in
+                guard let record = DelegationRecord(bead), record.acceptedAt > 0 else { return nil }
+                return (record.acceptedAt, bead.closedAt.map { $0.unixNanos / 1_000_000_000 })
             }
+            return (open, Self.agentHours(spans, now: now))
         }
         let allowance = Delegation.Allowance(
             mayDelegate: peer.policy.delegate, concurrentBeads: peer.policy.budgets.concurrentBeads,
-            agentHours: peer.policy.budgets.agentHours, inProgress: inProgress, hoursUsed: 0)
+            agentHours: peer.policy.budgets.agentHours, inProgress: inProgress, hoursUsed: hoursUsed)
         if let refusal = Delegation.admit(request, allowance: allowance, now: Self.unixNow()) {
             context.events.record(
                 "delegation_refused", ["organization": org, "origin": wire.origin, "reason": "\(refusal)"])
@@ -473,6 +499,7 @@ extension FederationComponent {
         var receiver = Delegation.Receiver(request: request, peer: org)
         var receiverRecord = DelegationRecord(role: "receiver", peer: org, state: .accepted, request: request)
         receiverRecord.returnTo = wire.returnTo
+        receiverRecord.acceptedAt = Self.unixNow()
         var spec = NewBead(title: String(wire.title.prefix(500)))
         spec.description =
             "Delegated by organization \(org) (\(wire.origin)).\nAcceptance gate, run by \(org) on the returned branch: "
@@ -524,42 +551,56 @@ extension FederationComponent {
         }
     }
 
-    // MARK: Deadlines
+    // MARK: Deadlines and budgets
 
-    /// One pass: every delegation past its deadline expires, on either side (both sides hold the same absolute
-    /// deadline, so neither needs the other to be reachable).
+    /// Agent-hours of delegated work: each span from its acceptance to its close (or `now`), in hours. Wall-clock
+    /// time the work was out, an upper bound of what the agents spent (one polecat per delegated bead).
+    public static func agentHours(_ spans: [(acceptedAt: Int64, closedAt: Int64?)], now: Int64) -> Double {
+        spans.reduce(0) { total, span in
+            total + Double(max(0, min(span.closedAt ?? now, now) - span.acceptedAt)) / 3600
+        }
+    }
+
+    /// One pass: every delegation past its deadline expires, and every one still worked on past its own
+    /// agent-hours budget (`--budget`, counted from its acceptance) ends as budget_exhausted, on either side: both
+    /// sides hold the same absolute deadline and acceptance time, so neither needs the other to be reachable.
     func expireDelegations(now: Int64) async {
         guard let database = ledger?.database else { return }
         let due: [(String, Bead, DelegationRecord)] = database.read { state in
             var out: [(String, Bead, DelegationRecord)] = []
             for (scope, led) in state.scopes {
                 for bead in led.list() {
-                    guard let record = DelegationRecord(bead), !record.state.isFinal, record.deadline > 0,
-                        now >= record.deadline
-                    else { continue }
-                    out.append((scope, bead, record))
+                    guard let record = DelegationRecord(bead), !record.state.isFinal else { continue }
+                    let late = record.deadline > 0 && now >= record.deadline
+                    let spent =
+                        record.state == .accepted && record.budgetHours > 0 && record.acceptedAt > 0
+                        && Self.agentHours([(record.acceptedAt, nil)], now: now) >= record.budgetHours
+                    if late || spent { out.append((scope, bead, record)) }
                 }
             }
             return out
         }
         for (scope, bead, record) in due {
+            let hours = Self.agentHours([(record.acceptedAt, nil)], now: now)
             do {
                 if record.role == "requester" {
-                    var requester = Delegation.Requester(request: record.request, peer: record.peer)
-                    if record.state != .requested { _ = requester.onAccepted(remoteBead: record.remote) }
-                    let directives = requester.onTick(now: now)
+                    var requester = record.requester
+                    var directives = requester.onTick(now: now)
+                    if directives.isEmpty, record.budgetHours > 0, hours >= record.budgetHours {
+                        directives = requester.onBudgetExhausted()
+                    }
                     var updated = record
                     updated.state = requester.state
                     try await carryOut(directives, requester: updated, bead: bead.id, scope: scope)
                 } else {
-                    var receiver = Delegation.Receiver(request: record.request, peer: record.peer)
-                    _ = receiver.onLinkedBeadCreated(bead.id)
-                    let directives = receiver.onTick(now: now)
+                    var receiver = record.receiver(bead.id)
+                    var directives = receiver.onTick(now: now)
+                    if directives.isEmpty { directives = receiver.onHoursUsed(hours) }
                     try await carryOut(directives, receiver: record, state: receiver.state, bead: bead, scope: scope)
                 }
-                context?.log.info("delegation expired", ["bead": bead.id, "peer": record.peer, "role": record.role])
+                context?.log.info("delegation ended", ["bead": bead.id, "peer": record.peer, "role": record.role])
                 context?.events.record(
-                    "delegation_expired", ["bead": bead.id, "peer": record.peer, "role": record.role])
+                    "delegation_ended", ["bead": bead.id, "peer": record.peer, "role": record.role])
             } catch {
                 context?.log.warning("delegation expiry not recorded", ["bead": bead.id, "error": "\(error)"])
             }
