@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN := $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 RELBIN := $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
 
-.PHONY: all bootstrap build release test test-unit test-e2e test-cluster test-soak demo bench clean
+.PHONY: all bootstrap build release test test-unit test-e2e test-cluster test-soak test-federation demo demo-federation bench clean
 
 all: build
 
@@ -36,6 +36,14 @@ test-soak: build
 
 demo: build
 	scripts/demo
+
+# Two organizations on loopback, each its own cluster and CA: trust bundles, hop:// reads, a remote blocker.
+demo-federation: build
+	scripts/demo-federation
+
+# The same run as the two-cluster federation test (exits non-zero when anything it shows does not happen; ~25 s).
+test-federation: build
+	scripts/demo-federation
 
 bench: release
 	$(RELBIN)/gt-bench all

@@ -65,10 +65,11 @@ public enum LoggedCommand {
 
     /// Runs `command` with `/bin/sh -c` in `directory`, with this process's environment plus `environment`,
     /// appending its output to `logPath` (created with its directory). Killed (the whole process group) after
-    /// `timeout` or on `handle.cancel()`.
+    /// `timeout` or on `handle.cancel()`. With `inheritEnvironment` false the command gets exactly `environment`
+    /// (a sandboxed gate: nothing of this process's environment, no credentials, no town).
     public static func run(
         _ command: String, in directory: String, environment: [String: String] = [:], logPath: String,
-        timeout: Duration, handle: Handle = Handle()
+        timeout: Duration, handle: Handle = Handle(), inheritEnvironment: Bool = true
     ) async throws(SessionError) -> LoggedCommandOutcome {
         try? FileManager.default.createDirectory(
             atPath: (logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -80,7 +81,8 @@ public enum LoggedCommand {
         let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
         guard null >= 0 else { throw .launchFailed(command: command, reason: "cannot open /dev/null") }
         defer { close(null) }
-        let full = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let full =
+            inheritEnvironment ? ProcessInfo.processInfo.environment.merging(environment) { _, new in new } : environment
         let pid = try Spawn.start(
             "/bin/sh", ["-c", "cd \"$1\" || exit 126; exec /bin/sh -c \"$2\"", "sh", directory, command],
             environment: full, stdin: null, stdout: log, stderr: log, newProcessGroup: true)

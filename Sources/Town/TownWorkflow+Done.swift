@@ -100,6 +100,10 @@ extension TownWorkflow {
                 throw .staleEpoch(bead: progress.bead, hooked: progress.epoch, current: current)
             }
             let title = ledger.bead(progress.bead)?.title ?? progress.bead
+            // A bead another organization delegated to us goes back to it (docs/federation.md): its merge request
+            // targets `federation`, which our Refinery never merges; the node's federation component returns it.
+            let delegated = ledger.bead(progress.bead)?.labels.contains("delegated") == true
+            let target = delegated ? "federation" : rig.defaultBranch
             // The merge request takes its bead's priority, so the Refinery's queue (priority, then age) follows it.
             let priority = ledger.bead(progress.bead)?.priority ?? NewBead(title: "").priority
             try await ledger.write(scope: rig.beads.prefix) { ledger, clock, actor throws(LedgerError) in
@@ -110,7 +114,7 @@ extension TownWorkflow {
                 spec.priority = priority
                 spec.description = """
                     branch: \(progress.branch)
-                    target: \(rig.defaultBranch)
+                    target: \(target)
                     source_issue: \(progress.bead)
                     commit: \(progress.commit)
                     lease_epoch: \(progress.epoch)
@@ -119,7 +123,7 @@ extension TownWorkflow {
                 spec.metadata = [
                     JSONMember("branch", .string(progress.branch)), JSONMember("commit", .string(progress.commit)),
                     JSONMember("lease_epoch", .int(progress.epoch)), JSONMember("source_bead", .string(progress.bead)),
-                    JSONMember("target", .string(rig.defaultBranch)), JSONMember("worker", .string(agent)),
+                    JSONMember("target", .string(target)), JSONMember("worker", .string(agent)),
                 ]
                 return try ledger.prepareCreate(spec, actor: actor, stamp: clock.stamp, time: clock.time)
             }

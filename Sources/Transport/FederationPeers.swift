@@ -111,9 +111,11 @@ public struct PeerOrganization: Codable, Equatable, Sendable {
     public var endpoints: [FederationEndpoint]
     public var policy: FederationPolicy
     public var addedAt: String
+    /// Delegation outcomes with this peer (both directions), bumped by the node (docs/federation.md).
+    public var reputation = PeerReputation()
 
     enum CodingKeys: String, CodingKey {
-        case organization, endpoints, policy
+        case organization, endpoints, policy, reputation
         case caPEM = "ca_pem"
         case caFingerprint = "ca_fingerprint"
         case addedAt = "added_at"
@@ -121,6 +123,56 @@ public struct PeerOrganization: Codable, Equatable, Sendable {
 
     /// The peer's CA certificate.
     public func authority() throws(TransportError) -> Certificate { try Certificate(pem: caPEM) }
+
+    /// Whether `other` is the same trust (name, CA, endpoints): a policy or reputation change keeps its links.
+    public func sameTrust(as other: PeerOrganization) -> Bool {
+        organization == other.organization && caPEM == other.caPEM && endpoints == other.endpoints
+    }
+}
+
+extension PeerOrganization {
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        organization = try container.decode(OrganizationName.self, forKey: .organization)
+        caPEM = try container.decode(String.self, forKey: .caPEM)
+        caFingerprint = try container.decode(String.self, forKey: .caFingerprint)
+        endpoints = try container.decode([FederationEndpoint].self, forKey: .endpoints)
+        policy = try container.decode(FederationPolicy.self, forKey: .policy)
+        addedAt = try container.decode(String.self, forKey: .addedAt)
+        reputation = try container.decodeIfPresent(PeerReputation.self, forKey: .reputation) ?? PeerReputation()
+    }
+}
+
+/// Per peer organization, how delegations with it went (`gt federation show`): `delegated` (sent to it or taken
+/// from it), `accepted` (its branch passed the gate, or ours passed its gate), `rejected` (a gate failed), `late`
+/// (a deadline passed before the branch came back). `Sendable`: a plain value.
+public struct PeerReputation: Codable, Equatable, Sendable {
+    public var delegated = 0
+    public var accepted = 0
+    public var rejected = 0
+    public var late = 0
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        delegated = try container.decodeIfPresent(Int.self, forKey: .delegated) ?? 0
+        accepted = try container.decodeIfPresent(Int.self, forKey: .accepted) ?? 0
+        rejected = try container.decodeIfPresent(Int.self, forKey: .rejected) ?? 0
+        late = try container.decodeIfPresent(Int.self, forKey: .late) ?? 0
+    }
+
+    /// Adds one to the count named `name` (delegated, accepted, rejected, late); false for another name.
+    public mutating func bump(_ name: String) -> Bool {
+        switch name {
+        case "delegated": delegated += 1
+        case "accepted": accepted += 1
+        case "rejected": rejected += 1
+        case "late": late += 1
+        default: return false
+        }
+        return true
+    }
 }
 
 /// A federated identity: the trust anchor that verified a certificate and the name in it. Two organizations
@@ -199,6 +251,22 @@ public struct FederationDirectory: Sendable {
             all.append(peer)
             try write(all)
             return peer
+        }
+    }
+
+    /// Adds one to the reputation count `count` (delegated, accepted, rejected, late) of organization `name`,
+    /// under the lock (a concurrent add or remove loses nothing). An unknown organization is an error.
+    @discardableResult
+    public func bump(_ name: String, _ count: String) throws(TransportError) -> PeerReputation {
+        try locked { () throws(TransportError) -> PeerReputation in
+            var all = try peers()
+            guard let index = all.firstIndex(where: { $0.organization.rawValue == name }) else {
+                _ = try peer(name)
+                throw .pki("unknown organization '\(name)'")
+            }
+            guard all[index].reputation.bump(count) else { throw .pki("no reputation count '\(count)'") }
+            try write(all)
+            return all[index].reputation
         }
     }
 

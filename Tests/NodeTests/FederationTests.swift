@@ -106,6 +106,243 @@ import Wire
         await nodeB.shutdown(reason: "test done")
     }
 
+    /// Bad input through the real add path: a bundle not signed by the CA it carries, and a second bundle for an
+    /// organization already present, are refused with messages saying what is wrong and what to do, and
+    /// `peers.json` stays byte for byte what it was.
+    @Test func aForgedBundleOrADuplicateOrganizationChangesNothing() throws {
+        let directory = try TempDir(prefix: "gt-federation-bad")
+        let a = try makeOrg(directory, name: "a1", org: "alpha", federationPort: nil)
+        let b = try makeOrg(directory, name: "b1", org: "beta", federationPort: 7601)
+        let c = try makeOrg(directory, name: "c1", org: "gamma", federationPort: 7602)
+        let dirA = FederationDirectory(URL(fileURLWithPath: a.stateDirectory + "/federation"))
+        let own = try a.pki.trustedAuthorities()
+        _ = try dirA.add(bundle: export(b, org: "beta", port: 7601), policy: .none, ownAuthorities: own)
+        let before = try Data(contentsOf: dirA.peersFile)
+
+        // gamma's bundle, but carrying beta's CA certificate: the signature is gamma's CA's, not the carried one's.
+        var forged = try JSONSerialization.jsonObject(with: Data(export(c, org: "gamma", port: 7602))) as! [String: Any]
+        forged["ca_pem"] = try b.pki.authority().certificate.pem()
+        forged["organization"] = "delta"
+        let forgedBytes = Array(try JSONSerialization.data(withJSONObject: forged))
+        do {
+            _ = try dirA.add(bundle: forgedBytes, policy: .none, ownAuthorities: own)
+            Issue.record("a forged bundle was added")
+        } catch {
+            #expect("\(error)".contains("not signed by its CA"), "\(error)")
+        }
+        // A bundle of the organization already present (freshly exported: same name, same CA).
+        do {
+            _ = try dirA.add(bundle: export(b, org: "beta", port: 7601), policy: .none, ownAuthorities: own)
+            Issue.record("a second bundle of beta was added")
+        } catch {
+            #expect("\(error)".contains("organization 'beta' is already present"), "\(error)")
+            #expect("\(error)".contains("gt federation remove beta"), "\(error)")
+        }
+        // Another organization under the name beta (gamma's CA, signed by it): refused by name, unchanged.
+        do {
+            _ = try dirA.add(bundle: export(c, org: "beta", port: 7602), policy: .none, ownAuthorities: own)
+            Issue.record("a second organization named beta was added")
+        } catch {
+            #expect("\(error)".contains("already present"), "\(error)")
+        }
+        #expect(try Data(contentsOf: dirA.peersFile) == before)
+        #expect(try dirA.peers().map(\.organization.rawValue) == ["beta"])
+        // gamma itself (a properly signed bundle) still adds: the refusals were about the input, not the file.
+        _ = try dirA.add(bundle: export(c, org: "gamma", port: 7602), policy: .none, ownAuthorities: own)
+        #expect(try dirA.peers().map(\.organization.rawValue) == ["beta", "gamma"])
+    }
+
+    /// Delegation between two clusters on loopback (real TLS, real ledgers): beta's policy lets alpha delegate one
+    /// bead at a time. An accepted delegation is recorded on both sides (alpha's bead held by federation/beta,
+    /// beta's linked bead pointing back by external_ref and label); a second one meets the concurrent-beads budget;
+    /// a deadline passing releases alpha's bead and closes beta's linked bead; then the budget has room again, and
+    /// a returned branch that fails alpha's gate comes back to alpha with the gate's output while beta's linked bead
+    /// closes with the verdict. alpha's policy for beta has no `delegate`: beta's delegation to alpha is refused.
+    /// Reputation counts follow.
+    @Test func delegationIsAdmittedRecordedBudgetedAndExpires() async throws {
+        let directory = try TempDir(prefix: "gt-federation-delegate")
+        let portA = try Self.freePort()
+        let portB = try Self.freePort()
+        let a = try makeOrg(directory, name: "a1", org: "alpha", federationPort: portA)
+        let b = try makeOrg(directory, name: "b1", org: "beta", federationPort: portB)
+        for town in [a, b] {
+            let file = town.root + "/mayor/town.json"
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+                .replacingOccurrences(of: #""federation": {"#, with: #""federation": {"poll_seconds": 0.2, "#)
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+        }
+        let dirA = FederationDirectory(URL(fileURLWithPath: a.stateDirectory + "/federation"))
+        let dirB = FederationDirectory(URL(fileURLWithPath: b.stateDirectory + "/federation"))
+        _ = try dirA.add(bundle: export(b, org: "beta", port: portB), policy: .none, ownAuthorities: [])
+        _ = try dirB.add(
+            bundle: export(a, org: "alpha", port: portA),
+            policy: FederationPolicy(delegate: true, budgets: .init(concurrentBeads: 1)), ownAuthorities: [])
+        let (nodeB, federationB, ledgerB) = try await startNodeWithLedger(b)
+        let (nodeA, federationA, ledgerA) = try await startNodeWithLedger(a)
+        do {
+            let databaseA = try #require(await ledgerA.waitForDatabase(timeout: 10))
+            let databaseB = try #require(await ledgerB.waitForDatabase(timeout: 10))
+            func beadA(_ id: String) -> Bead? { databaseA.read { state in state.scopes.values.compactMap { $0.bead(id) }.first } }
+            func beadB(_ id: String) -> Bead? { databaseB.read { state in state.scopes.values.compactMap { $0.bead(id) }.first } }
+            func state(_ bead: Bead?) -> String? { bead?.metadataValue("delegation")?["state"]?.stringValue }
+            let deadline = UInt64(Date().timeIntervalSince1970) + 3
+            // Where beta would push the finished branch (nothing is finished in this test).
+            let returnTo = directory.join("return.git")
+            var first: FederatedDelegateReply?
+            #expect(
+                await eventually(15) {
+                    first = try? await federationA.delegate(
+                        LocalDelegateRequest(
+                            organization: "beta", bead: "wb-1", rig: "api", gate: "make test", budgetMilliHours: 1500,
+                            deadline: deadline, returnTo: returnTo))
+                    return first != nil
+                })
+            let reply = try #require(first)
+            #expect(reply.outcome == .accepted && reply.rig == "api", "\(reply)")
+            let linked = try #require(beadB(reply.bead))
+            #expect(linked.id.hasPrefix("ap-"))
+            #expect(linked.externalRef == "hop://alpha/web/wb-1")
+            #expect(linked.labels.contains("delegated-from:alpha") && linked.labels.contains("delegated"))
+            #expect(linked.title == "alpha bead wb-1")
+            #expect(linked.description.contains("make test"))
+            #expect(state(linked) == "accepted")
+            #expect(linked.metadataValue("delegation")?["return_to"]?.stringValue == returnTo)
+            let held = try #require(beadA("wb-1"))
+            #expect(held.assignee == "federation/beta" && held.status == .inProgress, "\(held.assignee) \(held.status)")
+            #expect(state(held) == "accepted")
+            #expect(held.metadataValue("delegation")?["remote"]?.stringValue == "hop://beta/api/\(reply.bead)")
+            // Delegating it again while it is out: refused here, nothing sent.
+            await #expect(throws: ErrorReply.self) {
+                _ = try await federationA.delegate(
+                    LocalDelegateRequest(organization: "beta", bead: "wb-1", rig: "api", gate: "true", budgetMilliHours: 0, deadline: 0, returnTo: returnTo))
+            }
+            // The concurrent-beads budget (1) is taken: the next one is an explicit budget exhaustion.
+            let second = try await federationA.delegate(
+                LocalDelegateRequest(organization: "beta", bead: "ap-1", rig: "api", gate: "true", budgetMilliHours: 0, deadline: 0, returnTo: returnTo))
+            #expect(second.outcome == .budgetExhausted, "\(second)")
+            #expect(second.reason.contains("concurrent_beads"), "\(second.reason)")
+            #expect(state(beadA("ap-1")) == "budget_exhausted")
+            #expect(beadA("ap-1")?.assignee == "")
+            // beta's policy for alpha says nothing of the reverse: alpha's for beta has no delegate.
+            let reverse = try await federationB.delegate(
+                LocalDelegateRequest(organization: "alpha", bead: "wb-1", rig: "", gate: "true", budgetMilliHours: 0, deadline: 0, returnTo: returnTo))
+            #expect(reverse.outcome == .refused && reverse.reason.contains("--allow-delegate"), "\(reverse)")
+            #expect(state(beadB("wb-1")) == "refused")
+            // The deadline passes: alpha's bead is released back (open, unassigned), beta's linked bead closed.
+            #expect(await eventually(15) { state(beadA("wb-1")) == "expired" })
+            let released = try #require(beadA("wb-1"))
+            #expect(released.assignee == "" && released.status == .open, "\(released.assignee) \(released.status)")
+            #expect(await eventually(15) { beadB(reply.bead)?.status == .closed })
+            // By beta's own deadline tick, or by alpha's withdrawal, whichever came first.
+            let reason = beadB(reply.bead)?.closeReason ?? ""
+            #expect(reason.contains("deadline passed") || reason.contains("withdrawn by alpha (expired)"), "\(reason)")
+            // The budget has room again.
+            let third = try await federationA.delegate(
+                LocalDelegateRequest(
+                    organization: "beta", bead: "ap-1", rig: "api", gate: "echo 'FAIL: 2 tests'; exit 1",
+                    budgetMilliHours: 0, deadline: 0, returnTo: returnTo))
+            #expect(third.outcome == .accepted, "\(third)")
+            // The work comes back: the branch beta pushes to the return remote (made here as beta's node would).
+            try await Self.git(["init", "-q", "--bare", returnTo], in: directory.path)
+            try await Self.git(["init", "-q", directory.join("work")], in: directory.path)
+            try directory.write("work/DELEGATED.md", "done by beta\n")
+            try await Self.git(["add", "-A"], in: directory.join("work"))
+            try await Self.git(["commit", "-q", "-m", "ap-1 by beta"], in: directory.join("work"))
+            try await Self.git(["push", "-q", returnTo, "HEAD:refs/heads/delegated/beta/ap-1"], in: directory.join("work"))
+            // alpha finds it, runs the gate, which fails: the work is alpha's again with the gate's output, and
+            // beta's linked bead is closed with the verdict.
+            #expect(await eventually(15) { state(beadA("ap-1")) == "rejected" })
+            let rejected = try #require(beadA("ap-1"))
+            #expect(rejected.assignee == "" && rejected.status == .open, "\(rejected.assignee) \(rejected.status)")
+            #expect(rejected.comments.contains { $0.text.contains("FAIL: 2 tests") }, "\(rejected.comments.map(\.text))")
+            #expect(await eventually(15) { beadB(third.bead)?.status == .closed })
+            #expect(beadB(third.bead)?.closeReason.contains("rejected by alpha's gate: FAIL: 2 tests") == true)
+            // An agent-hours budget (--budget 0.001: 3.6 s from acceptance) runs out before any branch comes back:
+            // budget_exhausted on both sides, the bead alpha's again.
+            #expect(await eventually(15) { beadB(third.bead)?.status == .closed })
+            let fourth = try await federationA.delegate(
+                LocalDelegateRequest(
+                    organization: "beta", bead: "wb-1", rig: "api", gate: "true", budgetMilliHours: 1, deadline: 0,
+                    returnTo: returnTo))
+            #expect(fourth.outcome == .accepted, "\(fourth)")
+            #expect(await eventually(15) { state(beadA("wb-1")) == "budget_exhausted" })
+            #expect(beadA("wb-1")?.assignee == "" && beadA("wb-1")?.status == .open)
+            #expect(await eventually(15) { beadB(fourth.bead)?.status == .closed })
+            #expect(beadB(fourth.bead)?.closeReason.contains("budget exhausted") == true, "\(beadB(fourth.bead)?.closeReason ?? "")")
+            #expect(state(beadB(fourth.bead)) == "budget_exhausted")
+            // Reputation, as gt federation show prints it: alpha counted 4 sent to beta (one late, one rejected);
+            // beta counted 3 taken from alpha (one late, one rejected) and 1 it sent to alpha (refused).
+            let repA = try dirA.peer("beta").reputation
+            #expect(repA.delegated == 4 && repA.late == 1 && repA.accepted == 0 && repA.rejected == 1, "\(repA)")
+            #expect(await eventually(5, sync: { (try? dirB.peer("alpha").reputation.rejected) == 1 }))
+            let repB = try dirB.peer("alpha").reputation
+            #expect(repB.delegated == 4 && repB.late == 1 && repB.rejected == 1, "\(repB)")
+            // Agent-hours of delegated work, as admission counts them against budgets.agent_hours.
+            #expect(FederationComponent.agentHours([(0, 3600), (7200, nil), (10_000, nil)], now: 9000) == 1.5)
+        } catch {
+            await nodeA.shutdown(reason: "test failed")
+            await nodeB.shutdown(reason: "test failed")
+            throw error
+        }
+        await nodeA.shutdown(reason: "test done")
+        await nodeB.shutdown(reason: "test done")
+    }
+
+    /// The requester's acceptance gate runs on the returned branch in a sandbox: a fresh clone in a temporary
+    /// directory outside the town, as its working directory, with an environment of PATH, HOME, TMPDIR (both inside
+    /// the sandbox), LANG and GT_DELEGATION_BRANCH only; the sandbox is removed afterwards. A failing gate's output
+    /// comes back; a branch that is not there fails with a message saying so.
+    /// The git CLI, for making test repositories (gt itself uses libgit2).
+    static func git(_ arguments: [String], in cwd: String) async throws {
+        let out = try await BuiltBinaries.run(
+            executable: "/usr/bin/git",
+            ["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"] + arguments,
+            cwd: cwd)
+        #expect(out.status == 0, "\(out)")
+    }
+
+    @Test func theAcceptanceGateRunsInASandbox() async throws {
+        let directory = try TempDir(prefix: "gt-federation-gate")
+        func git(_ arguments: [String], in cwd: String) async throws { try await Self.git(arguments, in: cwd) }
+        let bare = directory.join("return.git")
+        try await git(["init", "-q", "--bare", bare], in: directory.path)
+        try await git(["init", "-q", directory.join("work")], in: directory.path)
+        try directory.write("work/DELEGATED.md", "done by beta\n")
+        try await git(["add", "-A"], in: directory.join("work"))
+        try await git(["commit", "-q", "-m", "delegated work"], in: directory.join("work"))
+        try await git(["push", "-q", bare, "HEAD:refs/heads/delegated/beta/wb-1"], in: directory.join("work"))
+
+        let (passed, output) = await FederationComponent.runSandboxedGate(
+            "test -f DELEGATED.md && env && echo cwd=$(pwd)", remote: bare, branch: "delegated/beta/wb-1")
+        #expect(passed, "\(output)")
+        var variables: [String: String] = [:]
+        for line in output.split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            variables[String(line[..<equals])] = String(line[line.index(after: equals)...])
+        }
+        let shell: Set<String> = ["PWD", "SHLVL", "_", "OLDPWD", "cwd"]
+        let given: Set<String> = ["PATH", "HOME", "TMPDIR", "LANG", "GT_DELEGATION_BRANCH"]
+        #expect(Set(variables.keys).subtracting(shell) == given, "\(variables.keys.sorted())")
+        #expect(variables["GT_DELEGATION_BRANCH"] == "delegated/beta/wb-1")
+        let sandbox = try #require(variables["HOME"].map { ($0 as NSString).deletingLastPathComponent })
+        #expect(sandbox.contains("gt-delegation-gate-"), "\(sandbox)")
+        #expect(variables["cwd"] == sandbox + "/checkout", "\(variables["cwd"] ?? "")")
+        #expect(variables["TMPDIR"]?.hasPrefix(sandbox) == true)
+        #expect(!sandbox.hasPrefix(directory.path))
+        // Nothing of this process's environment (where a town, a store or an agent socket would be named) leaks.
+        for key in ProcessInfo.processInfo.environment.keys where !given.contains(key) && !shell.contains(key) {
+            #expect(variables[key] == nil, "\(key) leaked into the gate")
+        }
+        #expect(!FileManager.default.fileExists(atPath: sandbox), "the sandbox was not removed")
+
+        let (failed, failure) = await FederationComponent.runSandboxedGate(
+            "echo 'FAIL: no CHANGELOG'; exit 3", remote: bare, branch: "delegated/beta/wb-1")
+        #expect(!failed && failure.contains("FAIL: no CHANGELOG"), "\(failure)")
+        let (missing, why) = await FederationComponent.runSandboxedGate(
+            "true", remote: bare, branch: "delegated/beta/nothing")
+        #expect(!missing && why.contains("could not be checked out"), "\(why)")
+    }
+
     func export(_ town: TownPaths, org: String, port: UInt16?) throws -> [UInt8] {
         let node = try town.pki.loadIdentity().name.rawValue
         return try TrustBundle.make(

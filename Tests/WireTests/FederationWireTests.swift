@@ -63,4 +63,59 @@ import Testing
             if let reply = try? FederatedReadReply.decode(bytes) { #expect(reply.encoded() == bytes) }
         }
     }
+
+    /// Delegation bodies (401 request and reply, 404 verdict): round trips, refusals of bad fields, and seeded
+    /// mutations that never trap and re-encode to themselves when accepted.
+    @Test func delegationBodiesRoundTripRefuseBadFieldsAndSurviveFuzzing() throws {
+        let request = FederatedDelegateRequest(
+            origin: "hop://alpha/app/al-1", rig: "api", title: "Document the v2 client", description: "in full",
+            gate: "make test", budgetMilliHours: 1500, deadline: 1_800_000_000, returnTo: "/srv/git/app.git")
+        #expect(try FederatedDelegateRequest.decode(request.encoded()) == request)
+        let replies = [
+            FederatedDelegateReply(outcome: .accepted, bead: "ap-9", rig: "api"),
+            FederatedDelegateReply(outcome: .refused, reason: "the policy does not let alpha delegate"),
+            FederatedDelegateReply(outcome: .budgetExhausted, reason: "budget exhausted"),
+        ]
+        for reply in replies { #expect(try FederatedDelegateReply.decode(reply.encoded()) == reply) }
+        let verdict = FederatedDelegationVerdict(origin: "hop://alpha/app/al-1", verdict: 1, output: "FAIL")
+        #expect(try FederatedDelegationVerdict.decode(verdict.encoded()) == verdict)
+        // Bad fields: no gate, not a hop:// origin, an accepted reply naming no bead, a verdict out of range.
+        var noGate = request
+        noGate.gate = ""
+        #expect(throws: WireError.self) { _ = try FederatedDelegateRequest.decode(noGate.encoded()) }
+        var badOrigin = request
+        badOrigin.origin = "alpha/app/al-1"
+        #expect(throws: WireError.self) { _ = try FederatedDelegateRequest.decode(badOrigin.encoded()) }
+        var badRig = request
+        badRig.rig = "a/b"
+        #expect(throws: WireError.self) { _ = try FederatedDelegateRequest.decode(badRig.encoded()) }
+        var twoLines = request
+        twoLines.returnTo = "a\nb"
+        #expect(throws: WireError.self) { _ = try FederatedDelegateRequest.decode(twoLines.encoded()) }
+        #expect(throws: WireError.self) {
+            _ = try FederatedDelegateReply.decode(FederatedDelegateReply(outcome: .accepted).encoded())
+        }
+        #expect(throws: WireError.self) {
+            _ = try FederatedDelegationVerdict.decode(FederatedDelegationVerdict(origin: "hop://a/b/c", verdict: 9).encoded())
+        }
+        #expect(throws: WireError.self) { _ = try FederatedDelegateRequest.decode(request.encoded() + [0]) }
+        var rng = SplitMix64(seed: 401)
+        let seeds = [request.encoded(), replies[0].encoded(), replies[1].encoded(), verdict.encoded()]
+        for round in 0..<30_000 {
+            var bytes = seeds[round % seeds.count]
+            for _ in 0..<(1 + Int(rng.next() % 3)) where !bytes.isEmpty {
+                let position = Int(rng.next() % UInt64(bytes.count))
+                switch rng.next() % 3 {
+                case 0: bytes[position] = UInt8(truncatingIfNeeded: rng.next())
+                case 1: bytes.remove(at: position)
+                default: bytes.insert(UInt8(truncatingIfNeeded: rng.next()), at: position)
+                }
+            }
+            if let decoded = try? FederatedDelegateRequest.decode(bytes) {
+                #expect(try FederatedDelegateRequest.decode(decoded.encoded()) == decoded)
+            }
+            if let decoded = try? FederatedDelegateReply.decode(bytes) { #expect(decoded.encoded() == bytes) }
+            if let decoded = try? FederatedDelegationVerdict.decode(bytes) { #expect(decoded.encoded() == bytes) }
+        }
+    }
 }

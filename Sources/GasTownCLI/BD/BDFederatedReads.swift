@@ -14,6 +14,19 @@ enum BDFederatedReads {
     {
         let store = try context.beadsStore().path
         let town = TownPaths(root: (store as NSString).deletingLastPathComponent)
+        // An organization this town never added is refused here, whether or not a node runs: the message names
+        // it, the known ones, and how to add it.
+        let directory = FederationDirectory(URL(fileURLWithPath: town.stateDirectory + "/federation"))
+        do {
+            _ = try await NodeBlocking.run { () throws(TransportError) in try directory.peer(org) }
+        } catch {
+            if case .pki(let message) = error {
+                throw CLIError(
+                    message, hint: "its trust bundle comes from `gt federation export` on that organization's CA node",
+                    code: "unknown_organization")
+            }
+            throw CLIError("\(error)", code: "federation")
+        }
         let client: NodeClient
         do {
             client = try await NodeClient.connect(town)

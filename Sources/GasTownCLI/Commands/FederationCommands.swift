@@ -31,9 +31,10 @@ enum FederationCLI {
         var endpoints: [FederationEndpoint]
         var policy: FederationPolicy
         var addedAt: String
+        var reputation: PeerReputation
 
         enum CodingKeys: String, CodingKey {
-            case organization, endpoints, policy
+            case organization, endpoints, policy, reputation
             case caFingerprint = "ca_fingerprint"
             case addedAt = "added_at"
         }
@@ -44,6 +45,7 @@ enum FederationCLI {
             endpoints = peer.endpoints
             policy = peer.policy
             addedAt = peer.addedAt
+            reputation = peer.reputation
         }
     }
 
@@ -289,7 +291,9 @@ public struct FederationShowCommand: CLICommand {
             if let beads = peer.policy.budgets.concurrentBeads { context.console.out("budget:       \(beads) concurrent beads") }
             if let hours = peer.policy.budgets.agentHours { context.console.out("budget:       \(hours) agent-hours") }
             context.console.out("added:        \(peer.addedAt)")
-            context.console.out("reputation:   delegation is not built yet (no counts)")
+            let counts = peer.reputation
+            context.console.out(
+                "reputation:   delegated \(counts.delegated), accepted \(counts.accepted), rejected \(counts.rejected), late \(counts.late)")
         }
     }
 }
@@ -317,6 +321,142 @@ public struct FederationRemoveCommand: CLICommand {
         }
         try context.report(FederationCLI.PeerOutput(peer)) {
             context.console.out("Removed organization \(peer.organization)")
+        }
+    }
+}
+
+/// `gt delegate <bead> --to <org> --gate '<command>' [--rig RIG] [--budget HOURS] [--deadline DURATION]`.
+public struct GTDelegateCommand: CLICommand {
+    public static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            name: "delegate", abstract: "Hand a bead to another organization, with the acceptance gate its work must pass",
+            discussion: """
+                Sends the bead (title, description, its hop:// address) to organization ORG over the federation
+                link, through this town's running node. ORG's policy for us must allow delegation
+                (gt federation add … --allow-delegate) and its budgets (concurrent_beads, agent_hours) must have
+                room. ORG records a linked bead in its own ledger (label delegated-from:<us>, external_ref the
+                hop:// address) and slings it on its own nodes. When its polecat is done, ORG pushes the branch
+                delegated/ORG/<bead> to --return-to (default: the bead's rig's remote). This node then runs the
+                gate in a sandbox (a fresh clone in a temporary directory, an environment of PATH, HOME and
+                TMPDIR only) and, when it passes, files a merge request the rig's Refinery merges; when it fails,
+                the bead comes back to us with the gate's output as a comment. Here the bead is held by
+                federation/ORG until then; when the deadline passes first it is released back to us (open,
+                unassigned). A refusal, an exhausted budget and an expiry are recorded on the bead (metadata
+                "delegation"), and every outcome counts in `gt federation show ORG`.
+                """,
+            options: [
+                .option("to", value: "ORG", help: "the organization to delegate to (one added with gt federation add)"),
+                .option("gate", value: "COMMAND", help: "the acceptance gate command run on the returned branch"),
+                .option("rig", value: "RIG", help: "the receiver's rig to land in", default: "the receiver's only rig"),
+                .option("budget", value: "HOURS", help: "agent-hours the receiver may spend", default: "no limit"),
+                .option("deadline", value: "DURATION", help: "how long the receiver has (90s, 30m, 2h, 7d)", default: "none"),
+                .option(
+                    "return-to", value: "URL", help: "the git remote the receiver pushes the finished branch to",
+                    default: "the bead's rig's remote"),
+            ],
+            arguments: [ArgumentSpec("bead", help: "the local bead to delegate")])
+    }
+
+    var bead: String
+    var to: String
+    var gate: String
+    var rig: String
+    var budgetMilliHours: UInt32
+    var deadlineSeconds: TimeInterval?
+    var returnTo: String
+
+    public init(parsed: ParsedValues) throws(UsageError) {
+        bead = parsed.argument("bead")
+        returnTo = parsed.string("return-to") ?? ""
+        guard let to = parsed.string("to"), !to.isEmpty else { throw parsed.invalid("--to ORG is required") }
+        guard let gate = parsed.string("gate"), !gate.allSatisfy(\.isWhitespace) else {
+            throw parsed.invalid("--gate '<command>' is required: the acceptance gate the returned work must pass")
+        }
+        self.to = to
+        self.gate = gate
+        rig = parsed.string("rig") ?? ""
+        if let text = parsed.string("budget") {
+            guard let hours = Double(text), hours > 0, hours < 4_000_000 else {
+                throw parsed.invalid("--budget '\(text)' is not a positive number of agent-hours")
+            }
+            budgetMilliHours = UInt32((hours * 1000).rounded(.up))
+        } else {
+            budgetMilliHours = 0
+        }
+        if let text = parsed.string("deadline") {
+            guard let seconds = NodeCLI.duration(text) else {
+                throw parsed.invalid("--deadline '\(text)' is not a duration like 90s, 30m, 2h or 7d")
+            }
+            deadlineSeconds = seconds
+        }
+    }
+
+    struct Output: Encodable {
+        var bead: String
+        var to: String
+        var state: String
+        var remote: String?
+        var reason: String?
+        var deadline: String?
+    }
+
+    public func run(_ context: CommandContext) async throws {
+        let town = try NodeCLI.town(context)
+        let directory = FederationCLI.directory(town)
+        let org = to
+        do {
+            _ = try await NodeBlocking.run { () throws(TransportError) in try directory.peer(org) }
+        } catch {
+            throw CLIError(
+                error.description, hint: "get its trust bundle and run `gt federation add BUNDLE`; nothing was changed",
+                code: "unknown_organization")
+        }
+        let deadline = deadlineSeconds.map { Date().addingTimeInterval($0) }
+        let request = LocalDelegateRequest(
+            organization: to, bead: bead, rig: rig, gate: gate, budgetMilliHours: budgetMilliHours,
+            deadline: deadline.map { UInt64($0.timeIntervalSince1970.rounded(.up)) } ?? 0, returnTo: returnTo)
+        let client: NodeClient
+        do {
+            client = try await NodeClient.connect(town)
+        } catch {
+            throw CLIError(
+                "delegating goes through this town's node, and none is running (\(error))",
+                hint: "start it with 'gt up' (in \(town.root))", code: "node_down")
+        }
+        defer { client.close() }
+        let reply: FederatedDelegateReply
+        do {
+            let answer = try await client.requestRaw(.federationLocalDelegate, body: request.encoded(), timeout: 30)
+            reply = try FederatedDelegateReply.decode(answer.body)
+        } catch let error as TransportError {
+            if case .remoteError(let reply) = error {
+                throw CLIError(reply.message, hint: "nothing was delegated", code: reply.code == .unavailable ? "unavailable" : "delegation")
+            }
+            throw CLIError("the delegation failed: \(error)", code: "delegation")
+        } catch let error as WireError {
+            throw CLIError("the node's answer did not decode: \(error)", code: "delegation")
+        }
+        let state: String
+        switch reply.outcome {
+        case .accepted: state = "accepted"
+        case .refused: state = "refused"
+        case .budgetExhausted: state = "budget_exhausted"
+        }
+        let output = Output(
+            bead: bead, to: to, state: state,
+            remote: reply.outcome == .accepted ? "hop://\(to)/\(reply.rig)/\(reply.bead)" : nil,
+            reason: reply.reason.isEmpty ? nil : reply.reason,
+            deadline: deadline.map { ISO8601DateFormatter().string(from: $0) })
+        guard reply.outcome == .accepted else {
+            throw CLIError(
+                "\(to) did not take \(bead): \(reply.reason)", hint: "recorded on \(bead) (delegation state \(state)); it stays ours",
+                code: state)
+        }
+        try context.report(output) {
+            context.console.out("Delegated \(bead) to \(to): accepted as \(output.remote ?? "")")
+            context.console.out("  gate:     \(gate)")
+            if let deadline = output.deadline { context.console.out("  deadline: \(deadline) (then released back here)") }
+            if budgetMilliHours > 0 { context.console.out("  budget:   \(Double(budgetMilliHours) / 1000) agent-hours") }
         }
     }
 }

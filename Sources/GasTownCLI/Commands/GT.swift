@@ -30,8 +30,8 @@ public enum GT {
                     """,
                 subcommands: [
                     InstallCommand.self, TownWhereCommand.self, VersionCommand.self, UpCommand.self, DownCommand.self,
-                    StatusCommand.self, DashboardCommand.self, GTFeedCommand.self, NodeGroup.self, ClusterGroup.self, ClusterConfigGroup.self,
-                    FederationGroup.self, GTMigrateCommand.self,
+                    StatusCommand.self, DashboardCommand.self, GTFeedCommand.self, NodeGroup.self, ClusterGroup.self,
+                    ClusterConfigGroup.self, FederationGroup.self, GTDelegateCommand.self, GTMigrateCommand.self,
                     GTRigCommand.self, GTPolecatCommand.self, GTCrewCommand.self, GTSlingCommand.self, GTMayorCommand.self,
                     GTAgentsCommand.self,
                     GTReleaseCommand.self,

@@ -28,7 +28,10 @@ extension MessageType {
 public actor FederationComponent: NodeComponent {
     public nonisolated let name = "federation"
     public nonisolated var messageTypes: [MessageDescriptor] {
-        [MessageDescriptor(type: .federationLocalRead, name: "federation-local-read")]
+        [
+            MessageDescriptor(type: .federationLocalRead, name: "federation-local-read"),
+            MessageDescriptor(type: .federationLocalDelegate, name: "federation-local-delegate"),
+        ]
     }
     let ledger: NodeLedgerHandle?
     /// How often `peers.json` is re-read. Default 2 s.
@@ -41,10 +44,15 @@ public actor FederationComponent: NodeComponent {
     var outbound: [OrganizationName: (peer: PeerOrganization, manager: ConnectionManager)] = [:]
     var peers: [PeerOrganization] = []
     var externals: ExternalDependencyPoller?
+    /// How a delegated bead is scheduled on our nodes (default: `Mayor.convoySlinger`, the normal sling path).
+    let slinger: ConvoySlinger?
+    /// Delegated beads whose returned branch is being gated now.
+    var gating: Set<String> = []
 
-    public init(ledger: NodeLedgerHandle?, reloadInterval: Duration = .seconds(2)) {
+    public init(ledger: NodeLedgerHandle?, reloadInterval: Duration = .seconds(2), slinger: ConvoySlinger? = nil) {
         self.ledger = ledger
         self.reloadInterval = reloadInterval
+        self.slinger = slinger
     }
 
     /// The federation listener's address, once it listens.
@@ -103,9 +111,12 @@ public actor FederationComponent: NodeComponent {
                 context?.log.warning("federation peers not reloaded", ["error": "\(error)"])
             }
             sinceExternals += reloadInterval
-            if sinceExternals >= poll, let externals {
+            if sinceExternals >= poll {
                 sinceExternals = .zero
-                await externals.pollOnce()
+                await externals?.pollOnce()
+                await expireDelegations(now: Self.unixNow())
+                await returnFinishedWork(now: Self.unixNow())
+                await collectReturnedWork(now: Self.unixNow())
             }
         }
         throw CancellationError()
@@ -122,6 +133,8 @@ public actor FederationComponent: NodeComponent {
     static var inboundRegistry: MessageRegistry {
         var registry = MessageRegistry.core
         registry.register(MessageDescriptor(type: .federatedRead, name: "federated-read"))
+        registry.register(MessageDescriptor(type: .federatedDelegate, name: "federated-delegate"))
+        registry.register(MessageDescriptor(type: .federatedDelegationVerdict, name: "federated-delegation-verdict"))
         return registry
     }
 
@@ -137,7 +150,7 @@ public actor FederationComponent: NodeComponent {
         peers = fresh
         let authorities = try fresh.map { try $0.authority() }
         try await inbound?.updateIdentity(identity.federated(trusting: authorities))
-        for (org, entry) in outbound where !fresh.contains(where: { $0 == entry.peer }) {
+        for (org, entry) in outbound where !fresh.contains(where: { $0.sameTrust(as: entry.peer) }) {
             await entry.manager.shutdown()
             outbound[org] = nil
         }
@@ -153,8 +166,18 @@ public actor FederationComponent: NodeComponent {
     // MARK: Outbound reads
 
     public func handle(_ message: InboundMessage) async throws -> [UInt8] {
-        guard message.envelope.type == .federationLocalRead, message.peer.purpose == .local else {
-            throw ErrorReply(code: .refused, message: "federation reads are asked through the local socket")
+        guard message.peer.purpose == .local else {
+            throw ErrorReply(code: .refused, message: "federation requests are asked through the local socket")
+        }
+        if message.envelope.type == .federationLocalDelegate {
+            let local: LocalDelegateRequest
+            do { local = try LocalDelegateRequest.decode(message.envelope.body) } catch {
+                throw ErrorReply(code: .badRequest, message: "bad delegation request: \(error)")
+            }
+            return try await delegate(local).encoded()
+        }
+        guard message.envelope.type == .federationLocalRead else {
+            throw ErrorReply(code: .unknownMessageType, message: "not a federation request")
         }
         var reader = BinaryReader(message.envelope.body)
         let org: String
@@ -211,14 +234,19 @@ public actor FederationComponent: NodeComponent {
 
     /// Answers a peer organization's request, after identifying it by the CA that verified its certificate.
     func serve(_ message: InboundMessage) async throws -> [UInt8] {
-        guard message.envelope.type == .federatedRead, message.envelope.kind == .request else {
-            throw ErrorReply(code: .unknownMessageType, message: "only federated reads are served to other organizations")
+        guard [.federatedRead, .federatedDelegate, .federatedDelegationVerdict].contains(message.envelope.type),
+            message.envelope.kind == .request
+        else {
+            throw ErrorReply(
+                code: .unknownMessageType, message: "only federated reads and delegations are served to other organizations")
         }
         guard let certificate = message.peer.certificate,
             let peer = peers.first(where: { (try? certificate.isSigned(by: $0.authority())) == true })
         else {
             throw ErrorReply(code: .refused, message: "your organization is not a federation peer of \(organization)")
         }
+        if message.envelope.type == .federatedDelegate { return try await serveDelegation(message, from: peer) }
+        if message.envelope.type == .federatedDelegationVerdict { return try await serveVerdict(message, from: peer) }
         let identity = FederatedIdentity(anchorFingerprint: peer.caFingerprint, name: message.peer.name)
         let request: FederatedReadRequest
         do {
