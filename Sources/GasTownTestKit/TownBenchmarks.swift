@@ -125,9 +125,9 @@ public enum TownBenchmarks {
         let source: String
         var nodePID: Int32?
 
-        init(name: String) throws {
+        init(name: String, townName: String = "town") throws {
             directory = try TempDir(prefix: name)
-            town = directory.join("town")
+            town = directory.join(townName)
             source = directory.join("src")
         }
 
@@ -155,8 +155,11 @@ public enum TownBenchmarks {
         }
     }
 
-    static func withTown<T>(name: String, _ body: (BenchTown) async throws -> T) async throws -> T {
-        let town = try BenchTown(name: name)
+    /// A town in a temporary directory: `townName` is its directory's name, and so its node's name.
+    static func withTown<T>(name: String, townName: String = "town", _ body: (BenchTown) async throws -> T)
+        async throws -> T
+    {
+        let town = try BenchTown(name: name, townName: townName)
         do {
             try await town.git(["init", "-q", "-b", "main", town.source])
             try town.directory.write("src/README.md", "bench\n")

@@ -130,6 +130,12 @@ enum BenchSuites {
             let resources = try await TownBenchmarks.nodeResources()
             return ["- \(sling) (anchor: Gas Town ~5 s worktree creation; goal ≤ 1 s)", "- \(resources)"]
         },
+        BenchSuite(
+            name: "cluster",
+            title: "Mayor across three nodes: spread, batch time against one node, remote sling, failover"
+        ) {
+            ["- " + String(describing: try await ClusterBenchmarks.run())]
+        },
         BenchSuite(name: "health", title: "Health: the Witness's detection latency per failure, its cost per polecat") {
             let detection = try await HealthBenchmarks.detection(hungAfter: 20)
             let cost = try await TownBenchmarks.nodeResources(

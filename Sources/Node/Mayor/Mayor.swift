@@ -224,13 +224,25 @@ public actor Mayor: NodeComponent {
         await pushLedger()
         var tried: [String] = []
         for target in outcome.order(using: &random) {
+            if !tried.isEmpty {
+                // A candidate that refused may have claimed the bead and released it again (its claim did not
+                // reach the remote in time): push this node's copy so the next candidate's sync sees the release.
+                await pushLedger()
+            }
             let reply = await ask(target, request, context: context)
             if reply.admitted {
                 removeFromQueue(bead.id)
                 return placement(reply, tried: tried)
             }
             tried.append("\(target): \(reply.reason)")
-            if reply.final { throw Refusal(message: "\(target) refused \(bead.id): \(reply.reason)") }
+            if reply.final {
+                // Final on the first try: the bead itself cannot be slung. After another candidate refused, the
+                // "final" state may be that candidate's own claim, released but not yet synced: queue and retry.
+                guard tried.count > 1 else {
+                    throw Refusal(message: "\(target) refused \(bead.id): \(reply.reason)")
+                }
+                break
+            }
         }
         return await enqueue(request, require: require, reason: "every candidate refused: " + tried.joined(separator: "; "))
     }
