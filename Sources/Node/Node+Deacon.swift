@@ -3,14 +3,23 @@ import Health
 import Town
 
 extension Node {
-    /// The Deacon's settings: `settings.deacon` with the node's restart backoff (`settings.supervisor`).
-    var deaconSettings: DeaconSettings {
-        var deacon = settings.deacon
+    /// The Deacon's settings: `settings.deacon` and `settings.dogs` overridden by `<town>/settings/deacon.json`
+    /// (an unusable file is a logged warning and a `gt status` warning; the node keeps the defaults), with the
+    /// node's restart backoff (`settings.supervisor`).
+    func deaconSettings(_ context: NodeContext) -> (DeaconSettings, DogSettings) {
+        var (deacon, dogs) = (settings.deacon, settings.dogs)
+        do throws(TownError) {
+            (deacon, dogs) = try DeaconSettingsFile.load(
+                TownLayout(root: context.town.root), deacon: deacon, dogs: dogs)
+        } catch {
+            context.log.warning("Deacon settings unusable; using the defaults", ["error": error.description])
+            context.warnings.set("deacon-settings", "settings/deacon.json is unusable: \(error.description)")
+        }
         deacon.initialBackoff = settings.supervisor.initialBackoff
         deacon.backoffMultiplier = settings.supervisor.multiplier
         deacon.maxBackoff = settings.supervisor.maxBackoff
         deacon.resetAfter = settings.supervisor.resetAfter
-        return deacon
+        return (deacon, dogs)
     }
 
     /// Makes and starts a Deacon (generation `generation`) as the supervisor's policy.
@@ -18,14 +27,18 @@ extension Node {
         let ledger = options.components.compactMap { $0 as? LedgerActor }.first?.ledger
         if deaconServices == nil {
             let town = DeaconTown(layout: TownLayout(root: context.town.root), ledger: ledger)
-            deaconServices = (town, DeaconEscalations(town: town, log: context.log, events: context.events))
+            let (deacon, dogs) = deaconSettings(context)
+            deaconServices = DeaconServices(
+                town: town, escalations: DeaconEscalations(town: town, log: context.log, events: context.events),
+                settings: deacon, dogs: dogs)
         }
-        guard let (town, escalations) = deaconServices else { return }
+        guard let services = deaconServices else { return }
         let deacon = NodeDeacon(
-            settings: deaconSettings, generation: generation, tickInterval: settings.deaconTickInterval,
+            settings: services.settings, generation: generation, tickInterval: settings.deaconTickInterval,
             dogs: DeaconDogs.standard(
-                context: context, components: options.components, supervisor: supervisor, town: town),
-            escalations: escalations, log: context.log, events: context.events)
+                context: context, settings: services.dogs, components: options.components, supervisor: supervisor,
+                town: services.town),
+            escalations: services.escalations, log: context.log, events: context.events)
         self.deacon = deacon
         await supervisor.setPolicy(deacon)
         await deacon.start()
@@ -56,4 +69,13 @@ extension Node {
 
     /// The node's current Deacon (nil before start).
     public var currentDeacon: NodeDeacon? { deacon }
+}
+
+/// What outlives a Deacon restarted by the Node: the town services, the escalations (their dedup book) and the
+/// settings read at start. `Sendable`: actors and plain values.
+struct DeaconServices: Sendable {
+    let town: DeaconTown
+    let escalations: DeaconEscalations
+    let settings: DeaconSettings
+    let dogs: DogSettings
 }

@@ -87,7 +87,7 @@ public actor Node {
     var stopRequested = false
     /// The Deacon (the supervisor's policy, running the Dogs) and what outlives its restarts.
     var deacon: NodeDeacon?
-    var deaconServices: (DeaconTown, DeaconEscalations)?
+    var deaconServices: DeaconServices?
 
     enum Phase { case idle, starting, serving, stopping, stopped }
 

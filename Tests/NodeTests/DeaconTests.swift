@@ -275,3 +275,31 @@ struct DeaconNodeTests {
         #expect(log.contains("the Deacon stopped beating; restarting it"))
     }
 }
+
+struct DeaconSettingsFileTests {
+    @Test func settingsFileOverridesDefaultsAndRefusesTyposAndBadValues() throws {
+        let good = #"{"give_up_after": 3, "stale_after": 10, "cleanup_disk_budget": 1024, "dogs": {"checkpoint": 60, "doctor": 0}}"#
+        let (deacon, dogs) = try DeaconSettingsFile.parse(
+            Data(good.utf8), file: "deacon.json", deacon: DeaconSettings(), dogs: DogSettings())
+        #expect(deacon.giveUpAfter == 3 && deacon.staleAfter == 10)
+        #expect(deacon.dogs["checkpoint"] == 60 && deacon.dogs["doctor"] == 0 && deacon.dogs["cleanup"] == 600)
+        #expect(dogs.cleanupDiskBudget == 1024)
+        #expect(DeaconCore(settings: deacon, now: 0).dogs["doctor"] == nil, "interval 0 stops the Dog")
+        for (text, says) in [
+            (#"{"give_up_afer": 3}"#, "unknown setting \"give_up_afer\""),
+            (#"{"stale_after": "soon"}"#, "\"stale_after\" must be a number"),
+            (#"{"dogs": {"repack": 10}}"#, "there is no Dog \"repack\""),
+            (#"{"give_up_after": 2.5}"#, "must be a whole number"), ("[1]", "is not a JSON object"),
+        ] {
+            #expect(throws: TownError.self) {
+                try DeaconSettingsFile.parse(Data(text.utf8), file: "deacon.json", deacon: DeaconSettings(), dogs: DogSettings())
+            }
+            do {
+                _ = try DeaconSettingsFile.parse(Data(text.utf8), file: "deacon.json", deacon: DeaconSettings(), dogs: DogSettings())
+            } catch {
+                #expect(error.description.contains(says), "\(error.description)")
+                #expect(error.description.contains("deacon.json"))
+            }
+        }
+    }
+}

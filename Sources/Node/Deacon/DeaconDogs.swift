@@ -13,9 +13,9 @@ import Wire
 public enum DeaconDogs {
     /// The standard Dogs of a node.
     static func standard(
-        context: NodeContext, components: [any NodeComponent], supervisor: Supervisor, town: DeaconTown
+        context: NodeContext, settings: DogSettings, components: [any NodeComponent], supervisor: Supervisor,
+        town: DeaconTown
     ) -> [DeaconDog] {
-        let settings = context.settings.dogs
         let layout = town.layout
         let node = context.name.rawValue
         let sync = components.compactMap { $0 as? LedgerSyncComponent }.first
