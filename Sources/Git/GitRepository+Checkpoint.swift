@@ -24,7 +24,9 @@ extension GitRepository {
     /// agent committed), so the checkpoint's history holds the work it is based on. The reference moves by
     /// compare-and-swap: a concurrent checkpoint makes this one fail with `.modified`.
     /// - Throws: `.invalidInput` for a bare repository; `.modified` when `reference` moved meanwhile.
-    public func checkpoint(reference: String, message: String, author: GitSignature) throws(GitError)
+    public func checkpoint(
+        reference: String, message: String, author: GitSignature
+    ) throws(GitError)
         -> GitCheckpoint
     {
         let operation = "checkpoint \(reference)"

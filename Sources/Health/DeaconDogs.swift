@@ -103,7 +103,9 @@ public struct CleanupPlan: Sendable, Equatable {
         self.budget = max(0, budget)
         bytesBefore = worktrees.reduce(0) { $0 + $1.bytes }
         var total = bytesBefore
-        let removable = worktrees.filter { $0.keepReason == nil }.sorted { ($0.lastChange, $0.path) < ($1.lastChange, $1.path) }
+        let removable = worktrees.filter { $0.keepReason == nil }.sorted {
+            ($0.lastChange, $0.path) < ($1.lastChange, $1.path)
+        }
         for worktree in removable where total > self.budget || self.budget == 0 {
             removeWorktrees.append(worktree)
             total -= worktree.bytes

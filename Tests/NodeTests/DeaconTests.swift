@@ -168,11 +168,15 @@ struct CleanupDogTests {
                 bytes: bytes, lastChange: at, finished: finished, dirty: false, sessionLive: false)
         }
         let plan = CleanupPlan(
-            worktrees: [facts("new", bytes: 50, at: 30), facts("old", bytes: 50, at: 10), facts("mid", bytes: 50, at: 20),
-                facts("busy", bytes: 100, at: 1, finished: false)],
+            worktrees: [
+                facts("new", bytes: 50, at: 30), facts("old", bytes: 50, at: 10), facts("mid", bytes: 50, at: 20),
+                facts("busy", bytes: 100, at: 1, finished: false),
+            ],
             branches: [
-                BranchFacts(rig: "r", name: "polecat/n/old/b-old/e1", finished: true, checkedOutAt: "/t/r/polecats/old"),
-                BranchFacts(rig: "r", name: "polecat/n/new/b-new/e1", finished: true, checkedOutAt: "/t/r/polecats/new"),
+                BranchFacts(
+                    rig: "r", name: "polecat/n/old/b-old/e1", finished: true, checkedOutAt: "/t/r/polecats/old"),
+                BranchFacts(
+                    rig: "r", name: "polecat/n/new/b-new/e1", finished: true, checkedOutAt: "/t/r/polecats/new"),
             ], budget: 200)
         #expect(plan.bytesBefore == 250)
         #expect(plan.removeWorktrees.map(\.polecat) == ["old"])
@@ -278,7 +282,8 @@ struct DeaconNodeTests {
 
 struct DeaconSettingsFileTests {
     @Test func settingsFileOverridesDefaultsAndRefusesTyposAndBadValues() throws {
-        let good = #"{"give_up_after": 3, "stale_after": 10, "cleanup_disk_budget": 1024, "dogs": {"checkpoint": 60, "doctor": 0}}"#
+        let good =
+            #"{"give_up_after": 3, "stale_after": 10, "cleanup_disk_budget": 1024, "dogs": {"checkpoint": 60, "doctor": 0}}"#
         let (deacon, dogs) = try DeaconSettingsFile.parse(
             Data(good.utf8), file: "deacon.json", deacon: DeaconSettings(), dogs: DogSettings())
         #expect(deacon.giveUpAfter == 3 && deacon.staleAfter == 10)
@@ -292,14 +297,62 @@ struct DeaconSettingsFileTests {
             (#"{"give_up_after": 2.5}"#, "must be a whole number"), ("[1]", "is not a JSON object"),
         ] {
             #expect(throws: TownError.self) {
-                try DeaconSettingsFile.parse(Data(text.utf8), file: "deacon.json", deacon: DeaconSettings(), dogs: DogSettings())
+                try DeaconSettingsFile.parse(
+                    Data(text.utf8), file: "deacon.json", deacon: DeaconSettings(), dogs: DogSettings())
             }
             do {
-                _ = try DeaconSettingsFile.parse(Data(text.utf8), file: "deacon.json", deacon: DeaconSettings(), dogs: DogSettings())
+                _ = try DeaconSettingsFile.parse(
+                    Data(text.utf8), file: "deacon.json", deacon: DeaconSettings(), dogs: DogSettings())
             } catch {
                 #expect(error.description.contains(says), "\(error.description)")
                 #expect(error.description.contains("deacon.json"))
             }
         }
+    }
+}
+
+struct DeaconPolicyTests {
+    @Test func theDeaconCoreDecidesRestartDelaysAndGivesUpOnce() async throws {
+        let directory = try TempDir(prefix: "gt-deacon-policy")
+        let clock = ManualClock()
+        let sink = EventSink()
+        let log = NodeLogger(label: "test", path: directory.join("node.log"))
+        let events = EventLog(path: directory.join("events.jsonl"), node: "test")
+        var settings = DeaconSettings()
+        settings.initialBackoff = 1
+        settings.backoffMultiplier = 3
+        settings.giveUpAfter = 3
+        let escalations = DeaconEscalations(
+            town: DeaconTown(layout: TownLayout(root: directory.join("no-town")), ledger: nil), log: log,
+            events: events)
+        let deacon = NodeDeacon(settings: settings, clock: clock, dogs: [], escalations: escalations, log: log, events: events)
+        let supervisor = Supervisor(clock: clock, onEvent: sink.add)
+        await supervisor.setPolicy(deacon)
+        let flaky = Flaky(failFirst: 100)
+        await supervisor.supervise("worker", body: { _ = try flaky.run() }, cleanup: { flaky.cleanup() })
+        // The core's backoff (1 s, then ×3), not SupervisorSettings' 100 ms.
+        #expect(await settle { sink.failures.count == 1 && clock.sleeping == 1 })
+        clock.advance(by: 0.9)
+        #expect(flaky.counts.runs == 1)
+        clock.advance(by: 0.1)
+        #expect(await settle { sink.failures.count == 2 && clock.sleeping == 1 })
+        clock.advance(by: 3)
+        #expect(await settle { await supervisor.status()[0].state == .gaveUp })
+        let delays = sink.failures.compactMap { if case .failed(_, _, _, let delay) = $0 { delay } else { nil } }
+        #expect(delays == [1, 3])
+        #expect(sink.all.filter { if case .gaveUp = $0 { true } else { false } }.count == 1)
+        clock.advance(by: 1000)
+        try await Task.sleep(nanoseconds: 50_000_000)
+        #expect(flaky.counts == (3, 3))
+        let raised = await escalations.raised
+        #expect(raised.map(\.cause) == ["actor-gave-up:worker:3"])
+        #expect(raised.first?.category == .failed)
+        #expect(await deacon.state.actors["worker"]?.gaveUp == true)
+        events.flush()
+        let recorded = TownEvents.read(directory.join("events.jsonl")).map { $0["type"] ?? "" }
+        #expect(recorded.filter { $0 == "deacon_escalation" }.count == 1)
+        // No town here: the mail could not be sent, and that is recorded rather than lost silently.
+        #expect(recorded.contains("escalation_failed"))
+        await supervisor.stopAll()
     }
 }

@@ -16,20 +16,14 @@ public enum DeaconDogs {
         context: NodeContext, settings: DogSettings, components: [any NodeComponent], supervisor: Supervisor,
         town: DeaconTown
     ) -> [DeaconDog] {
+        let ledgerSyncInterval = context.settings.deacon.dogs["ledger-sync"] ?? 30
         let layout = town.layout
         let node = context.name.rawValue
         let sync = components.compactMap { $0 as? LedgerSyncComponent }.first
         return [
             DeaconDog("ledger-sync") {
                 guard let sync else { return "" }
-                do throws(ErrorReply) {
-                    _ = try await sync.syncNow()
-                    return ""
-                } catch {
-                    // No remote configured, or the loop not up yet: nothing to kick.
-                    if error.code == .badRequest || error.code == .unavailable { return "" }
-                    throw error
-                }
+                return try await LedgerSyncDog.run(sync, dogInterval: ledgerSyncInterval)
             },
             DeaconDog("checkpoint") {
                 let report = await CheckpointDog.run(layout: layout, node: node, settings: settings)
@@ -56,6 +50,34 @@ public enum DeaconDogs {
                     layout: layout, settings: settings, supervisor: supervisor, warnings: context.warnings)
             },
         ]
+    }
+}
+
+/// The `ledger-sync` Dog, the sync loop's watchdog: the loop syncs each remote on its own interval, so the Dog
+/// kicks (`syncNow`) only a remote that is idle (not syncing, not in its retry backoff) yet whose last successful
+/// sync is older than twice its interval and than the Dog's own interval; a kick that fails is the Dog's failure.
+/// Kicking in lock-step with the loop would only double the syncs. A caseless namespace.
+public enum LedgerSyncDog {
+    /// Runs once; returns the remotes kicked, empty when none was overdue.
+    public static func run(_ sync: LedgerSyncComponent, dogInterval: Double, now: Date = Date()) async throws
+        -> String
+    {
+        let status: LedgerSyncStatus
+        do throws(ErrorReply) { status = try await sync.status() } catch {
+            if error.code == .unavailable { return "" }
+            throw error
+        }
+        var kicked: [String] = []
+        for remote in status.remotes where remote.state == "idle" {
+            guard let last = remote.lastSuccessAt else { continue }
+            let age = now.timeIntervalSince(last)
+            guard age > max(2 * remote.intervalSeconds, dogInterval) else { continue }
+            do throws(ErrorReply) { _ = try await sync.syncNow(remote: remote.name) } catch {
+                throw DogFailure("kicking the overdue sync with \(remote.name) (\(Int(age)) s since the last) failed: \(error.message)")
+            }
+            kicked.append("\(remote.name) (\(Int(age)) s since its last sync)")
+        }
+        return kicked.isEmpty ? "" : "kicked the ledger sync with " + kicked.joined(separator: ", ")
     }
 }
 
@@ -101,7 +123,9 @@ public enum CheckpointDog {
     }
 
     /// Runs once over the town at `layout`.
-    public static func run(layout: TownLayout, node: String, settings: DogSettings, now: Date = Date()) async
+    public static func run(
+        layout: TownLayout, node: String, settings: DogSettings, now: Date = Date()
+    ) async
         -> Report
     {
         var report = Report()
@@ -157,7 +181,8 @@ public enum CleanupDog {
     /// Runs once. `finished` returns which of the given beads are closed and merged; `liveSessions` the polecats
     /// (`rig/polecat`) that have a live session.
     public static func run(
-        layout: TownLayout, node: String, budget: Int64, referencePrefix: String = DogSettings().checkpointReferencePrefix,
+        layout: TownLayout, node: String, budget: Int64,
+        referencePrefix: String = DogSettings().checkpointReferencePrefix,
         finished: @Sendable (Set<String>) async throws(TownError) -> Set<String>,
         liveSessions: @Sendable () async throws(TownError) -> Set<String>
     ) async throws -> Report {
@@ -305,13 +330,15 @@ public enum DoctorDog {
         if statvfs(layout.root, &fs) == 0 {
             let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
             if free < settings.doctorMinimumFreeBytes {
-                problems.append("only \(free) bytes free under \(layout.root) (minimum \(settings.doctorMinimumFreeBytes))")
+                problems.append(
+                    "only \(free) bytes free under \(layout.root) (minimum \(settings.doctorMinimumFreeBytes))")
             }
         }
         let gaveUp = await supervisor.status().filter { $0.state == .gaveUp }.map(\.name)
         if !gaveUp.isEmpty {
             warnings.set(
-                "gave-up", "components given up after repeated failures: \(gaveUp.joined(separator: ", ")); "
+                "gave-up",
+                "components given up after repeated failures: \(gaveUp.joined(separator: ", ")); "
                     + "see node.log, fix the cause and restart the node")
         }
         guard problems.isEmpty else { throw DogFailure(problems.joined(separator: "; ")) }

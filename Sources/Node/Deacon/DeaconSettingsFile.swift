@@ -15,7 +15,9 @@ public enum DeaconSettingsFile {
     /// `deacon` and `dogs` with the file's values applied (unchanged when there is no file). A file that is not a
     /// JSON object, a value of the wrong type, a Dog name that does not exist or an unknown key is an error naming
     /// the file and the key (a typo must not silently leave a default).
-    public static func load(_ layout: TownLayout, deacon: DeaconSettings, dogs: DogSettings) throws(TownError)
+    public static func load(
+        _ layout: TownLayout, deacon: DeaconSettings, dogs: DogSettings
+    ) throws(TownError)
         -> (DeaconSettings, DogSettings)
     {
         let file = path(layout)
@@ -24,7 +26,9 @@ public enum DeaconSettingsFile {
     }
 
     /// Parses the file's bytes (see `load`).
-    public static func parse(_ data: Data, file: String, deacon: DeaconSettings, dogs: DogSettings)
+    public static func parse(
+        _ data: Data, file: String, deacon: DeaconSettings, dogs: DogSettings
+    )
         throws(TownError) -> (DeaconSettings, DogSettings)
     {
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
@@ -39,7 +43,9 @@ public enum DeaconSettingsFile {
         }
         func count(_ key: String) throws(TownError) -> Int {
             let value = try number(object[key], key)
-            guard value == value.rounded(), value < 1e15 else { throw .io("\(file): \"\(key)\" must be a whole number") }
+            guard value == value.rounded(), value < 1e15 else {
+                throw .io("\(file): \"\(key)\" must be a whole number")
+            }
             return Int(value)
         }
         for key in object.keys.sorted() {

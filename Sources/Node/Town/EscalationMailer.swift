@@ -61,8 +61,8 @@ public struct EscalationMailer: Sendable {
         let subject = "[\(escalation.category.rawValue)] \(escalation.subject)"
         do {
             let sent = try await workflow.sendMail(
-                from: sender ?? (rig.isEmpty ? "overseer" : "\(rig)/witness"), to: recipient, subject: subject, body: body,
-                replyTo: nil)
+                from: sender ?? (rig.isEmpty ? "overseer" : "\(rig)/witness"), to: recipient, subject: subject,
+                body: body, replyTo: nil)
             workflow.events.record(
                 "escalation",
                 [
