@@ -356,3 +356,33 @@ struct DeaconPolicyTests {
         await supervisor.stopAll()
     }
 }
+
+struct LedgerSyncDogTests {
+    @Test func theLedgerSyncDogKicksOnlyAnOverdueRemote() async throws {
+        let directory = try TempDir(prefix: "gt-dog-sync")
+        var settings = LedgerSyncLoopSettings()
+        settings.pathInterval = .seconds(600)
+        settings.notices = false
+        let remote = try await LoopbackLedgerTown.bareRemote(directory)
+        let town = try await LoopbackLedgerTown(directory, name: "a", remote: remote, settings: settings)
+        do {
+            #expect(
+                await eventually(10) {
+                    let status = await town.status
+                    return status?.lastSuccessAt != nil && status?.state == "idle"
+                })
+            let before = try #require(await town.status)
+            // Synced moments ago: the loop is on time, nothing to kick.
+            #expect(try await LedgerSyncDog.run(town.sync, dogInterval: 30) == "")
+            #expect(await town.status?.syncs == before.syncs)
+            // Twice its interval later without a sync: kicked once.
+            let late = Date().addingTimeInterval(1300)
+            let did = try await LedgerSyncDog.run(town.sync, dogInterval: 30, now: late)
+            #expect(did.contains("kicked the ledger sync with origin"), "\(did)")
+            #expect(await town.status?.syncs == before.syncs + 1)
+        } catch {
+            Issue.record("\(error)")
+        }
+        await town.stop()
+    }
+}

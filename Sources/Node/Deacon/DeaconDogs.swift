@@ -62,13 +62,13 @@ public enum LedgerSyncDog {
     public static func run(_ sync: LedgerSyncComponent, dogInterval: Double, now: Date = Date()) async throws
         -> String
     {
-        let status: LedgerSyncStatus
-        do throws(ErrorReply) { status = try await sync.status() } catch {
+        let remotes: [LedgerSyncStatus.Remote]
+        do throws(ErrorReply) { remotes = try await sync.remoteStatus() } catch {
             if error.code == .unavailable { return "" }
             throw error
         }
         var kicked: [String] = []
-        for remote in status.remotes where remote.state == "idle" {
+        for remote in remotes where remote.state == "idle" {
             guard let last = remote.lastSuccessAt else { continue }
             let age = now.timeIntervalSince(last)
             guard age > max(2 * remote.intervalSeconds, dogInterval) else { continue }
