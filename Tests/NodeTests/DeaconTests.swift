@@ -1,9 +1,11 @@
+import Beads
 import Foundation
 import GasTownCLI
 import GasTownTestKit
 import Git
 import Health
 import Node
+import Sessions
 import Testing
 import Town
 import Transport
@@ -325,7 +327,8 @@ struct DeaconPolicyTests {
         let escalations = DeaconEscalations(
             town: DeaconTown(layout: TownLayout(root: directory.join("no-town")), ledger: nil), log: log,
             events: events)
-        let deacon = NodeDeacon(settings: settings, clock: clock, dogs: [], escalations: escalations, log: log, events: events)
+        let deacon = NodeDeacon(
+            settings: settings, clock: clock, dogs: [], escalations: escalations, log: log, events: events)
         let supervisor = Supervisor(clock: clock, onEvent: sink.add)
         await supervisor.setPolicy(deacon)
         let flaky = Flaky(failFirst: 100)
@@ -384,5 +387,47 @@ struct LedgerSyncDogTests {
             Issue.record("\(error)")
         }
         await town.stop()
+    }
+}
+
+struct CleanupDogTownTests {
+    @Test func finishedBeadsComeFromTheLedgerAndLiveSessionsFromTheSessionDriver() async throws {
+        let directory = try TempDir(prefix: "gt-dog-town")
+        let town = try makeInstalledTown(directory, name: "dogs")
+        let layout = TownLayout(root: town.root)
+        try directory.write("dogs/.gt/session-driver", "process\n")
+        let ledger = try await TownLedger.open(layout, actor: "test", wait: .seconds(5))
+        for id in ["hq-merged", "hq-rejected", "hq-open"] {
+            try await ledger.write(scope: "hq") { ledger, clock, actor throws(LedgerError) in
+                var spec = NewBead(title: id)
+                spec.explicitID = id
+                return try ledger.prepareCreate(spec, actor: actor, stamp: clock.stamp, time: clock.time)
+            }
+        }
+        try await ledger.batch(routing: "hq-merged") { _ throws(LedgerError) in
+            [
+                .setMetadata(id: "hq-merged", key: "merge_commit", value: .string("abc")),
+                .close(id: "hq-merged", reason: "merged in abc"),
+            ]
+        }
+        try await ledger.batch(routing: "hq-rejected") { _ throws(LedgerError) in
+            [.close(id: "hq-rejected", reason: "rejected")]
+        }
+        await ledger.close()
+
+        let deaconTown = DeaconTown(layout: layout, ledger: nil)
+        let finished = try await CleanupDog.finishedBeads(
+            ["hq-merged", "hq-rejected", "hq-open", "hq-missing"], town: deaconTown)
+        #expect(finished == ["hq-merged"])
+
+        // A real session (the process driver) of demo/live; none of demo/gone.
+        let workflow = try await deaconTown.workflow()
+        let name = SessionName(town: TownID(townRoot: town.root), rig: "demo", polecat: "live", epoch: 1)
+        let started = try await workflow.sessions.start(
+            SessionSpec(name: name, workingDirectory: directory.path, command: "sleep 30"))
+        defer { kill(started.pid, SIGKILL) }
+        #expect(try await CleanupDog.liveSessions(town: deaconTown) == ["demo/live"])
+        _ = try await workflow.sessions.kill(name)
+        #expect(await eventually(5) { (try? await CleanupDog.liveSessions(town: deaconTown)) == [] })
     }
 }

@@ -59,7 +59,9 @@ public enum DeaconDogs {
 /// Kicking in lock-step with the loop would only double the syncs. A caseless namespace.
 public enum LedgerSyncDog {
     /// Runs once; returns the remotes kicked, empty when none was overdue.
-    public static func run(_ sync: LedgerSyncComponent, dogInterval: Double, now: Date = Date()) async throws
+    public static func run(
+        _ sync: LedgerSyncComponent, dogInterval: Double, now: Date = Date()
+    ) async throws
         -> String
     {
         let remotes: [LedgerSyncStatus.Remote]
@@ -73,7 +75,9 @@ public enum LedgerSyncDog {
             let age = now.timeIntervalSince(last)
             guard age > max(2 * remote.intervalSeconds, dogInterval) else { continue }
             do throws(ErrorReply) { _ = try await sync.syncNow(remote: remote.name) } catch {
-                throw DogFailure("kicking the overdue sync with \(remote.name) (\(Int(age)) s since the last) failed: \(error.message)")
+                throw DogFailure(
+                    "kicking the overdue sync with \(remote.name) (\(Int(age)) s since the last) failed: \(error.message)"
+                )
             }
             kicked.append("\(remote.name) (\(Int(age)) s since its last sync)")
         }
@@ -282,7 +286,7 @@ public enum CleanupDog {
     }
 
     /// Which of `beads` are closed with a merge commit recorded, read from the town ledger.
-    static func finishedBeads(_ beads: Set<String>, town: DeaconTown) async throws(TownError) -> Set<String> {
+    public static func finishedBeads(_ beads: Set<String>, town: DeaconTown) async throws(TownError) -> Set<String> {
         guard !beads.isEmpty else { return [] }
         let workflow = try await town.workflow()
         return try await workflow.withLedger(mode: .read) { ledger throws(TownError) -> Set<String> in
@@ -295,7 +299,7 @@ public enum CleanupDog {
     }
 
     /// The polecats (`rig/polecat`) of this town that have a live session.
-    static func liveSessions(town: DeaconTown) async throws(TownError) -> Set<String> {
+    public static func liveSessions(town: DeaconTown) async throws(TownError) -> Set<String> {
         let workflow = try await town.workflow()
         let id = TownID(townRoot: town.layout.root)
         do {
