@@ -172,6 +172,7 @@ extension Node {
             case .waitingToRestart: state = "restarting"
             case .finished: state = "finished"
             case .stopped: state = "stopped"
+            case .gaveUp: state = "gave-up"
             }
             return NodeStatus.Component(
                 name: child.name, state: state, failures: child.failures, lastError: child.lastError)

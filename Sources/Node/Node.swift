@@ -85,6 +85,9 @@ public actor Node {
     var seenSerials: Set<String> = []
     var pkiStamp = PKIStamp()
     var stopRequested = false
+    /// The Deacon (the supervisor's policy, running the Dogs) and what outlives its restarts.
+    var deacon: NodeDeacon?
+    var deaconServices: DeaconServices?
 
     enum Phase { case idle, starting, serving, stopping, stopped }
 
@@ -199,11 +202,13 @@ public actor Node {
         events.record("node_started", ["listen": bound.description, "pid": "\(getpid())"])
 
         supervisor = Supervisor(settings: settings.supervisor) { event in Self.report(event, log: log, events: events) }
+        await startDeacon(context, generation: 1)
         startComponents(context)
         for seed in options.seeds + config.join {
             tasks.append(Task { [weak self] in await self?.joinSeed(seed) })
         }
         tasks.append(Task { [weak self] in await self?.watchPKI() })
+        tasks.append(Task { [weak self] in await self?.watchDeacon() })
         tasks.append(Task { [weak self] in await self?.renewalLoop() })
         return runtime
     }
@@ -285,6 +290,9 @@ public actor Node {
             log.info("component finished", ["component": name])
         case .stopped(let name, _):
             log.info("component stopped", ["component": name])
+        case .gaveUp(let name, let error, _):
+            log.error("component given up: not restarted", ["component": name, "error": error])
+            events.record("component_gave_up", ["component": name, "error": error])
         }
     }
 
@@ -352,6 +360,7 @@ public actor Node {
         context?.events.record("node_stopping", ["reason": reason])
         for task in tasks { task.cancel() }
         tasks = []
+        deacon?.cancel()
         await supervisor.stopAll()
         await release()
         context?.log.info("stopped")

@@ -1,4 +1,5 @@
 import Foundation
+import Health
 import Transport
 
 /// Every interval and limit of the node daemon, with its default. Components keep their own settings; the
@@ -10,8 +11,20 @@ public struct NodeSettings: Sendable {
     public var connections = ConnectionManagerSettings()
     /// Certificate lifetimes, renewal fraction (2/3) and join-token lifetime.
     public var pki = PKISettings()
-    /// Restart backoff of supervised components.
+    /// Restart backoff of supervised components (the Deacon's core is given these values).
     public var supervisor = SupervisorSettings()
+    /// The Deacon (docs/health.md): give up a component after `give_up_after` (6) failures in a row, one
+    /// escalation per Dog failure streak of `dog_escalate_after` (3), stale after `stale_after` (30 s) without a
+    /// beat, Dogs' intervals (`ledger-sync` 30 s, `cleanup` 600 s, `doctor` 60 s, `checkpoint` 300 s). Its backoff
+    /// fields are ignored here: the node's restart backoff is `supervisor`'s.
+    public var deacon = DeaconSettings()
+    /// The Dogs' limits: the cleanup disk budget (10 GiB), the checkpoint reference prefix, the doctor's minimum
+    /// free space (1 GiB).
+    public var dogs = DogSettings()
+    /// How often the Deacon ticks (beats, starts Dogs that are due). Default 1 s.
+    public var deaconTickInterval: TimeInterval = 1
+    /// How often the Node checks that the Deacon beats (and restarts it when stale). Default 5 s.
+    public var deaconWatchInterval: TimeInterval = 5
     /// How often `revocations.jsonl`, `node.crt` and the CA files are checked for changes made by other
     /// processes. Default 2 s.
     public var pkiWatchInterval: TimeInterval = 2

@@ -57,12 +57,36 @@ public enum SupervisorEvent: Sendable, Equatable {
     case finished(name: String, at: TimeInterval)
     /// Child `name` was stopped by the supervisor.
     case stopped(name: String, at: TimeInterval)
+    /// Child `name` failed with `error` and its policy (the Deacon) gave it up: it is not restarted.
+    case gaveUp(name: String, error: String, at: TimeInterval)
+}
+
+/// What a `SupervisorPolicy` decides about a child that failed.
+///
+/// `Sendable` because it is a plain value.
+public enum SupervisorDecision: Sendable, Equatable {
+    /// Start it again after this many seconds.
+    case restart(after: TimeInterval)
+    /// Do not start it again (the policy reports why, loudly).
+    case giveUp
+}
+
+/// Who decides restarts when one is set (the node's Deacon, driving `DeaconCore`): told of every start, asked
+/// at every failure. Without a policy the supervisor restarts forever with `SupervisorSettings`' backoff.
+///
+/// Must be `Sendable`: the supervisor calls it from its own isolation. Times are the supervisor clock's.
+public protocol SupervisorPolicy: Sendable {
+    /// Child `name` (re)started at `at`.
+    func childStarted(_ name: String, at: TimeInterval) async
+    /// Child `name` failed with `error` at `at`: restart it after a delay, or give it up.
+    func childFailed(_ name: String, error: String, at: TimeInterval) async -> SupervisorDecision
 }
 
 /// Runs children (the node's components) and restarts each with backoff when it fails.
 ///
 /// A child is a body that runs until cancelled; throwing is a failure, after which `cleanup` runs and the body
-/// is started again after `SupervisorSettings.delay`. A body that returns is finished. `stopAll` cancels
+/// is started again after `SupervisorSettings.delay`, or, when a `SupervisorPolicy` is set (the Deacon), after
+/// the delay it decides, or never when it gives the child up. A body that returns is finished. `stopAll` cancels
 /// every child and waits for its cleanup. An actor: the children table is isolated.
 public actor Supervisor {
     /// The state of one child.
@@ -71,6 +95,8 @@ public actor Supervisor {
         case waitingToRestart(until: TimeInterval)
         case finished
         case stopped
+        /// Failed too often; the policy gave it up (not restarted).
+        case gaveUp
     }
 
     /// What `status` reports per child.
@@ -88,6 +114,7 @@ public actor Supervisor {
     private var tasks: [String: Task<Void, Never>] = [:]
     private var statuses: [String: ChildStatus] = [:]
     private var order: [String] = []
+    private var policy: (any SupervisorPolicy)?
 
     public init(
         settings: SupervisorSettings = SupervisorSettings(), clock: any SupervisorClock = MonotonicClock(),
@@ -114,6 +141,10 @@ public actor Supervisor {
         }
         return true
     }
+
+    /// Sets (or replaces: the Node restarting a stale Deacon) the policy asked at every failure; nil: restart
+    /// forever with `settings`' backoff.
+    public func setPolicy(_ policy: (any SupervisorPolicy)?) { self.policy = policy }
 
     /// Every child's status, in the order they were added.
     public func status() -> [ChildStatus] { order.compactMap { statuses[$0] } }
@@ -144,6 +175,7 @@ public actor Supervisor {
             let started = clock.now()
             set(name) { $0.state = .running }
             onEvent(.starting(name: name, attempt: attempt, at: started))
+            await policy?.childStarted(name, at: started)
             do {
                 try await body()
                 await cleanup()
@@ -156,8 +188,21 @@ public actor Supervisor {
                 if Task.isCancelled { break }
                 let now = clock.now()
                 consecutive = now - started >= settings.resetAfter ? 1 : consecutive + 1
-                let delay = settings.delay(afterConsecutiveFailures: consecutive)
+                var delay = settings.delay(afterConsecutiveFailures: consecutive)
                 let text = String(describing: error)
+                if let policy {
+                    switch await policy.childFailed(name, error: text, at: now) {
+                    case .restart(let after): delay = after
+                    case .giveUp:
+                        set(name) {
+                            $0.failures += 1
+                            $0.lastError = text
+                            $0.state = .gaveUp
+                        }
+                        onEvent(.gaveUp(name: name, error: text, at: now))
+                        return
+                    }
+                }
                 set(name) {
                     $0.failures += 1
                     $0.lastError = text

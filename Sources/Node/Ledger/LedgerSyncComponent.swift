@@ -183,6 +183,12 @@ public final class LedgerSyncComponent: NodeComponent, @unchecked Sendable {
         guard let driver else { throw ErrorReply(code: .unavailable, message: "ledger sync is not running") }
         return await driver.status()
     }
+
+    /// The loop's view of each remote only (cheap: no scope is read; the Deacon's `ledger-sync` Dog).
+    public func remoteStatus() async throws(ErrorReply) -> [LedgerSyncStatus.Remote] {
+        guard let driver else { throw ErrorReply(code: .unavailable, message: "ledger sync is not running") }
+        return await driver.status(scopes: false).remotes
+    }
 }
 
 /// The actor shell around `LedgerSyncLoop`: feeds it the clock, the store's local writes, the configured
@@ -441,10 +447,12 @@ actor LedgerSyncDriver {
     }
 
     /// The loop's view of each remote, and each scope's sync state (which waits for a sync in progress).
-    func status() async -> LedgerSyncStatus {
+    /// The loop's view of each remote and, with `scopes`, each scope's state (which takes the sync lock and
+    /// renders every scope: not for frequent callers).
+    func status(scopes withScopes: Bool = true) async -> LedgerSyncStatus {
         var scopes: [LedgerSyncStatus.Scope] = []
         var scopesError: String?
-        if let database, let engine {
+        if withScopes, let database, let engine {
             do throws(SyncError) {
                 scopes = try await engine.status(database).map(LedgerSyncStatus.Scope.init)
             } catch {

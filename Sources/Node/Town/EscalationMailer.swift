@@ -4,15 +4,17 @@ import Town
 
 /// Escalations as mail: an `EscalationBook` (one per cause, deduplicated, rate-limited, routed by category) whose
 /// admitted escalations are mailed with their evidence from `<rig>/witness` to the category's address, and
-/// recorded as `escalation` events. Kept on disk (`<town>/.gt/witness/escalations.json`) so a restarted node does
-/// not send a cause again. `Sendable`: plain values; owned by the Witness actor.
+/// recorded as `escalation` events. Kept on disk (`<town>/.gt/witness/escalations.json` for the Witness,
+/// `<town>/.gt/deacon/escalations.json` for the Deacon: one writer per file) so a restarted node does not send a
+/// cause again. `Sendable`: plain values; owned by the Witness actor (or the Deacon's `DeaconEscalations`).
 public struct EscalationMailer: Sendable {
     public private(set) var book: EscalationBook
     let path: String
 
-    /// The mailer of `layout`, reloading the book kept there (a damaged file starts an empty book).
-    public init(layout: TownLayout, settings: HealthSettings) {
-        path = layout.stateDirectory + "/witness/escalations.json"
+    /// The mailer of `layout`, reloading the book kept in `file` (default: the Witness's; a damaged file starts
+    /// an empty book).
+    public init(layout: TownLayout, settings: HealthSettings, file: String? = nil) {
+        path = file ?? layout.stateDirectory + "/witness/escalations.json"
         var book = (try? TownJSON.read(EscalationBook.self, from: path)) ?? EscalationBook(settings: settings)
         book.settings = settings
         self.book = book
@@ -50,6 +52,8 @@ public struct EscalationMailer: Sendable {
         _ escalation: Escalation, to recipient: String, count: Int, paneTail: String, workflow: TownWorkflow
     ) async {
         let rig = escalation.polecat.split(separator: "/").first.map(String.init) ?? ""
+        // An escalation about the node itself (agent `deacon`) is sent as that agent, not as a rig's witness.
+        let sender = escalation.polecat == "deacon" ? "deacon" : nil
         var body = "Cause: \(escalation.cause)\nCategory: \(escalation.category.rawValue)\nAgent: \(escalation.polecat)\n"
         if count > 1 { body += "Raised \(count) times.\n" }
         body += "\nEvidence:\n" + escalation.evidence.map { "- \($0.name): \($0.value)" }.joined(separator: "\n")
@@ -57,8 +61,8 @@ public struct EscalationMailer: Sendable {
         let subject = "[\(escalation.category.rawValue)] \(escalation.subject)"
         do {
             let sent = try await workflow.sendMail(
-                from: rig.isEmpty ? "overseer" : "\(rig)/witness", to: recipient, subject: subject, body: body,
-                replyTo: nil)
+                from: sender ?? (rig.isEmpty ? "overseer" : "\(rig)/witness"), to: recipient, subject: subject,
+                body: body, replyTo: nil)
             workflow.events.record(
                 "escalation",
                 [
