@@ -1,6 +1,7 @@
 import Beads
 import Foundation
 import MergeQueue
+import Scheduling
 import Town
 
 /// The merge-request bead's metadata keys the Refinery reads and writes (besides `gt done`'s `branch`, `commit`,
@@ -160,12 +161,7 @@ extension TownWorkflow {
                         ]
                     }
                 }
-                if let (rigName, name) = AgentAddress.polecat(worker), rigName == rig.name,
-                    var polecat = polecats(rig: rig, in: ledger).first(where: { $0.name == name })
-                {
-                    polecat.merges += 1
-                    try await save(polecat, prefix: rig.beads.prefix, ledger: ledger)
-                }
+                try await countOnCV(.merge, request: request, rig: rig, ledger: ledger)
                 events.record(
                     "mq-merged",
                     [
@@ -248,6 +244,7 @@ extension TownWorkflow {
             extra.append(.setMetadata(id: id, key: MQKey.conflictFiles, value: .array(files.map { .string($0) })))
         }
         try await close(id, status: status, reason: reason, extra: extra, ledger: ledger)
+        try await countOnCV(.rework, request: request, rig: rig, ledger: ledger)
         if ledger.bead(reworkID) == nil {
             let description = """
                 The Refinery sent \(id) back (\(status)): \(reason).
@@ -267,7 +264,8 @@ extension TownWorkflow {
                 spec.explicitID = reworkID
                 spec.issueType = type
                 spec.priority = priority
-                spec.labels = ["gt:rework"]
+                // The work's own labels (`skill:swift`) go with it: capability routing and the CV read them.
+                spec.labels = ["gt:rework"] + Placement.skillLabels(work?.labels ?? [])
                 spec.description = description
                 spec.metadata =
                     [
@@ -279,6 +277,19 @@ extension TownWorkflow {
         }
         let polecat = AgentAddress.polecat(request.metadataString("worker") ?? "").map(\.name)
         return PendingRework(bead: reworkID, polecat: polecat, base: commit.isEmpty ? nil : commit)
+    }
+
+    /// Counts a verdict on the CV of the merge request's worker (when it is a polecat of this rig): the total and
+    /// the work bead's labels on the runtime it was done on (the request's `runtime`, else the polecat's).
+    func countOnCV(_ outcome: PolecatState.Outcome, request: Bead, rig: RigConfig, ledger: TownLedger)
+        async throws(TownError)
+    {
+        guard let (rigName, name) = AgentAddress.polecat(request.metadataString("worker") ?? ""),
+            rigName == rig.name, var polecat = polecats(rig: rig, in: ledger).first(where: { $0.name == name })
+        else { return }
+        let labels = request.metadataString("source_bead").flatMap { ledger.bead($0)?.labels } ?? []
+        polecat.count(outcome, labels: labels, runtime: request.metadataString("runtime") ?? polecat.runtime)
+        try await save(polecat, prefix: rig.beads.prefix, ledger: ledger)
     }
 
     /// Hands a rework bead to its polecat (any idle one, or a new one, when that polecat is gone or busy). A
