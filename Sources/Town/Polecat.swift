@@ -31,12 +31,14 @@ public struct PolecatState: Sendable, Equatable, Codable {
     public var failures: Int
     /// CV: merge requests sent back (the gate failed, or a conflict), counted by the Refinery.
     public var rework: Int
+    /// CV: compared runs (`gt sling --compare`) closed unmerged because another run of the bead merged first.
+    public var superseded: Int
     /// CV per kind of work: merges, failures and rework per bead label (`skill:swift`; `*`: every bead) and
     /// runtime name, sorted by label then runtime. What capability routing reads (docs/scheduling.md).
     public var record: [PolecatCVEntry]
 
     enum CodingKeys: String, CodingKey {
-        case rig, name, state, runtime, restarts, completed, merges, failures, rework, record
+        case rig, name, state, runtime, restarts, completed, merges, failures, rework, superseded, record
         case hookBead = "hook_bead"
         case hookEpoch = "hook_epoch"
         case sessionEpoch = "session_epoch"
@@ -55,12 +57,13 @@ public struct PolecatState: Sendable, Equatable, Codable {
         merges = try c.decodeIfPresent(Int.self, forKey: .merges) ?? 0
         failures = try c.decodeIfPresent(Int.self, forKey: .failures) ?? 0
         rework = try c.decodeIfPresent(Int.self, forKey: .rework) ?? 0
+        superseded = try c.decodeIfPresent(Int.self, forKey: .superseded) ?? 0
         record = try c.decodeIfPresent([PolecatCVEntry].self, forKey: .record) ?? []
     }
 
     /// One outcome for the CV.
     public enum Outcome: Sendable {
-        case merge, failure, rework
+        case merge, failure, rework, superseded
     }
 
     /// The label every outcome is counted under besides the bead's own (the runtime's record for any work).
@@ -79,6 +82,7 @@ public struct PolecatState: Sendable, Equatable, Codable {
         case .merge: merges += 1
         case .failure: failures += 1
         case .rework: rework += 1
+        case .superseded: superseded += 1
         }
         for label in [PolecatState.anyLabel] + Placement.skillLabels(labels) {
             var entry =
@@ -88,6 +92,7 @@ public struct PolecatState: Sendable, Equatable, Codable {
             case .merge: entry.merges += 1
             case .failure: entry.failures += 1
             case .rework: entry.rework += 1
+            case .superseded: entry.superseded += 1
             }
             record.removeAll { $0.label == label && $0.runtime == name }
             record.append(entry)
@@ -114,6 +119,7 @@ public struct PolecatState: Sendable, Equatable, Codable {
         merges = 0
         failures = 0
         rework = 0
+        superseded = 0
         record = []
     }
 
@@ -139,7 +145,8 @@ public struct PolecatState: Sendable, Equatable, Codable {
             JSONMember("session_epoch", .int(sessionEpoch)), JSONMember("runtime", .string(runtime)),
             JSONMember("restarts", .int(restarts)), JSONMember("completed", .int(completed)),
             JSONMember("merges", .int(merges)), JSONMember("failures", .int(failures)),
-            JSONMember("rework", .int(rework)), JSONMember("record", .array(record.map(\.json))),
+            JSONMember("rework", .int(rework)), JSONMember("superseded", .int(superseded)),
+            JSONMember("record", .array(record.map(\.json))),
         ])
     }
 
@@ -159,6 +166,7 @@ public struct PolecatState: Sendable, Equatable, Codable {
         merges = value["merges"]?.intValue ?? 0
         failures = value["failures"]?.intValue ?? 0
         rework = value["rework"]?.intValue ?? 0
+        superseded = value["superseded"]?.intValue ?? 0
         // A CV written before per-label records has none (its totals still count).
         record = (value["record"]?.arrayValue ?? []).compactMap(PolecatCVEntry.init(json:))
     }
@@ -178,23 +186,28 @@ public struct PolecatCVEntry: Sendable, Equatable, Codable {
     public var merges: Int
     public var failures: Int
     public var rework: Int
+    /// Compared runs closed because another run merged first (not counted against the record).
+    public var superseded: Int
 
-    public init(label: String, runtime: String, merges: Int = 0, failures: Int = 0, rework: Int = 0) {
+    public init(
+        label: String, runtime: String, merges: Int = 0, failures: Int = 0, rework: Int = 0, superseded: Int = 0
+    ) {
         self.label = label
         self.runtime = runtime
         self.merges = merges
         self.failures = failures
         self.rework = rework
+        self.superseded = superseded
     }
 
-    /// As placement counts it.
+    /// As placement counts it (a superseded run is neither a success nor a failure).
     public var placementRecord: Placement.Record { Placement.Record(merges: merges, failures: failures, rework: rework) }
 
     var json: JSONValue {
         .object([
             JSONMember("label", .string(label)), JSONMember("runtime", .string(runtime)),
             JSONMember("merges", .int(merges)), JSONMember("failures", .int(failures)),
-            JSONMember("rework", .int(rework)),
+            JSONMember("rework", .int(rework)), JSONMember("superseded", .int(superseded)),
         ])
     }
 
@@ -202,7 +215,8 @@ public struct PolecatCVEntry: Sendable, Equatable, Codable {
         guard let label = json["label"]?.stringValue, let runtime = json["runtime"]?.stringValue else { return nil }
         self.init(
             label: label, runtime: runtime, merges: json["merges"]?.intValue ?? 0,
-            failures: json["failures"]?.intValue ?? 0, rework: json["rework"]?.intValue ?? 0)
+            failures: json["failures"]?.intValue ?? 0, rework: json["rework"]?.intValue ?? 0,
+            superseded: json["superseded"]?.intValue ?? 0)
     }
 }
 

@@ -40,14 +40,14 @@ public struct GTPolecatListCommand: CLICommand {
         let hook = polecat.isIdle ? "" : "  hook \(polecat.hookBead) e\(polecat.hookEpoch)"
         return "\(polecat.address)  \(polecat.state)\(hook)  session e\(polecat.sessionEpoch)  "
             + "cv: \(polecat.completed) done, \(polecat.merges) merged, \(polecat.failures) failed, "
-            + "\(polecat.rework) rework"
+            + "\(polecat.rework) rework" + (polecat.superseded > 0 ? ", \(polecat.superseded) superseded" : "")
     }
 
     /// The CV per bead label and runtime, one line each (`*`: every bead), for `gt polecat status`.
     static func recordLines(_ polecat: PolecatState) -> [String] {
         polecat.record.map {
             "    \($0.label == PolecatState.anyLabel ? "any work" : $0.label) on \($0.runtime): \($0.merges) merged, "
-                + "\($0.failures) failed, \($0.rework) rework"
+                + "\($0.failures) failed, \($0.rework) rework" + ($0.superseded > 0 ? ", \($0.superseded) superseded" : "")
         }
     }
 }

@@ -35,6 +35,8 @@ struct PendingRework: Sendable {
     var bead: String
     var polecat: String?
     var base: String?
+    /// The runtime to work it on: a compared run's own (nil: the rig's).
+    var runtime: String? = nil
 }
 
 extension TownWorkflow {
@@ -45,11 +47,26 @@ extension TownWorkflow {
             $0.issueType == .mergeRequest && $0.status != .closed && $0.status != .tombstone
                 && ($0.metadataString("target") ?? rig.defaultBranch) == rig.defaultBranch
         }
+        // Compared runs (gt sling --compare): one request of a bead's runs at a time, the first filed, so the first
+        // that passes is the one merged (the others are then superseded, `supersedeCompared`).
+        var firstOfGroup: [String: Bead] = [:]
+        for bead in requests {
+            guard let source = bead.metadataString("source_bead"), let work = ledger.bead(source),
+                let root = TownWorkflow.compareRoot(of: work, in: ledger)
+            else { continue }
+            if let first = firstOfGroup[root], (first.createdAt.unixNanos, first.id) < (bead.createdAt.unixNanos, bead.id) {
+                continue
+            }
+            firstOfGroup[root] = bead
+        }
         return requests.compactMap { bead in
             guard let source = bead.metadataString("source_bead"), let commit = bead.metadataString("commit") else {
                 return nil
             }
             let work = ledger.bead(source)
+            if let work, let root = TownWorkflow.compareRoot(of: work, in: ledger), firstOfGroup[root]?.id != bead.id {
+                return nil
+            }
             let blockers = Set(
                 (work?.dependencies ?? []).filter { $0.type.affectsReadyWork && $0.type != .parentChild }.compactMap {
                     dependency -> String? in
@@ -152,6 +169,12 @@ extension TownWorkflow {
                     {
                         closing.append(root)
                     }
+                    // A compared run that merges closes the bead compared (its other runs are superseded).
+                    if let root = TownWorkflow.compareRoot(of: work, in: ledger), !closing.contains(root),
+                        let original = ledger.bead(root), original.status != .closed
+                    {
+                        closing.append(root)
+                    }
                 }
                 for bead in closing {
                     try await ledger.batch(routing: bead) { _ throws(LedgerError) in
@@ -205,6 +228,37 @@ extension TownWorkflow {
                     ])
                 return rework
             }
+        }
+    }
+
+    /// Closes the open merge requests of compared runs (gt sling --compare) whose bead another run already merged:
+    /// status `superseded` (not merged), the run's bead closed too, `superseded` counted on the polecat's CV, event
+    /// `mq-superseded`. Returns the requests closed.
+    func supersedeCompared(rig: RigConfig) async throws(TownError) -> [String] {
+        try await withLedger { ledger throws(TownError) -> [String] in
+            var closed: [String] = []
+            let open = ledger.beads(scope: rig.beads.prefix) {
+                $0.issueType == .mergeRequest && $0.status != .closed && $0.status != .tombstone
+            }
+            for request in open {
+                guard let source = request.metadataString("source_bead"), let work = ledger.bead(source),
+                    let rootID = TownWorkflow.compareRoot(of: work, in: ledger), let root = ledger.bead(rootID),
+                    root.status == .closed, let commit = root.metadataString(MQKey.mergeCommit)
+                else { continue }
+                let reason = "\(rootID) was merged in \(commit) by another compared run"
+                try await close(request.id, status: "superseded", reason: reason, extra: [], ledger: ledger)
+                if work.status != .closed {
+                    try await ledger.batch(routing: work.id) { _ throws(LedgerError) in
+                        [.close(id: work.id, reason: "superseded: \(reason)")]
+                    }
+                }
+                try await countOnCV(.superseded, request: request, rig: rig, ledger: ledger)
+                events.record(
+                    "mq-superseded",
+                    ["rig": rig.name, "merge_request": request.id, "bead": source, "root": rootID, "commit": commit])
+                closed.append(request.id)
+            }
+            return closed
         }
     }
 
@@ -276,7 +330,10 @@ extension TownWorkflow {
             }
         }
         let polecat = AgentAddress.polecat(request.metadataString("worker") ?? "").map(\.name)
-        return PendingRework(bead: reworkID, polecat: polecat, base: commit.isEmpty ? nil : commit)
+        // A compared run's rework stays on its runtime (the comparison is of runtimes).
+        let runtime = work.flatMap { TownWorkflow.compareRoot(of: $0, in: ledger) } != nil
+            ? request.metadataString("runtime") : nil
+        return PendingRework(bead: reworkID, polecat: polecat, base: commit.isEmpty ? nil : commit, runtime: runtime)
     }
 
     /// Counts a verdict on the CV of the merge request's worker (when it is a polecat of this rig): the total and
@@ -297,7 +354,7 @@ extension TownWorkflow {
     func slingRework(_ rework: PendingRework, rig: RigConfig) async {
         do {
             let result = try await sling(
-                bead: rework.bead, rig: rig.name, runtime: nil, polecat: rework.polecat, base: rework.base)
+                bead: rework.bead, rig: rig.name, runtime: rework.runtime, polecat: rework.polecat, base: rework.base)
             events.record(
                 "mq-rework-slung",
                 ["rig": rig.name, "bead": rework.bead, "polecat": result.polecat, "wanted": rework.polecat ?? ""])
