@@ -7,7 +7,7 @@ import Town
 /// The merge-request bead's metadata keys the Refinery reads and writes (besides `gt done`'s `branch`, `commit`,
 /// `lease_epoch`, `source_bead`, `target`, `worker`). A caseless namespace.
 public enum MQKey {
-    /// queued, testing, merged, rework, conflict or rejected (absent: queued).
+    /// queued, testing, merged, rework, conflict, rejected or superseded (absent: queued).
     public static let status = "mq_status"
     /// Why it is not merged (rework, conflict, rejected).
     public static let reason = "mq_reason"
