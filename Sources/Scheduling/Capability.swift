@@ -45,7 +45,8 @@ extension Placement {
     /// failure (⅔ against ⅓).
     public static let meaningfulDifference = 0.2
 
-    /// The labels of a bead that name a kind of work: every label except Gas Town's own (`gt:…`, and `*`, the CV's any-work label), sorted, once.
+    /// The labels of a bead that name a kind of work: every label except Gas Town's own (`gt:…`, and `*`, the CV's
+    /// any-work label), sorted, once.
     public static func skillLabels(_ labels: [String]) -> [String] {
         Array(Set(labels.filter { !$0.isEmpty && $0 != "*" && !$0.hasPrefix("gt:") })).sorted()
     }
@@ -65,9 +66,13 @@ extension Placement {
     /// best score first, each group holding the candidates whose score is within `meaningfulDifference` of the
     /// group's best; within a group capacity order is kept. Returns the order and the size of the first group
     /// (the placer's random pick stays inside it). No labels: the order unchanged, every candidate a leader.
-    static func byRecord(_ ranked: [Candidate], labels: [String], runtime: String?) -> (order: [Candidate], leaders: Int) {
+    static func byRecord(
+        _ ranked: [Candidate], labels: [String], runtime: String?
+    ) -> (order: [Candidate], leaders: Int) {
         guard !labels.isEmpty, ranked.count > 1 else { return (ranked, ranked.count) }
-        let scored = ranked.enumerated().map { (index: $0.offset, score: record(of: $0.element, labels: labels, runtime: runtime).score) }
+        let scored = ranked.enumerated().map {
+            (index: $0.offset, score: record(of: $0.element, labels: labels, runtime: runtime).score)
+        }
         // Best score first, capacity order (the index) among equal scores: a total order, so deterministic.
         let byScore = scored.sorted { $0.score != $1.score ? $0.score > $1.score : $0.index < $1.index }
         var groups: [[Int]] = []

@@ -201,7 +201,9 @@ public struct PolecatCVEntry: Sendable, Equatable, Codable {
     }
 
     /// As placement counts it (a superseded run is neither a success nor a failure).
-    public var placementRecord: Placement.Record { Placement.Record(merges: merges, failures: failures, rework: rework) }
+    public var placementRecord: Placement.Record {
+        Placement.Record(merges: merges, failures: failures, rework: rework)
+    }
 
     var json: JSONValue {
         .object([

@@ -27,7 +27,9 @@ extension TownWorkflow {
     /// filed and slung on it. The Refinery merges the first of their merge requests that passes and closes the
     /// others as superseded. Validated first (two or more different runtimes the rig knows, the bead slingable,
     /// the rig with room for every run): nothing is changed when any fails.
-    public func slingCompare(bead id: String, rig requestedRig: String?, runtimes: [String]) async throws(TownError)
+    public func slingCompare(
+        bead id: String, rig requestedRig: String?, runtimes: [String]
+    ) async throws(TownError)
         -> CompareResult
     {
         guard runtimes.count >= 2, Set(runtimes).count == runtimes.count else {
@@ -88,7 +90,8 @@ extension TownWorkflow {
             }
         }
         events.record(
-            "sling-compare", ["bead": id, "runtimes": runtimes.joined(separator: ","), "runs": runs.map(\.bead).joined(separator: ",")])
+            "sling-compare",
+            ["bead": id, "runtimes": runtimes.joined(separator: ","), "runs": runs.map(\.bead).joined(separator: ",")])
         return CompareResult(bead: id, runs: runs)
     }
 

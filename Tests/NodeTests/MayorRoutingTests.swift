@@ -19,7 +19,8 @@ import Town
 
     @Test func recordsAreSummedPerNodeAndRuntimeForTheBeadsLabels() {
         let polecats = [
-            polecat("alpha-nux", [(.merge, ["skill:swift"], "claude"), (.merge, ["skill:swift", "skill:go"], "claude")]),
+            polecat(
+                "alpha-nux", [(.merge, ["skill:swift"], "claude"), (.merge, ["skill:swift", "skill:go"], "claude")]),
             polecat("alpha-max", [(.rework, ["skill:swift"], "claude"), (.merge, ["skill:swift"], "exec:'sh a.sh'")]),
             // alpha-b is a node of its own: its polecats are not alpha's.
             polecat("alpha-b-nux", [(.failure, ["skill:swift"], "claude")]),

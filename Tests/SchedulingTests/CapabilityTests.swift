@@ -73,9 +73,11 @@ import Testing
         // Claude on swift: the node's record is for codex, or for go: none counts.
         #expect(Placement.place(request(["skill:swift"]), candidates: nodes).ranked == ["roomy", "other"])
         // Codex on swift counts.
-        #expect(Placement.place(request(["skill:swift"], runtime: "codex"), candidates: nodes).ranked == ["other", "roomy"])
+        #expect(
+            Placement.place(request(["skill:swift"], runtime: "codex"), candidates: nodes).ranked == ["other", "roomy"])
         // No runtime named (an exec command line): every runtime counts.
-        #expect(Placement.place(request(["skill:swift"], runtime: nil), candidates: nodes).ranked == ["other", "roomy"])
+        #expect(
+            Placement.place(request(["skill:swift"], runtime: nil), candidates: nodes).ranked == ["other", "roomy"])
         // Labels sum: swift and go on claude together.
         #expect(
             Placement.record(of: nodes[1], labels: ["skill:go", "skill:swift"], runtime: "claude") == R(merges: 5))
@@ -155,6 +157,9 @@ import Testing
     }
 
     @Test func skillLabelsLeaveOutGasTownsOwn() {
-        #expect(Placement.skillLabels(["skill:swift", "gt:agent", "", "area:ui", "skill:swift"]) == ["area:ui", "skill:swift"])
+        #expect(
+            Placement.skillLabels(["skill:swift", "gt:agent", "", "area:ui", "skill:swift"]) == [
+                "area:ui", "skill:swift",
+            ])
     }
 }

@@ -14,7 +14,8 @@ import Town
                 [ -n "$DELAY" ] && sleep "$DELAY"
                 echo "work on $GT_BEAD by $GT_POLECAT" > "work-$GT_POLECAT.txt"
                 git add -A
-                git -c user.name="$GT_POLECAT" -c user.email="$GT_POLECAT@polecats.gt" commit -qm "$GT_BEAD_TITLE by $GT_POLECAT"
+                git -c user.name="$GT_POLECAT" -c user.email="$GT_POLECAT@polecats.gt" \
+                    commit -qm "$GT_BEAD_TITLE by $GT_POLECAT"
                 gt done
                 """
             try town.directory.write("fast.sh", agent)
@@ -96,7 +97,9 @@ import Town
             let fastStatus = try await town.gt(["polecat", "status", "demo/\(polecats[0])"])
             #expect(fastStatus.stdout.contains("skill:swift on fast: 1 merged, 0 failed, 0 rework"), "\(fastStatus)")
             let slowStatus = try await town.gt(["polecat", "status", "demo/\(polecats[1])"])
-            #expect(slowStatus.stdout.contains("skill:swift on slow: 0 merged, 0 failed, 0 rework, 1 superseded"), "\(slowStatus)")
+            #expect(
+                slowStatus.stdout.contains("skill:swift on slow: 0 merged, 0 failed, 0 rework, 1 superseded"),
+                "\(slowStatus)")
         }
     }
 }

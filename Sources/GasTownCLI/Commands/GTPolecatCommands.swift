@@ -47,7 +47,8 @@ public struct GTPolecatListCommand: CLICommand {
     static func recordLines(_ polecat: PolecatState) -> [String] {
         polecat.record.map {
             "    \($0.label == PolecatState.anyLabel ? "any work" : $0.label) on \($0.runtime): \($0.merges) merged, "
-                + "\($0.failures) failed, \($0.rework) rework" + ($0.superseded > 0 ? ", \($0.superseded) superseded" : "")
+                + "\($0.failures) failed, \($0.rework) rework"
+                + ($0.superseded > 0 ? ", \($0.superseded) superseded" : "")
         }
     }
 }

@@ -87,9 +87,12 @@ public struct GTSlingCommand: CLICommand {
                 $0.trimmingCharacters(in: .whitespaces)
             }
             guard list.count >= 2, !list.contains(where: \.isEmpty) else {
-                throw parsed.invalid("--compare needs two or more runtimes separated by commas (--compare claude,codex)")
+                throw parsed.invalid(
+                    "--compare needs two or more runtimes separated by commas (--compare claude,codex)")
             }
-            guard Set(list).count == list.count else { throw parsed.invalid("--compare names a runtime twice: \(text)") }
+            guard Set(list).count == list.count else {
+                throw parsed.invalid("--compare names a runtime twice: \(text)")
+            }
             if runtime != nil { throw parsed.invalid("--compare names the runtimes: leave out --runtime") }
             if force || on != nil || node != nil || !require.isEmpty {
                 throw parsed.invalid("--compare goes without --force, --on, --node and --require")

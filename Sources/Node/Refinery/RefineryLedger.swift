@@ -54,7 +54,9 @@ extension TownWorkflow {
             guard let source = bead.metadataString("source_bead"), let work = ledger.bead(source),
                 let root = TownWorkflow.compareRoot(of: work, in: ledger)
             else { continue }
-            if let first = firstOfGroup[root], (first.createdAt.unixNanos, first.id) < (bead.createdAt.unixNanos, bead.id) {
+            if let first = firstOfGroup[root],
+                (first.createdAt.unixNanos, first.id) < (bead.createdAt.unixNanos, bead.id)
+            {
                 continue
             }
             firstOfGroup[root] = bead
