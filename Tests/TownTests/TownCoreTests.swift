@@ -142,17 +142,21 @@ struct TownCoreTests {
         let state = try #require(PolecatState(bead: bead))
         #expect((state.merges, state.failures, state.rework, state.completed) == (3, 1, 0, 4))
         #expect(state.record.isEmpty)
-        let json = #"{"rig":"demo","name":"nux","state":"idle","hook_bead":"","hook_epoch":3,"session_epoch":5,"#
+        let json =
+            #"{"rig":"demo","name":"nux","state":"idle","hook_bead":"","hook_epoch":3,"session_epoch":5,"#
             + #""runtime":"claude","restarts":0,"completed":4,"merges":3,"failures":1}"#
         let decoded = try JSONDecoder().decode(PolecatState.self, from: Data(json.utf8))
         #expect(decoded == state)
         // A damaged record entry is skipped, the rest kept.
         var damaged = state
         damaged.count(.merge, labels: ["skill:go"], runtime: "claude")
-        guard case .object(var members) = damaged.json else { Issue.record("not an object"); return }
+        guard case .object(var members) = damaged.json else {
+            Issue.record("not an object")
+            return
+        }
         members.removeAll { $0.key == "record" }
-        members.append(JSONMember("record", .array([.string("garbage"), .object([JSONMember("label", .int(1))])]
-            + (damaged.json["record"]?.arrayValue ?? []))))
+        let garbage: [JSONValue] = [.string("garbage"), .object([JSONMember("label", .int(1))])]
+        members.append(JSONMember("record", .array(garbage + (damaged.json["record"]?.arrayValue ?? []))))
         bead.metadata = [JSONMember(PolecatState.metadataKey, .object(members))]
         #expect(PolecatState(bead: bead)?.record == damaged.record)
     }

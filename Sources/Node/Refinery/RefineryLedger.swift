@@ -333,8 +333,8 @@ extension TownWorkflow {
         }
         let polecat = AgentAddress.polecat(request.metadataString("worker") ?? "").map(\.name)
         // A compared run's rework stays on its runtime (the comparison is of runtimes).
-        let runtime = work.flatMap { TownWorkflow.compareRoot(of: $0, in: ledger) } != nil
-            ? request.metadataString("runtime") : nil
+        let compared = work.flatMap { TownWorkflow.compareRoot(of: $0, in: ledger) } != nil
+        let runtime = compared ? request.metadataString("runtime") : nil
         return PendingRework(bead: reworkID, polecat: polecat, base: commit.isEmpty ? nil : commit, runtime: runtime)
     }
 
