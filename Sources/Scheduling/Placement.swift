@@ -1,7 +1,8 @@
 /// Where a slung bead goes (docs/scheduling.md, DESIGN §6): the pure placement core the Mayor runs. Given what
 /// the bead needs (rig, runtime, labels), the cluster's placement policy and the candidate nodes as membership
 /// gossips them, it excludes the nodes that cannot take the bead, each with its reasons, ranks the rest by free
-/// capacity then pressure (load, free memory), and orders them for the placer: one of the best three first
+/// the record of their polecats for the bead's labels (capability routing, only a meaningful difference counts),
+/// then free capacity then pressure (load, free memory), and orders them for the placer: one of the best three first
 /// (drawn with the generator it is given), then the others in rank order, which is the order refusals fall back in.
 ///
 /// A caseless namespace of pure functions; no clock, no I/O, no randomness it was not given.
@@ -16,12 +17,18 @@ public enum Placement {
         public var runtime: String?
         /// Labels a node must carry (`--require gpu=true,region=eu`), key to value.
         public var require: [String: String]
+        /// The bead's labels naming its kind of work (`skill:swift`; `Placement.skillLabels`): the nodes with the
+        /// better record for them go first (capability routing). Empty: capacity alone orders.
+        public var labels: [String]
 
-        public init(bead: String, rig: String, runtime: String? = nil, require: [String: String] = [:]) {
+        public init(
+            bead: String, rig: String, runtime: String? = nil, require: [String: String] = [:], labels: [String] = []
+        ) {
             self.bead = bead
             self.rig = rig
             self.runtime = runtime
             self.require = require
+            self.labels = labels
         }
     }
 
@@ -48,12 +55,15 @@ public enum Placement {
         public var loadMilli: Int
         /// Free memory, bytes.
         public var freeMemory: UInt64
+        /// Its polecats' CVs summed per bead label and runtime (capability routing); empty: no record.
+        public var records: [RecordKey: Record]
 
         public init(
             name: String, alive: Bool = true, labels: [String: String] = [:], slots: Int, running: Int = 0,
             reserved: Int = 0, rigs: Set<String>, runtimes: Set<String> = [], draining: Bool = false,
-            loadMilli: Int = 0, freeMemory: UInt64 = 0
+            loadMilli: Int = 0, freeMemory: UInt64 = 0, records: [RecordKey: Record] = [:]
         ) {
+            self.records = records
             self.name = name
             self.alive = alive
             self.labels = labels
@@ -112,6 +122,9 @@ public enum Placement {
         /// True when the policy alone keeps the bead off every node: no change of load or labels will help,
         /// so the bead is refused (not queued).
         public var policyExcludesAll: Bool
+        /// How many of `ranked`, from the first, share the best record for the bead's labels (nil: all of them):
+        /// the placer's random pick stays among these.
+        public var leaders: Int? = nil
 
         /// Whether some node can take it now.
         public var placeable: Bool { !ranked.isEmpty }
@@ -119,7 +132,7 @@ public enum Placement {
         /// `ranked` with one of the best `among` moved first, drawn with `random`; the rest keep their order.
         public func order<G: RandomNumberGenerator>(among: Int = 3, using random: inout G) -> [String] {
             guard ranked.count > 1 else { return ranked }
-            let k = min(max(1, among), ranked.count)
+            let k = min(max(1, among), ranked.count, max(1, leaders ?? ranked.count))
             let i = Int(random.next() % UInt64(k))
             var out = ranked
             let first = out.remove(at: i)
@@ -194,10 +207,15 @@ public enum Placement {
             if reasons.isEmpty { ranked.append(node) } else { excluded[node.name] = reasons }
         }
         ranked.sort(by: better)
-        return Outcome(ranked: ranked.map(\.name), excluded: excluded, policyExcludesAll: policyOnly)
+        let skills = skillLabels(request.labels)
+        let (order, leaders) = byRecord(ranked, labels: skills, runtime: request.runtime)
+        return Outcome(
+            ranked: order.map(\.name), excluded: excluded, policyExcludesAll: policyOnly,
+            leaders: skills.isEmpty ? nil : leaders)
     }
 
-    /// The ranking: more free slots first, then lower load, then more free memory, then the name.
+    /// The capacity ranking: more free slots first, then lower load, then more free memory, then the name (the
+    /// record for the bead's labels, `byRecord`, is applied over it).
     static func better(_ a: Candidate, _ b: Candidate) -> Bool {
         if a.free != b.free { return a.free > b.free }
         if a.loadMilli != b.loadMilli { return a.loadMilli < b.loadMilli }

@@ -1,11 +1,12 @@
 import Beads
 import Foundation
+import Scheduling
 import Sessions
 
 /// A polecat's persistent identity and state, kept in its agent bead (`<prefix>-<rig>-polecat-<name>`, type
 /// agent, label `gt:agent`) under the metadata key `polecat` as one JSON object, so every change of it is one
 /// atomic ledger write: the state (idle or working), the hooked bead and its lease epoch, the session epoch, and
-/// the CV (beads completed, merges, failures).
+/// the CV (beads completed, merges, failures, rework, and the same per bead label and runtime: `record`).
 /// `Sendable`: a plain value.
 public struct PolecatState: Sendable, Equatable, Codable {
     public var rig: String
@@ -28,12 +29,80 @@ public struct PolecatState: Sendable, Equatable, Codable {
     public var merges: Int
     /// CV: assignments given up (session kept dying).
     public var failures: Int
+    /// CV: merge requests sent back (the gate failed, or a conflict), counted by the Refinery.
+    public var rework: Int
+    /// CV: compared runs (`gt sling --compare`) closed unmerged because another run of the bead merged first.
+    public var superseded: Int
+    /// CV per kind of work: merges, failures and rework per bead label (`skill:swift`; `*`: every bead) and
+    /// runtime name, sorted by label then runtime. What capability routing reads (docs/scheduling.md).
+    public var record: [PolecatCVEntry]
 
     enum CodingKeys: String, CodingKey {
-        case rig, name, state, runtime, restarts, completed, merges, failures
+        case rig, name, state, runtime, restarts, completed, merges, failures, rework, superseded, record
         case hookBead = "hook_bead"
         case hookEpoch = "hook_epoch"
         case sessionEpoch = "session_epoch"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(rig: try c.decode(String.self, forKey: .rig), name: try c.decode(String.self, forKey: .name))
+        state = try c.decodeIfPresent(String.self, forKey: .state) ?? "idle"
+        hookBead = try c.decodeIfPresent(String.self, forKey: .hookBead) ?? ""
+        hookEpoch = try c.decodeIfPresent(Int.self, forKey: .hookEpoch) ?? 0
+        sessionEpoch = try c.decodeIfPresent(Int.self, forKey: .sessionEpoch) ?? 0
+        runtime = try c.decodeIfPresent(String.self, forKey: .runtime) ?? ""
+        restarts = try c.decodeIfPresent(Int.self, forKey: .restarts) ?? 0
+        completed = try c.decodeIfPresent(Int.self, forKey: .completed) ?? 0
+        merges = try c.decodeIfPresent(Int.self, forKey: .merges) ?? 0
+        failures = try c.decodeIfPresent(Int.self, forKey: .failures) ?? 0
+        rework = try c.decodeIfPresent(Int.self, forKey: .rework) ?? 0
+        superseded = try c.decodeIfPresent(Int.self, forKey: .superseded) ?? 0
+        record = try c.decodeIfPresent([PolecatCVEntry].self, forKey: .record) ?? []
+    }
+
+    /// One outcome for the CV.
+    public enum Outcome: Sendable {
+        case merge, failure, rework, superseded
+    }
+
+    /// The label every outcome is counted under besides the bead's own (the runtime's record for any work).
+    public static let anyLabel = "*"
+
+    /// The name a runtime choice is recorded under: `exec:<command>` → `exec`, a name or preset as it is.
+    public static func runtimeName(_ choice: String) -> String {
+        choice.split(separator: ":", maxSplits: 1).first.map(String.init) ?? choice
+    }
+
+    /// Counts `outcome` of a bead with `labels` worked on `runtime` (a runtime choice): the total, and the entry
+    /// of each of its skill labels (`Placement.skillLabels`) and of `*` on that runtime.
+    public mutating func count(_ outcome: Outcome, labels: [String], runtime: String) {
+        let name = PolecatState.runtimeName(runtime)
+        switch outcome {
+        case .merge: merges += 1
+        case .failure: failures += 1
+        case .rework: rework += 1
+        case .superseded: superseded += 1
+        }
+        for label in [PolecatState.anyLabel] + Placement.skillLabels(labels) {
+            var entry =
+                record.first { $0.label == label && $0.runtime == name }
+                ?? PolecatCVEntry(label: label, runtime: name)
+            switch outcome {
+            case .merge: entry.merges += 1
+            case .failure: entry.failures += 1
+            case .rework: entry.rework += 1
+            case .superseded: entry.superseded += 1
+            }
+            record.removeAll { $0.label == label && $0.runtime == name }
+            record.append(entry)
+        }
+        record.sort { ($0.label, $0.runtime) < ($1.label, $1.runtime) }
+    }
+
+    /// The record of one runtime for any work (`*`), or nil when there is none.
+    public func entry(label: String = PolecatState.anyLabel, runtime: String) -> PolecatCVEntry? {
+        record.first { $0.label == label && $0.runtime == runtime }
     }
 
     /// A new, idle polecat.
@@ -49,6 +118,9 @@ public struct PolecatState: Sendable, Equatable, Codable {
         completed = 0
         merges = 0
         failures = 0
+        rework = 0
+        superseded = 0
+        record = []
     }
 
     /// The metadata key holding the state.
@@ -73,6 +145,8 @@ public struct PolecatState: Sendable, Equatable, Codable {
             JSONMember("session_epoch", .int(sessionEpoch)), JSONMember("runtime", .string(runtime)),
             JSONMember("restarts", .int(restarts)), JSONMember("completed", .int(completed)),
             JSONMember("merges", .int(merges)), JSONMember("failures", .int(failures)),
+            JSONMember("rework", .int(rework)), JSONMember("superseded", .int(superseded)),
+            JSONMember("record", .array(record.map(\.json))),
         ])
     }
 
@@ -91,11 +165,60 @@ public struct PolecatState: Sendable, Equatable, Codable {
         completed = value["completed"]?.intValue ?? 0
         merges = value["merges"]?.intValue ?? 0
         failures = value["failures"]?.intValue ?? 0
+        rework = value["rework"]?.intValue ?? 0
+        superseded = value["superseded"]?.intValue ?? 0
+        // A CV written before per-label records has none (its totals still count).
+        record = (value["record"]?.arrayValue ?? []).compactMap(PolecatCVEntry.init(json:))
     }
 
     /// The session name of the current session epoch in the town rooted at `townRoot`.
     public func sessionName(townRoot: String) -> SessionName {
         SessionName(town: TownID(townRoot: townRoot), rig: rig, polecat: name, epoch: UInt64(sessionEpoch))
+    }
+}
+
+/// One line of a polecat's CV: what it did with beads of one label on one runtime. `Sendable`: a plain value.
+public struct PolecatCVEntry: Sendable, Equatable, Codable {
+    /// A bead label (`skill:swift`), or `*` for every bead.
+    public var label: String
+    /// The runtime's name (`claude`, `codex`, `exec`, a preset's name).
+    public var runtime: String
+    public var merges: Int
+    public var failures: Int
+    public var rework: Int
+    /// Compared runs closed because another run merged first (not counted against the record).
+    public var superseded: Int
+
+    public init(
+        label: String, runtime: String, merges: Int = 0, failures: Int = 0, rework: Int = 0, superseded: Int = 0
+    ) {
+        self.label = label
+        self.runtime = runtime
+        self.merges = merges
+        self.failures = failures
+        self.rework = rework
+        self.superseded = superseded
+    }
+
+    /// As placement counts it (a superseded run is neither a success nor a failure).
+    public var placementRecord: Placement.Record {
+        Placement.Record(merges: merges, failures: failures, rework: rework)
+    }
+
+    var json: JSONValue {
+        .object([
+            JSONMember("label", .string(label)), JSONMember("runtime", .string(runtime)),
+            JSONMember("merges", .int(merges)), JSONMember("failures", .int(failures)),
+            JSONMember("rework", .int(rework)), JSONMember("superseded", .int(superseded)),
+        ])
+    }
+
+    init?(json: JSONValue) {
+        guard let label = json["label"]?.stringValue, let runtime = json["runtime"]?.stringValue else { return nil }
+        self.init(
+            label: label, runtime: runtime, merges: json["merges"]?.intValue ?? 0,
+            failures: json["failures"]?.intValue ?? 0, rework: json["rework"]?.intValue ?? 0,
+            superseded: json["superseded"]?.intValue ?? 0)
     }
 }
 

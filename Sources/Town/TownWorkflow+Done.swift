@@ -106,6 +106,8 @@ extension TownWorkflow {
             let target = delegated ? "federation" : rig.defaultBranch
             // The merge request takes its bead's priority, so the Refinery's queue (priority, then age) follows it.
             let priority = ledger.bead(progress.bead)?.priority ?? NewBead(title: "").priority
+            // The runtime the work was done on, for the CV the Refinery counts the verdict on.
+            let runtime = polecats(rig: rig, in: ledger).first { $0.name == progress.polecat }?.runtime ?? ""
             try await ledger.write(scope: rig.beads.prefix) { ledger, clock, actor throws(LedgerError) in
                 var spec = NewBead(title: String("Merge \(progress.bead): \(title)".prefix(500)))
                 spec.explicitID = progress.mergeRequest
@@ -124,7 +126,7 @@ extension TownWorkflow {
                     JSONMember("branch", .string(progress.branch)), JSONMember("commit", .string(progress.commit)),
                     JSONMember("lease_epoch", .int(progress.epoch)), JSONMember("source_bead", .string(progress.bead)),
                     JSONMember("target", .string(target)), JSONMember("worker", .string(agent)),
-                ]
+                ] + (runtime.isEmpty ? [] : [JSONMember("runtime", .string(runtime))])
                 return try ledger.prepareCreate(spec, actor: actor, stamp: clock.stamp, time: clock.time)
             }
             // The node's Refinery of this rig wakes now instead of at its next poll.

@@ -98,7 +98,7 @@ extension TownWorkflow {
         let result = try await release(bead: bead, reason: reason)
         try await withLedger { ledger throws(TownError) in
             var (polecat, rig) = try currentPolecat(address, ledger: ledger)
-            polecat.failures += 1
+            polecat.count(.failure, labels: ledger.bead(bead)?.labels ?? [], runtime: polecat.runtime)
             try await save(polecat, prefix: rig.beads.prefix, ledger: ledger)
         }
         return result

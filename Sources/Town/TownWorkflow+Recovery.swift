@@ -120,7 +120,7 @@ extension TownWorkflow {
                         try await ledger.update(bead.id, [.status(.open)])
                         polecat.state = "idle"
                         polecat.hookBead = ""
-                        polecat.failures += 1
+                        polecat.count(.failure, labels: bead.labels, runtime: polecat.runtime)
                         try await save(polecat, prefix: rig.beads.prefix, ledger: ledger)
                         report.failed.append(polecat.address)
                         events.record("failed", ["agent": polecat.address, "bead": bead.id])

@@ -198,8 +198,13 @@ import Town
                 let bead = try #require(ledger.first { $0.id == ids[title] })
                 #expect(bead.status == .closed && bead.metadataString("merge_commit")?.count == 40, "\(title)")
             }
-            let merges = ledger.compactMap(PolecatState.init(bead:)).map(\.merges).reduce(0, +)
+            let cvs = ledger.compactMap(PolecatState.init(bead:))
+            let merges = cvs.map(\.merges).reduce(0, +)
             #expect(merges == expected.count)
+            // The two gate failures and the conflict count as rework, and per runtime (`exec`) in the record.
+            #expect(cvs.map(\.rework).reduce(0, +) == 3)
+            let anyExec = cvs.compactMap { $0.entry(runtime: "exec") }
+            #expect(anyExec.map(\.merges).reduce(0, +) == expected.count && anyExec.map(\.rework).reduce(0, +) == 3)
             let events = TownEvents.read(town.layout.eventsFile)
             #expect(events.filter { $0["type"] == "mq-merged" }.count == expected.count)
             // The conflict was seen early: the overlap on shared.txt was reported before anything merged.

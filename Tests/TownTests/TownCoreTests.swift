@@ -1,6 +1,7 @@
 import Beads
 import Foundation
 import Node
+import Scheduling
 import Testing
 import Town
 
@@ -98,6 +99,66 @@ struct TownCoreTests {
         #expect(PolecatState(bead: bead) == nil)
         bead.metadata = [JSONMember(PolecatState.metadataKey, .string("garbage"))]
         #expect(PolecatState(bead: bead) == nil)
+        // With a per-label record.
+        state.count(.merge, labels: ["skill:swift", "gt:rework"], runtime: "exec:'x'")
+        state.count(.rework, labels: ["skill:swift"], runtime: "codex")
+        bead.metadata = [JSONMember(PolecatState.metadataKey, state.json)]
+        #expect(PolecatState(bead: bead) == state)
+    }
+
+    @Test func theCVCountsEachOutcomePerLabelAndRuntime() throws {
+        var state = PolecatState(rig: "demo", name: "nux")
+        state.count(.merge, labels: ["skill:swift", "gt:agent"], runtime: "claude")
+        state.count(.merge, labels: ["skill:swift", "area:ui"], runtime: "claude")
+        state.count(.failure, labels: ["skill:swift"], runtime: "exec:'sh a.sh'")
+        state.count(.rework, labels: [], runtime: "codex")
+        #expect((state.merges, state.failures, state.rework) == (2, 1, 1))
+        #expect(
+            state.record == [
+                PolecatCVEntry(label: "*", runtime: "claude", merges: 2),
+                PolecatCVEntry(label: "*", runtime: "codex", rework: 1),
+                PolecatCVEntry(label: "*", runtime: "exec", failures: 1),
+                PolecatCVEntry(label: "area:ui", runtime: "claude", merges: 1),
+                PolecatCVEntry(label: "skill:swift", runtime: "claude", merges: 2),
+                PolecatCVEntry(label: "skill:swift", runtime: "exec", failures: 1),
+            ])
+        #expect(state.entry(runtime: "claude")?.placementRecord == Placement.Record(merges: 2))
+        // Codable (gt polecat --json) round trip.
+        let data = try JSONEncoder().encode(state)
+        #expect(try JSONDecoder().decode(PolecatState.self, from: data) == state)
+    }
+
+    @Test func aCVWrittenBeforeRecordsStillReads() throws {
+        // The agent-bead metadata of a polecat from before rework and record were kept.
+        let old: JSONValue = .object([
+            JSONMember("rig", .string("demo")), JSONMember("name", .string("nux")),
+            JSONMember("state", .string("idle")), JSONMember("hook_bead", .string("")),
+            JSONMember("hook_epoch", .int(3)), JSONMember("session_epoch", .int(5)),
+            JSONMember("runtime", .string("claude")), JSONMember("restarts", .int(0)),
+            JSONMember("completed", .int(4)), JSONMember("merges", .int(3)), JSONMember("failures", .int(1)),
+        ])
+        var bead = Bead(id: "demo-demo-polecat-nux", title: "p", createdAt: Timestamp(unixNanos: 0))
+        bead.metadata = [JSONMember(PolecatState.metadataKey, old)]
+        let state = try #require(PolecatState(bead: bead))
+        #expect((state.merges, state.failures, state.rework, state.completed) == (3, 1, 0, 4))
+        #expect(state.record.isEmpty)
+        let json =
+            #"{"rig":"demo","name":"nux","state":"idle","hook_bead":"","hook_epoch":3,"session_epoch":5,"#
+            + #""runtime":"claude","restarts":0,"completed":4,"merges":3,"failures":1}"#
+        let decoded = try JSONDecoder().decode(PolecatState.self, from: Data(json.utf8))
+        #expect(decoded == state)
+        // A damaged record entry is skipped, the rest kept.
+        var damaged = state
+        damaged.count(.merge, labels: ["skill:go"], runtime: "claude")
+        guard case .object(var members) = damaged.json else {
+            Issue.record("not an object")
+            return
+        }
+        members.removeAll { $0.key == "record" }
+        let garbage: [JSONValue] = [.string("garbage"), .object([JSONMember("label", .int(1))])]
+        members.append(JSONMember("record", .array(garbage + (damaged.json["record"]?.arrayValue ?? []))))
+        bead.metadata = [JSONMember(PolecatState.metadataKey, .object(members))]
+        #expect(PolecatState(bead: bead)?.record == damaged.record)
     }
 
     /// Hook and progress files are outside bytes (an agent can write anything into its worktree): seeded random and

@@ -9,8 +9,9 @@ public struct GTMQCommand: CommandGroup {
             name: "mq", abstract: "The merge queue: requests filed by gt done, landed by the rig's Refinery",
             discussion: """
                 Each request has a status: queued, testing, merged, rework (the gate failed with it; a rework bead went
-                back to its polecat), conflict (its rebase conflicted; the files are listed) or rejected (stale lease
-                epoch, unreadable branch, or 'gt mq reject'), and when not merged a reason. 'gt refinery run <rig>'
+                back to its polecat), conflict (its rebase conflicted; the files are listed), rejected (stale lease
+                epoch, unreadable branch, or 'gt mq reject') or superseded (a run of 'gt sling --compare' whose bead
+                another run merged), and when not merged a reason. 'gt refinery run <rig>'
                 processes the queue.
                 """,
             subcommands: [

@@ -39,7 +39,17 @@ public struct GTPolecatListCommand: CLICommand {
     static func line(_ polecat: PolecatState) -> String {
         let hook = polecat.isIdle ? "" : "  hook \(polecat.hookBead) e\(polecat.hookEpoch)"
         return "\(polecat.address)  \(polecat.state)\(hook)  session e\(polecat.sessionEpoch)  "
-            + "cv: \(polecat.completed) done, \(polecat.merges) merged, \(polecat.failures) failed"
+            + "cv: \(polecat.completed) done, \(polecat.merges) merged, \(polecat.failures) failed, "
+            + "\(polecat.rework) rework" + (polecat.superseded > 0 ? ", \(polecat.superseded) superseded" : "")
+    }
+
+    /// The CV per bead label and runtime, one line each (`*`: every bead), for `gt polecat status`.
+    static func recordLines(_ polecat: PolecatState) -> [String] {
+        polecat.record.map {
+            "    \($0.label == PolecatState.anyLabel ? "any work" : $0.label) on \($0.runtime): \($0.merges) merged, "
+                + "\($0.failures) failed, \($0.rework) rework"
+                + ($0.superseded > 0 ? ", \($0.superseded) superseded" : "")
+        }
     }
 }
 
@@ -133,5 +143,10 @@ public struct GTPolecatStatusCommand: CLICommand {
         context.console.out(GTPolecatListCommand.line(polecat))
         context.console.out("  session:  \(output.session) (\(output.sessionAlive ? "running" : "not running"))")
         context.console.out("  worktree: \(output.worktree)")
+        let record = GTPolecatListCommand.recordLines(polecat)
+        if !record.isEmpty {
+            context.console.out("  record:")
+            for line in record { context.console.out(line) }
+        }
     }
 }

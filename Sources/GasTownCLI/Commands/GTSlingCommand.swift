@@ -29,6 +29,12 @@ public struct GTSlingCommand: CLICommand {
                 bead is queued on this node and placed when one has room (the reason is printed). --node sends it to
                 that node. A rig named without --node or --require slings here, as on one node. A molecule (or a
                 formula with --on, poured here) has each ready step placed by the Mayor in the same way.
+
+                --compare claude,codex runs the same bead on each runtime (two or more, each known to the rig), each
+                in its own polecat of this town: the bead itself on the first, a twin bead (<prefix>-cmp-…, label
+                gt:compare) on each other. The Refinery tests their merge requests one at a time, first filed first,
+                merges the first that passes (closing the bead) and closes the others as superseded, unmerged. Every
+                outcome goes on the polecats' CVs per runtime (gt polecat status).
                 """,
             options: [
                 .option("runtime", value: "R", help: "claude, codex, … or exec:'<command>' (default: the rig's)"),
@@ -37,6 +43,9 @@ public struct GTSlingCommand: CLICommand {
                 BDMolecules.varOption,
                 .option("node", value: "NAME", help: "in a cluster: the node to work it on"),
                 .option("require", value: "K=V,…", help: "in a cluster: labels the node must carry (gpu=true,region=eu)"),
+                .option(
+                    "compare", value: "R1,R2,…",
+                    help: "run the bead on each runtime in its own polecat; the first that passes is merged"),
             ],
             arguments: [
                 ArgumentSpec("bead", help: "the bead to work on (a molecule: its ready steps; with --on: a formula)"),
@@ -52,6 +61,7 @@ public struct GTSlingCommand: CLICommand {
     var variables: [String: String]
     var node: String?
     var require: [String: String]
+    var compare: [String]?
 
     public init(parsed: ParsedValues) throws(UsageError) {
         bead = parsed.argument("bead")
@@ -72,9 +82,27 @@ public struct GTSlingCommand: CLICommand {
                 throw parsed.invalid("--require: \(error.message)")
             }
         }
+        if let text = parsed.string("compare") {
+            let list = text.split(separator: ",", omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            guard list.count >= 2, !list.contains(where: \.isEmpty) else {
+                throw parsed.invalid(
+                    "--compare needs two or more runtimes separated by commas (--compare claude,codex)")
+            }
+            guard Set(list).count == list.count else {
+                throw parsed.invalid("--compare names a runtime twice: \(text)")
+            }
+            if runtime != nil { throw parsed.invalid("--compare names the runtimes: leave out --runtime") }
+            if force || on != nil || node != nil || !require.isEmpty {
+                throw parsed.invalid("--compare goes without --force, --on, --node and --require")
+            }
+            compare = list
+        }
     }
 
     public func run(_ context: CommandContext) async throws {
+        if let compare { return try await runCompare(compare, context) }
         let root = try context.townRoot().path
         let wantsMayor = node != nil || !require.isEmpty
         var mayor = NodeLedgerHandle.current != nil ? Mayor.running(town: root) : nil
@@ -105,6 +133,19 @@ public struct GTSlingCommand: CLICommand {
         context.console.out("  branch:   \(result.branch)")
         context.console.out("  worktree: \(result.worktree)")
         context.console.out("  session:  \(result.session) (\(result.runtime))")
+    }
+
+    /// `--compare`: the bead on each runtime, in this town.
+    func runCompare(_ runtimes: [String], _ context: CommandContext) async throws {
+        let workflow = try await context.townWorkflow()
+        let result = try await GTTown.run { try await workflow.slingCompare(bead: bead, rig: rig, runtimes: runtimes) }
+        if context.jsonMode { return try context.console.json(result) }
+        context.console.out("Comparing \(runtimes.joined(separator: ", ")) on \(result.bead):")
+        for run in result.runs {
+            context.console.out(
+                "  \(run.runtime): \(run.bead) to \(run.rig)/polecats/\(run.polecat) (lease epoch \(run.epoch)), "
+                    + "branch \(run.branch)")
+        }
     }
 
     /// Places the bead through this node's Mayor (the command runs inside the node).

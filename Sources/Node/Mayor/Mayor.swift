@@ -260,8 +260,48 @@ public actor Mayor: NodeComponent {
             let name = text.split(separator: ":", maxSplits: 1).first.map(String.init) ?? text
             return name == "exec" ? nil : name
         }
-        let want = Placement.Request(bead: request.bead, rig: request.rig, runtime: runtime, require: require)
-        return Placement.place(want, policy: config.policy, candidates: await candidates())
+        var want = Placement.Request(bead: request.bead, rig: request.rig, runtime: runtime, require: require)
+        var candidates = await candidates()
+        if let database = ledger.database, let bead = Self.bead(request.bead, in: database) {
+            want.labels = Placement.skillLabels(bead.labels)
+            if !want.labels.isEmpty {
+                let records = Self.records(labels: want.labels, nodes: candidates.map(\.name), in: database)
+                for i in candidates.indices { candidates[i].records = records[candidates[i].name] ?? [:] }
+            }
+        }
+        return Placement.place(want, policy: config.policy, candidates: candidates)
+    }
+
+    /// Capability routing's input: the CVs of every polecat in the shared ledger, for `labels`, summed per node
+    /// (a polecat `<node>-<name>` belongs to the longest member name that prefixes it) and runtime.
+    static func records(labels: [String], nodes: [String], in database: LedgerDatabase)
+        -> [String: [Placement.RecordKey: Placement.Record]]
+    {
+        let polecats = database.read { state in
+            state.scopes.values.flatMap { scope in
+                scope.beads.values.filter { $0.issueType == .agent && $0.labels.contains(PolecatState.agentLabel) }
+                    .compactMap(PolecatState.init(bead:)).filter { !$0.record.isEmpty }
+            }
+        }
+        return records(labels: labels, nodes: nodes, polecats: polecats)
+    }
+
+    /// The records of `polecats` for `labels`, summed per node and runtime (the polecats no node prefixes, such
+    /// as those of a town slung without a cluster, count for none).
+    static func records(labels: [String], nodes: [String], polecats: [PolecatState])
+        -> [String: [Placement.RecordKey: Placement.Record]]
+    {
+        let wanted = Set(labels)
+        let byLength = nodes.sorted { $0.count != $1.count ? $0.count > $1.count : $0 < $1 }
+        var out: [String: [Placement.RecordKey: Placement.Record]] = [:]
+        for polecat in polecats {
+            guard let node = byLength.first(where: { polecat.name.hasPrefix($0 + "-") }) else { continue }
+            for entry in polecat.record where wanted.contains(entry.label) {
+                let key = Placement.RecordKey(label: entry.label, runtime: entry.runtime)
+                out[node, default: [:]][key] = (out[node]?[key] ?? Placement.Record()) + entry.placementRecord
+            }
+        }
+        return out
     }
 
     /// Every member as a placement candidate (this node with its fresh local numbers).

@@ -15,7 +15,7 @@ public struct MQEntry: Sendable, Codable, Equatable {
     public var target: String
     public var priority: Int
     public var createdAt: String
-    /// queued, testing, merged, rework, conflict or rejected.
+    /// queued, testing, merged, rework, conflict, rejected or superseded.
     public var status: String
     /// Why it is not merged (absent when merged or waiting).
     public var reason: String?

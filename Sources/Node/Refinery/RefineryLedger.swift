@@ -1,12 +1,13 @@
 import Beads
 import Foundation
 import MergeQueue
+import Scheduling
 import Town
 
 /// The merge-request bead's metadata keys the Refinery reads and writes (besides `gt done`'s `branch`, `commit`,
 /// `lease_epoch`, `source_bead`, `target`, `worker`). A caseless namespace.
 public enum MQKey {
-    /// queued, testing, merged, rework, conflict or rejected (absent: queued).
+    /// queued, testing, merged, rework, conflict, rejected or superseded (absent: queued).
     public static let status = "mq_status"
     /// Why it is not merged (rework, conflict, rejected).
     public static let reason = "mq_reason"
@@ -34,6 +35,8 @@ struct PendingRework: Sendable {
     var bead: String
     var polecat: String?
     var base: String?
+    /// The runtime to work it on: a compared run's own (nil: the rig's).
+    var runtime: String? = nil
 }
 
 extension TownWorkflow {
@@ -44,11 +47,28 @@ extension TownWorkflow {
             $0.issueType == .mergeRequest && $0.status != .closed && $0.status != .tombstone
                 && ($0.metadataString("target") ?? rig.defaultBranch) == rig.defaultBranch
         }
+        // Compared runs (gt sling --compare): one request of a bead's runs at a time, the first filed, so the first
+        // that passes is the one merged (the others are then superseded, `supersedeCompared`).
+        var firstOfGroup: [String: Bead] = [:]
+        for bead in requests {
+            guard let source = bead.metadataString("source_bead"), let work = ledger.bead(source),
+                let root = TownWorkflow.compareRoot(of: work, in: ledger)
+            else { continue }
+            if let first = firstOfGroup[root],
+                (first.createdAt.unixNanos, first.id) < (bead.createdAt.unixNanos, bead.id)
+            {
+                continue
+            }
+            firstOfGroup[root] = bead
+        }
         return requests.compactMap { bead in
             guard let source = bead.metadataString("source_bead"), let commit = bead.metadataString("commit") else {
                 return nil
             }
             let work = ledger.bead(source)
+            if let work, let root = TownWorkflow.compareRoot(of: work, in: ledger), firstOfGroup[root]?.id != bead.id {
+                return nil
+            }
             let blockers = Set(
                 (work?.dependencies ?? []).filter { $0.type.affectsReadyWork && $0.type != .parentChild }.compactMap {
                     dependency -> String? in
@@ -151,6 +171,12 @@ extension TownWorkflow {
                     {
                         closing.append(root)
                     }
+                    // A compared run that merges closes the bead compared (its other runs are superseded).
+                    if let root = TownWorkflow.compareRoot(of: work, in: ledger), !closing.contains(root),
+                        let original = ledger.bead(root), original.status != .closed
+                    {
+                        closing.append(root)
+                    }
                 }
                 for bead in closing {
                     try await ledger.batch(routing: bead) { _ throws(LedgerError) in
@@ -160,12 +186,7 @@ extension TownWorkflow {
                         ]
                     }
                 }
-                if let (rigName, name) = AgentAddress.polecat(worker), rigName == rig.name,
-                    var polecat = polecats(rig: rig, in: ledger).first(where: { $0.name == name })
-                {
-                    polecat.merges += 1
-                    try await save(polecat, prefix: rig.beads.prefix, ledger: ledger)
-                }
+                try await countOnCV(.merge, request: request, rig: rig, ledger: ledger)
                 events.record(
                     "mq-merged",
                     [
@@ -212,6 +233,37 @@ extension TownWorkflow {
         }
     }
 
+    /// Closes the open merge requests of compared runs (gt sling --compare) whose bead another run already merged:
+    /// status `superseded` (not merged), the run's bead closed too, `superseded` counted on the polecat's CV, event
+    /// `mq-superseded`. Returns the requests closed.
+    func supersedeCompared(rig: RigConfig) async throws(TownError) -> [String] {
+        try await withLedger { ledger throws(TownError) -> [String] in
+            var closed: [String] = []
+            let open = ledger.beads(scope: rig.beads.prefix) {
+                $0.issueType == .mergeRequest && $0.status != .closed && $0.status != .tombstone
+            }
+            for request in open {
+                guard let source = request.metadataString("source_bead"), let work = ledger.bead(source),
+                    let rootID = TownWorkflow.compareRoot(of: work, in: ledger), let root = ledger.bead(rootID),
+                    root.status == .closed, let commit = root.metadataString(MQKey.mergeCommit)
+                else { continue }
+                let reason = "\(rootID) was merged in \(commit) by another compared run"
+                try await close(request.id, status: "superseded", reason: reason, extra: [], ledger: ledger)
+                if work.status != .closed {
+                    try await ledger.batch(routing: work.id) { _ throws(LedgerError) in
+                        [.close(id: work.id, reason: "superseded: \(reason)")]
+                    }
+                }
+                try await countOnCV(.superseded, request: request, rig: rig, ledger: ledger)
+                events.record(
+                    "mq-superseded",
+                    ["rig": rig.name, "merge_request": request.id, "bead": source, "root": rootID, "commit": commit])
+                closed.append(request.id)
+            }
+            return closed
+        }
+    }
+
     /// Closes an MR with a status other than merged.
     func close(
         _ id: String, status: String, reason: String, extra: [LedgerChange], ledger: TownLedger
@@ -248,6 +300,7 @@ extension TownWorkflow {
             extra.append(.setMetadata(id: id, key: MQKey.conflictFiles, value: .array(files.map { .string($0) })))
         }
         try await close(id, status: status, reason: reason, extra: extra, ledger: ledger)
+        try await countOnCV(.rework, request: request, rig: rig, ledger: ledger)
         if ledger.bead(reworkID) == nil {
             let description = """
                 The Refinery sent \(id) back (\(status)): \(reason).
@@ -267,7 +320,8 @@ extension TownWorkflow {
                 spec.explicitID = reworkID
                 spec.issueType = type
                 spec.priority = priority
-                spec.labels = ["gt:rework"]
+                // The work's own labels (`skill:swift`) go with it: capability routing and the CV read them.
+                spec.labels = ["gt:rework"] + Placement.skillLabels(work?.labels ?? [])
                 spec.description = description
                 spec.metadata =
                     [
@@ -278,7 +332,23 @@ extension TownWorkflow {
             }
         }
         let polecat = AgentAddress.polecat(request.metadataString("worker") ?? "").map(\.name)
-        return PendingRework(bead: reworkID, polecat: polecat, base: commit.isEmpty ? nil : commit)
+        // A compared run's rework stays on its runtime (the comparison is of runtimes).
+        let compared = work.flatMap { TownWorkflow.compareRoot(of: $0, in: ledger) } != nil
+        let runtime = compared ? request.metadataString("runtime") : nil
+        return PendingRework(bead: reworkID, polecat: polecat, base: commit.isEmpty ? nil : commit, runtime: runtime)
+    }
+
+    /// Counts a verdict on the CV of the merge request's worker (when it is a polecat of this rig): the total and
+    /// the work bead's labels on the runtime it was done on (the request's `runtime`, else the polecat's).
+    func countOnCV(_ outcome: PolecatState.Outcome, request: Bead, rig: RigConfig, ledger: TownLedger)
+        async throws(TownError)
+    {
+        guard let (rigName, name) = AgentAddress.polecat(request.metadataString("worker") ?? ""),
+            rigName == rig.name, var polecat = polecats(rig: rig, in: ledger).first(where: { $0.name == name })
+        else { return }
+        let labels = request.metadataString("source_bead").flatMap { ledger.bead($0)?.labels } ?? []
+        polecat.count(outcome, labels: labels, runtime: request.metadataString("runtime") ?? polecat.runtime)
+        try await save(polecat, prefix: rig.beads.prefix, ledger: ledger)
     }
 
     /// Hands a rework bead to its polecat (any idle one, or a new one, when that polecat is gone or busy). A
@@ -286,7 +356,7 @@ extension TownWorkflow {
     func slingRework(_ rework: PendingRework, rig: RigConfig) async {
         do {
             let result = try await sling(
-                bead: rework.bead, rig: rig.name, runtime: nil, polecat: rework.polecat, base: rework.base)
+                bead: rework.bead, rig: rig.name, runtime: rework.runtime, polecat: rework.polecat, base: rework.base)
             events.record(
                 "mq-rework-slung",
                 ["rig": rig.name, "bead": rework.bead, "polecat": result.polecat, "wanted": rework.polecat ?? ""])

@@ -241,6 +241,7 @@ public actor RigRefinery {
         let repository = try await prepareRepository()
         self.repository = repository
         let tip = try await targetTip()
+        _ = try await workflow.supersedeCompared(rig: rig)
         var requests = try await workflow.withLedger(mode: .read) { ledger throws(TownError) in
             workflow.queueRequests(rig: rig, in: ledger)
         }
