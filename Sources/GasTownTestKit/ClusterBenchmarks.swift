@@ -248,12 +248,24 @@ public enum ClusterBenchmarks {
             _ = try await output(a, ["sling", bead, "--json"])
         }
         var ratios: [Double] = []
-        try await waitUntil(Double(delays.reduce(0, +)) + 300, "every bead closed on three nodes") {
-            let seen = await members(a)
-            let agents = names.map { seen[$0]?.agents ?? 0 }
-            if agents.reduce(0, +) >= 3 { ratios.append(Double(agents.max() ?? 0) / Double(max(agents.min() ?? 0, 1))) }
-            let all = await beads(a)
-            return ids.allSatisfy { all[$0]?.status == "closed" }
+        var open: [String] = []
+        do {
+            try await waitUntil(Double(delays.reduce(0, +)) + 300, "every bead closed on three nodes") {
+                let seen = await members(a)
+                let agents = names.map { seen[$0]?.agents ?? 0 }
+                if agents.reduce(0, +) >= 3 {
+                    ratios.append(Double(agents.max() ?? 0) / Double(max(agents.min() ?? 0, 1)))
+                }
+                let all = await beads(a)
+                open = ids.filter { all[$0]?.status != "closed" }.map {
+                    "\($0) \(all[$0]?.status ?? "missing") e\(all[$0]?.epoch ?? 0) \(all[$0]?.node ?? "")"
+                }
+                return open.isEmpty
+            }
+        } catch {
+            let queue = (try? await output(a, ["mayor", "queue"])) ?? ""
+            throw TownBenchmarks.BenchmarkFailure(
+                message: "\(error); not closed in alpha's ledger: \(open.joined(separator: ", ")); alpha's queue: \(queue)")
         }
         let clusterSeconds = seconds(since: start)
         var perNode: [String: Int] = [:]
