@@ -526,8 +526,10 @@ public actor Mayor: NodeComponent {
                 admitted: true, node: me, bead: result.bead, rig: result.rig, polecat: result.polecat,
                 epoch: result.epoch, branch: result.branch, session: result.session, runtime: result.runtime)
         } catch let error as TownError {
+            context.log.warning("admit failed", ["bead": request.bead, "placer": request.placer, "error": error.description])
             return .refused(request, node: me, error.description, final: Self.isFinal(error))
         } catch {
+            context.log.warning("admit failed", ["bead": request.bead, "placer": request.placer, "error": "\(error)"])
             return .refused(request, node: me, "\(error)")
         }
     }
@@ -611,15 +613,27 @@ public actor Mayor: NodeComponent {
             guard outcome.placeable else { continue }
             inFlight.insert(entry.bead)
             await pushLedger()
+            var refused = 0
             for target in outcome.order(using: &random) {
+                // As in `place`: a candidate that refused may have claimed and released the bead; push the release.
+                if refused > 0 { await pushLedger() }
                 let reply = await ask(target, request, context: context)
                 if reply.admitted {
                     removeFromQueue(entry.bead)
                     context.events.record("mayor-placed", ["bead": entry.bead, "node": reply.node, "from": "queue"])
                     break
                 }
+                refused += 1
                 if reply.final {
-                    removeFromQueue(entry.bead)
+                    // Final on the first try: the bead cannot be slung, and the queue says so. After another
+                    // refusal it may be that candidate's released claim: keep it queued for the next round.
+                    if refused == 1 {
+                        removeFromQueue(entry.bead)
+                        context.events.record(
+                            "mayor-unqueued", ["bead": entry.bead, "reason": reply.reason, "node": reply.node])
+                        context.log.warning(
+                            "a queued bead cannot be slung: left the queue", ["bead": entry.bead, "reason": reply.reason])
+                    }
                     break
                 }
             }
