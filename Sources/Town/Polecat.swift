@@ -123,8 +123,13 @@ public struct PolecatState: Sendable, Equatable, Codable {
         record = []
     }
 
-    /// The metadata key holding the state.
+    /// The metadata key holding the state (the assignment, and the CV as it stood before `cvMetadataKey`).
     public static let metadataKey = "polecat"
+    /// The metadata key holding the CV alone. The ledger merges metadata key by key, so a CV count written on
+    /// another node (the Refinery counts merges wherever it runs) never overwrites the assignment (hook, epochs)
+    /// that the polecat's own node wrote meanwhile; it used to, and the polecat's Witness then released the
+    /// "orphaned" claim of a bead whose session was running. When present it wins over the CV in `metadataKey`.
+    public static let cvMetadataKey = "polecat-cv"
     /// The label every agent bead carries.
     public static let agentLabel = "gt:agent"
 
@@ -150,6 +155,15 @@ public struct PolecatState: Sendable, Equatable, Codable {
         ])
     }
 
+    /// The CV alone, for `cvMetadataKey`.
+    public var cvJSON: JSONValue {
+        .object([
+            JSONMember("merges", .int(merges)), JSONMember("failures", .int(failures)),
+            JSONMember("rework", .int(rework)), JSONMember("superseded", .int(superseded)),
+            JSONMember("record", .array(record.map(\.json))),
+        ])
+    }
+
     /// Reads the state from an agent bead; nil when it is not a polecat's.
     public init?(bead: Bead) {
         guard let value = bead.metadata.first(where: { $0.key == PolecatState.metadataKey })?.value,
@@ -163,12 +177,14 @@ public struct PolecatState: Sendable, Equatable, Codable {
         runtime = value["runtime"]?.stringValue ?? ""
         restarts = value["restarts"]?.intValue ?? 0
         completed = value["completed"]?.intValue ?? 0
-        merges = value["merges"]?.intValue ?? 0
-        failures = value["failures"]?.intValue ?? 0
-        rework = value["rework"]?.intValue ?? 0
-        superseded = value["superseded"]?.intValue ?? 0
-        // A CV written before per-label records has none (its totals still count).
-        record = (value["record"]?.arrayValue ?? []).compactMap(PolecatCVEntry.init(json:))
+        // A CV written before per-label records has none (its totals still count); one written before
+        // `cvMetadataKey` sits in the state.
+        let cv = bead.metadata.first(where: { $0.key == PolecatState.cvMetadataKey })?.value ?? value
+        merges = cv["merges"]?.intValue ?? 0
+        failures = cv["failures"]?.intValue ?? 0
+        rework = cv["rework"]?.intValue ?? 0
+        superseded = cv["superseded"]?.intValue ?? 0
+        record = (cv["record"]?.arrayValue ?? []).compactMap(PolecatCVEntry.init(json:))
     }
 
     /// The session name of the current session epoch in the town rooted at `townRoot`.

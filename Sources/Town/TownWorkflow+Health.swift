@@ -99,7 +99,7 @@ extension TownWorkflow {
         try await withLedger { ledger throws(TownError) in
             var (polecat, rig) = try currentPolecat(address, ledger: ledger)
             polecat.count(.failure, labels: ledger.bead(bead)?.labels ?? [], runtime: polecat.runtime)
-            try await save(polecat, prefix: rig.beads.prefix, ledger: ledger)
+            try await save(polecat, prefix: rig.beads.prefix, ledger: ledger, cv: true)
         }
         return result
     }

@@ -121,7 +121,7 @@ extension TownWorkflow {
                         polecat.state = "idle"
                         polecat.hookBead = ""
                         polecat.count(.failure, labels: bead.labels, runtime: polecat.runtime)
-                        try await save(polecat, prefix: rig.beads.prefix, ledger: ledger)
+                        try await save(polecat, prefix: rig.beads.prefix, ledger: ledger, cv: true)
                         report.failed.append(polecat.address)
                         events.record("failed", ["agent": polecat.address, "bead": bead.id])
                         continue

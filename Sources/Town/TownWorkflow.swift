@@ -135,10 +135,22 @@ public struct TownWorkflow: Sendable {
             .compactMap(PolecatState.init(bead:)).filter { $0.rig == rig.name }.sorted { $0.name < $1.name }
     }
 
-    /// Writes a polecat's state to its agent bead.
-    package func save(_ polecat: PolecatState, prefix: String, ledger: TownLedger) async throws(TownError) {
+    /// Writes a polecat's state to its agent bead; with `cv` (a count was just made) its CV too, under its own key.
+    /// Without it the CV key is left alone, so this node's possibly older copy of the CV never overwrites a count
+    /// another node made meanwhile.
+    package func save(_ polecat: PolecatState, prefix: String, ledger: TownLedger, cv: Bool = false)
+        async throws(TownError)
+    {
         let id = PolecatState.beadID(prefix: prefix, rig: polecat.rig, name: polecat.name)
-        try await ledger.setMetadata(id, [(PolecatState.metadataKey, polecat.json)])
+        try await ledger.setMetadata(
+            id, [(PolecatState.metadataKey, polecat.json)] + (cv ? [(PolecatState.cvMetadataKey, polecat.cvJSON)] : []))
+    }
+
+    /// Writes only a polecat's CV: what a node other than the polecat's writes (the Refinery's counts), so that it
+    /// never overwrites the assignment the polecat's own node holds.
+    package func saveCV(_ polecat: PolecatState, prefix: String, ledger: TownLedger) async throws(TownError) {
+        let id = PolecatState.beadID(prefix: prefix, rig: polecat.rig, name: polecat.name)
+        try await ledger.setMetadata(id, [(PolecatState.cvMetadataKey, polecat.cvJSON)])
     }
 
     /// Creates a polecat's agent bead (idle, empty CV).

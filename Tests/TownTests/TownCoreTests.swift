@@ -128,6 +128,26 @@ struct TownCoreTests {
         #expect(try JSONDecoder().decode(PolecatState.self, from: data) == state)
     }
 
+    /// The CV has its own metadata key, merged apart from the assignment: a count written on another node from an
+    /// older copy (still idle) leaves the hook the polecat's own node wrote meanwhile, and wins for the CV.
+    @Test func aCVCountFromAnotherNodeKeepsTheAssignment() throws {
+        var stale = PolecatState(rig: "demo", name: "alpha-nux")
+        stale.count(.merge, labels: ["skill:swift"], runtime: "claude")
+        var hooked = stale
+        hooked.state = "working"
+        hooked.hookBead = "demo-x1"
+        hooked.hookEpoch = 1
+        stale.count(.merge, labels: ["skill:swift"], runtime: "claude")
+        var bead = Bead(id: "demo-demo-polecat-alpha-nux", title: "p", createdAt: Timestamp(unixNanos: 0))
+        bead.metadata = [
+            JSONMember(PolecatState.metadataKey, hooked.json), JSONMember(PolecatState.cvMetadataKey, stale.cvJSON),
+        ]
+        let state = try #require(PolecatState(bead: bead))
+        #expect((state.state, state.hookBead, state.hookEpoch) == ("working", "demo-x1", 1))
+        #expect(state.merges == 2)
+        #expect(state.entry(label: "skill:swift", runtime: "claude")?.merges == 2)
+    }
+
     @Test func aCVWrittenBeforeRecordsStillReads() throws {
         // The agent-bead metadata of a polecat from before rework and record were kept.
         let old: JSONValue = .object([

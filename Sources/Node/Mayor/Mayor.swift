@@ -526,10 +526,10 @@ public actor Mayor: NodeComponent {
                 admitted: true, node: me, bead: result.bead, rig: result.rig, polecat: result.polecat,
                 epoch: result.epoch, branch: result.branch, session: result.session, runtime: result.runtime)
         } catch let error as TownError {
-            context.log.warning("admit failed", ["bead": request.bead, "placer": request.placer, "error": error.description])
+            context.log.warning("admit of a placed bead failed", ["bead": request.bead, "placer": request.placer, "error": error.description])
             return .refused(request, node: me, error.description, final: Self.isFinal(error))
         } catch {
-            context.log.warning("admit failed", ["bead": request.bead, "placer": request.placer, "error": "\(error)"])
+            context.log.warning("admit of a placed bead failed", ["bead": request.bead, "placer": request.placer, "error": "\(error)"])
             return .refused(request, node: me, "\(error)")
         }
     }

@@ -348,7 +348,7 @@ extension TownWorkflow {
         else { return }
         let labels = request.metadataString("source_bead").flatMap { ledger.bead($0)?.labels } ?? []
         polecat.count(outcome, labels: labels, runtime: request.metadataString("runtime") ?? polecat.runtime)
-        try await save(polecat, prefix: rig.beads.prefix, ledger: ledger)
+        try await saveCV(polecat, prefix: rig.beads.prefix, ledger: ledger)
     }
 
     /// Hands a rework bead to its polecat (any idle one, or a new one, when that polecat is gone or busy). A
