@@ -16,12 +16,14 @@ build: bootstrap
 release: bootstrap
 	$(SWIFT) build -c release
 
-# Everything CI runs: unit and integration tests (real TLS, git, processes), then end-to-end scripts.
+# Everything CI runs: unit and integration tests (real TLS, git, processes), then end-to-end scripts: the membership
+# cluster, the partition in network namespaces, and two federated organizations delegating work (about 12 minutes).
 test: build
 	$(SWIFT) test --no-parallel
 	scripts/test-e2e
 	GT_BIN_DIR=$(BIN) Tests/cluster/membership.sh
 	GT_BIN_DIR=$(BIN) Tests/cluster/partition.sh
+	scripts/demo-federation
 
 # Multi-process cluster tests alone (real `gt node run` processes on loopback with real TLS, then three nodes
 # in network namespaces cut apart and healed; about two minutes; the partition test skips without `ip netns`).
