@@ -117,7 +117,7 @@ import Town
             let loopRestarted = await eventually(60) {
                 Self.actions(town, agents["loops"]!).contains { $0["action"] == "restart-session" }
             }
-            #expect(loopRestarted, "the looping session was not restarted")
+            #expect(loopRestarted, "the looping session was not restarted: \(Self.actions(town, agents["loops"]!))")
             #expect(Self.actions(town, agents["loops"]!).first?["state"] == "looping")
             #expect(Self.actions(town, agents["loops"]!).first?["action"] == "nudge")
 
