@@ -100,11 +100,7 @@ public enum ClusterBenchmarks {
             .write(to: URL(fileURLWithPath: path))
     }
 
-    static func output(_ town: Town, _ arguments: [String]) async throws -> String {
-        let result = try await BuiltBinaries.run(.gt, ["--town", town.town] + arguments, cwd: town.directory.path)
-        guard result.status == 0 else { throw TownBenchmarks.BenchmarkFailure(message: "gt \(arguments): \(result)") }
-        return result.stdout
-    }
+    static func output(_ town: Town, _ arguments: [String]) async throws -> String { try await town.run(arguments) }
 
     static func json(_ text: String) -> Any? { try? JSONSerialization.jsonObject(with: Data(text.utf8)) }
 
@@ -146,12 +142,9 @@ public enum ClusterBenchmarks {
     }
 
     static func waitUntil(_ seconds: Double, _ what: String, _ check: () async -> Bool) async throws {
-        let deadline = TownBenchmarks.wallNanos() + Int64(seconds * 1e9)
-        while TownBenchmarks.wallNanos() < deadline {
-            if await check() { return }
-            try await Task.sleep(for: .milliseconds(250))
+        guard await eventually(timeout: .milliseconds(Int64(seconds * 1000)), every: .milliseconds(250), check) else {
+            throw TownBenchmarks.BenchmarkFailure(message: "timed out after \(Int(seconds)) s waiting for \(what)")
         }
-        throw TownBenchmarks.BenchmarkFailure(message: "timed out after \(Int(seconds)) s waiting for \(what)")
     }
 
     static func seconds(since start: Int64) -> Double { Double(TownBenchmarks.wallNanos() - start) / 1e9 }

@@ -131,9 +131,12 @@ public enum TownBenchmarks {
             source = directory.join("src")
         }
 
-        func run(_ arguments: [String], cwd: String? = nil) async throws {
+        /// Runs `gt --town <town> arguments`; its stdout, or a failure naming the command and its output.
+        @discardableResult
+        func run(_ arguments: [String], cwd: String? = nil) async throws -> String {
             let output = try await BuiltBinaries.run(.gt, ["--town", town] + arguments, cwd: cwd ?? directory.path)
             guard output.status == 0 else { throw BenchmarkFailure(message: "gt \(arguments): \(output)") }
+            return output.stdout
         }
 
         func git(_ arguments: [String]) async throws {

@@ -39,8 +39,12 @@ public struct HealthMonitor: Sendable, Equatable {
         /// The state seen in the last observations, and how many in a row.
         public var candidate: HealthState = .working
         public var seen = 0
-        /// Nudges in the current episode (reset when the polecat is seen working).
+        /// Nudges in the current episode (reset when the polecat is seen working on its own after the last action:
+        /// see `progressed`).
         public var nudges = 0
+        /// Observations whose pane differed from the one before, since the last action. The first change after a
+        /// nudge is usually the nudge's own echo, so it is no sign of progress.
+        public var paneChangesSinceAction = 0
         /// The last action on this session epoch and when.
         public var lastAction: HealthAction?
         public var lastActionAt: Double?
@@ -58,6 +62,18 @@ public struct HealthMonitor: Sendable, Equatable {
         public var escalated: Set<String> = []
         /// The last verdict.
         public var verdict: HealthVerdict?
+
+        /// Whether a working observation `o` ends the nudge episode: no action yet, or at least `actionInterval`
+        /// after the last action with progress the action itself cannot have made: a `gt` call or heartbeat after
+        /// it, or the pane changing again after the change its own keystrokes made. (A momentary "working" right
+        /// after a nudge, while its echo breaks up a loop or counts as fresh output of a hung agent, used to
+        /// reset the count, so a looping or hung agent could be nudged forever and never restarted.)
+        func progressed(_ o: HealthObservation, _ s: HealthSettings) -> Bool {
+            guard let actedAt = lastActionAt else { return true }
+            guard o.at - actedAt >= s.actionInterval else { return false }
+            return paneChangesSinceAction >= 2 || (o.lastGTCall ?? -.infinity) > actedAt
+                || (o.lastHeartbeat ?? -.infinity) > actedAt
+        }
     }
 
     public init(settings: HealthSettings = HealthSettings()) { self.settings = settings }
@@ -75,7 +91,7 @@ public struct HealthMonitor: Sendable, Equatable {
         let patterns = RuntimePatterns.forRuntime(o.runtime)
         let (state, reason, evidence, extra) = classify(o, track: track, patterns: patterns)
         if state == track.candidate { track.seen += 1 } else { (track.candidate, track.seen) = (state, 1) }
-        if state == .working { track.nudges = 0 }
+        if state == .working, track.progressed(o, settings) { track.nudges = 0 }
         var verdict = HealthVerdict(
             polecat: o.polecat, sessionEpoch: o.sessionEpoch, state: state, action: .wait, reason: reason,
             evidence: evidence + baseEvidence(o, track: track), seen: track.seen, at: o.at)
@@ -86,6 +102,7 @@ public struct HealthMonitor: Sendable, Equatable {
         if verdict.action.acts {
             track.lastAction = verdict.action
             track.lastActionAt = o.at
+            track.paneChangesSinceAction = 0
         }
         track.verdict = verdict
         tracks[o.polecat] = track
@@ -119,6 +136,7 @@ public struct HealthMonitor: Sendable, Equatable {
         } else if track.paneHash != o.paneHash {
             track.paneHash = o.paneHash
             track.paneChangedAt = o.at
+            track.paneChangesSinceAction += 1
         }
         return track
     }

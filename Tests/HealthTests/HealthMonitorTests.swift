@@ -265,6 +265,60 @@ let claudePermission = """
         #expect(actions == ["nudge", "nudge", "restart-session"])
     }
 
+    /// The nudge's own echo breaks up the loop for a moment (one "working" observation right after each nudge):
+    /// that is no progress, so the ladder still reaches the restart. (The count used to reset on that blip, and
+    /// WitnessHealthTests' looping agent was sometimes nudged forever.)
+    @Test func aNudgeEchoBreakingTheLoopForAMomentDoesNotResetTheLadder() {
+        var settings = HealthSettings()
+        settings.actionInterval = 4
+        var sim = Sim(settings: settings)
+        let loop = Array(repeating: "Error: connection refused (retrying)", count: 8).joined(separator: "\n")
+        var actions: [String] = []
+        var echo = false
+        for index in 0..<40 {
+            let v = sim.step(1) {
+                $0.paneText = echo ? loop + "\nYou seem to be repeating the same output. \(index)" : loop
+            }
+            echo = false
+            if v.action.acts { actions.append(v.action.name) }
+            if case .nudge = v.action { echo = true }
+            if v.action == .restartSession { break }
+        }
+        #expect(actions == ["nudge", "nudge", "restart-session"])
+    }
+
+    /// A hung agent whose pane changes once after each nudge (the typed text) is still restarted; one that
+    /// really resumes (its pane keeps changing past the action interval) starts a fresh ladder.
+    @Test func onlyProgressAfterTheNudgeEndsTheEpisode() {
+        var settings = HealthSettings()
+        settings.hungAfter = 10
+        settings.actionInterval = 20
+        settings.nudgeLimit = 2
+        var hung = Sim(settings: settings)
+        var actions: [String] = []
+        for index in 0..<200 {
+            let v = hung.step(2)
+            if v.action.acts { actions.append(v.action.name) }
+            if case .nudge = v.action { hung.base.paneText = "starting\nnudge \(index)" }
+            if v.action == .restartSession { break }
+        }
+        #expect(actions == ["nudge", "nudge", "restart-session"])
+
+        var resumes = Sim(settings: settings)
+        actions = []
+        var resumedUntil = -1.0
+        for index in 0..<300 {
+            let v = resumes.step(2) {
+                if $0.at < resumedUntil { $0.paneText = "output \(index)" }
+            }
+            if v.action.acts { actions.append(v.action.name) }
+            // After the first nudge it works for 60 s, then hangs again.
+            if case .nudge = v.action, actions.count == 1 { resumedUntil = v.at + 60 }
+            if v.action == .restartSession { break }
+        }
+        #expect(actions == ["nudge", "nudge", "nudge", "restart-session"])
+    }
+
     @Test func loopDetectorFindsShortestBlockAndIgnoresBlankAndVariedOutput() {
         #expect(PaneReading.loop(in: ["a", "b", "a", "b", "a", "b", "a", "b"], repeats: 4, maxPeriod: 8)?.period == 2)
         #expect(PaneReading.loop(in: ["x", "x", "x", "x"], repeats: 4, maxPeriod: 8)?.period == 1)
