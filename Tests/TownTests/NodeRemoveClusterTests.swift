@@ -105,6 +105,7 @@ import Testing
 
                     let removed = try await a.gt(["node", "remove", beta, "--json"])
                     try expectOK(removed)
+                    print("gt node remove --json:\n\(removed.stdout)")
                     let report = try #require(
                         try JSONSerialization.jsonObject(with: Data(removed.stdout.utf8)) as? [String: Any])
                     #expect(report["status_before"] as? String == "failed", "\(removed.stdout)")
@@ -114,6 +115,12 @@ import Testing
                     #expect(moved.count == 1 && moved.first?["bead"] as? String == id, "\(removed.stdout)")
                     #expect(moved.first?["status"] as? String == "admitted", "\(removed.stdout)")
                     #expect([alpha, gamma].contains(moved.first?["node"] as? String ?? ""), "\(removed.stdout)")
+
+                    // A second run finds nothing left to do, and says so (the text output, shown in docs/operations.md).
+                    let again = try await a.gt(["node", "remove", beta])
+                    try expectOK(again)
+                    print("gt node remove (again):\n\(again.stdout)")
+                    #expect(again.stdout.contains("no certificate left to revoke") && again.stdout.contains("it held no beads"), "\(again)")
 
                     // The work finishes elsewhere: a merge request from a branch of another node, at a new epoch.
                     var branch = ""
