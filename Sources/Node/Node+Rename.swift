@@ -32,7 +32,9 @@ extension Node {
     /// town.json. The running node keeps its old name until it restarts (the CLI stops it; `gt up` starts it under
     /// the new one). With `check`, nothing changes.
     func rename(_ request: RenameRequest) async throws -> RenameReport {
-        guard let context, let identity else { throw ErrorReply(code: .unavailable, message: "the node is not serving") }
+        guard let context, let identity else {
+            throw ErrorReply(code: .unavailable, message: "the node is not serving")
+        }
         guard let newName = try? NodeName(request.name) else {
             throw ErrorReply(
                 code: .badRequest, message: "bad node name '\(request.name)': use 1-63 of a-z, 0-9, '-' and '.'")
@@ -86,7 +88,8 @@ extension Node {
                 throw ErrorReply(
                     code: .refused, message: "the new certificate was signed but not installed: \(error)")
             }
-            context.log.warning("node renamed: restart it to serve under the new name", ["old": "\(old)", "new": "\(newName)"])
+            context.log.warning(
+                "node renamed: restart it to serve under the new name", ["old": "\(old)", "new": "\(newName)"])
             context.events.record(
                 "node_renamed", ["old": old.rawValue, "new": newName.rawValue, "serial": certificate.serial])
             if pki.holdsCA { await applyRevocations(revoked, from: "gt node rename") }
@@ -125,7 +128,8 @@ extension Node {
             guard let identity, identity.trustedAuthorities.contains(where: { certificate.isSigned(by: $0) }),
                 certificate.commonName == newName.rawValue
             else {
-                throw ErrorReply(code: .refused, message: "the certificate \(peer) sent is not a cluster certificate of \(newName)")
+                throw ErrorReply(
+                    code: .refused, message: "the certificate \(peer) sent is not a cluster certificate of \(newName)")
             }
             return (certificate, response.revoked)
         }

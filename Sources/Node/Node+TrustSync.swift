@@ -59,7 +59,8 @@ extension Node {
     func catchUpThroughJoin(_ address: PeerAddress) async -> Bool {
         guard let context, let identity else { return false }
         let now = Date()
-        if let last = lastJoinCatchUp[address.description], now.timeIntervalSince(last) < settings.trustCatchUpInterval {
+        if let last = lastJoinCatchUp[address.description], now.timeIntervalSince(last) < settings.trustCatchUpInterval
+        {
             return false
         }
         lastJoinCatchUp[address.description] = now

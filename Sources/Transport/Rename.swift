@@ -76,7 +76,8 @@ extension PKI {
             let authority = try directory.authority()
             var revoked: [RevocationEntry] = []
             for serial in serials {
-                let entry = try RevocationEntry.revoking(serial: serial, node: oldName.rawValue, by: authority, now: now)
+                let entry = try RevocationEntry.revoking(
+                    serial: serial, node: oldName.rawValue, by: authority, now: now)
                 try directory.appendLine(entry.jsonLine(), to: directory.revocationsFile)
                 revoked.append(entry)
             }
@@ -118,7 +119,8 @@ extension JoinService {
             throw ErrorReply(code: .badRequest, message: "malformed rename request: \(error)")
         }
         guard let newName = try? NodeName(body.name) else {
-            throw ErrorReply(code: .badRequest, message: "bad node name '\(body.name)': use 1-63 of a-z, 0-9, '-' and '.'")
+            throw ErrorReply(
+                code: .badRequest, message: "bad node name '\(body.name)': use 1-63 of a-z, 0-9, '-' and '.'")
         }
         do {
             let request = try body.check ? nil : CertificateRequest(pem: body.csr ?? "")

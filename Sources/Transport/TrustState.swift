@@ -17,8 +17,9 @@ public struct TrustState: Codable, Sendable, Equatable {
     public var rotations: [CARotationNotice]
     public var revocations: [RevocationEntry]
 
-    public init(digest: String, same: Bool = false, rotations: [CARotationNotice] = [], revocations: [RevocationEntry] = [])
-    {
+    public init(
+        digest: String, same: Bool = false, rotations: [CARotationNotice] = [], revocations: [RevocationEntry] = []
+    ) {
         self.digest = digest
         self.same = same
         self.rotations = rotations
@@ -75,7 +76,9 @@ extension PKIDirectory {
     public func rotationNotices() -> [CARotationNotice] {
         guard let text = try? read(rotationsFile) else { return [] }
         let decoder = JSONDecoder()
-        return text.split(separator: "\n").compactMap { try? decoder.decode(CARotationNotice.self, from: Data($0.utf8)) }
+        return text.split(separator: "\n").compactMap {
+            try? decoder.decode(CARotationNotice.self, from: Data($0.utf8))
+        }
     }
 
     /// This node's trust state as it is on disk (`revocations` are the entries the caller enforces).

@@ -26,7 +26,8 @@ struct NodeLifecycleEndToEndTests {
         }
         let addressB = try #require(try await b.json(["up", "--listen", "127.0.0.1:0"])["listen"] as? String)
         try await c.ok(["up", "--listen", "127.0.0.1:0"])
-        #expect(try await eventually { connectedPeers(try await a.json(["status"])).isSuperset(of: ["member", "sleeper"]) })
+        #expect(
+            try await eventually { connectedPeers(try await a.json(["status"])).isSuperset(of: ["member", "sleeper"]) })
         let sleeperSerial = try #require(try await c.json(["node", "cert", "show"])["serial"] as? String)
 
         // sleeper goes down (by pid); the CA rotates and member is revoked meanwhile.
@@ -81,7 +82,8 @@ struct NodeLifecycleEndToEndTests {
             try await town.ok(["node", "join", addressA, token])
             try await town.ok(["up", "--listen", "127.0.0.1:0"])
         }
-        #expect(try await eventually { connectedPeers(try await a.json(["status"])).isSuperset(of: ["member", "other"]) })
+        #expect(
+            try await eventually { connectedPeers(try await a.json(["status"])).isSuperset(of: ["member", "other"]) })
         let oldSerial = try #require(try await b.json(["node", "cert", "show"])["serial"] as? String)
 
         // Refused, nothing changed: another node, a bad name, the CA node's name, a name in use.
@@ -110,7 +112,8 @@ struct NodeLifecycleEndToEndTests {
         try await b.ok(["up", "--listen", "127.0.0.1:0"])
         #expect(try await b.json(["node", "cert", "show"])["subject"] as? String == "member-three")
         #expect(try await eventually { connectedPeers(try await a.json(["status"])).contains("member-three") })
-        #expect(try await eventually { try await a.json(["node", "cert", "show", "member"])["revoked"] as? Bool == true })
+        #expect(
+            try await eventually { try await a.json(["node", "cert", "show", "member"])["revoked"] as? Bool == true })
         let issued = try String(contentsOfFile: a.paths.pki.revocationsFile.path, encoding: .utf8)
         #expect(issued.contains(oldSerial), "the old name's certificate is revoked")
         // The old name is free again: a new town joins under it without --replace.

@@ -77,7 +77,9 @@ import Testing
                     // Refused, nothing changed: a live node, a node without the CA key, an unknown name.
                     let live = try await a.gt(["node", "remove", gamma])
                     #expect(live.status == 1, "\(live)")
-                    #expect(live.stderr.contains("gt node drain --move") && live.stderr.contains("gt node leave"), "\(live)")
+                    #expect(
+                        live.stderr.contains("gt node drain --move") && live.stderr.contains("gt node leave"), "\(live)"
+                    )
                     #expect(try await members(a)[gamma]?["status"] as? String == "alive")
                     let notCA = try await c.gt(["node", "remove", beta])
                     #expect(notCA.status == 1 && notCA.stderr.contains("CA node"), "\(notCA)")
@@ -116,11 +118,13 @@ import Testing
                     #expect(moved.first?["status"] as? String == "admitted", "\(removed.stdout)")
                     #expect([alpha, gamma].contains(moved.first?["node"] as? String ?? ""), "\(removed.stdout)")
 
-                    // A second run finds nothing left to do, and says so (the text output, shown in docs/operations.md).
+                    // A second run finds nothing left to do and says so (its text output is in docs/operations.md).
                     let again = try await a.gt(["node", "remove", beta])
                     try expectOK(again)
                     print("gt node remove (again):\n\(again.stdout)")
-                    #expect(again.stdout.contains("no certificate left to revoke") && again.stdout.contains("it held no beads"), "\(again)")
+                    #expect(
+                        again.stdout.contains("no certificate left to revoke")
+                            && again.stdout.contains("it held no beads"), "\(again)")
 
                     // The work finishes elsewhere: a merge request from a branch of another node, at a new epoch.
                     var branch = ""

@@ -55,7 +55,9 @@ import Testing
             #expect(caught.rotations == [notice])
             #expect(caught.revocations.map(\.serial) == [entry.serial])
             #expect(
-                try member.trustedAuthorities().map(\.fingerprint) == [fresh.certificate.fingerprint, oldCA.fingerprint])
+                try member.trustedAuthorities().map(\.fingerprint) == [
+                    fresh.certificate.fingerprint, oldCA.fingerprint,
+                ])
             #expect(member.rotationNotices() == [notice])
             for accepted in caught.revocations { try PKI.recordRevocation(accepted, at: member) }
             #expect(try state(of: member).digest == remote.digest, "caught up: the same trust as the CA node")
@@ -91,11 +93,18 @@ import Testing
         try await withTemporaryDirectory { root in
             let (ca, _) = try cluster(root)
             let key = try PrivateKey.generateP256()
-            let b1 = try PKI.issue(at: ca, request: try CertificateRequest(commonName: "b1", key: key), name: name("b1"))
+            let b1 = try PKI.issue(
+                at: ca, request: try CertificateRequest(commonName: "b1", key: key), name: name("b1"))
             _ = try PKI.issue(at: ca, request: try CertificateRequest(commonName: "c1", key: key), name: name("c1"))
-            #expect(throws: TransportError.self) { try PKI.rename(at: ca, from: name("b1"), to: name("c1"), request: nil) }
-            #expect(throws: TransportError.self) { try PKI.rename(at: ca, from: name("b1"), to: name("a1"), request: nil) }
-            #expect(throws: TransportError.self) { try PKI.rename(at: ca, from: name("b1"), to: name("b1"), request: nil) }
+            #expect(throws: TransportError.self) {
+                try PKI.rename(at: ca, from: name("b1"), to: name("c1"), request: nil)
+            }
+            #expect(throws: TransportError.self) {
+                try PKI.rename(at: ca, from: name("b1"), to: name("a1"), request: nil)
+            }
+            #expect(throws: TransportError.self) {
+                try PKI.rename(at: ca, from: name("b1"), to: name("b1"), request: nil)
+            }
             let checked = try PKI.rename(at: ca, from: name("b1"), to: name("b2"), request: nil)
             #expect(checked.certificate == nil && checked.revoked.isEmpty)
             // A CSR naming another name is refused; nothing is revoked.
@@ -106,7 +115,8 @@ import Testing
             #expect(try PKI.unrevokedCertificates(of: name("b1"), at: ca, now: Date()).count == 1)
             let newKey = try PrivateKey.generateP256()
             let done = try PKI.rename(
-                at: ca, from: name("b1"), to: name("b2"), request: try CertificateRequest(commonName: "b2", key: newKey))
+                at: ca, from: name("b1"), to: name("b2"), request: try CertificateRequest(commonName: "b2", key: newKey)
+            )
             #expect(done.certificate?.commonName == "b2")
             #expect(done.revoked.map(\.serial) == [b1.serial])
             #expect(try PKI.unrevokedCertificates(of: name("b1"), at: ca, now: Date()).isEmpty, "b1 is free again")

@@ -39,7 +39,8 @@ public struct NodeRenameCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let town = try NodeCLI.town(context)
-        let status = try await NodeMembershipCLI.request(context, NodeMessageType.status, EmptyBody(), as: NodeStatus.self)
+        let status = try await NodeMembershipCLI.request(
+            context, NodeMessageType.status, EmptyBody(), as: NodeStatus.self)
         guard status.name == old else {
             throw CLIError(
                 "\(old) is not this town's node (this town's node is \(status.name)): renaming another node from here "
@@ -59,7 +60,8 @@ public struct NodeRenameCommand: CLICommand {
         } catch {
             _ = try? await NodeMembershipCLI.request(context, NodeMessageType.shutdown, EmptyBody(), as: EmptyBody.self)
             throw CLIError(
-                "the rename failed after \(old) left membership: \(error); nothing was renamed and the node is stopping",
+                "the rename failed after \(old) left membership: \(error); nothing was renamed and the node is "
+                    + "stopping",
                 hint: "start it again with 'gt up' (it rejoins as \(old))", code: "refused")
         }
         _ = try? await NodeMembershipCLI.request(context, NodeMessageType.shutdown, EmptyBody(), as: EmptyBody.self)
@@ -73,7 +75,8 @@ public struct NodeRenameCommand: CLICommand {
             if !report.revoked.isEmpty {
                 context.console.out("  revoked \(old)'s certificate(s): \(report.revoked.joined(separator: ", "))")
             }
-            context.console.out("  \(old) left the cluster and the node stopped; start it with 'gt up' (it joins as \(new))")
+            context.console.out(
+                "  \(old) left the cluster and the node stopped; start it with 'gt up' (it joins as \(new))")
         }
     }
 }

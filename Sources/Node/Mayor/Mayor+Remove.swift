@@ -36,7 +36,8 @@ extension Mayor {
         if let member, member.status == .alive || member.status == .suspect, !request.force {
             throw ErrorReply(
                 code: .refused,
-                message: "\(name) is \(member.status) (not dead): gt node remove is for dead nodes. To take a live node "
+                message:
+                    "\(name) is \(member.status) (not dead): gt node remove is for dead nodes. To take a live node "
                     + "out, run 'gt node drain --move' and then 'gt node leave' on \(name); pass --force to remove it "
                     + "anyway (its certificate is revoked and its work is taken over at a new epoch)")
         }
