@@ -60,6 +60,22 @@ struct NodeLifecycleEndToEndTests {
         #expect(try String(contentsOfFile: a.paths.pki.tokensFile.path, encoding: .utf8) == tokens, "no new join")
         let events = try String(contentsOfFile: c.paths.eventsFile, encoding: .utf8)
         #expect(events.contains("\"trust_caught_up\""))
+
+        // Down again through a revocation alone (same CA, so the link verifies): the digest exchange on connect
+        // brings it.
+        let d = try await TestTown(in: directory, name: "extra")
+        let token = try await a.ok(["cluster", "token"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        try await d.ok(["node", "join", addressA, token])
+        let again = try #require(c.recordedPid)
+        #expect(kill(again, SIGTERM) == 0)
+        #expect(await eventually { !isAlive(again) })
+        let extra = try #require(try await a.json(["node", "cert", "revoke", "extra"])["serials"] as? [String])
+        try await c.ok(["up", "--listen", "127.0.0.1:0"])
+        #expect(
+            try await eventually(20) {
+                let text = (try? String(contentsOfFile: c.paths.pki.revocationsFile.path, encoding: .utf8)) ?? ""
+                return extra.allSatisfy { text.contains($0) }
+            }, "sleeper did not learn the second revocation on connect")
         _ = addressC
         try await a.ok(["down"])
         try await c.ok(["down"])
