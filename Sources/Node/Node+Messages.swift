@@ -19,6 +19,10 @@ extension Node {
             await rotationNoticed(notice, from: message.peer.name)
             return []
         }
+        if type == .trustState, message.envelope.kind == .request {
+            let request = try NodeJSON.decode(TrustDigestRequest.self, from: message.envelope.body)
+            return try await answerTrustState(request, from: message.peer.name)
+        }
         if type == .revocation {
             let entry = try NodeJSON.decode(RevocationEntry.self, from: message.envelope.body)
             await applyRevocations([entry], from: message.peer.name.rawValue)
@@ -78,10 +82,14 @@ extension Node {
                 try await context.send(
                     NodeMessageType.announce,
                     body: NodeJSON.encode(NodeAnnounce(address: context.listenAddress.description)), to: peer.name)
+                tasks.append(Task { [weak self] in await self?.exchangeTrust(with: peer.name, pullBack: true) })
                 context.log.info("joined seed", ["seed": address.description, "peer": peer.name.rawValue])
                 context.events.record("seed_joined", ["seed": address.description, "peer": peer.name.rawValue])
                 return
             } catch {
+                // A seed whose certificate does not verify here may have moved to a CA this node missed while it
+                // was down: ask it for the signed trust state, and dial again at once when that changed ours.
+                if case .handshakeFailed? = error as? TransportError, await catchUpThroughJoin(address) { continue }
                 attempt += 1
                 let delay = Backoff.delay(
                     attempt: attempt, base: settings.seedRetryBaseDelay, cap: settings.seedRetryMaxDelay, jitter: 0.5,
@@ -146,6 +154,9 @@ extension Node {
                 throw ErrorReply(code: .unavailable, message: "no CA holder answered; is a node holding the CA key up?")
             }
             return NodeJSON.encode(info)
+        case NodeMessageType.rename:
+            let request = try NodeJSON.decode(RenameRequest.self, from: body)
+            return NodeJSON.encode(try await rename(request))
         case NodeMessageType.rotateCA:
             let request = try NodeJSON.decode(RotateRequest.self, from: body)
             return NodeJSON.encode(try await rotateCA(request))

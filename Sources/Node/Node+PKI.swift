@@ -67,7 +67,7 @@ extension Node {
             }
             await applyRevocations(list?.all ?? [], from: "revocations.jsonl")
         }
-        if fresh.credentials != pkiStamp.credentials {
+        if fresh.credentials != pkiStamp.credentials, renamedTo == nil {
             pkiStamp.credentials = fresh.credentials
             rebuilt = await rebuildTransport(reason: "certificate or CA files changed")
         }
@@ -163,6 +163,9 @@ extension Node {
             }
         }
         serials = serials.filter { !identity.revocations.isRevoked(serial: $0) }
+        if serials.isEmpty, request.missingOK == true {
+            return RevokeReport(node: request.node, serials: [], applied: true)
+        }
         guard !serials.isEmpty else {
             throw ErrorReply(
                 code: .refused,

@@ -18,22 +18,13 @@ extension Node {
         do {
             (notice, fingerprints) = try await NodeBlocking.run {
                 () throws(TransportError) -> (CARotationNotice, (String, String?)) in
-                let trusted = try pki.trustedAuthorities()
                 if complete {
-                    guard trusted.count > 1 else { throw .pki("no CA rotation is under way") }
-                    let current = try pki.authority()
-                    let notice = try CARotationNotice.make(
-                        .completed, newCA: current.certificate, previousFingerprint: trusted[1].fingerprint,
-                        signer: current)
-                    try PKI.completeRotation(at: pki)
-                    return (notice, (current.certificate.fingerprint, nil))
+                    let notice = try PKI.finishRotation(at: pki)
+                    return (notice, (try pki.authority().certificate.fingerprint, nil))
                 }
-                let previous = try pki.authority()
-                let fresh = try PKI.rotateCA(at: pki, clusterName: clusterName)
-                let notice = try CARotationNotice.make(
-                    .started, newCA: fresh.certificate, previousFingerprint: previous.certificate.fingerprint,
-                    signer: previous)
-                return (notice, (fresh.certificate.fingerprint, previous.certificate.fingerprint))
+                let previous = try pki.authority().certificate.fingerprint
+                let (fresh, notice) = try PKI.startRotation(at: pki, clusterName: clusterName)
+                return (notice, (fresh.certificate.fingerprint, previous))
             }
         } catch {
             throw ErrorReply(code: .refused, message: error.description)
@@ -70,7 +61,11 @@ extension Node {
         let pki = town.pki
         let changed: Bool
         do {
-            changed = try await NodeBlocking.run { () throws(TransportError) -> Bool in try PKI.apply(notice, at: pki) }
+            changed = try await NodeBlocking.run { () throws(TransportError) -> Bool in
+                guard try PKI.apply(notice, at: pki) else { return false }
+                try PKI.recordRotation(notice, at: pki)
+                return true
+            }
         } catch {
             context.log.error("cannot apply a CA rotation notice", ["from": peer.rawValue, "error": error.description])
             return

@@ -84,6 +84,11 @@ public actor Node {
     var stopWaiters: [CheckedContinuation<Void, Never>] = []
     var seenSerials: Set<String> = []
     var pkiStamp = PKIStamp()
+    /// When each seed address was last asked for the trust state over a join connection (`catchUpThroughJoin`).
+    var lastJoinCatchUp: [String: Date] = [:]
+    /// Set once `gt node rename` installed a certificate under a new name: the running node keeps its old identity
+    /// until it restarts (a running node's name never changes), so the PKI watch leaves the new files alone.
+    var renamedTo: NodeName?
     var stopRequested = false
     /// The Deacon (the supervisor's policy, running the Dogs) and what outlives its restarts.
     var deacon: NodeDeacon?
@@ -249,7 +254,7 @@ public actor Node {
     static func writeRuntime(_ runtime: NodeRuntimeInfo, town: TownPaths) throws(NodeError) {
         let temporary = town.runtimeFile + ".\(getpid()).tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: Data(NodeJSON.encode(runtime) + [0x0A])),
-            rename(temporary, town.runtimeFile) == 0
+            Glibc.rename(temporary, town.runtimeFile) == 0
         else { throw .io("cannot write \(town.runtimeFile)") }
     }
 

@@ -27,6 +27,8 @@ public enum NodeMessageType {
     public static let rotateCA = MessageType(rawValue: 166)
     /// Local request: renew this node's certificate now → `CertificateInfo` of the new certificate.
     public static let renew = MessageType(rawValue: 167)
+    /// Local request: `RenameRequest` → `RenameReport` (`gt node rename`).
+    public static let rename = MessageType(rawValue: 168)
 
     /// The descriptors the node registers.
     public static let descriptors: [MessageDescriptor] = [
@@ -40,11 +42,12 @@ public enum NodeMessageType {
         MessageDescriptor(type: revoke, name: "node-revoke"),
         MessageDescriptor(type: rotateCA, name: "node-rotate-ca"),
         MessageDescriptor(type: renew, name: "node-renew"),
+        MessageDescriptor(type: rename, name: "node-rename"),
     ]
 
     /// The local-only types (refused from peers).
     public static let localOnly: Set<MessageType> = [
-        status, ping, shutdown, reloadPKI, joinToken, revoke, rotateCA, renew,
+        status, ping, shutdown, reloadPKI, joinToken, revoke, rotateCA, renew, rename,
     ]
 }
 
@@ -223,9 +226,18 @@ public struct TokenReport: Codable, Sendable, Equatable {
 public struct RevokeRequest: Codable, Sendable, Equatable {
     public var node: String
     public var serial: String?
-    public init(node: String, serial: String? = nil) {
+    /// `gt node remove`: no unrevoked certificate of the node known here is not an error (nothing is left to
+    /// revoke: a second run, or a node that never connected here and joined elsewhere).
+    public var missingOK: Bool?
+    public init(node: String, serial: String? = nil, missingOK: Bool? = nil) {
         self.node = node
         self.serial = serial
+        self.missingOK = missingOK
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case node, serial
+        case missingOK = "missing_ok"
     }
 }
 

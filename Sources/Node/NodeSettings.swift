@@ -36,6 +36,9 @@ public struct NodeSettings: Sendable {
     public var seedRetryBaseDelay: TimeInterval = 0.2
     /// Seed redial delays double up to this cap. Default 10 s.
     public var seedRetryMaxDelay: TimeInterval = 10
+    /// A seed whose certificate this node cannot verify is asked for the cluster's signed trust state (CA
+    /// rotations, revocations) over a join connection at most this often. Default 5 s.
+    public var trustCatchUpInterval: TimeInterval = 5
     /// Time each component's `stop()` gets at shutdown before the node moves on. Default 10 s.
     public var componentStopTimeout: TimeInterval = 10
     /// The ledger sync loop (`LedgerSyncComponent`): 1 s interval for path remotes, 5 s for network ones, 100 ms

@@ -481,6 +481,12 @@ public actor ConnectionManager {
                 }
                 return try await joinService.renewOffPool(message)
             }
+            if message.envelope.type == .renameRequest, message.envelope.kind == .request {
+                guard let joinService else {
+                    throw ErrorReply(code: .refused, message: "this node does not hold the CA key")
+                }
+                return try await joinService.renameOffPool(message)
+            }
             return try await handler(message)
         }
     }

@@ -155,6 +155,12 @@ public final class JoinService: Sendable {
             connection.abort(.protocolViolation(.invalidValue(field: "join", reason: "no valid join request")))
             return []
         }
+        if envelope.type == .trustState, envelope.kind == .request {
+            // A member that cannot verify our certificate (it was down through a CA rotation) asks for the signed
+            // trust state; nothing in it is secret, and the member checks every signature itself.
+            await serveTrustState(envelope, on: connection, peer: peer)
+            return []
+        }
         guard envelope.type == .joinRequest, envelope.kind == .request else {
             connection.abort(.helloRejected("a joining node may only send a join request"))
             return []
@@ -210,6 +216,28 @@ public final class JoinService: Sendable {
             connection.close(reason: "join refused")
             return []
         }
+    }
+
+    /// Answers a `trustState` request on a join connection with this CA holder's rotations and revocations.
+    private func serveTrustState(_ envelope: Envelope, on connection: Connection, peer: PeerInfo) async {
+        let directory = self.directory
+        let state = try? await PKIQueue.run { () throws(TransportError) -> TrustState in
+            let authorities = try directory.trustedAuthorities()
+            return try directory.trustState(revocations: try directory.revocations(trusting: authorities).all)
+        }
+        var reply: Envelope
+        if let state {
+            reply = Envelope(
+                version: peer.version, kind: .response, type: .trustState, requestID: envelope.requestID,
+                sender: directory.localName ?? peer.name, body: state.encoded())
+        } else {
+            reply = envelope.errorReply(
+                ErrorReply(code: .unavailable, message: "the trust state cannot be read here"), from: peer.name)
+            if let name = directory.localName { reply.sender = name }
+            reply.version = peer.version
+        }
+        try? await connection.send(reply.encoded())
+        connection.close(reason: "trust state sent")
     }
 
     private func join(_ body: [UInt8], node: NodeName) throws(JoinRefusal) -> ([UInt8], PKI.JoinAdmission) {
@@ -386,6 +414,24 @@ public enum JoinClient {
             try PKI.installNodeCertificate(at: directory, certificate: certificate, key: key)
             return try directory.loadIdentity()
         }
+    }
+
+    /// Asks the CA holder at `address` for its trust state over a certificate-less join connection (used when
+    /// this node cannot verify the peers' certificates any more: it was down through a CA rotation). The
+    /// server is not authenticated; the caller applies only what verifies (`PKI.catchUp`).
+    public static func fetchTrustState(
+        address: PeerAddress, local: NodeName, settings: ConnectionSettings = ConnectionSettings(),
+        timeout: TimeInterval = 10
+    ) async throws(TransportError) -> TrustState {
+        let connection = Connection.dial(
+            address, context: try TLSContext.joinClient(), serverName: nil, limits: .general, settings: settings)
+        defer { connection.close(reason: "trust state fetched") }
+        let info = try await connection.establish(local: local, expectedPeer: nil, purpose: .join)
+        let link = PeerLink(connection: connection, peer: info, local: local, registry: .core, handler: { _ in [] })
+        let reader = Task { await link.run() }
+        defer { reader.cancel() }
+        let response = try await link.request(.trustState, body: Array("{}".utf8), timeout: timeout)
+        return try TrustState.decode(response.body)
     }
 
     /// Renews this node's certificate over the link to a CA holder (`manager` must have a link to `caNode`).

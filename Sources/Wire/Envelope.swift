@@ -53,6 +53,9 @@ public struct MessageType: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let revocation = MessageType(rawValue: 12)
     /// Sent before a deliberate close, so the peer does not take the close for a failure.
     public static let goodbye = MessageType(rawValue: 13)
+    /// Trust anti-entropy: a node's trust-state digest → the peer's signed CA rotations and revocations (on a
+    /// general link, or on a certificate-less join connection to a CA holder when the link cannot verify).
+    public static let trustState = MessageType(rawValue: 14)
 }
 
 /// What an envelope is: a request awaiting a response, its response, a one-way message, or an error reply.

@@ -30,6 +30,7 @@ public struct MessageRegistry: Sendable {
         for (type, name) in [
             (MessageType.hello, "hello"), (.error, "error"), (.ping, "ping"), (.joinRequest, "join-request"),
             (.renewRequest, "renew-request"), (.revocation, "revocation"), (.goodbye, "goodbye"),
+            (.trustState, "trust-state"), (MessageType(rawValue: 15), "rename-request"),
         ] {
             registry.descriptors[type] = MessageDescriptor(type: type, name: name)
         }

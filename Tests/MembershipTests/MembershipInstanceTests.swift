@@ -274,6 +274,27 @@ private func armed(_ directives: [Membership.Directive], _ id: Membership.TimerI
         #expect(i.onTick(now: at(100)).isEmpty)
     }
 
+    @Test func forceLeaveTakesADeadMemberAsLeftAndTellsTheLiveOnes() {
+        var i = instance(knowing: ["a", "b", "c"])
+        _ = i.onMessage(.gossip(from: node("a"), gossip: [.dead(name: "c", incarnation: 0, from: "a")]), now: at(1))
+        #expect(i.member(named: "c")?.status == .dead)
+        let d = i.forceLeave(name: "c", now: at(2))
+        #expect(i.member(named: "c")?.status == .left)
+        #expect(Set(sends(d).map(\.1)) == ["a:7946", "b:7946"], "told directly to the live members, not to c")
+        #expect(sends(d).allSatisfy { $0.0 == .gossip(from: node("me"), gossip: [.left(name: "c", incarnation: 0)]) })
+        // Nothing more to do: again, ourselves, an unknown name.
+        #expect(i.forceLeave(name: "c", now: at(3)).isEmpty)
+        #expect(i.forceLeave(name: "me", now: at(3)).isEmpty)
+        #expect(i.forceLeave(name: "nobody", now: at(3)).isEmpty)
+        #expect(i.member(named: "me")?.status == .alive)
+        // Another member takes the news as left too; a new node under the name, at a higher incarnation, is alive.
+        var other = instance(knowing: ["a", "b", "c"], seed: 2)
+        _ = other.onMessage(.gossip(from: node("me"), gossip: [.left(name: "c", incarnation: 0)]), now: at(2))
+        #expect(other.member(named: "c")?.status == .left)
+        _ = other.onMessage(.gossip(from: node("c"), gossip: [.alive(node("c"), incarnation: 1)]), now: at(3))
+        #expect(other.member(named: "c")?.status == .alive)
+    }
+
     @Test func nodeThatLeftAndRestartsRefutesItsDeparture() {
         var i = Membership.Instance(myself: node("me"), seed: 4)
         _ = i.join(seeds: ["a:7946"], now: .zero)

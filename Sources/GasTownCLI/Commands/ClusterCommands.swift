@@ -229,12 +229,13 @@ public struct ClusterRotateCommand: CLICommand {
                 let before = try pki.trustedAuthorities()
                 if complete {
                     guard before.count > 1 else { throw .pki("no CA rotation is under way") }
-                    try PKI.completeRotation(at: pki)
+                    // The CA town signs and records the `completed` notice, so nodes that catch up later learn it.
+                    if pki.holdsCA { _ = try PKI.finishRotation(at: pki) } else { try PKI.completeRotation(at: pki) }
                     return RotateReport(
                         phase: "completed", caFingerprint: before[0].fingerprint, previousCAFingerprint: nil,
                         notified: [], nodeReloaded: false)
                 }
-                let fresh = try PKI.rotateCA(at: pki, clusterName: clusterName)
+                let (fresh, _) = try PKI.startRotation(at: pki, clusterName: clusterName)
                 return RotateReport(
                     phase: "started", caFingerprint: fresh.certificate.fingerprint,
                     previousCAFingerprint: before[0].fingerprint, notified: [], nodeReloaded: false)

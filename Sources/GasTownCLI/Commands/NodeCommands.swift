@@ -13,7 +13,7 @@ public struct NodeGroup: CommandGroup {
             subcommands: [
                 NodeRunCommand.self, NodeJoinCommand.self, NodePingCommand.self, NodeCertGroup.self,
                 NodeListCommand.self, NodeInfoCommand.self, NodeLeaveCommand.self, NodeDrainCommand.self,
-                NodeUndrainCommand.self,                NodeFloodCommand.self,
+                NodeUndrainCommand.self, NodeRemoveCommand.self, NodeRenameCommand.self, NodeFloodCommand.self,
             ])
     }
 

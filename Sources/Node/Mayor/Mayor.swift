@@ -135,6 +135,12 @@ public actor Mayor: NodeComponent {
                 throw ErrorReply(code: .refused, message: "mayor-status is local only")
             }
             return NodeJSON.encode(await clusterStatus())
+        case MayorMessageType.remove:
+            guard message.peer.purpose == .local else {
+                throw ErrorReply(code: .refused, message: "mayor-remove is local only: run gt node remove on a node")
+            }
+            let request = try NodeJSON.decode(MayorRemoveRequest.self, from: message.envelope.body)
+            return NodeJSON.encode(try await remove(request))
         case MayorMessageType.nudge:
             guard message.peer.purpose != .local else {
                 throw ErrorReply(code: .refused, message: "mayor-nudge comes from peers; use gt nudge")

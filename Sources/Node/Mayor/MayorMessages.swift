@@ -19,6 +19,8 @@ public enum MayorMessageType {
     public static let status = MessageType(rawValue: 303)
     /// Peer request (`gt nudge` of an agent working on another node): `MayorNudgeRequest` → `MayorNudgeReply`.
     public static let nudge = MessageType(rawValue: 304)
+    /// Local request (`gt node remove`): `MayorRemoveRequest` → `MayorRemoveReport`.
+    public static let remove = MessageType(rawValue: 305)
 
     public static let descriptors: [MessageDescriptor] = [
         MessageDescriptor(type: admit, name: "mayor-admit"),
@@ -26,6 +28,7 @@ public enum MayorMessageType {
         MessageDescriptor(type: drain, name: "mayor-drain"),
         MessageDescriptor(type: status, name: "mayor-status"),
         MessageDescriptor(type: nudge, name: "mayor-nudge"),
+        MessageDescriptor(type: remove, name: "mayor-remove"),
     ]
 }
 

@@ -154,6 +154,15 @@ public actor MembershipShell {
         carryOut(instance.onConnectionRefused(name: peer.rawValue, now: now))
     }
 
+    /// `gt node remove`: takes the member `name` as left (``Membership/Instance/forceLeave(name:now:)``) and
+    /// gossips it; returns the member as it is now (nil when unknown).
+    @discardableResult
+    public func forceLeave(_ name: String) -> Membership.Member? {
+        guard started, !stopped else { return instance.member(named: name) }
+        carryOut(instance.forceLeave(name: name, now: now))
+        return instance.member(named: name)
+    }
+
     /// Changes this node's metadata (slots, agents, labels, rigs, runtimes, version…) and gossips it. The
     /// version is managed by the instance; load average and free memory are refreshed by the shell.
     public func updateMetadata(
