@@ -87,4 +87,36 @@ struct ProgressBarTests {
             executable: "/usr/bin/script", ["-qec", "'\(gt)' --json --town '\(temp.join("json"))' rig add web '\(url)'", "/dev/null"])
         #expect(json.status == 0 && json.stdout.contains("\"name\"") && !json.stdout.contains("█"), "\(json)")
     }
+
+    /// `bd sync` of a ledger someone else filled: the fetch draws a bar on a terminal, none in a pipe.
+    @Test func bdSyncDrawsABarOnlyOnATerminal() async throws {
+        let temp = try TempDir(prefix: "gt-progress-sync")
+        let bd = try BuiltBinaries.path(of: .bd)
+        let remote = temp.join("ledger.git")
+        let created = try await BuiltBinaries.run(executable: "/usr/bin/git", ["init", "-q", "--bare", remote])
+        try #require(created.status == 0, "\(created)")
+        let url = "file://" + remote
+        for store in ["full", "piped", "tty"] {
+            try FileManager.default.createDirectory(atPath: temp.join(store), withIntermediateDirectories: true)
+            let initialized = try await BuiltBinaries.run(.bd, ["-C", temp.join(store), "init", "--prefix", "pb", "-q"])
+            try #require(initialized.status == 0, "\(initialized)")
+            let added = try await BuiltBinaries.run(.bd, ["-C", temp.join(store), "remote", "add", "origin", url])
+            try #require(added.status == 0, "\(added)")
+        }
+        for index in 0..<30 {
+            let made = try await BuiltBinaries.run(.bd, ["-C", temp.join("full"), "q", "bead \(index)"])
+            try #require(made.status == 0, "\(made)")
+        }
+        let pushed = try await BuiltBinaries.run(.bd, ["-C", temp.join("full"), "sync"])
+        try #require(pushed.status == 0, "\(pushed)")
+
+        let piped = try await BuiltBinaries.run(.bd, ["-C", temp.join("piped"), "sync"])
+        #expect(piped.status == 0 && !piped.stderr.contains("\r") && !piped.stderr.contains("█"), "\(piped)")
+        let tty = try await BuiltBinaries.run(
+            executable: "/usr/bin/script", ["-qec", "'\(bd)' -C '\(temp.join("tty"))' sync", "/dev/null"])
+        #expect(tty.status == 0, "\(tty)")
+        #expect(tty.stdout.contains("fetching the ledger [") && tty.stdout.contains("100%"), "\(tty)")
+        let count = try await BuiltBinaries.run(.bd, ["-C", temp.join("tty"), "count"])
+        #expect(count.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "30", "\(count)")
+    }
 }
