@@ -226,6 +226,14 @@ struct GasTownMigrationTests {
         try Data(goodBeads + Data("{\"id\": 3}\n".utf8)).write(to: URL(fileURLWithPath: rigBeads))
         try await refused(old, naming: "gastown/mayor/rig/.beads/issues.jsonl", "a broken beads line")
         try goodBeads.write(to: URL(fileURLWithPath: rigBeads))
+        // The rig's own settings: another type of settings file, or not an object, is refused naming it.
+        let rigSettings = old + "/gastown/settings/config.json"
+        let goodRigSettings = try Data(contentsOf: URL(fileURLWithPath: rigSettings))
+        try Data(#"{"type": "town-settings", "version": 1}"#.utf8).write(to: URL(fileURLWithPath: rigSettings))
+        try await refused(old, naming: "gastown/settings/config.json: has \"type\": town-settings", "another settings type")
+        try Data("[1, 2]".utf8).write(to: URL(fileURLWithPath: rigSettings))
+        try await refused(old, naming: "gastown/settings/config.json: is not a JSON object", "rig settings not an object")
+        try goodRigSettings.write(to: URL(fileURLWithPath: rigSettings))
         try Data(#"{"version": 1, "agents": {"x": {"command": 5}}}"#.utf8)
             .write(to: URL(fileURLWithPath: old + "/settings/agents.json"))
         try await refused(old, naming: "settings/agents.json", "broken agent settings")
