@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN := $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 RELBIN := $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
 
-.PHONY: all bootstrap build release test test-unit test-e2e test-cluster test-soak test-federation demo demo-federation bench clean
+.PHONY: all bootstrap build release test test-unit test-e2e test-cluster test-soak test-federation demo demo-federation bench docker clean
 
 all: build
 
@@ -46,6 +46,11 @@ demo-federation: build
 # The same run as the two-cluster federation test (exits non-zero when anything it shows does not happen; ~25 s).
 test-federation: build
 	scripts/demo-federation
+
+# The node image from docker/ built for real, and docker/compose.yaml's three-node cluster run and checked, with docker
+# or podman where an engine runs; where none can, it says why and exits 0 (scripts/docker-check).
+docker:
+	scripts/docker-check
 
 bench: release
 	$(RELBIN)/gt-bench all

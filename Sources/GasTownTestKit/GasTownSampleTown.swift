@@ -3,7 +3,8 @@ import Git
 
 /// A Gas Town town for `gt migrate` tests, built from the real files of `shared/samples/gastown/town-pr820/` plus
 /// what a town in use has: the rig `gastown` registered in mayor/rigs.json with a local repository
-/// (`gastown/.repo.git`, one commit), rig beads routed to `gastown/mayor/rig/.beads/`, a bead hooked on a polecat
+/// (`gastown/.repo.git`, one commit) and rig-level settings (`gastown/settings/config.json`, Gas Town's
+/// `examples/rig-settings.example.json`), rig beads routed to `gastown/mayor/rig/.beads/`, a bead hooked on a polecat
 /// with its worktree directory, a bead in progress on another polecat, the polecat's agent bead, a crew workspace, a
 /// message, and a bead whose prefix no rig owns.
 /// `Sendable`: a caseless namespace.
@@ -31,6 +32,10 @@ public enum GasTownSampleTown {
             }
             try write(root, relative, try Data(contentsOf: URL(fileURLWithPath: sample + "/" + relative)))
         }
+        // The rig's own settings (they override the town's for it): Gas Town's documented example, as is.
+        try write(
+            root, "gastown/settings/config.json",
+            try Data(contentsOf: URL(fileURLWithPath: SharedSamples.path("gastown/examples/rig-settings.example.json"))))
         let repository = root + "/gastown/.repo.git"
         let repo = try await GitRepository.create(at: repository, bare: true)
         let tree = try await repo.writeTree(files: ["README.md": Data("gastown\n".utf8)])

@@ -86,6 +86,19 @@ final class RemoteCallbacks {
             Unmanaged<RemoteCallbacks>.fromOpaque(payload).takeUnretainedValue().onPushNegotiation?()
             return 0
         }
+        if settings.transferProgress != nil {
+            callbacks.transfer_progress = { stats, payload in
+                guard let stats, let payload else { return 0 }
+                let state = Unmanaged<RemoteCallbacks>.fromOpaque(payload).takeUnretainedValue()
+                let s = stats.pointee
+                state.settings.transferProgress?.update(
+                    GitTransferProgress(
+                        receivedObjects: Int(s.received_objects), indexedObjects: Int(s.indexed_objects),
+                        totalObjects: Int(s.total_objects), indexedDeltas: Int(s.indexed_deltas),
+                        totalDeltas: Int(s.total_deltas), receivedBytes: Int(s.received_bytes)))
+                return 0
+            }
+        }
         callbacks.update_tips = { refname, old, new, payload in
             guard let payload, let refname, let new else { return 0 }
             let state = Unmanaged<RemoteCallbacks>.fromOpaque(payload).takeUnretainedValue()

@@ -27,9 +27,48 @@ public struct GitSettings: Sendable, Equatable {
     public var sshHostKeys = GitSSHHostKeySettings()
     /// Stack size of each repository's git thread, in bytes. Default 4 MiB.
     public var threadStackSize: Int = 4 << 20
+    /// Told how a clone or fetch's transfer goes (libgit2's transfer-progress callback, on the git thread). Default
+    /// none. `gt rig add` shows it as a progress bar on a terminal.
+    public var transferProgress: GitTransferObserver? = nil
 
     /// The defaults.
     public init() {}
+}
+
+/// How far a clone or fetch has come: libgit2's `git_indexer_progress`.
+///
+/// Sendable: yes, a plain value.
+public struct GitTransferProgress: Sendable, Equatable {
+    public var receivedObjects: Int
+    public var indexedObjects: Int
+    public var totalObjects: Int
+    public var indexedDeltas: Int
+    public var totalDeltas: Int
+    public var receivedBytes: Int
+
+    public init(
+        receivedObjects: Int, indexedObjects: Int, totalObjects: Int, indexedDeltas: Int = 0, totalDeltas: Int = 0,
+        receivedBytes: Int = 0
+    ) {
+        self.receivedObjects = receivedObjects
+        self.indexedObjects = indexedObjects
+        self.totalObjects = totalObjects
+        self.indexedDeltas = indexedDeltas
+        self.totalDeltas = totalDeltas
+        self.receivedBytes = receivedBytes
+    }
+}
+
+/// Receives a transfer's progress (called on the git thread doing the transfer, often: keep it cheap, never
+/// block). Equal only to itself, so `GitSettings` stays comparable.
+///
+/// Sendable: immutable; the closure is `@Sendable`.
+public final class GitTransferObserver: Sendable, Equatable {
+    let update: @Sendable (GitTransferProgress) -> Void
+
+    public init(_ update: @escaping @Sendable (GitTransferProgress) -> Void) { self.update = update }
+
+    public static func == (a: GitTransferObserver, b: GitTransferObserver) -> Bool { a === b }
 }
 
 /// Credentials offered to a remote that asks for them.

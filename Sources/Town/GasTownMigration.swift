@@ -58,9 +58,12 @@ public struct GasTownMigrationPlan: Sendable {
         public var maxPolecats: Int?
         /// The local clone it is copied from (its `origin` then set to `gitURL`), or nil: cloned from `gitURL`.
         public var cloneFrom: String?
+        /// Settings carried from Gas Town's `<rig>/settings/config.json`, as `gt rig set` keys (`gate`,
+        /// `gate_timeout`, `gate_concurrency`, `flaky_retries`, `setup`) with their values.
+        public var settings: [String: String] = [:]
 
         enum CodingKeys: String, CodingKey {
-            case name, prefix, runtime
+            case name, prefix, runtime, settings
             case gitURL = "git_url"
             case maxPolecats = "max_polecats"
             case cloneFrom = "clone_from"
@@ -197,6 +200,12 @@ public enum GasTownMigration {
         for path in source.files.keys.sorted() where knownUncarried[path] != nil {
             plan.skipped.append(.init(kind: "file", item: path, reason: knownUncarried[path]!))
         }
+        for directory in source.rigDirectories {
+            for path in source.files.keys.sorted()
+            where path.hasPrefix("\(directory)/settings/") && path != "\(directory)/settings/config.json" {
+                plan.skipped.append(.init(kind: "file", item: path, reason: "not a file this project reads"))
+            }
+        }
         for path in source.files.keys.sorted()
         where (path.hasPrefix("settings/") || path.hasPrefix("mayor/")) && knownUncarried[path] == nil
             && !carriedSettings.contains(path) && !["mayor/town.json", "mayor/rigs.json"].contains(path)
@@ -281,12 +290,167 @@ public enum GasTownMigration {
                 continue
             }
             planned[prefix] = name
-            plan.rigs.append(
-                .init(
-                    name: name, gitURL: gitURL, prefix: prefix, runtime: config?["runtime"] as? String,
-                    maxPolecats: config?["max_polecats"] as? Int,
-                    cloneFrom: source.rigClones[directory ?? name]))
+            var rig = GasTownMigrationPlan.Rig(
+                name: name, gitURL: gitURL, prefix: prefix, runtime: config?["runtime"] as? String,
+                maxPolecats: config?["max_polecats"] as? Int,
+                cloneFrom: source.rigClones[directory ?? name])
+            try planRigSettings(source, directory: directory ?? name, &rig, &plan)
+            plan.rigs.append(rig)
         }
+    }
+
+    /// Why each key of Gas Town's rig settings that has no counterpart here is not carried.
+    static let uncarriedRigSettings: [String: String] = [
+        "agents": "agent definitions are town-wide here: add them to settings/agents.json",
+        "theme": "tmux themes are not built here",
+        "namepool": "polecat names come from this node's own name pool",
+        "crew": "crew workspaces start when someone runs 'gt crew at'",
+        "workflow": "no default formula: sling one by name ('gt sling FORMULA --on BEAD')",
+        "merge_queue.integration_branch_polecat_enabled": "integration branches are not built here; requests land on the rig's default branch",
+        "merge_queue.integration_branch_refinery_enabled": "integration branches are not built here; requests land on the rig's default branch",
+        "merge_queue.integration_branch_template": "integration branches are not built here; requests land on the rig's default branch",
+        "merge_queue.integration_branch_auto_land": "integration branches are not built here; requests land on the rig's default branch",
+        "merge_queue.on_conflict": "a request that does not rebase cleanly goes back to its polecat as rework (docs/merge-queue.md)",
+        "merge_queue.delete_merged_branches": "work branches are kept in the rig's remote",
+        "merge_queue.poll_interval": "the Refinery runs when requests are filed; there is no poll interval",
+        "merge_queue.stale_claim_timeout": "leases are fenced by epoch; a dead node's work moves after placement.failover_grace_seconds",
+    ]
+
+    /// Gas Town's rig-level settings (`<rig>/settings/config.json`, type "rig-settings": they override the town's
+    /// for that rig) carried onto the rig being added: the polecat agent (`role_agents.polecat`, else `agent`) as its
+    /// runtime unless its config.json names one; the merge queue's gates (or its build, typecheck, lint and test
+    /// commands) as the gate, run one after another (`&&`), their timeouts summed; `setup_command`, `max_concurrent`
+    /// and `retry_flaky_tests` as `setup`, `gate_concurrency` and `flaky_retries`. Every other key is reported with
+    /// the reason. A file that is not a JSON object, or of another type, refuses the migration naming it.
+    static func planRigSettings(
+        _ source: GasTownSource, directory: String, _ rig: inout GasTownMigrationPlan.Rig,
+        _ plan: inout GasTownMigrationPlan
+    ) throws(GasTownMigrationError) {
+        let path = "\(directory)/settings/config.json"
+        guard let settings = try object(source, path, required: false) else { return }
+        if let type = settings["type"], type as? String != "rig-settings" {
+            throw GasTownMigrationError(
+                file: path, "has \"type\": \(type), not \"rig-settings\"; fix it or move it away, then migrate again")
+        }
+        func skip(_ key: String, _ reason: String) {
+            plan.skipped.append(.init(kind: "setting", item: "\(path) \(key)", reason: reason))
+        }
+        func text(_ value: Any?) -> String? {
+            guard let string = value as? String else { return nil }
+            let trimmed = string.trimmingCharacters(in: .whitespacesAndNewlines)
+            return trimmed.isEmpty ? nil : trimmed
+        }
+        // The polecat's agent: the runtime of the rig's polecats.
+        let roles = settings["role_agents"] as? [String: Any] ?? [:]
+        if settings["role_agents"] != nil && settings["role_agents"] as? [String: Any] == nil {
+            skip("role_agents", "is not an object of agents by role")
+        }
+        let agentKey = text(roles["polecat"]) != nil ? "role_agents.polecat" : "agent"
+        if let agent = text(roles["polecat"]) ?? text(settings["agent"]) {
+            if let runtime = rig.runtime {
+                skip(agentKey, "the rig's config.json names its runtime (\(runtime)); \(agent) is not used")
+            } else {
+                rig.runtime = agent
+            }
+            if agentKey == "role_agents.polecat", settings["agent"] != nil {
+                skip("agent", "role_agents.polecat names the polecats' agent")
+            }
+        } else if settings["agent"] != nil {
+            skip("agent", "is not an agent name")
+        }
+        for role in roles.keys.sorted() where role != "polecat" {
+            skip("role_agents.\(role)", "only polecats run agents here; the Witness and Refinery are the node's own")
+        }
+        if let queue = settings["merge_queue"] {
+            if let queue = queue as? [String: Any] {
+                planRigMergeQueue(queue, &rig, skip)
+            } else {
+                skip("merge_queue", "is not an object")
+            }
+        }
+        for key in settings.keys.sorted()
+        where !key.hasPrefix("_") && !["type", "version", "agent", "role_agents", "merge_queue"].contains(key) {
+            skip(key, uncarriedRigSettings[key] ?? "not a setting this project has")
+        }
+    }
+
+    static func planRigMergeQueue(
+        _ queue: [String: Any], _ rig: inout GasTownMigrationPlan.Rig, _ skip: (String, String) -> Void
+    ) {
+        func text(_ key: String) -> String? {
+            guard let string = queue[key] as? String else { return nil }
+            let trimmed = string.trimmingCharacters(in: .whitespacesAndNewlines)
+            return trimmed.isEmpty ? nil : trimmed
+        }
+        var used: Set<String> = ["enabled"]
+        if queue["enabled"] as? Bool == false {
+            skip(
+                "merge_queue.enabled",
+                "false, but here every merge request goes through the rig's Refinery; no gate was set from it")
+            used.formUnion(["gates", "build_command", "typecheck_command", "lint_command", "test_command", "run_tests"])
+        } else if let gates = queue["gates"] as? [String: Any], !gates.isEmpty {
+            used.insert("gates")
+            var commands: [(phase: Int, name: String, command: String)] = []
+            var timeout = 0
+            var timeoutKnown = true
+            for name in gates.keys.sorted() {
+                guard let gate = gates[name] as? [String: Any],
+                    let command = (gate["cmd"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines),
+                    !command.isEmpty
+                else {
+                    skip("merge_queue.gates.\(name)", "has no \"cmd\"")
+                    continue
+                }
+                commands.append((gate["phase"] as? String == "post-squash" ? 1 : 0, name, command))
+                if let limit = gate["timeout"] {
+                    if let seconds = (limit as? String).flatMap(seconds) { timeout += seconds } else {
+                        timeoutKnown = false
+                        skip("merge_queue.gates.\(name).timeout", "'\(limit)' is not a duration like 90s, 5m or 1h")
+                    }
+                }
+            }
+            commands.sort { ($0.phase, $0.name) < ($1.phase, $1.name) }
+            if !commands.isEmpty { rig.settings["gate"] = commands.map(\.command).joined(separator: " && ") }
+            if timeoutKnown, timeout > 0 { rig.settings["gate_timeout"] = "\(timeout)" }
+            for key in ["build_command", "typecheck_command", "lint_command", "test_command", "run_tests"]
+            where queue[key] != nil {
+                used.insert(key)
+                if key != "run_tests", text(key) != nil { skip("merge_queue.\(key)", "the gates are the rig's gate") }
+            }
+        } else {
+            var commands: [String] = []
+            for key in ["build_command", "typecheck_command", "lint_command", "test_command"] {
+                used.insert(key)
+                if key == "test_command", queue["run_tests"] as? Bool == false { continue }
+                if let command = text(key) { commands.append(command) }
+            }
+            used.insert("run_tests")
+            if !commands.isEmpty { rig.settings["gate"] = commands.joined(separator: " && ") }
+        }
+        if let setup = text("setup_command") { rig.settings["setup"] = setup }
+        used.insert("setup_command")
+        for (from, to) in [("max_concurrent", "gate_concurrency"), ("retry_flaky_tests", "flaky_retries")] {
+            guard let value = queue[from] else { continue }
+            used.insert(from)
+            if let number = value as? Int { rig.settings[to] = "\(number)" } else {
+                skip("merge_queue.\(from)", "'\(value)' is not a whole number")
+            }
+        }
+        for key in queue.keys.sorted() where !used.contains(key) && !key.hasPrefix("_") {
+            skip("merge_queue.\(key)", uncarriedRigSettings["merge_queue.\(key)"] ?? "not a setting this project has")
+        }
+    }
+
+    /// Seconds of a Gas Town duration: `90`, `90s`, `5m`, `2h`.
+    static func seconds(_ text: String) -> Int? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600]
+        if let unit = trimmed.last.flatMap({ units[$0] }) {
+            guard let number = Int(trimmed.dropLast()), number > 0 else { return nil }
+            return number * unit
+        }
+        guard let number = Int(trimmed), number > 0 else { return nil }
+        return number
     }
 
     static func planSettings(

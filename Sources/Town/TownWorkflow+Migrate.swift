@@ -65,6 +65,11 @@ extension TownWorkflow {
             guard manager.fileExists(atPath: rig + "/config.json") else { continue }
             source.rigDirectories.append(entry)
             read(entry + "/config.json")
+            // Gas Town's rig-level settings (they override the town's for this rig).
+            for file in ((try? manager.contentsOfDirectory(atPath: rig + "/settings")) ?? []).sorted()
+            where file.hasSuffix(".json") {
+                read(entry + "/settings/" + file)
+            }
             for clone in [".repo.git", "mayor/rig", "refinery/rig"] {
                 let path = rig + "/" + clone
                 if manager.fileExists(atPath: path + "/HEAD") || manager.fileExists(atPath: path + "/.git") {
@@ -149,6 +154,7 @@ extension TownWorkflow {
             return report
         }
         for rig in plan.rigs {
+            var carried = rig
             do {
                 do {
                     _ = try await addRig(
@@ -157,11 +163,26 @@ extension TownWorkflow {
                 } catch .badRuntime(let why) {
                     report.skipped.append(
                         .init(kind: "setting", item: "\(rig.name) runtime", reason: "not carried: \(why)"))
+                    carried.runtime = nil
                     _ = try await addRig(
                         name: rig.name, gitURL: rig.gitURL, prefix: rig.prefix, runtime: nil,
                         maxPolecats: rig.maxPolecats, cloneFrom: rig.cloneFrom)
                 }
-                report.rigs.append(rig)
+                for key in rig.settings.keys.sorted() {
+                    let value = rig.settings[key]!
+                    do {
+                        if key == "setup" {
+                            _ = try setRigSetup(rig: rig.name, command: value)
+                        } else {
+                            _ = try setRigSetting(rig: rig.name, key: key, value: value)
+                        }
+                    } catch {
+                        carried.settings[key] = nil
+                        report.skipped.append(
+                            .init(kind: "setting", item: "\(rig.name) \(key)", reason: "not carried: \(error)"))
+                    }
+                }
+                report.rigs.append(carried)
             } catch {
                 report.skipped.append(.init(kind: "rig", item: rig.name, reason: error.description))
             }

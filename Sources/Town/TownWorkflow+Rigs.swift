@@ -48,7 +48,10 @@ extension TownWorkflow {
             let source = cloneFrom ?? gitURL
             let bare: GitRepository
             do {
-                bare = try await GitRepository.clone(from: source, to: staging + "/.repo.git", bare: true)
+                var settings = GitSettings()
+                settings.transferProgress = transferProgress("cloning \(name)")
+                bare = try await GitRepository.clone(
+                    from: source, to: staging + "/.repo.git", bare: true, settings: settings)
             } catch {
                 throw TownError.notARepository(url: source, reason: error.message)
             }
@@ -56,7 +59,10 @@ extension TownWorkflow {
             try TownWorkflow.excludeWorkflowFiles(bareRepository: staging + "/.repo.git")
             let refinery: GitRepository
             do {
-                refinery = try await GitRepository.clone(from: source, to: staging + "/refinery/rig", bare: false)
+                var settings = GitSettings()
+                settings.transferProgress = transferProgress("cloning \(name) (the Refinery's copy)")
+                refinery = try await GitRepository.clone(
+                    from: source, to: staging + "/refinery/rig", bare: false, settings: settings)
             } catch {
                 throw TownError.git("cannot clone the Refinery's copy: \(error.message)")
             }

@@ -26,6 +26,9 @@ public struct TownWorkflow: Sendable {
     var crashBeforeRecording: DoneProgress.Step?
     /// Told about waits a person should know of (the ledger held by another writer); the CLI prints it on stderr.
     public var notice: @Sendable (String) -> Void = { _ in }
+    /// An observer for a git transfer this workflow starts (`gt rig add`'s clones), given what it is
+    /// (`cloning webapp`), or nil for none. The CLI draws a progress bar with it on a terminal.
+    public var transferProgress: @Sendable (String) -> GitTransferObserver? = { _ in nil }
     /// Told, one line each, what opening the ledger found wrong (a torn write cut, damaged snapshots skipped): the
     /// CLI prints it on stderr, the node logs it as a warning. It is also recorded as a `ledger_recovery` event.
     public var warning: @Sendable (String) -> Void = { _ in }

@@ -111,6 +111,36 @@ struct GasTownMigrationTests {
             #expect(FileManager.default.fileExists(atPath: town + "/\(rig)/refinery/rig/README.md"))
         }
 
+        // Rig-level settings (gastown/settings/config.json, Gas Town's example): the polecats' agent, the merge
+        // queue's gates (in one gate, timeouts summed), concurrency and retries carried onto the rig; every other
+        // key reported, naming the file and the key.
+        let rigSettings = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: old + "/gastown/settings/config.json"))) as? [String: Any])
+        let oldQueue = try #require(rigSettings["merge_queue"] as? [String: Any])
+        let rigConfig = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: town + "/gastown/config.json")))
+                as? [String: Any])
+        let queue = rigConfig["merge_queue"] as? [String: Any] ?? [:]
+        #expect(rigConfig["runtime"] as? String == "pi", "\(rigConfig)")
+        #expect(queue["gate"] as? String == "golangci-lint run ./... && go test ./... && go build ./...", "\(rigConfig)")
+        #expect(queue["gate_timeout"] as? Int == 540 && queue["flaky_retries"] as? Int == 1)
+        #expect(queue["gate_concurrency"] as? Int == 1)
+        let reportedRig = try #require((report["rigs"] as? [[String: Any]])?.first)
+        #expect((reportedRig["settings"] as? [String: String])?["gate"] == queue["gate"] as? String)
+        let settingItems = Set(skippedItems("setting"))
+        let file = "gastown/settings/config.json"
+        for key in rigSettings.keys
+        where !key.hasPrefix("_") && !["type", "version", "merge_queue", "agent", "role_agents"].contains(key) {
+            #expect(settingItems.contains("\(file) \(key)"), "\(key) neither carried nor reported")
+        }
+        let carriedQueueKeys: Set = ["enabled", "gates", "max_concurrent", "retry_flaky_tests", "run_tests"]
+        for (key, value) in oldQueue where !carriedQueueKeys.contains(key) && (value as? String) != "" {
+            #expect(settingItems.contains("\(file) merge_queue.\(key)"), "merge_queue.\(key) neither carried nor reported")
+        }
+        for role in ["witness", "refinery"] { #expect(settingItems.contains("\(file) role_agents.\(role)")) }
+        #expect(settingItems.contains("\(file) agent"))
+
         // Beads: each in the new town or reported, never both; the counts add up to the input files'.
         let beads = try await Self.listBeads(town)
         let carried = Set(beads.compactMap { $0["id"] as? String })
@@ -196,6 +226,14 @@ struct GasTownMigrationTests {
         try Data(goodBeads + Data("{\"id\": 3}\n".utf8)).write(to: URL(fileURLWithPath: rigBeads))
         try await refused(old, naming: "gastown/mayor/rig/.beads/issues.jsonl", "a broken beads line")
         try goodBeads.write(to: URL(fileURLWithPath: rigBeads))
+        // The rig's own settings: another type of settings file, or not an object, is refused naming it.
+        let rigSettings = old + "/gastown/settings/config.json"
+        let goodRigSettings = try Data(contentsOf: URL(fileURLWithPath: rigSettings))
+        try Data(#"{"type": "town-settings", "version": 1}"#.utf8).write(to: URL(fileURLWithPath: rigSettings))
+        try await refused(old, naming: "gastown/settings/config.json: has \"type\": town-settings", "another settings type")
+        try Data("[1, 2]".utf8).write(to: URL(fileURLWithPath: rigSettings))
+        try await refused(old, naming: "gastown/settings/config.json: is not a JSON object", "rig settings not an object")
+        try goodRigSettings.write(to: URL(fileURLWithPath: rigSettings))
         try Data(#"{"version": 1, "agents": {"x": {"command": 5}}}"#.utf8)
             .write(to: URL(fileURLWithPath: old + "/settings/agents.json"))
         try await refused(old, naming: "settings/agents.json", "broken agent settings")

@@ -65,9 +65,20 @@ public struct BDSyncCommand: CLICommand {
         } else if watch {
             try await BDSyncSupport.watch(engine, layout, interval: interval, remote: remote, context)
         } else {
-            let report = try await BDSyncSupport.withDatabase(layout) { db async throws(SyncError) in
+            // On a terminal, the fetches of a sync run by this process (not the node's loop) draw a progress bar.
+            let bars = TransferProgressBars(console: context.console)
+            defer { bars.finish() }
+            var engine = engine
+            if LedgerSyncComponent.running(store: layout.root) == nil, let observer = bars.observer("fetching the ledger")
+            {
+                var settings = SyncSettings()
+                settings.git.transferProgress = observer
+                engine = LedgerSync(layout: layout, settings: settings)
+            }
+            let report = try await BDSyncSupport.withDatabase(layout) { [engine] db async throws(SyncError) in
                 try await engine.sync(db, remote: remote)
             }
+            bars.finish()
             BDSyncSupport.print(report, context, quietWhenIdle: false)
         }
     }

@@ -65,6 +65,10 @@ public struct GTMigrateCommand: CLICommand {
             }
             out("\(dryRun ? "Would migrate" : "Migrated") Gas Town town '\(report.sourceTown)' from \(report.source)")
             out("  rigs:     " + (report.rigs.isEmpty ? "-" : report.rigs.map(\.name).joined(separator: ", ")))
+            for rig in report.rigs where !rig.settings.isEmpty || rig.runtime != nil {
+                let settings = rig.settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                out("    \(rig.name): " + ((rig.runtime.map { ["runtime=\($0)"] } ?? []) + settings).joined(separator: ", "))
+            }
             out("  settings: " + (report.settings.isEmpty ? "-" : report.settings.joined(separator: ", ")))
             let beads = report.beads.sorted { $0.key < $1.key }.map { "\($0.value) in \($0.key)" }
             out("  beads:    " + (beads.isEmpty ? "-" : beads.joined(separator: ", "))

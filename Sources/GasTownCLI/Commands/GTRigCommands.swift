@@ -64,14 +64,19 @@ public struct GTRigAddCommand: CLICommand {
     }
 
     public func run(_ context: CommandContext) async throws {
-        let workflow = try await context.townWorkflow()
+        var workflow = try await context.townWorkflow()
         let gitURL =
             url.contains("://") || url.contains("@")
                 || !FileManager.default.fileExists(atPath: context.absolutePath(url))
             ? url : context.absolutePath(url)
-        let config = try await GTTown.run {
+        // On a terminal, a progress bar per clone on stderr (none in pipes, CI or --json).
+        let bars = TransferProgressBars(console: context.console)
+        workflow.transferProgress = { bars.observer($0) }
+        defer { bars.finish() }
+        let config = try await GTTown.run { [workflow] in
             let added = try await workflow.addRig(
                 name: name, gitURL: gitURL, prefix: prefix, runtime: runtime, maxPolecats: maxPolecats)
+            bars.finish()
             var config = added
             if let setup { config = try workflow.setRigSetup(rig: name, command: setup) }
             guard let gate else { return config }

@@ -29,6 +29,8 @@ public struct NodeRunCommand: CLICommand {
                 Loads <town>/.gt/pki/{ca.crt,node.crt,node.key}, listens for peers over mutual TLS, serves
                 <town>/.gt/node.sock for the local CLI, dials the seeds, and supervises the node's components.
                 The bound address is written to <town>/.gt/node.json; logs go to <town>/.gt/logs/node.log.
+                --config FILE is checked and applied first, as with 'gt up --config' (the container entrypoint,
+                docker/entrypoint.sh, starts its node this way).
                 """,
             options: [
                 .option(
@@ -36,14 +38,17 @@ public struct NodeRunCommand: CLICommand {
                     default: "town.json node.listen, else 127.0.0.1:7420"),
                 NodeCLI.joinOption,
                 NodeCLI.dashboardOption,
+                .option("config", value: "FILE", help: "a cluster config (town.json): checked, then applied"),
             ])
     }
 
     var listen: String?
     var seeds: [String]
     var dashboard: String?
+    var config: String?
 
     public init(parsed: ParsedValues) throws(UsageError) {
+        config = parsed.string("config")
         listen = parsed.string("listen")
         seeds = parsed.strings("join")
         dashboard = parsed.string("dashboard")
@@ -52,6 +57,16 @@ public struct NodeRunCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let town = try NodeCLI.town(context)
+        if let config {
+            if let client = await NodeCLI.client(town) {
+                client.close()
+                throw CLIError(
+                    "a node already runs for this town; --config \(config) was not applied",
+                    hint: "stop it with 'gt down', then run again", code: "running")
+            }
+            let name = try await ClusterConfigCLI.apply(config, to: town, context: context)
+            context.console.progress("applied \(config) to \(town.townFile) (node \(name))")
+        }
         let membership = MembershipComponent(
             seeds: seeds, metadata: Membership.Metadata(softwareVersion: GasTownVersion.current))
         let options = NodeOptions(
