@@ -13,9 +13,9 @@ import Testing
         _ listener: Listener, client: NodeIdentity, versions: ClosedRange<UInt16>
     ) async -> Result<(Connection, PeerInfo), TransportError> {
         let connection = Connection.dial(
-            listener.address, context: try! TLSContext(identity: client), serverName: "server", limits: .general,
+            listener.address, context: try! TLSContext(identity: client), serverName: name("server"), limits: .general,
             settings: ConnectionSettings())
-        do {
+        do throws(TransportError) {
             let info = try await connection.establish(
                 local: client.name, expectedPeer: name("server"), purpose: .general, versions: versions)
             return .success((connection, info))

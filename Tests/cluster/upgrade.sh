@@ -29,8 +29,12 @@ NEW_BIN=${GT_BIN_DIR:-$(swift build --show-bin-path)}
 [[ -x "$NEW_BIN/gt" && -x "$NEW_BIN/bd" ]] || fail "$NEW_BIN/gt or bd not built (run swift build)"
 command -v tmux >/dev/null || fail "tmux not found"
 FROM=${GT_UPGRADE_FROM:-06debe319333df1fd0c36572d78077d58a845239}
-COMMIT=$(git -C "$REPO" rev-parse --verify --quiet "$FROM^{commit}") \
-    || fail "GT_UPGRADE_FROM=$FROM is not a commit of this repository (git fetch it first)"
+if ! COMMIT=$(git -C "$REPO" rev-parse --verify --quiet "$FROM^{commit}"); then
+    # A shallow clone may lack it: fetch it from origin when there is one.
+    git -C "$REPO" remote get-url origin >/dev/null 2>&1 && git -C "$REPO" fetch -q origin "$FROM" 2>/dev/null || true
+    COMMIT=$(git -C "$REPO" rev-parse --verify --quiet "$FROM^{commit}") \
+        || fail "GT_UPGRADE_FROM=$FROM is not a commit of this repository (git fetch it, or unshallow the clone)"
+fi
 CACHE=${GT_UPGRADE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gastown/upgrade}/$COMMIT
 
 # ---- the previous release, built once per commit ----
@@ -134,7 +138,7 @@ for name in "${NODES[@]}"; do
 import json, sys
 path = sys.argv[1]
 town = json.load(open(path))
-town["node"] = {"slots": 3}
+town["node"] = {"slots": 4}
 town["refinery"] = {"lease_renew_seconds": 1, "lease_grace_seconds": 4, "poll_seconds": 1}
 json.dump(town, open(path, "w"))
 PY
@@ -205,10 +209,18 @@ log "wave 1: ${#BEADS[@]} beads slung from n0 (gt $OLD_VERSION), agents working 
 
 # ---- the rolling upgrade: n2, then n1, then n0 ----
 node_pid() { cat "$WORK/$1/.gt/node.pid" 2>/dev/null; }
+working_on() { # beads NODE's ledger shows in progress on NODE (its agents still working)
+    bdn "$1" export 2>/dev/null | python3 -c '
+import json, sys
+print(sum(1 for line in sys.stdin if (b := json.loads(line))["id"].startswith("demo-")
+          and b.get("status") == "in_progress" and b.get("claim_node") == sys.argv[1]))' "$1"
+}
 upgrade() { # upgrade NODE SEED: stop NODE by pid, start this build on its town, joining through SEED
-    local name=$1 seed=$2 pid stopped
+    local name=$1 seed=$2 pid stopped busy
     pid=$(node_pid "$name")
     [[ -n "$pid" ]] || fail "$name has no pid file"
+    busy=$(working_on "$name")
+    ((busy >= 1)) || fail "$name has no work in progress to upgrade under"
     kill -TERM "$pid"
     stopped=$(now)
     wait_until 30 sh -c "! kill -0 $pid 2>/dev/null" || fail "$name (pid $pid) did not stop within 30 s of SIGTERM"
@@ -217,8 +229,8 @@ upgrade() { # upgrade NODE SEED: stop NODE by pid, start this build on its town,
         || fail "$name did not start on gt $NEW_VERSION"
     [[ $(node_pid "$name") != "$pid" ]] || fail "$name still runs pid $pid"
     wait_until 90 converged || fail "membership did not converge after $name moved to gt $NEW_VERSION"
-    log "$name: pid $pid stopped, gt $NEW_VERSION serving its town; the three agree on every member and version, "\
-"$(since "$stopped") s after the stop"
+    log "$name: pid $pid stopped with $busy bead(s) in progress on it; gt $NEW_VERSION serves its town and the three"\
+" agree on every member and version $(since "$stopped") s after the stop"
 }
 MIXED_SEEN=0
 mixed() { # both versions in one view, seen from a node of each version
@@ -255,7 +267,8 @@ print(done)' "${BEADS[@]}"
 }
 all_closed() { [[ $(bead_status) == "${#BEADS[@]}" ]]; }
 start=$(now)
-wait_until 240 all_closed || fail "$(bead_status) of ${#BEADS[@]} beads closed: $(bdn n0 list --rig demo 2>&1 | head -40)"
+wait_until 240 all_closed \
+    || fail "$(bead_status) of ${#BEADS[@]} beads closed: $(bdn n0 list --rig demo 2>&1 | head -40)"
 log "all ${#BEADS[@]} beads closed ($(since "$start") s after the last wave)"
 summary() { # id status epoch assignee merge-request-source per bead of rig demo
     bdn "$1" export 2>/dev/null | python3 -c '
@@ -270,6 +283,18 @@ for line in sys.stdin:
                                  md.get("source_bead", "") if isinstance(md, dict) else ""))
 print("\n".join(sorted(rows)))'
 }
+# merged: every bead has one merge request, closed, and its work is on main (the Refineries may still be merging).
+merged() {
+    local rows main b
+    rows=$(summary n0)
+    main=$(git --git-dir "$WORK/git/demo.git" log main --format=%s)
+    for b in "${BEADS[@]}"; do
+        [[ $(echo "$rows" | awk -v b="$b" '$NF == b { print $2 }') == closed ]] || return 1
+        echo "$main" | grep -qxF "work on $b" || return 1
+    done
+}
+wait_until 180 merged || fail "not every bead's merge request merged: $(summary n0)"
+log "every merge request merged ($(since "$start") s after the last wave)"
 same_ledgers() { local a; a=$(summary n0); [[ -n "$a" && "$a" == "$(summary n1)" && "$a" == "$(summary n2)" ]]; }
 wait_until 60 same_ledgers || fail "the ledgers did not converge:
 n0: $(summary n0)
