@@ -209,11 +209,11 @@ log "wave 1: ${#BEADS[@]} beads slung from n0 (gt $OLD_VERSION), agents working 
 
 # ---- the rolling upgrade: n2, then n1, then n0 ----
 node_pid() { cat "$WORK/$1/.gt/node.pid" 2>/dev/null; }
-working_on() { # beads NODE's ledger shows in progress on NODE (its agents still working)
+working_on() { # beads NODE's ledger shows hooked on NODE (its agents still working)
     bdn "$1" export 2>/dev/null | python3 -c '
 import json, sys
 print(sum(1 for line in sys.stdin if (b := json.loads(line))["id"].startswith("demo-")
-          and b.get("status") == "in_progress" and b.get("claim_node") == sys.argv[1]))' "$1"
+          and b.get("status") in ("hooked", "in_progress") and b.get("claim_node") == sys.argv[1]))' "$1"
 }
 upgrade() { # upgrade NODE SEED: stop NODE by pid, start this build on its town, joining through SEED
     local name=$1 seed=$2 pid stopped busy
