@@ -14,7 +14,8 @@
 # commit before issue 18's work began (its first commit, 8e1290f, came in stop 23). The git CLI is used here only to
 # take that commit's tree; the product itself uses libgit2.
 #
-# Environment: GT_BIN_DIR (this build's gt and bd; default: the debug build), GT_UPGRADE_FROM, GT_UPGRADE_CACHE.
+# Environment: GT_BIN_DIR (this build's gt and bd; default: the debug build), GT_UPGRADE_FROM, GT_UPGRADE_CACHE,
+# GT_UPGRADE_LOGS (a directory that keeps each node's log and events after the run).
 # Every process started here (by pid), the tmux server and the temporary directory are removed on any exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -82,6 +83,12 @@ cleanup() {
         pid=$(tmux -S "$socket" display-message -p '#{pid}' 2>/dev/null)
         [[ -n "$pid" ]] && kill -9 "$pid" 2>/dev/null
     done
+    if [[ -n "${GT_UPGRADE_LOGS:-}" ]]; then # keep every node's log and events
+        for name in "${NODES[@]}"; do
+            mkdir -p "$GT_UPGRADE_LOGS/$name"
+            cp "$WORK/$name/.gt/logs/node.log" "$WORK/$name/.gt/events.jsonl" "$GT_UPGRADE_LOGS/$name/" 2>/dev/null
+        done
+    fi
     if ((status != 0)); then
         for name in "${NODES[@]}"; do
             echo "--- $name (${BIN[$name]}): node log"
@@ -121,14 +128,15 @@ git -C "$WORK/src" -c user.name=t -c user.email=t@t commit -qm "initial commit"
 git clone -q --bare "$WORK/src" "$WORK/git/demo.git"
 
 # The scripted agent: commits its work, works for the seconds in $WORK/delay-<bead> (default 2) and calls gt done
-# (the gt of the node that started it, first on its PATH: an agent of an old node may finish through a new one).
+# (the gt of the node that started it, first on its PATH: an agent of an old node may finish through a new one). A
+# refused gt done is retried, and counted in $WORK/done-retries (reported at the end).
 cat >"$WORK/agent.sh" <<AGENT
 #!/bin/sh
 echo "work on \$GT_BEAD by \$GT_POLECAT" > "work-\$GT_BEAD.txt"
 git add -A
 git -c user.name="\$GT_POLECAT" -c user.email=polecat@gt commit -qm "work on \$GT_BEAD" || true
 sleep "\$(cat "$WORK/delay-\$GT_BEAD" 2>/dev/null || echo 2)"
-until gt done; do sleep 1; done
+until gt done; do echo "\$GT_BEAD" >> "$WORK/done-retries"; sleep 1; done
 AGENT
 
 # ---- three towns on the previous release, one cluster ----
@@ -310,10 +318,31 @@ for b in "${BEADS[@]}"; do
     merged=$(echo "$main_log" | grep -cxF "work on $b" || true)
     ((merged == 1)) || fail "$b's work is on main $merged times"
 done
+# The nodes' events: each bead done and merged exactly once in the whole cluster (no second gt done, no second
+# merge), and every restarted node found its hooked polecats' sessions alive (none restarted).
+once=$(cat "$WORK"/n*/.gt/events.jsonl | python3 -c '
+import json, sys
+want = set(sys.argv[1:])
+counts = {}
+for line in sys.stdin:
+    e = json.loads(line)
+    if e.get("type") in ("done", "mq-merged") and e.get("bead") in want:
+        counts[(e["type"], e["bead"])] = counts.get((e["type"], e["bead"]), 0) + 1
+bad = [f"{t} {b} x{counts.get((t, b), 0)}" for b in sorted(want) for t in ("done", "mq-merged")
+       if counts.get((t, b), 0) != 1]
+print(" ".join(bad) if bad else "ok")' "${BEADS[@]}")
+[[ "$once" == ok ]] || fail "not exactly once in the events: $once"
+for name in "${NODES[@]}"; do
+    primed=$(grep -F "town re-primed" "$WORK/$name/.gt/logs/node.log" | tail -1)
+    [[ "$primed" == *"restarted=0"* && "$primed" != *"found=0"* ]] \
+        || fail "$name after its upgrade: $primed (its hooked sessions should be found alive, none restarted)"
+done
 ((MIXED_SEEN == 2)) || fail "the mixed-version views were not checked"
 for name in "${NODES[@]}"; do
     [[ $("${BIN[$name]}/gt" --version | awk '{print $NF}') == "$NEW_VERSION" ]] || fail "$name is not on $NEW_VERSION"
 done
 log "slings across versions: ${SLUNG_FROM[*]}"
-log "every bead closed once, one merge request each, its work on main once; the three ledgers agree"
+log "gt done retried $(cat "$WORK/done-retries" 2>/dev/null | wc -l) time(s) (an agent whose node was down)"
+log "every bead done and merged once (events), closed with one merge request, its work on main once;"\
+" the three ledgers agree; each upgraded node found its agents' sessions alive and restarted none"
 log "ok ($(since "$T0") s in all)"
