@@ -44,8 +44,9 @@ import Testing
         connection.close()
         await connection.waitUntilClosed()
         // The previous release (1...2) and this one use version 2.
-        guard case .success(let (current, currentInfo)) = await Self.dial(
-            listener, client: try ca.identity("previous"), versions: 1...2)
+        guard
+            case .success(let (current, currentInfo)) = await Self.dial(
+                listener, client: try ca.identity("previous"), versions: 1...2)
         else {
             Issue.record("a node of the previous release was refused")
             return
