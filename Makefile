@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN := $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 RELBIN := $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
 
-.PHONY: all bootstrap build release test test-unit test-e2e test-cluster test-soak test-federation demo demo-federation bench docker clean
+.PHONY: all bootstrap build release test test-unit test-e2e test-cluster test-soak test-federation test-upgrade demo demo-federation bench docker clean
 
 all: build
 
@@ -35,6 +35,12 @@ test-cluster: build
 test-soak: build
 	$(SWIFT) build --build-tests
 	GT_SOAK_SECONDS=$${GT_SOAK_SECONDS:-600} $(SWIFT) test --skip-build --filter WitnessSoakTests
+
+# Rolling upgrade (issue 18): three nodes on the previous release's binaries (built once per commit into
+# ~/.cache/gastown/upgrade/<commit>; GT_UPGRADE_FROM=<commit> picks another) upgraded to this build one at a time
+# while work runs; nothing may be lost (Tests/cluster/upgrade.sh).
+test-upgrade: build
+	GT_BIN_DIR=$(BIN) Tests/cluster/upgrade.sh
 
 demo: build
 	scripts/demo

@@ -90,6 +90,9 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
             func restoreFully(_ snapshot: StoreSnapshot) throws(StoreError) {
                 do {
                     state = try snapshot.state.withUnsafeBytes { try State(snapshotBytes: $0) }
+                } catch let error as NewerStateFormat {
+                    throw .newerFormat(
+                        path: layout.snapshotPath(coveredSequence: snapshot.coveredSequence), detail: error.detail)
                 } catch {
                     throw .corruptSnapshot(
                         path: layout.snapshotPath(coveredSequence: snapshot.coveredSequence), reason: "\(error)")
@@ -123,7 +126,12 @@ public final class DurableStore<State: WALReplayable>: @unchecked Sendable {
                 })
             if let snapshot = deferredSnapshot, let viewDecoder {
                 func decodeView() throws(StoreError) -> State? {
-                    do { return try snapshot.state.withUnsafeBytes { try viewDecoder($0) } } catch {
+                    do { return try snapshot.state.withUnsafeBytes { try viewDecoder($0) } } catch let error
+                        as NewerStateFormat
+                    {
+                        throw .newerFormat(
+                            path: layout.snapshotPath(coveredSequence: snapshot.coveredSequence), detail: error.detail)
+                    } catch {
                         throw .corruptSnapshot(
                             path: layout.snapshotPath(coveredSequence: snapshot.coveredSequence), reason: "\(error)")
                     }

@@ -49,6 +49,10 @@ public struct StoreSnapshot: Sendable, Equatable {
             throw SnapshotDecodeError(reason: "checksum mismatch")
         }
         let version = UInt16(bytes[4]) | UInt16(bytes[5]) << 8
+        guard version <= Self.version else {
+            throw SnapshotDecodeError(
+                reason: "snapshot format version \(version); this build reads \(Self.version)", isNewerFormat: true)
+        }
         guard version == Self.version else { throw SnapshotDecodeError(reason: "format version \(version)") }
         let hasCommit = bytes[6] & 1 == 1
         let covered = WALFormat.readU64(bytes, at: 8)
@@ -70,7 +74,24 @@ public struct StoreSnapshot: Sendable, Equatable {
 public struct SnapshotDecodeError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What is wrong.
     public var reason: String
+    /// The file is whole (its checksum holds) but in a newer release's format: not damage, never set aside.
+    public var isNewerFormat = false
+
+    public init(reason: String, isNewerFormat: Bool = false) {
+        self.reason = reason
+        self.isNewerFormat = isNewerFormat
+    }
+
     public var description: String { "bad snapshot: \(reason)" }
+}
+
+/// A state (``WALReplayable``) met a snapshot or record in a format a newer release writes. Open reports it as
+/// ``StoreError/newerFormat(path:detail:)`` and changes nothing. `Sendable`: a string.
+public struct NewerStateFormat: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The format and both versions, e.g. "ledger snapshot format version 3; this build reads 1 and 2".
+    public var detail: String
+    public init(detail: String) { self.detail = detail }
+    public var description: String { detail }
 }
 
 /// Snapshot files on disk. Blocking I/O: used by `open` (off the pool) and the WAL thread.

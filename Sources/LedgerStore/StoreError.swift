@@ -33,6 +33,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// An earlier write or fsync failed; the log may be missing acknowledged-looking data, so the store refuses
     /// every further write. Reopen it (recovery keeps every acknowledged record).
     case poisoned(reason: String)
+    /// A file of the store is in a format newer than this build reads (a newer release wrote it): open refuses
+    /// before changing anything. `detail` names the format and both versions.
+    case newerFormat(path: String, detail: String)
 
     public var description: String {
         switch self {
@@ -69,6 +72,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return damage.description
         case .poisoned(let reason):
             return "the ledger store stopped accepting writes after a failed write (\(reason)); reopen it"
+        case .newerFormat(let path, let detail):
+            return "\(path) was written by a newer release of gt (\(detail)); this build changed nothing in the "
+                + "store. Run the newer gt on this town (an upgrade cannot be undone by downgrading the binary)."
         }
     }
 }

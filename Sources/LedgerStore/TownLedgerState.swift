@@ -283,6 +283,11 @@ public struct TownLedgerState: WALReplayable, Sendable {
         }
         let header = try next()
         let version = header["v"]?.intValue
+        if let version, version > TownLedgerState.snapshotVersion {
+            throw NewerStateFormat(
+                detail: "ledger snapshot format version \(version); this build reads 1 and "
+                    + "\(TownLedgerState.snapshotVersion)")
+        }
         guard version == 1 || version == TownLedgerState.snapshotVersion,
             let replica = header["replica"]?.stringValue,
             let max = header["max_stamp"]?.stringValue.flatMap(HLCStamp.init(text:))

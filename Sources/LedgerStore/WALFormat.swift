@@ -49,9 +49,13 @@ public enum WALDecodeError: Error, Sendable, Equatable, CustomStringConvertible 
     case badHeader(reason: String)
     /// A record in the middle of the segment is damaged: valid-looking bytes follow it.
     case corruptRecord(offset: Int, reason: String)
+    /// The segment (or a record in it, at `offset`) is in a format a newer release writes: its checksums hold, so
+    /// it is not damage. Nothing may be cut or rewritten.
+    case newerFormat(offset: Int, detail: String)
 
     public var description: String {
         switch self {
+        case .newerFormat(let offset, let detail): return "newer format at byte \(offset): \(detail)"
         case .badHeader(let reason): return "bad segment header: \(reason)"
         case .corruptRecord(let offset, let reason): return "corrupt record at byte \(offset): \(reason)"
         }
@@ -124,6 +128,7 @@ public enum WALFormat {
         do {
             first = try decodeHeader(bytes)
         } catch {
+            if case .newerFormat = error { throw error }
             if isLast && allZero(bytes, from: 0) {
                 return WALSegmentScan(firstSequence: nil, records: [], validLength: 0, tornTail: "zeroed header")
             }
@@ -164,9 +169,10 @@ public enum WALFormat {
                     offset: offset, reason: "checksum mismatch with \(bytes.count - end) bytes of records after it")
             }
             guard let kind = WALRecordKind(rawValue: bytes[offset + frameSize]) else {
-                throw .corruptRecord(
+                // Its checksum holds: a record kind of a newer release, not damage.
+                throw .newerFormat(
                     offset: offset,
-                    reason: "unknown record kind \(bytes[offset + frameSize]) (written by a newer version?)")
+                    detail: "WAL record kind \(bytes[offset + frameSize]); this build reads kinds 1 and 2")
             }
             let sequence = readU64(bytes, at: offset + frameSize + 1)
             records.append(
@@ -184,6 +190,9 @@ public enum WALFormat {
         let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<20])) }
         guard crc == readU32(bytes, at: 20) else { throw .badHeader(reason: "header checksum mismatch") }
         let version = UInt16(bytes[4]) | UInt16(bytes[5]) << 8
+        guard version <= Self.version else {
+            throw .newerFormat(offset: 0, detail: "WAL format version \(version); this build reads \(Self.version)")
+        }
         guard version == Self.version else {
             throw .badHeader(reason: "format version \(version), this build reads \(Self.version)")
         }

@@ -34,14 +34,6 @@ enum WALRecovery {
         replay: (WALRecord) throws(StoreError) -> Void
     ) throws(StoreError) -> RecoveredLog {
         report.mode = mode
-        if mode.writes {
-            // Temporary files of snapshot (and watermark, cut) writes cut short by a crash.
-            for directory in [layout.snapshotDirectory, layout.walDirectory] {
-                for name in try FileIO.listDirectory(directory) where name.hasPrefix(".") && name.contains(".tmp-") {
-                    try FileIO.remove(directory + "/" + name)
-                }
-            }
-        }
         let segments = try FileIO.listDirectoryIfPresent(layout.walDirectory)
             .compactMap { StoreLayout.number(in: $0, suffix: ".wal") }
             .sorted()
@@ -61,6 +53,10 @@ enum WALRecovery {
                 chosen = snapshot
                 break
             } catch {
+                // A newer release's snapshot is not damage: refuse before anything is changed or set aside.
+                if let error = error as? SnapshotDecodeError, error.isNewerFormat {
+                    throw .newerFormat(path: path, detail: error.reason)
+                }
                 report.skippedSnapshots.append("\(path): \(error)")
                 damagedSnapshots.append(path)
             }
@@ -94,6 +90,8 @@ enum WALRecovery {
                 case .badHeader(let reason): throw .corruptLog(segment: name, offset: 0, reason: reason)
                 case .corruptRecord(let offset, let reason):
                     throw .corruptLog(segment: name, offset: offset, reason: reason)
+                case .newerFormat(let offset, let detail):
+                    throw .newerFormat(path: path, detail: offset == 0 ? detail : "\(detail), at byte \(offset)")
                 }
             }
             if let headerFirst = scan.firstSequence, headerFirst != first {
@@ -125,6 +123,15 @@ enum WALRecovery {
             }
         }
         report.nextSequence = expected
+        if mode.writes {
+            // Temporary files of snapshot (and watermark, cut) writes cut short by a crash; removed only once every
+            // file read above is known to be in a format this build reads.
+            for directory in [layout.snapshotDirectory, layout.walDirectory] {
+                for name in try FileIO.listDirectory(directory) where name.hasPrefix(".") && name.contains(".tmp-") {
+                    try FileIO.remove(directory + "/" + name)
+                }
+            }
+        }
         let watermark = WALWatermark.read(layout)
         report.watermark = watermark
         let acknowledgedLost = watermark.map { $0.nextSequence > expected ? Int($0.nextSequence - expected) : 0 } ?? 0

@@ -6,7 +6,7 @@ extension Membership {
     public enum DecodeError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The input ended early while reading `field`.
         case truncated(field: String, offset: Int)
-        /// The codec version byte is not one this build reads; upgrade the older node.
+        /// The codec version byte is not one this build reads (0: no release writes it).
         case unsupportedVersion(UInt8)
         /// Unknown message type byte.
         case unknownMessageType(UInt8)
@@ -32,7 +32,8 @@ extension Membership {
         public var description: String {
             switch self {
             case .truncated(let f, let o): "membership message truncated reading \(f) at byte \(o)"
-            case .unsupportedVersion(let v): "membership codec version \(v) is not supported (this build reads 1, 2 and 3)"
+            case .unsupportedVersion(let v):
+                "membership codec version \(v) is not supported (this build reads 1 to 4 and any later one)"
             case .unknownMessageType(let t): "unknown membership message type \(t)"
             case .unknownGossipKind(let k): "unknown gossip item kind \(k)"
             case .unknownStatus(let s): "unknown member status \(s)"
@@ -50,8 +51,11 @@ extension Membership {
 /// Appends the compact binary form: LEB128 varints, length-prefixed UTF-8 strings.
 struct ByteWriter {
     var bytes: [UInt8] = []
-    /// The codec version being written (3 adds metadata's reserved slots).
+    /// The codec version being written (3 adds metadata's reserved slots, 4 the extension entries).
     var codec: UInt8 = 2
+    /// Extension entries written at the end of every metadata when `codec >= 4` (tag, bytes). This build defines
+    /// none; tests write some to play a newer node.
+    var metadataExtensions: [(tag: UInt64, bytes: [UInt8])] = []
 
     mutating func byte(_ b: UInt8) { bytes.append(b) }
 
@@ -87,7 +91,7 @@ struct ByteReader {
     let bytes: [UInt8]
     var offset = 0
     let limits: Membership.CodecLimits
-    /// The codec version being read (3 adds metadata's reserved slots).
+    /// The codec version being read (3 adds metadata's reserved slots, 4 and later the extension entries).
     var codec: UInt8 = 2
 
     var remaining: Int { bytes.count - offset }
@@ -152,6 +156,13 @@ extension Membership.Message {
     public static let codecVersion: UInt8 = 2
     /// The version written for a message carrying reserved slots.
     public static let reservationCodecVersion: UInt8 = 3
+    /// The first extensible version: version 3's layout, plus an extension list at the end of every metadata
+    /// (varint count, then per entry a varint tag, a varint length and that many bytes), a varint length after the
+    /// kind byte of every gossip item of a kind above 5, and any bytes after the message. A reader skips extension
+    /// entries, gossip kinds and trailing bytes it does not know, and reads every version from 4 on as version 4,
+    /// so a later release may add fields only that way (docs/membership.md "Codec versions"). This build reads it
+    /// and writes none of it: a release writes version 4 only once no member runs a release older than this one.
+    public static let extensibleCodecVersion: UInt8 = 4
 
     /// Whether any metadata in this message has reserved slots (then it needs codec version 3).
     var carriesReservations: Bool {
@@ -180,8 +191,17 @@ extension Membership.Message {
     /// complete. `receiver` nil: nothing is left out. Decode with the link's names,
     /// ``decode(_:limits:sender:receiver:)``.
     public func encode(for receiver: String?) -> [UInt8] {
+        encode(for: receiver, codec: carriesReservations ? Self.reservationCodecVersion : Self.codecVersion)
+    }
+
+    /// The form of codec version `codec` (2 or more), with `metadataExtensions` in every metadata from version 4
+    /// on: what tests use to play a node of another release.
+    func encode(
+        for receiver: String?, codec: UInt8, metadataExtensions: [(tag: UInt64, bytes: [UInt8])] = []
+    ) -> [UInt8] {
         var w = ByteWriter()
-        w.codec = carriesReservations ? Self.reservationCodecVersion : Self.codecVersion
+        w.codec = codec
+        w.metadataExtensions = metadataExtensions
         w.byte(w.codec)
         let elideSender: Bool
         if case .pushPull = self { elideSender = false } else { elideSender = receiver != nil }
@@ -239,8 +259,8 @@ extension Membership.Message {
         }
         var r = ByteReader(bytes: bytes, limits: limits)
         let version = try r.byte("codec version")
-        guard (1...reservationCodecVersion).contains(version) else { throw .unsupportedVersion(version) }
-        r.codec = version
+        guard version >= 1 else { throw .unsupportedVersion(version) }
+        r.codec = min(version, extensibleCodecVersion)
         let typeByte = try r.byte("message type")
         let flags = version == 1 ? 0 : typeByte & (senderElided | targetElided)
         let type = version == 1 ? typeByte : typeByte & 0x0F
@@ -292,7 +312,8 @@ extension Membership.Message {
         default:
             throw .unknownMessageType(typeByte)
         }
-        guard r.remaining == 0 else { throw .trailingBytes(count: r.remaining) }
+        // From version 4 on, bytes after the message are fields of a newer release: skipped.
+        guard r.remaining == 0 || r.codec >= extensibleCodecVersion else { throw .trailingBytes(count: r.remaining) }
         return message
     }
 }
@@ -374,6 +395,14 @@ extension ByteWriter {
         string(md.softwareVersion)
         bool(md.draining)
         if codec >= 3 { varint(UInt64(md.reservedSlots)) }
+        if codec >= 4 {
+            varint(UInt64(metadataExtensions.count))
+            for entry in metadataExtensions {
+                varint(entry.tag)
+                varint(UInt64(entry.bytes.count))
+                bytes.append(contentsOf: entry.bytes)
+            }
+        }
     }
 }
 
@@ -386,7 +415,15 @@ extension ByteReader {
         let n = try count("gossip item count", limit: limits.maxGossipItems)
         var items: [Membership.Gossip] = []
         items.reserveCapacity(min(n, remaining))
-        for _ in 0..<n { items.append(try gossip()) }
+        for _ in 0..<n {
+            // From version 4 on, a gossip kind above 5 (a newer release's) carries its length: skipped.
+            if codec >= 4, offset < bytes.count, bytes[offset] > 5 {
+                offset += 1
+                try skipField("unknown gossip item")
+                continue
+            }
+            items.append(try gossip())
+        }
         return items
     }
 
@@ -406,6 +443,13 @@ extension ByteReader {
         case 5: return .metadata(name: try string("metadata name"), try metadata())
         default: throw .unknownGossipKind(kind)
         }
+    }
+
+    /// Skips one length-prefixed field of a newer release (an extension entry's bytes, an unknown gossip item).
+    mutating func skipField(_ field: String) throws(Membership.DecodeError) {
+        let n = try count(field + " length", limit: limits.maxMessageBytes)
+        guard n <= remaining else { throw .truncated(field: field, offset: offset) }
+        offset += n
     }
 
     mutating func member() throws(Membership.DecodeError) -> Membership.Member {
@@ -439,6 +483,14 @@ extension ByteReader {
         md.softwareVersion = try string("software version")
         md.draining = try bool("draining")
         if codec >= 3 { md.reservedSlots = try uint32("reserved slots") }
+        if codec >= 4 {
+            // Extension entries: this build defines none, so every one is a newer release's field and skipped.
+            let n = try count("metadata extension count", limit: limits.maxListEntries)
+            for _ in 0..<n {
+                _ = try varint("metadata extension tag")
+                try skipField("metadata extension")
+            }
+        }
         return md
     }
 }

@@ -22,18 +22,24 @@ extension Connection {
     /// checks it and answers with its own. Until the peer's hello is in, the connection is only provisional
     /// (in TLS 1.3 a refused client learns it on its first read). Throws and closes the connection when the
     /// peer is not who it must be.
+    ///
+    /// Versions: each side offers `versions` (this build's ``ProtocolVersion/supported``; tests pass others to play a
+    /// node of another release) and both use the highest one in common. With none in common the accepting side still
+    /// sends its hello before it refuses, so the dialer, too, can say which versions each side speaks.
     func establish(
-        local: NodeName, expectedPeer: NodeName?, purpose: ConnectionPurpose?
+        local: NodeName, expectedPeer: NodeName?, purpose: ConnectionPurpose?,
+        versions: ClosedRange<UInt16> = ProtocolVersion.supported
     ) async throws(TransportError) -> PeerInfo {
-        do {
+        do throws(TransportError) {
             try await handshake()
             if role == .client {
-                let hello = Hello(sender: local, expectedPeer: expectedPeer, purpose: purpose ?? .general)
+                let hello = Hello(
+                    sender: local, expectedPeer: expectedPeer, versions: versions, purpose: purpose ?? .general)
                 if let purpose { setFrameLimits(purpose.limits) }
                 try await send(hello.envelope().encoded())
                 let remote = try await receiveHello()
                 try checkServerHello(remote, local: local, expectedPeer: expectedPeer)
-                let version = try negotiate(remote)
+                let version = try negotiate(remote, local: versions)
                 markEstablished()
                 return PeerInfo(
                     name: remote.sender, certificate: peerCertificate, purpose: hello.purpose, version: version,
@@ -42,9 +48,18 @@ extension Connection {
                 let remote = try await receiveHello()
                 let certificate = peerCertificate
                 try checkClientHello(remote, local: local, certificate: certificate)
-                let version = try negotiate(remote)
                 setFrameLimits(remote.purpose.limits)
-                let reply = Hello(sender: local, expectedPeer: remote.sender, purpose: remote.purpose)
+                let reply = Hello(
+                    sender: local, expectedPeer: remote.sender, versions: versions, purpose: remote.purpose)
+                let version: UInt16
+                switch Result(catching: { () throws(TransportError) in try negotiate(remote, local: versions) }) {
+                case .success(let agreed): version = agreed
+                case .failure(let refusal):
+                    // Our versions still go out (the hello is readable by every release), so the dialer's refusal
+                    // names both sides' versions too; then the connection is closed.
+                    try? await send(reply.envelope().encoded())
+                    throw refusal
+                }
                 try await send(reply.envelope().encoded())
                 markEstablished()
                 return PeerInfo(
@@ -68,11 +83,11 @@ extension Connection {
         }
     }
 
-    private func negotiate(_ remote: Hello) throws(TransportError) -> UInt16 {
+    private func negotiate(_ remote: Hello, local: ClosedRange<UInt16>) throws(TransportError) -> UInt16 {
         do {
-            return try Hello.negotiate(local: ProtocolVersion.supported, remote: remote.versions)
+            return try Hello.negotiate(local: local, remote: remote.versions)
         } catch {
-            throw .helloRejected(error.description)
+            throw .helloRejected("\(remote.sender): \(error.description)")
         }
     }
 

@@ -47,7 +47,9 @@ public struct Hello: Equatable, Sendable {
             version: versions.lowerBound, kind: .oneWay, type: .hello, sender: sender, body: writer.bytes)
     }
 
-    /// Reads a hello from an envelope; anything else (or a malformed body) is an error.
+    /// Reads a hello from an envelope; anything else (or a malformed body) is an error. Bytes after the purpose are
+    /// skipped, not refused: a newer build may append fields to its hello (docs/wire.md "Adjacent versions"), and the
+    /// hello is the one message both sides must read before any version is agreed.
     public static func decode(_ envelope: Envelope) throws(WireError) -> Hello {
         guard envelope.type == .hello, envelope.kind == .oneWay else {
             throw .invalidValue(field: "first message", reason: "expected hello, got \(envelope.type)")
@@ -63,13 +65,15 @@ public struct Hello: Equatable, Sendable {
         guard let purpose = ConnectionPurpose(rawValue: purposeByte) else {
             throw .invalidValue(field: "purpose", reason: "unknown purpose \(purposeByte)")
         }
-        try reader.expectEnd()
+        // Anything further is a field of a newer build's hello: skipped (this build writes none).
         return Hello(
             sender: envelope.sender, expectedPeer: expected.isEmpty ? nil : try NodeName(expected),
             versions: low...high, purpose: purpose)
     }
 
-    /// The version both sides use: the highest one both speak. Both sides compute the same answer.
+    /// The version both sides use: the highest one both speak. Both sides compute the same answer. With no version
+    /// in common it throws ``WireError/noCommonVersion(local:remote:)``, whose text names both ranges and which side
+    /// is older.
     public static func negotiate(
         local: ClosedRange<UInt16>, remote: ClosedRange<UInt16>
     ) throws(WireError) -> UInt16 {

@@ -31,8 +31,10 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidValue(let field, let reason): return "field '\(field)' is invalid: \(reason)"
         case .trailingBytes(let count): return "\(count) unexpected bytes after the end of the message"
         case .noCommonVersion(let local, let remote):
-            return "no common protocol version: we speak \(local.lowerBound)...\(local.upperBound), the peer "
-                + "\(remote.lowerBound)...\(remote.upperBound); upgrade the older node"
+            let older = remote.upperBound < local.lowerBound ? "the peer is older" : "this node is older"
+            return "no common protocol version: this node speaks \(local.lowerBound)...\(local.upperBound), the peer "
+                + "\(remote.lowerBound)...\(remote.upperBound); \(older): upgrade it (nodes of adjacent releases "
+                + "always share one)"
         case .unsupportedVersion(let version): return "protocol version \(version) is not the negotiated one"
         case .unknownMessageType(let type): return "unknown message type \(type)"
         case .unknownMessageKind(let kind): return "unknown message kind \(kind)"
