@@ -75,7 +75,7 @@ public struct HealthMonitor: Sendable, Equatable {
         let patterns = RuntimePatterns.forRuntime(o.runtime)
         let (state, reason, evidence, extra) = classify(o, track: track, patterns: patterns)
         if state == track.candidate { track.seen += 1 } else { (track.candidate, track.seen) = (state, 1) }
-        if state == .working { track.nudges = 0 }
+        if state == .working, recovered(o, track: track) { track.nudges = 0 }
         var verdict = HealthVerdict(
             polecat: o.polecat, sessionEpoch: o.sessionEpoch, state: state, action: .wait, reason: reason,
             evidence: evidence + baseEvidence(o, track: track), seen: track.seen, at: o.at)
@@ -121,6 +121,18 @@ public struct HealthMonitor: Sendable, Equatable {
             track.paneChangedAt = o.at
         }
         return track
+    }
+
+    /// Whether a `working` observation ends the current bad episode (its nudges start again from 0). Not the
+    /// pane change the Witness's own action made: a nudge typed into a looping pane breaks the repeated block for
+    /// a patrol or two, and counting that as recovery would nudge it forever and never restart it. The episode
+    /// ends on a `gt` call or heartbeat after the last action, or on `confirmations` working observations in a
+    /// row once `actionInterval` has passed since it (or with no action yet).
+    private func recovered(_ o: HealthObservation, track: Track) -> Bool {
+        guard let last = track.lastActionAt else { return true }
+        if let call = o.lastGTCall, call > last { return true }
+        if let beat = o.lastHeartbeat, beat > last { return true }
+        return o.at - last >= settings.actionInterval && track.seen >= settings.confirmations
     }
 
     /// What a classification found beyond the state. `Sendable`: plain values.
