@@ -89,7 +89,7 @@ import Town
                     return limits.contains { $0["account"] as? String == "exec" && $0["node"] as? String == alpha }
                 }
                 #expect(learned, "beta's Mayor does not see alpha's limit: \(status)")
-                let second = try await a.createBead("Second", scope: "demo")
+                let second = try await b.createBead("Second", scope: "demo")
                 let placed = try await b.gt(["sling", second, "--json"])
                 try expectOK(placed)
                 let reply = try #require(json(placed), "\(placed)")
