@@ -309,6 +309,9 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
     /// otherwise does every `snapshotEveryRecords`/`snapshotEveryBytes`); returns the position it covers.
     public func compact() async throws(StoreError) -> WALPosition { try await store.snapshot() }
 
+    /// The sequence number the next WAL record will get: it moves with every write (local or from a sync).
+    public var nextWALSequence: UInt64 { store.nextSequence }
+
     /// A new replica ID: 12 base36 characters from the system's random generator.
     static func newReplicaID() -> String {
         var generator = SystemRandomNumberGenerator()

@@ -62,9 +62,9 @@ public enum RepackDog {
 /// The `compaction` Dog: writes a snapshot of the town ledger and drops the write-ahead-log segments it covers
 /// (`LedgerDatabase.compact`), so a restart replays little even when the store's own thresholds
 /// (`snapshotEveryRecords`, `snapshotEveryBytes`) are not reached for a long time. It runs only when this node
-/// wrote to the ledger since its last run. A caseless namespace.
+/// or a sync wrote to the ledger since its last run. A caseless namespace.
 public enum CompactionDog {
-    /// The local write count at the last compaction (kept across runs of one Deacon). `Sendable`: an actor.
+    /// The WAL's next sequence at the last run (kept across runs of one Deacon). `Sendable`: an actor.
     public actor Memo {
         var lastWrites: UInt64?
         public init() {}
@@ -76,7 +76,7 @@ public enum CompactionDog {
 
     /// Runs once; returns what it did ("" when nothing was written since the last run).
     public static func run(_ database: LedgerDatabase, memo: Memo) async throws -> String {
-        guard await memo.changed(to: database.localWriteCount) else { return "" }
+        guard await memo.changed(to: database.nextWALSequence) else { return "" }
         do throws(StoreError) {
             let position = try await database.compact()
             return "compacted the ledger: snapshot at record \(position.sequence)"
