@@ -75,9 +75,9 @@ import Town
     @Test func theNewDogsHaveSchedulesAndTheSettingsFileReadsTheirKnob() throws {
         let defaults = DeaconSettings().dogs
         #expect(defaults["repack"] == 3600 && defaults["compaction"] == 3600 && defaults["cert-renewal"] == 3600)
+        let text = #"{"repack_minimum_loose_objects": 10, "dogs": {"repack": 60, "compaction": 0, "cert-renewal": 600}}"#
         let (deacon, dogs) = try DeaconSettingsFile.parse(
-            Data(#"{"repack_minimum_loose_objects": 10, "dogs": {"repack": 60, "compaction": 0, "cert-renewal": 600}}"#.utf8),
-            file: "deacon.json", deacon: DeaconSettings(), dogs: DogSettings())
+            Data(text.utf8), file: "deacon.json", deacon: DeaconSettings(), dogs: DogSettings())
         #expect(dogs.repackMinimumLooseObjects == 10 && DogSettings().repackMinimumLooseObjects == 256)
         #expect(deacon.dogs["repack"] == 60 && deacon.dogs["compaction"] == 0 && deacon.dogs["cert-renewal"] == 600)
         #expect(throws: TownError.self) {

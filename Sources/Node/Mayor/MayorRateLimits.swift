@@ -104,12 +104,12 @@ extension Mayor {
         let before = Dictionary(board.cluster.map { ($0.account, $0) }, uniquingKeysWith: { a, _ in a })
         board.cluster = limits.values.sorted { $0.account < $1.account }
         for (account, limit) in limits where before[account]?.until != limit.until {
+            let until = Placement.RateLimits.utc(limit.until)
             context.events.record(
-                "rate-limit",
-                ["account": account, "until": Placement.RateLimits.utc(limit.until), "node": limit.node, "state": "limited"])
+                "rate-limit", ["account": account, "until": until, "node": limit.node, "state": "limited"])
             context.log.info(
                 "runtime account rate-limited: no work is placed on it until the reset",
-                ["account": account, "until": Placement.RateLimits.utc(limit.until), "seen_on": limit.node])
+                ["account": account, "until": until, "seen_on": limit.node])
         }
         for account in before.keys where limits[account] == nil {
             context.events.record("rate-limit", ["account": account, "state": "reset"])
