@@ -18,7 +18,10 @@ public struct DeaconSettings: Sendable, Equatable, Codable {
     public var staleAfter: Double = 30
     /// Each Dog's interval (name → seconds); a Dog absent here does not run. Defaults: `ledger-sync` 30 s,
     /// `cleanup` 600 s, `doctor` 60 s, `checkpoint` 300 s.
-    public var dogs: [String: Double] = ["ledger-sync": 30, "cleanup": 600, "doctor": 60, "checkpoint": 300]
+    public var dogs: [String: Double] = [
+        "ledger-sync": 30, "cleanup": 600, "doctor": 60, "checkpoint": 300, "repack": 3600, "compaction": 3600,
+        "cert-renewal": 3600,
+    ]
     /// When a Dog first runs after the Deacon starts, as a fraction of its interval (0: at once). Default 0.1.
     public var firstRunFraction: Double = 0.1
 

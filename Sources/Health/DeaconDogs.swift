@@ -9,6 +9,8 @@ public struct DogSettings: Sendable, Equatable, Codable {
     public var checkpointReferencePrefix = "refs/gt/checkpoints/"
     /// The `doctor` Dog fails when the town's file system has less free space than this (bytes). Default 1 GiB.
     public var doctorMinimumFreeBytes: Int64 = 1 << 30
+    /// The `repack` Dog packs a repository once it has at least this many loose objects. Default 256.
+    public var repackMinimumLooseObjects = 256
 
     public init() {}
 }

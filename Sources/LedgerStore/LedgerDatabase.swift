@@ -305,6 +305,13 @@ public final class LedgerDatabase: LedgerAccess, @unchecked Sendable {
 
     public func close() { store.close() }
 
+    /// Writes a snapshot of the whole ledger now and drops the WAL segments it covers (the compaction the store
+    /// otherwise does every `snapshotEveryRecords`/`snapshotEveryBytes`); returns the position it covers.
+    public func compact() async throws(StoreError) -> WALPosition { try await store.snapshot() }
+
+    /// The sequence number the next WAL record will get: it moves with every write (local or from a sync).
+    public var nextWALSequence: UInt64 { store.nextSequence }
+
     /// A new replica ID: 12 base36 characters from the system's random generator.
     static func newReplicaID() -> String {
         var generator = SystemRandomNumberGenerator()

@@ -37,7 +37,8 @@ extension Node {
             settings: services.settings, generation: generation, tickInterval: settings.deaconTickInterval,
             dogs: DeaconDogs.standard(
                 context: context, settings: services.dogs, components: options.components, supervisor: supervisor,
-                town: services.town),
+                town: services.town,
+                renewCertificate: { [weak self] in try await self?.renewalDog() ?? "" }),
             escalations: services.escalations, log: context.log, events: context.events)
         self.deacon = deacon
         await supervisor.setPolicy(deacon)

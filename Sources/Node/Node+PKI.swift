@@ -188,18 +188,38 @@ extension Node {
 
     /// Renews this node's certificate at 2/3 of its life: with the local CA key, or over the wire from a
     /// connected CA holder. Then the transport is rebuilt so the new certificate is presented.
+    ///
+    /// While the Deacon's `cert-renewal` Dog runs (its interval above 0, the default) the Dog owns renewal and this
+    /// loop does nothing, so a certificate is never renewed twice; with the Dog stopped this loop checks every
+    /// `renewalCheckInterval` (retrying after `renewalRetryInterval`).
     func renewalLoop() async {
+        guard (deaconServices?.settings.dogs["cert-renewal"] ?? 0) <= 0 else { return }
         while !Task.isCancelled {
             var wait = settings.renewalCheckInterval
             if let identity, PKI.needsRenewal(identity.certificate, now: Date(), settings: settings.pki) {
-                if await renewNow() == nil { wait = settings.renewalRetryInterval }
+                if await renewNow(by: "node") == nil { wait = settings.renewalRetryInterval }
             }
             try? await Task.sleep(nanoseconds: UInt64(wait * 1e9))
         }
     }
 
+    /// One run of the Deacon's `cert-renewal` Dog: renews this node's certificate when it is past
+    /// `renewalFraction` of its life. Returns what it did ("" when nothing was due); no CA holder reachable is
+    /// the Dog's failure (three in a row escalate). A run while a renewal is under way does nothing.
+    func renewalDog() async throws -> String {
+        guard let identity, PKI.needsRenewal(identity.certificate, now: Date(), settings: settings.pki),
+            !renewalInFlight
+        else { return "" }
+        renewalInFlight = true
+        defer { renewalInFlight = false }
+        guard let info = await renewNow(by: "cert-renewal dog") else {
+            throw DogFailure("certificate renewal failed: no CA holder reachable")
+        }
+        return "renewed the node certificate (serial \(info.serial))"
+    }
+
     /// Renews now (whether due or not); returns the new certificate's info, or nil when no CA was reachable.
-    func renewNow() async -> CertificateInfo? {
+    func renewNow(by: String = "gt node cert renew") async -> CertificateInfo? {
         guard let context else { return nil }
         let pki = town.pki
         let pkiSettings = settings.pki
@@ -224,7 +244,7 @@ extension Node {
             return nil
         }
         context.log.info("certificate renewed", ["serial": renewed.serial, "not_after": "\(renewed.notAfter)"])
-        context.events.record("certificate_renewed", ["serial": renewed.serial])
+        context.events.record("certificate_renewed", ["serial": renewed.serial, "by": by])
         pkiStamp = await NodeBlocking.run { [town] in PKIStamp.read(town) }
         _ = await rebuildTransport(reason: "certificate renewed")
         return PKI.info(renewed, settings: settings.pki)

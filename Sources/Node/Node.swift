@@ -93,6 +93,8 @@ public actor Node {
     /// The Deacon (the supervisor's policy, running the Dogs) and what outlives its restarts.
     var deacon: NodeDeacon?
     var deaconServices: DeaconServices?
+    /// A renewal by the `cert-renewal` Dog is under way (a second run waits for the next interval).
+    var renewalInFlight = false
 
     enum Phase { case idle, starting, serving, stopping, stopped }
 

@@ -20,15 +20,20 @@ public enum Placement {
         /// The bead's labels naming its kind of work (`skill:swift`; `Placement.skillLabels`): the nodes with the
         /// better record for them go first (capability routing). Empty: capacity alone orders.
         public var labels: [String]
+        /// The runtime whose account the bead's session would use, for rate limits (`exec` included, which
+        /// `runtime` leaves out); nil: `runtime`.
+        public var accountRuntime: String?
 
         public init(
-            bead: String, rig: String, runtime: String? = nil, require: [String: String] = [:], labels: [String] = []
+            bead: String, rig: String, runtime: String? = nil, require: [String: String] = [:], labels: [String] = [],
+            accountRuntime: String? = nil
         ) {
             self.bead = bead
             self.rig = rig
             self.runtime = runtime
             self.require = require
             self.labels = labels
+            self.accountRuntime = accountRuntime
         }
     }
 
@@ -97,6 +102,8 @@ public enum Placement {
         case missingLabel(key: String, value: String, has: String?)
         /// No free slot.
         case full(slots: Int, running: Int, reserved: Int)
+        /// Its account for the bead's runtime is rate-limited until `until` (Unix seconds), as `seenOn` published.
+        case rateLimited(account: String, runtime: String, until: Double, seenOn: String)
 
         public var description: String {
             switch self {
@@ -109,6 +116,8 @@ public enum Placement {
                 return has.map { "label \(key)=\($0), not \(value)" } ?? "no label \(key)=\(value)"
             case .full(let slots, let running, let reserved):
                 return "full (\(slots) slots, \(running) running, \(reserved) reserved)"
+            case .rateLimited(let account, let runtime, let until, let node):
+                return "\(runtime) account \(account) rate-limited until \(RateLimits.utc(until)) (seen on \(node))"
             }
         }
     }
@@ -128,6 +137,16 @@ public enum Placement {
 
         /// Whether some node can take it now.
         public var placeable: Bool { !ranked.isEmpty }
+
+        /// When no node can take it and rate limits are in the way: the earliest reset among them (Unix
+        /// seconds), when the bead may become placeable again. Nil otherwise.
+        public var rateLimitedUntil: Double? {
+            guard ranked.isEmpty else { return nil }
+            return excluded.values.flatMap { $0 }.compactMap { e -> Double? in
+                if case .rateLimited(_, _, let until, _) = e { return until }
+                return nil
+            }.min()
+        }
 
         /// `ranked` with one of the best `among` moved first, drawn with `random`; the rest keep their order.
         public func order<G: RandomNumberGenerator>(among: Int = 3, using random: inout G) -> [String] {
@@ -175,6 +194,19 @@ public enum Placement {
                 return "no node has rig \(rig)"
             }
             if every({ $0 == .notAlive }) { return "no node is alive" }
+            var limits: [(runtime: String, line: String)] = []
+            for node in all {
+                for case .rateLimited(let account, let runtime, let until, let seenOn) in excluded[node]! {
+                    let line = "account \(account) until \(RateLimits.utc(until)) (seen on \(seenOn))"
+                    if !limits.contains(where: { $0.line == line }) { limits.append((runtime, line)) }
+                }
+            }
+            if let runtime = limits.first?.runtime, every({
+                if case .rateLimited = $0 { return true } else { return $0 == .notAlive || $0 == .draining }
+            }) {
+                return "runtime \(runtime) is rate-limited on every node that could take it: "
+                    + limits.map(\.line).sorted().joined(separator: "; ") + "; it waits until the limit resets"
+            }
             if every({ $0 == .draining || $0 == .notAlive }) { return "every node is draining" }
             if every({ if case .full = $0 { return true } else { return $0 == .notAlive || $0 == .draining } }) {
                 return "every node is full"
@@ -184,8 +216,13 @@ public enum Placement {
         }
     }
 
-    /// Places the bead described by `request` among `candidates` under `policy`.
-    public static func place(_ request: Request, policy: Policy = Policy(), candidates: [Candidate]) -> Outcome {
+    /// Places the bead described by `request` among `candidates` under `policy`. `limits` are the cluster's
+    /// rate-limited accounts (`RateLimits.cluster`) and `now` the wall clock they are judged at (Unix seconds): a
+    /// node whose account for the bead's runtime is limited past `now` is excluded (`rateLimited`).
+    public static func place(
+        _ request: Request, policy: Policy = Policy(), candidates: [Candidate], limits: [String: AccountLimit] = [:],
+        now: Double = 0
+    ) -> Outcome {
         var ranked: [Candidate] = []
         var excluded: [String: [Exclusion]] = [:]
         var policyOnly = !candidates.isEmpty
@@ -204,6 +241,13 @@ public enum Placement {
                 reasons.append(.missingLabel(key: key, value: value, has: node.labels[key]))
             }
             if node.free == 0 { reasons.append(.full(slots: node.slots, running: node.running, reserved: node.reserved)) }
+            if let runtime = request.accountRuntime ?? request.runtime {
+                let account = RateLimits.account(runtime: runtime, labels: node.labels)
+                if let limit = limits[account], limit.until > now {
+                    reasons.append(
+                        .rateLimited(account: account, runtime: runtime, until: limit.until, seenOn: limit.node))
+                }
+            }
             if reasons.isEmpty { ranked.append(node) } else { excluded[node.name] = reasons }
         }
         ranked.sort(by: better)

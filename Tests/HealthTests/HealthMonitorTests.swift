@@ -317,6 +317,45 @@ let claudePermission = """
             if v.action == .restartSession { break }
         }
         #expect(actions == ["nudge", "nudge", "nudge", "restart-session"])
+
+    /// The flake of WitnessHealthTests' looping agent: the nudge typed into the pane breaks the repeated block
+    /// for an observation, which read as `working` and reset the nudges, so the loop was nudged forever.
+    @Test func theNudgesOwnEchoIsNotRecoveryAndTheLoopIsStillRestarted() {
+        var settings = HealthSettings()
+        settings.actionInterval = 2
+        settings.nudgeLimit = 1
+        settings.restartLimit = 1
+        var sim = Sim(settings: settings)
+        let loop = Array(repeating: "Error: connection refused (retrying)", count: 8).joined(separator: "\n")
+        let echoed = loop + "\nYou seem to be repeating the same output. Stop, re-read your hook (gt prime)"
+        var actions: [String] = []
+        for _ in 0..<20 {
+            let v = sim.step(0.5) { $0.paneText = loop }
+            if v.action.acts { actions.append(v.action.name) }
+            if v.action == .restartSession { break }
+            if v.action.name == "nudge" {
+                // The echo of the nudge: one observation that is not a loop.
+                let blip = sim.step(0.5) { $0.paneText = echoed }
+                #expect(blip.state == .working)
+            }
+        }
+        #expect(actions == ["nudge", "restart-session"])
+
+        // Real recovery still ends the episode: a gt call after the nudge, then a loop later is nudged again.
+        var again = Sim(settings: settings)
+        var nudges = 0
+        for _ in 0..<6 where nudges == 0 {
+            if again.step(0.5, { $0.paneText = loop }).action.name == "nudge" { nudges += 1 }
+        }
+        #expect(nudges == 1)
+        let back = again.step(0.5) { $0.paneText = "compiling"; $0.lastGTCall = $0.at }
+        #expect(back.state == .working)
+        var next: [String] = []
+        for _ in 0..<10 where next.isEmpty {
+            let v = again.step(0.5) { $0.paneText = loop }
+            if v.action.acts { next.append(v.action.name) }
+        }
+        #expect(next == ["nudge"], "a new episode after real progress starts with a nudge")
     }
 
     @Test func loopDetectorFindsShortestBlockAndIgnoresBlankAndVariedOutput() {

@@ -295,7 +295,7 @@ struct DeaconSettingsFileTests {
         for (text, says) in [
             (#"{"give_up_afer": 3}"#, "unknown setting \"give_up_afer\""),
             (#"{"stale_after": "soon"}"#, "\"stale_after\" must be a number"),
-            (#"{"dogs": {"repack": 10}}"#, "there is no Dog \"repack\""),
+            (#"{"dogs": {"fetch": 10}}"#, "there is no Dog \"fetch\""),
             (#"{"give_up_after": 2.5}"#, "must be a whole number"), ("[1]", "is not a JSON object"),
         ] {
             #expect(throws: TownError.self) {

@@ -15,14 +15,18 @@ struct RenewalTests {
         return settings
     }
 
-    @Test func caNodeRenewsItsOwnCertificate() async throws {
+    /// By the Deacon's `cert-renewal` Dog (its interval above 0), else by the node's own timer: one of them, so
+    /// the certificate is renewed exactly once.
+    @Test(arguments: [1.0, 0.0]) func caNodeRenewsItsOwnCertificate(dogInterval: Double) async throws {
         let directory = try TempDir(prefix: "gt-node-renew")
         let town = TownPaths(root: directory.join("ca"))
         try directory.write("ca/mayor/town.json", #"{"name": "ca", "type": "town", "version": 2}"#)
         let initial = try PKI.initCluster(
             at: town.pki, clusterName: "renew", nodeName: try NodeName("ca"), settings: Self.shortLived)
         #expect(PKI.needsRenewal(initial.certificate, now: Date()))
-        let node = Node(town: town.root, options: NodeOptions(listen: "127.0.0.1:0"))
+        var settings = NodeSettings()
+        settings.deacon.dogs["cert-renewal"] = dogInterval
+        let node = Node(town: town.root, options: NodeOptions(listen: "127.0.0.1:0", settings: settings))
         try await node.start()
         let client = try await NodeClient.connect(town)
         defer { client.close() }
@@ -37,7 +41,18 @@ struct RenewalTests {
         #expect(onDisk.serial == status.certificate.serial)
         await node.shutdown()
         let events = try String(contentsOfFile: town.eventsFile, encoding: .utf8)
-        #expect(events.contains("certificate_renewed"))
+        let lines = events.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let renewals = lines.filter { $0["type"] as? String == "certificate_renewed" }
+        #expect(renewals.count == 1, "renewed once, by one owner: \(renewals)")
+        let owner = dogInterval > 0 ? "cert-renewal dog" : "node"
+        #expect(renewals.first?["by"] as? String == owner, "\(renewals)")
+        if dogInterval > 0 {
+            #expect(
+                lines.contains { $0["type"] as? String == "dog" && $0["dog"] as? String == "cert-renewal" },
+                "the Dog's run is a dog event")
+        }
     }
 
     @Test func memberRenewsOverTheWire() async throws {
@@ -63,6 +78,7 @@ struct RenewalTests {
 
         var memberSettings = NodeSettings()
         memberSettings.renewalRetryInterval = 0.2
+        memberSettings.deacon.dogs["cert-renewal"] = 0.2
         let member = Node(
             town: memberTown.root,
             options: NodeOptions(listen: "127.0.0.1:0", seeds: [hubInfo.listen], settings: memberSettings))

@@ -398,6 +398,11 @@ public struct StatusCommand: CLICommand {
         for convoy in cluster.convoys {
             lines.append("    \(convoy.id)  \(convoy.name)  \(convoy.done)/\(convoy.total) done")
         }
+        for limit in cluster.rateLimits ?? [] {
+            lines.append(
+                "  rate limit:  account \(limit.account) until "
+                    + "\(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: limit.until))) (published by \(limit.node))")
+        }
         lines.append("  queued:      \(cluster.queued.isEmpty ? "none (on \(cluster.node))" : "")")
         for entry in cluster.queued {
             lines.append("    \(entry.bead)  rig \(entry.rig): \(entry.reason)")

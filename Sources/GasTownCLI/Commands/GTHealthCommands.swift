@@ -64,10 +64,12 @@ public struct GTHealthCommand: CLICommand {
         var at: Double
         var polecats: [WitnessReport.Polecat]
         var rateLimits: [WitnessReport.RateLimit]
+        var clusterRateLimits: [ClusterRateLimit]?
         var freeze: FreezeRecord?
         enum CodingKeys: String, CodingKey {
             case node, at, polecats, freeze
             case rateLimits = "rate_limits"
+            case clusterRateLimits = "cluster_rate_limits"
         }
     }
 
@@ -76,7 +78,7 @@ public struct GTHealthCommand: CLICommand {
         try context.report(
             Output(
                 node: report.node, at: report.at, polecats: report.polecats, rateLimits: report.rateLimits,
-                freeze: report.freeze)
+                clusterRateLimits: report.clusterRateLimits, freeze: report.freeze)
         ) {
             let age = WitnessReports.age(WitnessReports.now() - report.at)
             if let freeze = report.freeze {
@@ -93,6 +95,12 @@ public struct GTHealthCommand: CLICommand {
                 context.console.out(
                     "rate-limited: \(limit.account) until \(TownEvents.timestamp(Date(timeIntervalSince1970: limit.until)))"
                         + " (seen by \(limit.polecat))")
+            }
+            for limit in report.clusterRateLimits ?? [] {
+                context.console.out(
+                    "cluster rate limit: account \(limit.account) until "
+                        + "\(TownEvents.timestamp(Date(timeIntervalSince1970: limit.until))) (published by \(limit.node)); "
+                        + "no work is placed on it until then")
             }
         }
     }

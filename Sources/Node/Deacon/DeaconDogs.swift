@@ -8,18 +8,21 @@ import Wire
 
 /// The Dogs every node's Deacon runs (docs/health.md): `ledger-sync` (kicks the node's ledger sync), `checkpoint`
 /// (WIP commits of working polecats' uncommitted work on `refs/gt/checkpoints/<polecat>`), `cleanup` (finished
-/// worktrees and merged work branches, within the node's disk budget) and `doctor` (a light check of the node).
+/// worktrees and merged work branches, within the node's disk budget), `doctor` (a light check of the node),
+/// `repack` (the town's git repositories), `compaction` (the ledger store) and `cert-renewal` (the node's
+/// certificate, which the node's own timer then leaves alone).
 /// A caseless namespace.
 public enum DeaconDogs {
     /// The standard Dogs of a node.
     static func standard(
         context: NodeContext, settings: DogSettings, components: [any NodeComponent], supervisor: Supervisor,
-        town: DeaconTown
+        town: DeaconTown, renewCertificate: (@Sendable () async throws -> String)? = nil
     ) -> [DeaconDog] {
         let ledgerSyncInterval = context.settings.deacon.dogs["ledger-sync"] ?? 30
         let layout = town.layout
         let node = context.name.rawValue
         let sync = components.compactMap { $0 as? LedgerSyncComponent }.first
+        let compaction = CompactionDog.Memo()
         return [
             DeaconDog("ledger-sync") {
                 guard let sync else { return "" }
@@ -44,6 +47,19 @@ public enum DeaconDogs {
                             + "\(report.plan.budget); what is left has uncommitted work, a live session or open beads")
                 }
                 return report.summary
+            },
+            DeaconDog("repack") {
+                let report = await RepackDog.run(layout: layout, minimumLooseObjects: settings.repackMinimumLooseObjects)
+                if !report.failed.isEmpty { throw DogFailure(report.failed.joined(separator: "; ")) }
+                return report.summary
+            },
+            DeaconDog("compaction") {
+                guard let database = town.ledger?.database else { return "" }
+                return try await CompactionDog.run(database, memo: compaction)
+            },
+            DeaconDog("cert-renewal") {
+                guard let renewCertificate else { return "" }
+                return try await renewCertificate()
             },
             DeaconDog("doctor") {
                 try await DoctorDog.run(

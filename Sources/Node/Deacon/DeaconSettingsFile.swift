@@ -5,7 +5,7 @@ import Town
 /// The Deacon's settings of a node: the node's `NodeSettings.deacon` and `.dogs`, overridden by
 /// `<town>/settings/deacon.json` (each node has its own town directory, so this is per node). A JSON object whose
 /// keys are: `give_up_after`, `dog_escalate_after`, `stale_after`, `first_run_fraction`, `cleanup_disk_budget`
-/// (bytes), `doctor_minimum_free_bytes`, and `dogs` (an object of Dog name → interval in seconds; 0 stops that
+/// (bytes), `doctor_minimum_free_bytes`, `repack_minimum_loose_objects`, and `dogs` (an object of Dog name → interval in seconds; 0 stops that
 /// Dog), e.g. `{"cleanup_disk_budget": 2147483648, "dogs": {"checkpoint": 120}}`. A caseless namespace; the one
 /// reader of that file.
 public enum DeaconSettingsFile {
@@ -56,6 +56,7 @@ public enum DeaconSettingsFile {
             case "first_run_fraction": deacon.firstRunFraction = min(1, try number(object[key], key))
             case "cleanup_disk_budget": dogs.cleanupDiskBudget = Int64(try count(key))
             case "doctor_minimum_free_bytes": dogs.doctorMinimumFreeBytes = Int64(try count(key))
+            case "repack_minimum_loose_objects": dogs.repackMinimumLooseObjects = try count(key)
             case "dogs":
                 guard let intervals = object[key] as? [String: Any] else {
                     throw .io("\(file): \"dogs\" must be an object of Dog name → interval in seconds")
@@ -71,7 +72,8 @@ public enum DeaconSettingsFile {
             default:
                 throw .io(
                     "\(file): unknown setting \"\(key)\" (known: cleanup_disk_budget, doctor_minimum_free_bytes, dogs, "
-                        + "dog_escalate_after, first_run_fraction, give_up_after, stale_after)")
+                        + "dog_escalate_after, first_run_fraction, give_up_after, repack_minimum_loose_objects, "
+                        + "stale_after)")
             }
         }
         return (deacon, dogs)

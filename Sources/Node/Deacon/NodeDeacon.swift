@@ -258,7 +258,7 @@ public actor DeaconEscalations {
 /// `Sendable`: an actor.
 public actor DeaconTown {
     public nonisolated let layout: TownLayout
-    let ledger: NodeLedgerHandle?
+    nonisolated let ledger: NodeLedgerHandle?
     var made: TownWorkflow?
 
     public init(layout: TownLayout, ledger: NodeLedgerHandle?) {

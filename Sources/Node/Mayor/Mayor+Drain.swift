@@ -147,7 +147,9 @@ extension Mayor {
         {
             convoys = open.map { .init(id: $0.id, name: $0.name, done: $0.done, total: $0.total) }
         }
-        return MayorClusterStatus(node: me, nodes: nodes, queued: queue, convoys: convoys)
+        let limits = await clusterLimits(now: Self.wallClock()).values.sorted { $0.account < $1.account }
+        return MayorClusterStatus(
+            node: me, nodes: nodes, queued: queue, convoys: convoys, rateLimits: limits.map(ClusterRateLimit.init))
     }
 
     /// `gt nudge <agent> <text>` in a cluster: typed into the agent's session here when it works here (or is idle,

@@ -225,7 +225,8 @@ public actor Mayor: NodeComponent {
         }
         defer { inFlight.remove(bead.id) }
         if !outcome.placeable {
-            return await enqueue(request, require: require, reason: outcome.refusal)
+            return await enqueue(
+                request, require: require, reason: outcome.refusal, rateLimitedUntil: outcome.rateLimitedUntil)
         }
         await pushLedger()
         var tried: [String] = []
@@ -267,7 +268,10 @@ public actor Mayor: NodeComponent {
             return name == "exec" ? nil : name
         }
         var want = Placement.Request(bead: request.bead, rig: request.rig, runtime: runtime, require: require)
+        want.accountRuntime = accountRuntime(request)
         var candidates = await candidates()
+        let now = Self.wallClock()
+        let limits = await clusterLimits(now: now)
         if let database = ledger.database, let bead = Self.bead(request.bead, in: database) {
             want.labels = Placement.skillLabels(bead.labels)
             if !want.labels.isEmpty {
@@ -275,7 +279,7 @@ public actor Mayor: NodeComponent {
                 for i in candidates.indices { candidates[i].records = records[candidates[i].name] ?? [:] }
             }
         }
-        return Placement.place(want, policy: config.policy, candidates: candidates)
+        return Placement.place(want, policy: config.policy, candidates: candidates, limits: limits, now: now)
     }
 
     /// Capability routing's input: the CVs of every polecat in the shared ledger, for `labels`, summed per node
@@ -316,7 +320,7 @@ public actor Mayor: NodeComponent {
         let local = await localCapacity()
         return await shell.members.map { member in
             let md = member.metadata
-            var labels = md.labels.custom
+            var labels = Placement.RateLimits.split(md.labels.custom).labels
             for (key, value) in [
                 ("org", md.labels.org), ("region", md.labels.region), ("os", md.labels.os), ("gpu", md.labels.gpu),
             ] {
@@ -358,10 +362,18 @@ public actor Mayor: NodeComponent {
     }
 
     /// Queues the bead (durably) and says so.
-    func enqueue(_ request: MayorAdmitRequest, require: [String: String], reason: String) async -> MayorPlacement {
+    func enqueue(
+        _ request: MayorAdmitRequest, require: [String: String], reason: String, rateLimitedUntil: Double? = nil
+    ) async -> MayorPlacement {
         let entry = MayorQueueEntry(
             bead: request.bead, rig: request.rig, runtime: request.runtime, require: require, reason: reason,
             queuedAt: ISO8601DateFormatter().string(from: Date()), base: request.base)
+        if let until = rateLimitedUntil {
+            // Queued for a rate limit: the queue places it again once the limit has reset (each tick re-places).
+            context?.events.record(
+                "mayor-rate-limited",
+                ["bead": request.bead, "rig": request.rig, "until": Placement.RateLimits.utc(until), "reason": reason])
+        }
         if let index = queue.firstIndex(where: { $0.bead == request.bead }) {
             queue[index] = entry
         } else {
@@ -586,7 +598,13 @@ public actor Mayor: NodeComponent {
         let running = UInt32(clamping: capacity.running)
         let reserved = UInt32(clamping: capacity.reserved)
         let rigs = capacity.rigs
+        let now = Self.wallClock()
+        let own = context.map { RateLimitBoard.board(town: $0.town.root).own } ?? []
         try? await shell.updateMetadata { md in
+            // This node's rate-limited accounts ride in its custom labels (reserved `gt.rate-limit.` keys).
+            let labels = Placement.RateLimits.split(md.labels.custom).labels
+            md.labels.custom = labels.merging(
+                Placement.RateLimits.labels(Self.ownLimits(own, labels: labels, now: now)), uniquingKeysWith: { a, _ in a })
             md.freeSlots = free
             md.runningAgents = running
             md.reservedSlots = reserved
@@ -596,6 +614,7 @@ public actor Mayor: NodeComponent {
 
     func tick() async {
         await publish()
+        noteClusterLimits(await clusterLimits(now: Self.wallClock()))
         // A frozen cluster (gt estop) places nothing: the queue waits, dead nodes' beads stay where they are.
         if let database = ledger.database, Self.freeze(in: database) != nil { return }
         await retryQueue()

@@ -301,6 +301,14 @@ public struct MayorClusterStatus: Codable, Sendable, Equatable {
     /// The answering node's Mayor queue.
     public var queued: [MayorQueueEntry]
     public var convoys: [ConvoySummary]
+    /// The runtime accounts rate-limited anywhere in the cluster (from every member's metadata); absent from an
+    /// older node's answer.
+    public var rateLimits: [ClusterRateLimit]? = nil
+
+    enum CodingKeys: String, CodingKey {
+        case node, nodes, queued, convoys
+        case rateLimits = "rate_limits"
+    }
 }
 
 /// The Mayor's part of town.json: the cluster's placement policy and failover timing.

@@ -152,6 +152,10 @@ extension TownWitness {
 
     /// Writes the report `gt health` and friends read.
     func writeReport(now: Double, beads: [String: String], workflow: TownWorkflow) {
+        // This node's limits go to its Mayor, which publishes them in membership metadata (docs/health.md).
+        let board = RateLimitBoard.board(town: workflow.layout.root)
+        board.own = monitor.rateLimits.active(at: now)
+        let cluster = board.cluster.map(ClusterRateLimit.init)
         let report = WitnessReport(
             node: workflow.node, at: now,
             polecats: monitor.verdicts.map { WitnessReport.Polecat($0, bead: beads[$0.polecat] ?? "") },
@@ -159,7 +163,8 @@ extension TownWitness {
                 WitnessReport.RateLimit(
                     account: $0.account, until: $0.until, seenAt: $0.seenAt, polecat: $0.polecat, message: $0.message)
             },
-            escalations: (mailer?.book.all ?? []).map(WitnessReport.EscalationLine.init), freeze: freeze)
+            escalations: (mailer?.book.all ?? []).map(WitnessReport.EscalationLine.init), freeze: freeze,
+            clusterRateLimits: Mayor.running(town: workflow.layout.root) == nil ? nil : cluster)
         try? TownJSON.write(report, to: WitnessReport.path(workflow.layout))
     }
 }

@@ -87,6 +87,9 @@ public struct WitnessReport: Codable, Sendable, Equatable {
     public var at: Double
     public var polecats: [Polecat]
     public var rateLimits: [RateLimit]
+    /// The runtime accounts rate-limited anywhere in the cluster, as this node's Mayor last read them from
+    /// membership (this node's own among them, under their account names); nil when no Mayor runs.
+    public var clusterRateLimits: [ClusterRateLimit]?
     public var escalations: [EscalationLine]
     /// The cluster's freeze (`gt estop`) when it holds this node's sessions; nil otherwise.
     public var freeze: FreezeRecord?
@@ -94,12 +97,14 @@ public struct WitnessReport: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case node, at, polecats, escalations, freeze
         case rateLimits = "rate_limits"
+        case clusterRateLimits = "cluster_rate_limits"
     }
 
     public init(
         node: String, at: Double, polecats: [Polecat], rateLimits: [RateLimit], escalations: [EscalationLine],
-        freeze: FreezeRecord? = nil
+        freeze: FreezeRecord? = nil, clusterRateLimits: [ClusterRateLimit]? = nil
     ) {
+        self.clusterRateLimits = clusterRateLimits
         self.node = node
         self.at = at
         self.polecats = polecats
