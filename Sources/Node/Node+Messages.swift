@@ -19,6 +19,9 @@ extension Node {
             await rotationNoticed(notice, from: message.peer.name)
             return []
         }
+        if type == NodeMessageType.clock {
+            return NodeJSON.encode(PeerClockReply(wall: Date().timeIntervalSince1970))
+        }
         if type == .revocation {
             let entry = try NodeJSON.decode(RevocationEntry.self, from: message.envelope.body)
             await applyRevocations([entry], from: message.peer.name.rawValue)
@@ -146,6 +149,8 @@ extension Node {
                 throw ErrorReply(code: .unavailable, message: "no CA holder answered; is a node holding the CA key up?")
             }
             return NodeJSON.encode(info)
+        case NodeMessageType.doctor:
+            return NodeJSON.encode(try await doctorObservations())
         case NodeMessageType.rotateCA:
             let request = try NodeJSON.decode(RotateRequest.self, from: body)
             return NodeJSON.encode(try await rotateCA(request))
