@@ -1,11 +1,11 @@
 import Foundation
 import GasTownTestKit
-import Sessions
 import Testing
 import Transport
 import Wire
 
 @testable import GasTownCLI
+@testable import Sessions
 
 /// `gt doctor` against planted faults with real parts (issue 17): a town whose node certificate expired (issued by
 /// the town's own CA with a past validity), a ledger remote at a path that does not exist, and an orphaned session
@@ -46,13 +46,18 @@ import Wire
             // Fault 3: a session of this town on its own tmux server, for a polecat that has no worktree.
             let session = SessionName(town: TownID(townRoot: town), rig: "app", polecat: "ghost", epoch: 1).rendered
             let socket = "gt-\(TownID(townRoot: town).rawValue)"
-            func tmux(_ arguments: [String]) async throws -> BuiltBinaries.Output {
-                try await BuiltBinaries.run(
-                    executable: "/usr/bin/tmux", ["-L", socket, "-f", "/dev/null"] + arguments,
-                    environment: environment)
+            // tmux through ChildCommand (posix_spawn, output to files): the first new-session forks the server,
+            // which keeps the client's stdout open and its exit unseen by Foundation's Process.
+            func tmux(_ arguments: [String]) async throws -> ChildCommandResult {
+                var env = ProcessInfo.processInfo.environment
+                env["TMUX"] = nil
+                env.merge(environment) { $1 }
+                return try await ChildCommand.run(
+                    "/usr/bin/tmux", ["-L", socket, "-f", "/dev/null"] + arguments, environment: env,
+                    timeout: .seconds(10))
             }
             let started = try await tmux(["new-session", "-d", "-s", session, "sleep 600"])
-            try #require(started.status == 0, "\(started)")
+            try #require(started.status == 0, "\(started.stderrText)")
             func checks() async throws {
                 let first = try await gt(["doctor"])
                 #expect(first.status == 1, "\(first)")

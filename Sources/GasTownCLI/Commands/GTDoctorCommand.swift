@@ -77,7 +77,7 @@ public struct GTDoctorCommand: CLICommand {
             let count = { (severity: DoctorSeverity) in findings.filter { $0.severity == severity }.count }
             let source =
                 observed.source == "node"
-                ? "as node \(observed.node) sees it" : "checked locally: no node runs (clocks and ledger sync not checked)"
+                ? "as node \(observed.node) sees it" : "checked locally: no node runs; clocks and ledger sync not checked"
             console.out("\(count(.fail)) failed, \(count(.warn)) warnings, \(count(.ok)) ok (\(source))")
         }
         if worst == .fail { throw CommandExit(.failure) }

@@ -35,7 +35,7 @@ public enum DoctorGather {
                 serverRunning: false)
             do {
                 listed = try await tmux.list()
-                facts.serverRunning = !listed.isEmpty || FileManager.default.fileExists(atPath: tmux.socketPath)
+                facts.serverRunning = !listed.isEmpty  // tmux ends a server when its last session ends
             } catch {
                 listed = []
                 facts.error = error.description
