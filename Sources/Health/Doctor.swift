@@ -337,7 +337,9 @@ public struct DoctorObservations: Codable, Sendable, Equatable {
 /// does not name, and MUST gather again afterwards rather than assume a fix worked. A caseless namespace.
 public enum Doctor {
     /// Every check's findings, worst first (stable within a severity: the order of the checks).
-    public static func diagnose(_ observed: DoctorObservations, settings: DoctorSettings = DoctorSettings())
+    public static func diagnose(
+        _ observed: DoctorObservations, settings: DoctorSettings = DoctorSettings()
+    )
         -> [DoctorFinding]
     {
         var findings: [DoctorFinding] = []
@@ -403,13 +405,15 @@ public enum Doctor {
                 if left <= 0 {
                     return DoctorFinding(
                         check: check, subject: cert.file, severity: .fail,
-                        found: "the node certificate of \(cert.subject) expired \(duration(-left)) ago: peers refuse it",
+                        found:
+                            "the node certificate of \(cert.subject) expired \(duration(-left)) ago: peers refuse it",
                         action: renewHow, fix: fix)
                 }
                 if now < cert.notBefore {
                     return DoctorFinding(
                         check: check, subject: cert.file, severity: .fail,
-                        found: "the node certificate of \(cert.subject) is not valid for \(duration(cert.notBefore - now)) "
+                        found:
+                            "the node certificate of \(cert.subject) is not valid for \(duration(cert.notBefore - now)) "
                             + "yet: is this host's clock behind?",
                         action: "set the clock right (NTP), then 'gt node cert renew'")
                 }
@@ -417,7 +421,8 @@ public enum Doctor {
                     return DoctorFinding(
                         check: check, subject: cert.file, severity: .warn,
                         found: "the node certificate of \(cert.subject) expires in \(duration(left))"
-                            + (cert.renewAt.map { $0 <= now ? " (due for renewal since \(duration(now - $0)))" : "" } ?? ""),
+                            + (cert.renewAt.map { $0 <= now ? " (due for renewal since \(duration(now - $0)))" : "" }
+                                ?? ""),
                         action: renewHow, fix: fix)
                 }
                 return DoctorFinding(
@@ -505,7 +510,8 @@ public enum Doctor {
             if lag > settings.syncLagWarnIntervals * remote.intervalSeconds {
                 return DoctorFinding(
                     check: "ledger-sync", subject: subject, severity: .warn,
-                    found: "last synced with \(remote.url) \(duration(lag)) ago (every \(duration(remote.intervalSeconds)))"
+                    found:
+                        "last synced with \(remote.url) \(duration(lag)) ago (every \(duration(remote.intervalSeconds)))"
                         + error,
                     action: "check the remote ('bd sync --status'), then 'bd sync'")
             }
@@ -654,7 +660,8 @@ public enum Doctor {
                 why = "\(session.rig)/\(session.polecat) has no worktree"
             } else if let epoch = session.hookSessionEpoch {
                 guard epoch != session.epoch else { continue }
-                why = "\(session.rig)/\(session.polecat)'s hook is for session epoch \(epoch), this one is e\(session.epoch)"
+                why =
+                    "\(session.rig)/\(session.polecat)'s hook is for session epoch \(epoch), this one is e\(session.epoch)"
             } else {
                 why = "\(session.rig)/\(session.polecat) has no hook"
             }

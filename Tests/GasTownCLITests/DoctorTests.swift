@@ -61,16 +61,23 @@ import Wire
             func checks() async throws {
                 let first = try await gt(["doctor"])
                 #expect(first.status == 1, "\(first)")
-                #expect(first.stdout.contains("FAIL certificate .gt/pki/node.crt: the node certificate of \(name)"), "\(first.stdout)")
+                #expect(
+                    first.stdout.contains("FAIL certificate .gt/pki/node.crt: the node certificate of \(name)"),
+                    "\(first.stdout)")
                 #expect(first.stdout.contains("expired 99 d"), "\(first.stdout)")
-                #expect(first.stdout.contains("FAIL git-remote ledger remote hub: \(missing) cannot be reached"), "\(first.stdout)")
-                #expect(first.stdout.contains("FAIL orphaned-session \(session): session \(session) runs but app/ghost has no worktree"))
+                #expect(
+                    first.stdout.contains("FAIL git-remote ledger remote hub: \(missing) cannot be reached"),
+                    "\(first.stdout)")
+                #expect(
+                    first.stdout.contains(
+                        "FAIL orphaned-session \(session): session \(session) runs but app/ghost has no worktree"))
                 #expect(first.stdout.contains("3 failed"), "\(first.stdout)")
                 #expect(first.stdout.contains("checked locally: no node runs"), "\(first.stdout)")
 
                 let fixed = try await gt(["doctor", "--fix", "--json"])
                 #expect(fixed.status == 1, "the remote still fails: \(fixed)")
-                let object = try #require(try JSONSerialization.jsonObject(with: Data(fixed.stdout.utf8)) as? [String: Any])
+                let object = try #require(
+                    try JSONSerialization.jsonObject(with: Data(fixed.stdout.utf8)) as? [String: Any])
                 let fixes = try #require(object["fixes"] as? [[String: Any]], "\(fixed.stdout)")
                 let done = fixes.compactMap { ($0["fix"] as? [String: Any])?["kind"] as? String }
                 #expect(Set(done) == ["renew-certificate", "kill-session"], "\(fixes)")
@@ -83,7 +90,8 @@ import Wire
 
                 // Repaired for real: a valid certificate on disk, the session gone from the town's server.
                 let renewed = try Certificate(pem: String(contentsOf: pki.nodeCertificate, encoding: .utf8))
-                #expect(renewed.notAfter > Date().addingTimeInterval(80 * 86_400) && renewed.commonName == name.rawValue)
+                #expect(
+                    renewed.notAfter > Date().addingTimeInterval(80 * 86_400) && renewed.commonName == name.rawValue)
                 #expect(try await tmux(["has-session", "-t", "=" + session]).status != 0)
 
                 let second = try await gt(["doctor"])
@@ -102,7 +110,9 @@ import Wire
                 let seen = try #require(
                     try JSONSerialization.jsonObject(with: Data(viaNode.stdout.utf8)) as? [String: Any])
                 #expect(seen["source"] as? String == "node", "\(viaNode.stdout)")
-                let checks = (seen["findings"] as? [[String: Any]] ?? []).map { "\($0["check"] ?? "")/\($0["found"] ?? "")" }
+                let checks = (seen["findings"] as? [[String: Any]] ?? []).map {
+                    "\($0["check"] ?? "")/\($0["found"] ?? "")"
+                }
                 #expect(checks.contains("clock-skew/no connected peers"), "\(checks)")
                 #expect(checks.contains { $0.hasPrefix("ledger-sync/") }, "\(checks)")
                 #expect(checks.contains { $0.hasPrefix("git-remote/\(missing) cannot be reached") }, "\(checks)")

@@ -14,7 +14,9 @@ import Testing
         return value
     }
 
-    func only(_ check: String, _ value: DoctorObservations, settings: DoctorSettings = DoctorSettings())
+    func only(
+        _ check: String, _ value: DoctorObservations, settings: DoctorSettings = DoctorSettings()
+    )
         -> [DoctorFinding]
     {
         Doctor.diagnose(value, settings: settings).filter { $0.check == check }
@@ -27,26 +29,44 @@ import Testing
     }
 
     @Test func nodeCertificateExpiredExpiringValidNotYetValidAndMissing() {
-        let expired = only("certificate", observed { $0.certificates = [node(notBefore: now - 91 * day, notAfter: now - day)]; $0.holdsCA = true })
+        let expired = only(
+            "certificate",
+            observed {
+                $0.certificates = [node(notBefore: now - 91 * day, notAfter: now - day)]
+                $0.holdsCA = true
+            })
         #expect(expired.count == 1 && expired[0].severity == .fail)
         #expect(expired[0].found.contains("expired 1 d 0 h ago") && expired[0].fix == DoctorFix(.renewCertificate))
 
-        let soon = only("certificate", observed { $0.certificates = [node(notBefore: now - 80 * day, notAfter: now + 10 * day)]; $0.caReachable = true })
+        let soon = only(
+            "certificate",
+            observed {
+                $0.certificates = [node(notBefore: now - 80 * day, notAfter: now + 10 * day)]
+                $0.caReachable = true
+            })
         #expect(soon[0].severity == .warn && soon[0].fix == DoctorFix(.renewCertificate))
         #expect(soon[0].found.contains("expires in 10 d 0 h") && soon[0].found.contains("due for renewal since"))
 
-        let edge = only("certificate", observed { $0.certificates = [node(notBefore: now - 76 * day, notAfter: now + 14 * day)] })
+        let edge = only(
+            "certificate", observed { $0.certificates = [node(notBefore: now - 76 * day, notAfter: now + 14 * day)] })
         #expect(edge[0].severity == .ok, "exactly the warning window is not inside it")
 
-        let valid = only("certificate", observed { $0.certificates = [node(notBefore: now - day, notAfter: now + 89 * day)] })
+        let valid = only(
+            "certificate", observed { $0.certificates = [node(notBefore: now - day, notAfter: now + 89 * day)] })
         #expect(valid[0].severity == .ok && valid[0].fix == nil && valid[0].action.isEmpty)
 
-        let future = only("certificate", observed { $0.certificates = [node(notBefore: now + 3_600, notAfter: now + 90 * day)] })
+        let future = only(
+            "certificate", observed { $0.certificates = [node(notBefore: now + 3_600, notAfter: now + 90 * day)] })
         #expect(future[0].severity == .fail && future[0].found.contains("clock") && future[0].fix == nil)
 
-        let missing = only("certificate", observed {
-            $0.certificates = [DoctorObservations.Certificate(role: "node", file: ".gt/pki/node.crt", error: ".gt/pki/node.crt is missing")]
-        })
+        let missing = only(
+            "certificate",
+            observed {
+                $0.certificates = [
+                    DoctorObservations.Certificate(
+                        role: "node", file: ".gt/pki/node.crt", error: ".gt/pki/node.crt is missing")
+                ]
+            })
         #expect(missing[0].severity == .fail && missing[0].action.contains("gt node join"))
     }
 
@@ -55,9 +75,19 @@ import Testing
         let alone = only("certificate", observed { $0.certificates = [cert] })
         #expect(alone[0].severity == .fail && alone[0].fix == nil)
         #expect(alone[0].action.contains("start a node holding the CA key"))
-        let local = only("certificate", observed { $0.certificates = [cert]; $0.holdsCA = true })
+        let local = only(
+            "certificate",
+            observed {
+                $0.certificates = [cert]
+                $0.holdsCA = true
+            })
         #expect(local[0].fix != nil && local[0].action.contains("gt doctor --fix"))
-        let wire = only("certificate", observed { $0.certificates = [cert]; $0.caReachable = true })
+        let wire = only(
+            "certificate",
+            observed {
+                $0.certificates = [cert]
+                $0.caReachable = true
+            })
         #expect(wire[0].fix != nil)
     }
 
@@ -67,16 +97,23 @@ import Testing
                 role: role, file: ".gt/pki/\(role).crt", subject: "town cluster CA", notBefore: now - 100 * day,
                 notAfter: notAfter)
         }
-        let findings = only("ca-certificate", observed {
-            $0.certificates = [ca("ca", now + 3_000 * day), ca("ca", now + 30 * day), ca("ca", now - 1), ca("ca-previous", now - 1)]
-        })
+        let findings = only(
+            "ca-certificate",
+            observed {
+                $0.certificates = [
+                    ca("ca", now + 3_000 * day), ca("ca", now + 30 * day), ca("ca", now - 1),
+                    ca("ca-previous", now - 1),
+                ]
+            })
         #expect(findings.map(\.severity) == [.fail, .warn, .warn, .ok])
         #expect(findings[0].action.contains("rotate-ca") && findings.allSatisfy { $0.fix == nil })
         #expect(findings[1].found.contains("expires in 30 d") || findings[2].found.contains("expires in 30 d"))
         #expect(findings.contains { $0.action.contains("--complete") }, "an expired previous CA: finish the rotation")
-        let missing = only("ca-certificate", observed {
-            $0.certificates = [DoctorObservations.Certificate(role: "ca", file: ".gt/pki/ca.crt", error: "missing")]
-        })
+        let missing = only(
+            "ca-certificate",
+            observed {
+                $0.certificates = [DoctorObservations.Certificate(role: "ca", file: ".gt/pki/ca.crt", error: "missing")]
+            })
         #expect(missing[0].severity == .fail)
     }
 
@@ -101,31 +138,43 @@ import Testing
     }
 
     @Test func ledgerSyncLag() {
-        func remote(_ name: String, last: Double?, failures: Int = 0, error: String? = nil) -> DoctorObservations.SyncRemote {
-            .init(name: name, url: "/srv/\(name).git", intervalSeconds: 30, lastSuccessAt: last, failures: failures, lastError: error)
+        func remote(
+            _ name: String, last: Double?, failures: Int = 0, error: String? = nil
+        ) -> DoctorObservations.SyncRemote {
+            .init(
+                name: name, url: "/srv/\(name).git", intervalSeconds: 30, lastSuccessAt: last, failures: failures,
+                lastError: error)
         }
-        let findings = only("ledger-sync", observed {
-            $0.ledgerSync = [
-                remote("fresh", last: now - 10), remote("late", last: now - 100), remote("gone", last: now - 7_200, error: "refused"),
-                remote("never", last: nil, failures: 3, error: "no such path"), remote("new", last: nil),
-            ]
-        })
+        let findings = only(
+            "ledger-sync",
+            observed {
+                $0.ledgerSync = [
+                    remote("fresh", last: now - 10), remote("late", last: now - 100),
+                    remote("gone", last: now - 7_200, error: "refused"),
+                    remote("never", last: nil, failures: 3, error: "no such path"), remote("new", last: nil),
+                ]
+            })
         let by = Dictionary(uniqueKeysWithValues: findings.map { ($0.subject, $0) })
         #expect(by["ledger remote fresh"]?.severity == .ok)
         #expect(by["ledger remote late"]?.severity == .warn)
-        #expect(by["ledger remote gone"]?.severity == .fail && by["ledger remote gone"]?.found.contains("refused") == true)
-        #expect(by["ledger remote never"]?.severity == .fail && by["ledger remote never"]?.found.contains("3 failures") == true)
+        #expect(
+            by["ledger remote gone"]?.severity == .fail && by["ledger remote gone"]?.found.contains("refused") == true)
+        #expect(
+            by["ledger remote never"]?.severity == .fail
+                && by["ledger remote never"]?.found.contains("3 failures") == true)
         #expect(by["ledger remote new"]?.severity == .ok)
         #expect(only("ledger-sync", observed { $0.ledgerSync = nil }).isEmpty, "not known without a node")
         var settings = DoctorSettings()
         settings.syncLagFailSeconds = 60
-        let strict = only("ledger-sync", observed { $0.ledgerSync = [remote("late", last: now - 100)] }, settings: settings)
+        let strict = only(
+            "ledger-sync", observed { $0.ledgerSync = [remote("late", last: now - 100)] }, settings: settings)
         #expect(strict[0].severity == .fail)
     }
 
     @Test func tmuxStates() {
         func tmux(_ edit: (inout DoctorObservations.Tmux) -> Void) -> DoctorFinding {
-            var facts = DoctorObservations.Tmux(path: "/usr/bin/tmux", version: "3.3", socket: "gt-abc", serverRunning: true)
+            var facts = DoctorObservations.Tmux(
+                path: "/usr/bin/tmux", version: "3.3", socket: "gt-abc", serverRunning: true)
             edit(&facts)
             return only("tmux", observed { $0.tmux = facts })[0]
         }
@@ -139,13 +188,17 @@ import Testing
     }
 
     @Test func remotesReachableOrNotNeverFixed() {
-        let findings = only("git-remote", observed {
-            $0.remotes = [
-                .init(kind: "rig", owner: "app", name: "origin", url: "/srv/app.git", error: nil),
-                .init(kind: "rig", owner: "web", name: "origin", url: "git://127.0.0.1:9/web", error: "connection refused"),
-                .init(kind: "ledger", owner: "ledger", name: "hub", url: "/gone/ledger.git", error: "no such path"),
-            ]
-        })
+        let findings = only(
+            "git-remote",
+            observed {
+                $0.remotes = [
+                    .init(kind: "rig", owner: "app", name: "origin", url: "/srv/app.git", error: nil),
+                    .init(
+                        kind: "rig", owner: "web", name: "origin", url: "git://127.0.0.1:9/web",
+                        error: "connection refused"),
+                    .init(kind: "ledger", owner: "ledger", name: "hub", url: "/gone/ledger.git", error: "no such path"),
+                ]
+            })
         #expect(findings.map(\.severity) == [.fail, .fail, .ok])
         #expect(findings.allSatisfy { $0.fix == nil })
         #expect(findings[0].subject == "rig web (origin)" && findings[0].action.contains("web/.repo.git"))
@@ -154,7 +207,9 @@ import Testing
     }
 
     @Test func diskAndStateDirectory() {
-        func disk(_ free: Int64) -> DoctorObservations { observed { $0.disk = .init(path: "/t", freeBytes: free, totalBytes: 100 << 30) } }
+        func disk(_ free: Int64) -> DoctorObservations {
+            observed { $0.disk = .init(path: "/t", freeBytes: free, totalBytes: 100 << 30) }
+        }
         #expect(only("disk", disk(10 << 30))[0].severity == .ok)
         #expect(only("disk", disk(2 << 30))[0].severity == .warn)
         let low = only("disk", disk(512 << 20))[0]
@@ -173,14 +228,17 @@ import Testing
                 branch: "polecat/alpha/\(name)/app-1/e1", polecatKnown: polecat, beadKnown: bead, dirtyFiles: dirty,
                 error: dirty == nil ? "bad index" : nil)
         }
-        let findings = only("stale-worktree", observed {
-            $0.worktrees = [
-                worktree("clean"), worktree("dirty", dirty: ["a.txt", "b.txt"]), worktree("hooked", hooked: true),
-                worktree("live", live: true), worktree("finished", bead: true), worktree("unknown", polecat: nil, bead: nil),
-                worktree("nopolecat", polecat: false, bead: true), worktree("unreadable", dirty: nil),
-            ]
-            $0.prunable = [.init(rig: "app", names: ["old"]), .init(rig: "web", names: [])]
-        })
+        let findings = only(
+            "stale-worktree",
+            observed {
+                $0.worktrees = [
+                    worktree("clean"), worktree("dirty", dirty: ["a.txt", "b.txt"]), worktree("hooked", hooked: true),
+                    worktree("live", live: true), worktree("finished", bead: true),
+                    worktree("unknown", polecat: nil, bead: nil),
+                    worktree("nopolecat", polecat: false, bead: true), worktree("unreadable", dirty: nil),
+                ]
+                $0.prunable = [.init(rig: "app", names: ["old"]), .init(rig: "web", names: [])]
+            })
         let by = Dictionary(uniqueKeysWithValues: findings.map { ($0.subject, $0) })
         #expect(Set(by.keys) == ["app/clean", "app/dirty", "app/nopolecat", "app/unreadable", "rig app"])
         #expect(by["app/clean"]?.fix == DoctorFix(.removeWorktree, target: "clean", rig: "app"))
@@ -200,16 +258,22 @@ import Testing
 
     @Test func orphanedSessions() {
         func session(_ name: String, exists: Bool, hook: Int?, epoch: Int = 2) -> DoctorObservations.Session {
-            .init(name: "gt-x-app-\(name)-e\(epoch)", rig: "app", polecat: name, epoch: epoch, worktreeExists: exists, hookSessionEpoch: hook)
+            .init(
+                name: "gt-x-app-\(name)-e\(epoch)", rig: "app", polecat: name, epoch: epoch, worktreeExists: exists,
+                hookSessionEpoch: hook)
         }
-        let findings = only("orphaned-session", observed {
-            $0.sessions = [
-                session("good", exists: true, hook: 2), session("ghost", exists: false, hook: nil),
-                session("idle", exists: true, hook: nil), session("old", exists: true, hook: 3),
-            ]
-        })
+        let findings = only(
+            "orphaned-session",
+            observed {
+                $0.sessions = [
+                    session("good", exists: true, hook: 2), session("ghost", exists: false, hook: nil),
+                    session("idle", exists: true, hook: nil), session("old", exists: true, hook: 3),
+                ]
+            })
         #expect(findings.map(\.subject) == ["gt-x-app-ghost-e2", "gt-x-app-idle-e2", "gt-x-app-old-e2"])
-        #expect(findings.allSatisfy { $0.severity == .fail && $0.fix?.kind == .killSession && $0.fix?.target == $0.subject })
+        #expect(
+            findings.allSatisfy { $0.severity == .fail && $0.fix?.kind == .killSession && $0.fix?.target == $0.subject }
+        )
         #expect(findings[0].found.contains("has no worktree") && findings[1].found.contains("has no hook"))
         #expect(findings[2].found.contains("session epoch 3"))
         let fine = only("orphaned-session", observed { $0.sessions = [session("good", exists: true, hook: 2)] })
@@ -222,7 +286,9 @@ import Testing
             $0.stateWritable = true
             $0.remotes = [.init(kind: "ledger", owner: "ledger", name: "a", url: "/a", error: "x")]
             $0.clocks = [.init(peer: "b", offsetSeconds: 0, roundTripSeconds: 0)]
-            $0.sessions = [.init(name: "s", rig: "app", polecat: "p", epoch: 1, worktreeExists: false, hookSessionEpoch: nil)]
+            $0.sessions = [
+                .init(name: "s", rig: "app", polecat: "p", epoch: 1, worktreeExists: false, hookSessionEpoch: nil)
+            ]
         }
         let findings = Doctor.diagnose(value)
         #expect(findings.map(\.severity) == findings.map(\.severity).sorted(by: >))

@@ -13,7 +13,8 @@ public struct GTDoctorCommand: CLICommand {
     public static var configuration: CommandConfiguration {
         CommandConfiguration(
             name: "doctor",
-            abstract: "Check the town and the cluster (certificates, clocks, sync, tmux, remotes, disk, worktrees, sessions)",
+            abstract:
+                "Check the town and the cluster (certificates, clocks, sync, tmux, remotes, disk, worktrees, sessions)",
             discussion: """
                 Each check prints ok, warn or fail, what it found and what to do. With --fix, the safe repairs are
                 carried out (renew an expired or expiring node certificate when a CA key is here or reachable, kill
@@ -77,7 +78,8 @@ public struct GTDoctorCommand: CLICommand {
             let count = { (severity: DoctorSeverity) in findings.filter { $0.severity == severity }.count }
             let source =
                 observed.source == "node"
-                ? "as node \(observed.node) sees it" : "checked locally: no node runs; clocks and ledger sync not checked"
+                ? "as node \(observed.node) sees it"
+                : "checked locally: no node runs; clocks and ledger sync not checked"
             console.out("\(count(.fail)) failed, \(count(.warn)) warnings, \(count(.ok)) ok (\(source))")
         }
         if worst == .fail { throw CommandExit(.failure) }

@@ -46,7 +46,9 @@ public enum DoctorGather {
             listed = (try? await sessions.list()) ?? []
         }
         var live: Set<String> = []
-        for name in listed where (try? await sessions.isAlive(name)) == true { live.insert("\(name.rig)/\(name.polecat)") }
+        for name in listed where (try? await sessions.isAlive(name)) == true {
+            live.insert("\(name.rig)/\(name.polecat)")
+        }
         for (rig, polecat, path) in PolecatWorktrees.all(layout) {
             let hook = try? Hook.read(worktree: path)
             var worktree = DoctorObservations.Worktree(
@@ -63,13 +65,16 @@ public enum DoctorGather {
             }
             observed.worktrees.append(worktree)
         }
-        let idle = observed.worktrees.indices.filter { !observed.worktrees[$0].hooked && !observed.worktrees[$0].sessionLive }
+        let idle = observed.worktrees.indices.filter {
+            !observed.worktrees[$0].hooked && !observed.worktrees[$0].sessionLive
+        }
         if !idle.isEmpty, let ledger {
             let beads = Set(idle.compactMap { observed.worktrees[$0].branch.flatMap(BranchFacts.bead(ofBranch:)) })
             if let known = await ledger(beads) {
                 for index in idle {
                     let worktree = observed.worktrees[index]
-                    observed.worktrees[index].polecatKnown = known.polecats.contains("\(worktree.rig)/\(worktree.polecat)")
+                    observed.worktrees[index].polecatKnown = known.polecats.contains(
+                        "\(worktree.rig)/\(worktree.polecat)")
                     observed.worktrees[index].beadKnown =
                         worktree.branch.flatMap(BranchFacts.bead(ofBranch:)).map(known.beads.contains) ?? false
                 }
@@ -110,7 +115,8 @@ public enum DoctorGather {
     }
 
     /// Which of the given beads the ledger has, and its polecats (`rig/name`); nil when it cannot be read.
-    public typealias LedgerFacts = @Sendable (_ beads: Set<String>) async -> (polecats: Set<String>, beads: Set<String>)?
+    public typealias LedgerFacts =
+        @Sendable (_ beads: Set<String>) async -> (polecats: Set<String>, beads: Set<String>)?
 
     /// `LedgerFacts` read through `workflow` (its held ledger in the node, else the store as a reader).
     public static func ledgerFacts(_ workflow: TownWorkflow) -> LedgerFacts {
@@ -256,7 +262,8 @@ public enum DoctorRepair {
                 do {
                     outcomes.append(Outcome(fix: fix, done: true, message: try await renew()))
                 } catch {
-                    outcomes.append(Outcome(fix: fix, done: false, message: "renewing the certificate failed: \(error)"))
+                    outcomes.append(
+                        Outcome(fix: fix, done: false, message: "renewing the certificate failed: \(error)"))
                 }
             case .killSession:
                 guard let name = SessionName.parse(fix.target), name.town == town else {
@@ -270,7 +277,8 @@ public enum DoctorRepair {
                     outcomes.append(
                         Outcome(
                             fix: fix, done: killed,
-                            message: killed ? "killed session \(fix.target)" : "session \(fix.target) was already gone"))
+                            message: killed ? "killed session \(fix.target)" : "session \(fix.target) was already gone")
+                    )
                 } catch {
                     outcomes.append(Outcome(fix: fix, done: false, message: "killing \(fix.target) failed: \(error)"))
                 }
@@ -295,7 +303,8 @@ public enum DoctorRepair {
                     outcomes.append(
                         Outcome(
                             fix: fix, done: true,
-                            message: "pruned \(pruned.count) worktree entries of \(rig): \(pruned.joined(separator: ", "))"))
+                            message:
+                                "pruned \(pruned.count) worktree entries of \(rig): \(pruned.joined(separator: ", "))"))
                 } catch {
                     outcomes.append(Outcome(fix: fix, done: false, message: "pruning \(rig) failed: \(error.message)"))
                 }
