@@ -343,6 +343,29 @@ extension GitRepository {
         return nil
     }
 
+    /// Connects to `remote` (a configured remote's name, or a URL/path) for fetching and lists its references,
+    /// downloading nothing: whether it can be reached now (`gt doctor`). Returns how many references it
+    /// advertises. Runs on this repository's git thread, like every call here (never on the cooperative pool).
+    /// - Throws: `.unreachable` (missing path, connection refused, host unknown), `.notARepository`,
+    ///   `.authentication`.
+    public func probeRemote(_ remote: String) throws(GitError) -> Int {
+        let operation = "connect to \(remote)"
+        let remoteObject = try openRemote(remote, operation: operation)
+        defer { git_remote_free(remoteObject) }
+        let callbacks = RemoteCallbacks(settings: settings)
+        callbacks.remoteURL = RemoteCallbacks.url(of: remoteObject)
+        var remoteCallbacks = git_remote_callbacks()
+        git_remote_init_callbacks(&remoteCallbacks, UInt32(GIT_REMOTE_CALLBACKS_VERSION))
+        callbacks.install(into: &remoteCallbacks)
+        defer { withExtendedLifetime(callbacks) {} }
+        try checkRemote(git_remote_connect(remoteObject, GIT_DIRECTION_FETCH, &remoteCallbacks, nil, nil), operation)
+        defer { git_remote_disconnect(remoteObject) }
+        var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
+        var count = 0
+        try checkRemote(git_remote_ls(&heads, &count, remoteObject), "\(operation): list remote refs")
+        return count
+    }
+
     /// A configured remote by name, or an anonymous one for a URL/path (checked first when local).
     func openRemote(_ remote: String, operation: String) throws(GitError) -> OpaquePointer {
         var object: OpaquePointer?

@@ -23,6 +23,9 @@ extension Node {
             let request = try NodeJSON.decode(TrustDigestRequest.self, from: message.envelope.body)
             return try await answerTrustState(request, from: message.peer.name)
         }
+        if type == NodeMessageType.clock {
+            return NodeJSON.encode(PeerClockReply(wall: Date().timeIntervalSince1970))
+        }
         if type == .revocation {
             let entry = try NodeJSON.decode(RevocationEntry.self, from: message.envelope.body)
             await applyRevocations([entry], from: message.peer.name.rawValue)
@@ -157,6 +160,8 @@ extension Node {
         case NodeMessageType.rename:
             let request = try NodeJSON.decode(RenameRequest.self, from: body)
             return NodeJSON.encode(try await rename(request))
+        case NodeMessageType.doctor:
+            return NodeJSON.encode(try await doctorObservations())
         case NodeMessageType.rotateCA:
             let request = try NodeJSON.decode(RotateRequest.self, from: body)
             return NodeJSON.encode(try await rotateCA(request))

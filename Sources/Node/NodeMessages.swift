@@ -11,6 +11,11 @@ public enum NodeMessageType {
     public static let announce = MessageType(rawValue: 150)
     /// Peer, one-way, from the CA node: a `CARotationNotice` (JSON).
     public static let caRotation = MessageType(rawValue: 151)
+    /// Peer request, empty body → `PeerClockReply` (the answering node's wall clock), for `gt doctor`'s
+    /// clock-skew check.
+    public static let clock = MessageType(rawValue: 152)
+    /// Local request: → `DoctorObservations` (what `gt doctor` checks, as the running node sees it).
+    public static let doctor = MessageType(rawValue: 169)
     /// Local request: → `NodeStatus`.
     public static let status = MessageType(rawValue: 160)
     /// Local request: `PingRequest` → `PingReport` (the node pings, over its link when it has one).
@@ -43,11 +48,13 @@ public enum NodeMessageType {
         MessageDescriptor(type: rotateCA, name: "node-rotate-ca"),
         MessageDescriptor(type: renew, name: "node-renew"),
         MessageDescriptor(type: rename, name: "node-rename"),
+        MessageDescriptor(type: clock, name: "node-clock"),
+        MessageDescriptor(type: doctor, name: "node-doctor"),
     ]
 
     /// The local-only types (refused from peers).
     public static let localOnly: Set<MessageType> = [
-        status, ping, shutdown, reloadPKI, joinToken, revoke, rotateCA, renew, rename,
+        status, ping, shutdown, reloadPKI, joinToken, revoke, rotateCA, renew, rename, doctor,
     ]
 }
 

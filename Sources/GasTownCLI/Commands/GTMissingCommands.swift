@@ -32,7 +32,6 @@ enum GTMissingCommands {
         ("directive", "planned"),
         ("disable", "use 'gt down' (stops the node)"),
         ("dnd", "planned"),
-        ("doctor", "planned; 'gt status' checks the node and 'gt witness patrol' repairs hooks and claims"),
         ("dog", "planned"),
         ("dolt", "there is no Dolt server: the ledger is a write-ahead log in <town>/.beads (docs/bd.md)"),
         ("enable", "use 'gt up' (starts the node)"),

@@ -23,6 +23,7 @@ public enum DeaconDogs {
         let node = context.name.rawValue
         let sync = components.compactMap { $0 as? LedgerSyncComponent }.first
         let compaction = CompactionDog.Memo()
+        let reported = ReportedWarnings()
         return [
             DeaconDog("ledger-sync") {
                 guard let sync else { return "" }
@@ -62,8 +63,13 @@ public enum DeaconDogs {
                 return try await renewCertificate()
             },
             DeaconDog("doctor") {
-                try await DoctorDog.run(
-                    layout: layout, settings: settings, supervisor: supervisor, warnings: context.warnings)
+                let workflow: TownWorkflow
+                do { workflow = try await town.workflow() } catch { throw DogFailure("\(error)") }
+                let observed = await Node.doctorObservations(
+                    context: context, layout: layout, workflow: workflow, sync: sync)
+                return try await DoctorDog.run(
+                    observed, settings: settings, supervisor: supervisor, warnings: context.warnings,
+                    reported: reported)
             },
         ]
     }
@@ -330,30 +336,27 @@ public enum CleanupDog {
     }
 }
 
-/// The `doctor` Dog, a light check of the node: the town's state directory is writable, its file system has at
-/// least `doctorMinimumFreeBytes` free; components given up are shown as a node warning (`gt status`), not a
-/// failure (their escalation was already raised once). A caseless namespace.
+/// The `doctor` Dog: `gt doctor`'s checks (the `Doctor` core over the node's own observations, the same as
+/// `gt doctor` gets from a running node), repairing nothing: every `fail` finding is the Dog's failure (three in a
+/// row raise one escalation), `warn` findings are logged once each by their text. Components given up are shown
+/// as a node warning (`gt status`), not a failure (their escalation was already raised once). A caseless
+/// namespace.
 public enum DoctorDog {
-    /// Runs once; throws `DogFailure` naming every problem found.
+    /// The doctor's settings with the Dogs' `doctor_minimum_free_bytes`.
+    public static func settings(_ dogs: DogSettings) -> DoctorSettings {
+        var settings = DoctorSettings()
+        settings.minimumFreeBytes = dogs.doctorMinimumFreeBytes
+        settings.warnFreeBytes = max(settings.warnFreeBytes, dogs.doctorMinimumFreeBytes)
+        return settings
+    }
+
+    /// Runs once over `observed`; throws `DogFailure` naming every failing finding, returns the warnings (empty
+    /// when there are none).
     public static func run(
-        layout: TownLayout, settings: DogSettings, supervisor: Supervisor, warnings: WarningBoard
+        _ observed: DoctorObservations, settings: DogSettings, supervisor: Supervisor, warnings: WarningBoard,
+        reported: ReportedWarnings = ReportedWarnings()
     ) async throws -> String {
-        var problems: [String] = []
-        let state = layout.stateDirectory
-        let probe = state + "/.doctor-\(getpid())"
-        let writable = await NodeBlocking.run { () -> Bool in
-            defer { unlink(probe) }
-            return FileManager.default.createFile(atPath: probe, contents: Data("ok".utf8))
-        }
-        if !writable { problems.append("cannot write in \(state)") }
-        var fs = statvfs()
-        if statvfs(layout.root, &fs) == 0 {
-            let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
-            if free < settings.doctorMinimumFreeBytes {
-                problems.append(
-                    "only \(free) bytes free under \(layout.root) (minimum \(settings.doctorMinimumFreeBytes))")
-            }
-        }
+        let findings = Doctor.diagnose(observed, settings: Self.settings(settings))
         let gaveUp = await supervisor.status().filter { $0.state == .gaveUp }.map(\.name)
         if !gaveUp.isEmpty {
             warnings.set(
@@ -361,7 +364,29 @@ public enum DoctorDog {
                 "components given up after repeated failures: \(gaveUp.joined(separator: ", ")); "
                     + "see node.log, fix the cause and restart the node")
         }
-        guard problems.isEmpty else { throw DogFailure(problems.joined(separator: "; ")) }
-        return ""
+        let failing = findings.filter { $0.severity == .fail }
+        guard failing.isEmpty else {
+            throw DogFailure(failing.map { "\($0.check) \($0.subject): \($0.found)" }.joined(separator: "; "))
+        }
+        let warned = findings.filter { $0.severity == .warn }.map { "\($0.check) \($0.subject): \($0.found)" }
+        return reported.fresh(warned).joined(separator: "; ")
+    }
+
+}
+
+/// Lines already reported, forgetting those no longer present. `@unchecked Sendable`: guarded by `lock`.
+public final class ReportedWarnings: @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen: Set<String> = []
+
+    public init() {}
+
+    /// The lines of `current` not reported before; remembers `current` only.
+    func fresh(_ current: [String]) -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        let new = current.filter { !seen.contains($0) }
+        seen = Set(current)
+        return new
     }
 }
