@@ -40,7 +40,7 @@ public enum GT {
                     GTConvoyCommand.self,
                     GTTomlCommand.self, BDFormulaCommand.self, BDMolCommand.self,
                     GTHeartbeatCommand.self, GTHealthCommand.self, GTEscalationsCommand.self,
-                    GTEstopCommand.self, GTThawCommand.self,
+                    GTEstopCommand.self, GTThawCommand.self, GTNotifyCommand.self, GTCostsCommand.self,
                 ])
         }
 
