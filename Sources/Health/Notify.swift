@@ -170,7 +170,7 @@ public struct NotifySettings: Sendable, Equatable {
         }
         func number(_ key: String) throws(NotifyFileError) -> Double? {
             guard let raw = object[key] else { return nil }
-            guard let value = raw as? NSNumber, !(raw is Bool), value.doubleValue.isFinite, value.doubleValue >= 0
+            guard let value = raw as? NSNumber, value.doubleValue.isFinite, value.doubleValue >= 0
             else { throw fail("\"\(key)\" must be a number ≥ 0") }
             return value.doubleValue
         }

@@ -56,7 +56,7 @@ public enum CostSettingsFile {
         }
         func number(_ raw: Any?, _ key: String) throws(TownError) -> Double? {
             guard let raw else { return nil }
-            guard let value = raw as? NSNumber, !(raw is Bool), value.doubleValue.isFinite, value.doubleValue >= 0 else {
+            guard let value = raw as? NSNumber, value.doubleValue.isFinite, value.doubleValue >= 0 else {
                 throw fail("\"\(key)\" must be a number ≥ 0")
             }
             return value.doubleValue

@@ -129,7 +129,7 @@ struct CostsCoreTests {
         #expect(Costs.rows(entries, by: .agent).map(\.key) == ["demo/polecats/bo", "demo/polecats/ace"])
         #expect(Costs.rows(entries, by: .rig).map(\.microUSD) == [1_250_000 + 37875])
         #expect(Costs.rows(entries, by: .org).map(\.key) == ["beta", "acme"])
-        #expect(Costs.rows(entries, by: .convoy).map(\.key) == ["hq-cv-1"])
+        #expect(Costs.rows(entries, by: .convoy, convoys: convoys).map(\.key) == ["hq-cv-1"])
         #expect(Costs.rows(entries, by: .bead).first?.beads == 1)
 
         var budgets = CostBudgets()
