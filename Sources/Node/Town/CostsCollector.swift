@@ -1,4 +1,5 @@
 import Foundation
+import Sessions
 import Town
 
 /// Where the collector is in one usage log: the bytes read, the call ids seen last (Claude Code repeats a call's
@@ -42,7 +43,10 @@ public actor TownCostsCollector: NodeComponent {
         node = context.name.rawValue
         let executable =
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        workflow = try await TownWorkflow(layout: layout, settings: TownSettings(), actor: "costs", gtExecutable: executable)
+        // It sends mail and writes the ledger, never sessions: a process driver, so starting costs no tmux call.
+        workflow = try await TownWorkflow(
+            layout: layout, settings: TownSettings(), actor: "costs", gtExecutable: executable,
+            sessions: ProcessDriver(townRoot: layout.root))
         if let ledger { workflow?.heldLedger = ledger }
         let file = cursorFile
         cursors = await NodeBlocking.run { () -> [String: UsageCursor] in
@@ -84,7 +88,7 @@ public actor TownCostsCollector: NodeComponent {
             TownCostsCollector.read(layout: layout, node: node, settings: settings, cursors: known, environment: environment)
         }
         collections += 1
-        let org = workflow.organization()
+        let org = found.contains { !$0.samples.isEmpty } ? workflow.organization() : ""
         var changed = false
         for item in found {
             if !item.samples.isEmpty {

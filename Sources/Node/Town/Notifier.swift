@@ -57,7 +57,10 @@ public actor TownNotifier: NodeComponent {
         layout = TownLayout(root: context.town.root)
         let executable =
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        workflow = try await TownWorkflow(layout: layout, settings: TownSettings(), actor: "notify", gtExecutable: executable)
+        // It sends mail and writes the ledger, never sessions: a process driver, so starting costs no tmux call.
+        workflow = try await TownWorkflow(
+            layout: layout, settings: TownSettings(), actor: "notify", gtExecutable: executable,
+            sessions: ProcessDriver(townRoot: layout.root))
         if let ledger { workflow?.heldLedger = ledger }
         let (bookFile, eventsFile) = (self.bookFile, layout.eventsFile)
         let (book, size) = await NodeBlocking.run { () -> (EscalationBook?, UInt64) in
@@ -73,10 +76,14 @@ public actor TownNotifier: NodeComponent {
     public func run() async throws {
         while !Task.isCancelled {
             try await Task.sleep(for: poll)
-            await reloadSettings()
-            let (path, from) = (layout.eventsFile, offset)
-            let (lines, next) = await NodeBlocking.run { TownNotifier.readLines(path, from: from) }
+            // One trip to a dedicated thread per poll: the rule file's stamp and the new event lines.
+            let (path, from, rulesFile) = (layout.eventsFile, offset, NotifyRulesFile.path(layout))
+            let (stamp, lines, next) = await NodeBlocking.run { () -> (String, [[UInt8]], UInt64) in
+                let (lines, next) = TownNotifier.readLines(path, from: from)
+                return (TownNotifier.stamp(rulesFile), lines, next)
+            }
             offset = next
+            if stamp != settingsStamp { await reloadSettings() }
             let now = Date().timeIntervalSince1970
             var directives: [NotifyDirective] = []
             for line in lines {
@@ -98,11 +105,7 @@ public actor TownNotifier: NodeComponent {
     func reloadSettings() async {
         let layout = self.layout
         let file = NotifyRulesFile.path(layout)
-        let stamp = await NodeBlocking.run { () -> String in
-            var info = stat()
-            guard stat(file, &info) == 0 else { return "missing" }
-            return "\(info.st_size):\(info.st_mtim.tv_sec):\(info.st_mtim.tv_nsec)"
-        }
+        let stamp = await NodeBlocking.run { TownNotifier.stamp(file) }
         guard stamp != settingsStamp else { return }
         settingsStamp = stamp
         do {
@@ -115,6 +118,13 @@ public actor TownNotifier: NodeComponent {
             log?.warning("notification rules unusable; keeping the previous ones", ["error": error.description])
             events?.record("notify_failed", ["error": error.description])
         }
+    }
+
+    /// What tells a changed rule file: its size and modification time ("missing" when there is none).
+    static func stamp(_ file: String) -> String {
+        var info = stat()
+        guard stat(file, &info) == 0 else { return "missing" }
+        return "\(info.st_size):\(info.st_mtim.tv_sec):\(info.st_mtim.tv_nsec)"
     }
 
     func carryOut(_ directive: NotifyDirective) {
