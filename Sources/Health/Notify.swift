@@ -317,6 +317,7 @@ public struct NotifyCore: Sendable, Equatable {
 
     /// Held notifications the rate limit now admits.
     public mutating func onTick(at: Double) -> [NotifyDirective] {
+        book.prune(sentBefore: at - settings.dedupWindow)
         var out: [NotifyDirective] = []
         for record in book.due(at: at) {
             let ruleName = String(record.escalation.cause.split(separator: "|").first ?? "")

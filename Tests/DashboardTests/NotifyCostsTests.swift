@@ -125,6 +125,12 @@ struct NotifyCostsTests {
                 }, "no notify_suppressed event")
             try await Task.sleep(for: .milliseconds(700))
             #expect(lines().count == 1, "\(lines())")
+            // `gt notify test` reaches that rule alone, as the kind asked for.
+            try cluster.expectOK(try await cluster.gt(["notify", "test", "desk", "--kind", "convoy-landed"]))
+            #expect(await eventually(timeout: .seconds(10)) { lines().count == 2 }, "\(lines())")
+            #expect(lines().last?.hasPrefix("desk convoy-landed test:") == true, "\(lines())")
+            let nosuch = try await cluster.gt(["notify", "test", "nosuch"])
+            #expect(nosuch.status == 1 && nosuch.stderr.contains("no notification rule named 'nosuch'"), "\(nosuch)")
 
             // Costs: the agent's transcript is read into the ledger; `gt costs` shows the call once (its two lines
             // are one call): 1000 in, 2000 out, 10000 cache reads, 500 cache writes on claude-sonnet-4 prices.

@@ -67,6 +67,9 @@ struct NotifyCoreTests {
         var second = done
         second["bead"] = "de-2"
         #expect(core.onEvent(second, at: 300).count == 3)
+        // Records past their window are pruned (the book stays small); held ones are kept.
+        _ = core.onTick(at: 100 + 3601 + 3601)
+        #expect(core.book.records.isEmpty, "\(core.book.records.keys)")
         // Events no rule wants give nothing.
         #expect(core.onEvent(["type": "sling"], at: 300).isEmpty)
     }
