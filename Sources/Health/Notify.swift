@@ -66,7 +66,8 @@ public struct NotifyEvent: Sendable, Equatable {
             let request = fields["merge_request"] ?? ""
             return NotifyEvent(
                 kind: .merged, key: request, agent: fields["worker"] ?? "", rig: rig,
-                text: "merged \(fields["bead"] ?? "") in \(rig) (\(request), \(String((fields["commit"] ?? "").prefix(12))))",
+                text:
+                    "merged \(fields["bead"] ?? "") in \(rig) (\(request), \(String((fields["commit"] ?? "").prefix(12))))",
                 fields: fields)
         case "convoy_landed":
             let convoy = fields["convoy"] ?? ""
@@ -127,10 +128,13 @@ public struct NotifyRule: Sendable, Equatable {
 
     /// What is wrong with the rule, or nil.
     public var problem: String? {
-        if name.isEmpty || name.count > 64 || !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) {
+        if name.isEmpty || name.count > 64 || !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
+        {
             return "rule name '\(name)' must be 1–64 letters, digits, '-' or '_'"
         }
-        if on.isEmpty { return "rule '\(name)' names no event (on: \(NotifyKind.allCases.map(\.rawValue).joined(separator: ", ")))" }
+        if on.isEmpty {
+            return "rule '\(name)' names no event (on: \(NotifyKind.allCases.map(\.rawValue).joined(separator: ", ")))"
+        }
         if run.isEmpty && mail == nil && !dashboard {
             return "rule '\(name)' does nothing: give it a command (run), a mail address (mail) or dashboard: true"
         }
@@ -178,7 +182,9 @@ public struct NotifySettings: Sendable, Equatable {
         if let value = try number("rate_window") { settings.rateWindow = value }
         if let value = try number("command_timeout") { settings.commandTimeout = max(0.1, value) }
         if let value = try number("rate_limit") {
-            guard value == value.rounded(), value < 1_000_000 else { throw fail("\"rate_limit\" must be a whole number") }
+            guard value == value.rounded(), value < 1_000_000 else {
+                throw fail("\"rate_limit\" must be a whole number")
+            }
             settings.rateLimit = Int(value)
         }
         let rawRules: Any = object["rules"] ?? [Any]()
@@ -305,7 +311,8 @@ public struct NotifyCore: Sendable, Equatable {
         for rule in settings.rules where rule.matches(event) {
             let escalation = Escalation(
                 cause: "\(rule.name)|\(event.kind.rawValue)|\(event.key)", category: .lifecycle, polecat: event.agent,
-                subject: event.text, evidence: event.fields.sorted { $0.key < $1.key }.map { HealthEvidence($0.key, $0.value) })
+                subject: event.text,
+                evidence: event.fields.sorted { $0.key < $1.key }.map { HealthEvidence($0.key, $0.value) })
             switch book.raise(escalation, at: at) {
             case .send: out += actions(rule, event)
             case .duplicate(let count): out.append(.suppressed(rule: rule.name, event: event, count: count))

@@ -71,13 +71,15 @@ public enum CostSettingsFile {
             let entry = try objectOf(raw, "prices.\(model)")
             let keys: Set = ["input", "output", "cache_read", "cache_write"]
             if let unknown = entry.keys.sorted().first(where: { !keys.contains($0) }) {
-                throw fail("unknown key \"prices.\(model).\(unknown)\" (known: \(keys.sorted().joined(separator: ", ")))")
+                throw fail(
+                    "unknown key \"prices.\(model).\(unknown)\" (known: \(keys.sorted().joined(separator: ", ")))")
             }
             guard let input = try number(entry["input"], "prices.\(model).input"),
                 let output = try number(entry["output"], "prices.\(model).output")
             else { throw fail("\"prices.\(model)\" needs input and output (dollars per million tokens)") }
             settings.prices.prices[model] = ModelPrice(
-                input: input, output: output, cacheRead: try number(entry["cache_read"], "prices.\(model).cache_read") ?? input,
+                input: input, output: output,
+                cacheRead: try number(entry["cache_read"], "prices.\(model).cache_read") ?? input,
                 cacheWrite: try number(entry["cache_write"], "prices.\(model).cache_write") ?? input)
         }
         let budgets = try objectOf(object["budgets"], "budgets")
@@ -113,7 +115,9 @@ public enum CostSettingsFile {
         }
         for (key, raw) in [("claude_dir", object["claude_dir"]), ("codex_dir", object["codex_dir"])] {
             guard let raw else { continue }
-            guard let text = raw as? String, text.hasPrefix("/") else { throw fail("\"\(key)\" must be an absolute path") }
+            guard let text = raw as? String, text.hasPrefix("/") else {
+                throw fail("\"\(key)\" must be an absolute path")
+            }
             if key == "claude_dir" { settings.claudeDirectory = text } else { settings.codexDirectory = text }
         }
         if let interval = try number(object["collect_interval"], "collect_interval") {

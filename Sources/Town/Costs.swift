@@ -201,12 +201,15 @@ public struct ConvoyTracking: Sendable, Equatable {
 public enum Costs {
     /// `entries` grouped by `grouping`, largest cost first (then most tokens, then key). For `convoy`, a bead counts
     /// in every convoy that tracks it; beads no convoy tracks are left out.
-    public static func rows(_ entries: [UsageEntry], by grouping: CostGrouping, convoys: [ConvoyTracking] = [])
+    public static func rows(
+        _ entries: [UsageEntry], by grouping: CostGrouping, convoys: [ConvoyTracking] = []
+    )
         -> [CostRow]
     {
         var byKey: [String: (CostRow, Set<String>)] = [:]
         func add(_ key: String, _ entry: UsageEntry) {
-            var (row, beads) = byKey[key] ?? (CostRow(key: key, tokens: TokenUsage(), microUSD: 0, unpricedTokens: 0, beads: 0), [])
+            var (row, beads) =
+                byKey[key] ?? (CostRow(key: key, tokens: TokenUsage(), microUSD: 0, unpricedTokens: 0, beads: 0), [])
             row.tokens = row.tokens + entry.usage
             row.microUSD &+= entry.microUSD
             row.unpricedTokens &+= entry.unpricedTokens
@@ -259,7 +262,9 @@ public enum Costs {
             let budget = budgets.convoys[convoy.id] ?? budgets.convoys[convoy.name]
             let key = budgets.convoys[convoy.id] != nil ? convoy.id : convoy.name
             let tracked = Set(convoy.tracked)
-            if let why = check("convoy \(convoy.id)", "convoys.\(key)", budget, entries.filter { tracked.contains($0.bead) }) {
+            if let why = check(
+                "convoy \(convoy.id)", "convoys.\(key)", budget, entries.filter { tracked.contains($0.bead) })
+            {
                 return why
             }
         }

@@ -28,7 +28,9 @@ extension TownWorkflow {
 
     /// Every usage entry in the ledger (each bead's `usage` metadata) and every convoy with the beads it tracks.
     public func costsSnapshot() async throws(TownError) -> CostsSnapshot {
-        try await withLedger(mode: .read) { ledger throws(TownError) in Self.costsSnapshot(ledger, convoys: convoyBeads(ledger)) }
+        try await withLedger(mode: .read) { ledger throws(TownError) in
+            Self.costsSnapshot(ledger, convoys: convoyBeads(ledger))
+        }
     }
 
     static func costsSnapshot(_ ledger: TownLedger, convoys: [Bead]) -> CostsSnapshot {

@@ -78,7 +78,8 @@ public enum UsageLogs {
             if let type = object["type"]?.stringValue, type != "assistant" { continue }
             guard usage["input_tokens"] != nil, usage["output_tokens"] != nil else { continue }
             guard let input = count(usage["input_tokens"]), let output = count(usage["output_tokens"]),
-                let read = count(usage["cache_read_input_tokens"]), let write = count(usage["cache_creation_input_tokens"])
+                let read = count(usage["cache_read_input_tokens"]),
+                let write = count(usage["cache_creation_input_tokens"])
             else { continue }
             let id = (message["id"]?.stringValue ?? "") + ":" + (object["requestId"]?.stringValue ?? "")
             let model = message["model"]?.stringValue ?? ""
@@ -194,8 +195,9 @@ public enum UsageLogs {
     /// Claude Code's project directory name for a working directory: every character that is not an ASCII letter
     /// or digit becomes `-` (`/home/a/my.rig` → `-home-a-my-rig`).
     public static func claudeProjectName(_ directory: String) -> String {
-        String(directory.unicodeScalars.map { scalar -> Character in
-            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar)) ? Character(scalar) : "-"
-        })
+        String(
+            directory.unicodeScalars.map { scalar -> Character in
+                scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar)) ? Character(scalar) : "-"
+            })
     }
 }

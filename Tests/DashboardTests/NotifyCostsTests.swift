@@ -101,7 +101,9 @@ struct NotifyCostsTests {
                 ((try? String(contentsOfFile: notified, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
             }
             let ran = await eventually(timeout: .seconds(40), every: .milliseconds(200)) { lines().count >= 1 }
-            #expect(ran, "the rule's command did not run; events: \(TownEvents.read(town + "/.gt/events.jsonl").suffix(15))")
+            #expect(
+                ran, "the rule's command did not run; events: \(TownEvents.read(town + "/.gt/events.jsonl").suffix(15))"
+            )
             let first = try #require(lines().first)
             #expect(first.hasPrefix("desk done \(quickID):"), "\(first)")
             let json = try #require(first.firstIndex(of: "{").map { String(first[$0...]) })
@@ -169,7 +171,8 @@ struct NotifyCostsTests {
             try cluster.expectOK(shown)
             let value = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8))
             let bead = (value as? [[String: Any]])?.first ?? (value as? [String: Any])
-            #expect(bead?["status"] as? String == "open" && (bead?["assignee"] as? String ?? "").isEmpty, "\(shown.stdout)")
+            #expect(
+                bead?["status"] as? String == "open" && (bead?["assignee"] as? String ?? "").isEmpty, "\(shown.stdout)")
         }
     }
 }

@@ -24,7 +24,8 @@ struct NotifyCoreTests {
         var crash = dialog
         crash["cause"] = "crash-loop:demo/polecats/ace:de-1:e1:work"
         #expect(NotifyEvent.classify(crash)?.kind == .escalation)
-        #expect(NotifyEvent.classify(["type": "mq-merged", "merge_request": "de-mr-1", "rig": "demo"])?.kind == .merged)
+        #expect(
+            NotifyEvent.classify(["type": "mq-merged", "merge_request": "de-mr-1", "rig": "demo"])?.kind == .merged)
         #expect(NotifyEvent.classify(["type": "convoy_landed", "convoy": "hq-cv-1"])?.key == "hq-cv-1")
         #expect(NotifyEvent.classify(["type": "sling", "bead": "de-1"]) == nil)
         // Its own events are never notifications (no loop).
@@ -39,7 +40,8 @@ struct NotifyCoreTests {
         #expect(!NotifyRule(name: "a", on: [.done], rig: "other", dashboard: true).matches(event))
         #expect(NotifyRule(name: "a", on: [.done], agent: "demo/polecats/*", dashboard: true).matches(event))
         #expect(!NotifyRule(name: "a", on: [.done], agent: "demo/polecats/bo", dashboard: true).matches(event))
-        let test = try #require(NotifyEvent.classify(["type": "notify_test", "rule": "a", "kind": "merged", "ts": "1"]))
+        let test = try #require(
+            NotifyEvent.classify(["type": "notify_test", "rule": "a", "kind": "merged", "ts": "1"]))
         #expect(NotifyRule(name: "a", on: [.done], dashboard: true).matches(test))
         #expect(!NotifyRule(name: "b", on: [.merged], dashboard: true).matches(test))
     }
@@ -47,7 +49,9 @@ struct NotifyCoreTests {
     @Test func aMatchingEventGivesEachActionOnceThenDuplicatesAreSuppressed() {
         var core = NotifyCore(
             settings: NotifySettings(rules: [
-                NotifyRule(name: "desk", on: [.done, .needsInput], run: ["notify-send", "gt"], mail: "overseer", dashboard: true),
+                NotifyRule(
+                    name: "desk", on: [.done, .needsInput], run: ["notify-send", "gt"], mail: "overseer",
+                    dashboard: true),
                 NotifyRule(name: "other", on: [.merged], dashboard: true),
             ]))
         let first = core.onEvent(done, at: 100)
@@ -95,7 +99,9 @@ struct NotifyCoreTests {
         #expect(core.onTick(at: 30).isEmpty)
         let later = core.onTick(at: 61)
         #expect(later.count == 1)
-        if case .dashboard(_, let event)? = later.first { #expect(event.fields["bead"] == "c") } else {
+        if case .dashboard(_, let event)? = later.first {
+            #expect(event.fields["bead"] == "c")
+        } else {
             Issue.record("expected the held one: \(later)")
         }
         #expect(core.onTick(at: 62).isEmpty)

@@ -65,7 +65,9 @@ struct CostsCoreTests {
         var rng = SeededGenerator(seed: 0x6a5)
         let valid = Self.claudeLines + Self.codexLines
         var inputs: [[UInt8]] = []
-        for _ in 0..<300 { inputs.append((0..<Int(rng.next() % 200)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }) }
+        for _ in 0..<300 {
+            inputs.append((0..<Int(rng.next() % 200)).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+        }
         for line in valid {
             let bytes = Array(line.utf8)
             for cut in stride(from: 0, to: bytes.count, by: 7) { inputs.append(Array(bytes[..<cut])) }
@@ -82,18 +84,23 @@ struct CostsCoreTests {
                 #"{"type":"assistant","message":{"usage":{"input_tokens":-5,"output_tokens":1e400}}}"#.utf8))
         inputs.append(
             Array(
-                #"{"type":"assistant","message":{"usage":{"input_tokens":99999999999999999999,"output_tokens":1}}}"#.utf8))
+                #"{"type":"assistant","message":{"usage":{"input_tokens":99999999999999999999,"output_tokens":1}}}"#
+                    .utf8))
         inputs.append(Array(#"{"type":"assistant","message":{"usage":{"input_tokens":1.5,"output_tokens":1}}}"#.utf8))
         inputs.append(Array(#"{"type":"assistant","message":"usage"}"#.utf8))
         inputs.append(
             Array(
-                #"{"type":"event_msg","payload":{"type":"token_count","info":{"total_token_usage":{"input_tokens":1,"cached_input_tokens":9,"output_tokens":1}}}}"#.utf8))
+                #"{"type":"event_msg","payload":{"type":"token_count","info":{"total_token_usage":{"input_tokens":1,"cached_input_tokens":9,"output_tokens":1}}}}"#
+                    .utf8))
         let claude = UsageLogs.claude(lines: inputs)
         var state = UsageLogs.CodexState()
         let codex = UsageLogs.codex(lines: inputs, state: &state)
         for sample in claude + codex {
             let u = sample.usage
-            #expect([u.input, u.output, u.cacheRead, u.cacheWrite, u.reasoning].allSatisfy { $0 >= 0 && $0 < 1_000_000_000_000 })
+            #expect(
+                [u.input, u.output, u.cacheRead, u.cacheWrite, u.reasoning].allSatisfy {
+                    $0 >= 0 && $0 < 1_000_000_000_000
+                })
         }
         // Hostile numbers are refused, not clamped.
         #expect(UsageLogs.claude(lines: Array(inputs.suffix(6))).isEmpty)
@@ -133,23 +140,27 @@ struct CostsCoreTests {
         #expect(Costs.rows(entries, by: .bead).first?.beads == 1)
 
         var budgets = CostBudgets()
-        #expect(Costs.refusal(
-            bead: "de-3", rig: "demo", org: "acme", entries: entries, convoys: convoys, budgets: budgets,
-            settingsFile: "costs.json") == nil)
+        #expect(
+            Costs.refusal(
+                bead: "de-3", rig: "demo", org: "acme", entries: entries, convoys: convoys, budgets: budgets,
+                settingsFile: "costs.json") == nil)
         budgets.rigs["demo"] = Budget(usd: 2)
-        #expect(Costs.refusal(
-            bead: "de-3", rig: "demo", org: "acme", entries: entries, convoys: convoys, budgets: budgets,
-            settingsFile: "costs.json") == nil)
+        #expect(
+            Costs.refusal(
+                bead: "de-3", rig: "demo", org: "acme", entries: entries, convoys: convoys, budgets: budgets,
+                settingsFile: "costs.json") == nil)
         budgets.convoys["Bridge"] = Budget(usd: 1)
         let convoy = Costs.refusal(
             bead: "de-3", rig: "demo", org: "acme", entries: entries, convoys: convoys, budgets: budgets,
             settingsFile: "costs.json")
-        #expect(convoy?.contains("the budget of convoy hq-cv-1 is spent ($1.25 of its $1.00)") == true, "\(convoy ?? "")")
+        #expect(
+            convoy?.contains("the budget of convoy hq-cv-1 is spent ($1.25 of its $1.00)") == true, "\(convoy ?? "")")
         #expect(convoy?.contains("raise budgets.convoys.Bridge.usd in costs.json") == true, "\(convoy ?? "")")
         // A bead the convoy does not track is not held by its budget.
-        #expect(Costs.refusal(
-            bead: "de-9", rig: "demo", org: "acme", entries: entries, convoys: convoys, budgets: budgets,
-            settingsFile: "costs.json") == nil)
+        #expect(
+            Costs.refusal(
+                bead: "de-9", rig: "demo", org: "acme", entries: entries, convoys: convoys, budgets: budgets,
+                settingsFile: "costs.json") == nil)
         budgets.orgs["acme"] = Budget(tokens: 13507)
         let org = Costs.refusal(
             bead: "de-9", rig: "demo", org: "acme", entries: entries, convoys: convoys, budgets: budgets,

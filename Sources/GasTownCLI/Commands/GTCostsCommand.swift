@@ -58,7 +58,14 @@ public struct GTCostsCommand: CLICommand {
         }
         let snapshot = try await GTTown.run { try await workflow.costsSnapshot() }
         let rows = Costs.rows(snapshot.entries, by: grouping, convoys: snapshot.convoys)
-        let total = Costs.rows(snapshot.entries.map { var e = $0; e.agent = "total"; return e }, by: .agent).first
+        let total =
+            Costs.rows(
+                snapshot.entries.map {
+                    var e = $0
+                    e.agent = "total"
+                    return e
+                }, by: .agent
+            ).first
             ?? CostRow(key: "total", tokens: TokenUsage(), microUSD: 0, unpricedTokens: 0, beads: 0)
         var budgets: [BudgetLine] = []
         func line(_ scope: String, _ name: String, _ budget: Budget, _ entries: [UsageEntry]) {

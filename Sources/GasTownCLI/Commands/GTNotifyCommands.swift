@@ -126,14 +126,16 @@ public struct GTNotifyAddCommand: CLICommand {
         replace = parsed.flag("replace")
         if let word = unknownKinds.first {
             throw parsed.invalid(
-                "--on: unknown event '\(word)' (events: \(NotifyKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                "--on: unknown event '\(word)' (events: \(NotifyKind.allCases.map(\.rawValue).joined(separator: ", ")))"
+            )
         }
     }
 
     public func run(_ context: CommandContext) async throws {
         let (layout, settings) = try GTNotifyCommand.load(context)
         if let problem = rule.problem {
-            throw CLIError("cannot add the rule: \(problem)", hint: "nothing was changed", code: "invalid", exitCode: .usage)
+            throw CLIError(
+                "cannot add the rule: \(problem)", hint: "nothing was changed", code: "invalid", exitCode: .usage)
         }
         var updated = settings
         if let index = updated.rules.firstIndex(where: { $0.name == rule.name }) {
@@ -150,7 +152,8 @@ public struct GTNotifyAddCommand: CLICommand {
         // What is written must read back as the same rules (the one reader), or nothing is written.
         let check = try JSONSerialization.data(withJSONObject: updated.jsonObject)
         guard (try? NotifySettings.parse(check, file: NotifyRulesFile.path(layout)))?.rules == updated.rules else {
-            throw CLIError("the rule does not survive its own file format", hint: "nothing was changed", code: "invalid")
+            throw CLIError(
+                "the rule does not survive its own file format", hint: "nothing was changed", code: "invalid")
         }
         try NotifyRulesFile.save(updated, layout)
         let output = NotifyRuleOutput(rule)

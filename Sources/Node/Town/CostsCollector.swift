@@ -85,7 +85,8 @@ public actor TownCostsCollector: NodeComponent {
         let known = cursors
         let environment = ProcessInfo.processInfo.environment
         let found = await NodeBlocking.run { () -> [Found] in
-            TownCostsCollector.read(layout: layout, node: node, settings: settings, cursors: known, environment: environment)
+            TownCostsCollector.read(
+                layout: layout, node: node, settings: settings, cursors: known, environment: environment)
         }
         collections += 1
         let org = found.contains { !$0.samples.isEmpty } ? workflow.organization() : ""
@@ -98,7 +99,11 @@ public actor TownCostsCollector: NodeComponent {
                         prices: settings.prices, own: org)
                     let tokens = item.samples.reduce(0) { $0 + $1.usage.total }
                     workflow.events.record(
-                        "usage", ["bead": item.hook.bead, "agent": item.agent, "tokens": String(tokens), "calls": String(item.samples.count)])
+                        "usage",
+                        [
+                            "bead": item.hook.bead, "agent": item.agent, "tokens": String(tokens),
+                            "calls": String(item.samples.count),
+                        ])
                 } catch {
                     log?.warning("usage not recorded", ["bead": item.hook.bead, "error": error.description])
                     continue

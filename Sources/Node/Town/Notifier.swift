@@ -87,7 +87,9 @@ public actor TownNotifier: NodeComponent {
             let now = Date().timeIntervalSince1970
             var directives: [NotifyDirective] = []
             for line in lines {
-                guard let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else { continue }
+                guard let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else {
+                    continue
+                }
                 let fields = object.compactMapValues { $0 as? String }
                 directives += core.onEvent(fields, at: now)
             }
@@ -164,9 +166,11 @@ public actor TownNotifier: NodeComponent {
                     + event.fields.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n")
                 do {
                     let sent = try await workflow.sendMail(
-                        from: AgentAddress.mayor, to: to, subject: "[notify \(rule)] \(event.text)".prefix(200).description,
+                        from: AgentAddress.mayor, to: to,
+                        subject: "[notify \(rule)] \(event.text)".prefix(200).description,
                         body: body, replyTo: nil)
-                    events?.record("notify_mail", ["rule": rule, "kind": event.kind.rawValue, "to": to, "mail": sent.id])
+                    events?.record(
+                        "notify_mail", ["rule": rule, "kind": event.kind.rawValue, "to": to, "mail": sent.id])
                 } catch {
                     events?.record("notify_failed", ["rule": rule, "to": to, "error": "\(error)"])
                 }
@@ -177,7 +181,8 @@ public actor TownNotifier: NodeComponent {
                 ["rule": rule, "kind": event.kind.rawValue, "key": event.key, "text": event.text, "agent": event.agent])
         case .suppressed(let rule, let event, let count):
             events?.record(
-                "notify_suppressed", ["rule": rule, "kind": event.kind.rawValue, "key": event.key, "count": String(count)])
+                "notify_suppressed",
+                ["rule": rule, "kind": event.kind.rawValue, "key": event.key, "count": String(count)])
         case .held(let rule, let event):
             events?.record("notify_held", ["rule": rule, "kind": event.kind.rawValue, "key": event.key])
         }
@@ -192,7 +197,8 @@ public actor TownNotifier: NodeComponent {
             "kind": event.kind.rawValue, "key": event.key, "text": event.text, "agent": event.agent, "rig": event.rig,
             "event": event.fields,
         ]
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
         return Array(data ?? Data()) + [0x0A]
     }
 
