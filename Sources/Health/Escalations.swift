@@ -104,6 +104,12 @@ public struct EscalationBook: Sendable, Equatable, Codable {
         return out
     }
 
+    /// Forgets the records sent before `horizon` (their deduplication window has passed, so a new raise is sent
+    /// anyway): keeps a long-lived book (notifications) small. Held records are kept.
+    public mutating func prune(sentBefore horizon: Double) {
+        records = records.filter { _, record in record.sentAt.map { $0 >= horizon } ?? true }
+    }
+
     /// Forgets `cause` (resolved): the next raise is sent again.
     public mutating func resolve(_ cause: String) { records[cause] = nil }
 

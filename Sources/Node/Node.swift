@@ -48,6 +48,7 @@ public enum NodeComponents {
         var components: [any NodeComponent] = [
             ledger, TownWitness(ledger: ledger.ledger), TownRefineries(ledger: ledger.ledger),
             TownConvoys(ledger: ledger.ledger), FederationComponent(ledger: ledger.ledger),
+            TownNotifier(ledger: ledger.ledger), TownCostsCollector(ledger: ledger.ledger),
         ]
         if let membership {
             components.append(membership)

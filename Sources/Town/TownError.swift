@@ -55,6 +55,8 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
     case convoyRefused(String)
     /// The cluster is frozen (`gt estop`): the text says by whom, when, why, and that `gt thaw` resumes.
     case frozen(String)
+    /// A budget of settings/costs.json is spent: the text names it, what was spent and how to raise it.
+    case overBudget(String)
 
     public var description: String {
         switch self {
@@ -126,6 +128,7 @@ public enum TownError: Error, Sendable, Equatable, CustomStringConvertible {
                 + "another name (nothing was changed)"
         case .convoyRefused(let why): "\(why) (nothing was changed)"
         case .frozen(let why): why
+        case .overBudget(let why): why
         }
     }
 

@@ -60,6 +60,7 @@ extension TownWorkflow {
             try refuseWhenFrozen(ledger)
             guard let bead = ledger.bead(id) else { throw .noSuchBead(id) }
             let rig = try SlingPlan.target(bead: bead, requested: requestedRig, rigs: rigs, force: force)
+            try refuseOverBudget(bead, rig: rig.name, ledger: ledger)
             let runtimeText = requestedRuntime ?? rig.runtime ?? settings.defaultRuntime
             _ = try resolveRuntime(runtimeText, rig: rig.name)
             // A removed polecat (its agent bead closed) keeps its name taken but gets no work.

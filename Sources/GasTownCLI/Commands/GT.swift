@@ -40,7 +40,8 @@ public enum GT {
                     GTConvoyCommand.self,
                     GTTomlCommand.self, BDFormulaCommand.self, BDMolCommand.self,
                     GTHeartbeatCommand.self, GTHealthCommand.self, GTEscalationsCommand.self,
-                    GTEstopCommand.self, GTThawCommand.self, GTDoctorCommand.self,
+                    GTEstopCommand.self, GTThawCommand.self, GTDoctorCommand.self, GTNotifyCommand.self,
+                    GTCostsCommand.self,
                 ])
         }
 

@@ -91,6 +91,7 @@ enum GTTown {
         case .badRuntime: code = "bad_runtime"
         case .convoyRefused: code = "refused"
         case .frozen: code = "frozen"
+        case .overBudget: code = "over_budget"
         default: code = "failed"
         }
         return CLIError(error.description, code: code)
