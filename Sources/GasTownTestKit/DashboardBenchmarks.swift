@@ -39,6 +39,13 @@ public enum DashboardBenchmarks {
             public var p99: Double
             public var errors: Int
             public var opened: Int
+
+            enum CodingKeys: String, CodingKey {
+                case path, connections, errors, opened
+                case requestsPerSecond = "requests_per_second"
+                case p50 = "p50_ms"
+                case p99 = "p99_ms"
+            }
         }
 
         enum CodingKeys: String, CodingKey {
@@ -82,7 +89,7 @@ public enum DashboardBenchmarks {
                 "```json",
             ]
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             if let data = try? encoder.encode(self) { out.append(String(decoding: data, as: UTF8.self)) }
             out.append("```")
             return out
