@@ -19,6 +19,9 @@ public final class TLSContext: @unchecked Sendable {
         /// Server side that asks no client certificate: the dashboard's HTTPS (browsers authenticate with a
         /// login token instead). Never used for node-to-node connections.
         case httpsServer
+        /// Client of a dashboard's HTTPS (`gt feed`): no certificate of its own, verifies the server's against the
+        /// cluster CAs given (`BlockingTLSStream`). Never used for node-to-node connections.
+        case httpsClient
     }
 
     /// The `SSL_CTX` (`package`: the dashboard's HTTPS server makes its `SSL` objects from it).
@@ -37,7 +40,14 @@ public final class TLSContext: @unchecked Sendable {
         try TLSContext(identity: nil, mode: .joinClient)
     }
 
-    private init(identity: NodeIdentity?, mode: Mode) throws(TransportError) {
+    /// The context a dashboard client uses (`gt feed` over HTTPS): no certificate of its own, the server's verified
+    /// against `authorities` (the cluster CAs the town holds, or a copied `ca.crt`).
+    public static func httpsClient(trusting authorities: [Certificate]) throws(TransportError) -> TLSContext {
+        guard !authorities.isEmpty else { throw .pki("no cluster CA certificate to verify the dashboard with") }
+        return try TLSContext(identity: nil, mode: .httpsClient, authorities: authorities)
+    }
+
+    private init(identity: NodeIdentity?, mode: Mode, authorities: [Certificate] = []) throws(TransportError) {
         TransportSetup.ignoreSIGPIPE
         ERR_clear_error()
         guard let context = SSL_CTX_new(TLS_method()) else { throw .drainOpenSSL("SSL_CTX_new") }
@@ -66,8 +76,16 @@ public final class TLSContext: @unchecked Sendable {
                 _ = gtshim_ssl_ctx_add1_chain_cert(context, current.pointer)
             }
         }
+        if identity == nil && !authorities.isEmpty {
+            let store = SSL_CTX_get_cert_store(context)
+            for authority in authorities {
+                guard X509_STORE_add_cert(store, authority.pointer) == 1 else {
+                    throw .drainOpenSSL("trusting CA \(authority.commonName)")
+                }
+            }
+        }
         switch mode {
-        case .mutual: SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+        case .mutual, .httpsClient: SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
         case .acceptingJoins: SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
         case .joinClient, .httpsServer: SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
         }

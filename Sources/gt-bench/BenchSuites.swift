@@ -149,6 +149,13 @@ enum BenchSuites {
                         cost.cpuPercentPerWorkingPolecat * 100),
             ]
         },
+        BenchSuite(
+            name: "dashboard",
+            title: "Dashboard: node CPU under 5 browsers (3 nodes, 30 agents), requests per second, event fan-out"
+        ) {
+            let window = ProcessInfo.processInfo.environment["GT_BENCH_DASHBOARD_SECONDS"].flatMap { Double($0) } ?? 20
+            return try await DashboardBenchmarks.run(window: window).lines
+        },
         BenchSuite(name: "transport", title: "Transport: mutual TLS 1.3 frames, round trips, handshakes") {
             let frames = try await TransportBenchmarks.oneWayFrames(size: 1024, count: 200_000)
             let roundTrips = try await TransportBenchmarks.requestResponse(size: 1024, count: 20_000)

@@ -188,6 +188,26 @@ struct DashboardNodeTests {
         await node.shutdown()
     }
 
+    /// The mechanics of `gt-bench dashboard` (no time is asserted): its load generator gets answers from a real
+    /// node over kept-alive connections with no error, and its event watcher reads the node's `/events`.
+    @Test func theBenchLoadGeneratorAndEventWatcherWorkAgainstANode() async throws {
+        let directory = try TempDir(prefix: "gt-dash-load")
+        let (town, _) = try await makeDashboardTown(directory, name: "load")
+        let (node, info) = try await startNode(town, dashboard: "127.0.0.1:0")
+        let port = UInt16(info.listen.split(separator: ":").last ?? "") ?? 0
+        #expect(await eventually(20) { RawHTTP.status(await RawHTTP.get(port: port, "/api/nodes")) == 200 })
+        let load = await DashboardLoad.run(port: port, path: "/api/ledger/beads?limit=10", connections: 2, seconds: 1)
+        #expect(load.requests > 0 && load.errors == 0 && load.opened == 2, "\(load)")
+        #expect(load.latencies.count == load.requests && load.percentile(0.99) >= load.percentile(0.5))
+        let missing = await DashboardLoad.run(port: port, path: "/nope", connections: 1, seconds: 0.3)
+        #expect(missing.requests == 0 && missing.errors > 0, "\(missing)")
+        let watcher = EventStreamWatcher(port: port)
+        #expect(await eventually(20) { watcher.events.contains { $0.line.contains("\"dashboard_started\"") } })
+        #expect(watcher.streaming)
+        watcher.stop()
+        await node.shutdown()
+    }
+
     /// Every route in the router appears in docs/openapi.yaml with its method.
     @Test func openAPIDocumentsEveryRoute() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

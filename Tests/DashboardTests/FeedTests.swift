@@ -2,6 +2,7 @@ import Foundation
 import GasTownTestKit
 import Sessions
 import Testing
+import Node
 
 @testable import Dashboard
 
@@ -124,6 +125,75 @@ struct FeedTests {
             let events = json.stdout.split(separator: "\n").compactMap { FeedView.eventFields(line: String($0)) }
             #expect(json.timedOut && !events.isEmpty, "\(json)")
             #expect(events.contains { $0["type"] == "node_started" }, "\(json.stdout)")
+        }
+    }
+
+    /// A dashboard bound beyond loopback (HTTPS with the node certificate, the login token): `gt feed` verifies the
+    /// certificate against the town's cluster CA and sends the town's token; `--url` + `--ca` + `GT_DASHBOARD_TOKEN`
+    /// read it from outside the town; a wrong token, another cluster's CA and no CA at all are refused (exit 1).
+    @Test func overTLSWithTheTokenBeyondLoopback() async throws {
+        try await DashboardCluster.with(names: ["solo"]) { cluster in
+            try cluster.expectOK(try await cluster.gt(["cluster", "init", "--name", "acme"]))
+            try cluster.expectOK(
+                try await cluster.gt(["up", "--listen", "127.0.0.1:0", "--dashboard", "0.0.0.0:0", "--json"]))
+            let town = cluster.town("solo")
+            if let text = try? String(contentsOfFile: town + "/.gt/node.pid", encoding: .utf8),
+                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
+                cluster.nodePIDs.append(pid)
+            }
+            var info: [String: Any] = [:]
+            #expect(
+                await eventually(timeout: .seconds(20), every: .milliseconds(200)) {
+                    guard let output = try? await cluster.gt(["dashboard", "--json"]), output.status == 0,
+                        let object = try? JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any]
+                    else { return false }
+                    info = object
+                    return true
+                })
+            #expect(info["tls"] as? Bool == true && info["token_required"] as? Bool == true, "\(info)")
+            let listen = try #require(info["listen"] as? String)
+            let port = try #require(listen.split(separator: ":").last.map(String.init))
+            let token = try #require(info["token"] as? String)
+            let ca = TownPaths(root: town).pki.caCertificate.path
+
+            // In the town: the node's certificate checked against the town's CA, the town's token sent.
+            let once = try await cluster.gt(["feed", "--once"], in: "solo")
+            #expect(once.status == 0 && once.stdout.contains("GasTown feed · node solo"), "\(once)")
+            #expect(once.stdout.contains("NODES"), "\(once.stdout)")
+            let json = try await BuiltBinaries.run(.gt, ["feed", "--json"], cwd: town, timeout: .seconds(3))
+            let events = json.stdout.split(separator: "\n").compactMap { FeedView.eventFields(line: String($0)) }
+            #expect(json.timedOut && events.contains { $0["type"] == "node_started" }, "\(json)")
+
+            let wrong = try await cluster.gt(["feed", "--once", "--token", "nope"], in: "solo")
+            #expect(wrong.status == 1 && wrong.stdout.isEmpty, "\(wrong)")
+            #expect(wrong.stderr.contains("refused the login token (401)") && wrong.stderr.contains("--token"), "\(wrong)")
+
+            // From outside any town: --url, --ca and the token from the environment.
+            let outside = try TempDir(prefix: "gt-feed-outside")
+            let url = "https://127.0.0.1:\(port)/"
+            let remote = try await BuiltBinaries.run(
+                .gt, ["feed", "--once", "--url", url, "--ca", ca], environment: ["GT_DASHBOARD_TOKEN": token],
+                cwd: outside.path, timeout: .seconds(30))
+            #expect(remote.status == 0 && remote.stdout.contains("GasTown feed · node solo"), "\(remote)")
+            let noCA = try await BuiltBinaries.run(
+                .gt, ["feed", "--once", "--url", url], environment: ["GT_DASHBOARD_TOKEN": token], cwd: outside.path,
+                timeout: .seconds(30))
+            #expect(noCA.status == 1 && noCA.stderr.contains("no cluster CA here"), "\(noCA)")
+            let noToken = try await BuiltBinaries.run(
+                .gt, ["feed", "--once", "--url", url, "--ca", ca], cwd: outside.path, timeout: .seconds(30))
+            #expect(noToken.status == 1 && noToken.stderr.contains("needs its login token"), "\(noToken)")
+
+            // Another cluster's CA: the certificate does not verify.
+            let other = outside.join("other")
+            try cluster.expectOK(try await cluster.gt(["install", other], cwd: outside.path))
+            try cluster.expectOK(try await cluster.gt(["cluster", "init", "--name", "other"], cwd: other))
+            let foreign = try await BuiltBinaries.run(
+                .gt, ["feed", "--once", "--url", url, "--ca", TownPaths(root: other).pki.caCertificate.path],
+                environment: ["GT_DASHBOARD_TOKEN": token], cwd: outside.path, timeout: .seconds(30))
+            #expect(foreign.status == 1 && foreign.stderr.contains("did not prove it is a node of this cluster"), "\(foreign)")
+            let badURL = try await BuiltBinaries.run(.gt, ["feed", "--url", "ftp://x"], cwd: outside.path)
+            #expect(badURL.status == 2 && badURL.stderr.contains("--url must be a dashboard URL"), "\(badURL)")
         }
     }
 }
