@@ -63,16 +63,15 @@ public struct HealthMonitor: Sendable, Equatable {
         /// The last verdict.
         public var verdict: HealthVerdict?
 
-        /// Whether a working observation `o` ends the nudge episode: no action yet, or at least `actionInterval`
-        /// after the last action with progress the action itself cannot have made: a `gt` call or heartbeat after
-        /// it, or the pane changing again after the change its own keystrokes made. (A momentary "working" right
-        /// after a nudge, while its echo breaks up a loop or counts as fresh output of a hung agent, used to
-        /// reset the count, so a looping or hung agent could be nudged forever and never restarted.)
+        /// Whether a working observation `o` ends the nudge episode: no action yet; a `gt` call or heartbeat after
+        /// the last action; or, at least `actionInterval` after it, the pane changing again after the change the
+        /// action's own keystrokes made. (A momentary "working" right after a nudge, while its echo breaks up a
+        /// loop or counts as fresh output of a hung agent, used to reset the count, so a looping or hung agent
+        /// could be nudged forever and never restarted.)
         func progressed(_ o: HealthObservation, _ s: HealthSettings) -> Bool {
             guard let actedAt = lastActionAt else { return true }
-            guard o.at - actedAt >= s.actionInterval else { return false }
-            return paneChangesSinceAction >= 2 || (o.lastGTCall ?? -.infinity) > actedAt
-                || (o.lastHeartbeat ?? -.infinity) > actedAt
+            if (o.lastGTCall ?? -.infinity) > actedAt || (o.lastHeartbeat ?? -.infinity) > actedAt { return true }
+            return o.at - actedAt >= s.actionInterval && paneChangesSinceAction >= 2
         }
     }
 

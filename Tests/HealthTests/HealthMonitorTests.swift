@@ -317,6 +317,7 @@ let claudePermission = """
             if v.action == .restartSession { break }
         }
         #expect(actions == ["nudge", "nudge", "nudge", "restart-session"])
+    }
 
     /// The flake of WitnessHealthTests' looping agent: the nudge typed into the pane breaks the repeated block
     /// for an observation, which read as `working` and reset the nudges, so the loop was nudged forever.
