@@ -39,8 +39,11 @@ test-soak: build
 # Rolling upgrade (issue 18): three nodes on the previous release's binaries (built once per commit into
 # ~/.cache/gastown/upgrade/<commit>; GT_UPGRADE_FROM=<commit> picks another) upgraded to this build one at a time
 # while work runs; nothing may be lost (Tests/cluster/upgrade.sh).
+# Exit 77 from the script means the old commit is not in this clone (shallow): said loudly, not counted as a failure.
 test-upgrade: build
-	GT_BIN_DIR=$(BIN) Tests/cluster/upgrade.sh
+	GT_BIN_DIR=$(BIN) Tests/cluster/upgrade.sh; rc=$$?; \
+	if [ $$rc -eq 77 ]; then echo "make test-upgrade: SKIPPED (the previous release's commit is missing, see above)"; exit 0; fi; \
+	exit $$rc
 
 demo: build
 	scripts/demo

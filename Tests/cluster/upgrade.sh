@@ -34,7 +34,7 @@ if ! COMMIT=$(git -C "$REPO" rev-parse --verify --quiet "$FROM^{commit}"); then
     # A shallow clone may lack it: fetch it from origin when there is one.
     git -C "$REPO" remote get-url origin >/dev/null 2>&1 && git -C "$REPO" fetch -q origin "$FROM" 2>/dev/null || true
     COMMIT=$(git -C "$REPO" rev-parse --verify --quiet "$FROM^{commit}") \
-        || fail "GT_UPGRADE_FROM=$FROM is not a commit of this repository (git fetch it, or unshallow the clone)"
+        || { echo "SKIPPED: GT_UPGRADE_FROM=$FROM is not a commit of this clone and could not be fetched (a shallow clone?): git fetch it or unshallow the clone (git fetch --unshallow), then run make test-upgrade again" >&2; exit 77; }
 fi
 CACHE=${GT_UPGRADE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gastown/upgrade}/$COMMIT
 
