@@ -30,6 +30,12 @@ extension TownWorkflow {
                     let worktree = layout.polecatWorktree(rig.name, polecat.name)
                     let hook = try? Hook.read(worktree: worktree)
                     if let hook, hook.node != node { continue }
+                    // Another node's polecat (no hook here, its bead claimed there): its own Witness watches it.
+                    if hook == nil, let bead = ledger.bead(polecat.hookBead), !bead.claimNode.isEmpty,
+                        bead.claimNode != node, bead.assignee == polecat.address
+                    {
+                        continue
+                    }
                     let runtime = try? resolveRuntime(hook?.runtime ?? polecat.runtime, rig: rig.name)
                     var names: [String] = []
                     if case .preset(let preset) = runtime { names = preset.processNames }

@@ -228,6 +228,43 @@ import Town
         }
     }
 
+    /// The Witness watches only this node's polecats: one whose bead is claimed by another node and that has no
+    /// hook here (its worktree lives there) is not a target (it used to be, and was "restarted" here, refused and
+    /// noisy), while this node's own polecat without a hook still is (its orphaned claim is released).
+    @Test func anotherNodesPolecatWithoutAHookHereIsNotWatched() async throws {
+        try await TownFixture.with { town in
+            try town.directory.write("sleeper.sh", "echo sleeping\nexec sleep 600\n")
+            try expectOK(
+                try await town.gt([
+                    "rig", "add", "demo", town.source, "--runtime", "exec:'sh \(town.directory.join("sleeper.sh"))'",
+                ]))
+            let bead = try await town.createBead("Sleep", scope: "demo")
+            let output = try await town.gt(["sling", bead, "demo", "--json"])
+            try expectOK(output)
+            let slung = try JSONDecoder().decode(SlingResult.self, from: Data(output.stdout.utf8))
+            let address = AgentAddress.canonical(
+                slung.polecat.contains("/") ? slung.polecat : "demo/\(slung.polecat)")
+            let name = String(address.split(separator: "/").last!)
+            let hookFile = town.layout.polecatWorktree("demo", name) + "/.gt/hook.json"
+            try FileManager.default.removeItem(atPath: hookFile)
+            func targets() async throws -> [String] {
+                let workflow = try await TownWorkflow(
+                    layout: town.layout, actor: "witness", gtExecutable: "/bin/true", sessions: town.tmux)
+                return try await workflow.healthTargets().map(\.polecat.address)
+            }
+            #expect(try await targets() == [address], "this node's own hookless polecat is watched")
+            // The same ledger seen from a node of another name: the bead's claim names this one.
+            let url = URL(fileURLWithPath: town.layout.townFile)
+            var file = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+            var node = file["node"] as? [String: Any] ?? [:]
+            node["name"] = "elsewhere"
+            file["node"] = node
+            try JSONSerialization.data(withJSONObject: file).write(to: url)
+            #expect(town.layout.nodeName() == "elsewhere")
+            #expect(try await targets().isEmpty, "another node's polecat is watched by its own Witness")
+        }
+    }
+
     /// A burst of 20 identical failures yields one escalation mail to the Mayor, also across a reload of the book.
     @Test func twentyIdenticalFailuresYieldOneEscalationMail() async throws {
         try await TownFixture.with { town in
