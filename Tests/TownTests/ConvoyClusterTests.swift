@@ -58,7 +58,6 @@ import Town
             try await TownFixture.with(name: "beta") { b in
                 try await TownFixture.with(name: "gamma") { c in
                     let towns = [a, b, c]
-                    let mayor = MayorClusterTests()
                     let ledgerRemote = a.directory.join("ledger.git")
                     try await TownFixture.git(["init", "-q", "--bare", ledgerRemote], cwd: a.directory.path)
                     var rigRemotes: [String: String] = [:]
@@ -69,7 +68,7 @@ import Town
                     }
                     for town in towns { try Self.configure(town, slots: 4, grace: 2) }
                     try expectOK(try await a.gt(["cluster", "init", "--name", "acme"]))
-                    let address = try await mayor.upWithAddress(a)
+                    let address = try await a.upWithAddress()
                     for town in [b, c] {
                         let token = try await a.gt(["cluster", "token", "--name", town.layout.nodeName()])
                         try expectOK(token)
@@ -77,7 +76,7 @@ import Town
                             try await town.gt([
                                 "node", "join", address, token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
                             ]))
-                        _ = try await mayor.upWithAddress(town)
+                        _ = try await town.upWithAddress()
                     }
                     for town in towns {
                         try expectOK(try await town.bd(["remote", "add", "origin", ledgerRemote]))
@@ -94,7 +93,7 @@ import Town
                     let names = towns.map { $0.layout.nodeName() }
                     var seen: [String: [String: Any]] = [:]
                     let ready = try await a.waitUntil(timeout: .seconds(90)) {
-                        seen = try await mayor.members(a)
+                        seen = try await a.members()
                         return names.allSatisfy { name in
                             seen[name]?["status"] as? String == "alive"
                                 && Set((seen[name]?["rigs"] as? [String]) ?? []).isSuperset(of: Self.rigs)

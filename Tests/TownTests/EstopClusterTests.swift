@@ -14,14 +14,6 @@ import Town
 /// and makes every node refuse slings with a message naming the freeze; a third node started after the estop
 /// learns it from the ledger and refuses too; a thaw run there resumes beta's session.
 @Suite(.serialized) struct EstopClusterTests {
-    func upWithAddress(_ town: TownFixture) async throws -> String {
-        let output = try await town.gt(["up", "--listen", "127.0.0.1:0", "--json"])
-        try expectOK(output)
-        if let pid = town.nodePID() { town.nodePIDs.append(pid) }
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any])
-        return try #require(object["listen"] as? String, "\(output.stdout)")
-    }
-
     func alive(_ town: TownFixture, _ names: [String]) async throws -> Bool {
         let output = try await town.gt(["node", "list", "--json"])
         guard output.status == 0,
@@ -58,7 +50,7 @@ import Town
         try expectOK(token)
         try expectOK(
             try await town.gt(["node", "join", address, token.stdout.trimmingCharacters(in: .whitespacesAndNewlines)]))
-        _ = try await upWithAddress(town)
+        _ = try await town.upWithAddress()
     }
 
     func addRig(_ town: TownFixture, ledger: String, rig: String, agent: String) async throws {
@@ -80,7 +72,7 @@ import Town
                         "counter.sh", "i=0\nwhile true; do i=$((i+1)); echo $i > progress.txt; sleep 0.2; done\n")
                     let agent = a.directory.join("counter.sh")
                     try expectOK(try await a.gt(["cluster", "init", "--name", "acme"]))
-                    let address = try await upWithAddress(a)
+                    let address = try await a.upWithAddress()
                     try await join(b, via: a, address: address)
                     for town in [a, b] {
                         try await addRig(town, ledger: ledgerRemote, rig: rigRemote, agent: agent)

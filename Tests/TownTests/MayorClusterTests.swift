@@ -29,23 +29,6 @@ import Testing
             .write(to: URL(fileURLWithPath: path))
     }
 
-    func upWithAddress(_ town: TownFixture) async throws -> String {
-        let output = try await town.gt(["up", "--listen", "127.0.0.1:0", "--json"])
-        try expectOK(output)
-        if let pid = town.nodePID() { town.nodePIDs.append(pid) }
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any])
-        return try #require(object["listen"] as? String, "\(output.stdout)")
-    }
-
-    /// `gt node list --json` on `town`: name → member report.
-    func members(_ town: TownFixture) async throws -> [String: [String: Any]] {
-        let output = try await town.gt(["node", "list", "--json"])
-        guard output.status == 0,
-            let list = try? JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [[String: Any]]
-        else { return [:] }
-        return Dictionary(list.map { ($0["name"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
-    }
-
     /// The merge requests of rig demo: their branches, by source bead.
     func requests(_ town: TownFixture) async throws -> [String: [String]] {
         var out: [String: [String]] = [:]
@@ -68,7 +51,7 @@ import Testing
                     try await TownFixture.git(["clone", "-q", "--bare", a.source, rigRemote], cwd: a.directory.path)
                     for town in towns { try MayorClusterTests.configure(town, slots: 2, grace: 2) }
                     try expectOK(try await a.gt(["cluster", "init", "--name", "acme"]))
-                    let address = try await upWithAddress(a)
+                    let address = try await a.upWithAddress()
                     for town in [b, c] {
                         let name = town.layout.nodeName()
                         let token = try await a.gt(["cluster", "token", "--name", name])
@@ -77,7 +60,7 @@ import Testing
                             try await town.gt([
                                 "node", "join", address, token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
                             ]))
-                        _ = try await upWithAddress(town)
+                        _ = try await town.upWithAddress()
                     }
                     for town in towns {
                         try expectOK(try await town.bd(["remote", "add", "origin", ledgerRemote]))
@@ -92,7 +75,7 @@ import Testing
                     let names = towns.map { $0.layout.nodeName() }
                     var seen: [String: [String: Any]] = [:]
                     let ready = try await a.waitUntil(timeout: .seconds(90)) {
-                        seen = try await members(a)
+                        seen = try await a.members()
                         return names.allSatisfy { name in
                             seen[name]?["status"] as? String == "alive"
                                 && (seen[name]?["rigs"] as? [String])?.contains("demo") == true
@@ -216,7 +199,7 @@ import Testing
                         needs = ["left", "middle", "right"]
                         """.write(toFile: formulas + "/fanout.formula.toml", atomically: true, encoding: .utf8)
                     let back = try await a.waitUntil(timeout: .seconds(60)) {
-                        let now = try await members(a)
+                        let now = try await a.members()
                         return names.allSatisfy { now[$0]?["status"] as? String == "alive" }
                     }
                     #expect(back, "beta did not come back alive")

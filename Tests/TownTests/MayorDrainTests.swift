@@ -18,7 +18,7 @@ import Testing
         try await TownFixture.git(["clone", "-q", "--bare", a.source, rigRemote], cwd: a.directory.path)
         for town in towns { try MayorClusterTests.configure(town, slots: slots, grace: 60) }
         try expectOK(try await a.gt(["cluster", "init", "--name", "acme"]))
-        let address = try await cluster.upWithAddress(a)
+        let address = try await a.upWithAddress()
         for town in towns.dropFirst() {
             let token = try await a.gt(["cluster", "token", "--name", town.layout.nodeName()])
             try expectOK(token)
@@ -26,7 +26,7 @@ import Testing
                 try await town.gt([
                     "node", "join", address, token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
                 ]))
-            _ = try await cluster.upWithAddress(town)
+            _ = try await town.upWithAddress()
         }
         for town in towns {
             try expectOK(try await town.bd(["remote", "add", "origin", ledgerRemote]))
@@ -43,7 +43,7 @@ import Testing
         let names = towns.map { $0.layout.nodeName() }
         var seen: [String: [String: Any]] = [:]
         let ready = try await a.waitUntil(timeout: .seconds(90)) {
-            seen = try await cluster.members(a)
+            seen = try await a.members()
             return names.allSatisfy { name in
                 seen[name]?["status"] as? String == "alive"
                     && (seen[name]?["rigs"] as? [String])?.contains("demo") == true
@@ -101,7 +101,7 @@ import Testing
                     #expect(drained.stdout.contains("\(gamma) is draining"), "\(drained)")
                     var seen: [String: [String: Any]] = [:]
                     let gossiped = try await a.waitUntil(timeout: .seconds(30)) {
-                        seen = try await cluster.members(a)
+                        seen = try await a.members()
                         return seen[gamma]?["draining"] as? Bool == true
                     }
                     #expect(gossiped, "alpha never saw gamma draining: \(seen)")
@@ -199,8 +199,8 @@ import Testing
                     try await c.up()
                     var own: [String: [String: Any]] = [:]
                     let stillDraining = try await a.waitUntil(timeout: .seconds(30)) {
-                        own = try await cluster.members(c)
-                        seen = try await cluster.members(a)
+                        own = try await c.members()
+                        seen = try await a.members()
                         return own[gamma]?["draining"] as? Bool == true && seen[gamma]?["status"] as? String == "alive"
                             && seen[gamma]?["draining"] as? Bool == true
                     }

@@ -15,22 +15,6 @@ import Testing
 /// gamma), and its name is free for a new join without --replace. Bad input first: a live node, a non-CA node, a
 /// rename of a node holding work; each refused with nothing changed.
 @Suite(.serialized) struct NodeRemoveClusterTests {
-    func upWithAddress(_ town: TownFixture) async throws -> String {
-        let output = try await town.gt(["up", "--listen", "127.0.0.1:0", "--json"])
-        try expectOK(output)
-        if let pid = town.nodePID() { town.nodePIDs.append(pid) }
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any])
-        return try #require(object["listen"] as? String, "\(output.stdout)")
-    }
-
-    func members(_ town: TownFixture) async throws -> [String: [String: Any]] {
-        let output = try await town.gt(["node", "list", "--json"])
-        guard output.status == 0,
-            let list = try? JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [[String: Any]]
-        else { return [:] }
-        return Dictionary(list.map { ($0["name"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
-    }
-
     @Test func aDeadNodeIsRemovedItsWorkFinishesElsewhereAndItsCertificateNoLongerConnects() async throws {
         try await TownFixture.with(name: "alpha") { a in
             try await TownFixture.with(name: "beta") { b in
@@ -42,7 +26,7 @@ import Testing
                     try await TownFixture.git(["clone", "-q", "--bare", a.source, rigRemote], cwd: a.directory.path)
                     for town in towns { try MayorClusterTests.configure(town, slots: 2, grace: 600) }
                     try expectOK(try await a.gt(["cluster", "init", "--name", "acme"]))
-                    let addressA = try await upWithAddress(a)
+                    let addressA = try await a.upWithAddress()
                     var addresses: [String: String] = [:]
                     for town in [b, c] {
                         let name = town.layout.nodeName()
@@ -52,7 +36,7 @@ import Testing
                             try await town.gt([
                                 "node", "join", addressA, token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
                             ]))
-                        addresses[name] = try await upWithAddress(town)
+                        addresses[name] = try await town.upWithAddress()
                     }
                     for town in towns {
                         try expectOK(try await town.bd(["remote", "add", "origin", ledgerRemote]))
@@ -66,7 +50,7 @@ import Testing
                     let (alpha, beta, gamma) = (a.layout.nodeName(), b.layout.nodeName(), c.layout.nodeName())
                     var seen: [String: [String: Any]] = [:]
                     let ready = try await a.waitUntil(timeout: .seconds(90)) {
-                        seen = try await members(a)
+                        seen = try await a.members()
                         return [alpha, beta, gamma].allSatisfy { name in
                             seen[name]?["status"] as? String == "alive"
                                 && (seen[name]?["rigs"] as? [String])?.contains("demo") == true
@@ -80,7 +64,7 @@ import Testing
                     #expect(
                         live.stderr.contains("gt node drain --move") && live.stderr.contains("gt node leave"), "\(live)"
                     )
-                    #expect(try await members(a)[gamma]?["status"] as? String == "alive")
+                    #expect(try await a.members()[gamma]?["status"] as? String == "alive")
                     let notCA = try await c.gt(["node", "remove", beta])
                     #expect(notCA.status == 1 && notCA.stderr.contains("CA node"), "\(notCA)")
                     let unknown = try await a.gt(["node", "remove", "nosuchnode"])
@@ -101,7 +85,7 @@ import Testing
                     #expect(kill(victim, SIGKILL) == 0)
                     try? await b.tmux.killServer()
                     let dead = try await a.waitUntil(timeout: .seconds(30)) {
-                        try await members(a)[beta]?["status"] as? String == "failed"
+                        try await a.members()[beta]?["status"] as? String == "failed"
                     }
                     #expect(dead, "alpha does not see beta failed")
 
@@ -141,8 +125,8 @@ import Testing
 
                     // Every node lists beta as left (it no longer counts for the majority rule).
                     let leftEverywhere = try await a.waitUntil(timeout: .seconds(20)) {
-                        let onA = try await members(a)[beta]?["status"] as? String
-                        let onC = try await members(c)[beta]?["status"] as? String
+                        let onA = try await a.members()[beta]?["status"] as? String
+                        let onC = try await c.members()[beta]?["status"] as? String
                         return onA == "left" && onC == "left"
                     }
                     #expect(leftEverywhere)

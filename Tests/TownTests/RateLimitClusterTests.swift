@@ -60,7 +60,7 @@ import Town
                 let (alpha, beta) = (a.layout.nodeName(), b.layout.nodeName())
                 var seen: [String: [String: Any]] = [:]
                 let ready = try await a.waitUntil(timeout: .seconds(90)) {
-                    seen = try await MayorClusterTests().members(b)
+                    seen = try await b.members()
                     return [alpha, beta].allSatisfy { name in
                         seen[name]?["status"] as? String == "alive"
                             && (seen[name]?["rigs"] as? [String])?.contains("demo") == true

@@ -148,14 +148,6 @@ import Testing
     }
 
     /// `gt up --listen 127.0.0.1:0 --json`: the node's listen address; its pid is remembered for cleanup.
-    func upWithAddress(_ town: TownFixture) async throws -> String {
-        let output = try await town.gt(["up", "--listen", "127.0.0.1:0", "--json"])
-        try expectOK(output)
-        if let pid = town.nodePID() { town.nodePIDs.append(pid) }
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any])
-        return try #require(object["listen"] as? String, "\(output.stdout)")
-    }
-
     /// Two nodes with the same rig, sharing the ledger remote and the rig's git remote: only one holds the rig's
     /// Refinery lease and runs its queue; `kill -9` of that node (by pid) during a gate run, and the other takes the
     /// lease over after the grace period and finishes the queue, every request landing once.
@@ -169,14 +161,14 @@ import Testing
         try await TownFixture.git(["init", "-q", "--bare", ledgerRemote], cwd: a.directory.path)
         for town in [a, b] { try RefineryNodeTests.fastRefinery(town, renew: 1, grace: 4, poll: poll) }
         try expectOK(try await a.gt(["cluster", "init", "--name", "acme"]))
-        let address = try await upWithAddress(a)
+        let address = try await a.upWithAddress()
         let token = try await a.gt(["cluster", "token", "--name", "beta"])
         try expectOK(token)
         try expectOK(
             try await b.gt([
                 "node", "join", address, token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
             ]))
-        _ = try await upWithAddress(b)
+        _ = try await b.upWithAddress()
         for town in [a, b] { try expectOK(try await town.bd(["remote", "add", "origin", ledgerRemote])) }
         let remote = try await base.makeRig(a, gate: gate)
         try expectOK(

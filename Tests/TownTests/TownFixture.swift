@@ -4,6 +4,7 @@ import GasTownTestKit
 import LedgerStore
 import Node
 import Sessions
+import Testing
 import Town
 
 #if canImport(Glibc)
@@ -156,4 +157,24 @@ struct FixtureError: Error, CustomStringConvertible {
 /// Throws with the output when a run failed.
 func expectOK(_ output: BuiltBinaries.Output) throws {
     guard output.status == 0 else { throw FixtureError(message: "command failed: \(output)") }
+}
+
+extension TownFixture {
+    /// `gt up --listen 127.0.0.1:0 --json` on this town, its pid kept for the clean-up; the address it listens on.
+    func upWithAddress() async throws -> String {
+        let output = try await gt(["up", "--listen", "127.0.0.1:0", "--json"])
+        try expectOK(output)
+        if let pid = nodePID() { nodePIDs.append(pid) }
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any])
+        return try #require(object["listen"] as? String, "\(output.stdout)")
+    }
+
+    /// `gt node list --json` on this town: name → member report (empty when it fails).
+    func members() async throws -> [String: [String: Any]] {
+        let output = try await gt(["node", "list", "--json"])
+        guard output.status == 0,
+            let list = try? JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [[String: Any]]
+        else { return [:] }
+        return Dictionary(list.map { ($0["name"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+    }
 }

@@ -112,38 +112,9 @@ public struct GTDoctorCommand: CLICommand {
             ledger: DoctorGather.ledgerFacts(workflow))
     }
 
-    /// Renews this node's certificate: through the running node (its CA key, or a connected CA holder), else
-    /// locally with this town's CA key.
+    /// Renews this node's certificate (`NodeCLI.renewCertificate`, as `gt node cert renew` does).
     static func renew(_ town: TownPaths) async throws -> String {
-        let info: CertificateInfo
-        if let client = await NodeCLI.client(town) {
-            defer { client.close() }
-            do {
-                info = try await client.request(
-                    NodeMessageType.renew, EmptyBody(), as: CertificateInfo.self, timeout: 60)
-            } catch {
-                throw NodeCLI.fail(error)
-            }
-        } else {
-            let pki = town.pki
-            guard pki.holdsCA else {
-                throw CLIError(
-                    "the node is not running and this town does not hold the CA key",
-                    hint: "start it with 'gt up': it renews over the wire", code: "not_running")
-            }
-            do {
-                info = try await NodeBlocking.run { () throws(TransportError) -> CertificateInfo in
-                    var now = PKISettings()
-                    now.renewalFraction = 0
-                    guard let certificate = try PKI.renewIfDue(at: pki, now: Date(), settings: now) else {
-                        throw .pki("the certificate was not renewed")
-                    }
-                    return PKI.info(certificate)
-                }
-            } catch {
-                throw NodeCLI.fail(error)
-            }
-        }
+        let info = try await NodeCLI.renewCertificate(town)
         return "renewed the node certificate: serial \(info.serial), valid until \(info.notAfter)"
     }
 }

@@ -472,35 +472,7 @@ public struct NodeCertRenewCommand: CLICommand {
 
     public func run(_ context: CommandContext) async throws {
         let town = try NodeCLI.town(context)
-        let info: CertificateInfo
-        if let client = await NodeCLI.client(town) {
-            defer { client.close() }
-            do {
-                info = try await client.request(
-                    NodeMessageType.renew, EmptyBody(), as: CertificateInfo.self, timeout: 60)
-            } catch {
-                throw NodeCLI.fail(error)
-            }
-        } else {
-            let pki = town.pki
-            guard pki.holdsCA else {
-                throw CLIError(
-                    "the node is not running and this town does not hold the CA key",
-                    hint: "start it with 'gt up': it renews over the wire", code: "not_running")
-            }
-            do {
-                info = try await NodeBlocking.run { () throws(TransportError) -> CertificateInfo in
-                    var now = PKISettings()
-                    now.renewalFraction = 0
-                    guard let certificate = try PKI.renewIfDue(at: pki, now: Date(), settings: now) else {
-                        throw .pki("the certificate was not renewed")
-                    }
-                    return PKI.info(certificate)
-                }
-            } catch {
-                throw NodeCLI.fail(error)
-            }
-        }
+        let info = try await NodeCLI.renewCertificate(town)
         try context.report(info) {
             context.console.out(
                 "Renewed: serial \(info.serial), valid until \(info.notAfter), \(NodeCLI.renewal(info.renewAt))")

@@ -135,6 +135,41 @@ enum NodeCLI {
         try? await NodeClient.connect(town)
     }
 
+    /// Renews this node's certificate now: through the running node (its CA key, or a connected CA holder), else
+    /// offline with this town's CA key (`gt node cert renew`, `gt doctor --fix`).
+    static func renewCertificate(_ town: TownPaths) async throws -> CertificateInfo {
+        let info: CertificateInfo
+        if let client = await client(town) {
+            defer { client.close() }
+            do {
+                info = try await client.request(
+                    NodeMessageType.renew, EmptyBody(), as: CertificateInfo.self, timeout: 60)
+            } catch {
+                throw fail(error)
+            }
+        } else {
+            let pki = town.pki
+            guard pki.holdsCA else {
+                throw CLIError(
+                    "the node is not running and this town does not hold the CA key",
+                    hint: "start it with 'gt up': it renews over the wire", code: "not_running")
+            }
+            do {
+                info = try await NodeBlocking.run { () throws(TransportError) -> CertificateInfo in
+                    var now = PKISettings()
+                    now.renewalFraction = 0
+                    guard let certificate = try PKI.renewIfDue(at: pki, now: Date(), settings: now) else {
+                        throw .pki("the certificate was not renewed")
+                    }
+                    return PKI.info(certificate)
+                }
+            } catch {
+                throw fail(error)
+            }
+        }
+        return info
+    }
+
     /// The pid of the live process that holds `town`'s node lock and that node.pid or node.json names, or nil.
     /// Read from `/proc/locks` (the flock on node.lock's inode), so nothing is locked or signalled to find out.
     static func lockHolder(_ town: TownPaths) -> Int32? {
