@@ -11,14 +11,6 @@ import Town
 /// Mayor, once gossip brings it, no longer places `exec` work on either node (they share the account): the sling
 /// is queued with a message naming the account and its reset. About ten seconds.
 @Suite(.serialized) struct RateLimitClusterTests {
-    func up(_ town: TownFixture) async throws -> String {
-        let output = try await town.gt(["up", "--listen", "127.0.0.1:0", "--json"])
-        try expectOK(output)
-        if let pid = town.nodePID() { town.nodePIDs.append(pid) }
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any])
-        return try #require(object["listen"] as? String, "\(output.stdout)")
-    }
-
     func json(_ output: BuiltBinaries.Output) -> [String: Any]? {
         try? JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any]
     }
@@ -33,14 +25,14 @@ import Town
                 try MayorClusterTests.configure(a, slots: 4, grace: 60)
                 try MayorClusterTests.configure(b, slots: 4, grace: 60)
                 try expectOK(try await a.gt(["cluster", "init", "--name", "acme"]))
-                let address = try await up(a)
+                let address = try await a.upWithAddress()
                 let token = try await a.gt(["cluster", "token", "--name", b.layout.nodeName()])
                 try expectOK(token)
                 try expectOK(
                     try await b.gt([
                         "node", "join", address, token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
                     ]))
-                _ = try await up(b)
+                _ = try await b.upWithAddress()
                 try a.directory.write(
                     "limited.sh",
                     """

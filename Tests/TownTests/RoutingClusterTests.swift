@@ -10,14 +10,6 @@ import Town
 /// third `skill:swift` bead slung on alpha with no rig goes to beta although alpha has twice the free slots.
 /// About five seconds.
 @Suite(.serialized) struct RoutingClusterTests {
-    func up(_ town: TownFixture) async throws -> String {
-        let output = try await town.gt(["up", "--listen", "127.0.0.1:0", "--json"])
-        try expectOK(output)
-        if let pid = town.nodePID() { town.nodePIDs.append(pid) }
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any])
-        return try #require(object["listen"] as? String, "\(output.stdout)")
-    }
-
     @Test func aLabelledBeadGoesToTheNodeWithTheBetterRecord() async throws {
         try await TownFixture.with(name: "alpha") { a in
             try await TownFixture.with(name: "beta") { b in
@@ -28,14 +20,14 @@ import Town
                 try MayorClusterTests.configure(a, slots: 8, grace: 60)
                 try MayorClusterTests.configure(b, slots: 4, grace: 60)
                 try expectOK(try await a.gt(["cluster", "init", "--name", "acme"]))
-                let address = try await up(a)
+                let address = try await a.upWithAddress()
                 let token = try await a.gt(["cluster", "token", "--name", b.layout.nodeName()])
                 try expectOK(token)
                 try expectOK(
                     try await b.gt([
                         "node", "join", address, token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
                     ]))
-                _ = try await up(b)
+                _ = try await b.upWithAddress()
                 for town in [a, b] {
                     try expectOK(try await town.bd(["remote", "add", "origin", ledgerRemote]))
                     let agent = try town.writeAgent()
