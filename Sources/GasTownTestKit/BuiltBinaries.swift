@@ -23,13 +23,16 @@ public enum BuiltBinaries {
         public var stderr: String
         /// Whether the run was killed for exceeding its time limit.
         public var timedOut: Bool
+        /// Whether the run was killed because its output showed what the caller awaited (`stopWhen`).
+        public var stopped: Bool = false
         /// The command that ran (executable, then arguments) and where, so a failure names what failed.
         public var command: [String] = []
         public var cwd: String? = nil
 
         public var description: String {
             let ran = command.isEmpty ? "" : "command: \(command.joined(separator: " "))\(cwd.map { " (in \($0))" } ?? "")\n"
-            return "\(ran)status \(status)\(timedOut ? " (timed out)" : "")\nstdout:\n\(stdout)\nstderr:\n\(stderr)"
+            let why = timedOut ? " (timed out)" : stopped ? " (stopped: its output showed what was awaited)" : ""
+            return "\(ran)status \(status)\(why)\nstdout:\n\(stdout)\nstderr:\n\(stderr)"
         }
     }
 
@@ -66,20 +69,21 @@ public enum BuiltBinaries {
     }
 
     /// Runs `tool` with `arguments` in `cwd`, with the inherited environment minus `isolatedVariables`,
-    /// plus `environment`. stdin is the file `stdinPath`, else /dev/null. Killed (SIGKILL, by pid) after `timeout`.
+    /// plus `environment`. stdin is the file `stdinPath`, else /dev/null. Killed (SIGKILL, by pid) after `timeout`,
+    /// or as soon as its stdout so far satisfies `stopWhen` (checked every 100 ms; for commands that follow a stream).
     public static func run(
         _ tool: Tool, _ arguments: [String], environment: [String: String] = [:], cwd: String? = nil,
-        stdinPath: String? = nil, timeout: Duration = .seconds(120)
+        stdinPath: String? = nil, timeout: Duration = .seconds(120), stopWhen: (@Sendable (String) -> Bool)? = nil
     ) async throws -> Output {
         try await run(
             executable: try path(of: tool), arguments, environment: environment, cwd: cwd, stdinPath: stdinPath,
-            timeout: timeout)
+            timeout: timeout, stopWhen: stopWhen)
     }
 
     /// Runs any executable the same way.
     public static func run(
         executable: String, _ arguments: [String], environment: [String: String] = [:], cwd: String? = nil,
-        stdinPath: String? = nil, timeout: Duration = .seconds(120)
+        stdinPath: String? = nil, timeout: Duration = .seconds(120), stopWhen: (@Sendable (String) -> Bool)? = nil
     ) async throws -> Output {
         let capture = try TempDir(prefix: "gt-run")
         let stdoutPath = capture.join("stdout")
@@ -117,14 +121,27 @@ public enum BuiltBinaries {
             exited.markTimedOut()
             kill(pid, SIGKILL)
         }
+        let watcher = stopWhen.map { awaited in
+            Task {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .milliseconds(100))
+                    if awaited(capture.read("stdout") ?? "") {
+                        exited.markStopped()
+                        kill(pid, SIGKILL)
+                        return
+                    }
+                }
+            }
+        }
         await exited.wait()
         watchdog.cancel()
+        watcher?.cancel()
 
         let status: Int32 = process.terminationReason == .uncaughtSignal
             ? 128 + process.terminationStatus : process.terminationStatus
         return Output(
             status: status, stdout: capture.read("stdout") ?? "", stderr: capture.read("stderr") ?? "",
-            timedOut: exited.timedOut, command: [executable] + arguments, cwd: cwd)
+            timedOut: exited.timedOut, stopped: exited.stopped, command: [executable] + arguments, cwd: cwd)
     }
 }
 
@@ -135,6 +152,7 @@ final class ExitSignal: @unchecked Sendable {
     private var fired = false
     private var waiter: CheckedContinuation<Void, Never>?
     private var killed = false
+    private var awaitedSeen = false
 
     func fire() {
         lock.lock()
@@ -168,5 +186,17 @@ final class ExitSignal: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return killed
+    }
+
+    func markStopped() {
+        lock.lock()
+        awaitedSeen = true
+        lock.unlock()
+    }
+
+    var stopped: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return awaitedSeen
     }
 }

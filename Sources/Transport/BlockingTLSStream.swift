@@ -47,17 +47,26 @@ public final class BlockingTLSStream: @unchecked Sendable {
             }
         }
         var result: Int32 = 0
+        var code: Int32 = 0
+        var failure: Int32 = 0
         repeat {
             ERR_clear_error()
+            errno = 0
             result = SSL_connect(made)
-        } while result != 1 && SSL_get_error(made, result) == SSL_ERROR_SYSCALL && errno == EINTR
+            failure = errno
+            code = result == 1 ? SSL_ERROR_NONE : SSL_get_error(made, result)
+        } while code == SSL_ERROR_SYSCALL && failure == EINTR
         guard result == 1 else {
+            let queued = ERR_peek_error() != 0
             var detail = openSSLErrors()
             let verify = SSL_get_verify_result(made)
             if verify != X509_V_OK {
                 detail = String(cString: X509_verify_cert_error_string(verify)) + (detail.isEmpty ? "" : " (\(detail))")
-            } else if detail.isEmpty {
-                detail = "the server closed the connection (is it TLS?)"
+            } else if !queued && code == SSL_ERROR_SYSCALL {
+                // Nothing in OpenSSL's queue: the socket itself ended (EOF or an error) in the middle of the handshake.
+                detail = failure == 0
+                    ? "the server closed the connection during the handshake (is it TLS?)"
+                    : "the connection failed during the handshake: \(String(cString: strerror(failure)))"
             }
             SSL_free(made)
             Glibc.close(fd)
